@@ -1,0 +1,181 @@
+//! The short change summary `list` shows for each session: what the branch changed since its
+//! recorded base (files, lines), plus how much is still uncommitted in the worktree.
+//!
+//! Committed changes are read in-process with gix (base tree vs branch tip; binary files count
+//! as changed files with no lines). Uncommitted changes come from
+//! `git --no-optional-locks status --porcelain=v2 -z`, which never takes `index.lock`
+//! (invariant 6).
+
+use std::path::Path;
+
+use anyhow::Result;
+use gix::ObjectId;
+use serde::Serialize;
+
+use crate::process::Cmd;
+use crate::repo::Repo;
+use crate::session::Session;
+
+/// What a session changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// Files changed by the branch since the base commit.
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    /// Entries `git status` reports in the worktree (modified, staged, untracked…);
+    /// `None` when the worktree is missing.
+    pub uncommitted: Option<u64>,
+    /// The worktree directory no longer exists.
+    pub worktree_missing: bool,
+    /// The branch no longer exists.
+    pub branch_missing: bool,
+}
+
+impl Changes {
+    /// `3 files +40 -2`, `2 uncommitted`, `no changes`…
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if self.branch_missing {
+            parts.push("branch missing".to_owned());
+        } else if self.files > 0 {
+            let noun = if self.files == 1 { "file" } else { "files" };
+            parts.push(format!(
+                "{} {noun} +{} -{}",
+                self.files, self.insertions, self.deletions
+            ));
+        }
+        if self.worktree_missing {
+            parts.push("worktree missing".to_owned());
+        } else if let Some(n) = self.uncommitted.filter(|n| *n > 0) {
+            parts.push(format!("{n} uncommitted"));
+        }
+        if parts.is_empty() {
+            "no changes".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// Computes the change summary of a session.
+pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
+    let mut changes = Changes::default();
+    match repo.branch_tip(&session.branch)? {
+        Some(tip) => {
+            let base = ObjectId::from_hex(session.base.commit.as_bytes())?;
+            if tip != base {
+                committed(repo.gix(), base, tip, &mut changes)?;
+            }
+        }
+        None => changes.branch_missing = true,
+    }
+    if session.worktree.is_dir() {
+        changes.uncommitted = Some(uncommitted(&session.worktree)?);
+    } else {
+        changes.worktree_missing = true;
+    }
+    Ok(changes)
+}
+
+fn committed(
+    repo: &gix::Repository,
+    base: ObjectId,
+    tip: ObjectId,
+    changes: &mut Changes,
+) -> Result<()> {
+    let base_tree = repo.find_commit(base)?.tree()?;
+    let tip_tree = repo.find_commit(tip)?.tree()?;
+    let mut cache = repo.diff_resource_cache_for_tree_diff()?;
+    base_tree
+        .changes()?
+        .options(|o| {
+            o.track_rewrites(None);
+        })
+        .for_each_to_obtain_tree(&tip_tree, |change| {
+            if !change.entry_mode().is_tree() {
+                changes.files += 1;
+                if let Some(counts) = change
+                    .diff(&mut cache)
+                    .ok()
+                    .and_then(|mut p| p.line_counts().ok())
+                    .flatten()
+                {
+                    changes.insertions += u64::from(counts.insertions);
+                    changes.deletions += u64::from(counts.removals);
+                }
+                cache.clear_resource_cache_keep_allocation();
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+    Ok(())
+}
+
+/// Number of `git status` entries in a worktree (tracked changes and untracked files).
+pub fn uncommitted(worktree: &Path) -> Result<u64> {
+    let out = Cmd::git_in(worktree)
+        .args([
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--untracked-files=all",
+        ])
+        .run()?;
+    Ok(count_status_entries(&out))
+}
+
+/// Counts entries of `status --porcelain=v2 -z` output. Rename/copy entries (`2 …`) carry
+/// their original path as an extra NUL-terminated field.
+pub fn count_status_entries(out: &str) -> u64 {
+    let mut count = 0;
+    let mut fields = out.split('\0');
+    while let Some(entry) = fields.next() {
+        match entry.as_bytes().first() {
+            Some(b'1' | b'u' | b'?') => count += 1,
+            Some(b'2') => {
+                count += 1;
+                fields.next();
+            }
+            _ => {}
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_porcelain_v2_entries() {
+        let out = "1 .M N... 100644 100644 100644 a b x.txt\x002 R. N... 100644 100644 100644 a b R100 new\x00old\x00? u.txt\x00! ign\x00";
+        assert_eq!(count_status_entries(out), 3);
+        assert_eq!(count_status_entries(""), 0);
+    }
+
+    #[test]
+    fn summaries() {
+        let c = Changes {
+            files: 1,
+            insertions: 2,
+            deletions: 0,
+            uncommitted: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(c.summary(), "1 file +2 -0, 3 uncommitted");
+        assert_eq!(
+            Changes {
+                uncommitted: Some(0),
+                ..Default::default()
+            }
+            .summary(),
+            "no changes"
+        );
+        let gone = Changes {
+            worktree_missing: true,
+            ..Default::default()
+        };
+        assert_eq!(gone.summary(), "worktree missing");
+    }
+}

@@ -1,0 +1,115 @@
+//! The `git-agent` command line: clap definitions and the entry point shared by `main.rs`.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::commands::{self, Ctx};
+use crate::error::{Report, code};
+
+const ABOUT: &str = "Run AI coding agents in their own worktrees, in the background";
+
+const LONG_ABOUT: &str = "\
+Run several AI coding agents at once, each in its own git worktree and branch, in the
+background; watch them, stop them, and bring their work back without losing any of it.
+
+State lives in <git-common-dir>/agent/, shared by every worktree of the repository.";
+
+const AFTER_HELP: &str = "\
+Other verbs are run as plugins: 'git agent X' runs 'git-agent-X' (found next to git-agent,
+then on PATH). 'git agent help' lists the plugins found.
+
+Exit status: 0 success; 1 a defined negative result (e.g. 'wait': a session did not
+succeed); 2 usage error; 3 would need a terminal to ask; 128 fatal error.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-agent",
+    bin_name = "git agent",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true,
+    arg_required_else_help = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an agent on a task in a new worktree and branch
+    New(commands::new::Args),
+    /// List sessions, what needs you first
+    #[command(visible_alias = "ls")]
+    List(commands::list::Args),
+    /// Show a session's record and the end of its log
+    Show(commands::show::Args),
+    /// Print a session's log, or follow it
+    Logs(commands::logs::Args),
+    /// Stop running agents
+    Stop(commands::stop::Args),
+    /// Wait for sessions to end
+    Wait(commands::wait::Args),
+    /// Try git-agent on a throw-away repository with scripted agents
+    Demo(commands::demo::Args),
+    /// Show help for a command, and the plugins found
+    Help(commands::help::Args),
+    /// Internal: the detached supervisor of one session
+    #[command(name = "__supervise", hide = true)]
+    Supervise(commands::supervise::Args),
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+/// Runs `git-agent` with the process arguments, writing to `out` and `err`.
+pub fn main(out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap knows how to print its own help and errors (with usage); 0 for --help.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(code::USAGE));
+        }
+    };
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => {
+            let _ = writeln!(err, "fatal: cannot read the current directory: {e}");
+            return ExitCode::from(code::FATAL);
+        }
+    };
+    let mut ctx = Ctx { out, err, cwd };
+    let result = dispatch(&mut ctx, cli.command);
+    let _ = ctx.out.flush();
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if Report::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let report = Report::from_error(&e);
+            let _ = report.write(ctx.err);
+            ExitCode::from(report.code)
+        }
+    }
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
+    match command {
+        Command::New(args) => commands::new::run(ctx, args),
+        Command::List(args) => commands::list::run(ctx, args),
+        Command::Show(args) => commands::show::run(ctx, args),
+        Command::Logs(args) => commands::logs::run(ctx, args),
+        Command::Stop(args) => commands::stop::run(ctx, args),
+        Command::Wait(args) => commands::wait::run(ctx, args),
+        Command::Demo(args) => commands::demo::run(ctx, args),
+        Command::Help(args) => commands::help::run(ctx, args),
+        Command::Supervise(args) => commands::supervise::run(ctx, args),
+        Command::External(argv) => commands::help::run_plugin(ctx, &argv),
+    }
+}

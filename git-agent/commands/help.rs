@@ -1,0 +1,129 @@
+//! `git agent help [COMMAND]`, and handing unknown verbs to `git-agent-<verb>` plugins.
+//!
+//! Plugins are found the way cargo finds `cargo-*`: next to our own executable first (so an
+//! installed suite uses its own `git-agent-merge`), then on `PATH`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::CommandFactory as _;
+
+use super::Ctx;
+use crate::cli::Cli;
+use crate::error::Failure;
+use crate::process::Cmd;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The command to explain
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+const PREFIX: &str = "git-agent-";
+
+/// Plugins found: verb → executable, first match wins (our own directory, then `PATH`).
+pub fn plugins() -> BTreeMap<String, PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+    {
+        dirs.push(dir);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let mut found = BTreeMap::new();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(verb) = file.strip_prefix(PREFIX) else {
+                continue;
+            };
+            if verb.is_empty() || verb.contains('.') || !is_executable(&entry.path()) {
+                continue;
+            }
+            found.entry(verb.to_owned()).or_insert_with(|| entry.path());
+        }
+    }
+    found
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn builtin_verbs() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name().to_owned())
+        .collect()
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let mut cli = Cli::command();
+    match args.command {
+        None => {
+            write!(ctx.out, "{}", cli.render_long_help())?;
+            let plugins = plugins();
+            if !plugins.is_empty() {
+                writeln!(ctx.out, "\nPlugins:")?;
+                let width = plugins.keys().map(String::len).max().unwrap_or(0);
+                for (verb, path) in &plugins {
+                    writeln!(ctx.out, "  {verb:width$}  {}", path.display())?;
+                }
+            }
+            Ok(0)
+        }
+        Some(verb) => {
+            if let Some(sub) = cli.find_subcommand_mut(&verb).filter(|c| !c.is_hide_set()) {
+                let mut sub = sub.clone().bin_name(format!("git agent {verb}"));
+                write!(ctx.out, "{}", sub.render_long_help())?;
+                return Ok(0);
+            }
+            match plugins().get(&verb) {
+                Some(path) => Err(Cmd::new(path).arg("--help").exec()),
+                None => Err(unknown(&verb)),
+            }
+        }
+    }
+}
+
+/// Runs `git-agent-<verb>` with the remaining arguments, replacing this process.
+pub fn run_plugin(_ctx: &mut Ctx<'_>, argv: &[OsString]) -> Result<u8> {
+    let Some((verb, rest)) = argv.split_first() else {
+        return Err(Failure::usage("no command given").into());
+    };
+    let verb = verb.to_string_lossy().into_owned();
+    match plugins().get(&verb) {
+        // exec only returns on failure; the plugin's exit code becomes ours.
+        Some(path) => Err(Cmd::new(path).args(rest).exec()),
+        None => Err(unknown(&verb)),
+    }
+}
+
+fn unknown(verb: &str) -> anyhow::Error {
+    let mut known = builtin_verbs();
+    known.extend(plugins().into_keys());
+    let mut failure = Failure::usage(format!(
+        "'{verb}' is not a git agent command. See 'git agent help'."
+    ));
+    let mut close: Vec<&String> = known
+        .iter()
+        .filter(|k| strsim::damerau_levenshtein(k, verb) <= 2)
+        .collect();
+    close.sort_by_key(|k| strsim::damerau_levenshtein(k, verb));
+    if let Some(best) = close.first() {
+        failure = failure.hint(format!("the most similar command is '{best}'"));
+    }
+    failure.into()
+}

@@ -1,0 +1,133 @@
+//! `git agent list`: one line per session, what needs the user first.
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use super::{Ctx, JSON_VERSION};
+use crate::changes::{self, Changes};
+use crate::repo::Repo;
+use crate::session::{Session, State};
+use crate::ui;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also list removed (archived) sessions
+    #[arg(long)]
+    pub all: bool,
+    /// Print the sessions as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A session as listed: the record, its derived state, and its changes.
+pub struct Row {
+    pub session: Session,
+    pub state: State,
+    pub archived: bool,
+    pub changes: Option<Changes>,
+}
+
+/// Loads the sessions to list, sorted by attention, reporting damaged records as warnings.
+pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
+    let state = repo.state();
+    let listing = state.load_all()?;
+    for problem in &listing.problems {
+        ctx.warn(&problem.message)?;
+    }
+    let mut rows: Vec<Row> = listing
+        .sessions
+        .into_iter()
+        .map(|s| Row {
+            state: s.live_state(),
+            session: s,
+            archived: false,
+            changes: None,
+        })
+        .collect();
+    if all {
+        rows.extend(state.load_archive()?.into_iter().map(|s| Row {
+            state: s.state,
+            session: s,
+            archived: true,
+            changes: None,
+        }));
+    }
+    for row in &mut rows {
+        if !row.archived {
+            row.changes = changes::of(repo, &row.session).ok();
+        }
+    }
+    rows.sort_by(|a, b| {
+        (a.archived, a.state.attention_rank())
+            .cmp(&(b.archived, b.state.attention_rank()))
+            .then_with(|| b.session.created_at.cmp(&a.session.created_at))
+            .then_with(|| a.session.name.cmp(&b.session.name))
+    });
+    Ok(rows)
+}
+
+/// The JSON form of a listed session: the record with the derived state and changes.
+pub fn row_json(row: &Row) -> Result<Value> {
+    let mut value = serde_json::to_value(&row.session)?;
+    if let Value::Object(map) = &mut value {
+        map.insert("stored_state".into(), json!(row.session.state));
+        map.insert("state".into(), json!(row.state));
+        map.insert("archived".into(), json!(row.archived));
+        map.insert("changes".into(), serde_json::to_value(&row.changes)?);
+    }
+    Ok(value)
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let rows = rows(ctx, &repo, args.all)?;
+    if args.json {
+        let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
+        let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        writeln!(ctx.err, "No agent sessions in this repository.")?;
+        ctx.hint("start one with: git agent new \"describe the task\"")?;
+        return Ok(0);
+    }
+    let now = crate::time::now();
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let s = &row.session;
+            let state = if row.archived {
+                format!("{} (removed)", row.state)
+            } else {
+                ui::state(row.state)
+            };
+            vec![
+                s.name.clone(),
+                state,
+                s.short_agent(),
+                s.branch.clone(),
+                crate::time::format_ago(s.created_at, now)
+                    .trim_end_matches(" ago")
+                    .to_owned(),
+                s.run_time(now)
+                    .map_or_else(|| "-".into(), crate::time::format_duration),
+                s.exit.map_or_else(|| "-".into(), |e| e.short()),
+                row.changes
+                    .as_ref()
+                    .map_or_else(|| "-".into(), Changes::summary),
+            ]
+        })
+        .collect();
+    write!(
+        ctx.out,
+        "{}",
+        ui::table(
+            &[
+                "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "CHANGES"
+            ],
+            &table
+        )
+    )?;
+    Ok(0)
+}

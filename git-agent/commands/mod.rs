@@ -1,0 +1,54 @@
+//! One module per verb: each has `Args` (clap) and `run`. The dispatch below is the table of
+//! contents of `git agent`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+pub mod demo;
+pub mod help;
+pub mod list;
+pub mod logs;
+pub mod new;
+pub mod show;
+pub mod stop;
+pub mod supervise;
+pub mod wait;
+
+/// What a command may touch: its output streams and where it was started.
+pub struct Ctx<'a> {
+    /// Results (tables, records, paths): what scripts read.
+    pub out: &'a mut dyn Write,
+    /// Messages, warnings, hints and progress.
+    pub err: &'a mut dyn Write,
+    /// The directory the command was started in.
+    pub cwd: PathBuf,
+}
+
+impl Ctx<'_> {
+    /// Writes `warning: …` lines.
+    pub fn warn(&mut self, message: &str) -> Result<()> {
+        writeln!(self.err, "warning: {message}")?;
+        Ok(())
+    }
+
+    /// Writes `hint: …` lines.
+    pub fn hint(&mut self, message: &str) -> Result<()> {
+        for line in message.lines() {
+            writeln!(self.err, "hint: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a listing command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Porcelain,
+}
+
+/// Version of every `--json` document (`{"version": 1, …}`).
+pub const JSON_VERSION: u32 = 1;

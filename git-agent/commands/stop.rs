@@ -1,0 +1,162 @@
+//! `git agent stop NAME…`: SIGTERM to the agent's process group, SIGKILL after a grace
+//! period; the session ends as `stopped`.
+//!
+//! The supervisor does the stopping (it owns the agent and records the end): we mark the
+//! record and signal the supervisor. If the supervisor is gone, we stop what is left of the
+//! agent's process group ourselves and record the end in its place.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use nix::sys::signal::Signal;
+
+use super::Ctx;
+use crate::error::Failure;
+use crate::repo::Repo;
+use crate::runner::{LocalRunner, Runner as _};
+use crate::session::{Session, State, StopRequest};
+use crate::state::{Event, StateDir};
+use crate::{supervisor, ui};
+
+/// Extra time, beyond the grace period, for the supervisor to record the end.
+const SETTLE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sessions to stop
+    #[arg(value_name = "NAME", required_unless_present = "all")]
+    pub names: Vec<String>,
+    /// Stop every running session
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Time between SIGTERM and SIGKILL [default: agent.stopGrace, or 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let grace = args
+        .grace
+        .as_deref()
+        .map(crate::time::parse_duration)
+        .transpose()?;
+    let targets: Vec<Session> = if args.all {
+        let listing = state.load_all()?;
+        for p in &listing.problems {
+            ctx.warn(&p.message)?;
+        }
+        listing
+            .sessions
+            .into_iter()
+            .filter(|s| s.state.is_active())
+            .collect()
+    } else {
+        args.names
+            .iter()
+            .map(|n| state.load(n))
+            .collect::<Result<_>>()?
+    };
+    if targets.is_empty() {
+        writeln!(ctx.err, "No running sessions.")?;
+        return Ok(0);
+    }
+    let mut code = 0;
+    for session in targets {
+        match stop_one(&state, &session, grace) {
+            Ok(Some(ended)) => {
+                let reason = ended
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
+                writeln!(
+                    ctx.out,
+                    "{}: {}{reason}",
+                    ended.name,
+                    ui::state(ended.state)
+                )?;
+            }
+            Ok(None) => {
+                writeln!(
+                    ctx.err,
+                    "{} is not running ({})",
+                    session.name,
+                    ui::state(session.live_state())
+                )?;
+            }
+            Err(err) => {
+                let report = crate::error::Report::from_error(&err);
+                writeln!(ctx.err, "error: {}: {}", session.name, report.message)?;
+                for h in report.hints {
+                    ctx.hint(&h)?;
+                }
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Stops one session; `None` if it had already ended.
+fn stop_one(
+    state: &StateDir,
+    session: &Session,
+    grace: Option<Duration>,
+) -> Result<Option<Session>> {
+    let name = session.name.as_str();
+    match session.live_state() {
+        State::Lost => return stop_lost(state, session, grace).map(Some),
+        s if s.is_terminal() => return Ok(None),
+        _ => {}
+    }
+    let grace_secs = grace.map_or(session.stop_grace_secs, |g| g.as_secs());
+    let current = state.update(name, |s| {
+        s.stop_requested = Some(StopRequest {
+            at: crate::time::now(),
+            grace_secs,
+        });
+        Ok(s.clone())
+    })?;
+    state.append_event(&Event::new(name, "stop-requested"))?;
+    // Signal the supervisor (it escalates to SIGKILL after the grace period). Without one
+    // yet, the session is still being created: the supervisor sees the request when it starts.
+    if let Some(sup) = &current.processes.supervisor {
+        sup.signal(Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(grace_secs) + SETTLE;
+    loop {
+        let now = state.load(name)?;
+        match now.live_state() {
+            State::Lost => return stop_lost(state, &now, grace).map(Some),
+            s if s.is_terminal() => return Ok(Some(now)),
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::fatal("the agent did not stop in time")
+                .hint(format!(
+                    "see 'git agent show {name}'; run 'git agent stop {name}' again to retry"
+                ))
+                .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The supervisor is gone: stop what is left of the agent and record the end ourselves.
+fn stop_lost(state: &StateDir, session: &Session, grace: Option<Duration>) -> Result<Session> {
+    let name = session.name.as_str();
+    let grace = grace.unwrap_or(Duration::from_secs(session.stop_grace_secs));
+    if let Some(agent) = &session.processes.agent {
+        LocalRunner.terminate(agent, grace);
+    }
+    supervisor::finish(
+        state,
+        name,
+        State::Stopped,
+        Some("stopped by 'git agent stop' after its supervisor was lost".into()),
+        None,
+    )?;
+    state.load(name)
+}

@@ -1,0 +1,118 @@
+//! `git agent wait [NAME…|--all]`: block until sessions end; one summary line each.
+//!
+//! Without names it waits for the sessions that are running when it starts (like the shell's
+//! `wait`). Exit status 0 if every awaited session is `done`, 1 otherwise (failed, stopped,
+//! lost, or still running when `--timeout` expired).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::changes;
+use crate::error::code;
+use crate::repo::Repo;
+use crate::session::{Session, State};
+use crate::ui;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sessions to wait for [default: those running now]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Wait for every session (finished ones count too)
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// Give up after this long (exit 1)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(crate::time::parse_duration)
+        .transpose()?;
+    let mut pending: BTreeSet<String> = if args.names.is_empty() {
+        let listing = state.load_all()?;
+        for p in &listing.problems {
+            ctx.warn(&p.message)?;
+        }
+        listing
+            .sessions
+            .into_iter()
+            .filter(|s| args.all || s.live_state().is_active())
+            .map(|s| s.name)
+            .collect()
+    } else {
+        for name in &args.names {
+            state.load(name)?;
+        }
+        args.names.iter().cloned().collect()
+    };
+    if pending.is_empty() {
+        writeln!(ctx.err, "Nothing to wait for: no session is running.")?;
+        return Ok(0);
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut all_done = true;
+    while !pending.is_empty() {
+        let mut ended = Vec::new();
+        for name in &pending {
+            let session = state.load(name)?;
+            if session.live_state().is_terminal() {
+                ended.push(session);
+            }
+        }
+        for session in ended {
+            all_done &= session.live_state() == State::Done;
+            writeln!(ctx.out, "{}", summary(&repo, &session))?;
+            ctx.out.flush()?;
+            pending.remove(&session.name);
+        }
+        if pending.is_empty() {
+            break;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            for name in &pending {
+                writeln!(
+                    ctx.out,
+                    "{name}: still {} (gave up waiting)",
+                    ui::state(state.load(name)?.live_state())
+                )?;
+            }
+            return Ok(code::NEGATIVE);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(if all_done {
+        code::SUCCESS
+    } else {
+        code::NEGATIVE
+    })
+}
+
+/// `fix-login: done (exit 0) in 2m03s — 3 files +40 -2`.
+pub fn summary(repo: &Repo, s: &Session) -> String {
+    let live = s.live_state();
+    let mut line = format!("{}: {}", s.name, ui::state(live));
+    let detail = match (&s.reason, s.exit) {
+        (Some(reason), _) => Some(reason.clone()),
+        (None, Some(exit)) => Some(exit.describe()),
+        (None, None) => None,
+    };
+    if let Some(d) = detail {
+        line.push_str(&format!(" ({d})"));
+    }
+    if let Some(ran) = s.run_time(crate::time::now()) {
+        line.push_str(&format!(" in {}", crate::time::format_duration(ran)));
+    }
+    if let Ok(c) = changes::of(repo, s) {
+        line.push_str(&format!(" — {}", c.summary()));
+    }
+    line
+}

@@ -1,0 +1,117 @@
+//! Committing what an agent left uncommitted, so nothing sits in limbo after it exits.
+//!
+//! Rules: git's own `add -A` + `commit` run in the agent's worktree, so hooks run as usual; if
+//! a hook (or anything else) refuses, the changes stay in the worktree and the record says why.
+//! Nothing is committed while a merge, rebase, cherry-pick or revert is in progress, or when
+//! HEAD has left the session's branch: that state belongs to whoever started it.
+
+use std::path::Path;
+
+use crate::process::{Cmd, CommandFailed};
+use crate::session::{CommitOutcome, Session};
+
+/// Files whose presence in the git directory means an operation is in progress.
+const IN_PROGRESS: &[(&str, &str)] = &[
+    ("MERGE_HEAD", "a merge is in progress"),
+    ("rebase-merge", "a rebase is in progress"),
+    ("rebase-apply", "a rebase is in progress"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress"),
+    ("REVERT_HEAD", "a revert is in progress"),
+];
+
+/// The commit message for leftovers: a subject from the task, what happened, and trailers
+/// that say which session and agent produced the work.
+pub fn message(session: &Session, how: &str) -> String {
+    let task = session
+        .prompt
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut subject = if task.is_empty() {
+        format!(
+            "agent {}: work left by {}",
+            session.name,
+            session.short_agent()
+        )
+    } else {
+        format!("agent {}: {task}", session.name)
+    };
+    if subject.chars().count() > 72 {
+        subject = subject.chars().take(71).collect::<String>() + "…";
+    }
+    format!(
+        "{subject}\n\nThe agent ({}) {how}; git-agent committed the changes it left\nuncommitted so that nothing is lost.\n\nGit-Agent-Session: {}\nGit-Agent-Profile: {}\n",
+        session.short_agent(),
+        session.name,
+        session.agent.profile,
+    )
+}
+
+/// Commits leftover changes in the session's worktree. `how` completes "The agent (x) …".
+pub fn commit_leftovers(session: &Session, how: &str) -> CommitOutcome {
+    match try_commit(session, how) {
+        Ok(outcome) => outcome,
+        Err(error) => CommitOutcome::Failed { error },
+    }
+}
+
+fn describe(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<CommandFailed>() {
+        Some(f) if !f.stderr.is_empty() => f.stderr.clone(),
+        _ => format!("{err:#}"),
+    }
+}
+
+fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
+    let wt = &session.worktree;
+    if !wt.is_dir() {
+        return Ok(CommitOutcome::Skipped {
+            reason: "the worktree is gone".into(),
+        });
+    }
+    let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
+    let git_dir = git(&["rev-parse", "--absolute-git-dir"])?;
+    for (marker, reason) in IN_PROGRESS {
+        if Path::new(git_dir.trim()).join(marker).exists() {
+            return Ok(CommitOutcome::Skipped {
+                reason: (*reason).into(),
+            });
+        }
+    }
+    let head = Cmd::git_in(wt)
+        .args(["symbolic-ref", "-q", "HEAD"])
+        .output()
+        .map_err(|e| describe(&e))?;
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+    if head != format!("refs/heads/{}", session.branch) {
+        return Ok(CommitOutcome::Skipped {
+            reason: format!("HEAD is no longer on {}", session.branch),
+        });
+    }
+    let status = git(&[
+        "--no-optional-locks",
+        "status",
+        "--porcelain=v2",
+        "-z",
+        "--untracked-files=all",
+    ])?;
+    if status.is_empty() {
+        return Ok(CommitOutcome::Clean);
+    }
+    if status.split('\0').any(|entry| entry.starts_with("u ")) {
+        return Ok(CommitOutcome::Skipped {
+            reason: "there are unmerged paths".into(),
+        });
+    }
+    git(&["add", "-A"])?;
+    Cmd::git_in(wt)
+        .args(["commit", "-q", "-m", &message(session, how)])
+        .env("GIT_EDITOR", "true")
+        .run()
+        .map_err(|e| describe(&e))?;
+    let sha = git(&["rev-parse", "HEAD"])?;
+    Ok(CommitOutcome::Committed {
+        sha: sha.trim().to_owned(),
+    })
+}

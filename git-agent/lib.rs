@@ -1,0 +1,25 @@
+//! `git agent`: run several AI coding agents at once, each in its own git worktree and
+//! branch, and bring their work back without losing any of it.
+//!
+//! The library holds everything the `git-agent*` binaries share. It never prints: commands
+//! take writers ([`commands::Ctx`]) and the binaries own the terminal.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod agents;
+pub mod changes;
+pub mod cli;
+pub mod commands;
+pub mod commit;
+pub mod error;
+pub mod names;
+pub mod process;
+pub mod procs;
+pub mod repo;
+pub mod runner;
+pub mod session;
+pub mod state;
+pub mod supervisor;
+pub mod time;
+pub mod ui;
+pub mod worktree;

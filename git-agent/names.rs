@@ -1,0 +1,134 @@
+//! Session names: generated from the prompt, validated, and safe as branch names and as
+//! directory names (invariant 7: a name can never escape the worktrees directory).
+
+use anyhow::Result;
+
+use crate::error::Failure;
+use crate::process::Cmd;
+
+/// Longest name we accept (it becomes a directory and part of a branch name).
+pub const MAX_LEN: usize = 64;
+
+/// Words that carry no meaning in a slug.
+const FILLER: &[&str] = &[
+    "a", "an", "the", "to", "of", "and", "or", "in", "on", "for", "please", "with", "that", "this",
+    "it", "is", "be",
+];
+
+/// A short slug of the task: the first three meaningful words, lowercase ASCII, joined by `-`.
+/// "Fix the flaky login test" becomes `fix-flaky-login`.
+pub fn slugify(prompt: &str) -> String {
+    let words: Vec<String> = prompt
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let meaningful: Vec<&String> = words
+        .iter()
+        .filter(|w| !FILLER.contains(&w.as_str()))
+        .collect();
+    let chosen: Vec<&str> = if meaningful.is_empty() {
+        words.iter().take(3).map(String::as_str).collect()
+    } else {
+        meaningful.iter().take(3).map(|w| w.as_str()).collect()
+    };
+    let mut slug = chosen.join("-");
+    slug.truncate(32);
+    let slug = slug.trim_end_matches('-').to_owned();
+    if slug.is_empty() {
+        "task".to_owned()
+    } else {
+        slug
+    }
+}
+
+/// Checks that `name` is usable as a session name, directory name and branch component.
+pub fn validate(name: &str) -> Result<()> {
+    let bad = |why: &str| -> anyhow::Error {
+        Failure::usage(format!("invalid session name '{name}': {why}"))
+            .hint("names use letters, digits, '.', '_' and '-', and start with a letter or digit")
+            .into()
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.len() > MAX_LEN {
+        return Err(bad(&format!("it is longer than {MAX_LEN} characters")));
+    }
+    if name.starts_with('-') {
+        return Err(bad("it starts with '-'"));
+    }
+    if name.starts_with('.') {
+        return Err(bad("it starts with '.'"));
+    }
+    if name.contains("..") {
+        return Err(bad("it contains '..'"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        let what = match c {
+            '/' | '\\' => "it contains a path separator".to_owned(),
+            c if c.is_whitespace() => "it contains whitespace".to_owned(),
+            c => format!("it contains '{c}'"),
+        };
+        return Err(bad(&what));
+    }
+    if name.ends_with('.') || name.ends_with(".lock") {
+        return Err(bad("it ends with '.' or '.lock'"));
+    }
+    Ok(())
+}
+
+/// Checks a full branch name with `git check-ref-format --branch`, git's own rules.
+pub fn validate_branch(branch: &str) -> Result<()> {
+    let invalid = || -> anyhow::Error {
+        Failure::usage(format!("'{branch}' is not a valid branch name"))
+            .hint("see 'git help check-ref-format' for the rules")
+            .into()
+    };
+    if branch.starts_with('-') || branch.starts_with("refs/") || branch == "HEAD" {
+        return Err(invalid());
+    }
+    let out = Cmd::git()
+        .args(["check-ref-format", "--branch", branch])
+        .output()?;
+    if !out.status.success() {
+        return Err(invalid());
+    }
+    // `--branch` also expands `@{-1}`-style names; we want the name exactly as given.
+    if String::from_utf8_lossy(&out.stdout).trim_end() != branch {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("fix the flaky login test"), "fix-flaky-login");
+        assert_eq!(slugify("Add --verbose flag to CLI!"), "add-verbose-flag");
+        assert_eq!(slugify("¿qué?"), "qu");
+        assert_eq!(slugify("日本語"), "task");
+        assert_eq!(slugify("the a an"), "the-a-an");
+        assert!(slugify(&"word".repeat(40)).len() <= 32);
+    }
+
+    #[test]
+    fn validation() {
+        for ok in ["fix-login", "a", "v1.2", "x_y", "fix-login-2"] {
+            validate(ok).unwrap();
+        }
+        for bad in [
+            "", "-x", ".x", "a..b", "a/b", "a\\b", "a b", "x.lock", "x.", "a:b", "a~b", "a^b",
+            "a*b",
+        ] {
+            assert!(validate(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(validate(&"x".repeat(65)).is_err());
+    }
+}

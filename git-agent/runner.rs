@@ -1,0 +1,103 @@
+//! Runners start an agent and let the supervisor watch and stop it.
+//!
+//! This is the seam of DESIGN.md §4: a runner takes the prepared worktree, argv and
+//! environment and reports the process, its exit, and its output (to the session log). The
+//! only runner today is [`LocalRunner`], a local process group; a container, SSH or Kubernetes
+//! runner implements the same trait without touching the rest.
+
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use nix::sys::signal::Signal;
+
+use crate::process::Cmd;
+use crate::procs::ProcessRef;
+use crate::session::Exit;
+
+/// Everything needed to start an agent.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The agent's worktree.
+    pub cwd: PathBuf,
+    /// Added to the (scrubbed) inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Fed to the agent's stdin; `None` means stdin is closed (`/dev/null`), which matters:
+    /// some CLIs (codex, opencode) wait for EOF on an open stdin pipe.
+    pub stdin: Option<PathBuf>,
+    /// stdout and stderr go here (appended).
+    pub log: PathBuf,
+}
+
+/// A started agent.
+pub struct Launched {
+    pub process: ProcessRef,
+    /// Blocks until the agent exits.
+    pub wait: Box<dyn FnOnce() -> Result<Exit> + Send>,
+}
+
+/// Starts and controls agents.
+pub trait Runner {
+    /// Starts the agent; returns as soon as it runs.
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched>;
+    /// Sends a signal to everything the agent started. False if nothing of it is left.
+    fn signal(&self, process: &ProcessRef, sig: Signal) -> bool;
+    /// True while anything the agent started still runs.
+    fn is_running(&self, process: &ProcessRef) -> bool;
+    /// Stops everything the agent started: SIGTERM, `grace`, SIGKILL.
+    fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool;
+}
+
+/// Runs the agent as a local process leading its own process group, so one signal reaches
+/// every process it starts, and nothing outside the group is ever touched.
+pub struct LocalRunner;
+
+impl Runner for LocalRunner {
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log)
+            .with_context(|| format!("could not open {}", spec.log.display()))?;
+        let stdin = match &spec.stdin {
+            Some(path) => Stdio::from(
+                File::open(path).with_context(|| format!("could not open {}", path.display()))?,
+            ),
+            None => Stdio::null(),
+        };
+        let mut cmd = Cmd::new(&spec.program)
+            .args(&spec.args)
+            .current_dir(&spec.cwd)
+            .scrub_for_agent();
+        for (key, value) in &spec.env {
+            cmd = cmd.env(key, value);
+        }
+        let mut child = cmd.spawn(stdin, Stdio::from(log.try_clone()?), Stdio::from(log), true)?;
+        let process = ProcessRef::of(child.id());
+        let wait = Box::new(move || -> Result<Exit> {
+            use std::os::unix::process::ExitStatusExt as _;
+            let status = child.wait().context("could not wait for the agent")?;
+            Ok(Exit {
+                code: status.code(),
+                signal: status.signal(),
+            })
+        });
+        Ok(Launched { process, wait })
+    }
+
+    fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {
+        process.signal_group(sig)
+    }
+
+    fn is_running(&self, process: &ProcessRef) -> bool {
+        process.group_is_ours()
+    }
+
+    fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool {
+        process.terminate_group(grace)
+    }
+}

@@ -1,0 +1,308 @@
+//! The session record: one JSON file per agent session, `sessions/<name>.json`.
+//!
+//! Schema rules: every record carries `version`; fields added later are optional
+//! (`#[serde(default)]`) so older records keep loading; a record with a newer `version` than
+//! [`SCHEMA_VERSION`] is never rewritten by this build.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::procs::ProcessRef;
+
+/// The record schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Record reserved; worktree and supervisor being set up.
+    Starting,
+    /// The setup hook runs in the new worktree.
+    Setup,
+    /// The agent runs.
+    Running,
+    /// The agent asked for input.
+    Waiting,
+    /// The agent exited 0.
+    Done,
+    /// The agent exited non-zero, was killed by a signal, or could not start.
+    Failed,
+    /// The setup hook failed; the agent was never started.
+    SetupFailed,
+    /// Stopped by `git agent stop`, a signal to the supervisor, or `--timeout`.
+    Stopped,
+    /// The supervisor vanished without recording an end (derived, see [`Session::live_state`]).
+    Lost,
+}
+
+impl State {
+    /// The agent is (supposed to be) running or about to.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Self::Starting | Self::Setup | Self::Running | Self::Waiting
+        )
+    }
+
+    /// The session has ended, one way or another.
+    pub fn is_terminal(self) -> bool {
+        !self.is_active()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Setup => "setup",
+            Self::Running => "running",
+            Self::Waiting => "waiting",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::SetupFailed => "setup-failed",
+            Self::Stopped => "stopped",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// Sort key for `list`: what needs the user comes first.
+    pub fn attention_rank(self) -> u8 {
+        match self {
+            Self::Waiting => 0,
+            Self::SetupFailed | Self::Failed => 1,
+            Self::Lost => 2,
+            Self::Stopped => 3,
+            Self::Done => 4,
+            Self::Running | Self::Setup => 5,
+            Self::Starting => 6,
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Membership in a group of variants of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Shared by all variants (the base name, e.g. `fix-login` for `fix-login-1…3`).
+    pub id: String,
+    /// 1-based position in the group.
+    pub index: u32,
+    /// Number of variants created together.
+    pub count: u32,
+}
+
+/// What was launched: the profile and the exact program and arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Profile name (`claude`, a config profile) or `command` for `-- COMMAND…`.
+    pub profile: String,
+    /// Where the profile came from: `builtin`, `config` or `command`.
+    pub source: String,
+    /// The resolved program path, so later commands work whatever `PATH` says then.
+    pub program: PathBuf,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// How the prompt reaches the agent: `arg`, `stdin` or `env`.
+    pub prompt_via: String,
+    /// Extra environment from the profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// The permission mode the profile runs the agent in, as the agent calls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
+}
+
+/// The base the branch was created from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    /// Full ref name (`refs/heads/main`), or `None` when the base was a detached commit.
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
+    /// The commit at creation time.
+    pub commit: String,
+}
+
+impl Base {
+    /// `main` for `refs/heads/main`, the short commit when detached.
+    pub fn short_name(&self) -> String {
+        match &self.ref_name {
+            Some(r) => r
+                .strip_prefix("refs/heads/")
+                .or_else(|| r.strip_prefix("refs/remotes/"))
+                .or_else(|| r.strip_prefix("refs/tags/"))
+                .unwrap_or(r)
+                .to_owned(),
+            None => short_id(&self.commit).to_owned(),
+        }
+    }
+}
+
+/// The processes of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// The `git agent new` that reserved the record (alive until the supervisor takes over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<ProcessRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<ProcessRef>,
+    /// The agent; it leads its own process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<ProcessRef>,
+}
+
+/// How the agent process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("killed by {}", crate::process::signal_name(sig)),
+            (None, None) => "unknown exit".into(),
+        }
+    }
+
+    /// For the EXIT column: `0`, `1`, `SIGKILL`.
+    pub fn short(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(sig)) => crate::process::signal_name(sig),
+            (None, None) => "?".into(),
+        }
+    }
+}
+
+/// A stop asked for by `git agent stop`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRequest {
+    pub at: Timestamp,
+    /// Seconds between SIGTERM and SIGKILL.
+    pub grace_secs: u64,
+}
+
+/// What happened to changes the agent left uncommitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum CommitOutcome {
+    /// Leftover changes were committed as `sha`.
+    Committed { sha: String },
+    /// Nothing was left uncommitted.
+    Clean,
+    /// `agent.autoCommit=false`: changes stay in the worktree.
+    Disabled,
+    /// Left alone on purpose (e.g. a rebase in progress); changes stay in the worktree.
+    Skipped { reason: String },
+    /// Committing failed (e.g. a hook refused); changes stay in the worktree, staged.
+    Failed { error: String },
+}
+
+impl CommitOutcome {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Committed { sha } => format!("leftover changes committed as {}", short_id(sha)),
+            Self::Clean => "nothing left uncommitted".into(),
+            Self::Disabled => "not committed (agent.autoCommit=false)".into(),
+            Self::Skipped { reason } => format!("not committed: {reason}"),
+            Self::Failed { error } => {
+                format!("commit failed, changes left in the worktree: {error}")
+            }
+        }
+    }
+}
+
+/// One agent session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub version: u32,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
+    pub prompt: String,
+    pub agent: AgentSpec,
+    pub base: Base,
+    pub branch: String,
+    /// True if we created the branch (false when attached to an existing one).
+    pub branch_created: bool,
+    pub worktree: PathBuf,
+    /// The main worktree (the common git directory for a bare repository).
+    pub repo: PathBuf,
+    /// The stored state; see [`Session::live_state`] for the state to show.
+    pub state: State,
+    /// Why the session is in its state (`timed out after 30m`, a start error…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+    pub stop_grace_secs: u64,
+    #[serde(default)]
+    pub processes: Processes,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_requested: Option<StopRequest>,
+    pub auto_commit: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitOutcome>,
+    /// We hold a `git worktree lock` on the worktree while the agent runs.
+    #[serde(default)]
+    pub worktree_locked: bool,
+}
+
+impl Session {
+    /// The state to show: an active state whose supervising process is gone is `lost`.
+    /// While the record is only reserved, the `git agent new` that reserved it counts.
+    pub fn live_state(&self) -> State {
+        if !self.state.is_active() {
+            return self.state;
+        }
+        let keeper = self
+            .processes
+            .supervisor
+            .as_ref()
+            .or(self.processes.creator.as_ref());
+        match keeper {
+            Some(p) if p.is_alive() => self.state,
+            _ => State::Lost,
+        }
+    }
+
+    /// Time the agent ran (or has been running), if it started.
+    pub fn run_time(&self, now: Timestamp) -> Option<std::time::Duration> {
+        let start = self.started_at?;
+        Some(crate::time::between(start, self.ended_at.unwrap_or(now)))
+    }
+
+    /// The branch name without `refs/heads/`.
+    pub fn short_agent(&self) -> String {
+        if self.agent.source == "command" {
+            self.agent.program.file_name().map_or_else(
+                || self.agent.profile.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        } else {
+            self.agent.profile.clone()
+        }
+    }
+}
+
+/// The first 7 characters of an object id.
+pub fn short_id(id: &str) -> &str {
+    &id[..id.len().min(7)]
+}

@@ -1,0 +1,432 @@
+//! The state directory `<git-common-dir>/agent/`, shared by every worktree of a repository.
+//!
+//! ```text
+//! agent/
+//!   lock                      held (flock) by every state change; short critical sections
+//!   events.jsonl              append-only log of state changes of all sessions
+//!   sessions/<name>.json      one record per session (see `session.rs`)
+//!   sessions/<name>/log       the agent's stdout and stderr
+//!   sessions/<name>/prompt.md the task as given
+//!   sessions/<name>/supervisor.log  the supervisor's own diagnostics
+//!   archive/                  records of removed sessions, never silently deleted
+//!   quarantine/               records that failed to parse, moved aside
+//! ```
+//!
+//! Invariants (DESIGN.md §5.5):
+//! - Records are written atomically (temporary file in the same directory, fsync, rename)
+//!   while holding `lock`, so a reader never sees a half-written record and two writers never
+//!   lose each other's update (use [`StateDir::update`] for read-modify-write).
+//! - Reads take no lock.
+//! - A record that fails to parse is moved to `quarantine/` and reported; the others keep
+//!   working. A record from a newer schema is reported and left untouched.
+//! - The lock is an OS file lock (`flock`), released by the kernel when its holder dies, so a
+//!   crashed command never leaves a stale lock behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Failure;
+use crate::session::{SCHEMA_VERSION, Session, State};
+
+/// How long a command waits for another one to release the state lock.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The state directory of one repository.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Proof that the state lock is held; dropping it releases the lock.
+#[derive(Debug)]
+pub struct LockGuard {
+    _file: File,
+}
+
+/// A record that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub name: String,
+    pub message: String,
+}
+
+/// All readable records, plus what was wrong with the others.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub sessions: Vec<Session>,
+    pub problems: Vec<Problem>,
+}
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub version: u32,
+    pub time: Timestamp,
+    pub session: String,
+    /// What happened: `created`, `state`, `stop-requested`, `committed`, `removed`…
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Event {
+    pub fn new(session: &str, event: &str) -> Self {
+        Self {
+            version: 1,
+            time: crate::time::now(),
+            session: session.to_owned(),
+            event: event.to_owned(),
+            state: None,
+            detail: None,
+        }
+    }
+
+    pub fn state(session: &str, state: State, detail: Option<String>) -> Self {
+        Self {
+            state: Some(state),
+            detail,
+            ..Self::new(session, "state")
+        }
+    }
+}
+
+enum Read {
+    Missing,
+    Ok(Box<Session>),
+    TooNew(u64),
+    Damaged(String),
+}
+
+impl StateDir {
+    /// The state directory of the repository whose common git directory is `common_dir`.
+    pub fn at(common_dir: &Path) -> Self {
+        Self {
+            root: common_dir.join("agent"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn sessions_dir(&self) -> PathBuf {
+        self.root.join("sessions")
+    }
+
+    pub fn archive_dir(&self) -> PathBuf {
+        self.root.join("archive")
+    }
+
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.root.join("events.jsonl")
+    }
+
+    pub fn record_path(&self, name: &str) -> PathBuf {
+        self.sessions_dir().join(format!("{name}.json"))
+    }
+
+    /// Per-session files: log, prompt, supervisor diagnostics.
+    pub fn session_dir(&self, name: &str) -> PathBuf {
+        self.sessions_dir().join(name)
+    }
+
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.session_dir(name).join("log")
+    }
+
+    pub fn prompt_path(&self, name: &str) -> PathBuf {
+        self.session_dir(name).join("prompt.md")
+    }
+
+    pub fn supervisor_log_path(&self, name: &str) -> PathBuf {
+        self.session_dir(name).join("supervisor.log")
+    }
+
+    /// The file an agent may write its status to (`GIT_AGENT_STATUS_FILE`).
+    pub fn status_path(&self, name: &str) -> PathBuf {
+        self.session_dir(name).join("status")
+    }
+
+    /// Creates the directory layout.
+    pub fn ensure(&self) -> Result<()> {
+        for dir in [
+            self.sessions_dir(),
+            self.archive_dir(),
+            self.quarantine_dir(),
+        ] {
+            fs::create_dir_all(&dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Takes the state lock, waiting for other git-agent commands to finish their update.
+    pub fn lock(&self) -> Result<LockGuard> {
+        self.ensure()?;
+        let path = self.root.join("lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open {}", path.display()))?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = holder.trim();
+                    let who = if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {holder})")
+                    };
+                    return Err(Failure::fatal(format!(
+                        "could not lock '{}': another git-agent command holds it{who}",
+                        path.display()
+                    ))
+                    .hint("wait for it to finish; the lock is released when that process exits")
+                    .into());
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("could not lock {}", path.display()));
+                }
+            }
+        }
+        // Record the holder for the message above; best effort, the lock is what counts.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(&file, "{}", std::process::id()));
+        Ok(LockGuard { _file: file })
+    }
+
+    fn read(&self, name: &str) -> Result<Read> {
+        let path = self.record_path(name);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
+            Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+        };
+        let value: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => return Ok(Read::Damaged(e.to_string())),
+        };
+        if let Some(v) = value.get("version").and_then(serde_json::Value::as_u64)
+            && v > u64::from(SCHEMA_VERSION)
+        {
+            return Ok(Read::TooNew(v));
+        }
+        match serde_json::from_value::<Session>(value) {
+            Ok(s) if s.name == name => Ok(Read::Ok(Box::new(s))),
+            Ok(s) => Ok(Read::Damaged(format!("it names session '{}'", s.name))),
+            Err(e) => Ok(Read::Damaged(e.to_string())),
+        }
+    }
+
+    /// Moves a damaged record aside, re-checking under the lock that it is still damaged.
+    fn quarantine(&self, name: &str, why: &str) -> Result<Problem> {
+        let _lock = self.lock()?;
+        if let Read::Ok(_) = self.read(name)? {
+            return Ok(Problem {
+                name: name.into(),
+                message: String::new(),
+            });
+        }
+        let stamp = crate::time::now().as_second();
+        let target = self.quarantine_dir().join(format!("{name}.json.{stamp}"));
+        fs::rename(self.record_path(name), &target)
+            .with_context(|| format!("could not move damaged record to {}", target.display()))?;
+        let _ = self.append_event(&Event {
+            detail: Some(why.to_owned()),
+            ..Event::new(name, "quarantined")
+        });
+        Ok(Problem {
+            name: name.into(),
+            message: format!(
+                "session record '{name}' is damaged ({why}); moved it to {}",
+                target.display()
+            ),
+        })
+    }
+
+    fn too_new(name: &str, version: u64) -> Problem {
+        Problem {
+            name: name.into(),
+            message: format!(
+                "session record '{name}' was written by a newer git-agent (schema {version}, this one reads {SCHEMA_VERSION}); left it alone"
+            ),
+        }
+    }
+
+    /// Loads one session. Missing, damaged and too-new records are errors for the user.
+    pub fn load(&self, name: &str) -> Result<Session> {
+        match self.read(name)? {
+            Read::Ok(s) => Ok(*s),
+            Read::Missing => Err(no_such_session(name)),
+            Read::TooNew(v) => Err(Failure::fatal(Self::too_new(name, v).message)
+                .hint("upgrade git-agent to work with this session")
+                .into()),
+            Read::Damaged(why) => {
+                let problem = self.quarantine(name, &why)?;
+                if problem.message.is_empty() {
+                    return self.load(name);
+                }
+                Err(Failure::fatal(problem.message)
+                    .hint("'git agent doctor' can rebuild it from the worktree and branch")
+                    .into())
+            }
+        }
+    }
+
+    /// True if a record (readable or not) exists under this name.
+    pub fn exists(&self, name: &str) -> bool {
+        self.record_path(name).exists() || self.session_dir(name).exists()
+    }
+
+    /// Names of all records, sorted.
+    pub fn names(&self) -> Result<Vec<String>> {
+        let dir = self.sessions_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("could not read {}", dir.display())),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let file_name = entry?.file_name();
+            let file_name = file_name.to_string_lossy();
+            if let Some(name) = file_name.strip_suffix(".json")
+                && !name.starts_with('.')
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Loads every session; damaged records are quarantined and reported, not fatal.
+    pub fn load_all(&self) -> Result<Listing> {
+        let mut listing = Listing::default();
+        for name in self.names()? {
+            match self.read(&name)? {
+                Read::Ok(s) => listing.sessions.push(*s),
+                Read::Missing => {} // removed meanwhile
+                Read::TooNew(v) => listing.problems.push(Self::too_new(&name, v)),
+                Read::Damaged(why) => {
+                    let problem = self.quarantine(&name, &why)?;
+                    if problem.message.is_empty() {
+                        listing.sessions.push(self.load(&name)?);
+                    } else {
+                        listing.problems.push(problem);
+                    }
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Records of removed sessions, from `archive/`.
+    pub fn load_archive(&self) -> Result<Vec<Session>> {
+        let dir = self.archive_dir();
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut sessions = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json")
+                && let Ok(text) = fs::read_to_string(&path)
+                && let Ok(s) = serde_json::from_str::<Session>(&text)
+            {
+                sessions.push(s);
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Writes a record atomically. Requires the lock.
+    pub fn write(&self, _lock: &LockGuard, session: &Session) -> Result<()> {
+        let dir = self.sessions_dir();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
+        serde_json::to_writer_pretty(&mut tmp, session)?;
+        tmp.write_all(b"\n")?;
+        tmp.as_file().sync_all()?;
+        let path = self.record_path(&session.name);
+        tmp.persist(&path)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Read-modify-write of one record under the lock. `f` sees the current record.
+    pub fn update<R>(&self, name: &str, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
+        let lock = self.lock()?;
+        let mut session = self.load(name)?;
+        if session.version > SCHEMA_VERSION {
+            return Err(Failure::fatal(Self::too_new(name, session.version.into()).message).into());
+        }
+        let result = f(&mut session)?;
+        self.write(&lock, &session)?;
+        Ok(result)
+    }
+
+    /// Deletes a record and its files. Only for a session whose creation failed before
+    /// anything of value existed (invariant 4: a failed creation leaves no record).
+    pub fn discard(&self, _lock: &LockGuard, name: &str) -> Result<()> {
+        let record = self.record_path(name);
+        if record.exists() {
+            fs::remove_file(&record)
+                .with_context(|| format!("could not remove {}", record.display()))?;
+        }
+        let dir = self.session_dir(name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("could not remove {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Appends one event to `events.jsonl` (one `write`, so lines never interleave).
+    pub fn append_event(&self, event: &Event) -> Result<()> {
+        let path = self.events_path();
+        let mut line = serde_json::to_vec(event)?;
+        line.push(b'\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("could not open {}", path.display()))?;
+        file.write_all(&line)
+            .with_context(|| format!("could not write {}", path.display()))
+    }
+}
+
+/// The error for an unknown session name.
+pub fn no_such_session(name: &str) -> anyhow::Error {
+    Failure::fatal(format!("no session named '{name}'"))
+        .hint("see 'git agent list' for the sessions of this repository")
+        .into()
+}

@@ -1,0 +1,138 @@
+//! Terminal rendering helpers: state colors, aligned tables, short paths.
+//!
+//! Color follows `console`'s decision (a terminal on the stream, `NO_COLOR`, `CLICOLOR_FORCE`);
+//! machine formats (`--json`, `--porcelain`) never carry color.
+
+use std::path::{Component, Path, PathBuf};
+
+use console::{Style, measure_text_width};
+
+use crate::session::State;
+
+/// The style of a state name.
+pub fn state_style(state: State) -> Style {
+    match state {
+        State::Waiting => Style::new().yellow().bold(),
+        State::Failed | State::SetupFailed | State::Lost => Style::new().red().bold(),
+        State::Stopped => Style::new().magenta(),
+        State::Done => Style::new().green(),
+        State::Running | State::Setup => Style::new().cyan(),
+        State::Starting => Style::new().dim(),
+    }
+}
+
+/// A state name, colored when colors are on.
+pub fn state(state: State) -> String {
+    state_style(state).apply_to(state.as_str()).to_string()
+}
+
+/// Dim text (headers, secondary information).
+pub fn dim(text: &str) -> String {
+    Style::new().dim().apply_to(text).to_string()
+}
+
+/// Bold text.
+pub fn bold(text: &str) -> String {
+    Style::new().bold().apply_to(text).to_string()
+}
+
+/// Renders rows as left-aligned columns separated by two spaces; the last column is not
+/// padded, so lines carry no trailing blanks.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let columns = header.len();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate().take(columns) {
+            widths[i] = widths[i].max(measure_text_width(cell));
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 < cells.len() {
+                let pad = widths[i].saturating_sub(measure_text_width(cell));
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad + 2));
+            } else {
+                text.push_str(cell);
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|h| dim(h)).collect());
+    for row in rows {
+        line(row.clone());
+    }
+    out
+}
+
+/// A path as the user would like to read it: relative to `cwd` when that is short
+/// (`../repo.agents/fix-login`), absolute otherwise.
+pub fn short_path(path: &Path, cwd: &Path) -> String {
+    match relative(path, cwd) {
+        Some(rel)
+            if rel
+                .components()
+                .filter(|c| *c == Component::ParentDir)
+                .count()
+                <= 2 =>
+        {
+            let text = rel.to_string_lossy().into_owned();
+            if text.is_empty() { ".".into() } else { text }
+        }
+        _ => path.to_string_lossy().into_owned(),
+    }
+}
+
+fn relative(path: &Path, base: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() || !base.is_absolute() {
+        return None;
+    }
+    let path: Vec<Component<'_>> = path.components().collect();
+    let base: Vec<Component<'_>> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return None; // only the root in common
+    }
+    let mut rel = PathBuf::new();
+    for _ in common..base.len() {
+        rel.push("..");
+    }
+    for c in &path[common..] {
+        rel.push(c);
+    }
+    Some(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_paths() {
+        let cwd = Path::new("/home/u/src/repo");
+        assert_eq!(
+            short_path(Path::new("/home/u/src/repo.agents/x"), cwd),
+            "../repo.agents/x"
+        );
+        assert_eq!(short_path(Path::new("/home/u/src/repo/sub"), cwd), "sub");
+        assert_eq!(short_path(Path::new("/home/u/src/repo"), cwd), ".");
+        assert_eq!(short_path(Path::new("/opt/x"), cwd), "/opt/x");
+        assert_eq!(
+            short_path(Path::new("/home/other/x/y"), Path::new("/home/u/a/b")),
+            "/home/other/x/y"
+        );
+    }
+
+    #[test]
+    fn tables_align_without_trailing_blanks() {
+        console::set_colors_enabled(false);
+        let t = table(
+            &["A", "BB"],
+            &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(t, "A    BB\nxxx  y\nz\n");
+    }
+}

@@ -1,0 +1,31 @@
+//! The one integration-test binary: every suite is a module here.
+
+mod support;
+
+mod dispatch;
+mod failures;
+mod lifecycle;
+mod location;
+mod names_and_variants;
+mod profiles;
+mod state_files;
+
+/// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
+/// silently never run).
+#[test]
+fn no_forgotten_test_files() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let module = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if module != "main" {
+                assert!(
+                    main.contains(&format!("mod {module};")),
+                    "tests/it/{module}.rs is not declared in main.rs"
+                );
+            }
+        }
+    }
+}

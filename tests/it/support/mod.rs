@@ -1,0 +1,452 @@
+//! The test harness: hermetic temporary repositories, our real binaries reached through
+//! real git, and the scripted fake agent.
+//!
+//! Every command starts from `env_clear()`: no user git config, fixed identities and dates,
+//! `PATH` = our `bin/` (git-agent and fake agents) + git's directory + `/usr/bin:/bin`.
+
+#![allow(clippy::disallowed_methods, dead_code)] // test harness: runs processes directly
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use git_agent::procs::ProcessRef;
+use serde_json::Value;
+
+/// The result of running a command.
+#[derive(Debug, Clone)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    fn from(output: Output) -> Self {
+        use std::os::unix::process::ExitStatusExt as _;
+        let code = output
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0));
+        Self {
+            code,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts exit 0 and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success:\n{self}");
+        self
+    }
+
+    /// Asserts the exit code and returns self.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit code:\n{self}");
+        self
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}------- stderr -------\n{}[exit status: {}]",
+            self.stdout, self.stderr, self.code
+        )
+    }
+}
+
+fn git_dir_on_path() -> PathBuf {
+    which::which("git")
+        .expect("git on PATH")
+        .parent()
+        .expect("git's directory")
+        .to_owned()
+}
+
+/// A temporary world: `home/`, `bin/`, a repository `repo/` with one commit, and the place
+/// where agent worktrees go by default (`repo.agents/`).
+pub struct TestEnv {
+    root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub bin: PathBuf,
+    pub repo: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A repository with one commit (`README.md`) on `main`.
+    pub fn new() -> Self {
+        let env = Self::empty();
+        env.git(&["init", "-q", "-b", "main", env.repo.to_str().unwrap()]);
+        env.write("README.md", "hello\n");
+        env.git(&["add", "."]);
+        env.git(&["commit", "-q", "-m", "initial"]);
+        env
+    }
+
+    /// No repository yet (`repo/` does not exist).
+    pub fn empty() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("git-agent-test-")
+            .tempdir()
+            .expect("tempdir");
+        let root_path = std::fs::canonicalize(root.path()).unwrap();
+        let home = root_path.join("home");
+        let bin = root_path.join("bin");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::write(
+            home.join(".gitconfig"),
+            "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n[advice]\n\tdetachedHead = false\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-agent"), bin.join("git-agent")).unwrap();
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fake-agent"), bin.join("fake-agent"))
+            .unwrap();
+        let path = std::env::join_paths([
+            bin.clone(),
+            git_dir_on_path(),
+            "/usr/bin".into(),
+            "/bin".into(),
+        ])
+        .unwrap();
+        let env = vec![
+            ("PATH".into(), path.to_string_lossy().into_owned()),
+            ("HOME".into(), home.to_string_lossy().into_owned()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                home.join(".config").to_string_lossy().into_owned(),
+            ),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            (
+                "GIT_CONFIG_GLOBAL".into(),
+                home.join(".gitconfig").to_string_lossy().into_owned(),
+            ),
+            ("GIT_AUTHOR_NAME".into(), "Test Author".into()),
+            ("GIT_AUTHOR_EMAIL".into(), "author@example.com".into()),
+            ("GIT_AUTHOR_DATE".into(), "2026-01-01T00:00:00Z".into()),
+            ("GIT_COMMITTER_NAME".into(), "Test Committer".into()),
+            ("GIT_COMMITTER_EMAIL".into(), "committer@example.com".into()),
+            ("GIT_COMMITTER_DATE".into(), "2026-01-01T00:00:00Z".into()),
+            ("GIT_TERMINAL_PROMPT".into(), "0".into()),
+            ("LC_ALL".into(), "C".into()),
+            ("TZ".into(), "UTC".into()),
+            ("NO_COLOR".into(), "1".into()),
+            ("COLUMNS".into(), "100".into()),
+            (
+                "GIT_AGENT_TEST_LOG".into(),
+                root_path.join("calls.jsonl").to_string_lossy().into_owned(),
+            ),
+        ];
+        let repo = root_path.join("repo");
+        Self {
+            root,
+            home,
+            bin,
+            repo,
+            env,
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        std::fs::canonicalize(self.root.path()).unwrap()
+    }
+
+    /// Where agent worktrees go by default.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.root().join("repo.agents")
+    }
+
+    /// Adds an environment variable to every later command.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
+    /// A hermetic command.
+    pub fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear().current_dir(dir).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a command with a timeout (tests must never hang).
+    pub fn run(&self, mut cmd: Command) -> Out {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn");
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(out) => Out::from(out.expect("wait")),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("command timed out: {cmd:?}");
+            }
+        }
+    }
+
+    /// `git ARGS` in the repository; must succeed; returns stdout.
+    #[track_caller]
+    pub fn git(&self, args: &[&str]) -> String {
+        let dir = if self.repo.exists() {
+            self.repo.clone()
+        } else {
+            self.root()
+        };
+        self.git_in(&dir, args)
+    }
+
+    /// `git ARGS` in `dir`; must succeed; returns stdout.
+    #[track_caller]
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let mut cmd = self.command("git", dir);
+        cmd.args(args);
+        let out = self.run(cmd);
+        assert_eq!(out.code, 0, "git {args:?} failed:\n{out}");
+        out.stdout
+    }
+
+    /// `git agent ARGS` in the repository, through git's own dispatch.
+    pub fn agent(&self, args: &[&str]) -> Out {
+        self.agent_in(&self.repo, args)
+    }
+
+    /// `git agent ARGS` in `dir`, through git's own dispatch.
+    pub fn agent_in(&self, dir: &Path, args: &[&str]) -> Out {
+        let mut cmd = self.command("git", dir);
+        cmd.arg("agent").args(args);
+        self.run(cmd)
+    }
+
+    /// `git-agent ARGS` run directly (not through git).
+    pub fn agent_direct(&self, dir: &Path, args: &[&str]) -> Out {
+        let mut cmd = self.command(self.bin.join("git-agent"), dir);
+        cmd.args(args);
+        self.run(cmd)
+    }
+
+    /// Writes a file in the repository.
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.repo.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    /// Installs the fake agent under `name` (e.g. `claude`) in `bin/`.
+    pub fn install_fake(&self, name: &str) {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fake-agent"), self.bin.join(name)).unwrap();
+    }
+
+    /// Writes a fake-agent script and returns its path.
+    pub fn script(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.root().join(format!("{name}.script"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Arguments that run the fake agent with `script`: `["--", fake-agent, "--script", path]`.
+    pub fn fake(&self, name: &str, script: &str) -> Vec<String> {
+        let path = self.script(name, script);
+        vec![
+            "--".into(),
+            "fake-agent".into(),
+            "--script".into(),
+            path.to_string_lossy().into_owned(),
+        ]
+    }
+
+    /// `git agent new [args…] -- fake-agent --script <script>`; must succeed.
+    #[track_caller]
+    pub fn spawn(&self, args: &[&str], script: &str) -> Out {
+        let name = args.windows(2).find(|w| w[0] == "--name").map_or_else(
+            || format!("s{}", self.calls_len() + args.len()),
+            |w| w[1].to_owned(),
+        );
+        let fake = self.fake(&name, script);
+        let mut all: Vec<&str> = vec!["new"];
+        all.extend_from_slice(args);
+        all.extend(fake.iter().map(String::as_str));
+        self.agent(&all).ok()
+    }
+
+    /// A path inside the temporary root (for sentinel files).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+
+    /// Creates a sentinel file (releases a `wait-for` step).
+    pub fn touch(&self, name: &str) {
+        std::fs::write(self.path(name), "").unwrap();
+    }
+
+    /// The common git directory's state folder.
+    pub fn state_dir(&self) -> PathBuf {
+        self.repo.join(".git").join("agent")
+    }
+
+    /// A session record as JSON.
+    #[track_caller]
+    pub fn record(&self, name: &str) -> Value {
+        let path = self
+            .state_dir()
+            .join("sessions")
+            .join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no record {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// True if a record exists.
+    pub fn has_record(&self, name: &str) -> bool {
+        self.state_dir()
+            .join("sessions")
+            .join(format!("{name}.json"))
+            .exists()
+    }
+
+    /// The stored state of a session.
+    pub fn stored_state(&self, name: &str) -> String {
+        self.record(name)["state"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the session's stored state is `state`.
+    #[track_caller]
+    pub fn wait_state(&self, name: &str, state: &str) -> Value {
+        self.wait_until(&format!("{name} to be {state}"), || {
+            self.stored_state(name) == state
+        });
+        self.record(name)
+    }
+
+    /// Waits (up to 30 s) for a condition.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every call the fake agents logged.
+    pub fn calls(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path("calls.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn calls_len(&self) -> usize {
+        self.calls().len()
+    }
+
+    /// The call the fake agent logged for a session (matched by `GIT_AGENT_NAME`).
+    #[track_caller]
+    pub fn call_of(&self, name: &str) -> Value {
+        self.wait_until(&format!("{name}'s agent to log its call"), || {
+            self.calls()
+                .iter()
+                .any(|c| c["env"]["GIT_AGENT_NAME"] == name)
+        });
+        self.calls()
+            .into_iter()
+            .find(|c| c["env"]["GIT_AGENT_NAME"] == name)
+            .unwrap()
+    }
+}
+
+impl Default for TestEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestEnv {
+    /// Leaves no process behind: kills every supervisor and agent group still running.
+    fn drop(&mut self) {
+        let sessions = self.state_dir().join("sessions");
+        let Ok(entries) = std::fs::read_dir(sessions) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            for key in ["supervisor", "agent"] {
+                let Ok(p) = serde_json::from_value::<ProcessRef>(record["processes"][key].clone())
+                else {
+                    continue;
+                };
+                if key == "agent" {
+                    p.signal_group(nix::sys::signal::Signal::SIGKILL);
+                } else {
+                    p.signal(nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// Normalizes output for snapshots: the temporary root becomes `$ROOT`, object ids `[SHA]`,
+/// and in JSON the values that differ per run (times, pids, process start tokens) are masked.
+pub fn normalize(env: &TestEnv, text: &str) -> String {
+    let text = text.replace(env.root().to_str().unwrap(), "$ROOT");
+    let mut out = String::with_capacity(text.len());
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let run = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || ('a'..='f').contains(c))
+            .count();
+        let bounded = (i == 0 || !chars[i - 1].is_ascii_alphanumeric())
+            && chars
+                .get(i + run)
+                .is_none_or(|c| !c.is_ascii_alphanumeric());
+        if bounded && (run == 40 || run == 64) {
+            out.push_str("[SHA]");
+            i += run;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    let mut lines = Vec::new();
+    for line in out.lines() {
+        let masked = ["_at\": ", "\"pid\": ", "\"start\": ", "\"time\": "]
+            .iter()
+            .find_map(|key| line.find(key).map(|pos| (pos, key.len())))
+            .map(|(pos, len)| {
+                let comma = if line.trim_end().ends_with(',') {
+                    ","
+                } else {
+                    ""
+                };
+                format!("{}[masked]{comma}", &line[..pos + len])
+            });
+        lines.push(masked.unwrap_or_else(|| line.to_owned()));
+    }
+    lines.join("\n") + "\n"
+}
