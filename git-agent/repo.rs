@@ -257,9 +257,10 @@ impl Repo {
 
     /// True if the path is a linked worktree registered with this repository.
     pub fn is_registered_worktree(&self, path: &Path) -> Result<bool> {
+        let wanted = canonical(path).unwrap_or_else(|_| path.to_owned());
         for proxy in self.repo.worktrees()? {
             if let Ok(base) = proxy.base()
-                && (base == path || canonical(&base).is_ok_and(|b| b == path))
+                && (base == wanted || canonical(&base).is_ok_and(|b| b == wanted))
             {
                 return Ok(true);
             }

@@ -289,7 +289,7 @@ impl Session {
         Some(crate::time::between(start, self.ended_at.unwrap_or(now)))
     }
 
-    /// The branch name without `refs/heads/`.
+    /// The agent as shown in tables: the profile, or the program's name for a command.
     pub fn short_agent(&self) -> String {
         if self.agent.source == "command" {
             self.agent.program.file_name().map_or_else(

@@ -15,8 +15,13 @@ pub fn lock_reason(name: &str) -> String {
     format!("git-agent: agent '{name}' is running")
 }
 
-/// `git worktree add --lock -b BRANCH PATH COMMIT`. On failure the branch, if git created it
-/// and it still points at `commit`, is deleted again (compare-and-delete: nothing is lost).
+/// `git worktree add --lock -b BRANCH PATH COMMIT`.
+///
+/// On failure everything git made is taken back, never by force: a worktree git registered
+/// before failing (a failing `post-checkout` hook) is removed with a plain
+/// `git worktree remove`, and the branch, if git created it and it still points at `commit`,
+/// is deleted with a compare-and-delete. If the worktree cannot be removed cleanly (the hook
+/// left files in it), worktree and branch are kept and the error says where they are.
 pub fn create(repo: &Repo, name: &str, branch: &str, path: &Path, commit: &str) -> Result<()> {
     let existed = repo.branch_exists(branch)?;
     let out = repo
@@ -36,32 +41,54 @@ pub fn create(repo: &Repo, name: &str, branch: &str, path: &Path, commit: &str) 
     if out.status.success() {
         return Ok(());
     }
+    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+    // git's own message if it gave one ("fatal: '…' already exists"), else how it ended.
+    let reason = stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("fatal: ")
+                .or_else(|| l.strip_prefix("error: "))
+        })
+        .map_or_else(
+            || {
+                format!(
+                    "git worktree add failed ({})",
+                    crate::process::describe_status(out.status)
+                )
+            },
+            str::to_owned,
+        );
+    let mut failure = Failure::fatal(format!(
+        "could not create the worktree at '{}': {reason}",
+        path.display()
+    ));
+    if path.exists() && repo.is_registered_worktree(path)? {
+        let _ = unlock(repo.common_dir(), name, path);
+        if let Err(e) = repo.git().args(["worktree", "remove"]).arg(path).run() {
+            let detail = e
+                .downcast_ref::<CommandFailed>()
+                .map_or_else(|| format!("{e:#}"), |f| f.stderr.clone());
+            return Err(failure
+                .hint(format!(
+                    "git created the worktree and branch '{branch}' but then failed; they are kept"
+                ))
+                .hint(format!("because the worktree is not clean: {detail}"))
+                .hint(format!(
+                    "nothing was started; remove them with: git worktree remove --force {}",
+                    path.display()
+                ))
+                .into());
+        }
+    }
     if !existed && repo.branch_exists(branch)? {
         let _ = repo
             .git()
             .args(["update-ref", "-d", &format!("refs/heads/{branch}"), commit])
             .run();
     }
-    let failed = CommandFailed {
-        command: "git worktree add".into(),
-        status: out.status,
-        stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_owned(),
-    };
-    Err(Failure::fatal(format!(
-        "could not create the worktree at '{}'",
-        path.display()
-    ))
-    .hint("nothing was started; the current checkout is untouched")
-    .hint(
-        failed
-            .stderr
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .trim_start_matches("fatal: ")
-            .to_owned(),
-    )
-    .into())
+    failure = failure.hint("nothing was started; the current checkout is untouched");
+    Err(failure.into())
 }
 
 /// Releases our lock on a worktree (only if the lock is ours).
@@ -82,4 +109,21 @@ pub fn unlock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
         .arg(path)
         .run()?;
     Ok(true)
+}
+
+/// Removes a worktree we just created and nothing has run in yet (an interrupted `new`), and
+/// its branch if it still points at `commit`. Never forced: a worktree with changes stays.
+pub fn discard_fresh(
+    repo: &Repo,
+    name: &str,
+    branch: &str,
+    path: &Path,
+    commit: &str,
+) -> Result<()> {
+    let _ = unlock(repo.common_dir(), name, path);
+    repo.git().args(["worktree", "remove"]).arg(path).run()?;
+    repo.git()
+        .args(["update-ref", "-d", &format!("refs/heads/{branch}"), commit])
+        .run()?;
+    Ok(())
 }

@@ -53,7 +53,7 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
         }));
     }
     for row in &mut rows {
-        if !row.archived {
+        if !row.archived && row.state != State::Starting {
             row.changes = changes::of(repo, &row.session).ok();
         }
     }

@@ -9,14 +9,17 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{Ctx, Format, JSON_VERSION};
 use crate::agents::{self, Profile};
-use crate::error::Failure;
+use crate::error::{Failure, Report};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::repo::{Config, Repo};
@@ -214,9 +217,25 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         plans
     };
 
+    // From here on an interrupt must not leave a half-made session behind: we notice it
+    // between steps and roll back what is not started yet (git, in our process group, gets
+    // the same signal and cleans up its own half of `worktree add`).
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
+    }
     let mut started: Vec<Session> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
-        match start_one(&repo, &state, plan, &prompt) {
+        let result = if interrupted.load(Ordering::SeqCst) {
+            let lock = state.lock()?;
+            state.discard(&lock, &plan.name)?;
+            Err(Failure::fatal("interrupted")
+                .code(crate::error::code::INTERRUPTED)
+                .into())
+        } else {
+            start_one(&repo, &state, plan, &prompt, &interrupted)
+        };
+        match result {
             Ok(session) => started.push(session),
             Err(err) => {
                 // Not-yet-created reservations go too; started sessions keep running.
@@ -232,6 +251,16 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         "started {} before the failure; they keep running",
                         names.join(", ")
                     ))?;
+                }
+                if interrupted.load(Ordering::SeqCst) {
+                    let mut message = Report::from_error(&err).message;
+                    if !message.starts_with("interrupted") {
+                        message = format!("interrupted: {message}");
+                    }
+                    return Err(Failure::fatal(message)
+                        .code(crate::error::code::INTERRUPTED)
+                        .hint("nothing was left half-made; the current checkout is untouched")
+                        .into());
                 }
                 return Err(err);
             }
@@ -445,14 +474,29 @@ fn exclude_if_inside(ctx: &mut Ctx<'_>, repo: &Repo, root: &Path) -> Result<()> 
 
 /// Creates the worktree, writes the prompt, starts the supervisor and waits until the agent
 /// runs (or could not start).
-fn start_one(repo: &Repo, state: &StateDir, plan: &Plan, prompt: &str) -> Result<Session> {
-    if let Err(err) = worktree::create(
-        repo,
-        &plan.name,
-        &plan.branch,
-        &plan.worktree,
-        &state.load(&plan.name)?.base.commit,
-    ) {
+fn start_one(
+    repo: &Repo,
+    state: &StateDir,
+    plan: &Plan,
+    prompt: &str,
+    interrupted: &AtomicBool,
+) -> Result<Session> {
+    let base = state.load(&plan.name)?.base.commit;
+    let created = worktree::create(repo, &plan.name, &plan.branch, &plan.worktree, &base);
+    let created = match created {
+        Ok(()) if interrupted.load(Ordering::SeqCst) => {
+            // Nothing has run in it yet: take the fresh checkout back out.
+            worktree::discard_fresh(repo, &plan.name, &plan.branch, &plan.worktree, &base).and_then(
+                |()| {
+                    Err(Failure::fatal("interrupted")
+                        .code(crate::error::code::INTERRUPTED)
+                        .into())
+                },
+            )
+        }
+        other => other,
+    };
+    if let Err(err) = created {
         let lock = state.lock()?;
         state.discard(&lock, &plan.name)?;
         return Err(err);
@@ -469,18 +513,38 @@ fn start_one(repo: &Repo, state: &StateDir, plan: &Plan, prompt: &str) -> Result
         .create(true)
         .append(true)
         .open(state.supervisor_log_path(&plan.name))?;
-    let exe = std::env::current_exe().context("could not find the git-agent executable")?;
-    let mut child = Cmd::new(exe)
-        .arg("__supervise")
-        .arg(repo.common_dir())
-        .arg(&plan.name)
-        .current_dir(&plan.worktree)
-        .spawn(
-            Stdio::null(),
-            Stdio::from(supervisor_log.try_clone()?),
-            Stdio::from(supervisor_log),
-            false,
-        )?;
+    let spawned = std::env::current_exe()
+        .context("could not find the git-agent executable")
+        .and_then(|exe| {
+            let mut cmd = Cmd::new(exe)
+                .arg("__supervise")
+                .arg(repo.common_dir())
+                .arg(&plan.name);
+            for var in crate::process::REPO_ENV {
+                cmd = cmd.env_remove(var);
+            }
+            cmd.current_dir(&plan.worktree).spawn(
+                Stdio::null(),
+                Stdio::from(supervisor_log.try_clone()?),
+                Stdio::from(supervisor_log),
+                false,
+            )
+        });
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            // The worktree stays (it is registered and locked); the record says what happened.
+            let reason = format!("could not start the supervisor: {err:#}");
+            state.update(&plan.name, |s| {
+                s.state = State::Failed;
+                s.reason = Some(reason.clone());
+                s.ended_at = Some(crate::time::now());
+                Ok(())
+            })?;
+            let _ = worktree::unlock(repo.common_dir(), &plan.name, &plan.worktree);
+            return Err(err);
+        }
+    };
 
     let deadline = Instant::now() + START_TIMEOUT;
     loop {

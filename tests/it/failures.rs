@@ -353,3 +353,70 @@ fn ten_concurrent_news_all_succeed() {
         10
     );
 }
+
+fn hook(env: &TestEnv, name: &str, body: &str) {
+    let path = env.repo.join(".git/hooks").join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn failing_post_checkout_hook_is_rolled_back() {
+    let env = TestEnv::new();
+    let before = dirty(&env);
+    hook(&env, "post-checkout", "echo 'hook says no' >&2\nexit 1");
+    let out = env
+        .agent(&["new", "--name", "hooked", "task", "--", "fake-agent"])
+        .code(128);
+    assert!(
+        out.stderr
+            .starts_with("fatal: could not create the worktree at"),
+        "{out}"
+    );
+    assert!(!env.agents_dir().join("hooked").exists());
+    assert_nothing_created(&env, &before);
+
+    // A hook that leaves files behind: nothing is forced away; the user is told what is left.
+    hook(
+        &env,
+        "post-checkout",
+        "echo generated > generated.txt\nexit 1",
+    );
+    let out = env
+        .agent(&["new", "--name", "messy", "task", "--", "fake-agent"])
+        .code(128);
+    assert!(out.stderr.contains("they are kept"), "{out}");
+    assert!(out.stderr.contains("git worktree remove --force"), "{out}");
+    assert!(env.agents_dir().join("messy/generated.txt").exists());
+    assert!(!env.has_record("messy"));
+    assert!(env.calls().is_empty());
+}
+
+#[test]
+fn interrupting_new_leaves_nothing_behind() {
+    let env = TestEnv::new();
+    let before = dirty(&env);
+    let marker = env.path("hook-started");
+    hook(
+        &env,
+        "post-checkout",
+        &format!("touch {}\nsleep 5", marker.display()),
+    );
+    let mut cmd = env.command(env.bin.join("git-agent"), &env.repo);
+    cmd.args(["new", "--name", "intr", "task", "--", "fake-agent"]);
+    use std::os::unix::process::CommandExt as _;
+    cmd.process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    env.wait_until("the checkout hook to run", || marker.exists());
+    nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.starts_with("fatal: interrupted"), "{stderr}");
+    assert!(!env.agents_dir().join("intr").exists(), "{stderr}");
+    assert_nothing_created(&env, &before);
+}
