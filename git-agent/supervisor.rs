@@ -248,6 +248,14 @@ pub fn finish(
     } else {
         commit::commit_leftovers(&session, &how(final_state, reason.as_deref()))
     };
+    if session.worktree.is_dir() {
+        // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
+        // its stat data once now, while nobody works in the worktree; otherwise every `list`
+        // re-reads racily-clean files. Best effort: it only fails if someone holds the lock.
+        let _ = crate::process::Cmd::git_in(&session.worktree)
+            .args(["update-index", "-q", "--refresh"])
+            .output();
+    }
     let unlocked = session.worktree_locked
         && session.worktree.is_dir()
         && crate::worktree::unlock(

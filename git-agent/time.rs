@@ -54,6 +54,11 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     Ok(total)
 }
 
+/// Parses an optional duration flag.
+pub fn parse_flag(text: Option<&str>) -> Result<Option<Duration>> {
+    text.map(parse_duration).transpose()
+}
+
 /// `45s`, `3m12s`, `1h05m`, `2d03h`: two units at most, for tables.
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs();

@@ -30,12 +30,8 @@ pub struct Row {
 /// Loads the sessions to list, sorted by attention, reporting damaged records as warnings.
 pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
     let state = repo.state();
-    let listing = state.load_all()?;
-    for problem in &listing.problems {
-        ctx.warn(&problem.message)?;
-    }
-    let mut rows: Vec<Row> = listing
-        .sessions
+    let mut rows: Vec<Row> = ctx
+        .sessions(&state)?
         .into_iter()
         .map(|s| Row {
             state: s.live_state(),

@@ -33,6 +33,18 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// All readable sessions; damaged or too-new records are reported as warnings.
+    pub fn sessions(
+        &mut self,
+        state: &crate::state::StateDir,
+    ) -> Result<Vec<crate::session::Session>> {
+        let listing = state.load_all()?;
+        for problem in &listing.problems {
+            self.warn(&problem.message)?;
+        }
+        Ok(listing.sessions)
+    }
+
     /// Writes `hint: …` lines.
     pub fn hint(&mut self, message: &str) -> Result<()> {
         for line in message.lines() {

@@ -37,18 +37,9 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = Repo::discover(&ctx.cwd)?;
     let state = repo.state();
-    let grace = args
-        .grace
-        .as_deref()
-        .map(crate::time::parse_duration)
-        .transpose()?;
+    let grace = crate::time::parse_flag(args.grace.as_deref())?;
     let targets: Vec<Session> = if args.all {
-        let listing = state.load_all()?;
-        for p in &listing.problems {
-            ctx.warn(&p.message)?;
-        }
-        listing
-            .sessions
+        ctx.sessions(&state)?
             .into_iter()
             .filter(|s| s.state.is_active())
             .collect()

@@ -32,18 +32,9 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = Repo::discover(&ctx.cwd)?;
     let state = repo.state();
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(crate::time::parse_duration)
-        .transpose()?;
+    let timeout = crate::time::parse_flag(args.timeout.as_deref())?;
     let mut pending: BTreeSet<String> = if args.names.is_empty() {
-        let listing = state.load_all()?;
-        for p in &listing.problems {
-            ctx.warn(&p.message)?;
-        }
-        listing
-            .sessions
+        ctx.sessions(&state)?
             .into_iter()
             .filter(|s| args.all || s.live_state().is_active())
             .map(|s| s.name)
