@@ -78,6 +78,11 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// `2026-11-21 02:56:51 UTC`, for people.
+pub fn format_timestamp(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 /// The time between two timestamps (zero if `end` is earlier).
 pub fn between(start: Timestamp, end: Timestamp) -> Duration {
     Duration::try_from(end.duration_since(start)).unwrap_or(Duration::ZERO)

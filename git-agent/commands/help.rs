@@ -90,7 +90,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 write!(ctx.out, "{}", sub.render_long_help())?;
                 return Ok(0);
             }
-            match plugins().get(&verb) {
+            match find_plugin(&verb) {
                 Some(path) => Err(Cmd::new(path).arg("--help").exec()),
                 None => Err(unknown(&verb)),
             }
@@ -104,11 +104,25 @@ pub fn run_plugin(_ctx: &mut Ctx<'_>, argv: &[OsString]) -> Result<u8> {
         return Err(Failure::usage("no command given").into());
     };
     let verb = verb.to_string_lossy().into_owned();
-    match plugins().get(&verb) {
+    match find_plugin(&verb) {
         // exec only returns on failure; the plugin's exit code becomes ours.
         Some(path) => Err(Cmd::new(path).args(rest).exec()),
         None => Err(unknown(&verb)),
     }
+}
+
+/// `git-agent-<verb>`: next to our own executable first, then on `PATH` (with `which`).
+pub fn find_plugin(verb: &str) -> Option<PathBuf> {
+    if verb.is_empty() || verb.contains(['/', '\\']) || verb.starts_with('-') {
+        return None;
+    }
+    let name = format!("{PREFIX}{verb}");
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join(&name)));
+    beside
+        .filter(|p| is_executable(p))
+        .or_else(|| which::which(&name).ok())
 }
 
 fn unknown(verb: &str) -> anyhow::Error {

@@ -96,10 +96,12 @@ fn write_human(
         .as_deref()
         .map(|m| format!(", permission mode {m}"))
         .unwrap_or_default();
-    rows.push((
-        "agent",
-        format!("{} ({} profile{mode})", s.agent.profile, s.agent.source),
-    ));
+    let agent = match s.agent.source.as_str() {
+        "command" => format!("{} (a command)", s.short_agent()),
+        "config" => format!("{} (profile from git config{mode})", s.agent.profile),
+        _ => format!("{} (built-in profile{mode})", s.agent.profile),
+    };
+    rows.push(("agent", agent));
     let mut argv = vec![s.agent.program.to_string_lossy().into_owned()];
     argv.extend(s.agent.args.iter().cloned());
     rows.push(("command", shell_words::join(argv)));
@@ -120,15 +122,15 @@ fn write_human(
         "created",
         format!(
             "{} ({})",
-            s.created_at,
+            crate::time::format_timestamp(s.created_at),
             crate::time::format_ago(s.created_at, now)
         ),
     ));
     if let Some(t) = s.started_at {
-        rows.push(("started", t.to_string()));
+        rows.push(("started", crate::time::format_timestamp(t)));
     }
     if let Some(t) = s.ended_at {
-        rows.push(("ended", t.to_string()));
+        rows.push(("ended", crate::time::format_timestamp(t)));
     }
     if let Some(d) = s.run_time(now) {
         rows.push(("ran", crate::time::format_duration(d)));
@@ -172,7 +174,12 @@ fn write_human(
         writeln!(ctx.out, "    {line}")?;
     }
     if log_tail.is_empty() {
-        writeln!(ctx.out, "\n{}", ui::dim("(no output yet)"))?;
+        let none = if live.is_active() {
+            "(no output yet)"
+        } else {
+            "(no output)"
+        };
+        writeln!(ctx.out, "\n{}", ui::dim(none))?;
     } else {
         writeln!(
             ctx.out,

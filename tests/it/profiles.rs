@@ -77,7 +77,7 @@ fn builtin_profiles_run_headless() {
     let show = env.agent(&["show", "claude"]).ok();
     assert!(
         show.stdout
-            .contains("claude (builtin profile, permission mode acceptEdits)"),
+            .contains("claude (built-in profile, permission mode acceptEdits)"),
         "{show}"
     );
 }
