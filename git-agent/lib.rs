@@ -12,6 +12,7 @@ pub mod cli;
 pub mod commands;
 pub mod commit;
 pub mod error;
+pub mod events;
 pub mod names;
 pub mod process;
 pub mod procs;

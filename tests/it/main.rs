@@ -3,6 +3,7 @@
 mod support;
 
 mod dispatch;
+mod events;
 mod failures;
 mod lifecycle;
 mod location;
