@@ -1,30 +1,46 @@
-//! Agent profiles: how to run an agent CLI headless.
+//! Agent profiles: how to run an agent CLI headless, resume it, and read what it prints.
 //!
-//! Three sources, in this order of precedence:
-//! 1. a command after `--` (any argv, never through a shell);
-//! 2. a profile from git config, `agent.profile.<name>.*` (also overrides a built-in of the
-//!    same name);
-//! 3. a built-in profile: `claude`, `codex`, `aider`, `gemini`, `opencode`.
+//! A profile is built in layers, later layers overriding earlier ones:
+//! 1. the built-in profile of that name, if any (`claude`, `codex`, `gemini`, `opencode`,
+//!    `aider`);
+//! 2. the user's profiles file, `$XDG_CONFIG_HOME/git-agent/profiles.toml` (a table per
+//!    profile);
+//! 3. git config, `agent.profile.<name>.*`.
 //!
-//! Config keys of a profile (all under `agent.profile.<name>.`):
-//! - `command`: the program and leading arguments, split like a shell would split them but
-//!   never run by one (`claude -p --permission-mode acceptEdits`);
-//! - `arg` (multi-valued): further arguments, one per value;
-//! - `prompt`: how the prompt reaches the agent: `arg` (default: appended as the last argument
-//!   unless an argument contains `{prompt}`), `stdin`, or `env` (only through
-//!   `GIT_AGENT_PROMPT` and the prompt file);
-//! - `env` (multi-valued): `KEY=VALUE` added to the agent's environment;
-//! - `permissionMode`: how much the agent may do unasked, as shown by `list` and `show`.
+//! A command after `--` is a profile of its own (`command`): any argv, never through a shell.
 //!
-//! In `command` and `arg`, `{prompt}` becomes the prompt and `{prompt_file}` the path of the
-//! prompt file. Every agent also gets the prompt as `GIT_AGENT_PROMPT` and in the file named by
-//! `GIT_AGENT_PROMPT_FILE`.
+//! Keys (git config spelling; the profiles file uses the same names, `args`/`leaves` arrays
+//! and an `env` table):
+//! - `command`: program and leading arguments, split like a shell would split them but never
+//!   run by one. Replaces a built-in's command line (and its resume line, unless `resume` is
+//!   also given).
+//! - `program`: only the program (a path or a name on `PATH`), keeping the arguments.
+//! - `arg` (multi-valued): one more argument.
+//! - `resume`: the arguments of a follow-up run that resumes the agent's own conversation
+//!   (`{session_id}`, `{prompt}`); empty means the agent cannot resume (a follow-up then gets
+//!   the original task plus the message).
+//! - `prompt`: `arg` (default: the last argument unless an argument contains `{prompt}`),
+//!   `stdin`, or `env` (only `GIT_AGENT_PROMPT` and the prompt file).
+//! - `format`: how to read the agent's output: `claude`, `codex`, `gemini`, `opencode`,
+//!   `aider` or `text`.
+//! - `leaves` (multi-valued): files the agent leaves that are not work (globs like
+//!   `.aider*`): never auto-committed, never counted as changes.
+//! - `env` (multi-valued): `KEY=VALUE` for the agent's environment.
+//! - `permissionMode`: for a built-in, one of its modes (see [`builtin_modes`]); otherwise a
+//!   label shown by `list` and `show`.
+//! - `bypass`: mark a custom profile as running without any permission checks.
+//!
+//! In arguments, `{prompt}` is the prompt, `{prompt_file}` the file holding it, and
+//! `{session_id}` the agent's own session id.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use serde::Deserialize;
 
 use crate::error::Failure;
+use crate::events::Format;
 use crate::repo::Config;
 use crate::session::AgentSpec;
 
@@ -48,22 +64,309 @@ impl PromptVia {
         }
     }
 
-    fn parse(value: &str, profile: &str) -> Result<Self> {
+    fn parse(value: &str, key: &str) -> Result<Self> {
         match value {
             "arg" => Ok(Self::Arg),
             "stdin" => Ok(Self::Stdin),
             "env" => Ok(Self::Env),
-            other => Err(Failure::fatal(format!(
-                "bad config value '{other}' for 'agent.profile.{profile}.prompt'"
-            ))
-            .hint("use one of: arg, stdin, env")
-            .into()),
+            other => Err(
+                Failure::fatal(format!("bad config value '{other}' for '{key}'"))
+                    .hint("use one of: arg, stdin, env")
+                    .into(),
+            ),
         }
     }
 }
 
-/// A profile before it is bound to a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A permission mode of a built-in profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub name: &'static str,
+    /// What replaces `{mode}` in the argument templates.
+    pub args: &'static [&'static str],
+    /// Environment the mode needs when git-agent runs as root.
+    pub root_env: &'static [(&'static str, &'static str)],
+    /// Everything allowed without asking.
+    pub bypass: bool,
+    pub about: &'static str,
+}
+
+struct Builtin {
+    name: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    resume: Option<&'static [&'static str]>,
+    format: Format,
+    modes: &'static [Mode],
+    default_mode: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    leaves: &'static [&'static str],
+}
+
+// Headless invocations established with the real CLIs through the agent rig (claude 2.1.197,
+// codex 0.169.0, gemini 0.61.0, opencode 1.18.33, aider 0.86.2): structured output, stdin
+// closed (or the prompt file), and a default mode that lets the agent edit files in its
+// worktree without stopping to ask, but not run arbitrary commands unsandboxed. A denied
+// permission never blocks any of them headless; it is refused or the tool is not offered.
+const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "claude",
+        program: "claude",
+        args: &[
+            "-p",
+            "{prompt}",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "{mode}",
+        ],
+        resume: Some(&[
+            "-p",
+            "{prompt}",
+            "--resume",
+            "{session_id}",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "{mode}",
+        ]),
+        format: Format::Claude,
+        modes: &[
+            Mode {
+                name: "acceptEdits",
+                args: &["--permission-mode", "acceptEdits"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files in the worktree and runs simple read-only commands; anything else is refused",
+            },
+            Mode {
+                name: "auto",
+                args: &["--permission-mode", "auto"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files; a classifier decides which commands may run",
+            },
+            Mode {
+                name: "plan",
+                args: &["--permission-mode", "plan"],
+                root_env: &[],
+                bypass: false,
+                about: "reads and plans only",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--dangerously-skip-permissions"],
+                // Claude refuses this flag as root unless told it runs in a sandbox.
+                root_env: &[("IS_SANDBOX", "1")],
+                bypass: true,
+                about: "runs any command and writes anywhere, without asking",
+            },
+        ],
+        default_mode: "acceptEdits",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "codex",
+        program: "codex",
+        args: &[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "{mode}",
+            "{prompt}",
+        ],
+        // `exec resume` rejects --sandbox, and a resume without it silently runs read-only:
+        // the mode goes before `resume`.
+        resume: Some(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "{mode}",
+            "resume",
+            "{session_id}",
+            "{prompt}",
+        ]),
+        format: Format::Codex,
+        modes: &[
+            Mode {
+                name: "workspace-write",
+                args: &["--sandbox", "workspace-write"],
+                root_env: &[],
+                bypass: false,
+                about: "runs any command inside a sandbox that can write only the worktree (no network)",
+            },
+            Mode {
+                name: "read-only",
+                args: &["--sandbox", "read-only"],
+                root_env: &[],
+                bypass: false,
+                about: "runs commands in a read-only sandbox; edits are refused",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--dangerously-bypass-approvals-and-sandbox"],
+                root_env: &[],
+                bypass: true,
+                about: "no sandbox, no approvals",
+            },
+        ],
+        default_mode: "workspace-write",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "gemini",
+        program: "gemini",
+        // Without --skip-trust a new worktree is an untrusted folder: exit 55, even in yolo.
+        args: &[
+            "-p",
+            "{prompt}",
+            "--output-format",
+            "stream-json",
+            "{mode}",
+            "--skip-trust",
+        ],
+        resume: Some(&[
+            "-p",
+            "{prompt}",
+            "--resume",
+            "{session_id}",
+            "--output-format",
+            "stream-json",
+            "{mode}",
+            "--skip-trust",
+        ]),
+        format: Format::Gemini,
+        modes: &[
+            Mode {
+                name: "auto_edit",
+                args: &["--approval-mode", "auto_edit"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files in the worktree; no shell tool is offered",
+            },
+            Mode {
+                name: "plan",
+                args: &["--approval-mode", "plan"],
+                root_env: &[],
+                bypass: false,
+                about: "reads and plans only",
+            },
+            Mode {
+                name: "yolo",
+                args: &["--approval-mode", "yolo"],
+                root_env: &[],
+                bypass: true,
+                about: "runs any command without asking",
+            },
+        ],
+        default_mode: "auto_edit",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "opencode",
+        program: "opencode",
+        // The prompt goes on stdin: given as an argument it reaches the model in literal quotes.
+        args: &["run", "--format", "json", "{mode}"],
+        resume: Some(&[
+            "run",
+            "--format",
+            "json",
+            "{mode}",
+            "--session",
+            "{session_id}",
+        ]),
+        format: Format::Opencode,
+        modes: &[
+            Mode {
+                name: "edits",
+                args: &[],
+                root_env: &[],
+                bypass: false,
+                about: "edits files; the shell tool is denied",
+            },
+            Mode {
+                name: "default",
+                args: &[],
+                root_env: &[],
+                bypass: false,
+                about: "opencode's own rules: edits and any shell command, unsandboxed",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--auto"],
+                root_env: &[],
+                bypass: true,
+                about: "approves every permission request",
+            },
+        ],
+        default_mode: "edits",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "aider",
+        program: "aider",
+        // --no-gitignore: aider would otherwise add .aider* to .gitignore and leave that edit
+        // uncommitted; its files are listed in `leaves` instead.
+        args: &[
+            "--message",
+            "{prompt}",
+            "{mode}",
+            "--no-pretty",
+            "--no-fancy-input",
+            "--no-check-update",
+            "--no-show-release-notes",
+            "--analytics-disable",
+            "--no-gitignore",
+        ],
+        resume: Some(&[
+            "--message",
+            "{prompt}",
+            "{mode}",
+            "--no-pretty",
+            "--no-fancy-input",
+            "--no-check-update",
+            "--no-show-release-notes",
+            "--analytics-disable",
+            "--no-gitignore",
+            "--restore-chat-history",
+        ]),
+        format: Format::Aider,
+        modes: &[Mode {
+            name: "yes-always",
+            args: &["--yes-always"],
+            root_env: &[],
+            bypass: false,
+            about: "applies its edits and commits them; suggested commands are never run",
+        }],
+        default_mode: "yes-always",
+        env: &[],
+        leaves: &[".aider*"],
+    },
+];
+
+/// Extra environment of a mode beyond its flags (opencode's edits-only mode is an env var).
+fn mode_env(profile: &str, mode: &str) -> &'static [(&'static str, &'static str)] {
+    match (profile, mode) {
+        ("opencode", "edits") => &[("OPENCODE_PERMISSION", r#"{"bash":"deny"}"#)],
+        _ => &[],
+    }
+}
+
+fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// The permission modes of a built-in profile (empty for other names).
+pub fn builtin_modes(name: &str) -> &'static [Mode] {
+    builtin(name).map_or(&[], |b| b.modes)
+}
+
+/// A profile, ready to be bound to a task.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: String,
     /// `builtin`, `config` or `command`.
@@ -71,109 +374,109 @@ pub struct Profile {
     pub program: String,
     /// Argument templates (may contain `{prompt}` / `{prompt_file}`).
     pub args: Vec<String>,
+    /// Follow-up templates (`{session_id}`), `None` if the agent cannot resume.
+    pub resume: Option<Vec<String>>,
     pub prompt_via: PromptVia,
+    pub format: Format,
     pub env: Vec<(String, String)>,
+    pub leaves: Vec<String>,
     pub permission_mode: Option<String>,
+    pub bypass: bool,
 }
 
-fn builtin(name: &str) -> Option<Profile> {
-    // Headless invocations as established with the real CLIs (see the agent rig's README):
-    // structured output where the CLI has it, and a permission mode that lets the agent edit
-    // files in its worktree without stopping to ask.
-    let (program, args, mode): (&str, &[&str], &str) = match name {
-        "claude" => (
-            "claude",
-            &[
-                "-p",
-                "{prompt}",
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--permission-mode",
-                "acceptEdits",
-            ],
-            "acceptEdits",
-        ),
-        "codex" => (
-            "codex",
-            &[
-                "exec",
-                "--json",
-                "--skip-git-repo-check",
-                "--sandbox",
-                "workspace-write",
-                "{prompt}",
-            ],
-            "workspace-write",
-        ),
-        "gemini" => (
-            "gemini",
-            &[
-                "-p",
-                "{prompt}",
-                "--output-format",
-                "stream-json",
-                "--approval-mode",
-                "auto_edit",
-                "--skip-trust",
-            ],
-            "auto_edit",
-        ),
-        "opencode" => (
-            "opencode",
-            &["run", "--format", "json", "{prompt}"],
-            "default",
-        ),
-        "aider" => (
-            "aider",
-            &[
-                "--message",
-                "{prompt}",
-                "--yes-always",
-                "--no-pretty",
-                "--no-fancy-input",
-                "--no-check-update",
-                "--no-show-release-notes",
-                "--analytics-disable",
-            ],
-            "yes-always",
-        ),
-        _ => return None,
-    };
-    Some(Profile {
-        name: name.to_owned(),
-        source: "builtin",
-        program: program.to_owned(),
-        args: args.iter().map(|a| (*a).to_owned()).collect(),
-        prompt_via: PromptVia::Arg,
-        env: Vec::new(),
-        permission_mode: Some(mode.to_owned()),
-    })
+/// One layer of a profile definition (profiles file or git config).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    #[serde(default)]
+    command: Option<Words>,
+    #[serde(default)]
+    program: Option<String>,
+    #[serde(default, alias = "arg")]
+    args: Vec<String>,
+    #[serde(default)]
+    resume: Option<Words>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    leaves: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default, alias = "permissionMode", alias = "permission-mode")]
+    permission_mode: Option<String>,
+    #[serde(default)]
+    bypass: Option<bool>,
 }
 
-fn from_config(config: &Config, name: &str) -> Result<Option<Profile>> {
-    let key = |k: &str| format!("agent.profile.{name}.{k}");
-    let Some(command) = config.string(&key("command")) else {
-        if config.subsections("profile").iter().any(|p| p == name) {
-            return Err(Failure::fatal(format!("profile '{name}' has no command"))
-                .hint(format!(
-                    "set it with: git config agent.profile.{name}.command PROGRAM"
-                ))
-                .into());
+/// A command line given as one string (split like a shell would) or as a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Words {
+    Line(String),
+    List(Vec<String>),
+}
+
+impl Words {
+    fn split(&self, key: &str) -> Result<Vec<String>> {
+        match self {
+            Self::List(words) => Ok(words.clone()),
+            Self::Line(line) => shell_words::split(line)
+                .map_err(|e| Failure::fatal(format!("bad config value for '{key}': {e}")).into()),
         }
-        return Ok(None);
-    };
-    let mut words = shell_words::split(&command)
-        .map_err(|e| Failure::fatal(format!("bad config value for '{}': {e}", key("command"))))?;
-    if words.is_empty() {
-        return Err(Failure::fatal(format!("'{}' is empty", key("command"))).into());
     }
-    let program = words.remove(0);
-    words.extend(config.strings(&key("arg")));
-    let prompt_via = match config.string(&key("prompt")) {
-        Some(v) => PromptVia::parse(&v, name)?,
-        None => PromptVia::Arg,
-    };
+}
+
+/// Profile definitions outside git config: `$XDG_CONFIG_HOME/git-agent/profiles.toml`.
+#[derive(Debug, Default)]
+pub struct ProfilesFile {
+    path: Option<PathBuf>,
+    profiles: BTreeMap<String, Layer>,
+}
+
+impl ProfilesFile {
+    /// Where the file lives: `$XDG_CONFIG_HOME/git-agent/profiles.toml`, else
+    /// `~/.config/git-agent/profiles.toml`.
+    pub fn default_path() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("git-agent").join("profiles.toml"))
+    }
+
+    /// Reads the file; a missing file is an empty one.
+    pub fn load() -> Result<Self> {
+        let Some(path) = Self::default_path() else {
+            return Ok(Self::default());
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+        };
+        let profiles: BTreeMap<String, Layer> = toml::from_str(&text).map_err(|e| {
+            Failure::fatal(format!("{}: {}", path.display(), e.to_string().trim_end())).hint(
+                "each profile is a table, e.g. [my-agent] with command = \"my-agent --headless\"",
+            )
+        })?;
+        Ok(Self {
+            path: Some(path),
+            profiles,
+        })
+    }
+
+    fn names(&self) -> impl Iterator<Item = &String> {
+        self.profiles.keys()
+    }
+}
+
+fn config_layer(config: &Config, name: &str) -> Result<Option<Layer>> {
+    if !config.subsections("profile").iter().any(|p| p == name) {
+        return Ok(None);
+    }
+    let key = |k: &str| format!("agent.profile.{name}.{k}");
     let env = config
         .strings(&key("env"))
         .into_iter()
@@ -185,33 +488,276 @@ fn from_config(config: &Config, name: &str) -> Result<Option<Profile>> {
                     .into(),
             ),
         })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(Profile {
-        name: name.to_owned(),
-        source: "config",
-        program,
-        args: words,
-        prompt_via,
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Ok(Some(Layer {
+        command: config.string(&key("command")).map(Words::Line),
+        program: config.string(&key("program")),
+        args: config.strings(&key("arg")),
+        resume: config.string(&key("resume")).map(Words::Line),
+        prompt: config.string(&key("prompt")),
+        format: config.string(&key("format")),
+        leaves: config.strings(&key("leaves")),
         env,
         permission_mode: config.string(&key("permissionMode")),
+        bypass: config.boolean(&key("bypass"))?,
     }))
 }
 
-/// Finds a profile by name: git config first, then the built-ins.
-pub fn find(config: &Config, name: &str) -> Result<Profile> {
-    if let Some(p) = from_config(config, name)? {
-        return Ok(p);
+/// Builds profiles from the layers.
+pub struct Profiles<'a> {
+    config: &'a Config,
+    file: ProfilesFile,
+}
+
+impl<'a> Profiles<'a> {
+    /// Reads the profiles file; git config is read as needed.
+    pub fn load(config: &'a Config) -> Result<Self> {
+        Ok(Self {
+            config,
+            file: ProfilesFile::load()?,
+        })
     }
-    builtin(name).ok_or_else(|| {
-        let mut known: Vec<String> = DETECT_ORDER.iter().map(|s| (*s).to_owned()).collect();
-        known.extend(config.subsections("profile"));
-        Failure::fatal(format!("unknown agent profile '{name}'"))
-            .hint(format!("known profiles: {}", known.join(", ")))
-            .hint(format!(
-                "define one with: git config agent.profile.{name}.command PROGRAM"
-            ))
-            .into()
-    })
+
+    /// Every profile name known: built-ins, the profiles file, git config.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = DETECT_ORDER.iter().map(|s| (*s).to_owned()).collect();
+        for n in self
+            .file
+            .names()
+            .cloned()
+            .chain(self.config.subsections("profile"))
+        {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        names
+    }
+
+    /// Finds a profile by name. `mode` overrides the profile's permission mode.
+    pub fn find(&self, name: &str, mode: Option<&str>) -> Result<Profile> {
+        let base = builtin(name);
+        let file_layer = self.file.profiles.get(name);
+        let config_layer = config_layer(self.config, name)?;
+        if base.is_none() && file_layer.is_none() && config_layer.is_none() {
+            return Err(Failure::fatal(format!("unknown agent profile '{name}'"))
+                .hint(format!("known profiles: {}", self.names().join(", ")))
+                .hint(format!(
+                    "define one with: git config agent.profile.{name}.command PROGRAM"
+                ))
+                .into());
+        }
+        let mut draft = Draft::new(name, base);
+        if let Some(layer) = file_layer {
+            let origin = self
+                .file
+                .path
+                .as_ref()
+                .map_or_else(|| "profiles file".to_owned(), |p| p.display().to_string());
+            draft.apply(layer, &format!("{origin} [{name}]"))?;
+        }
+        if let Some(layer) = &config_layer {
+            draft.apply(layer, &format!("agent.profile.{name}"))?;
+        }
+        if let Some(mode) = mode {
+            draft.mode = Some(mode.to_owned());
+        }
+        draft.finish()
+    }
+
+    /// The profile to use when `--agent` is not given: `agent.default`, else the first
+    /// built-in whose program is on `PATH`.
+    pub fn default_profile(&self, mode: Option<&str>) -> Result<Profile> {
+        if let Some(name) = self.config.string("agent.default") {
+            return self.find(&name, mode);
+        }
+        for name in DETECT_ORDER {
+            let profile = self.find(name, mode)?;
+            if which::which(&profile.program).is_ok() || Path::new(&profile.program).is_absolute() {
+                return Ok(profile);
+            }
+        }
+        Err(Failure::fatal("no agent found")
+            .hint(format!("looked for {} in PATH", DETECT_ORDER.join(", ")))
+            .hint(
+                "choose one with --agent NAME, set a default with 'git config agent.default NAME',",
+            )
+            .hint("or run any command: git agent new \"task\" -- COMMAND [ARGS...]")
+            .into())
+    }
+}
+
+/// A profile being assembled from its layers.
+struct Draft {
+    name: String,
+    source: &'static str,
+    program: String,
+    args: Vec<String>,
+    resume: Option<Vec<String>>,
+    prompt_via: PromptVia,
+    format: Format,
+    env: Vec<(String, String)>,
+    leaves: Vec<String>,
+    modes: &'static [Mode],
+    mode: Option<String>,
+    bypass: Option<bool>,
+}
+
+impl Draft {
+    fn new(name: &str, base: Option<&'static Builtin>) -> Self {
+        match base {
+            Some(b) => Self {
+                name: name.to_owned(),
+                source: "builtin",
+                program: b.program.to_owned(),
+                args: b.args.iter().map(|a| (*a).to_owned()).collect(),
+                resume: b
+                    .resume
+                    .map(|r| r.iter().map(|a| (*a).to_owned()).collect()),
+                prompt_via: if b.name == "opencode" {
+                    PromptVia::Stdin
+                } else {
+                    PromptVia::Arg
+                },
+                format: b.format,
+                env: b
+                    .env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                leaves: b.leaves.iter().map(|l| (*l).to_owned()).collect(),
+                modes: b.modes,
+                mode: Some(b.default_mode.to_owned()),
+                bypass: None,
+            },
+            None => Self {
+                name: name.to_owned(),
+                source: "config",
+                program: String::new(),
+                args: Vec::new(),
+                resume: None,
+                prompt_via: PromptVia::Arg,
+                format: Format::Text,
+                env: Vec::new(),
+                leaves: Vec::new(),
+                modes: &[],
+                mode: None,
+                bypass: None,
+            },
+        }
+    }
+
+    fn apply(&mut self, layer: &Layer, origin: &str) -> Result<()> {
+        if let Some(command) = &layer.command {
+            let mut words = command.split(&format!("{origin}.command"))?;
+            if words.is_empty() {
+                return Err(Failure::fatal(format!("'{origin}.command' is empty")).into());
+            }
+            self.program = words.remove(0);
+            self.args = words;
+            // A replaced command line takes its modes and resume line with it.
+            self.source = "config";
+            self.modes = &[];
+            self.mode = None;
+            self.resume = None;
+        }
+        if let Some(program) = &layer.program {
+            self.program.clone_from(program);
+            if self.source == "builtin" {
+                self.source = "config";
+            }
+        }
+        self.args.extend(layer.args.iter().cloned());
+        if let Some(resume) = &layer.resume {
+            let words = resume.split(&format!("{origin}.resume"))?;
+            self.resume = (!words.is_empty()).then_some(words);
+        }
+        if let Some(p) = &layer.prompt {
+            self.prompt_via = PromptVia::parse(p, &format!("{origin}.prompt"))?;
+        }
+        if let Some(f) = &layer.format {
+            self.format = Format::parse(f).ok_or_else(|| {
+                let known: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+                Failure::fatal(format!("bad config value '{f}' for '{origin}.format'"))
+                    .hint(format!("use one of: {}", known.join(", ")))
+            })?;
+        }
+        self.leaves.extend(layer.leaves.iter().cloned());
+        for (k, v) in &layer.env {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push((k.clone(), v.clone()));
+        }
+        if let Some(m) = &layer.permission_mode {
+            self.mode = Some(m.clone());
+        }
+        if layer.bypass.is_some() {
+            self.bypass = layer.bypass;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Profile> {
+        if self.program.is_empty() {
+            return Err(
+                Failure::fatal(format!("profile '{}' has no command", self.name))
+                    .hint(format!(
+                        "set it with: git config agent.profile.{}.command PROGRAM",
+                        self.name
+                    ))
+                    .into(),
+            );
+        }
+        let mut env = self.env;
+        let (mode_args, bypass): (Vec<String>, bool) = if self.modes.is_empty() {
+            (Vec::new(), self.bypass.unwrap_or(false))
+        } else {
+            let name = self.mode.as_deref().unwrap_or_default();
+            let mode = self.modes.iter().find(|m| m.name == name).ok_or_else(|| {
+                let known: Vec<&str> = self.modes.iter().map(|m| m.name).collect();
+                Failure::fatal(format!(
+                    "'{name}' is not a permission mode of {}",
+                    self.name
+                ))
+                .hint(format!("modes of {}: {}", self.name, known.join(", ")))
+            })?;
+            let root = nix::unistd::geteuid().is_root();
+            let extra = mode_env(&self.name, mode.name).iter().chain(if root {
+                mode.root_env
+            } else {
+                &[]
+            });
+            env.extend(extra.map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            (
+                mode.args.iter().map(|a| (*a).to_owned()).collect(),
+                mode.bypass || self.bypass.unwrap_or(false),
+            )
+        };
+        let expand = |template: Vec<String>| -> Vec<String> {
+            template
+                .into_iter()
+                .flat_map(|a| {
+                    if a == "{mode}" {
+                        mode_args.clone()
+                    } else {
+                        vec![a]
+                    }
+                })
+                .collect()
+        };
+        Ok(Profile {
+            name: self.name,
+            source: self.source,
+            program: self.program,
+            args: expand(self.args),
+            resume: self.resume.map(expand),
+            prompt_via: self.prompt_via,
+            format: self.format,
+            env,
+            leaves: self.leaves,
+            permission_mode: self.mode,
+            bypass,
+        })
+    }
 }
 
 /// The profile for a command given after `--`.
@@ -236,29 +782,14 @@ pub fn command_profile(argv: &[String], cwd: &Path) -> Result<Profile> {
         source: "command",
         program,
         args: args.to_vec(),
+        resume: None,
         prompt_via: PromptVia::Env,
+        format: Format::Text,
         env: Vec::new(),
+        leaves: Vec::new(),
         permission_mode: None,
+        bypass: false,
     })
-}
-
-/// The profile to use when `--agent` is not given: `agent.default`, else the first built-in
-/// whose program is on `PATH`.
-pub fn default_profile(config: &Config) -> Result<Profile> {
-    if let Some(name) = config.string("agent.default") {
-        return find(config, &name);
-    }
-    for name in DETECT_ORDER {
-        let profile = find(config, name)?;
-        if which::which(&profile.program).is_ok() {
-            return Ok(profile);
-        }
-    }
-    Err(Failure::fatal("no agent found")
-        .hint(format!("looked for {} in PATH", DETECT_ORDER.join(", ")))
-        .hint("choose one with --agent NAME, set a default with 'git config agent.default NAME',")
-        .hint("or run any command: git agent new \"task\" -- COMMAND [ARGS...]")
-        .into())
 }
 
 /// One entry of `--agent claude:2,codex`.
@@ -311,10 +842,10 @@ impl Profile {
             let mut f = Failure::fatal(format!("agent program '{}' not found", self.program));
             f = match self.source {
                 "builtin" => f.hint(format!(
-                    "install {} or set its path with: git config agent.profile.{}.command /path/to/{}",
+                    "install {} or set its path with: git config agent.profile.{}.program /path/to/{}",
                     self.name, self.name, self.program
                 )),
-                "config" => f.hint(format!("check 'git config agent.profile.{}.command'", self.name)),
+                "config" => f.hint(format!("check the command of profile '{}'", self.name)),
                 _ => f.hint("check the command after '--'"),
             };
             f.into()
@@ -330,34 +861,57 @@ impl Profile {
         which::which(&self.program).map_err(|_| missing())
     }
 
-    /// Binds the profile to a task: the exact program and arguments to run.
-    pub fn bind(&self, program: PathBuf, prompt: &str, prompt_file: &Path) -> AgentSpec {
-        let file = prompt_file.to_string_lossy();
-        let mut used_prompt = false;
-        let mut args: Vec<String> = self
-            .args
-            .iter()
-            .map(|a| {
-                if a.contains("{prompt}") {
-                    used_prompt = true;
-                }
-                a.replace("{prompt_file}", &file)
-                    .replace("{prompt}", prompt)
-            })
-            .collect();
-        if self.prompt_via == PromptVia::Arg && !used_prompt {
-            args.push(prompt.to_owned());
-        }
+    /// The agent spec recorded in the session.
+    pub fn spec(&self, program: PathBuf) -> AgentSpec {
         AgentSpec {
             profile: self.name.clone(),
             source: self.source.to_owned(),
             program,
-            args,
+            args: self.args.clone(),
+            resume_args: self.resume.clone(),
             prompt_via: self.prompt_via.as_str().to_owned(),
             env: self.env.clone(),
             permission_mode: self.permission_mode.clone(),
+            bypass: self.bypass,
+            format: self.format,
+            leaves: self.leaves.clone(),
         }
     }
+}
+
+/// What the placeholders of an argument template stand for.
+pub struct Bindings<'a> {
+    pub prompt: &'a str,
+    pub prompt_file: &'a Path,
+    pub session_id: Option<&'a str>,
+}
+
+/// Fills in an argument template. With `prompt_via = arg` and no `{prompt}` anywhere, the
+/// prompt becomes the last argument.
+pub fn bind(spec: &AgentSpec, template: &[String], b: &Bindings<'_>) -> Vec<String> {
+    let file = b.prompt_file.to_string_lossy();
+    let mut used_prompt = false;
+    let mut args: Vec<String> = template
+        .iter()
+        .map(|a| {
+            used_prompt |= a.contains("{prompt}");
+            a.replace("{prompt_file}", &file)
+                .replace("{session_id}", b.session_id.unwrap_or_default())
+                .replace("{prompt}", b.prompt)
+        })
+        .collect();
+    if spec.prompt_via == PromptVia::Arg.as_str() && !used_prompt {
+        args.push(b.prompt.to_owned());
+    }
+    args
+}
+
+/// The resume template of a spec, if it can resume with what we know (a template that needs
+/// a session id needs one).
+pub fn resume_template<'s>(spec: &'s AgentSpec, session_id: Option<&str>) -> Option<&'s [String]> {
+    let template = spec.resume_args.as_deref()?;
+    let needs_id = template.iter().any(|a| a.contains("{session_id}"));
+    (!needs_id || session_id.is_some()).then_some(template)
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -398,27 +952,77 @@ mod tests {
         }
     }
 
-    #[test]
-    fn binds_prompt_placeholders() {
-        let p = builtin("claude").unwrap();
-        let spec = p.bind("/bin/claude".into(), "do it", Path::new("/p.md"));
-        assert_eq!(spec.args[0..2], ["-p".to_string(), "do it".to_string()]);
-        assert_eq!(spec.args.iter().filter(|a| *a == "do it").count(), 1);
-
-        let mut custom = p.clone();
-        custom.args = vec!["--file".into(), "{prompt_file}".into()];
-        let spec = custom.bind("/bin/x".into(), "task", Path::new("/p.md"));
-        assert_eq!(spec.args, ["--file", "/p.md", "task"]);
-
-        custom.prompt_via = PromptVia::Stdin;
-        let spec = custom.bind("/bin/x".into(), "task", Path::new("/p.md"));
-        assert_eq!(spec.args, ["--file", "/p.md"]);
+    fn builtin_profile(name: &str, mode: Option<&str>) -> Result<Profile> {
+        let mut draft = Draft::new(name, builtin(name));
+        if let Some(m) = mode {
+            draft.mode = Some(m.to_owned());
+        }
+        draft.finish()
     }
 
     #[test]
-    fn every_detected_name_is_builtin() {
-        for name in DETECT_ORDER {
-            assert!(builtin(name).is_some());
+    fn modes_expand_into_the_templates() {
+        let p = builtin_profile("claude", None).unwrap();
+        assert_eq!(p.permission_mode.as_deref(), Some("acceptEdits"));
+        assert!(
+            p.args
+                .windows(2)
+                .any(|w| w == ["--permission-mode", "acceptEdits"])
+        );
+        assert!(!p.args.iter().any(|a| a == "{mode}"));
+        let bypass = builtin_profile("claude", Some("bypass")).unwrap();
+        assert!(bypass.bypass);
+        assert!(
+            bypass
+                .args
+                .contains(&"--dangerously-skip-permissions".to_owned())
+        );
+        assert!(
+            bypass
+                .resume
+                .unwrap()
+                .contains(&"--dangerously-skip-permissions".to_owned())
+        );
+        assert!(builtin_profile("claude", Some("reckless")).is_err());
+        for b in BUILTINS {
+            assert!(
+                b.modes.iter().any(|m| m.name == b.default_mode),
+                "{}",
+                b.name
+            );
+            assert!(DETECT_ORDER.contains(&b.name));
         }
+    }
+
+    #[test]
+    fn binds_placeholders() {
+        let p = builtin_profile("codex", None).unwrap();
+        let spec = p.spec("/bin/codex".into());
+        let b = Bindings {
+            prompt: "do it",
+            prompt_file: Path::new("/p.md"),
+            session_id: Some("T1"),
+        };
+        let first = bind(&spec, &spec.args, &b);
+        assert_eq!(first.last().map(String::as_str), Some("do it"));
+        assert_eq!(first.iter().filter(|a| *a == "do it").count(), 1);
+        let resume = bind(&spec, resume_template(&spec, Some("T1")).unwrap(), &b);
+        assert!(
+            resume.windows(2).any(|w| w == ["T1", "do it"]),
+            "{resume:?}"
+        );
+        assert!(
+            resume_template(&spec, None).is_none(),
+            "codex needs the thread id"
+        );
+
+        let mut custom = spec.clone();
+        custom.args = vec!["--file".into(), "{prompt_file}".into()];
+        assert_eq!(
+            bind(&custom, &custom.args, &b),
+            ["--file", "/p.md", "do it"]
+        );
+        custom.prompt_via = "stdin".into();
+        assert_eq!(bind(&custom, &custom.args, &b), ["--file", "/p.md"]);
     }
 }

@@ -79,6 +79,8 @@ pub enum Event {
     },
     /// An error the agent reported (it may still exit 0, as aider does).
     Error(String),
+    /// A permission the agent was refused (it carries on, or stops, depending on the CLI).
+    Denied(String),
 }
 
 /// Tokens and cost.
@@ -145,6 +147,9 @@ pub struct Outcome {
     /// The last thing the agent said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_text: Option<String>,
+    /// Permissions the agent was refused (tool and what it wanted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied: Vec<String>,
 }
 
 const KEEP_CHARS: usize = 2000;
@@ -182,6 +187,12 @@ impl Outcome {
                 return false;
             }
             Event::Tool(_) | Event::Retry(_) => return false,
+            Event::Denied(what) => {
+                if self.denied.len() >= 20 || self.denied.contains(what) {
+                    return false;
+                }
+                self.denied.push(what.clone());
+            }
             Event::Turn => self.turns += 1,
             Event::Usage { usage, total } => {
                 self.usage = if *total {
@@ -655,6 +666,33 @@ fn parse_count(text: &str) -> Option<u64> {
         return k.parse::<f64>().ok().map(|n| (n * 1000.0).round() as u64);
     }
     text.parse().ok()
+}
+
+/// Parses one line the agent wrote to stderr (mostly noise; a few CLIs report refusals there).
+pub fn parse_stderr_line(format: Format, line: &str) -> Vec<Event> {
+    let line = line.trim();
+    match format {
+        // `permission requested: external_directory (/path/*); auto-rejecting`
+        Format::Opencode => line
+            .strip_prefix("permission requested: ")
+            .and_then(|rest| rest.strip_suffix("; auto-rejecting"))
+            .map(|what| vec![Event::Denied(what.to_owned())])
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// What the end of a stream tells: opencode ends a run early, with exit 0, when it rejects a
+/// permission; a run that never reached its final `stop` step did not finish.
+pub fn end_of_stream(format: Format, outcome: &mut Outcome) {
+    if format == Format::Opencode && outcome.ok.is_none() {
+        let why = outcome.denied.first().map_or_else(String::new, |d| {
+            format!(" after a refused permission ({d})")
+        });
+        outcome.apply(&Event::Error(format!(
+            "opencode stopped before finishing{why}"
+        )));
+    }
 }
 
 /// Turns a raw log back into text for people, line by line, keeping the state needed to join

@@ -20,6 +20,7 @@ pub mod repo;
 pub mod runner;
 pub mod session;
 pub mod state;
+pub mod status;
 pub mod supervisor;
 pub mod time;
 pub mod ui;

@@ -1,11 +1,13 @@
 //! Runners start an agent and let the supervisor watch and stop it.
 //!
 //! This is the seam of DESIGN.md §4: a runner takes the prepared worktree, argv and
-//! environment and reports the process, its exit, and its output (to the session log). The
+//! environment and reports the process, its exit, and its output (as streams the supervisor
+//! reads, logs and parses). The
 //! only runner today is [`LocalRunner`], a local process group; a container, SSH or Kubernetes
 //! runner implements the same trait without touching the rest.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -29,13 +31,14 @@ pub struct LaunchSpec {
     /// Fed to the agent's stdin; `None` means stdin is closed (`/dev/null`), which matters:
     /// some CLIs (codex, opencode) wait for EOF on an open stdin pipe.
     pub stdin: Option<PathBuf>,
-    /// stdout and stderr go here (appended).
-    pub log: PathBuf,
 }
 
 /// A started agent.
 pub struct Launched {
     pub process: ProcessRef,
+    /// What the agent prints.
+    pub stdout: Box<dyn Read + Send>,
+    pub stderr: Box<dyn Read + Send>,
     /// Blocks until the agent exits.
     pub wait: Box<dyn FnOnce() -> Result<Exit> + Send>,
 }
@@ -58,11 +61,6 @@ pub struct LocalRunner;
 
 impl Runner for LocalRunner {
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched> {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&spec.log)
-            .with_context(|| format!("could not open {}", spec.log.display()))?;
         let stdin = match &spec.stdin {
             Some(path) => Stdio::from(
                 File::open(path).with_context(|| format!("could not open {}", path.display()))?,
@@ -76,8 +74,16 @@ impl Runner for LocalRunner {
         for (key, value) in &spec.env {
             cmd = cmd.env(key, value);
         }
-        let mut child = cmd.spawn(stdin, Stdio::from(log.try_clone()?), Stdio::from(log), true)?;
+        let mut child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
         let process = ProcessRef::of(child.id());
+        let stdout = child
+            .stdout
+            .take()
+            .context("the agent's stdout is missing")?;
+        let stderr = child
+            .stderr
+            .take()
+            .context("the agent's stderr is missing")?;
         let wait = Box::new(move || -> Result<Exit> {
             use std::os::unix::process::ExitStatusExt as _;
             let status = child.wait().context("could not wait for the agent")?;
@@ -86,7 +92,12 @@ impl Runner for LocalRunner {
                 signal: status.signal(),
             })
         });
-        Ok(Launched { process, wait })
+        Ok(Launched {
+            process,
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            wait,
+        })
     }
 
     fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::events::{Format, Outcome, Usage};
 use crate::procs::ProcessRef;
 
 /// The record schema this build reads and writes.
@@ -97,8 +98,8 @@ pub struct Group {
     pub count: u32,
 }
 
-/// What was launched: the profile and the exact program and arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The agent of a session: which profile, the program, and how to build its command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentSpec {
     /// Profile name (`claude`, a config profile) or `command` for `-- COMMAND…`.
     pub profile: String,
@@ -106,16 +107,88 @@ pub struct AgentSpec {
     pub source: String,
     /// The resolved program path, so later commands work whatever `PATH` says then.
     pub program: PathBuf,
-    /// Arguments after the program.
+    /// Argument templates of a first run (`{prompt}`, `{prompt_file}`).
     pub args: Vec<String>,
+    /// Argument templates of a follow-up run that resumes the agent's own conversation
+    /// (`{prompt}`, `{prompt_file}`, `{session_id}`); `None` if the agent cannot resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_args: Option<Vec<String>>,
     /// How the prompt reaches the agent: `arg`, `stdin` or `env`.
     pub prompt_via: String,
     /// Extra environment from the profile.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<(String, String)>,
-    /// The permission mode the profile runs the agent in, as the agent calls it.
+    /// The permission mode the agent runs in, as the agent calls it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permission_mode: Option<String>,
+    /// The mode lets the agent do anything without asking (shown in `list`).
+    #[serde(default)]
+    pub bypass: bool,
+    /// The format of what the agent prints.
+    #[serde(default = "text_format")]
+    pub format: Format,
+    /// Files the agent leaves that are not work (gitignore-style globs): never auto-committed,
+    /// never counted as changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<String>,
+}
+
+fn text_format() -> Format {
+    Format::Text
+}
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunKind {
+    /// The task given to `git agent new`.
+    New,
+    /// A follow-up given with `git agent send`.
+    Send,
+}
+
+/// One run of the agent in the session's worktree. `new` starts run 1; every `send` adds one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// 1-based.
+    pub n: u32,
+    pub kind: RunKind,
+    /// What this run was asked (for a follow-up that cannot resume: task plus message).
+    pub prompt: String,
+    /// The exact arguments after the program.
+    pub args: Vec<String>,
+    /// The agent's own conversation was resumed (rather than started afresh).
+    #[serde(default)]
+    pub resumed: bool,
+    /// Where this run's output starts in the session log.
+    #[serde(default)]
+    pub log_offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// How the run ended (`done`, `failed`, `stopped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    /// What the agent reported: its session id, result, turns, tokens and cost.
+    #[serde(default)]
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<CommitOutcome>,
+}
+
+/// What the agent last said about itself (`git agent notify`, `GIT_AGENT_STATUS_FILE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// `waiting`, `working` or `done`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub since: Timestamp,
 }
 
 /// The base the branch was created from.
@@ -263,6 +336,15 @@ pub struct Session {
     /// We hold a `git worktree lock` on the worktree while the agent runs.
     #[serde(default)]
     pub worktree_locked: bool,
+    /// Every run, oldest first; the top-level times, exit, reason and commit describe the last.
+    #[serde(default)]
+    pub runs: Vec<Run>,
+    /// The agent's own session (conversation) id, for resuming it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_session_id: Option<String>,
+    /// What the agent last reported about itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AgentStatus>,
 }
 
 impl Session {
@@ -287,6 +369,23 @@ impl Session {
     pub fn run_time(&self, now: Timestamp) -> Option<std::time::Duration> {
         let start = self.started_at?;
         Some(crate::time::between(start, self.ended_at.unwrap_or(now)))
+    }
+
+    /// The last run.
+    pub fn run(&self) -> Option<&Run> {
+        self.runs.last()
+    }
+
+    /// The last run, to update it.
+    pub fn run_mut(&mut self) -> Option<&mut Run> {
+        self.runs.last_mut()
+    }
+
+    /// Tokens and cost over all runs.
+    pub fn usage(&self) -> Usage {
+        self.runs
+            .iter()
+            .fold(Usage::default(), |acc, r| acc.plus(&r.outcome.usage))
     }
 
     /// The agent as shown in tables: the profile, or the program's name for a command.

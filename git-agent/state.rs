@@ -6,7 +6,9 @@
 //!   events.jsonl              append-only log of state changes of all sessions
 //!   sessions/<name>.json      one record per session (see `session.rs`)
 //!   sessions/<name>/log       the agent's stdout and stderr
-//!   sessions/<name>/prompt.md the task as given
+//!   sessions/<name>/prompt.md the task as given (prompt-<n>.md: the prompt of run n)
+//!   sessions/<name>/queue/    follow-ups waiting for the current run to end
+//!   sessions/<name>/status    what the agent reports about itself (GIT_AGENT_STATUS_FILE)
 //!   sessions/<name>/supervisor.log  the supervisor's own diagnostics
 //!   archive/                  records of removed sessions, never silently deleted
 //!   quarantine/               records that failed to parse, moved aside
@@ -148,6 +150,20 @@ impl StateDir {
 
     pub fn prompt_path(&self, name: &str) -> PathBuf {
         self.session_dir(name).join("prompt.md")
+    }
+
+    /// The prompt of run `n` (run 1 is the task, `prompt.md`).
+    pub fn run_prompt_path(&self, name: &str, n: u32) -> PathBuf {
+        if n <= 1 {
+            self.prompt_path(name)
+        } else {
+            self.session_dir(name).join(format!("prompt-{n}.md"))
+        }
+    }
+
+    /// Follow-ups waiting for the current run to end (`git agent send --queue`).
+    pub fn queue_dir(&self, name: &str) -> PathBuf {
+        self.session_dir(name).join("queue")
     }
 
     pub fn supervisor_log_path(&self, name: &str) -> PathBuf {

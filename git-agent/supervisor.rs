@@ -1,34 +1,53 @@
-//! The detached supervisor: one per session, started by `git agent new` as
+//! The detached supervisor: one per session, started by `git agent new` (and `send`) as
 //! `git-agent __supervise <common-dir> <name>`.
 //!
-//! It puts itself in a session of its own (so closing the terminal does not kill it), starts
-//! the agent through a [`Runner`], records pid and start time, enforces `--timeout`, turns
-//! SIGTERM/SIGINT/SIGHUP (which `git agent stop` sends it) into a graceful stop of the
-//! agent's whole process group, and after the agent exits: stops whatever the agent left
-//! running, commits leftover changes, releases the worktree lock and records the end.
+//! It puts itself in a session of its own (so closing the terminal does not kill it) and runs
+//! the session's last run through a [`Runner`]:
+//! - records pid and start time, enforces `--timeout`, and turns SIGTERM/SIGINT/SIGHUP (which
+//!   `git agent stop` sends it) into a graceful stop of the agent's whole process group;
+//! - reads what the agent prints: every line goes to the session log unchanged, and stdout is
+//!   parsed in the profile's format into the run's outcome (session id, turns, result, cost);
+//! - watches `GIT_AGENT_STATUS_FILE` for `waiting`/`working`/`done` reports;
+//! - after the agent exits: stops whatever it left running in its group, commits leftover
+//!   changes, and records the end, or starts the next run if a follow-up was queued
+//!   (`git agent send --queue`).
 //!
 //! If the supervisor itself is killed, nobody records an end: readers then derive `lost`
 //! from its pid and start time (see `Session::live_state`).
 
+use std::fs::OpenOptions;
+use std::io::{BufRead as _, BufReader, Read, Write as _};
 use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
 
+use crate::agents::{self, Bindings};
 use crate::commit;
+use crate::error::Failure;
+use crate::events::{self, Event, Outcome};
+use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::runner::{LaunchSpec, LocalRunner, Runner};
-use crate::session::{CommitOutcome, Exit, Session, State};
-use crate::state::{Event, StateDir};
+use crate::session::{CommitOutcome, Exit, Run, RunKind, Session, State};
+use crate::state::{Event as StateEvent, StateDir};
+use crate::status;
 
 /// How long leftover processes of an exited agent get between SIGTERM and SIGKILL.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
-/// How often the supervisor checks for a timeout or a stop request.
+/// How long to keep reading output held open by someone outside the agent's group.
+const DRAIN: Duration = Duration::from_millis(500);
+/// How often the supervisor checks for a timeout, a stop request or a status report.
 const TICK: Duration = Duration::from_millis(50);
+/// How often a changing outcome (turns, tokens) is written to the record.
+const FLUSH: Duration = Duration::from_secs(1);
+/// How long `new`/`send` wait for the supervisor to report that the agent runs.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the supervisor for session `name` until the agent has ended and the end is recorded.
 pub fn run(common_dir: &Path, name: &str) -> Result<()> {
@@ -56,13 +75,85 @@ pub fn run(common_dir: &Path, name: &str) -> Result<()> {
             }
             Ok(())
         });
-        let _ = state.append_event(&Event::state(name, State::Failed, Some(reason)));
+        let _ = state.append_event(&StateEvent::state(name, State::Failed, Some(reason)));
     }
     result
 }
 
+/// Starts the supervisor of `name` detached, its own output going to the session's
+/// `supervisor.log`.
+pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
+    let state = StateDir::at(common_dir);
+    std::fs::create_dir_all(state.session_dir(name))?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.supervisor_log_path(name))?;
+    let exe = std::env::current_exe().context("could not find the git-agent executable")?;
+    let mut cmd = Cmd::new(exe).arg("__supervise").arg(common_dir).arg(name);
+    for var in crate::process::REPO_ENV {
+        cmd = cmd.env_remove(var);
+    }
+    let dir = if worktree.is_dir() {
+        worktree
+    } else {
+        common_dir
+    };
+    cmd.current_dir(dir).spawn(
+        Stdio::null(),
+        Stdio::from(log.try_clone()?),
+        Stdio::from(log),
+        false,
+    )
+}
+
+/// Waits until the supervisor reports that the agent runs (or could not start).
+pub fn wait_started(state: &StateDir, name: &str, mut child: Child) -> Result<Session> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let session = state.load(name)?;
+        if session.state != State::Starting {
+            let started = session.run().and_then(|r| r.started_at).is_some();
+            if session.state == State::Failed && !started {
+                return Err(Failure::fatal(format!(
+                    "session '{}': {}",
+                    session.name,
+                    session
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "the agent did not start".into())
+                ))
+                .hint(format!(
+                    "the worktree is kept at {}",
+                    session.worktree.display()
+                ))
+                .into());
+            }
+            return Ok(session);
+        }
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(state.supervisor_log_path(name)).unwrap_or_default();
+            return Err(Failure::fatal(format!(
+                "the supervisor of '{name}' exited before the agent started ({})",
+                crate::process::describe_status(status)
+            ))
+            .hint(log.lines().last().unwrap_or("no diagnostics").to_owned())
+            .into());
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::fatal(format!(
+                "the agent of '{name}' did not start within {}s",
+                START_TIMEOUT.as_secs()
+            ))
+            .hint(format!("see 'git agent show {name}'"))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The environment every agent gets on top of its (scrubbed) inherited one.
-pub fn agent_env(state: &StateDir, s: &Session) -> Vec<(String, String)> {
+pub fn agent_env(state: &StateDir, s: &Session, run: &Run) -> Vec<(String, String)> {
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let mut env = vec![
         ("GIT_AGENT_NAME".to_owned(), s.name.clone()),
@@ -74,11 +165,13 @@ pub fn agent_env(state: &StateDir, s: &Session) -> Vec<(String, String)> {
             "GIT_AGENT_BASE_REF".to_owned(),
             s.base.ref_name.clone().unwrap_or_default(),
         ),
-        ("GIT_AGENT_PROMPT".to_owned(), s.prompt.clone()),
+        ("GIT_AGENT_PROMPT".to_owned(), run.prompt.clone()),
         (
             "GIT_AGENT_PROMPT_FILE".to_owned(),
-            path(&state.prompt_path(&s.name)),
+            path(&state.run_prompt_path(&s.name, run.n)),
         ),
+        ("GIT_AGENT_TASK".to_owned(), s.prompt.clone()),
+        ("GIT_AGENT_RUN".to_owned(), run.n.to_string()),
         (
             "GIT_AGENT_STATUS_FILE".to_owned(),
             path(&state.status_path(&s.name)),
@@ -92,15 +185,111 @@ pub fn agent_env(state: &StateDir, s: &Session) -> Vec<(String, String)> {
     env
 }
 
-fn launch_spec(state: &StateDir, s: &Session) -> LaunchSpec {
-    LaunchSpec {
-        program: s.agent.program.clone(),
-        args: s.agent.args.clone(),
-        cwd: s.worktree.clone(),
-        env: agent_env(state, s),
-        stdin: (s.agent.prompt_via == "stdin").then(|| state.prompt_path(&s.name)),
-        log: state.log_path(&s.name),
+/// Builds the next run of a session for a follow-up `message`: the agent's own conversation
+/// is resumed when the profile can, otherwise it gets the original task plus the message.
+/// Writes the run's prompt file.
+pub fn followup_run(state: &StateDir, s: &Session, message: &str, kind: RunKind) -> Result<Run> {
+    let n = u32::try_from(s.runs.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let prompt_file = state.run_prompt_path(&s.name, n);
+    let session_id = s.agent_session_id.as_deref();
+    let (prompt, template, resumed) = match agents::resume_template(&s.agent, session_id) {
+        Some(template) => (message.to_owned(), template.to_vec(), true),
+        None => (
+            format!("{}\n\nFollow-up:\n{message}", s.prompt),
+            s.agent.args.clone(),
+            false,
+        ),
+    };
+    std::fs::create_dir_all(state.session_dir(&s.name))?;
+    std::fs::write(&prompt_file, format!("{prompt}\n"))
+        .with_context(|| format!("could not write {}", prompt_file.display()))?;
+    let args = agents::bind(
+        &s.agent,
+        &template,
+        &Bindings {
+            prompt: &prompt,
+            prompt_file: &prompt_file,
+            session_id,
+        },
+    );
+    Ok(Run {
+        n,
+        kind,
+        prompt,
+        args,
+        resumed,
+        log_offset: 0,
+        started_at: None,
+        ended_at: None,
+        state: None,
+        reason: None,
+        exit: None,
+        outcome: Outcome::default(),
+        commit: None,
+    })
+}
+
+/// Puts `run` in place as the session's next run, ready for a supervisor to start it.
+pub fn prepare_next(s: &mut Session, run: Run) {
+    s.runs.push(run);
+    s.state = State::Starting;
+    s.reason = None;
+    s.exit = None;
+    s.commit = None;
+    s.started_at = None;
+    s.ended_at = None;
+    s.stop_requested = None;
+    s.status = None;
+}
+
+/// Queued follow-ups, oldest first.
+fn queued(state: &StateDir, name: &str) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(state.queue_dir(name)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Adds a follow-up to the queue. Requires the state lock (the supervisor decides under the
+/// same lock whether to deliver it or end the session).
+pub fn enqueue(
+    state: &StateDir,
+    _lock: &crate::state::LockGuard,
+    name: &str,
+    message: &str,
+) -> Result<usize> {
+    let dir = state.queue_dir(name);
+    std::fs::create_dir_all(&dir)?;
+    let stamp = crate::time::now().as_nanosecond();
+    std::fs::write(dir.join(format!("{stamp:032}.md")), message)?;
+    Ok(queued(state, name).len())
+}
+
+/// Removes and returns the oldest queued follow-up.
+fn dequeue(state: &StateDir, name: &str) -> Result<Option<String>> {
+    let Some(path) = queued(state, name).into_iter().next() else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(Some(text))
+}
+
+/// Drops every queued follow-up (the user stopped the agent); returns how many.
+fn drop_queue(state: &StateDir, name: &str) -> usize {
+    let files = queued(state, name);
+    for f in &files {
+        let _ = std::fs::remove_file(f);
     }
+    files.len()
 }
 
 /// Why the agent is being stopped.
@@ -110,70 +299,208 @@ struct Stopping {
     killed: bool,
 }
 
+/// What happened to a run.
+struct RunEnd {
+    state: State,
+    reason: Option<String>,
+    exit: Option<Exit>,
+    outcome: Outcome,
+}
+
+enum Msg {
+    Out(Vec<u8>),
+    Err(Vec<u8>),
+    Closed,
+    Exited(Result<Exit>),
+}
+
+fn pump(reader: Box<dyn Read + Send>, is_err: bool, tx: mpsc::Sender<Msg>) {
+    let mut reader = BufReader::new(reader);
+    loop {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let msg = if is_err {
+                    Msg::Err(line)
+                } else {
+                    Msg::Out(line)
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Msg::Closed);
+}
+
 fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
     let me = ProcessRef::current();
-    let session = state.update(name, |s| {
+    let mut session = state.update(name, |s| {
         s.processes.supervisor = Some(me.clone());
         Ok(s.clone())
     })?;
+    loop {
+        let end = run_once(state, &session, signalled)?;
+        match finish(state, name, end)? {
+            Some(next) => session = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Runs the session's last run to its end.
+fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<RunEnd> {
+    let name = session.name.as_str();
+    let run = session
+        .run()
+        .cloned()
+        .context("the session has no run to start")?;
+    let ended = |state, reason: &str| RunEnd {
+        state,
+        reason: Some(reason.to_owned()),
+        exit: None,
+        outcome: Outcome::default(),
+    };
     if session.stop_requested.is_some() || signalled.load(Ordering::SeqCst) {
-        return finish(
-            state,
-            name,
-            State::Stopped,
-            Some("stopped before the agent started".into()),
-            None,
-        );
+        return Ok(ended(State::Stopped, "stopped before the agent started"));
+    }
+    if !session.worktree.is_dir() {
+        return Ok(ended(State::Failed, "the worktree is gone"));
     }
 
+    let log_path = state.log_path(name);
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("could not open {}", log_path.display()))?;
+    let log_offset = log.metadata()?.len();
+    let spec = LaunchSpec {
+        program: session.agent.program.clone(),
+        args: run.args.clone(),
+        cwd: session.worktree.clone(),
+        env: agent_env(state, session, &run),
+        stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
+    };
     let runner = LocalRunner;
-    let launched = match runner.launch(&launch_spec(state, &session)) {
+    let launched = match runner.launch(&spec) {
         Ok(l) => l,
         Err(err) => {
-            return finish(
-                state,
-                name,
+            return Ok(ended(
                 State::Failed,
-                Some(format!("could not start the agent: {err:#}")),
-                None,
-            );
+                &format!("could not start the agent: {err:#}"),
+            ));
         }
     };
     let agent = launched.process.clone();
     let (tx, rx) = mpsc::channel();
+    for (reader, is_err) in [(launched.stdout, false), (launched.stderr, true)] {
+        let tx = tx.clone();
+        std::thread::spawn(move || pump(reader, is_err, tx));
+    }
     let wait = launched.wait;
     std::thread::spawn(move || {
-        let _ = tx.send(wait());
+        let _ = tx.send(Msg::Exited(wait()));
     });
-    let session = state.update(name, |s| {
+    let now = crate::time::now();
+    state.update(name, |s| {
         s.state = State::Running;
-        s.started_at = Some(crate::time::now());
+        s.started_at = Some(now);
         s.processes.agent = Some(agent.clone());
-        Ok(s.clone())
+        if let Some(r) = s.run_mut() {
+            r.started_at = Some(now);
+            r.log_offset = log_offset;
+        }
+        Ok(())
     })?;
-    state.append_event(&Event::state(
+    state.append_event(&StateEvent::state(
         name,
         State::Running,
-        Some(format!("pid {}", agent.pid)),
+        Some(format!("run {}, pid {}", run.n, agent.pid)),
     ))?;
 
+    let format = session.agent.format;
+    let status_path = state.status_path(name);
+    let mut status_seen = file_stamp(&status_path);
     let timeout_at = session
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
+    let mut outcome = Outcome::default();
+    let (mut dirty, mut flush_now, mut last_flush) = (false, false, Instant::now());
     let mut stopping: Option<Stopping> = None;
-    let exit = loop {
+    let (mut closed, mut exit, mut exited_at, mut leftovers_killed) =
+        (0, None, None::<Instant>, false);
+    loop {
         match rx.recv_timeout(TICK) {
-            Ok(result) => break result,
+            Ok(Msg::Out(line)) | Ok(Msg::Err(line)) if line.is_empty() => {}
+            Ok(msg @ (Msg::Out(_) | Msg::Err(_))) => {
+                let (line, is_err) = match msg {
+                    Msg::Out(l) => (l, false),
+                    Msg::Err(l) => (l, true),
+                    _ => unreachable!("matched above"),
+                };
+                log.write_all(&line)?;
+                if !line.ends_with(b"\n") {
+                    log.write_all(b"\n")?;
+                }
+                let text = String::from_utf8_lossy(&line);
+                let events = if is_err {
+                    events::parse_stderr_line(format, &text)
+                } else {
+                    events::parse_line(format, &text)
+                };
+                for event in events {
+                    if outcome.apply(&event) {
+                        dirty = true;
+                        flush_now |= matches!(event, Event::Session(_));
+                    }
+                }
+            }
+            Ok(Msg::Closed) => closed += 1,
+            Ok(Msg::Exited(result)) => {
+                exit = Some(result);
+                exited_at = Some(Instant::now());
+                // The agent is gone; whatever it left running in its group goes too.
+                runner.signal(&agent, Signal::SIGTERM);
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Err(anyhow::anyhow!("lost track of the agent process"));
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if dirty && (flush_now || last_flush.elapsed() >= FLUSH) {
+            flush_outcome(state, name, &outcome)?;
+            (dirty, flush_now, last_flush) = (false, false, Instant::now());
+        }
+        if let Some(at) = exited_at {
+            if closed == 2 {
+                break;
+            }
+            if !leftovers_killed && at.elapsed() >= LEFTOVER_GRACE {
+                runner.signal(&agent, Signal::SIGKILL);
+                leftovers_killed = true;
+            }
+            if at.elapsed() >= LEFTOVER_GRACE + DRAIN {
+                break; // a process outside the agent's group holds the output open
+            }
+            continue;
+        }
+        if let Some(stamp) = file_stamp(&status_path)
+            && Some(stamp) != status_seen
+        {
+            status_seen = Some(stamp);
+            if let Some((word, message)) = std::fs::read_to_string(&status_path)
+                .ok()
+                .as_deref()
+                .and_then(status::parse)
+            {
+                status::report(state, name, &word, message)?;
             }
         }
         match &mut stopping {
             None => {
                 let reason = if signalled.load(Ordering::SeqCst) {
-                    let current = state.load(name)?;
-                    Some(match current.stop_requested {
+                    Some(match state.load(name)?.stop_requested {
                         Some(_) => "stopped by 'git agent stop'".to_owned(),
                         None => "the supervisor was asked to stop (signal)".to_owned(),
                     })
@@ -205,19 +532,57 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
             }
             Some(_) => {}
         }
-    };
+    }
+    runner.terminate(&agent, Duration::ZERO);
 
-    // The agent is gone; whatever it left running in its group goes too (we own that group).
-    runner.terminate(&agent, LEFTOVER_GRACE);
-
-    let (final_state, reason, exit) = match (stopping, exit) {
-        (Some(stop), Ok(exit)) => (State::Stopped, Some(stop.reason), Some(exit)),
-        (Some(stop), Err(_)) => (State::Stopped, Some(stop.reason), None),
-        (None, Ok(exit)) if exit.code == Some(0) => (State::Done, None, Some(exit)),
-        (None, Ok(exit)) => (State::Failed, Some(exit.describe()), Some(exit)),
-        (None, Err(err)) => (State::Failed, Some(format!("{err:#}")), None),
+    let exit = exit.unwrap_or_else(|| Err(anyhow::anyhow!("lost track of the agent process")));
+    if matches!(exit, Ok(Exit { code: Some(0), .. })) {
+        events::end_of_stream(format, &mut outcome);
+    }
+    let (final_state, reason) = match (stopping, &exit) {
+        (Some(stop), _) => (State::Stopped, Some(stop.reason)),
+        (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
+        (None, Ok(e)) if e.code == Some(0) => (
+            State::Failed,
+            Some(
+                outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the agent reported an error".into()),
+            ),
+        ),
+        (None, Ok(e)) => (
+            State::Failed,
+            Some(match &outcome.error {
+                Some(err) => format!("{}: {err}", e.describe()),
+                None => e.describe(),
+            }),
+        ),
+        (None, Err(err)) => (State::Failed, Some(format!("{err:#}"))),
     };
-    finish(state, name, final_state, reason, exit)
+    Ok(RunEnd {
+        state: final_state,
+        reason,
+        exit: exit.ok(),
+        outcome,
+    })
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn flush_outcome(state: &StateDir, name: &str, outcome: &Outcome) -> Result<()> {
+    state.update(name, |s| {
+        if let Some(id) = &outcome.session_id {
+            s.agent_session_id = Some(id.clone());
+        }
+        if let Some(r) = s.run_mut() {
+            r.outcome = outcome.clone();
+        }
+        Ok(())
+    })
 }
 
 /// What the agent did, for the commit message: "finished", "failed (exit 1)"…
@@ -231,56 +596,106 @@ fn how(state: State, reason: Option<&str>) -> String {
     }
 }
 
-/// Records the end: commits leftovers, releases our worktree lock, writes the final state.
-/// Also used by `git agent stop` when the supervisor is gone.
-pub fn finish(
-    state: &StateDir,
-    name: &str,
-    final_state: State,
-    reason: Option<String>,
-    exit: Option<Exit>,
-) -> Result<()> {
+/// Records the end of the last run: commits leftovers, then, under the lock, either starts
+/// the next queued follow-up (returning the session ready for it) or ends the session and
+/// releases our worktree lock. Also used by `git agent stop` when the supervisor is gone.
+fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> {
     let session = state.load(name)?;
+    let started = session.run().and_then(|r| r.started_at).is_some();
     let commit = if !session.auto_commit {
         CommitOutcome::Disabled
-    } else if session.started_at.is_none() {
+    } else if !started {
         CommitOutcome::Clean
     } else {
-        commit::commit_leftovers(&session, &how(final_state, reason.as_deref()))
+        commit::commit_leftovers(&session, &how(end.state, end.reason.as_deref()))
     };
     if session.worktree.is_dir() {
         // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
         // its stat data once now, while nobody works in the worktree; otherwise every `list`
         // re-reads racily-clean files. Best effort: it only fails if someone holds the lock.
-        let _ = crate::process::Cmd::git_in(&session.worktree)
+        let _ = Cmd::git_in(&session.worktree)
             .args(["update-index", "-q", "--refresh"])
             .output();
     }
-    let unlocked = session.worktree_locked
-        && session.worktree.is_dir()
-        && crate::worktree::unlock(
-            state.root().parent().unwrap_or(state.root()),
-            name,
-            &session.worktree,
-        )
-        .unwrap_or(false);
     if let CommitOutcome::Committed { sha } = &commit {
-        state.append_event(&Event {
+        state.append_event(&StateEvent {
             detail: Some(sha.clone()),
-            ..Event::new(name, "committed")
+            ..StateEvent::new(name, "committed")
         })?;
     }
-    state.update(name, |s| {
-        s.state = final_state;
-        s.reason.clone_from(&reason);
-        s.exit = exit;
-        s.ended_at = Some(crate::time::now());
-        s.commit = Some(commit.clone());
-        if unlocked || !s.worktree.is_dir() {
+
+    let lock = state.lock()?;
+    let mut s = state.load(name)?;
+    let now = crate::time::now();
+    if let Some(id) = &end.outcome.session_id {
+        s.agent_session_id = Some(id.clone());
+    }
+    if let Some(r) = s.run_mut() {
+        r.ended_at = Some(now);
+        r.state = Some(end.state);
+        r.reason.clone_from(&end.reason);
+        r.exit = end.exit;
+        r.outcome = end.outcome.clone();
+        r.commit = Some(commit.clone());
+    }
+    s.reason.clone_from(&end.reason);
+    s.exit = end.exit;
+    s.ended_at = Some(now);
+    s.commit = Some(commit);
+
+    let next = if end.state == State::Stopped {
+        let dropped = drop_queue(state, name);
+        if dropped > 0 {
+            state.append_event(&StateEvent {
+                detail: Some(format!(
+                    "{dropped} queued follow-up(s) dropped: the agent was stopped"
+                )),
+                ..StateEvent::new(name, "queue-dropped")
+            })?;
+        }
+        None
+    } else {
+        dequeue(state, name)?
+    };
+    if let Some(message) = next {
+        let run = followup_run(state, &s, &message, RunKind::Send)?;
+        let n = run.n;
+        prepare_next(&mut s, run);
+        state.write(&lock, &s)?;
+        state.append_event(&StateEvent {
+            detail: Some(format!("run {n}")),
+            ..StateEvent::new(name, "follow-up")
+        })?;
+        return Ok(Some(s));
+    }
+    s.state = end.state;
+    if s.worktree_locked && s.worktree.is_dir() {
+        let common_dir = state.root().parent().unwrap_or(state.root());
+        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false) {
             s.worktree_locked = false;
         }
-        Ok(())
-    })?;
-    state.append_event(&Event::state(name, final_state, reason))?;
+    } else if !s.worktree.is_dir() {
+        s.worktree_locked = false;
+    }
+    state.write(&lock, &s)?;
+    drop(lock);
+    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
+    Ok(None)
+}
+
+/// Records the end of a session whose supervisor is gone (used by `git agent stop`).
+pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
+    let end = RunEnd {
+        state: State::Stopped,
+        reason: Some(reason.to_owned()),
+        exit: None,
+        outcome: Outcome::default(),
+    };
+    let outcome = state
+        .load(name)?
+        .run()
+        .map(|r| r.outcome.clone())
+        .unwrap_or_default();
+    finish(state, name, RunEnd { outcome, ..end })?;
     Ok(())
 }

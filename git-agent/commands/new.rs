@@ -8,10 +8,9 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -20,17 +19,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use super::{Ctx, Format, JSON_VERSION};
 use crate::agents::{self, Profile};
 use crate::error::{Failure, Report};
-use crate::process::Cmd;
+use crate::events::Outcome;
 use crate::procs::ProcessRef;
 use crate::repo::{Config, Repo};
-use crate::session::{self, Group, Processes, SCHEMA_VERSION, Session, State};
+use crate::session::{self, Group, Processes, Run, RunKind, SCHEMA_VERSION, Session, State};
 use crate::state::{Event, StateDir};
-use crate::{names, ui, worktree};
+use crate::{names, supervisor, ui, worktree};
 
 /// Most sessions one `new` may create.
 const MAX_VARIANTS: u32 = 32;
-/// How long `new` waits for the supervisor to report that the agent runs.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time between SIGTERM and SIGKILL when stopping an agent.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -71,6 +68,9 @@ pub struct Args {
         conflicts_with = "message"
     )]
     pub file: Option<PathBuf>,
+    /// Run the agent in this permission mode (see 'git agent profiles') [config: agent.profile.<name>.permissionMode]
+    #[arg(long, value_name = "MODE")]
+    pub permission_mode: Option<String>,
     /// Leave what the agent did not commit uncommitted [config: agent.autoCommit]
     #[arg(long)]
     pub no_auto_commit: bool,
@@ -162,6 +162,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
 
     let state = repo.state();
     state.ensure()?;
+    warn_bypass(ctx, &state, &profiles)?;
     let me = ProcessRef::current();
     let repo_path = repo.main_workdir().unwrap_or(repo.common_dir()).to_owned();
 
@@ -179,11 +180,27 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             &profiles,
         )?;
         for plan in &plans {
-            let spec = plan.profile.bind(
-                plan.program.clone(),
-                &prompt,
-                &state.prompt_path(&plan.name),
-            );
+            let spec = plan.profile.spec(plan.program.clone());
+            let bindings = agents::Bindings {
+                prompt: &prompt,
+                prompt_file: &state.prompt_path(&plan.name),
+                session_id: None,
+            };
+            let run = Run {
+                n: 1,
+                kind: RunKind::New,
+                prompt: prompt.clone(),
+                args: agents::bind(&spec, &spec.args, &bindings),
+                resumed: false,
+                log_offset: 0,
+                started_at: None,
+                ended_at: None,
+                state: None,
+                reason: None,
+                exit: None,
+                outcome: Outcome::default(),
+                commit: None,
+            };
             let record = Session {
                 version: SCHEMA_VERSION,
                 name: plan.name.clone(),
@@ -210,6 +227,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 stop_requested: None,
                 auto_commit,
                 commit: None,
+                runs: vec![run],
+                agent_session_id: None,
+                status: None,
                 worktree_locked: true,
             };
             state.write(&lock, &record)?;
@@ -315,6 +335,7 @@ fn choose_profiles(
     if count == 0 {
         return Err(Failure::usage("-n/--count must be at least 1").into());
     }
+    let mode = args.permission_mode.as_deref();
     let chosen: Vec<(Profile, u32)> = if !args.command.is_empty() {
         if !args.agent.is_empty() {
             return Err(Failure::usage(
@@ -322,14 +343,23 @@ fn choose_profiles(
             )
             .into());
         }
+        if mode.is_some() {
+            return Err(Failure::usage(
+                "--permission-mode applies to agent profiles, not to a command after '--'",
+            )
+            .into());
+        }
         vec![(agents::command_profile(&args.command, &ctx.cwd)?, count)]
-    } else if args.agent.is_empty() {
-        vec![(agents::default_profile(config)?, count)]
     } else {
-        agents::parse_choices(&args.agent)?
-            .into_iter()
-            .map(|c| Ok((agents::find(config, &c.profile)?, c.count.unwrap_or(count))))
-            .collect::<Result<_>>()?
+        let profiles = agents::Profiles::load(config)?;
+        if args.agent.is_empty() {
+            vec![(profiles.default_profile(mode)?, count)]
+        } else {
+            agents::parse_choices(&args.agent)?
+                .into_iter()
+                .map(|c| Ok((profiles.find(&c.profile, mode)?, c.count.unwrap_or(count))))
+                .collect::<Result<_>>()?
+        }
     };
     chosen
         .into_iter()
@@ -338,6 +368,29 @@ fn choose_profiles(
             Ok((profile, program, n))
         })
         .collect()
+}
+
+/// A bypass mode lets the agent do anything on this machine: say so, once per repository.
+fn warn_bypass(
+    ctx: &mut Ctx<'_>,
+    state: &StateDir,
+    profiles: &[(Profile, PathBuf, u32)],
+) -> Result<()> {
+    let Some((profile, _, _)) = profiles.iter().find(|(p, _, _)| p.bypass) else {
+        return Ok(());
+    };
+    let marker = state.root().join("bypass-warned");
+    if marker.exists() {
+        return Ok(());
+    }
+    ctx.warn(&format!(
+        "{} runs in permission mode '{}': it may run any command and write anywhere this user can, \
+         without asking; a worktree is not a sandbox",
+        profile.name,
+        profile.permission_mode.as_deref().unwrap_or("bypass")
+    ))?;
+    std::fs::write(&marker, "")?;
+    Ok(())
 }
 
 /// Names, branches and paths for every session, free of collisions. Requires the lock.
@@ -509,28 +562,7 @@ fn start_one(
         ..Event::new(&plan.name, "created")
     })?;
 
-    let supervisor_log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state.supervisor_log_path(&plan.name))?;
-    let spawned = std::env::current_exe()
-        .context("could not find the git-agent executable")
-        .and_then(|exe| {
-            let mut cmd = Cmd::new(exe)
-                .arg("__supervise")
-                .arg(repo.common_dir())
-                .arg(&plan.name);
-            for var in crate::process::REPO_ENV {
-                cmd = cmd.env_remove(var);
-            }
-            cmd.current_dir(&plan.worktree).spawn(
-                Stdio::null(),
-                Stdio::from(supervisor_log.try_clone()?),
-                Stdio::from(supervisor_log),
-                false,
-            )
-        });
-    let mut child = match spawned {
+    let child = match supervisor::spawn(repo.common_dir(), &plan.name, &plan.worktree) {
         Ok(child) => child,
         Err(err) => {
             // The worktree stays (it is registered and locked); the record says what happened.
@@ -545,50 +577,7 @@ fn start_one(
             return Err(err);
         }
     };
-
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        let session = state.load(&plan.name)?;
-        if session.state != State::Starting {
-            if session.state == State::Failed && session.started_at.is_none() {
-                return Err(Failure::fatal(format!(
-                    "session '{}': {}",
-                    session.name,
-                    session
-                        .reason
-                        .clone()
-                        .unwrap_or_else(|| "the agent did not start".into())
-                ))
-                .hint(format!(
-                    "the worktree is kept at {}",
-                    session.worktree.display()
-                ))
-                .into());
-            }
-            return Ok(session);
-        }
-        if let Some(status) = child.try_wait()? {
-            let log =
-                std::fs::read_to_string(state.supervisor_log_path(&plan.name)).unwrap_or_default();
-            return Err(Failure::fatal(format!(
-                "the supervisor of '{}' exited before the agent started ({})",
-                plan.name,
-                crate::process::describe_status(status)
-            ))
-            .hint(log.lines().last().unwrap_or("no diagnostics").to_owned())
-            .into());
-        }
-        if Instant::now() >= deadline {
-            return Err(Failure::fatal(format!(
-                "the agent of '{}' did not start within {}s",
-                plan.name,
-                START_TIMEOUT.as_secs()
-            ))
-            .hint(format!("see 'git agent show {}'", plan.name))
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    supervisor::wait_started(state, &plan.name, child)
 }
 
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {

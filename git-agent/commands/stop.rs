@@ -142,12 +142,10 @@ fn stop_lost(state: &StateDir, session: &Session, grace: Option<Duration>) -> Re
     if let Some(agent) = &session.processes.agent {
         LocalRunner.terminate(agent, grace);
     }
-    supervisor::finish(
+    supervisor::finish_lost(
         state,
         name,
-        State::Stopped,
-        Some("stopped by 'git agent stop' after its supervisor was lost".into()),
-        None,
+        "stopped by 'git agent stop' after its supervisor was lost",
     )?;
     state.load(name)
 }

@@ -14,7 +14,7 @@ fn builtin_profiles_run_headless() {
     let mut env = TestEnv::new();
     let script = env.script("noop", "print ok");
     env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
-    let expected: &[(&str, &[&str])] = &[
+    let expected: &[(&str, &[&str], &str)] = &[
         (
             "claude",
             &[
@@ -26,6 +26,7 @@ fn builtin_profiles_run_headless() {
                 "--permission-mode",
                 "acceptEdits",
             ],
+            "",
         ),
         (
             "codex",
@@ -37,6 +38,7 @@ fn builtin_profiles_run_headless() {
                 "workspace-write",
                 "TASK",
             ],
+            "",
         ),
         (
             "gemini",
@@ -49,8 +51,10 @@ fn builtin_profiles_run_headless() {
                 "auto_edit",
                 "--skip-trust",
             ],
+            "",
         ),
-        ("opencode", &["run", "--format", "json", "TASK"]),
+        // The prompt on stdin: as an argument opencode hands it to the model in quotes.
+        ("opencode", &["run", "--format", "json"], "TASK\n"),
         (
             "aider",
             &[
@@ -62,18 +66,24 @@ fn builtin_profiles_run_headless() {
                 "--no-check-update",
                 "--no-show-release-notes",
                 "--analytics-disable",
+                "--no-gitignore",
             ],
+            "",
         ),
     ];
-    for (profile, argv) in expected {
+    for (profile, argv, stdin) in expected {
         env.install_fake(profile);
         env.agent(&["new", "--agent", profile, "--name", profile, "TASK"])
             .ok();
         let call = env.call_of(profile);
         assert_eq!(args_of(&call), *argv, "{profile}");
-        assert_eq!(call["stdin"], "", "{profile}: stdin must be closed");
+        assert_eq!(call["stdin"], *stdin, "{profile}: stdin");
         assert_eq!(env.record(profile)["agent"]["source"], "builtin");
     }
+    assert_eq!(
+        env.call_of("opencode")["env"]["OPENCODE_PERMISSION"],
+        r#"{"bash":"deny"}"#
+    );
     let show = env.agent(&["show", "claude"]).ok();
     assert!(
         show.stdout

@@ -450,3 +450,14 @@ pub fn normalize(env: &TestEnv, text: &str) -> String {
     }
     lines.join("\n") + "\n"
 }
+
+/// True once a process has exited. A zombie counts as gone: in containers whose PID 1 does
+/// not reap orphans, killed children linger as zombies.
+pub fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| matches!(rest.split_whitespace().next(), Some("Z" | "X"))),
+    }
+}
