@@ -71,7 +71,7 @@ pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
         None => changes.branch_missing = true,
     }
     if session.worktree.is_dir() {
-        changes.uncommitted = Some(uncommitted(&session.worktree)?);
+        changes.uncommitted = Some(uncommitted(&session.worktree, &session.agent.leaves)?);
     } else {
         changes.worktree_missing = true;
     }
@@ -111,8 +111,9 @@ fn committed(
     Ok(())
 }
 
-/// Number of `git status` entries in a worktree (tracked changes and untracked files).
-pub fn uncommitted(worktree: &Path) -> Result<u64> {
+/// Number of `git status` entries in a worktree (tracked changes and untracked files), not
+/// counting the files the agent leaves behind.
+pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {
     let out = Cmd::git_in(worktree)
         .args([
             "--no-optional-locks",
@@ -120,7 +121,9 @@ pub fn uncommitted(worktree: &Path) -> Result<u64> {
             "--porcelain=v2",
             "-z",
             "--untracked-files=all",
+            "--",
         ])
+        .args(crate::commit::leaves_pathspecs(leaves))
         .run()?;
     Ok(count_status_entries(&out))
 }

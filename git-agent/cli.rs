@@ -57,6 +57,10 @@ pub enum Command {
     Stop(commands::stop::Args),
     /// Wait for sessions to end
     Wait(commands::wait::Args),
+    /// Send a follow-up to a session's agent, resuming its conversation
+    Send(commands::send::Args),
+    /// Report an agent's state (for agents and their hooks)
+    Notify(commands::notify::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
     /// Show help for a command, and the plugins found
@@ -107,6 +111,8 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Logs(args) => commands::logs::run(ctx, args),
         Command::Stop(args) => commands::stop::run(ctx, args),
         Command::Wait(args) => commands::wait::run(ctx, args),
+        Command::Send(args) => commands::send::run(ctx, args),
+        Command::Notify(args) => commands::notify::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),

@@ -19,6 +19,30 @@ const IN_PROGRESS: &[(&str, &str)] = &[
     ("REVERT_HEAD", "a revert is in progress"),
 ];
 
+/// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
+/// gitignore-style globs): `.aider*` becomes `:(exclude,glob)**/.aider*` and
+/// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name).
+pub fn leaves_pathspecs(leaves: &[String]) -> Vec<String> {
+    if leaves.is_empty() {
+        return Vec::new();
+    }
+    let mut specs = vec![".".to_owned()];
+    for pattern in leaves {
+        let p = pattern.trim_end_matches('/');
+        let anchored = p.strip_prefix('/').map(str::to_owned);
+        let base = anchored.unwrap_or_else(|| {
+            if p.contains('/') {
+                p.to_owned()
+            } else {
+                format!("**/{p}")
+            }
+        });
+        specs.push(format!(":(exclude,glob){base}"));
+        specs.push(format!(":(exclude,glob){base}/**"));
+    }
+    specs
+}
+
 /// The commit message for leftovers: a subject from the task, what happened, and trailers
 /// that say which session and agent produced the work.
 pub fn message(session: &Session, how: &str) -> String {
@@ -89,13 +113,17 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
             reason: format!("HEAD is no longer on {}", session.branch),
         });
     }
-    let status = git(&[
+    let leaves = leaves_pathspecs(&session.agent.leaves);
+    let mut status_args = vec![
         "--no-optional-locks",
         "status",
         "--porcelain=v2",
         "-z",
         "--untracked-files=all",
-    ])?;
+        "--",
+    ];
+    status_args.extend(leaves.iter().map(String::as_str));
+    let status = git(&status_args)?;
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }
@@ -104,7 +132,9 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
             reason: "there are unmerged paths".into(),
         });
     }
-    git(&["add", "-A"])?;
+    let mut add_args = vec!["add", "-A", "--"];
+    add_args.extend(leaves.iter().map(String::as_str));
+    git(&add_args)?;
     Cmd::git_in(wt)
         .args(["commit", "-q", "-m", &message(session, how)])
         .env("GIT_EDITOR", "true")
@@ -114,4 +144,26 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     Ok(CommitOutcome::Committed {
         sha: sha.trim().to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_become_exclude_pathspecs() {
+        assert!(leaves_pathspecs(&[]).is_empty());
+        assert_eq!(
+            leaves_pathspecs(&[".aider*".into(), "/build/".into(), "tmp/cache".into()]),
+            [
+                ".",
+                ":(exclude,glob)**/.aider*",
+                ":(exclude,glob)**/.aider*/**",
+                ":(exclude,glob)build",
+                ":(exclude,glob)build/**",
+                ":(exclude,glob)tmp/cache",
+                ":(exclude,glob)tmp/cache/**",
+            ]
+        );
+    }
 }

@@ -26,6 +26,36 @@ pub fn state(state: State) -> String {
     state_style(state).apply_to(state.as_str()).to_string()
 }
 
+/// Text that warns (bypass modes).
+pub fn warning(text: &str) -> String {
+    Style::new().yellow().apply_to(text).to_string()
+}
+
+/// The width to fit tables to: `COLUMNS` (git exports it for its pager), else the terminal's,
+/// else unlimited.
+pub fn width() -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+        .filter(|c| *c > 0)
+    {
+        return Some(cols);
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, w)| usize::from(w))
+}
+
+/// Cuts a (possibly colored) line to `width` visible characters, ending in `…` if cut.
+pub fn fit(line: &str, width: Option<usize>) -> String {
+    match width {
+        Some(w) if measure_text_width(line) > w && w > 1 => {
+            console::truncate_str(line, w, "…").into_owned()
+        }
+        _ => line.to_owned(),
+    }
+}
+
 /// Dim text (headers, secondary information).
 pub fn dim(text: &str) -> String {
     Style::new().dim().apply_to(text).to_string()

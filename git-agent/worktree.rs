@@ -127,3 +127,15 @@ pub fn discard_fresh(
         .run()?;
     Ok(())
 }
+
+/// Takes our lock on a worktree for a new run; false if someone else holds a lock on it.
+pub fn lock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
+    let out = Cmd::git()
+        .arg("--git-dir")
+        .arg(common_dir)
+        .current_dir(common_dir)
+        .args(["worktree", "lock", "--reason", &lock_reason(name)])
+        .arg(path)
+        .output()?;
+    Ok(out.status.success())
+}

@@ -98,10 +98,19 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             } else {
                 ui::state(row.state)
             };
+            let agent = if s.agent.bypass {
+                format!("{} {}", s.short_agent(), ui::warning("(bypass)"))
+            } else {
+                s.short_agent()
+            };
+            let cost = s
+                .usage()
+                .cost_usd
+                .map_or_else(|| "-".into(), crate::events::format_cost);
             vec![
                 s.name.clone(),
                 state,
-                s.short_agent(),
+                agent,
                 s.branch.clone(),
                 crate::time::format_ago(s.created_at, now)
                     .trim_end_matches(" ago")
@@ -109,21 +118,58 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 s.run_time(now)
                     .map_or_else(|| "-".into(), crate::time::format_duration),
                 s.exit.map_or_else(|| "-".into(), |e| e.short()),
+                cost,
                 row.changes
                     .as_ref()
                     .map_or_else(|| "-".into(), Changes::summary),
+                note(row),
             ]
         })
         .collect();
-    write!(
-        ctx.out,
-        "{}",
-        ui::table(
-            &[
-                "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "CHANGES"
-            ],
-            &table
-        )
-    )?;
+    let text = ui::table(
+        &[
+            "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "COST", "CHANGES", "NOTE",
+        ],
+        &table,
+    );
+    for line in text.lines() {
+        writeln!(ctx.out, "{}", ui::fit(line, ui::width()))?;
+    }
     Ok(0)
+}
+
+/// One line about how the session is doing: what the agent reported, why it ended, or what
+/// it finally said.
+pub fn note(row: &Row) -> String {
+    let s = &row.session;
+    let first_line = |t: &str| {
+        t.lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    if let Some(status) = s.status.as_ref().filter(|_| row.state.is_active()) {
+        return status
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("agent says: {}", status.state));
+    }
+    if row.state == State::Lost {
+        return "the supervisor is gone".into();
+    }
+    let outcome = s.run().map(|r| &r.outcome);
+    if row.state.is_active() {
+        return outcome
+            .and_then(|o| o.last_text.as_deref())
+            .map(first_line)
+            .unwrap_or_default();
+    }
+    if let Some(reason) = &s.reason {
+        return first_line(reason);
+    }
+    outcome
+        .and_then(|o| o.result.as_deref().or(o.last_text.as_deref()))
+        .map(first_line)
+        .unwrap_or_default()
 }

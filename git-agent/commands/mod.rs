@@ -11,6 +11,8 @@ pub mod help;
 pub mod list;
 pub mod logs;
 pub mod new;
+pub mod notify;
+pub mod send;
 pub mod show;
 pub mod stop;
 pub mod supervise;

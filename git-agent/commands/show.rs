@@ -24,6 +24,22 @@ pub struct Args {
 }
 
 /// The last `n` lines of a file (all of it if shorter); empty if it does not exist.
+/// The last `n` lines of the log as people read it (structured output turned into text).
+fn rendered_tail(path: &std::path::Path, format: crate::events::Format, n: usize) -> Vec<String> {
+    let text = std::fs::read(path).unwrap_or_default();
+    let mut renderer = crate::events::Renderer::new(format);
+    let mut rendered: String = String::from_utf8_lossy(&text)
+        .lines()
+        .map(|l| renderer.line(l))
+        .collect();
+    rendered.push_str(&renderer.close());
+    let lines: Vec<&str> = rendered.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| (*l).to_owned())
+        .collect()
+}
+
 pub fn tail(path: &std::path::Path, n: usize) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
@@ -54,7 +70,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(0);
     }
-    write_human(ctx, &state, &s, changes.as_ref(), &log_tail)?;
+    let readable = rendered_tail(&state.log_path(&s.name), s.agent.format, args.lines);
+    write_human(ctx, &state, &s, changes.as_ref(), &readable)?;
     Ok(0)
 }
 
@@ -103,8 +120,26 @@ fn write_human(
     };
     rows.push(("agent", agent));
     let mut argv = vec![s.agent.program.to_string_lossy().into_owned()];
-    argv.extend(s.agent.args.iter().cloned());
+    argv.extend(s.run().map_or(&s.agent.args, |r| &r.args).iter().cloned());
     rows.push(("command", shell_words::join(argv)));
+    if let Some(id) = &s.agent_session_id {
+        rows.push(("session id", id.clone()));
+    }
+    if let Some(st) = s.status.as_ref().filter(|_| live.is_active()) {
+        let message = st
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        rows.push((
+            "reported",
+            format!(
+                "{}{message} ({})",
+                st.state,
+                crate::time::format_ago(st.since, now)
+            ),
+        ));
+    }
     rows.push(("branch", s.branch.clone()));
     rows.push(("worktree", s.worktree.to_string_lossy().into_owned()));
     rows.push((
@@ -143,6 +178,56 @@ fn write_human(
     }
     if let Some(c) = &s.commit {
         rows.push(("commit", c.describe()));
+    }
+    if let Some(o) = s.run().map(|r| &r.outcome) {
+        if let Some(result) = o.result.as_deref().or(o.last_text.as_deref()) {
+            rows.push(("result", result.lines().next().unwrap_or("").to_owned()));
+        }
+        if let Some(err) = &o.error {
+            rows.push(("error", err.lines().next().unwrap_or("").to_owned()));
+        }
+        if !o.denied.is_empty() {
+            rows.push(("refused", o.denied.join("; ")));
+        }
+    }
+    let usage = s.usage();
+    let mut spent = Vec::new();
+    let turns: u32 = s.runs.iter().map(|r| r.outcome.turns).sum();
+    if turns > 0 {
+        spent.push(format!("{turns} turns"));
+    }
+    if let (Some(i), Some(o)) = (usage.input_tokens, usage.output_tokens) {
+        spent.push(format!("{i} tokens in, {o} out"));
+    }
+    if let Some(c) = usage.cost_usd {
+        spent.push(crate::events::format_cost(c));
+    }
+    if !spent.is_empty() {
+        rows.push(("usage", spent.join(", ")));
+    }
+    if s.runs.len() > 1 {
+        for r in &s.runs {
+            let end = match (r.state, r.exit) {
+                (Some(st), Some(e)) => format!("{st} ({})", e.describe()),
+                (Some(st), None) => st.to_string(),
+                (None, _) if r.started_at.is_some() => "running".into(),
+                (None, _) => "starting".into(),
+            };
+            let resumed = if r.n > 1 && !r.resumed {
+                ", not resumed"
+            } else {
+                ""
+            };
+            let first: String = r
+                .prompt
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(50)
+                .collect();
+            rows.push(("run", format!("{}: {end}{resumed} — {first}", r.n)));
+        }
     }
     let mut pids = Vec::new();
     if let Some(p) = &s.processes.supervisor {

@@ -12,10 +12,21 @@
 //!   sleep SECONDS       (fractions allowed)       wait-for PATH   until the file exists
 //!   pidfile PATH        write our pid             spawn-child PIDFILE  start `sleep 300` in our group
 //!   ignore-term         survive SIGTERM           signal NAME     send ourselves KILL, TERM, SEGV…
+//!   status TEXT         write $GIT_AGENT_STATUS_FILE
+//!   notify ARGS…        run `git agent notify ARGS…`
 //!   exit CODE
+//!
+//! Installed as `claude`, `codex`, `gemini`, `opencode` or `aider`, it also speaks that CLI's
+//! output format: it starts with the session event (reusing the id passed to resume:
+//! `--resume ID`, `resume ID`, `--session ID`) and ends with a result event (success on exit
+//! 0). In that mode:
+//!   say TEXT            the agent says something  tool NAME ARG  a tool call
+//!   cost USD            the cost of this run      fail TEXT      an error result, and the
+//!                                                                CLI's own exit code for it
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
@@ -24,6 +35,175 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+/// The CLI we pretend to be, from our own name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cli {
+    Plain,
+    Claude,
+    Codex,
+    Gemini,
+    Opencode,
+    Aider,
+}
+
+struct Speaker {
+    cli: Cli,
+    session: String,
+    cost: f64,
+    finished: bool,
+}
+
+thread_local! {
+    static SPEAKER: RefCell<Speaker> = const { RefCell::new(Speaker { cli: Cli::Plain, session: String::new(), cost: 0.01, finished: false }) };
+}
+
+fn emit(line: serde_json::Value) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+}
+
+fn speaker<R>(f: impl FnOnce(&mut Speaker) -> R) -> R {
+    SPEAKER.with(|s| f(&mut s.borrow_mut()))
+}
+
+fn start_session(argv: &[String]) {
+    let name = std::path::Path::new(&argv[0])
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let cli = match name.as_str() {
+        "claude" => Cli::Claude,
+        "codex" => Cli::Codex,
+        "gemini" => Cli::Gemini,
+        "opencode" => Cli::Opencode,
+        "aider" => Cli::Aider,
+        _ => Cli::Plain,
+    };
+    let after = |flag: &str| {
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+            .cloned()
+    };
+    let resumed = match cli {
+        Cli::Claude | Cli::Gemini => after("--resume"),
+        Cli::Codex => after("resume"),
+        Cli::Opencode => after("--session"),
+        _ => None,
+    };
+    let session = resumed.unwrap_or_else(|| format!("fake-session-{}", std::process::id()));
+    speaker(|s| {
+        s.cli = cli;
+        s.session.clone_from(&session);
+    });
+    match cli {
+        Cli::Claude => {
+            emit(serde_json::json!({"type":"system","subtype":"init","session_id":session}));
+        }
+        Cli::Codex => emit(serde_json::json!({"type":"thread.started","thread_id":session})),
+        Cli::Gemini => emit(serde_json::json!({"type":"init","session_id":session,"model":"fake"})),
+        Cli::Opencode => {
+            emit(serde_json::json!({"type":"step_start","sessionID":session,"part":{}}));
+        }
+        Cli::Aider => println!("Aider v0.0.0-fake"),
+        Cli::Plain => {}
+    }
+}
+
+fn say(text: &str) {
+    let (cli, session) = speaker(|s| (s.cli, s.session.clone()));
+    match cli {
+        Cli::Claude => emit(
+            serde_json::json!({"type":"assistant","session_id":session,"message":{"content":[{"type":"text","text":text}]}}),
+        ),
+        Cli::Codex => emit(
+            serde_json::json!({"type":"item.completed","item":{"type":"agent_message","text":text}}),
+        ),
+        Cli::Gemini => emit(
+            serde_json::json!({"type":"message","role":"assistant","content":text,"delta":true}),
+        ),
+        Cli::Opencode => {
+            emit(serde_json::json!({"type":"text","sessionID":session,"part":{"text":text}}));
+        }
+        Cli::Aider | Cli::Plain => println!("{text}"),
+    }
+}
+
+fn tool(name: &str, arg: &str) {
+    let (cli, session) = speaker(|s| (s.cli, s.session.clone()));
+    match cli {
+        Cli::Claude => emit(
+            serde_json::json!({"type":"assistant","session_id":session,"message":{"content":[{"type":"tool_use","name":name,"input":{"command":arg}}]}}),
+        ),
+        Cli::Codex => emit(
+            serde_json::json!({"type":"item.completed","item":{"type":"command_execution","command":arg}}),
+        ),
+        Cli::Gemini => emit(
+            serde_json::json!({"type":"tool_use","tool_name":name,"parameters":{"command":arg}}),
+        ),
+        Cli::Opencode => emit(
+            serde_json::json!({"type":"tool_use","sessionID":session,"part":{"tool":name,"state":{"input":{"command":arg}}}}),
+        ),
+        Cli::Aider | Cli::Plain => println!("{name} {arg}"),
+    }
+}
+
+/// The final event of a run; returns the exit code the real CLI would use.
+fn finish(error: Option<&str>) -> u8 {
+    let (cli, session, cost, finished) = speaker(|s| {
+        (
+            s.cli,
+            s.session.clone(),
+            s.cost,
+            std::mem::replace(&mut s.finished, true),
+        )
+    });
+    if finished {
+        return 0;
+    }
+    match (cli, error) {
+        (Cli::Claude, None) => emit(
+            serde_json::json!({"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"Done.","session_id":session,"total_cost_usd":cost,"usage":{"input_tokens":100,"output_tokens":10}}),
+        ),
+        (Cli::Claude, Some(e)) => emit(
+            serde_json::json!({"type":"result","subtype":"success","is_error":true,"num_turns":1,"result":e,"session_id":session,"total_cost_usd":0}),
+        ),
+        (Cli::Codex, None) => emit(
+            serde_json::json!({"type":"turn.completed","usage":{"input_tokens":100,"output_tokens":10}}),
+        ),
+        (Cli::Codex, Some(e)) => {
+            emit(serde_json::json!({"type":"turn.failed","error":{"message":e}}));
+        }
+        (Cli::Gemini, None) => emit(
+            serde_json::json!({"type":"result","status":"success","stats":{"input_tokens":100,"output_tokens":10}}),
+        ),
+        (Cli::Gemini, Some(e)) => {
+            emit(serde_json::json!({"type":"result","status":"error","error":{"message":e}}));
+        }
+        (Cli::Opencode, None) => emit(
+            serde_json::json!({"type":"step_finish","sessionID":session,"part":{"reason":"stop","tokens":{"input":100,"output":10},"cost":cost}}),
+        ),
+        (Cli::Opencode, Some(e)) => emit(
+            serde_json::json!({"type":"error","sessionID":session,"error":{"data":{"message":e}}}),
+        ),
+        (Cli::Aider, None) => {
+            println!(
+                "Tokens: 100 sent, 10 received. Cost: ${cost:.5} message, ${cost:.5} session."
+            );
+        }
+        (Cli::Aider, Some(e)) => println!("litellm.BadRequestError: OpenAIException - {e}"),
+        (Cli::Plain, Some(e)) => eprintln!("{e}"),
+        (Cli::Plain, None) => {}
+    }
+    let _ = std::io::stdout().flush();
+    match (cli, error) {
+        (_, None) | (Cli::Aider, Some(_)) => 0,
+        (Cli::Gemini, Some(_)) => 144,
+        (_, Some(_)) => 1,
+    }
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().collect();
     let mut stdin = String::new();
@@ -31,6 +211,7 @@ fn main() -> ExitCode {
         let _ = std::io::stdin().read_to_string(&mut stdin);
     }
     log_call(&argv, &stdin);
+    start_session(&argv);
 
     let script = argv
         .iter()
@@ -38,13 +219,11 @@ fn main() -> ExitCode {
         .and_then(|i| argv.get(i + 1))
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("GIT_AGENT_TEST_SCRIPT").map(PathBuf::from));
-    let Some(script) = script else {
-        return ExitCode::SUCCESS;
-    };
-    let text = match std::fs::read_to_string(&script) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("fake-agent: cannot read script {}: {e}", script.display());
+    let text = match script.map(|s| std::fs::read_to_string(&s).map_err(|e| (s, e))) {
+        None => String::new(),
+        Some(Ok(t)) => t,
+        Some(Err((s, e))) => {
+            eprintln!("fake-agent: cannot read script {}: {e}", s.display());
             return ExitCode::from(99);
         }
     };
@@ -55,14 +234,35 @@ fn main() -> ExitCode {
         }
         let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
         if let Some(code) = step(verb, rest) {
+            if code == 0 {
+                finish(None);
+            }
             return ExitCode::from(code);
         }
     }
-    ExitCode::SUCCESS
+    ExitCode::from(finish(None))
 }
 
+/// `\n` becomes a newline and `$NAME` (capitals and `_`) the environment variable's value.
 fn unescape(text: &str) -> String {
-    text.replace("\\n", "\n")
+    let text = text.replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let name: String = rest[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(&std::env::var(&name).unwrap_or_default());
+        }
+        rest = &rest[i + 1 + name.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn step(verb: &str, rest: &str) -> Option<u8> {
@@ -80,7 +280,7 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
         "eprint" => eprintln!("{}", unescape(rest)),
         "write" | "append" => {
             let (path, content) = rest.split_once(' ').unwrap_or((rest, ""));
-            let path = PathBuf::from(path);
+            let path = PathBuf::from(unescape(path));
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 out(std::fs::create_dir_all(parent));
             }
@@ -137,6 +337,29 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             std::thread::sleep(Duration::from_secs(5));
         }
         "exit" => return Some(rest.parse().expect("exit CODE")),
+        "say" => say(&unescape(rest)),
+        "tool" => {
+            let (name, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+            tool(name, arg);
+        }
+        "cost" => speaker(|s| s.cost = rest.parse().expect("cost USD")),
+        "fail" => return Some(finish(Some(rest))),
+        "status" => {
+            let path = std::env::var_os("GIT_AGENT_STATUS_FILE").expect("GIT_AGENT_STATUS_FILE");
+            out(std::fs::write(path, format!("{}\n", unescape(rest))));
+        }
+        "notify" => {
+            let status = Command::new("git")
+                .arg("agent")
+                .arg("notify")
+                .args(rest.split(' '))
+                .status()
+                .expect("git agent notify");
+            if !status.success() {
+                eprintln!("fake-agent: git agent notify {rest} failed");
+                return Some(95);
+            }
+        }
         other => {
             eprintln!("fake-agent: unknown script step '{other}'");
             return Some(96);

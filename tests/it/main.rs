@@ -2,6 +2,7 @@
 
 mod support;
 
+mod conversations;
 mod dispatch;
 mod events;
 mod failures;

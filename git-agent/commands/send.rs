@@ -1,0 +1,159 @@
+//! `git agent send NAME (-m MSG | -F FILE | MSG…)`: a follow-up for a session, run in the same
+//! worktree. The agent's own conversation is resumed where its profile can (each CLI's
+//! resume); otherwise it gets the original task plus the message. The new run is numbered,
+//! and its leftovers are committed like any run's.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+
+use super::Ctx;
+use crate::error::Failure;
+use crate::procs::ProcessRef;
+use crate::repo::Repo;
+use crate::session::{RunKind, State};
+use crate::state::Event;
+use crate::{supervisor, ui, worktree};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  git agent send fix-login \"the test still fails on CI, look at the timeout\"
+  git agent send fix-login -F review.md
+  git agent send fix-login --queue -m \"also update the changelog\"")]
+pub struct Args {
+    /// The session
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The message (repeat for more paragraphs)
+    #[arg(short = 'm', long = "message", value_name = "MSG")]
+    pub message: Vec<String>,
+    /// Read the message from a file ('-' for standard input)
+    #[arg(
+        short = 'F',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "message"
+    )]
+    pub file: Option<PathBuf>,
+    /// If the agent is still running, deliver the message when its current run ends
+    #[arg(long)]
+    pub queue: bool,
+    /// The message, as words
+    #[arg(value_name = "MSG")]
+    pub words: Vec<String>,
+}
+
+/// The message from `-m`, `-F` or words.
+pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -> Result<String> {
+    let text = if let Some(file) = file {
+        if !words.is_empty() {
+            return Err(
+                Failure::usage("give the message either with -F or as words, not both").into(),
+            );
+        }
+        if file == Path::new("-") {
+            std::io::read_to_string(std::io::stdin()).context("could not read standard input")?
+        } else {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("could not read {}", file.display()))?
+        }
+    } else if !message.is_empty() {
+        if !words.is_empty() {
+            return Err(
+                Failure::usage("give the message either with -m or as words, not both").into(),
+            );
+        }
+        message.join("\n\n")
+    } else {
+        words.join(" ")
+    };
+    let text = text.trim_end().to_owned();
+    if text.trim().is_empty() {
+        return Err(Failure::usage("no message given")
+            .hint("git agent send NAME \"what to do next\"  (or -m MSG, or -F FILE)")
+            .into());
+    }
+    Ok(text)
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let name = args.name.as_str();
+    state.load(name)?;
+    let message = read_message(&args.message, args.file.as_deref(), &args.words)?;
+
+    let lock = state.lock()?;
+    let mut s = state.load(name)?;
+    match s.live_state() {
+        live if live.is_active() => {
+            if !args.queue {
+                return Err(Failure::fatal(format!("the agent of '{name}' is still running ({live})"))
+                    .hint(format!("wait for it with 'git agent wait {name}', stop it with 'git agent stop {name}',"))
+                    .hint("or deliver the message when its current run ends with --queue")
+                    .into());
+            }
+            let queued = supervisor::enqueue(&state, &lock, name, &message)?;
+            drop(lock);
+            state.append_event(&Event {
+                detail: Some(format!("{queued} queued")),
+                ..Event::new(name, "queued")
+            })?;
+            writeln!(
+                ctx.out,
+                "Queued for {name}: delivered when its current run ends ({queued} waiting)."
+            )?;
+            return Ok(0);
+        }
+        State::Lost => {
+            return Err(Failure::fatal(format!(
+                "the supervisor of '{name}' is gone (the session is lost)"
+            ))
+            .hint(format!(
+                "record its end with 'git agent stop {name}', then send again"
+            ))
+            .into());
+        }
+        _ => {}
+    }
+    if !s.worktree.is_dir() {
+        return Err(Failure::fatal(format!(
+            "the worktree of '{name}' is gone: {}",
+            s.worktree.display()
+        ))
+        .hint("a follow-up runs in the session's worktree; there is nothing to continue")
+        .into());
+    }
+    let run = supervisor::followup_run(&state, &s, &message, RunKind::Send)?;
+    let (n, resumed) = (run.n, run.resumed);
+    supervisor::prepare_next(&mut s, run);
+    s.processes.creator = Some(ProcessRef::current());
+    s.processes.supervisor = None;
+    s.processes.agent = None;
+    s.worktree_locked = worktree::lock(repo.common_dir(), name, &s.worktree).unwrap_or(false);
+    state.write(&lock, &s)?;
+    drop(lock);
+    state.append_event(&Event {
+        detail: Some(format!("run {n}")),
+        ..Event::new(name, "send")
+    })?;
+
+    let child = supervisor::spawn(repo.common_dir(), name, &s.worktree)?;
+    let started = supervisor::wait_started(&state, name, child)?;
+    let how = if resumed {
+        match &started.agent_session_id {
+            Some(id) => format!(
+                "resuming {}'s session {}",
+                started.agent.profile,
+                crate::session::short_id(id)
+            ),
+            None => format!("resuming {}'s conversation", started.agent.profile),
+        }
+    } else {
+        "the agent cannot resume: it got the task and the message afresh".to_owned()
+    };
+    writeln!(ctx.out, "Sent to {} (run {n}, {how})", ui::bold(name))?;
+    ctx.hint(&format!("follow it with 'git agent logs {name} -f'"))?;
+    Ok(0)
+}
