@@ -255,6 +255,29 @@ impl Repo {
         crate::session::short_id(id).to_owned()
     }
 
+    /// Adds a pattern to `<common-dir>/info/exclude` unless it is there; true if added.
+    pub fn exclude(&self, pattern: &str) -> Result<bool> {
+        use std::io::Write as _;
+        let exclude = self.common_dir.join("info").join("exclude");
+        let current = std::fs::read_to_string(&exclude).unwrap_or_default();
+        if current.lines().any(|l| l.trim() == pattern) {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(exclude.parent().unwrap_or(&self.common_dir))?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&exclude)
+            .with_context(|| format!("could not update {}", exclude.display()))?;
+        let sep = if current.is_empty() || current.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        writeln!(file, "{sep}{pattern}")?;
+        Ok(true)
+    }
+
     /// True if the path is a linked worktree registered with this repository.
     pub fn is_registered_worktree(&self, path: &Path) -> Result<bool> {
         let wanted = canonical(path).unwrap_or_else(|_| path.to_owned());

@@ -6,7 +6,6 @@
 //! paths); names are reserved under the state lock; a worktree that cannot be created takes
 //! its reserved record (and the branch git may have created) with it.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,6 +147,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .unwrap_or_else(|| "agent/".into());
     let root = repo.worktrees_root(&config)?;
     exclude_if_inside(ctx, &repo, &root)?;
+    exclude_leaves(ctx, &repo, &profiles)?;
 
     let explicit = args.name.is_some();
     let base_name = match &args.name {
@@ -503,24 +503,33 @@ fn exclude_if_inside(ctx: &mut Ctx<'_>, repo: &Repo, root: &Path) -> Result<()> 
         );
     }
     let pattern = format!("/{}/", rel.to_string_lossy().trim_end_matches('/'));
-    let exclude = repo.common_dir().join("info").join("exclude");
-    let current = std::fs::read_to_string(&exclude).unwrap_or_default();
-    if !current.lines().any(|l| l.trim() == pattern) {
-        std::fs::create_dir_all(exclude.parent().unwrap_or(repo.common_dir()))?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&exclude)?;
-        let sep = if current.is_empty() || current.ends_with('\n') {
-            ""
-        } else {
-            "\n"
-        };
-        writeln!(file, "{sep}{pattern}")?;
+    if repo.exclude(&pattern)? {
         ctx.warn(&format!(
             "agent worktrees are inside the repository; added '{pattern}' to .git/info/exclude \
              (test runners and linters may still look there)"
         ))?;
+    }
+    Ok(())
+}
+
+/// Files an agent leaves that are not work (aider's `.aider*`) are ignored repository-wide,
+/// in `.git/info/exclude` (never a committed file), so `git status` in its worktree stays
+/// about the work.
+fn exclude_leaves(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    profiles: &[(Profile, PathBuf, u32)],
+) -> Result<()> {
+    for (profile, _, _) in profiles {
+        for pattern in &profile.leaves {
+            if repo.exclude(pattern)? {
+                writeln!(
+                    ctx.err,
+                    "note: added '{pattern}' to .git/info/exclude: {} leaves these files, they are not work",
+                    profile.name
+                )?;
+            }
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod lifecycle;
 mod location;
 mod names_and_variants;
 mod profiles;
+mod real_agents;
 mod state_files;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would

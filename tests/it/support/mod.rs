@@ -170,6 +170,15 @@ impl TestEnv {
         self.root().join("repo.agents")
     }
 
+    /// The value an environment variable has in every command.
+    pub fn env_value(&self, key: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
     /// Adds an environment variable to every later command.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);

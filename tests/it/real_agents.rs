@@ -1,0 +1,314 @@
+//! Opt-in tier: the real agent CLIs, driven by `git agent` against a scripted fake model
+//! server (`tests/real-agents/fake_llm.py`) on 127.0.0.1, fully offline.
+//!
+//! Runs only with `GIT_AGENT_REAL_AGENTS=1` (or a comma-separated list of CLIs), for each of
+//! claude, codex, gemini, opencode and aider found on `PATH`; anything missing is skipped with
+//! a printed reason. For every CLI: `git agent new` → `done` with the session id (and cost
+//! where the CLI reports one) → `git agent send` resumes the same session → both runs'
+//! changes are committed on the session's branch.
+//!
+//! ```sh
+//! GIT_AGENT_REAL_AGENTS=1 cargo test --test it real_agents -- --nocapture
+//! ```
+
+#![allow(clippy::disallowed_methods)] // starts the fake model server directly
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::TestEnv;
+
+const CLIS: &[&str] = &["claude", "codex", "gemini", "opencode", "aider"];
+const FAKE_KEY: &str = "fake-key-not-secret";
+
+/// Which CLIs to run, or why none.
+fn selected() -> Result<Vec<&'static str>, String> {
+    let Ok(wanted) = std::env::var("GIT_AGENT_REAL_AGENTS") else {
+        return Err(
+            "set GIT_AGENT_REAL_AGENTS=1 (or a list such as claude,codex) to run the real CLIs"
+                .into(),
+        );
+    };
+    if wanted.trim().is_empty() || wanted == "0" {
+        return Err("GIT_AGENT_REAL_AGENTS is empty".into());
+    }
+    if which::which("python3").is_err() {
+        return Err("python3 (for the fake model server) is not on PATH".into());
+    }
+    let all = matches!(wanted.as_str(), "1" | "all" | "yes");
+    Ok(CLIS
+        .iter()
+        .copied()
+        .filter(|c| all || wanted.split(',').any(|w| w.trim() == *c))
+        .collect())
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(env: &TestEnv, cli: &str, cwd: &Path) -> Server {
+    // A second conversation for the follow-up; Claude must read a file before overwriting
+    // it, codex edits by shell (its sandbox allows it), the others rewrite the file.
+    let append = match cli {
+        "claude" => format!(
+            r#"{{"read": "hello.txt"}}, {{"text": "Appending.", "write": "hello.txt", "content": "hello from {cli}\nsecond line from {cli}\n"}}"#
+        ),
+        "codex" => format!(
+            r#"{{"text": "Appending.", "shell": "echo 'second line from {cli}' >> hello.txt"}}"#
+        ),
+        _ => format!(
+            r#"{{"text": "Appending.", "write": "hello.txt", "content": "hello from {cli}\nsecond line from {cli}\n"}}"#
+        ),
+    };
+    let script = format!(
+        r#"{{"conversations": [
+  {{"match": "Create a file hello.txt", "turns": [
+    {{"text": "I'll create hello.txt.", "write": "hello.txt", "content": "hello from {cli}\n"}},
+    {{"text": "Created hello.txt containing 'hello from {cli}'."}}]}},
+  {{"match": "Append the line", "turns": [{append}, {{"text": "Appended."}}]}}
+], "commit_message": "Apply scripted change"}}"#
+    );
+    let script_path = env.path("fake-llm-script.json");
+    std::fs::write(&script_path, script).unwrap();
+    let port_file = env.path("fake-llm.port");
+    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real-agents/fake_llm.py");
+    let child = Command::new("python3")
+        .arg(server)
+        .arg("--script")
+        .arg(&script_path)
+        .arg("--port-file")
+        .arg(&port_file)
+        .arg("--log")
+        .arg(env.path("fake-llm.log"))
+        .arg("--timeout")
+        .arg("600")
+        .arg("--cwd")
+        .arg(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start fake_llm.py");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file)
+            && !p.trim().is_empty()
+        {
+            break p.trim().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fake model server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Points the CLI at the fake server through its environment and config files in the
+/// isolated HOME, the way the rig does; the argv stays git-agent's own.
+fn configure(env: &mut TestEnv, cli: &str, program: &Path, base: &str) {
+    let mut path = vec![program.parent().unwrap().to_owned()];
+    if let Ok(node) = which::which("node") {
+        path.push(node.parent().unwrap().to_owned());
+    }
+    let current = env.env_value("PATH");
+    path.extend(std::env::split_paths(&current));
+    env.set_env(
+        "PATH",
+        std::env::join_paths(path).unwrap().to_str().unwrap(),
+    );
+    for (k, v) in [
+        ("TERM", "dumb"),
+        ("NO_PROXY", "127.0.0.1,localhost"),
+        ("no_proxy", "127.0.0.1,localhost"),
+    ] {
+        env.set_env(k, v);
+    }
+    let home = env.home.clone();
+    match cli {
+        "claude" => {
+            for (k, v) in [
+                ("ANTHROPIC_BASE_URL", base),
+                ("ANTHROPIC_API_KEY", FAKE_KEY),
+                ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+                ("DISABLE_TELEMETRY", "1"),
+                ("DISABLE_AUTOUPDATER", "1"),
+                ("DISABLE_ERROR_REPORTING", "1"),
+            ] {
+                env.set_env(k, v);
+            }
+        }
+        "codex" => {
+            let codex_home = home.join(".codex");
+            std::fs::create_dir_all(&codex_home).unwrap();
+            std::fs::write(
+                codex_home.join("config.toml"),
+                format!(
+                    "model = \"gpt-5.5\"\nmodel_provider = \"fake\"\ncheck_for_update_on_startup = false\n\
+                     [model_providers.fake]\nname = \"fake\"\nbase_url = \"{base}/v1\"\nenv_key = \"FAKE_LLM_API_KEY\"\nwire_api = \"responses\"\n\
+                     [analytics]\nenabled = false\n[features]\nplugins = false\nremote_plugin = false\nin_app_updates = false\n"
+                ),
+            )
+            .unwrap();
+            env.set_env("CODEX_HOME", codex_home.to_str().unwrap());
+            env.set_env("FAKE_LLM_API_KEY", FAKE_KEY);
+        }
+        "gemini" => {
+            std::fs::create_dir_all(home.join(".gemini")).unwrap();
+            std::fs::write(
+                home.join(".gemini/settings.json"),
+                r#"{"security": {"auth": {"selectedType": "gemini-api-key"}}, "privacy": {"usageStatisticsEnabled": false}, "general": {"disableAutoUpdate": true, "disableUpdateNag": true}}"#,
+            )
+            .unwrap();
+            env.set_env("GOOGLE_GEMINI_BASE_URL", base);
+            env.set_env("GEMINI_API_KEY", FAKE_KEY);
+        }
+        "opencode" => {
+            let config = format!(
+                r#"{{"provider": {{"fake": {{"npm": "@ai-sdk/openai-compatible", "name": "Fake", "options": {{"baseURL": "{base}/v1", "apiKey": "{FAKE_KEY}"}}, "models": {{"fake-model": {{"name": "Fake", "tool_call": true, "cost": {{"input": 1, "output": 2}}, "limit": {{"context": 200000, "output": 16384}}}}}}}}}}, "model": "fake/fake-model", "small_model": "fake/fake-model", "autoupdate": false, "share": "disabled"}}"#
+            );
+            env.set_env("OPENCODE_CONFIG_CONTENT", &config);
+            for k in [
+                "OPENCODE_DISABLE_MODELS_FETCH",
+                "OPENCODE_DISABLE_DEFAULT_PLUGINS",
+                "OPENCODE_DISABLE_AUTOUPDATE",
+                "OPENCODE_DISABLE_LSP_DOWNLOAD",
+                "OPENCODE_DISABLE_SHARE",
+            ] {
+                env.set_env(k, "1");
+            }
+            env.set_env("npm_config_registry", "http://127.0.0.1:9/");
+        }
+        "aider" => {
+            let metadata = env.path("aider-model-metadata.json");
+            std::fs::write(
+                &metadata,
+                r#"{"openai/fake-model": {"max_input_tokens": 200000, "max_output_tokens": 16384, "input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002, "litellm_provider": "openai", "mode": "chat"}}"#,
+            )
+            .unwrap();
+            for (k, v) in [
+                ("OPENAI_API_BASE", format!("{base}/v1")),
+                ("OPENAI_API_KEY", FAKE_KEY.to_owned()),
+                ("AIDER_MODEL", "openai/fake-model".to_owned()),
+                (
+                    "AIDER_MODEL_METADATA_FILE",
+                    metadata.to_string_lossy().into_owned(),
+                ),
+                ("AIDER_SHOW_MODEL_WARNINGS", "false".to_owned()),
+                ("LITELLM_LOCAL_MODEL_COST_MAP", "True".to_owned()),
+            ] {
+                env.set_env(k, &v);
+            }
+        }
+        _ => unreachable!("{cli}"),
+    }
+}
+
+fn run_one(cli: &str, program: PathBuf) {
+    let mut env = TestEnv::new();
+    let worktree = env.agents_dir().join("x");
+    let server = start_server(&env, cli, &worktree);
+    configure(&mut env, cli, &program, &server.base);
+
+    let task = format!("Create a file hello.txt containing exactly: hello from {cli}");
+    env.agent(&["new", "--agent", cli, "--name", "x", &task])
+        .ok();
+    let waited = env.agent(&["wait", "--timeout", "5m", "x"]);
+    let show = env.agent(&["show", "x"]);
+    assert_eq!(
+        waited.code, 0,
+        "{cli}: run 1 did not end done:\n{waited}\n{show}"
+    );
+    assert_eq!(
+        env.git(&["show", "agent/x:hello.txt"]),
+        format!("hello from {cli}\n"),
+        "{cli}"
+    );
+    let first = env.record("x");
+    let session_id = first["agent_session_id"].as_str().map(str::to_owned);
+    assert_eq!(
+        session_id.is_some(),
+        cli != "aider",
+        "{cli}: session id {session_id:?}"
+    );
+    if matches!(cli, "claude" | "opencode" | "aider") {
+        assert!(
+            first["runs"][0]["outcome"]["usage"]["cost_usd"]
+                .as_f64()
+                .is_some(),
+            "{cli}: no cost:\n{show}"
+        );
+    }
+
+    let follow_up = format!("Append the line 'second line from {cli}' to hello.txt");
+    env.agent(&["send", "x", &follow_up]).ok();
+    let waited = env.agent(&["wait", "--timeout", "5m", "x"]);
+    let show = env.agent(&["show", "x"]);
+    assert_eq!(
+        waited.code, 0,
+        "{cli}: run 2 did not end done:\n{waited}\n{show}"
+    );
+    let r = env.record("x");
+    assert_eq!(r["runs"][1]["resumed"], true, "{cli}");
+    assert_eq!(
+        r["agent_session_id"].as_str().map(str::to_owned),
+        session_id,
+        "{cli}: the session changed"
+    );
+    assert_eq!(
+        env.git(&["show", "agent/x:hello.txt"]),
+        format!("hello from {cli}\nsecond line from {cli}\n"),
+        "{cli}"
+    );
+    assert_eq!(
+        env.git_in(&worktree, &["status", "--porcelain"]),
+        "",
+        "{cli}: left uncommitted changes"
+    );
+    let version = Command::new(&program)
+        .arg("--version")
+        .env("HOME", &env.home)
+        .output();
+    let version = version.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    });
+    eprintln!(
+        "real agent {cli} ({}): new -> done, send -> resumed, committed",
+        version.unwrap_or_default()
+    );
+}
+
+#[test]
+fn real_agent_clis_work_end_to_end() {
+    let clis = match selected() {
+        Ok(clis) => clis,
+        Err(why) => {
+            eprintln!("skipped real-agent tests: {why}");
+            return;
+        }
+    };
+    for cli in clis {
+        match which::which(cli) {
+            Ok(program) => run_one(cli, program),
+            Err(_) => eprintln!("skipped {cli}: not on PATH"),
+        }
+    }
+}
