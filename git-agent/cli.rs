@@ -61,6 +61,8 @@ pub enum Command {
     Send(commands::send::Args),
     /// Report an agent's state (for agents and their hooks)
     Notify(commands::notify::Args),
+    /// List the agent profiles, their programs and permission modes
+    Profiles(commands::profiles::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
     /// Show help for a command, and the plugins found
@@ -113,6 +115,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Wait(args) => commands::wait::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
+        Command::Profiles(args) => commands::profiles::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),

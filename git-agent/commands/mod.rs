@@ -12,6 +12,7 @@ pub mod list;
 pub mod logs;
 pub mod new;
 pub mod notify;
+pub mod profiles;
 pub mod send;
 pub mod show;
 pub mod stop;

@@ -227,3 +227,40 @@ fn any_command_after_double_dash() {
     env.agent(&["new", "--", "fake-agent"]).ok();
     assert!(env.has_record("fake-agent"));
 }
+
+#[test]
+fn profiles_lists_sources_programs_and_modes() {
+    let env = TestEnv::new();
+    env.install_fake("codex");
+    env.git(&["config", "agent.profile.mine.command", "fake-agent --x"]);
+    env.git(&["config", "agent.default", "codex"]);
+    let json = env.agent(&["profiles", "--json"]).ok().json();
+    let profiles = json["profiles"].as_array().unwrap();
+    let names: Vec<&str> = profiles
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["claude", "codex", "gemini", "opencode", "aider", "mine"]
+    );
+    let codex = &profiles[1];
+    assert!(codex["found"].as_str().unwrap().ends_with("/bin/codex"));
+    assert_eq!(codex["default"], true);
+    assert_eq!(codex["permission_mode"], "workspace-write");
+    assert_eq!(codex["modes"].as_array().unwrap().len(), 3);
+    assert!(
+        profiles[0]["found"].is_null(),
+        "claude is not installed here"
+    );
+    assert_eq!(profiles[5]["source"], "config");
+    let human = env.agent(&["profiles"]).ok();
+    assert!(human.stdout.contains("codex *"), "{human}");
+    assert!(human.stdout.contains("claude (not found)"), "{human}");
+    assert!(
+        human
+            .stdout
+            .contains("bypass           runs any command and writes anywhere"),
+        "{human}"
+    );
+}

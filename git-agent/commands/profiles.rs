@@ -1,0 +1,110 @@
+//! `git agent profiles`: the agent profiles this repository can use, where each comes from,
+//! whether its program is installed, its permission mode, and whether it can resume.
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Ctx, JSON_VERSION};
+use crate::agents::{self, Profiles};
+use crate::repo::Repo;
+use crate::ui;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the profiles as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let config = repo.config();
+    let profiles = Profiles::load(&config)?;
+    let default = config.string("agent.default");
+    let mut rows = Vec::new();
+    let mut docs = Vec::new();
+    for name in profiles.names() {
+        let profile = match profiles.find(&name, None) {
+            Ok(p) => p,
+            Err(err) => {
+                ctx.warn(&format!("profile '{name}': {:#}", err))?;
+                continue;
+            }
+        };
+        let program = profile.resolve_program().ok();
+        let modes = agents::builtin_modes(&profile.name);
+        docs.push(json!({
+            "name": profile.name,
+            "source": profile.source,
+            "program": profile.program,
+            "found": program,
+            "permission_mode": profile.permission_mode,
+            "bypass": profile.bypass,
+            "resume": profile.resume.is_some(),
+            "format": profile.format,
+            "prompt_via": profile.prompt_via.as_str(),
+            "leaves": profile.leaves,
+            "modes": modes.iter().map(|m| json!({"name": m.name, "bypass": m.bypass, "about": m.about})).collect::<Vec<_>>(),
+            "default": default.as_deref() == Some(profile.name.as_str()),
+        }));
+        let mut mode = profile
+            .permission_mode
+            .clone()
+            .unwrap_or_else(|| "-".into());
+        if profile.bypass {
+            mode = format!("{mode} {}", ui::warning("(bypass)"));
+        }
+        let name = if default.as_deref() == Some(profile.name.as_str()) {
+            format!("{name} *")
+        } else {
+            name
+        };
+        rows.push(vec![
+            name,
+            profile.source.to_owned(),
+            program.map_or_else(
+                || ui::dim(&format!("{} (not found)", profile.program)),
+                |p| p.display().to_string(),
+            ),
+            mode,
+            if profile.resume.is_some() {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            profile.format.as_str().to_owned(),
+        ]);
+    }
+    if args.json {
+        let doc = json!({ "version": JSON_VERSION, "profiles": docs });
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    write!(
+        ctx.out,
+        "{}",
+        ui::table(
+            &["PROFILE", "SOURCE", "PROGRAM", "MODE", "RESUME", "FORMAT"],
+            &rows
+        )
+    )?;
+    writeln!(
+        ctx.out,
+        "\nPermission modes of the built-in profiles (choose with --permission-mode or"
+    )?;
+    writeln!(ctx.out, "git config agent.profile.<name>.permissionMode):")?;
+    for name in agents::DETECT_ORDER {
+        for mode in agents::builtin_modes(name) {
+            let tag = if mode.bypass {
+                format!(" {}", ui::warning("(bypass)"))
+            } else {
+                String::new()
+            };
+            writeln!(ctx.out, "  {name:<8} {:<16} {}{tag}", mode.name, mode.about)?;
+        }
+    }
+    if default.is_some() {
+        writeln!(ctx.out, "\n* agent.default")?;
+    }
+    Ok(0)
+}
