@@ -38,6 +38,15 @@ impl ProcessRef {
         }
     }
 
+    /// A child of ours that we have not waited for yet: even if it already exited (a zombie),
+    /// its pid cannot have been reused, so its start time is still its own.
+    pub fn of_child(pid: u32) -> Self {
+        Self {
+            pid,
+            start: start_token_of(pid, true),
+        }
+    }
+
     /// True if this exact process is still running (not exited, not a zombie, not a reused pid).
     pub fn is_alive(&self) -> bool {
         if !pid_exists(self.pid) {
@@ -121,9 +130,14 @@ fn is_zombie(p: u32) -> bool {
 
 #[cfg(target_os = "linux")]
 fn start_token(p: u32) -> Option<String> {
+    start_token_of(p, false)
+}
+
+#[cfg(target_os = "linux")]
+fn start_token_of(p: u32, zombie_ok: bool) -> Option<String> {
     let fields = proc_stat_fields(p)?;
     // Fields after the command: state is field 3, starttime is field 22.
-    if matches!(fields.first().map(String::as_str), Some("Z" | "X")) {
+    if !zombie_ok && matches!(fields.first().map(String::as_str), Some("Z" | "X")) {
         return None;
     }
     let ticks = fields.get(22 - 3)?;
@@ -138,7 +152,12 @@ fn is_zombie(p: u32) -> bool {
 
 #[cfg(not(target_os = "linux"))]
 fn start_token(p: u32) -> Option<String> {
-    if is_zombie(p) {
+    start_token_of(p, false)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_token_of(p: u32, zombie_ok: bool) -> Option<String> {
+    if !zombie_ok && is_zombie(p) {
         return None;
     }
     ps_field(p, "lstart=").map(|s| format!("ps:{s}"))

@@ -75,7 +75,7 @@ impl Runner for LocalRunner {
             cmd = cmd.env(key, value);
         }
         let mut child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
-        let process = ProcessRef::of(child.id());
+        let process = ProcessRef::of_child(child.id());
         let stdout = child
             .stdout
             .take()

@@ -3,6 +3,7 @@
 //! ```text
 //! agent/
 //!   lock                      held (flock) by every state change; short critical sections
+//!   worktree.lock             held while `git worktree add` runs (git races with itself)
 //!   events.jsonl              append-only log of state changes of all sessions
 //!   sessions/<name>.json      one record per session (see `session.rs`)
 //!   sessions/<name>/log       the agent's stdout and stderr
@@ -190,8 +191,21 @@ impl StateDir {
 
     /// Takes the state lock, waiting for other git-agent commands to finish their update.
     pub fn lock(&self) -> Result<LockGuard> {
+        self.lock_file("lock", LOCK_TIMEOUT)
+    }
+
+    /// Serializes `git worktree add` among our own processes: concurrent adds in one
+    /// repository read each other's half-written admin directories and fail (git 2.47:
+    /// "failed to read .git/worktrees/<other>/commondir"). Separate from the state lock so
+    /// a slow checkout never holds up record updates.
+    pub fn worktree_lock(&self) -> Result<LockGuard> {
+        // A checkout with a slow post-checkout hook may take minutes.
+        self.lock_file("worktree.lock", Duration::from_secs(900))
+    }
+
+    fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
         self.ensure()?;
-        let path = self.root.join("lock");
+        let path = self.root.join(file_name);
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -199,7 +213,7 @@ impl StateDir {
             .write(true)
             .open(&path)
             .with_context(|| format!("could not open {}", path.display()))?;
-        let deadline = Instant::now() + LOCK_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
         loop {
             match file.try_lock() {

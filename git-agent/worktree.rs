@@ -23,6 +23,7 @@ pub fn lock_reason(name: &str) -> String {
 /// is deleted with a compare-and-delete. If the worktree cannot be removed cleanly (the hook
 /// left files in it), worktree and branch are kept and the error says where they are.
 pub fn create(repo: &Repo, name: &str, branch: &str, path: &Path, commit: &str) -> Result<()> {
+    let _serialized = repo.state().worktree_lock()?;
     let existed = repo.branch_exists(branch)?;
     let out = repo
         .git()

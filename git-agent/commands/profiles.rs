@@ -27,7 +27,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         let profile = match profiles.find(&name, None) {
             Ok(p) => p,
             Err(err) => {
-                ctx.warn(&format!("profile '{name}': {:#}", err))?;
+                ctx.warn(&format!("profile '{name}': {err:#}"))?;
                 continue;
             }
         };
