@@ -248,7 +248,7 @@ pub fn format_cost(usd: f64) -> String {
 pub fn parse_line(format: Format, line: &str) -> Vec<Event> {
     let line = line.trim_end_matches(['\n', '\r']);
     match format {
-        Format::Text => Vec::new(),
+        Format::Text => plain(line),
         Format::Aider => aider(line),
         _ => {
             let Ok(value) = serde_json::from_str::<Value>(line.trim()) else {
@@ -678,8 +678,22 @@ pub fn parse_stderr_line(format: Format, line: &str) -> Vec<Event> {
             .and_then(|rest| rest.strip_suffix("; auto-rejecting"))
             .map(|what| vec![Event::Denied(what.to_owned())])
             .unwrap_or_default(),
+        // Plain agents say what went wrong on stderr: it is what they said last.
+        Format::Text => plain(line),
         _ => Vec::new(),
     }
+}
+
+/// A plain-text agent: every non-empty line is something it said.
+fn plain(line: &str) -> Vec<Event> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Vec::new();
+    }
+    vec![Event::Text {
+        text: line.to_owned(),
+        partial: false,
+    }]
 }
 
 /// What the end of a stream tells: opencode ends a run early, with exit 0, when it rejects a

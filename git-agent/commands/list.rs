@@ -166,7 +166,14 @@ pub fn note(row: &Row) -> String {
             .unwrap_or_default();
     }
     if let Some(reason) = &s.reason {
-        return first_line(reason);
+        // A bare exit status says little; what the agent said last usually says why.
+        let said = outcome.and_then(|o| o.last_text.as_deref()).map(first_line);
+        return match (s.exit.map(|e| e.describe()), said) {
+            (Some(exit), Some(said)) if *reason == exit && !said.is_empty() => {
+                format!("{exit}: {said}")
+            }
+            _ => first_line(reason),
+        };
     }
     outcome
         .and_then(|o| o.result.as_deref().or(o.last_text.as_deref()))
