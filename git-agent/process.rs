@@ -163,6 +163,44 @@ impl Cmd {
             .with_context(|| format!("could not run {}", self.display()))
     }
 
+    /// Runs to completion with `input` on stdin and output captured.
+    pub fn output_with_input(&self, input: &[u8]) -> Result<Output> {
+        use std::io::Write as _;
+        let mut cmd = self.build()?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("could not run {}", self.display()))?;
+        let mut stdin = child.stdin.take().context("no stdin")?;
+        let input = input.to_vec();
+        // Write from a thread: a large input and a large output would otherwise deadlock.
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child
+            .wait_with_output()
+            .with_context(|| format!("could not run {}", self.display()))?;
+        let _ = writer.join();
+        Ok(out)
+    }
+
+    /// Like [`Cmd::run`], with `input` on stdin.
+    pub fn run_with_input(&self, input: &[u8]) -> Result<String> {
+        let out = self.output_with_input(input)?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(CommandFailed::from_output(self, &out).into())
+    }
+
+    /// Runs in the foreground with all of stdin, stdout and stderr inherited (`git agent
+    /// run`/`exec`).
+    pub fn status_interactive(&self) -> Result<ExitStatus> {
+        let mut cmd = self.build()?;
+        cmd.status()
+            .with_context(|| format!("could not run {}", self.display()))
+    }
+
     /// Runs to completion; fails with the command's stderr if it exits non-zero. Returns stdout.
     pub fn run(&self) -> Result<String> {
         let out = self.output()?;

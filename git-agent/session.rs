@@ -181,6 +181,45 @@ pub struct Run {
     pub commit: Option<CommitOutcome>,
 }
 
+/// What runs in a new worktree before the agent starts: submodules, then the setup hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setup {
+    /// The setup command (run with `sh -c`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Where the command came from: `config` (git config `agent.setup`) or `project`
+    /// (`.git-agent.toml` at the base commit, approved by the user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Initialise submodules first.
+    #[serde(default)]
+    pub submodules: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    /// Where its output starts in the session log.
+    #[serde(default)]
+    pub log_offset: u64,
+}
+
+/// Uncommitted changes moved into the worktree by `new --take-changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TookChanges {
+    /// The checkout they came from.
+    pub from: PathBuf,
+    /// A commit holding the source's index and tracked changes (`git stash create`; no
+    /// stash ref is touched), to get them back if anything goes wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Paths moved.
+    pub paths: Vec<String>,
+    /// The source was cleaned after the worktree verifiably held the same content.
+    pub cleaned: bool,
+}
+
 /// What the agent last said about itself (`git agent notify`, `GIT_AGENT_STATUS_FILE`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentStatus {
@@ -345,6 +384,19 @@ pub struct Session {
     /// What the agent last reported about itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<AgentStatus>,
+    /// Submodules and the setup hook, run before the first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<Setup>,
+    /// Ports reserved for this session (`GIT_AGENT_PORT`, `GIT_AGENT_PORT_1`…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+    /// Ignored files copied (or linked) from the main worktree (`.worktreeinclude`),
+    /// relative to the worktree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub included: Vec<String>,
+    /// Changes moved in from a checkout (`new --take-changes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_changes: Option<TookChanges>,
 }
 
 impl Session {

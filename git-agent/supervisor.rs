@@ -17,7 +17,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead as _, BufReader, Read, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -181,6 +181,7 @@ pub fn agent_env(state: &StateDir, s: &Session, run: &Run) -> Vec<(String, Strin
         env.push(("GIT_AGENT_GROUP".to_owned(), g.id.clone()));
         env.push(("GIT_AGENT_VARIANT".to_owned(), g.index.to_string()));
     }
+    env.extend(crate::ports::env(&s.ports));
     env.extend(s.agent.env.iter().cloned());
     env
 }
@@ -307,6 +308,18 @@ struct RunEnd {
     outcome: Outcome,
 }
 
+impl RunEnd {
+    /// An end without an exit (the agent never ran, or the setup failed).
+    fn ended(state: State, reason: &str) -> Self {
+        Self {
+            state,
+            reason: Some(reason.to_owned()),
+            exit: None,
+            outcome: Outcome::default(),
+        }
+    }
+}
+
 enum Msg {
     Out(Vec<u8>),
     Err(Vec<u8>),
@@ -341,6 +354,17 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
         s.processes.supervisor = Some(me.clone());
         Ok(s.clone())
     })?;
+    if session
+        .setup
+        .as_ref()
+        .is_some_and(|s| s.started_at.is_none())
+    {
+        if let Some(end) = setup(state, &session, signalled)? {
+            finish(state, name, end)?;
+            return Ok(());
+        }
+        session = state.load(name)?;
+    }
     loop {
         let end = run_once(state, &session, signalled)?;
         match finish(state, name, end)? {
@@ -350,51 +374,32 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
     }
 }
 
-/// Runs the session's last run to its end.
-fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<RunEnd> {
-    let name = session.name.as_str();
-    let run = session
-        .run()
-        .cloned()
-        .context("the session has no run to start")?;
-    let ended = |state, reason: &str| RunEnd {
-        state,
-        reason: Some(reason.to_owned()),
-        exit: None,
-        outcome: Outcome::default(),
-    };
-    if session.stop_requested.is_some() || signalled.load(Ordering::SeqCst) {
-        return Ok(ended(State::Stopped, "stopped before the agent started"));
-    }
-    if !session.worktree.is_dir() {
-        return Ok(ended(State::Failed, "the worktree is gone"));
-    }
+/// How a watched process ended.
+struct Watched {
+    exit: Result<Exit>,
+    /// Why it was stopped, if it was.
+    stopped: Option<String>,
+}
 
-    let log_path = state.log_path(name);
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("could not open {}", log_path.display()))?;
-    let log_offset = log.metadata()?.len();
-    let spec = LaunchSpec {
-        program: session.agent.program.clone(),
-        args: run.args.clone(),
-        cwd: session.worktree.clone(),
-        env: agent_env(state, session, &run),
-        stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
-    };
+/// Follows a launched process to its end: every output line goes to the log and to
+/// `on_line` (`true` for stderr); a signal to the supervisor (`git agent stop`) or the
+/// timeout stops the process group (SIGTERM, SIGKILL after the grace period); `on_tick` runs
+/// every tick. After the process exits, what it left running in its group is stopped and
+/// the rest of its output drained.
+#[allow(clippy::too_many_arguments)]
+fn watch(
+    state: &StateDir,
+    session: &Session,
+    launched: crate::runner::Launched,
+    log: &mut std::fs::File,
+    signalled: &AtomicBool,
+    timeout_at: Option<Instant>,
+    mut on_line: impl FnMut(bool, &str) -> Result<()>,
+    mut on_tick: impl FnMut() -> Result<()>,
+) -> Result<Watched> {
+    let name = session.name.as_str();
     let runner = LocalRunner;
-    let launched = match runner.launch(&spec) {
-        Ok(l) => l,
-        Err(err) => {
-            return Ok(ended(
-                State::Failed,
-                &format!("could not start the agent: {err:#}"),
-            ));
-        }
-    };
-    let agent = launched.process.clone();
+    let process = launched.process.clone();
     let (tx, rx) = mpsc::channel();
     for (reader, is_err) in [(launched.stdout, false), (launched.stderr, true)] {
         let tx = tx.clone();
@@ -404,6 +409,295 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     std::thread::spawn(move || {
         let _ = tx.send(Msg::Exited(wait()));
     });
+    let mut stopping: Option<Stopping> = None;
+    let (mut closed, mut exit, mut exited_at, mut leftovers_killed) =
+        (0, None, None::<Instant>, false);
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(Msg::Out(line) | Msg::Err(line)) if line.is_empty() => {}
+            Ok(msg @ (Msg::Out(_) | Msg::Err(_))) => {
+                let (line, is_err) = match msg {
+                    Msg::Out(l) => (l, false),
+                    Msg::Err(l) => (l, true),
+                    _ => unreachable!("matched above"),
+                };
+                log.write_all(&line)?;
+                if !line.ends_with(b"\n") {
+                    log.write_all(b"\n")?;
+                }
+                on_line(is_err, &String::from_utf8_lossy(&line))?;
+            }
+            Ok(Msg::Closed) => closed += 1,
+            Ok(Msg::Exited(result)) => {
+                exit = Some(result);
+                exited_at = Some(Instant::now());
+                // The process is gone; whatever it left running in its group goes too.
+                runner.signal(&process, Signal::SIGTERM);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(at) = exited_at {
+            if closed == 2 {
+                break;
+            }
+            if !leftovers_killed && at.elapsed() >= LEFTOVER_GRACE {
+                runner.signal(&process, Signal::SIGKILL);
+                leftovers_killed = true;
+            }
+            if at.elapsed() >= LEFTOVER_GRACE + DRAIN {
+                break; // a process outside the group holds the output open
+            }
+            continue;
+        }
+        on_tick()?;
+        match &mut stopping {
+            None => {
+                let reason = if signalled.load(Ordering::SeqCst) {
+                    Some(match state.load(name)?.stop_requested {
+                        Some(_) => "stopped by 'git agent stop'".to_owned(),
+                        None => "the supervisor was asked to stop (signal)".to_owned(),
+                    })
+                } else if timeout_at.is_some_and(|t| Instant::now() >= t) {
+                    let limit = Duration::from_secs(session.timeout_secs.unwrap_or_default());
+                    Some(format!(
+                        "timed out after {}",
+                        crate::time::format_duration(limit)
+                    ))
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let grace = state
+                        .load(name)?
+                        .stop_requested
+                        .map_or(session.stop_grace_secs, |r| r.grace_secs);
+                    runner.signal(&process, Signal::SIGTERM);
+                    stopping = Some(Stopping {
+                        reason,
+                        kill_at: Instant::now() + Duration::from_secs(grace),
+                        killed: false,
+                    });
+                }
+            }
+            Some(stop) if !stop.killed && Instant::now() >= stop.kill_at => {
+                runner.signal(&process, Signal::SIGKILL);
+                stop.killed = true;
+            }
+            Some(_) => {}
+        }
+    }
+    runner.terminate(&process, Duration::ZERO);
+    Ok(Watched {
+        exit: exit.unwrap_or_else(|| Err(anyhow::anyhow!("lost track of the process"))),
+        stopped: stopping.map(|s| s.reason),
+    })
+}
+
+fn open_log(state: &StateDir, name: &str) -> Result<(std::fs::File, u64)> {
+    let path = state.log_path(name);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    let offset = log.metadata()?.len();
+    Ok((log, offset))
+}
+
+/// The environment of setup and run commands: the agent's, plus the names Kilo's run
+/// script uses.
+pub fn command_env(state: &StateDir, s: &Session) -> Vec<(String, String)> {
+    let fallback;
+    let run = match s.run() {
+        Some(r) => r,
+        None => {
+            fallback = Run {
+                n: 1,
+                kind: RunKind::New,
+                prompt: s.prompt.clone(),
+                args: Vec::new(),
+                resumed: false,
+                log_offset: 0,
+                started_at: None,
+                ended_at: None,
+                state: None,
+                reason: None,
+                exit: None,
+                outcome: Outcome::default(),
+                commit: None,
+            };
+            &fallback
+        }
+    };
+    let mut env = agent_env(state, s, run);
+    env.push((
+        "WORKTREE_PATH".to_owned(),
+        s.worktree.to_string_lossy().into_owned(),
+    ));
+    env.push((
+        "REPO_PATH".to_owned(),
+        s.repo.to_string_lossy().into_owned(),
+    ));
+    env
+}
+
+/// Submodules, then the setup hook, in the new worktree; `Some(end)` if the session ends
+/// here (setup failed or was stopped), `None` to go on to the agent.
+fn setup(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<Option<RunEnd>> {
+    let name = session.name.as_str();
+    let Some(setup) = session.setup.clone() else {
+        return Ok(None);
+    };
+    let (mut log, log_offset) = open_log(state, name)?;
+    let now = crate::time::now();
+    state.update(name, |s| {
+        s.state = State::Setup;
+        if let Some(st) = &mut s.setup {
+            st.started_at = Some(now);
+            st.log_offset = log_offset;
+        }
+        Ok(())
+    })?;
+    state.append_event(&StateEvent::state(
+        name,
+        State::Setup,
+        setup.command.clone(),
+    ))?;
+    let timeout_at = session
+        .timeout_secs
+        .map(|t| Instant::now() + Duration::from_secs(t));
+    let mut steps: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
+    if setup.submodules {
+        steps.push((
+            "submodules".into(),
+            PathBuf::from("git"),
+            ["submodule", "update", "--init", "--recursive"]
+                .map(str::to_owned)
+                .to_vec(),
+        ));
+    }
+    if let Some(cmd) = &setup.command {
+        steps.push((
+            "setup".into(),
+            PathBuf::from("sh"),
+            vec!["-c".into(), cmd.clone()],
+        ));
+    }
+    let env = command_env(state, session);
+    let mut ended: Option<RunEnd> = None;
+    let mut last_line = String::new();
+    let mut exit = None;
+    for (step, program, args) in steps {
+        let program = crate::process::resolve_program(program.as_os_str())?;
+        let spec = LaunchSpec {
+            program,
+            args,
+            cwd: session.worktree.clone(),
+            env: env.clone(),
+            stdin: None,
+        };
+        let launched = match LocalRunner.launch(&spec) {
+            Ok(l) => l,
+            Err(err) => {
+                ended = Some(RunEnd::ended(
+                    State::SetupFailed,
+                    &format!("could not start the {step}: {err:#}"),
+                ));
+                break;
+            }
+        };
+        let watched = watch(
+            state,
+            session,
+            launched,
+            &mut log,
+            signalled,
+            timeout_at,
+            |_, line| {
+                if !line.trim().is_empty() {
+                    line.trim().clone_into(&mut last_line);
+                }
+                Ok(())
+            },
+            || Ok(()),
+        )?;
+        exit = watched.exit.as_ref().ok().copied();
+        if let Some(reason) = watched.stopped {
+            ended = Some(RunEnd::ended(State::Stopped, &reason));
+            break;
+        }
+        match watched.exit {
+            Ok(e) if e.code == Some(0) => {}
+            Ok(e) => {
+                let said = if last_line.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {last_line}")
+                };
+                ended = Some(RunEnd::ended(
+                    State::SetupFailed,
+                    &format!("{step} failed ({}){said}", e.describe()),
+                ));
+                break;
+            }
+            Err(err) => {
+                ended = Some(RunEnd::ended(
+                    State::SetupFailed,
+                    &format!("{step} failed: {err:#}"),
+                ));
+                break;
+            }
+        }
+    }
+    let now = crate::time::now();
+    state.update(name, |s| {
+        if let Some(st) = &mut s.setup {
+            st.ended_at = Some(now);
+            st.exit = exit;
+        }
+        if ended.is_none() {
+            s.state = State::Starting;
+        }
+        Ok(())
+    })?;
+    Ok(ended)
+}
+
+/// Runs the session's last run to its end.
+fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<RunEnd> {
+    let name = session.name.as_str();
+    let run = session
+        .run()
+        .cloned()
+        .context("the session has no run to start")?;
+    if session.stop_requested.is_some() || signalled.load(Ordering::SeqCst) {
+        return Ok(RunEnd::ended(
+            State::Stopped,
+            "stopped before the agent started",
+        ));
+    }
+    if !session.worktree.is_dir() {
+        return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
+    }
+    let (mut log, log_offset) = open_log(state, name)?;
+    let spec = LaunchSpec {
+        program: session.agent.program.clone(),
+        args: run.args.clone(),
+        cwd: session.worktree.clone(),
+        env: agent_env(state, session, &run),
+        stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
+    };
+    let launched = match LocalRunner.launch(&spec) {
+        Ok(l) => l,
+        Err(err) => {
+            return Ok(RunEnd::ended(
+                State::Failed,
+                &format!("could not start the agent: {err:#}"),
+            ));
+        }
+    };
+    let agent = launched.process.clone();
     let now = crate::time::now();
     state.update(name, |s| {
         s.state = State::Running;
@@ -427,120 +721,58 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     let timeout_at = session
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
-    let mut outcome = Outcome::default();
-    let (mut dirty, mut flush_now, mut last_flush) = (false, false, Instant::now());
-    let mut stopping: Option<Stopping> = None;
-    let (mut closed, mut exit, mut exited_at, mut leftovers_killed) =
-        (0, None, None::<Instant>, false);
-    loop {
-        match rx.recv_timeout(TICK) {
-            Ok(Msg::Out(line)) | Ok(Msg::Err(line)) if line.is_empty() => {}
-            Ok(msg @ (Msg::Out(_) | Msg::Err(_))) => {
-                let (line, is_err) = match msg {
-                    Msg::Out(l) => (l, false),
-                    Msg::Err(l) => (l, true),
-                    _ => unreachable!("matched above"),
-                };
-                log.write_all(&line)?;
-                if !line.ends_with(b"\n") {
-                    log.write_all(b"\n")?;
-                }
-                let text = String::from_utf8_lossy(&line);
-                let events = if is_err {
-                    events::parse_stderr_line(format, &text)
-                } else {
-                    events::parse_line(format, &text)
-                };
-                for event in events {
-                    if outcome.apply(&event) {
-                        dirty = true;
-                        flush_now |= matches!(event, Event::Session(_));
-                    }
+    let outcome = std::cell::RefCell::new(Outcome::default());
+    let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+    let mut last_flush = Instant::now();
+    let watched = watch(
+        state,
+        session,
+        launched,
+        &mut log,
+        signalled,
+        timeout_at,
+        |is_err, text| {
+            let events = if is_err {
+                events::parse_stderr_line(format, text)
+            } else {
+                events::parse_line(format, text)
+            };
+            for event in events {
+                if outcome.borrow_mut().apply(&event) {
+                    dirty.set(true);
+                    flush_now.set(flush_now.get() || matches!(event, Event::Session(_)));
                 }
             }
-            Ok(Msg::Closed) => closed += 1,
-            Ok(Msg::Exited(result)) => {
-                exit = Some(result);
-                exited_at = Some(Instant::now());
-                // The agent is gone; whatever it left running in its group goes too.
-                runner.signal(&agent, Signal::SIGTERM);
+            Ok(())
+        },
+        || {
+            if dirty.get() && (flush_now.get() || last_flush.elapsed() >= FLUSH) {
+                flush_outcome(state, name, &outcome.borrow())?;
+                dirty.set(false);
+                flush_now.set(false);
+                last_flush = Instant::now();
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if dirty && (flush_now || last_flush.elapsed() >= FLUSH) {
-            flush_outcome(state, name, &outcome)?;
-            (dirty, flush_now, last_flush) = (false, false, Instant::now());
-        }
-        if let Some(at) = exited_at {
-            if closed == 2 {
-                break;
-            }
-            if !leftovers_killed && at.elapsed() >= LEFTOVER_GRACE {
-                runner.signal(&agent, Signal::SIGKILL);
-                leftovers_killed = true;
-            }
-            if at.elapsed() >= LEFTOVER_GRACE + DRAIN {
-                break; // a process outside the agent's group holds the output open
-            }
-            continue;
-        }
-        if let Some(stamp) = file_stamp(&status_path)
-            && Some(stamp) != status_seen
-        {
-            status_seen = Some(stamp);
-            if let Some((word, message)) = std::fs::read_to_string(&status_path)
-                .ok()
-                .as_deref()
-                .and_then(status::parse)
+            if let Some(stamp) = file_stamp(&status_path)
+                && Some(stamp) != status_seen
             {
-                status::report(state, name, &word, message)?;
-            }
-        }
-        match &mut stopping {
-            None => {
-                let reason = if signalled.load(Ordering::SeqCst) {
-                    Some(match state.load(name)?.stop_requested {
-                        Some(_) => "stopped by 'git agent stop'".to_owned(),
-                        None => "the supervisor was asked to stop (signal)".to_owned(),
-                    })
-                } else if timeout_at.is_some_and(|t| Instant::now() >= t) {
-                    let limit = Duration::from_secs(session.timeout_secs.unwrap_or_default());
-                    Some(format!(
-                        "timed out after {}",
-                        crate::time::format_duration(limit)
-                    ))
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
-                    let grace = state
-                        .load(name)?
-                        .stop_requested
-                        .map_or(session.stop_grace_secs, |r| r.grace_secs);
-                    runner.signal(&agent, Signal::SIGTERM);
-                    stopping = Some(Stopping {
-                        reason,
-                        kill_at: Instant::now() + Duration::from_secs(grace),
-                        killed: false,
-                    });
+                status_seen = Some(stamp);
+                if let Some((word, message)) = std::fs::read_to_string(&status_path)
+                    .ok()
+                    .as_deref()
+                    .and_then(status::parse)
+                {
+                    status::report(state, name, &word, message)?;
                 }
             }
-            Some(stop) if !stop.killed && Instant::now() >= stop.kill_at => {
-                runner.signal(&agent, Signal::SIGKILL);
-                stop.killed = true;
-            }
-            Some(_) => {}
-        }
-    }
-    runner.terminate(&agent, Duration::ZERO);
-
-    let exit = exit.unwrap_or_else(|| Err(anyhow::anyhow!("lost track of the agent process")));
-    if matches!(exit, Ok(Exit { code: Some(0), .. })) {
+            Ok(())
+        },
+    )?;
+    let mut outcome = outcome.into_inner();
+    if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
         events::end_of_stream(format, &mut outcome);
     }
-    let (final_state, reason) = match (stopping, &exit) {
-        (Some(stop), _) => (State::Stopped, Some(stop.reason)),
+    let (final_state, reason) = match (watched.stopped, &watched.exit) {
+        (Some(reason), _) => (State::Stopped, Some(reason)),
         (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
         (None, Ok(e)) if e.code == Some(0) => (
             State::Failed,
@@ -563,7 +795,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     Ok(RunEnd {
         state: final_state,
         reason,
-        exit: exit.ok(),
+        exit: watched.exit.ok(),
         outcome,
     })
 }

@@ -230,6 +230,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 runs: vec![run],
                 agent_session_id: None,
                 status: None,
+                setup: None,
+                ports: Vec::new(),
+                included: Vec::new(),
+                took_changes: None,
                 worktree_locked: true,
             };
             state.write(&lock, &record)?;
