@@ -382,6 +382,8 @@ pub struct Profile {
     pub leaves: Vec<String>,
     pub permission_mode: Option<String>,
     pub bypass: bool,
+    /// The repository defines (part of) this profile: the text the user must approve.
+    pub project_text: Option<String>,
 }
 
 /// One layer of a profile definition (profiles file or git config).
@@ -507,6 +509,8 @@ fn config_layer(config: &Config, name: &str) -> Result<Option<Layer>> {
 pub struct Profiles<'a> {
     config: &'a Config,
     file: ProfilesFile,
+    /// Profiles from `.git-agent.toml` at the base commit: (table, the text to approve).
+    project: BTreeMap<String, (toml::Table, String)>,
 }
 
 impl<'a> Profiles<'a> {
@@ -515,16 +519,30 @@ impl<'a> Profiles<'a> {
         Ok(Self {
             config,
             file: ProfilesFile::load()?,
+            project: BTreeMap::new(),
         })
+    }
+
+    /// Adds the profiles a repository defines (they need the user's approval to run).
+    #[must_use]
+    pub fn with_project(mut self, project: Option<&crate::project::ProjectFile>) -> Self {
+        if let Some(p) = project {
+            for (name, table) in &p.profile {
+                let text = p.profile_text(name).unwrap_or_default();
+                self.project.insert(name.clone(), (table.clone(), text));
+            }
+        }
+        self
     }
 
     /// Every profile name known: built-ins, the profiles file, git config.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = DETECT_ORDER.iter().map(|s| (*s).to_owned()).collect();
         for n in self
-            .file
-            .names()
+            .project
+            .keys()
             .cloned()
+            .chain(self.file.names().cloned())
             .chain(self.config.subsections("profile"))
         {
             if !names.contains(&n) {
@@ -537,9 +555,22 @@ impl<'a> Profiles<'a> {
     /// Finds a profile by name. `mode` overrides the profile's permission mode.
     pub fn find(&self, name: &str, mode: Option<&str>) -> Result<Profile> {
         let base = builtin(name);
+        let project_layer = match self.project.get(name) {
+            Some((table, text)) => {
+                let layer: Layer = toml::Value::Table(table.clone()).try_into().map_err(|e| {
+                    Failure::fatal(format!("{} [profile.{name}]: {e}", crate::project::FILE))
+                })?;
+                Some((layer, text.clone()))
+            }
+            None => None,
+        };
         let file_layer = self.file.profiles.get(name);
         let config_layer = config_layer(self.config, name)?;
-        if base.is_none() && file_layer.is_none() && config_layer.is_none() {
+        if base.is_none()
+            && project_layer.is_none()
+            && file_layer.is_none()
+            && config_layer.is_none()
+        {
             return Err(Failure::fatal(format!("unknown agent profile '{name}'"))
                 .hint(format!("known profiles: {}", self.names().join(", ")))
                 .hint(format!(
@@ -548,6 +579,11 @@ impl<'a> Profiles<'a> {
                 .into());
         }
         let mut draft = Draft::new(name, base);
+        if let Some((layer, text)) = &project_layer {
+            draft.apply(layer, &format!("{} [profile.{name}]", crate::project::FILE))?;
+            draft.source = "project";
+            draft.project_text = Some(text.clone());
+        }
         if let Some(layer) = file_layer {
             let origin = self
                 .file
@@ -601,6 +637,7 @@ struct Draft {
     modes: &'static [Mode],
     mode: Option<String>,
     bypass: Option<bool>,
+    project_text: Option<String>,
 }
 
 impl Draft {
@@ -629,6 +666,7 @@ impl Draft {
                 modes: b.modes,
                 mode: Some(b.default_mode.to_owned()),
                 bypass: None,
+                project_text: None,
             },
             None => Self {
                 name: name.to_owned(),
@@ -643,6 +681,7 @@ impl Draft {
                 modes: &[],
                 mode: None,
                 bypass: None,
+                project_text: None,
             },
         }
     }
@@ -756,6 +795,7 @@ impl Draft {
             leaves: self.leaves,
             permission_mode: self.mode,
             bypass,
+            project_text: self.project_text,
         })
     }
 }
@@ -789,6 +829,7 @@ pub fn command_profile(argv: &[String], cwd: &Path) -> Result<Profile> {
         leaves: Vec::new(),
         permission_mode: None,
         bypass: false,
+        project_text: None,
     })
 }
 

@@ -63,6 +63,14 @@ pub enum Command {
     Notify(commands::notify::Args),
     /// List the agent profiles, their programs and permission modes
     Profiles(commands::profiles::Args),
+    /// Run the project's run script (or a command) in a session's worktree
+    Run(commands::run::Args),
+    /// Run a command in a session's worktree, with its environment
+    Exec(commands::exec::Args),
+    /// Print a session's worktree path
+    Path(commands::path::Args),
+    /// Review and approve the commands .git-agent.toml defines
+    Trust(commands::trust::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
     /// Show help for a command, and the plugins found
@@ -116,6 +124,10 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
         Command::Profiles(args) => commands::profiles::run(ctx, args),
+        Command::Run(args) => commands::run::run(ctx, args),
+        Command::Exec(args) => commands::exec::run(ctx, args),
+        Command::Path(args) => commands::path::run(ctx, args),
+        Command::Trust(args) => commands::trust::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),

@@ -226,6 +226,132 @@ impl Repo {
         })
     }
 
+    /// `@fresh`: fetches the remote's default branch and returns it as the base. The remote
+    /// is `agent.remote`, else the current branch's upstream remote, else `origin`, else the
+    /// only remote; its default branch comes from `refs/remotes/<remote>/HEAD` (asked of the
+    /// remote if missing), never assumed to be `main`.
+    pub fn fresh_base(&self, config: &Config) -> Result<(Base, String)> {
+        let remote = self.fetch_remote(config)?;
+        let head_ref = format!("refs/remotes/{remote}/HEAD");
+        let target = |repo: &gix::Repository| -> Option<String> {
+            let r = repo.try_find_reference(head_ref.as_str()).ok()??;
+            match r.target() {
+                gix::refs::TargetRef::Symbolic(name) => Some(name.as_bstr().to_string()),
+                gix::refs::TargetRef::Object(_) => None,
+            }
+        };
+        let mut default = target(&self.repo);
+        if default.is_none() {
+            // Ask the remote which branch its HEAD names (network).
+            self.git()
+                .args(["remote", "set-head", &remote, "--auto"])
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .run()
+                .map_err(|e| {
+                    Failure::fatal(format!(
+                        "cannot tell the default branch of '{remote}': {e:#}"
+                    ))
+                    .hint(format!(
+                        "name it with: git remote set-head {remote} <branch>"
+                    ))
+                })?;
+            default = target(&self.repo);
+        }
+        let Some(remote_branch) = default else {
+            return Err(
+                Failure::fatal(format!("cannot tell the default branch of '{remote}'"))
+                    .hint(format!(
+                        "name it with: git remote set-head {remote} <branch>"
+                    ))
+                    .into(),
+            );
+        };
+        let branch = remote_branch
+            .strip_prefix(&format!("refs/remotes/{remote}/"))
+            .unwrap_or(&remote_branch)
+            .to_owned();
+        self.git()
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-recurse-submodules",
+                &remote,
+                &branch,
+            ])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .run()
+            .map_err(|e| {
+                Failure::fatal(format!("could not fetch '{branch}' from '{remote}': {e:#}"))
+            })?;
+        let reopened = gix::open_opts(&self.common_dir, open_options().full)?;
+        let mut reference = reopened.find_reference(remote_branch.as_str())?;
+        let commit = reference.peel_to_commit()?;
+        Ok((
+            Base {
+                ref_name: Some(remote_branch),
+                commit: commit.id.to_string(),
+            },
+            format!("{remote}/{branch}"),
+        ))
+    }
+
+    fn fetch_remote(&self, config: &Config) -> Result<String> {
+        if let Some(r) = config.string("agent.remote") {
+            return Ok(r);
+        }
+        if let Ok(Some(head)) = self.repo.head_name() {
+            let short = head.as_bstr().to_string();
+            if let Some(b) = short.strip_prefix("refs/heads/")
+                && let Some(r) = config
+                    .string(&format!("branch.{b}.remote"))
+                    .filter(|r| r != ".")
+            {
+                return Ok(r);
+            }
+        }
+        let remotes: Vec<String> = self
+            .repo
+            .remote_names()
+            .into_iter()
+            .map(|n| n.to_string())
+            .collect();
+        if remotes.iter().any(|r| r == "origin") {
+            return Ok("origin".into());
+        }
+        match remotes.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(
+                Failure::fatal("--base @fresh needs a remote, and this repository has none").into(),
+            ),
+            _ => Err(
+                Failure::fatal("--base @fresh: more than one remote and none is 'origin'")
+                    .hint("choose one with: git config agent.remote <name>")
+                    .into(),
+            ),
+        }
+    }
+
+    /// Worktrees (main included) that have `refs/heads/<branch>` checked out.
+    pub fn worktrees_on_branch(&self, branch: &str) -> Result<Vec<PathBuf>> {
+        let list = self
+            .git()
+            .args(["worktree", "list", "--porcelain", "-z"])
+            .run()?;
+        let wanted = format!("branch refs/heads/{branch}");
+        let mut found = Vec::new();
+        let mut path = None;
+        for field in list.split('\0') {
+            if let Some(p) = field.strip_prefix("worktree ") {
+                path = Some(PathBuf::from(p));
+            } else if field == wanted
+                && let Some(p) = &path
+            {
+                found.push(p.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// Where agent worktrees go: `agent.worktreeDir` (relative paths are relative to the main
     /// worktree), else a sibling folder `<main worktree>.agents/`.
     pub fn worktrees_root(&self, config: &Config) -> Result<PathBuf> {
@@ -332,6 +458,16 @@ impl Config {
                 self.string(key).unwrap_or_default()
             ))
             .into()),
+        }
+    }
+
+    /// A non-negative integer (`agent.ports`); a bad value is an error naming the key.
+    pub fn integer(&self, key: &str) -> Result<Option<u64>> {
+        match self.string(key) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| {
+                Failure::fatal(format!("bad numeric config value '{v}' for '{key}'")).into()
+            }),
         }
     }
 

@@ -9,6 +9,15 @@ use crate::error::Failure;
 use crate::process::{Cmd, CommandFailed};
 use crate::repo::Repo;
 
+/// How a worktree is checked out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checkout {
+    /// Check out an existing branch instead of creating one.
+    pub attach: bool,
+    /// Do not download LFS content (`GIT_LFS_SKIP_SMUDGE=1`).
+    pub skip_lfs: bool,
+}
+
 /// The lock reason we put on worktrees whose agent runs, so `git worktree prune` and
 /// `git worktree remove` leave them alone, and so we recognise our own locks.
 pub fn lock_reason(name: &str) -> String {
@@ -22,23 +31,29 @@ pub fn lock_reason(name: &str) -> String {
 /// `git worktree remove`, and the branch, if git created it and it still points at `commit`,
 /// is deleted with a compare-and-delete. If the worktree cannot be removed cleanly (the hook
 /// left files in it), worktree and branch are kept and the error says where they are.
-pub fn create(repo: &Repo, name: &str, branch: &str, path: &Path, commit: &str) -> Result<()> {
+pub fn create(
+    repo: &Repo,
+    name: &str,
+    branch: &str,
+    path: &Path,
+    commit: &str,
+    how: &Checkout,
+) -> Result<()> {
     let _serialized = repo.state().worktree_lock()?;
     let existed = repo.branch_exists(branch)?;
-    let out = repo
+    let mut cmd = repo
         .git()
-        .args([
-            "worktree",
-            "add",
-            "--lock",
-            "--reason",
-            &lock_reason(name),
-            "-b",
-            branch,
-        ])
-        .arg(path)
-        .arg(commit)
-        .output()?;
+        .args(["worktree", "add", "--lock", "--reason", &lock_reason(name)]);
+    cmd = if how.attach {
+        // An existing branch is checked out as it is: never reset, never recreated.
+        cmd.arg(path).arg(branch)
+    } else {
+        cmd.args(["-b", branch]).arg(path).arg(commit)
+    };
+    if how.skip_lfs {
+        cmd = cmd.env("GIT_LFS_SKIP_SMUDGE", "1");
+    }
+    let out = cmd.output()?;
     if out.status.success() {
         return Ok(());
     }
@@ -117,15 +132,18 @@ pub fn unlock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
 pub fn discard_fresh(
     repo: &Repo,
     name: &str,
-    branch: &str,
+    branch: Option<&str>,
     path: &Path,
     commit: &str,
 ) -> Result<()> {
     let _ = unlock(repo.common_dir(), name, path);
     repo.git().args(["worktree", "remove"]).arg(path).run()?;
-    repo.git()
-        .args(["update-ref", "-d", &format!("refs/heads/{branch}"), commit])
-        .run()?;
+    // An attached (existing) branch is never deleted.
+    if let Some(branch) = branch {
+        repo.git()
+            .args(["update-ref", "-d", &format!("refs/heads/{branch}"), commit])
+            .run()?;
+    }
     Ok(())
 }
 

@@ -126,12 +126,26 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             ]
         })
         .collect();
-    let text = ui::table(
-        &[
-            "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "COST", "CHANGES", "NOTE",
-        ],
-        &table,
-    );
+    let mut header = vec![
+        "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "COST", "CHANGES", "NOTE",
+    ];
+    let mut table = table;
+    // Ports are shown only where sessions have them.
+    if rows.iter().any(|r| !r.session.ports.is_empty()) {
+        header.insert(8, "PORTS");
+        for (cells, row) in table.iter_mut().zip(&rows) {
+            let ports: Vec<String> = row.session.ports.iter().map(u16::to_string).collect();
+            cells.insert(
+                8,
+                if ports.is_empty() {
+                    "-".into()
+                } else {
+                    ports.join(",")
+                },
+            );
+        }
+    }
+    let text = ui::table(&header, &table);
     for line in text.lines() {
         writeln!(ctx.out, "{}", ui::fit(line, ui::width()))?;
     }
@@ -149,6 +163,14 @@ pub fn note(row: &Row) -> String {
             .trim()
             .to_owned()
     };
+    if row.state == State::Setup {
+        let what = s
+            .setup
+            .as_ref()
+            .and_then(|st| st.command.as_deref())
+            .unwrap_or("submodules");
+        return format!("setting up: {}", first_line(what));
+    }
     if let Some(status) = s.status.as_ref().filter(|_| row.state.is_active()) {
         return status
             .message

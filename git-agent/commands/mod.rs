@@ -7,16 +7,20 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 pub mod demo;
+pub mod exec;
 pub mod help;
 pub mod list;
 pub mod logs;
 pub mod new;
 pub mod notify;
+pub mod path;
 pub mod profiles;
+pub mod run;
 pub mod send;
 pub mod show;
 pub mod stop;
 pub mod supervise;
+pub mod trust;
 pub mod wait;
 
 /// What a command may touch: its output streams and where it was started.

@@ -1,10 +1,14 @@
-//! `git agent new`: create a branch and a linked worktree from a base, start the agent in it
-//! under a detached supervisor, and return as soon as it runs.
+//! `git agent new`: create a branch and a linked worktree from a base, prepare the worktree
+//! (ignored local files, ports, taken-over changes), and start the agent in it under a
+//! detached supervisor (which runs submodules and the setup hook first). Returns as soon as
+//! the supervisor runs.
 //!
 //! Order matters for invariant 4 (a failed creation leaves nothing behind): everything that
-//! can be checked is checked before anything is created (profile, program, base, names,
-//! paths); names are reserved under the state lock; a worktree that cannot be created takes
-//! its reserved record (and the branch git may have created) with it.
+//! can be checked or asked is checked or asked before anything is created (profile, program,
+//! base, project commands and their approval, names, paths); names and ports are reserved
+//! under the state lock; a worktree that cannot be created takes its reserved record (and the
+//! branch git may have created) with it. `--take-changes` cleans the source checkout only
+//! after every new worktree verifiably holds the same changes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,10 +24,14 @@ use crate::agents::{self, Profile};
 use crate::error::{Failure, Report};
 use crate::events::Outcome;
 use crate::procs::ProcessRef;
+use crate::project::{ProjectCommand, ProjectFile};
 use crate::repo::{Config, Repo};
-use crate::session::{self, Group, Processes, Run, RunKind, SCHEMA_VERSION, Session, State};
+use crate::session::{
+    self, Base, Group, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State, TookChanges,
+};
 use crate::state::{Event, StateDir};
-use crate::{names, supervisor, ui, worktree};
+use crate::take::Snapshot;
+use crate::{include, names, ports, supervisor, ui, worktree};
 
 /// Most sessions one `new` may create.
 const MAX_VARIANTS: u32 = 32;
@@ -35,7 +43,9 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
 Examples:
   git agent new \"fix the flaky login test\"
   git agent new -n 3 --agent claude,codex -m \"speed up the parser\"
-  git agent new --name bump --base origin/main \"bump dependencies\"
+  git agent new --base @fresh \"bump dependencies\"          (from the remote's default branch)
+  git agent new --take-changes \"finish what I started\"     (moves your uncommitted work)
+  git agent new --branch feature/x \"fix the review comments\" (an existing branch)
   git agent new \"lint everything\" -- ./scripts/my-agent.sh --fast")]
 pub struct Args {
     /// Session name [default: a short slug of the task]
@@ -47,10 +57,12 @@ pub struct Args {
     /// Number of variants of the task (per profile without a count)
     #[arg(short = 'n', long = "count", value_name = "COUNT")]
     pub count: Option<u32>,
-    /// Branch from this ref or commit [default: HEAD of this worktree]
+    /// Branch from this ref or commit; @fresh fetches the remote's default branch first
+    /// [default: HEAD of this worktree]
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
-    /// Name of the new branch [default: <agent.branchPrefix><name>, i.e. agent/<name>]
+    /// The branch: a new one [default: <agent.branchPrefix><name>], or an existing one to
+    /// attach to (never reset, never deleted by git-agent)
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
     /// Stop the agent after this long (90s, 30m, 2h) [config: agent.timeout]
@@ -67,9 +79,19 @@ pub struct Args {
         conflicts_with = "message"
     )]
     pub file: Option<PathBuf>,
-    /// Run the agent in this permission mode (see 'git agent profiles') [config: agent.profile.<name>.permissionMode]
+    /// Run the agent in this permission mode (see 'git agent profiles')
     #[arg(long, value_name = "MODE")]
     pub permission_mode: Option<String>,
+    /// Move this checkout's uncommitted changes (staged, unstaged, untracked) into the new
+    /// worktree; this checkout is cleaned only once they are verifiably there
+    #[arg(long)]
+    pub take_changes: bool,
+    /// Approve the commands .git-agent.toml defines (setup, profiles) without asking
+    #[arg(long)]
+    pub trust: bool,
+    /// Do not run the setup hook (agent.setup or .git-agent.toml)
+    #[arg(long)]
+    pub no_setup: bool,
     /// Leave what the agent did not commit uncommitted [config: agent.autoCommit]
     #[arg(long)]
     pub no_auto_commit: bool,
@@ -97,6 +119,68 @@ struct Plan {
     group: Option<Group>,
 }
 
+/// How new worktrees are prepared, from git config (the user's) or the project file (the
+/// repository's, approved by the user).
+struct Settings {
+    /// The setup command and where it comes from (`config` or `project`).
+    setup: Option<(String, &'static str)>,
+    ports: u16,
+    submodules: bool,
+    skip_lfs: bool,
+}
+
+impl Settings {
+    fn resolve(
+        config: &Config,
+        project: Option<&ProjectFile>,
+        base_has_submodules: bool,
+        no_setup: bool,
+    ) -> Result<Self> {
+        let setup = if no_setup {
+            None
+        } else if let Some(cmd) = config
+            .string("agent.setup")
+            .filter(|c| !c.trim().is_empty())
+        {
+            Some((cmd, "config"))
+        } else {
+            project
+                .and_then(|p| p.setup.clone())
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| (c, "project"))
+        };
+        let ports = match config.integer("agent.ports")? {
+            Some(n) => u16::try_from(n)
+                .map_err(|_| Failure::fatal(format!("agent.ports = {n} is too many")))?,
+            None => project.and_then(|p| p.ports).unwrap_or(0),
+        };
+        let submodules = match config.boolean("agent.submodules")? {
+            Some(b) => b,
+            None => project
+                .and_then(|p| p.submodules)
+                .unwrap_or(base_has_submodules),
+        } && base_has_submodules;
+        let lfs = config
+            .string("agent.lfs")
+            .or_else(|| project.and_then(|p| p.lfs.clone()));
+        let skip_lfs = match lfs.as_deref() {
+            None | Some("smudge") => false,
+            Some("skip") => true,
+            Some(other) => {
+                return Err(Failure::fatal(format!("bad value '{other}' for agent.lfs"))
+                    .hint("use skip or smudge")
+                    .into());
+            }
+        };
+        Ok(Self {
+            setup,
+            ports,
+            submodules,
+            skip_lfs,
+        })
+    }
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let format = if args.json {
         Format::Json
@@ -114,7 +198,17 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             .into());
     }
 
-    let profiles = choose_profiles(ctx, &config, &args)?;
+    let base = resolve_base(ctx, &repo, &config, &args)?;
+    let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
+    if let Some(p) = &project {
+        for key in p.unknown.keys() {
+            ctx.warn(&format!(
+                "{}: unknown setting '{key}' (from a newer git-agent?); ignored",
+                crate::project::FILE
+            ))?;
+        }
+    }
+    let profiles = choose_profiles(ctx, &config, &args, project.as_ref())?;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
     if total > MAX_VARIANTS {
         return Err(Failure::usage(format!(
@@ -122,15 +216,38 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ))
         .into());
     }
-    if args.branch.is_some() && total > 1 {
-        return Err(
-            Failure::usage("--branch names one branch; it cannot hold several variants")
-                .hint("drop --branch; variants get agent/<name>-1, agent/<name>-2, …")
-                .into(),
-        );
+    if let Some(b) = &args.branch {
+        names::validate_branch(b)?;
     }
+    let attach = match &args.branch {
+        Some(b) => check_branch(&repo, b, total, args.take_changes)?,
+        None => false,
+    };
+    let has_submodules =
+        crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
+    let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
 
-    let base = repo.resolve_base(args.base.as_deref())?;
+    // Commands the repository defines run only once the user approved their exact text.
+    let mut to_trust: Vec<ProjectCommand> = Vec::new();
+    if let Some((cmd, "project")) = &settings.setup {
+        to_trust.push(ProjectCommand::new("setup", cmd.clone()));
+    }
+    for (profile, _, _) in &profiles {
+        if let Some(text) = &profile.project_text {
+            to_trust.push(ProjectCommand::new(
+                format!("profile {}", profile.name),
+                text.clone(),
+            ));
+        }
+    }
+    super::trust::ensure_trusted(
+        ctx,
+        &repo,
+        &to_trust,
+        args.trust,
+        Some("or skip the setup hook with --no-setup"),
+    )?;
+
     let timeout = match &args.timeout {
         Some(t) => Some(crate::time::parse_duration(t)?),
         None => config.duration("agent.timeout")?,
@@ -146,8 +263,6 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .string("agent.branchPrefix")
         .unwrap_or_else(|| "agent/".into());
     let root = repo.worktrees_root(&config)?;
-    exclude_if_inside(ctx, &repo, &root)?;
-    exclude_leaves(ctx, &repo, &profiles)?;
 
     let explicit = args.name.is_some();
     let base_name = match &args.name {
@@ -156,17 +271,24 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         None => names::slugify(profiles[0].0.program.rsplit('/').next().unwrap_or("task")),
     };
     names::validate(&base_name)?;
-    if let Some(b) = &args.branch {
-        names::validate_branch(b)?;
-    }
 
+    // The changes to move are taken before anything is created; nothing touches the
+    // source until every new worktree holds them.
+    let snapshot = if args.take_changes {
+        Some(take_snapshot(ctx, &repo, &base)?)
+    } else {
+        None
+    };
+
+    exclude_if_inside(ctx, &repo, &root)?;
+    exclude_leaves(ctx, &repo, &profiles)?;
     let state = repo.state();
     state.ensure()?;
     warn_bypass(ctx, &state, &profiles)?;
     let me = ProcessRef::current();
     let repo_path = repo.main_workdir().unwrap_or(repo.common_dir()).to_owned();
 
-    // Reserve names and write `starting` records, all under the lock.
+    // Reserve names and ports, and write `starting` records, all under the lock.
     let plans = {
         let lock = state.lock()?;
         let plans = plan_sessions(
@@ -177,6 +299,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             &base_name,
             explicit,
             args.branch.as_deref(),
+            attach,
             &profiles,
         )?;
         for plan in &plans {
@@ -201,7 +324,18 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 outcome: Outcome::default(),
                 commit: None,
             };
-            let record = Session {
+            let setup = (settings.setup.is_some() || settings.submodules).then(|| Setup {
+                command: settings.setup.as_ref().map(|(c, _)| c.clone()),
+                source: settings.setup.as_ref().map(|(_, s)| (*s).to_owned()),
+                submodules: settings.submodules,
+                started_at: None,
+                ended_at: None,
+                exit: None,
+                log_offset: 0,
+            });
+            // The record must exist before ports are reserved for it (reservations of
+            // sessions without a record are released).
+            let mut record = Session {
                 version: SCHEMA_VERSION,
                 name: plan.name.clone(),
                 group: plan.group.clone(),
@@ -209,7 +343,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 agent: spec,
                 base: base.clone(),
                 branch: plan.branch.clone(),
-                branch_created: true,
+                branch_created: !attach,
                 worktree: plan.worktree.clone(),
                 repo: repo_path.clone(),
                 state: State::Starting,
@@ -227,16 +361,26 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 stop_requested: None,
                 auto_commit,
                 commit: None,
+                worktree_locked: true,
                 runs: vec![run],
                 agent_session_id: None,
                 status: None,
-                setup: None,
+                setup,
                 ports: Vec::new(),
                 included: Vec::new(),
                 took_changes: None,
-                worktree_locked: true,
             };
             state.write(&lock, &record)?;
+            if settings.ports > 0 {
+                record.ports = ports::reserve(
+                    &state,
+                    &lock,
+                    &plan.name,
+                    settings.ports,
+                    &plan.worktree.to_string_lossy(),
+                )?;
+                state.write(&lock, &record)?;
+            }
         }
         plans
     };
@@ -248,26 +392,36 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))?;
     }
+    let how = worktree::Checkout {
+        attach,
+        skip_lfs: settings.skip_lfs,
+    };
     let mut started: Vec<Session> = Vec::new();
     for (i, plan) in plans.iter().enumerate() {
         let result = if interrupted.load(Ordering::SeqCst) {
-            let lock = state.lock()?;
-            state.discard(&lock, &plan.name)?;
+            discard(&state, &plan.name)?;
             Err(Failure::fatal("interrupted")
                 .code(crate::error::code::INTERRUPTED)
                 .into())
         } else {
-            start_one(&repo, &state, plan, &prompt, &interrupted)
+            start_one(
+                ctx,
+                &repo,
+                &state,
+                plan,
+                &prompt,
+                &how,
+                snapshot.as_ref(),
+                &interrupted,
+            )
         };
         match result {
             Ok(session) => started.push(session),
             Err(err) => {
                 // Not-yet-created reservations go too; started sessions keep running.
-                let lock = state.lock()?;
                 for later in &plans[i + 1..] {
-                    state.discard(&lock, &later.name)?;
+                    discard(&state, &later.name)?;
                 }
-                drop(lock);
                 if !started.is_empty() {
                     print(ctx, format, &started)?;
                     let names: Vec<&str> = started.iter().map(|s| s.name.as_str()).collect();
@@ -275,6 +429,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         "started {} before the failure; they keep running",
                         names.join(", ")
                     ))?;
+                }
+                if let Some(snap) = &snapshot {
+                    writeln!(
+                        ctx.err,
+                        "Your uncommitted changes are still in {}, untouched.",
+                        snap.source.display()
+                    )?;
                 }
                 if interrupted.load(Ordering::SeqCst) {
                     let mut message = Report::from_error(&err).message;
@@ -290,6 +451,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             }
         }
     }
+    if let Some(snap) = &snapshot {
+        clean_source(ctx, &state, snap, &mut started)?;
+    }
     print(ctx, format, &started)?;
     if format == Format::Human {
         let hint = match started.as_slice() {
@@ -302,6 +466,128 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ctx.hint(&hint)?;
     }
     Ok(0)
+}
+
+/// The record of a session that was reserved but not created: it and its ports go.
+fn discard(state: &StateDir, name: &str) -> Result<()> {
+    let lock = state.lock()?;
+    ports::release(state, &lock, name)?;
+    state.discard(&lock, name)
+}
+
+/// `--base`: a ref or commit, `@fresh` (fetch the remote's default branch), or the HEAD of
+/// this worktree.
+fn resolve_base(ctx: &mut Ctx<'_>, repo: &Repo, config: &Config, args: &Args) -> Result<Base> {
+    if args.base.as_deref() == Some("@fresh") {
+        let (base, shown) = repo.fresh_base(config)?;
+        writeln!(
+            ctx.err,
+            "Fetched {shown} ({})",
+            session::short_id(&base.commit)
+        )?;
+        return Ok(base);
+    }
+    repo.resolve_base(args.base.as_deref())
+}
+
+/// `--branch BR`: a new branch, or an existing one to attach to (true). An existing branch
+/// checked out anywhere is refused with that worktree's path: one branch is never checked
+/// out twice.
+fn check_branch(repo: &Repo, branch: &str, total: u32, take_changes: bool) -> Result<bool> {
+    if total > 1 {
+        return Err(
+            Failure::usage("--branch names one branch; it cannot hold several variants")
+                .hint("drop --branch; variants get agent/<name>-1, agent/<name>-2, …")
+                .into(),
+        );
+    }
+    if !repo.branch_exists(branch)? {
+        return Ok(false);
+    }
+    if let Some(path) = repo.worktrees_on_branch(branch)?.first() {
+        return Err(Failure::fatal(format!(
+            "branch '{branch}' is checked out at '{}'",
+            path.display()
+        ))
+        .hint("a branch is never checked out twice: work there, or choose another --branch")
+        .into());
+    }
+    if take_changes {
+        return Err(Failure::usage(
+            "--take-changes moves changes onto this checkout's HEAD, not onto an existing branch",
+        )
+        .hint("drop --branch, or commit the changes first")
+        .into());
+    }
+    Ok(true)
+}
+
+/// Snapshot of this checkout's uncommitted changes for `--take-changes`.
+fn take_snapshot(ctx: &mut Ctx<'_>, repo: &Repo, base: &Base) -> Result<Snapshot> {
+    let Some(source) = repo.workdir() else {
+        return Err(Failure::fatal("--take-changes needs a worktree to take changes from").into());
+    };
+    let snapshot = crate::take::snapshot(source)?;
+    if snapshot.head != base.commit {
+        return Err(Failure::usage(
+            "--take-changes starts from this checkout's HEAD; --base names another commit",
+        )
+        .hint("drop --base, or commit the changes and branch from there")
+        .into());
+    }
+    if snapshot.is_empty() {
+        ctx.warn("--take-changes: there are no uncommitted changes to take")?;
+    }
+    Ok(snapshot)
+}
+
+/// After every new worktree holds the changes: cleans the source, unless it changed meanwhile.
+fn clean_source(
+    ctx: &mut Ctx<'_>,
+    state: &StateDir,
+    snapshot: &Snapshot,
+    started: &mut [Session],
+) -> Result<()> {
+    if snapshot.is_empty() {
+        return Ok(());
+    }
+    let cleaned = crate::take::clean_source(snapshot)?;
+    for s in started.iter_mut() {
+        let took = TookChanges {
+            from: snapshot.source.clone(),
+            snapshot: snapshot.backup.clone(),
+            paths: snapshot.paths(),
+            cleaned,
+        };
+        state.update(&s.name, |r| {
+            r.took_changes = Some(took.clone());
+            Ok(())
+        })?;
+        s.took_changes = Some(took);
+    }
+    let targets: Vec<&str> = started.iter().map(|s| s.name.as_str()).collect();
+    if cleaned {
+        writeln!(
+            ctx.err,
+            "Moved {} changed path(s) into {}; this checkout is clean now.",
+            snapshot.paths().len(),
+            targets.join(", ")
+        )?;
+    } else {
+        ctx.warn(&format!(
+            "this checkout changed while the changes were being moved; it was left as it is \
+             (the changes are also in {})",
+            targets.join(", ")
+        ))?;
+    }
+    if let Some(backup) = &snapshot.backup {
+        writeln!(
+            ctx.err,
+            "A copy of the moved index and tracked changes is commit {}.",
+            session::short_id(backup)
+        )?;
+    }
+    Ok(())
 }
 
 fn read_prompt(args: &Args) -> Result<String> {
@@ -334,6 +620,7 @@ fn choose_profiles(
     ctx: &Ctx<'_>,
     config: &Config,
     args: &Args,
+    project: Option<&ProjectFile>,
 ) -> Result<Vec<(Profile, PathBuf, u32)>> {
     let count = args.count.unwrap_or(1);
     if count == 0 {
@@ -355,7 +642,7 @@ fn choose_profiles(
         }
         vec![(agents::command_profile(&args.command, &ctx.cwd)?, count)]
     } else {
-        let profiles = agents::Profiles::load(config)?;
+        let profiles = agents::Profiles::load(config)?.with_project(project);
         if args.agent.is_empty() {
             vec![(profiles.default_profile(mode)?, count)]
         } else {
@@ -407,6 +694,7 @@ fn plan_sessions(
     base_name: &str,
     explicit: bool,
     branch: Option<&str>,
+    attach: bool,
     profiles: &[(Profile, PathBuf, u32)],
 ) -> Result<Vec<Plan>> {
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
@@ -445,7 +733,7 @@ fn plan_sessions(
         }
         match plans
             .iter()
-            .map(|p| conflict(repo, state, p))
+            .map(|p| conflict(repo, state, p, attach))
             .find_map(Result::transpose)
         {
             None => {
@@ -458,9 +746,8 @@ fn plan_sessions(
             Some(Ok(c)) => last_conflict = Some(c),
         }
     }
-    let conflict = last_conflict.unwrap_or_default();
-    let mut failure = Failure::fatal(conflict);
-    failure = if explicit {
+    let failure = Failure::fatal(last_conflict.unwrap_or_default());
+    let failure = if explicit {
         failure.hint("choose another --name")
     } else {
         failure.hint("choose a name with --name")
@@ -469,14 +756,14 @@ fn plan_sessions(
 }
 
 /// Why a planned session cannot be created, if it cannot.
-fn conflict(repo: &Repo, state: &StateDir, plan: &Plan) -> Result<Option<String>> {
+fn conflict(repo: &Repo, state: &StateDir, plan: &Plan, attach: bool) -> Result<Option<String>> {
     if state.exists(&plan.name) {
         return Ok(Some(format!(
             "a session named '{}' already exists",
             plan.name
         )));
     }
-    if repo.branch_exists(&plan.branch)? {
+    if !attach && repo.branch_exists(&plan.branch)? {
         return Ok(Some(format!(
             "a branch named '{}' already exists",
             plan.branch
@@ -538,21 +825,30 @@ fn exclude_leaves(
     Ok(())
 }
 
-/// Creates the worktree, writes the prompt, starts the supervisor and waits until the agent
-/// runs (or could not start).
+/// Creates the worktree, brings over ignored local files and taken changes, writes the
+/// prompt, starts the supervisor and waits until it runs.
+#[allow(clippy::too_many_arguments)]
 fn start_one(
+    ctx: &mut Ctx<'_>,
     repo: &Repo,
     state: &StateDir,
     plan: &Plan,
     prompt: &str,
+    how: &worktree::Checkout,
+    snapshot: Option<&Snapshot>,
     interrupted: &AtomicBool,
 ) -> Result<Session> {
     let base = state.load(&plan.name)?.base.commit;
-    let created = worktree::create(repo, &plan.name, &plan.branch, &plan.worktree, &base);
+    let created = worktree::create(repo, &plan.name, &plan.branch, &plan.worktree, &base, how);
     let created = match created {
         Ok(()) if interrupted.load(Ordering::SeqCst) => {
             // Nothing has run in it yet: take the fresh checkout back out.
-            worktree::discard_fresh(repo, &plan.name, &plan.branch, &plan.worktree, &base).and_then(
+            let branch = if how.attach {
+                None
+            } else {
+                Some(plan.branch.as_str())
+            };
+            worktree::discard_fresh(repo, &plan.name, branch, &plan.worktree, &base).and_then(
                 |()| {
                     Err(Failure::fatal("interrupted")
                         .code(crate::error::code::INTERRUPTED)
@@ -563,18 +859,56 @@ fn start_one(
         other => other,
     };
     if let Err(err) = created {
-        let lock = state.lock()?;
-        state.discard(&lock, &plan.name)?;
+        discard(state, &plan.name)?;
         return Err(err);
     }
-    let session_dir = state.session_dir(&plan.name);
-    std::fs::create_dir_all(&session_dir)?;
+
+    // Ignored local files (`.worktreeinclude`), from the main worktree.
+    if let Some(source) = repo.main_workdir() {
+        let include_plan = include::plan(repo.gix(), &base, source)?;
+        let included = include::apply(&include_plan, source, &plan.worktree)?;
+        if include_plan.no_manifest
+            && let Some(env_file) = include::ignored_env_file(source)
+        {
+            let name = env_file.file_name().unwrap_or_default().to_string_lossy();
+            ctx.hint(&format!("{name} is ignored and was not copied; list it in .worktreeinclude to copy it into agent worktrees"))?;
+        }
+        if !included.is_empty() {
+            state.update(&plan.name, |s| {
+                s.included.clone_from(&included);
+                Ok(())
+            })?;
+        }
+    }
+
+    // Taken-over changes: applied and verified before the agent can touch anything.
+    if let Some(snap) = snapshot.filter(|s| !s.is_empty()) {
+        let moved = crate::take::apply(snap, &plan.worktree)
+            .and_then(|()| crate::take::verify(snap, &plan.worktree));
+        if let Err(err) = moved {
+            let reason = format!("could not take the changes: {err:#}");
+            state.update(&plan.name, |s| {
+                s.state = State::Failed;
+                s.reason = Some(reason.clone());
+                s.ended_at = Some(crate::time::now());
+                Ok(())
+            })?;
+            let _ = worktree::unlock(repo.common_dir(), &plan.name, &plan.worktree);
+            return Err(Failure::fatal(reason)
+                .hint(format!(
+                    "the half-made worktree is kept at {}",
+                    plan.worktree.display()
+                ))
+                .into());
+        }
+    }
+
+    std::fs::create_dir_all(state.session_dir(&plan.name))?;
     std::fs::write(state.prompt_path(&plan.name), format!("{prompt}\n"))?;
     state.append_event(&Event {
         detail: Some(plan.worktree.to_string_lossy().into_owned()),
         ..Event::new(&plan.name, "created")
     })?;
-
     let child = match supervisor::spawn(repo.common_dir(), &plan.name, &plan.worktree) {
         Ok(child) => child,
         Err(err) => {
@@ -613,10 +947,10 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
                     .map(|p| format!(", pid {}", p.pid))
                     .unwrap_or_default();
                 let state = s.live_state();
-                let note = if state == State::Running {
-                    String::new()
-                } else {
-                    format!(" — already {}", ui::state(state))
+                let note = match state {
+                    State::Running => String::new(),
+                    State::Setup => format!(" — {}", ui::state(state)),
+                    _ => format!(" — already {}", ui::state(state)),
                 };
                 writeln!(
                     ctx.out,
@@ -629,13 +963,28 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
                     "  worktree  {}",
                     ui::short_path(&s.worktree, &ctx.cwd)
                 )?;
+                let attached = if s.branch_created {
+                    String::new()
+                } else {
+                    " (existing)".to_owned()
+                };
                 writeln!(
                     ctx.out,
-                    "  branch    {} (from {} @ {})",
+                    "  branch    {}{attached} (from {} @ {})",
                     s.branch,
                     s.base.short_name(),
                     session::short_id(&s.base.commit)
                 )?;
+                if let Some(cmd) = s.setup.as_ref().and_then(|st| st.command.as_deref()) {
+                    writeln!(ctx.out, "  setup     {cmd}")?;
+                }
+                if !s.ports.is_empty() {
+                    let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
+                    writeln!(ctx.out, "  ports     {}", ports.join(", "))?;
+                }
+                if !s.included.is_empty() {
+                    writeln!(ctx.out, "  copied    {}", s.included.join(", "))?;
+                }
             }
         }
     }
