@@ -144,7 +144,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     demo.step(
         ctx,
         "Wait for all of them (exit status 1: one failed):",
-        &["agent", "wait"],
+        &["agent", "wait", "--all"],
     )?;
     demo.step(ctx, "What needs you comes first:", &["agent", "list"])?;
     demo.step(ctx, "Why it failed:", &["agent", "logs", "broken"])?;
