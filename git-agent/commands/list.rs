@@ -145,6 +145,20 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             );
         }
     }
+    // The branch is worth its width only where it is not the usual agent/<name>.
+    let prefix = repo
+        .config()
+        .string("agent.branchPrefix")
+        .unwrap_or_else(|| "agent/".into());
+    if rows
+        .iter()
+        .all(|r| r.session.branch == format!("{prefix}{}", r.session.name))
+    {
+        header.remove(3);
+        for cells in &mut table {
+            cells.remove(3);
+        }
+    }
     let text = ui::table(&header, &table);
     for line in text.lines() {
         writeln!(ctx.out, "{}", ui::fit(line, ui::width()))?;

@@ -11,6 +11,7 @@ mod location;
 mod names_and_variants;
 mod profiles;
 mod real_agents;
+mod setup;
 mod state_files;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
