@@ -92,6 +92,9 @@ pub struct Args {
     /// Do not run the setup hook (agent.setup or .git-agent.toml)
     #[arg(long)]
     pub no_setup: bool,
+    /// Allow agent worktrees in the system's temporary folder [config: agent.allowTemp]
+    #[arg(long)]
+    pub allow_temp: bool,
     /// Leave what the agent did not commit uncommitted [config: agent.autoCommit]
     #[arg(long)]
     pub no_auto_commit: bool,
@@ -263,6 +266,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .string("agent.branchPrefix")
         .unwrap_or_else(|| "agent/".into());
     let root = repo.worktrees_root(&config)?;
+    refuse_temp(
+        &repo,
+        &root,
+        args.allow_temp || config.boolean("agent.allowTemp")?.unwrap_or(false),
+    )?;
 
     let explicit = args.name.is_some();
     let base_name = match &args.name {
@@ -488,6 +496,32 @@ fn resolve_base(ctx: &mut Ctx<'_>, repo: &Repo, config: &Config, args: &Args) ->
         return Ok(base);
     }
     repo.resolve_base(args.base.as_deref())
+}
+
+/// Worktrees in the OS temporary folder get purged (tmpfs at reboot, macOS after 3 idle
+/// days), taking their `.git` files and any uncommitted work with them: refused, unless the
+/// repository itself lives there (a throw-away) or the user allows it.
+fn refuse_temp(repo: &Repo, root: &Path, allowed: bool) -> Result<()> {
+    if allowed {
+        return Ok(());
+    }
+    let temp = std::env::temp_dir();
+    let temp = std::fs::canonicalize(&temp).unwrap_or(temp);
+    let in_temp = |p: &Path| {
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        p.starts_with(&temp) || p.starts_with("/tmp")
+    };
+    let repo_dir = repo.main_workdir().unwrap_or(repo.common_dir());
+    let existing = root.ancestors().find(|a| a.exists()).unwrap_or(root);
+    if in_temp(existing) && !in_temp(repo_dir) {
+        return Err(Failure::fatal(format!(
+            "agent worktrees would go to '{}', in the temporary folder, which the system purges",
+            root.display()
+        ))
+        .hint("choose another place with 'git config agent.worktreeDir DIR', or pass --allow-temp")
+        .into());
+    }
+    Ok(())
 }
 
 /// `--branch BR`: a new branch, or an existing one to attach to (true). An existing branch

@@ -19,7 +19,12 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = Repo::discover(&ctx.cwd)?;
     let config = repo.config();
-    let profiles = Profiles::load(&config)?;
+    // The repository's own profiles, as .git-agent.toml has them at HEAD.
+    let project = match repo.resolve_base(None) {
+        Ok(head) => crate::project::ProjectFile::at_commit(repo.gix(), &head.commit)?,
+        Err(_) => None,
+    };
+    let profiles = Profiles::load(&config)?.with_project(project.as_ref());
     let default = config.string("agent.default");
     let mut rows = Vec::new();
     let mut docs = Vec::new();

@@ -637,3 +637,74 @@ fn submodules_are_initialised_and_lfs_can_be_skipped() {
     env.spawn(&["--name", "lfs", "t"], "print x");
     assert_eq!(std::fs::read_to_string(env.path("lfs")).unwrap(), "1\n");
 }
+
+#[test]
+fn agent_profiles_from_the_project_file_need_approval() {
+    let env = TestEnv::new();
+    let script = env.script("team", "print team profile ran");
+    env.write(
+        ".git-agent.toml",
+        &format!(
+            "[profile.team]\ncommand = \"fake-agent --script {}\"\n",
+            script.display()
+        ),
+    );
+    commit_all(&env, "team profile");
+    let out = env
+        .agent(&["new", "--agent", "team", "--name", "t1", "t"])
+        .code(3);
+    assert!(
+        out.stderr
+            .contains("defines a profile team command you have not approved"),
+        "{out}"
+    );
+    assert!(env.calls().is_empty());
+    env.agent(&["new", "--agent", "team", "--name", "t1", "--trust", "t"])
+        .ok();
+    env.wait_state("t1", "done");
+    assert_eq!(env.record("t1")["agent"]["source"], "project");
+    // A changed definition is asked about again.
+    env.write(
+        ".git-agent.toml",
+        &format!(
+            "[profile.team]\ncommand = \"fake-agent --script {} --changed\"\n",
+            script.display()
+        ),
+    );
+    commit_all(&env, "team profile changed");
+    env.agent(&["new", "--agent", "team", "--name", "t2", "t"])
+        .code(3);
+    let profiles = env.agent(&["profiles"]).ok();
+    assert!(
+        profiles
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("team") && l.contains("project")),
+        "{profiles}"
+    );
+}
+
+#[test]
+fn worktrees_in_the_temporary_folder_are_refused() {
+    // A repository outside the temporary folder (under target/), its worktrees sent into it.
+    let env = TestEnv::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
+    let temp_root = tempfile::tempdir().unwrap();
+    env.git(&[
+        "config",
+        "agent.worktreeDir",
+        temp_root.path().join("agents").to_str().unwrap(),
+    ]);
+    let out = env
+        .agent(&["new", "--name", "x", "t", "--", "fake-agent"])
+        .code(128);
+    assert!(
+        out.stderr
+            .contains("in the temporary folder, which the system purges"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--allow-temp"), "{out}");
+    assert!(!env.has_record("x"));
+    env.spawn(&["--name", "x", "--allow-temp", "t"], "print x");
+    assert!(temp_root.path().join("agents/x").is_dir());
+    env.agent(&["wait", "x"]).ok();
+}

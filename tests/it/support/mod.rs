@@ -90,19 +90,39 @@ impl TestEnv {
     /// A repository with one commit (`README.md`) on `main`.
     pub fn new() -> Self {
         let env = Self::empty();
+        env.init_repo();
+        env
+    }
+
+    fn init_repo(&self) {
+        let env = self;
         env.git(&["init", "-q", "-b", "main", env.repo.to_str().unwrap()]);
         env.write("README.md", "hello\n");
         env.git(&["add", "."]);
         env.git(&["commit", "-q", "-m", "initial"]);
+    }
+
+    /// A repository with one commit, with everything under `dir` instead of the system's
+    /// temporary folder.
+    pub fn new_in(dir: &Path) -> Self {
+        let env = Self::empty_in(Some(dir));
+        env.init_repo();
         env
     }
 
     /// No repository yet (`repo/` does not exist).
     pub fn empty() -> Self {
-        let root = tempfile::Builder::new()
-            .prefix("git-agent-test-")
-            .tempdir()
-            .expect("tempdir");
+        Self::empty_in(None)
+    }
+
+    fn empty_in(dir: Option<&Path>) -> Self {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("git-agent-test-");
+        let root = match dir {
+            Some(d) => builder.tempdir_in(d),
+            None => builder.tempdir(),
+        }
+        .expect("tempdir");
         let root_path = std::fs::canonicalize(root.path()).unwrap();
         let home = root_path.join("home");
         let bin = root_path.join("bin");
