@@ -114,7 +114,13 @@ fn committed(
 /// Number of `git status` entries in a worktree (tracked changes and untracked files), not
 /// counting the files the agent leaves behind.
 pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {
-    let out = Cmd::git_in(worktree)
+    Ok(count_status_entries(&status(worktree, leaves)?))
+}
+
+/// `git status --porcelain=v2 -z --untracked-files=all` of a worktree, leaving out the files
+/// the agent leaves behind. Never takes `index.lock` (`--no-optional-locks`).
+pub fn status(worktree: &Path, leaves: &[String]) -> Result<String> {
+    Cmd::git_in(worktree)
         .args([
             "--no-optional-locks",
             "status",
@@ -124,8 +130,7 @@ pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {
             "--",
         ])
         .args(crate::commit::leaves_pathspecs(leaves))
-        .run()?;
-    Ok(count_status_entries(&out))
+        .run()
 }
 
 /// Counts entries of `status --porcelain=v2 -z` output. Rename/copy entries (`2 …`) carry

@@ -114,16 +114,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         });
     }
     let leaves = leaves_pathspecs(&session.agent.leaves);
-    let mut status_args = vec![
-        "--no-optional-locks",
-        "status",
-        "--porcelain=v2",
-        "-z",
-        "--untracked-files=all",
-        "--",
-    ];
-    status_args.extend(leaves.iter().map(String::as_str));
-    let status = git(&status_args)?;
+    let status = crate::changes::status(wt, &session.agent.leaves).map_err(|e| describe(&e))?;
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }

@@ -181,6 +181,27 @@ pub struct Run {
     pub commit: Option<CommitOutcome>,
 }
 
+impl Run {
+    /// A run about to start.
+    pub fn new(n: u32, kind: RunKind, prompt: String, args: Vec<String>, resumed: bool) -> Self {
+        Self {
+            n,
+            kind,
+            prompt,
+            args,
+            resumed,
+            log_offset: 0,
+            started_at: None,
+            ended_at: None,
+            state: None,
+            reason: None,
+            exit: None,
+            outcome: Outcome::default(),
+            commit: None,
+        }
+    }
+}
+
 /// What runs in a new worktree before the agent starts: submodules, then the setup hook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setup {

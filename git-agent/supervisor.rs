@@ -215,21 +215,7 @@ pub fn followup_run(state: &StateDir, s: &Session, message: &str, kind: RunKind)
             session_id,
         },
     );
-    Ok(Run {
-        n,
-        kind,
-        prompt,
-        args,
-        resumed,
-        log_offset: 0,
-        started_at: None,
-        ended_at: None,
-        state: None,
-        reason: None,
-        exit: None,
-        outcome: Outcome::default(),
-        commit: None,
-    })
+    Ok(Run::new(n, kind, prompt, args, resumed))
 }
 
 /// Puts `run` in place as the session's next run, ready for a supervisor to start it.
@@ -512,21 +498,7 @@ pub fn command_env(state: &StateDir, s: &Session) -> Vec<(String, String)> {
     let run = match s.run() {
         Some(r) => r,
         None => {
-            fallback = Run {
-                n: 1,
-                kind: RunKind::New,
-                prompt: s.prompt.clone(),
-                args: Vec::new(),
-                resumed: false,
-                log_offset: 0,
-                started_at: None,
-                ended_at: None,
-                state: None,
-                reason: None,
-                exit: None,
-                outcome: Outcome::default(),
-                commit: None,
-            };
+            fallback = Run::new(1, RunKind::New, s.prompt.clone(), Vec::new(), false);
             &fallback
         }
     };

@@ -61,6 +61,43 @@ impl Ctx<'_> {
     }
 }
 
+/// Text given as `-m` paragraphs, a file (`-F`, `-` for stdin) or words; `what` names it in
+/// errors ("task", "message"). May be empty.
+pub fn read_text(
+    message: &[String],
+    file: Option<&std::path::Path>,
+    words: &[String],
+    what: &str,
+) -> Result<String> {
+    use anyhow::Context as _;
+    let both = |flag: &str| -> anyhow::Error {
+        crate::error::Failure::usage(format!(
+            "give the {what} either with {flag} or as words, not both"
+        ))
+        .into()
+    };
+    if let Some(file) = file {
+        if !words.is_empty() {
+            return Err(both("-F"));
+        }
+        let text = if file == std::path::Path::new("-") {
+            std::io::read_to_string(std::io::stdin())
+                .with_context(|| format!("could not read the {what} from standard input"))?
+        } else {
+            std::fs::read_to_string(file)
+                .with_context(|| format!("could not read {}", file.display()))?
+        };
+        return Ok(text.trim_end().to_owned());
+    }
+    if !message.is_empty() {
+        if !words.is_empty() {
+            return Err(both("-m"));
+        }
+        return Ok(message.join("\n\n"));
+    }
+    Ok(words.join(" "))
+}
+
 /// How a listing command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -15,14 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{Ctx, Format, JSON_VERSION};
 use crate::agents::{self, Profile};
 use crate::error::{Failure, Report};
-use crate::events::Outcome;
 use crate::procs::ProcessRef;
 use crate::project::{ProjectCommand, ProjectFile};
 use crate::repo::{Config, Repo};
@@ -317,21 +316,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 prompt_file: &state.prompt_path(&plan.name),
                 session_id: None,
             };
-            let run = Run {
-                n: 1,
-                kind: RunKind::New,
-                prompt: prompt.clone(),
-                args: agents::bind(&spec, &spec.args, &bindings),
-                resumed: false,
-                log_offset: 0,
-                started_at: None,
-                ended_at: None,
-                state: None,
-                reason: None,
-                exit: None,
-                outcome: Outcome::default(),
-                commit: None,
-            };
+            let run = Run::new(
+                1,
+                RunKind::New,
+                prompt.clone(),
+                agents::bind(&spec, &spec.args, &bindings),
+                false,
+            );
             let setup = (settings.setup.is_some() || settings.submodules).then(|| Setup {
                 command: settings.setup.as_ref().map(|(c, _)| c.clone()),
                 source: settings.setup.as_ref().map(|(_, s)| (*s).to_owned()),
@@ -625,28 +616,7 @@ fn clean_source(
 }
 
 fn read_prompt(args: &Args) -> Result<String> {
-    if !args.message.is_empty() && !args.prompt.is_empty() {
-        return Err(Failure::usage("give the task either with -m or as words, not both").into());
-    }
-    if let Some(file) = &args.file {
-        if !args.prompt.is_empty() {
-            return Err(
-                Failure::usage("give the task either with -F or as words, not both").into(),
-            );
-        }
-        let text = if file == Path::new("-") {
-            std::io::read_to_string(std::io::stdin())
-                .context("could not read the task from standard input")?
-        } else {
-            std::fs::read_to_string(file)
-                .with_context(|| format!("could not read {}", file.display()))?
-        };
-        return Ok(text.trim_end().to_owned());
-    }
-    if !args.message.is_empty() {
-        return Ok(args.message.join("\n\n"));
-    }
-    Ok(args.prompt.join(" "))
+    super::read_text(&args.message, args.file.as_deref(), &args.prompt, "task")
 }
 
 /// The profiles to run, each with its program resolved and a count.
@@ -921,13 +891,7 @@ fn start_one(
             .and_then(|()| crate::take::verify(snap, &plan.worktree));
         if let Err(err) = moved {
             let reason = format!("could not take the changes: {err:#}");
-            state.update(&plan.name, |s| {
-                s.state = State::Failed;
-                s.reason = Some(reason.clone());
-                s.ended_at = Some(crate::time::now());
-                Ok(())
-            })?;
-            let _ = worktree::unlock(repo.common_dir(), &plan.name, &plan.worktree);
+            fail_before_start(repo, state, plan, &reason)?;
             return Err(Failure::fatal(reason)
                 .hint(format!(
                     "the half-made worktree is kept at {}",
@@ -947,18 +911,29 @@ fn start_one(
         Ok(child) => child,
         Err(err) => {
             // The worktree stays (it is registered and locked); the record says what happened.
-            let reason = format!("could not start the supervisor: {err:#}");
-            state.update(&plan.name, |s| {
-                s.state = State::Failed;
-                s.reason = Some(reason.clone());
-                s.ended_at = Some(crate::time::now());
-                Ok(())
-            })?;
-            let _ = worktree::unlock(repo.common_dir(), &plan.name, &plan.worktree);
+            fail_before_start(
+                repo,
+                state,
+                plan,
+                &format!("could not start the supervisor: {err:#}"),
+            )?;
             return Err(err);
         }
     };
     supervisor::wait_started(state, &plan.name, child)
+}
+
+/// Records that a created session failed before its agent started; its worktree stays
+/// (registered, with nothing lost) and our lock on it is released.
+fn fail_before_start(repo: &Repo, state: &StateDir, plan: &Plan, reason: &str) -> Result<()> {
+    state.update(&plan.name, |s| {
+        s.state = State::Failed;
+        s.reason = Some(reason.to_owned());
+        s.ended_at = Some(crate::time::now());
+        Ok(())
+    })?;
+    let _ = worktree::unlock(repo.common_dir(), &plan.name, &plan.worktree);
+    Ok(())
 }
 
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {

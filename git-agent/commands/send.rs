@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::Ctx;
 use crate::error::Failure;
@@ -44,31 +44,9 @@ pub struct Args {
     pub words: Vec<String>,
 }
 
-/// The message from `-m`, `-F` or words.
+/// The message from `-m`, `-F` or words; never empty.
 pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -> Result<String> {
-    let text = if let Some(file) = file {
-        if !words.is_empty() {
-            return Err(
-                Failure::usage("give the message either with -F or as words, not both").into(),
-            );
-        }
-        if file == Path::new("-") {
-            std::io::read_to_string(std::io::stdin()).context("could not read standard input")?
-        } else {
-            std::fs::read_to_string(file)
-                .with_context(|| format!("could not read {}", file.display()))?
-        }
-    } else if !message.is_empty() {
-        if !words.is_empty() {
-            return Err(
-                Failure::usage("give the message either with -m or as words, not both").into(),
-            );
-        }
-        message.join("\n\n")
-    } else {
-        words.join(" ")
-    };
-    let text = text.trim_end().to_owned();
+    let text = super::read_text(message, file, words, "message")?;
     if text.trim().is_empty() {
         return Err(Failure::usage("no message given")
             .hint("git agent send NAME \"what to do next\"  (or -m MSG, or -F FILE)")
