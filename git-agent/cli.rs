@@ -84,10 +84,21 @@ pub enum Command {
 
 /// Runs `git-agent` with the process arguments, writing to `out` and `err`.
 pub fn main(out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    run_binary::<Cli>(out, err, |ctx, cli| dispatch(ctx, cli.command))
+}
+
+/// The frame every binary of the suite runs in: parses its clap definition `P` (clap prints
+/// help and usage errors itself, exit 0 or 2), runs `f` with a [`Ctx`], and reports errors the
+/// way git does (`fatal: …` + `hint: …`) with the documented exit code. A closed stdout ends
+/// quietly.
+pub fn run_binary<P: Parser>(
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    f: impl FnOnce(&mut Ctx<'_>, P) -> Result<u8>,
+) -> ExitCode {
+    let parsed = match P::try_parse() {
+        Ok(parsed) => parsed,
         Err(e) => {
-            // clap knows how to print its own help and errors (with usage); 0 for --help.
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(code::USAGE));
         }
@@ -100,7 +111,7 @@ pub fn main(out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
         }
     };
     let mut ctx = Ctx { out, err, cwd };
-    let result = dispatch(&mut ctx, cli.command);
+    let result = f(&mut ctx, parsed);
     let _ = ctx.out.flush();
     match result {
         Ok(code) => ExitCode::from(code),

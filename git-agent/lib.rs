@@ -20,6 +20,7 @@ pub mod process;
 pub mod procs;
 pub mod project;
 pub mod repo;
+pub mod rounds;
 pub mod runner;
 pub mod session;
 pub mod state;

@@ -226,6 +226,25 @@ pub struct Setup {
     pub log_offset: u64,
 }
 
+/// The last run of the project's verify command in the worktree (`review --verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verify {
+    pub command: String,
+    /// `config` (git config `agent.verify`) or `project` (`.git-agent.toml`).
+    pub source: String,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    pub duration_ms: u64,
+    pub at: Timestamp,
+    /// The last lines of its output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+    /// The commit the worktree was at (uncommitted changes included in what was verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+}
+
 /// Uncommitted changes moved into the worktree by `new --take-changes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TookChanges {
@@ -418,6 +437,9 @@ pub struct Session {
     /// Changes moved in from a checkout (`new --take-changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub took_changes: Option<TookChanges>,
+    /// The last verify run (`review --verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Verify>,
 }
 
 impl Session {

@@ -145,6 +145,21 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             );
         }
     }
+    // Verify results are shown only where sessions have them.
+    if rows.iter().any(|r| r.session.verify.is_some()) {
+        let at = header.len() - 2;
+        header.insert(at, "VERIFY");
+        for (cells, row) in table.iter_mut().zip(&rows) {
+            let v = match &row.session.verify {
+                Some(v) if v.passed => "passed".to_owned(),
+                Some(_) => ui::state_style(State::Failed)
+                    .apply_to("failed")
+                    .to_string(),
+                None => "-".to_owned(),
+            };
+            cells.insert(at, v);
+        }
+    }
     // The branch is worth its width only where it is not the usual agent/<name>.
     let prefix = repo
         .config()

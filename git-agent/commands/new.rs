@@ -368,6 +368,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 ports: Vec::new(),
                 included: Vec::new(),
                 took_changes: None,
+                verify: None,
             };
             state.write(&lock, &record)?;
             if settings.ports > 0 {

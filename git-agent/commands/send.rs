@@ -39,6 +39,9 @@ pub struct Args {
     /// If the agent is still running, deliver the message when its current run ends
     #[arg(long)]
     pub queue: bool,
+    /// Send the open review round (see 'git agent review --comment/--edit')
+    #[arg(long)]
+    pub review: bool,
     /// The message, as words
     #[arg(value_name = "MSG")]
     pub words: Vec<String>,
@@ -55,24 +58,37 @@ pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -
     Ok(text)
 }
 
-pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
-    let state = repo.state();
-    let name = args.name.as_str();
-    state.load(name)?;
-    let message = read_message(&args.message, args.file.as_deref(), &args.words)?;
+/// What became of a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// A new run started: its number.
+    Run(u32),
+    /// Queued for the end of the current run: how many are waiting.
+    Queued(usize),
+}
 
+/// Delivers `message` to the session's agent: starts the next run (resuming the agent's
+/// conversation where the profile can), or queues it (`queue`) while the agent runs.
+/// Prints what happened.
+pub fn deliver(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    name: &str,
+    message: &str,
+    queue: bool,
+) -> Result<Delivered> {
+    let state = repo.state();
     let lock = state.lock()?;
     let mut s = state.load(name)?;
     match s.live_state() {
         live if live.is_active() => {
-            if !args.queue {
+            if !queue {
                 return Err(Failure::fatal(format!("the agent of '{name}' is still running ({live})"))
                     .hint(format!("wait for it with 'git agent wait {name}', stop it with 'git agent stop {name}',"))
                     .hint("or deliver the message when its current run ends with --queue")
                     .into());
             }
-            let queued = supervisor::enqueue(&state, &lock, name, &message)?;
+            let queued = supervisor::enqueue(&state, &lock, name, message)?;
             drop(lock);
             state.append_event(&Event {
                 detail: Some(format!("{queued} queued")),
@@ -82,7 +98,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 ctx.out,
                 "Queued for {name}: delivered when its current run ends ({queued} waiting)."
             )?;
-            return Ok(0);
+            return Ok(Delivered::Queued(queued));
         }
         State::Lost => {
             return Err(Failure::fatal(format!(
@@ -103,7 +119,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .hint("a follow-up runs in the session's worktree; there is nothing to continue")
         .into());
     }
-    let run = supervisor::followup_run(&state, &s, &message, RunKind::Send)?;
+    let run = supervisor::followup_run(&state, &s, message, RunKind::Send)?;
     let (n, resumed) = (run.n, run.resumed);
     supervisor::prepare_next(&mut s, run);
     s.processes.creator = Some(ProcessRef::current());
@@ -132,6 +148,59 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         "the agent cannot resume: it got the task and the message afresh".to_owned()
     };
     writeln!(ctx.out, "Sent to {} (run {n}, {how})", ui::bold(name))?;
+    Ok(Delivered::Run(n))
+}
+
+/// Sends the open review round of a session (`send --review`, `review --send`) and marks it
+/// sent.
+pub fn send_review(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, queue: bool) -> Result<Delivered> {
+    let state = repo.state();
+    let Some(round) = crate::rounds::open_round(&state, name)? else {
+        return Err(Failure::fatal(format!("'{name}' has no open review round to send"))
+            .hint(format!("add comments with: git agent review {name} --comment PATH:LINE \"text\" (or --edit)"))
+            .into());
+    };
+    if round.comments.is_empty() {
+        return Err(Failure::fatal(format!(
+            "review round {} of '{name}' has no comments",
+            round.n
+        ))
+        .into());
+    }
+    let delivered = deliver(ctx, repo, name, &round.message(), queue)?;
+    let run = match delivered {
+        Delivered::Run(n) => n,
+        // Queued: it reaches the run after the current one.
+        Delivered::Queued(_) => u32::try_from(state.load(name)?.runs.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1),
+    };
+    crate::rounds::mark_sent(&state, &round, run)?;
+    writeln!(
+        ctx.err,
+        "Review round {} ({} comments) sent.",
+        round.n,
+        round.comments.len()
+    )?;
+    Ok(delivered)
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let name = args.name.as_str();
+    repo.state().load(name)?;
+    if args.review {
+        if !args.message.is_empty() || args.file.is_some() || !args.words.is_empty() {
+            return Err(Failure::usage(
+                "--review sends the open review round; give no message with it",
+            )
+            .into());
+        }
+        send_review(ctx, &repo, name, args.queue)?;
+    } else {
+        let message = read_message(&args.message, args.file.as_deref(), &args.words)?;
+        deliver(ctx, &repo, name, &message, args.queue)?;
+    }
     ctx.hint(&format!("follow it with 'git agent logs {name} -f'"))?;
     Ok(0)
 }

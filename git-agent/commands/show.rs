@@ -190,6 +190,30 @@ fn write_human(
             rows.push(("refused", o.denied.join("; ")));
         }
     }
+    if let Some(v) = &s.verify {
+        let took = crate::time::format_duration(std::time::Duration::from_millis(v.duration_ms));
+        let result = if v.passed {
+            "passed".to_owned()
+        } else {
+            format!(
+                "FAILED ({})",
+                v.exit.map_or_else(|| "?".into(), |e| e.describe())
+            )
+        };
+        rows.push((
+            "verify",
+            format!(
+                "{result} in {took}, {} — {}",
+                crate::time::format_ago(v.at, now),
+                v.command
+            ),
+        ));
+        if !v.passed {
+            for line in v.tail.iter().rev().take(5).rev() {
+                rows.push(("", format!("  {line}")));
+            }
+        }
+    }
     let usage = s.usage();
     let mut spent = Vec::new();
     let turns: u32 = s.runs.iter().map(|r| r.outcome.turns).sum();

@@ -8,7 +8,7 @@
 //! Script lines (blank lines and `#` comments are skipped; `\n` in TEXT is a newline):
 //!   print TEXT          a line on stdout          eprint TEXT     a line on stderr
 //!   write PATH TEXT     create/overwrite a file   append PATH TEXT
-//!   commit MESSAGE      git add -A && git commit
+//!   commit MESSAGE      git add -A && git commit  git-add PATH  stage one path
 //!   sleep SECONDS       (fractions allowed)       wait-for PATH   until the file exists
 //!   pidfile PATH        write our pid             spawn-child PIDFILE  start `sleep 300` in our group
 //!   ignore-term         survive SIGTERM           signal NAME     send ourselves KILL, TERM, SEGV…
@@ -305,6 +305,16 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
                     eprintln!("fake-agent: git {} failed", args.join(" "));
                     return Some(97);
                 }
+            }
+        }
+        "git-add" => {
+            let status = Command::new("git")
+                .arg("add")
+                .arg(rest)
+                .status()
+                .expect("fake-agent: git add");
+            if !status.success() {
+                return Some(97);
             }
         }
         "sleep" => std::thread::sleep(Duration::from_secs_f64(

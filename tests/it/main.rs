@@ -11,6 +11,7 @@ mod location;
 mod names_and_variants;
 mod profiles;
 mod real_agents;
+mod review;
 mod setup;
 mod state_files;
 

@@ -136,6 +136,11 @@ impl TestEnv {
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-agent"), bin.join("git-agent")).unwrap();
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fake-agent"), bin.join("fake-agent"))
             .unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_git-agent-review"),
+            bin.join("git-agent-review"),
+        )
+        .unwrap();
         let path = std::env::join_paths([
             bin.clone(),
             git_dir_on_path(),
@@ -269,6 +274,13 @@ impl TestEnv {
     /// `git-agent ARGS` run directly (not through git).
     pub fn agent_direct(&self, dir: &Path, args: &[&str]) -> Out {
         let mut cmd = self.command(self.bin.join("git-agent"), dir);
+        cmd.args(args);
+        self.run(cmd)
+    }
+
+    /// One of our binaries (`git-agent-review`…) run directly.
+    pub fn agent_direct_bin(&self, bin: &str, dir: &Path, args: &[&str]) -> Out {
+        let mut cmd = self.command(self.bin.join(bin), dir);
         cmd.args(args);
         self.run(cmd)
     }

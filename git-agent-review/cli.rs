@@ -1,0 +1,521 @@
+//! The `git-agent-review` command line and what each mode does.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use git_agent::commands::{Ctx, JSON_VERSION};
+use git_agent::error::{Failure, code};
+use git_agent::process::Cmd;
+use git_agent::repo::Repo;
+use git_agent::rounds::{self, Comment};
+use git_agent::session::{Session, short_id};
+use git_agent::ui;
+use serde_json::json;
+
+use crate::{compare, diff, edit, interactive, verify};
+
+const AFTER_HELP: &str = "\
+Examples:
+  git agent review fix-login                  the whole result against its base
+  git agent review fix-login --stat -- src/   a summary, for some paths
+  git agent review fix-login speed-2          the difference between two results
+  git agent review --group speed --verify     verify the variants, then compare them
+  git agent review fix-login --comment src/login.rs:42 \"use a constant-time compare\"
+  git agent review fix-login --edit --send    comments in the editor, sent to the agent
+
+Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 128 fatal.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-agent-review",
+    bin_name = "git agent review",
+    version,
+    about = "Review agents' results: diff against the base, compare variants, verify, send comments",
+    long_about = "Review what an agent did: its whole result (committed, staged, unstaged and new \
+files) against the merge-base of its recorded base branch as it is now, variants compared side \
+by side, the project's verify command, and review rounds of comments sent back to the agent.",
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The session to review; with a second one, the difference between their results
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Show the difference between NAME's result and this session's
+    #[arg(long, value_name = "SESSION")]
+    pub against: Option<String>,
+    /// Compare the variants of a group (git agent new -n/--agent a,b)
+    #[arg(long, value_name = "GROUP", conflicts_with = "against")]
+    pub group: Option<String>,
+    /// Compare the named sessions
+    #[arg(long, conflicts_with_all = ["against", "group"])]
+    pub compare: bool,
+    /// A diffstat instead of the diff
+    #[arg(long, conflicts_with_all = ["name_only", "json"])]
+    pub stat: bool,
+    /// Only the names of changed files
+    #[arg(long, conflicts_with = "json")]
+    pub name_only: bool,
+    /// Print the result (or the comparison) as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Run the verify command (agent.verify or .git-agent.toml) and record the result
+    #[arg(long)]
+    pub verify: bool,
+    /// Verify this many sessions at once (with --group/--compare)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Add a comment to the open review round: LOCATION is PATH:LINE, PATH or -
+    #[arg(long, num_args = 2, value_names = ["LOCATION", "TEXT"])]
+    pub comment: Vec<String>,
+    /// Write comments in the editor, under the diff lines they are about
+    #[arg(long)]
+    pub edit: bool,
+    /// Send the open review round to the agent (resuming its conversation)
+    #[arg(long)]
+    pub send: bool,
+    /// With --send: if the agent is running, deliver when its current run ends
+    #[arg(long, requires = "send")]
+    pub queue: bool,
+    /// List the review rounds and whether they were sent
+    #[arg(long)]
+    pub list_rounds: bool,
+    /// Approve the verify command of .git-agent.toml without asking
+    #[arg(long)]
+    pub trust: bool,
+    /// Do not offer the menu after the diff, even on a terminal
+    #[arg(long)]
+    pub no_menu: bool,
+    /// Limit the diff to these paths
+    #[arg(last = true, value_name = "PATHS")]
+    pub paths: Vec<String>,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    if cli.group.is_some() || cli.compare {
+        return run_compare(ctx, &repo, &cli);
+    }
+    let (name, other) = match (cli.names.as_slice(), &cli.against) {
+        ([one], None) => (one.clone(), None),
+        ([one], Some(b)) => (one.clone(), Some(b.clone())),
+        ([a, b], None) => (a.clone(), Some(b.clone())),
+        ([], _) => {
+            return Err(Failure::usage("name the session to review")
+                .hint("git agent review NAME  (see 'git agent list')")
+                .into());
+        }
+        _ => {
+            return Err(Failure::usage(
+                "review takes one session, or two to compare their results",
+            )
+            .hint("to compare several, use --compare A B C… or --group GROUP")
+            .into());
+        }
+    };
+    let state = repo.state();
+    let s = state.load(&name)?;
+    if let Some(b) = other {
+        if cli.verify || cli.edit || cli.send || !cli.comment.is_empty() || cli.list_rounds {
+            return Err(Failure::usage(
+                "comparing two results takes no --verify, --comment, --edit or --send",
+            )
+            .into());
+        }
+        return show_between(ctx, &repo, &s, &state.load(&b)?, &cli);
+    }
+
+    let mut acted = false;
+    let mut code = code::SUCCESS;
+    if cli.list_rounds {
+        list_rounds(ctx, &repo, &s)?;
+        acted = true;
+    }
+    if cli.verify {
+        verify::check_ready(&s)?;
+        let (command, source) = verify::command(ctx, &repo, &s, cli.trust)?;
+        writeln!(ctx.err, "Verifying {}: {command}", s.name)?;
+        let err = &mut *ctx.err;
+        let result = verify::run(&state, &s, &command, source, |line| {
+            let _ = writeln!(err, "  {line}");
+        })?;
+        writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
+        if !result.passed {
+            code = code::NEGATIVE;
+        }
+        acted = true;
+    }
+    if !cli.comment.is_empty() || cli.edit {
+        add_comments(ctx, &repo, &s, &cli)?;
+        acted = true;
+    }
+    if cli.send {
+        git_agent::commands::send::send_review(ctx, &repo, &s.name, cli.queue)?;
+        acted = true;
+    }
+    if acted {
+        return Ok(code);
+    }
+    show(ctx, &repo, &s, &cli)
+}
+
+/// A header for the reader (stderr: the diff itself may go to a pager).
+fn header(ctx: &mut Ctx<'_>, s: &Session, r: &diff::Result_) -> Result<()> {
+    let base = s.base.short_name();
+    let uncommitted = if s.worktree.is_dir() {
+        " with its uncommitted changes"
+    } else {
+        ""
+    };
+    writeln!(
+        ctx.err,
+        "{} {}{uncommitted}, against {base} @ {} (merge-base {})",
+        ui::bold(&format!("Review of {}:", s.name)),
+        s.branch,
+        short_id(&r.base_now),
+        short_id(&r.merge_base)
+    )?;
+    for note in &r.notes {
+        writeln!(ctx.err, "note: {note}")?;
+    }
+    Ok(())
+}
+
+/// `git diff FROM TO`, as the user's git renders it (their pager, colors, diff tools).
+fn render(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    dir: Option<&std::path::Path>,
+    from: &str,
+    to: &str,
+    cli: &Cli,
+) -> Result<()> {
+    let mut cmd = match dir {
+        Some(d) => Cmd::git_in(d),
+        None => repo.git(),
+    };
+    if let Some(color) = repo
+        .config()
+        .string("color.agent")
+        .filter(|c| matches!(c.as_str(), "always" | "never"))
+    {
+        cmd = cmd.args(["-c", &format!("color.diff={color}")]);
+    }
+    cmd = cmd.arg("diff");
+    if cli.stat {
+        cmd = cmd.arg("--stat");
+    }
+    if cli.name_only {
+        cmd = cmd.arg("--name-only");
+    }
+    ctx.out.flush()?;
+    let status = cmd
+        .args([from, to, "--"])
+        .args(&cli.paths)
+        .status_interactive()?;
+    if !status.success() {
+        return Err(Failure::fatal(format!(
+            "git diff failed ({})",
+            git_agent::process::describe_status(status)
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
+    let r = diff::result(repo, s)?;
+    if cli.json {
+        let files = diff::files(repo, &r.merge_base, &r.tree, &cli.paths)?;
+        let doc = json!({
+            "version": JSON_VERSION,
+            "session": s.name,
+            "branch": s.branch,
+            "base": {"ref": s.base.ref_name, "recorded": s.base.commit, "now": r.base_now, "merge_base": r.merge_base},
+            "head": r.head,
+            "tree": r.tree,
+            "files": files,
+            "totals": {
+                "files": files.len(),
+                "insertions": files.iter().map(|f| f.insertions).sum::<u64>(),
+                "deletions": files.iter().map(|f| f.deletions).sum::<u64>(),
+            },
+            "notes": r.notes,
+        });
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    header(ctx, s, &r)?;
+    let dir = s.worktree.is_dir().then_some(s.worktree.as_path());
+    render(ctx, repo, dir, &r.merge_base, &r.tree, cli)?;
+    if cli.no_menu || cli.stat || cli.name_only || !interactive::available() {
+        return Ok(0);
+    }
+    match interactive::after_diff(ctx, &s.name)? {
+        interactive::Choice::Done(code) => Ok(code),
+        interactive::Choice::RequestChanges => {
+            let edited = Cli {
+                edit: true,
+                ..Cli::parse_from(["git-agent-review", &s.name])
+            };
+            if add_comments(ctx, repo, s, &edited)? > 0 {
+                git_agent::commands::send::send_review(ctx, repo, &s.name, true)?;
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &Cli) -> Result<u8> {
+    let ra = diff::result(repo, a)?;
+    let rb = diff::result(repo, b)?;
+    if cli.json {
+        let files = diff::files(repo, &ra.tree, &rb.tree, &cli.paths)?;
+        let doc = json!({
+            "version": JSON_VERSION,
+            "a": {"session": a.name, "tree": ra.tree, "head": ra.head},
+            "b": {"session": b.name, "tree": rb.tree, "head": rb.head},
+            "files": files,
+        });
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(0);
+    }
+    writeln!(
+        ctx.err,
+        "{}",
+        ui::bold(&format!("From {}'s result to {}'s:", a.name, b.name))
+    )?;
+    for note in ra.notes.iter().chain(&rb.notes) {
+        writeln!(ctx.err, "note: {note}")?;
+    }
+    render(ctx, repo, None, &ra.tree, &rb.tree, cli)?;
+    Ok(0)
+}
+
+/// Adds `--comment`s and `--edit` comments to the open round; returns how many were added.
+fn add_comments(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usize> {
+    let r = diff::result(repo, s)?;
+    let mut comments = Vec::new();
+    for pair in cli.comment.chunks(2) {
+        let [location, text] = pair else { continue };
+        if text.trim().is_empty() {
+            return Err(Failure::usage(format!("the comment on {location} is empty")).into());
+        }
+        let (path, line) = Comment::parse_location(location)?;
+        let hunk = match (&path, line) {
+            (Some(p), Some(l)) => diff::hunk_at(repo, &r.merge_base, &r.tree, p, l)?,
+            _ => None,
+        };
+        comments.push(Comment {
+            path,
+            line,
+            hunk,
+            text: text.clone(),
+        });
+    }
+    if cli.edit {
+        let patch = repo
+            .git()
+            .args([
+                "diff",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                &r.merge_base,
+                &r.tree,
+                "--",
+            ])
+            .args(&cli.paths)
+            .run()?;
+        let state = repo.state();
+        let file: PathBuf = rounds::dir(&state, &s.name).join("EDIT_REVIEW.diff");
+        std::fs::create_dir_all(file.parent().unwrap_or(&state.session_dir(&s.name)))?;
+        std::fs::write(&file, edit::buffer(&s.name, &patch))?;
+        let dir = if s.worktree.is_dir() {
+            s.worktree.clone()
+        } else {
+            repo.common_dir().to_owned()
+        };
+        ctx.out.flush()?;
+        edit::run_editor(&dir, &file)?;
+        let edited = std::fs::read_to_string(&file)?;
+        std::fs::remove_file(&file).ok();
+        comments.extend(edit::parse(&edited));
+    }
+    if comments.is_empty() {
+        writeln!(ctx.err, "No comments; nothing stored.")?;
+        return Ok(0);
+    }
+    let added = comments.len();
+    let (round, file) = rounds::add(&repo.state(), &s.name, comments)?;
+    writeln!(
+        ctx.out,
+        "Review round {} of {}: {} comment(s) ({added} new), in {}",
+        round.n,
+        s.name,
+        round.comments.len(),
+        file.display()
+    )?;
+    if !cli.send {
+        ctx.hint(&format!(
+            "send them to the agent with: git agent review {} --send",
+            s.name
+        ))?;
+    }
+    Ok(added)
+}
+
+fn list_rounds(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session) -> Result<()> {
+    let all = rounds::list(&repo.state(), &s.name)?;
+    if all.is_empty() {
+        writeln!(ctx.err, "No review rounds for {} yet.", s.name)?;
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|r| {
+            let status = match (r.status, r.run) {
+                (rounds::Status::Open, _) => "open".to_owned(),
+                (rounds::Status::Sent, Some(run)) => format!("sent (run {run})"),
+                (rounds::Status::Sent, None) => "sent".to_owned(),
+            };
+            vec![
+                r.n.to_string(),
+                status,
+                r.comments.len().to_string(),
+                git_agent::time::format_timestamp(r.created),
+                r.sent
+                    .map_or_else(|| "-".into(), git_agent::time::format_timestamp),
+            ]
+        })
+        .collect();
+    write!(
+        ctx.out,
+        "{}",
+        ui::table(&["ROUND", "STATUS", "COMMENTS", "CREATED", "SENT"], &rows)
+    )?;
+    Ok(())
+}
+
+fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
+    let state = repo.state();
+    let sessions: Vec<Session> = match &cli.group {
+        Some(g) => {
+            let mut members: Vec<Session> = ctx
+                .sessions(&state)?
+                .into_iter()
+                .filter(|s| s.group.as_ref().is_some_and(|gr| &gr.id == g))
+                .collect();
+            members.sort_by_key(|s| s.group.as_ref().map_or(0, |gr| gr.index));
+            if members.is_empty() {
+                return Err(Failure::fatal(format!("no sessions in group '{g}'"))
+                    .hint("groups come from git agent new -n N or --agent a,b; see 'git agent list --json'")
+                    .into());
+            }
+            members
+        }
+        None => {
+            if cli.names.len() < 2 {
+                return Err(Failure::usage("--compare needs at least two sessions").into());
+            }
+            cli.names
+                .iter()
+                .map(|n| state.load(n))
+                .collect::<Result<_>>()?
+        }
+    };
+    let mut code = code::SUCCESS;
+    if cli.verify {
+        code = verify_many(ctx, repo, &sessions, cli)?;
+    }
+    // Reload: verify results were just recorded.
+    let sessions: Vec<Session> = sessions
+        .iter()
+        .map(|s| state.load(&s.name))
+        .collect::<Result<_>>()?;
+    let entries = compare::entries(repo, &sessions)?;
+    if cli.json {
+        let doc = json!({ "version": JSON_VERSION, "group": cli.group, "sessions": entries });
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(code);
+    }
+    write!(ctx.out, "{}", compare::table(&entries))?;
+    if !cli.no_menu && interactive::available() {
+        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        return interactive::pick_winner(ctx, &names);
+    }
+    Ok(code)
+}
+
+/// Verifies several sessions, `--jobs` at a time, with a line (or a progress bar on a
+/// terminal) per session.
+fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) -> Result<u8> {
+    for s in sessions {
+        verify::check_ready(s)?;
+    }
+    // One approval question for all: they share the base's project file, usually.
+    let mut commands = Vec::new();
+    for s in sessions {
+        commands.push(verify::command(ctx, repo, s, cli.trust)?);
+    }
+    let state = repo.state();
+    let jobs = cli.jobs.max(1);
+    let progress = {
+        use std::io::IsTerminal as _;
+        std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(sessions.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("verifying {pos}/{len} {bar:30} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        })
+    };
+    let mut results = Vec::new();
+    for chunk in sessions
+        .iter()
+        .zip(&commands)
+        .collect::<Vec<_>>()
+        .chunks(jobs)
+    {
+        let chunk_results: Vec<Result<git_agent::session::Verify>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(s, (cmd, source))| {
+                    let state = &state;
+                    scope.spawn(move || verify::run(state, s, cmd, source, |_| {}))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("verify panicked")))
+                })
+                .collect()
+        });
+        for ((s, _), result) in chunk.iter().zip(chunk_results) {
+            let v = result?;
+            if let Some(bar) = &progress {
+                bar.inc(1);
+                bar.set_message(verify::summary(&s.name, &v));
+            }
+            results.push((s.name.clone(), v));
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let mut code = code::SUCCESS;
+    for (name, v) in &results {
+        writeln!(ctx.err, "{}", verify::summary(name, v))?;
+        if !v.passed {
+            code = code::NEGATIVE;
+            for line in v.tail.iter().rev().take(5).rev() {
+                writeln!(ctx.err, "    {line}")?;
+            }
+        }
+    }
+    Ok(code)
+}

@@ -1,0 +1,94 @@
+//! On a terminal, after the diff: what next? Approve (merge it), request changes (comments in
+//! the editor, sent to the agent), discard (remove it, with `rm`'s safety checks), or skip.
+//! For a group: pick the winner. Never shown without a terminal; flags do everything there.
+
+use anyhow::Result;
+use clap::CommandFactory as _;
+use git_agent::commands::Ctx;
+use git_agent::process::Cmd;
+
+/// True if we may show a menu: a terminal on stdin, stdout and stderr, and not switched off.
+pub fn available() -> bool {
+    use std::io::IsTerminal as _;
+    git_agent::project::can_prompt() && std::io::stdout().is_terminal()
+}
+
+/// `git agent <verb> …` is something this installation can do.
+fn can(verb: &str) -> bool {
+    git_agent::cli::Cli::command()
+        .find_subcommand(verb)
+        .is_some()
+        || git_agent::commands::help::find_plugin(verb).is_some()
+}
+
+/// Runs `git agent ARGS…` in the foreground; its exit code.
+fn git_agent(args: &[&str]) -> Result<u8> {
+    let status = Cmd::new("git")
+        .arg("agent")
+        .args(args)
+        .status_interactive()?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1))
+}
+
+/// What the reviewer chose for one session.
+pub enum Choice {
+    /// Changes requested: the comments were stored (and are to be sent).
+    RequestChanges,
+    Done(u8),
+}
+
+pub fn after_diff(ctx: &mut Ctx<'_>, name: &str) -> Result<Choice> {
+    let mut items: Vec<(&str, String)> = Vec::new();
+    if can("merge") {
+        items.push((
+            "merge",
+            format!("Approve: merge it (git agent merge {name})"),
+        ));
+    }
+    items.push((
+        "changes",
+        "Request changes: write comments in the editor and send them to the agent".into(),
+    ));
+    if can("rm") {
+        items.push((
+            "rm",
+            format!("Discard: remove it (git agent rm {name}, nothing unmerged is lost)"),
+        ));
+    }
+    items.push(("skip", "Skip".into()));
+    let labels: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+    let picked = dialoguer::Select::new()
+        .with_prompt(format!("What about {name}?"))
+        .items(&labels)
+        .default(labels.len() - 1)
+        .interact_opt()?;
+    ctx.out.flush()?;
+    Ok(match picked.map(|i| items[i].0) {
+        Some("merge") => Choice::Done(git_agent(&["merge", name])?),
+        Some("changes") => Choice::RequestChanges,
+        Some("rm") => Choice::Done(git_agent(&["rm", name])?),
+        _ => Choice::Done(0),
+    })
+}
+
+/// Picks the winner of a group; merges it if this installation can.
+pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String]) -> Result<u8> {
+    let mut labels: Vec<String> = names.iter().map(|n| format!("{n} wins")).collect();
+    labels.push("No winner yet".into());
+    let picked = dialoguer::Select::new()
+        .with_prompt("Pick the winner")
+        .items(&labels)
+        .default(labels.len() - 1)
+        .interact_opt()?;
+    match picked {
+        Some(i) if i < names.len() && can("merge") => git_agent(&["merge", &names[i]]),
+        Some(i) if i < names.len() => {
+            ctx.hint(&format!("merge it with: git agent merge {}", names[i]))?;
+            Ok(0)
+        }
+        _ => Ok(0),
+    }
+}
