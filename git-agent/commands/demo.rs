@@ -150,6 +150,23 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     demo.step(ctx, "Why it failed:", &["agent", "logs", "broken"])?;
     demo.step(
         ctx,
+        "What an agent did, against its base (committed and uncommitted work alike):",
+        &["agent", "review", "readme", "--stat"],
+    )?;
+    demo.step(
+        ctx,
+        "The two variants, verified (agent.verify) and ranked:",
+        &[
+            "agent",
+            "review",
+            "--group",
+            "greeting",
+            "--verify",
+            "--no-menu",
+        ],
+    )?;
+    demo.step(
+        ctx,
         "Each variant's result is a branch:",
         &[
             "log",
@@ -202,6 +219,11 @@ impl Demo {
             ("commit.gpgsign", "false"),
             ("agent.timeout", "5m"),
             ("agent.autoCommit", "true"),
+            // The "tests" of the demo project: the greeting must start with "Hi".
+            (
+                "agent.verify",
+                "sh greet.sh | grep -q '^Hi' || { echo \"expected a greeting starting with Hi\"; exit 1; }",
+            ),
         ] {
             self.git().args(["config", key, value]).run()?;
         }
@@ -234,7 +256,8 @@ impl Demo {
         writeln!(ctx.out, "$ git {}", shown.join(" "))?;
         ctx.out.flush()?;
         let status = self.git().args(args).status()?;
-        if !status.success() && args.get(1) != Some(&"wait") {
+        // `wait` and `review --verify` report a failure with exit 1: part of the show.
+        if !status.success() && !matches!(args.get(1), Some(&"wait" | &"review")) {
             return Err(
                 Failure::fatal(format!("demo step failed: git {}", shown.join(" "))).into(),
             );
