@@ -1,7 +1,7 @@
 //! `review --group G` / `--compare A B C…`: the variants of a task side by side, the
 //! best-looking first.
 //!
-//! Ranking rule, in order: a passing verify beats no verify beats a failing one; then a run
+//! Ranking rule, in order: a passing verify beats no verify (or a stale one) beats a failing one; then a run
 //! that ended `done` beats one still going beats one that failed or was stopped; then the
 //! cheaper run; then the name. Size is shown but not ranked: a smaller change is not a better
 //! one by itself.
@@ -38,7 +38,8 @@ pub struct Entry {
 fn verify_rank(v: Option<&str>) -> u8 {
     match v {
         Some("passed") => 0,
-        None => 1,
+        // A result verified before the branch last changed says nothing about it now.
+        None | Some("stale") => 1,
         _ => 2,
     }
 }
@@ -68,7 +69,14 @@ pub fn entries(repo: &Repo, sessions: &[Session]) -> Result<Vec<Entry>> {
             insertions: files.iter().map(|f| f.insertions).sum(),
             deletions: files.iter().map(|f| f.deletions).sum(),
             verify: s.verify.as_ref().map(|v| {
-                if v.passed {
+                let tip = repo
+                    .branch_tip(&s.branch)
+                    .ok()
+                    .flatten()
+                    .map(|t| t.to_string());
+                if v.is_stale(s, tip.as_deref()) {
+                    "stale".into()
+                } else if v.passed {
                     "passed".into()
                 } else {
                     "failed".into()
@@ -100,7 +108,7 @@ pub fn table(entries: &[Entry]) -> String {
         .enumerate()
         .map(|(i, e)| {
             let verify = match e.verify.as_deref() {
-                Some("passed") => "passed".to_owned(),
+                Some(plain @ ("passed" | "stale")) => plain.to_owned(),
                 Some(other) => ui::state_style(State::Failed).apply_to(other).to_string(),
                 None => "-".to_owned(),
             };

@@ -30,6 +30,9 @@ pub struct Changes {
     pub worktree_missing: bool,
     /// The branch no longer exists.
     pub branch_missing: bool,
+    /// The commit the branch points at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
 }
 
 impl Changes {
@@ -63,6 +66,7 @@ pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
     let mut changes = Changes::default();
     match repo.branch_tip(&session.branch)? {
         Some(tip) => {
+            changes.tip = Some(tip.to_string());
             let base = ObjectId::from_hex(session.base.commit.as_bytes())?;
             if tip != base {
                 committed(repo.gix(), base, tip, &mut changes)?;

@@ -245,6 +245,19 @@ pub struct Verify {
     pub head: Option<String>,
 }
 
+impl Verify {
+    /// The result no longer describes the branch: it moved since (`tip`: where it points now),
+    /// or the agent ran again after the verify.
+    pub fn is_stale(&self, session: &Session, tip: Option<&str>) -> bool {
+        let moved = matches!((self.head.as_deref(), tip), (Some(h), Some(t)) if h != t);
+        let ran_since = session
+            .runs
+            .iter()
+            .any(|r| r.started_at.is_some_and(|at| at > self.at));
+        moved || ran_since
+    }
+}
+
 /// Uncommitted changes moved into the worktree by `new --take-changes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TookChanges {

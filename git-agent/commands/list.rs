@@ -150,11 +150,21 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         let at = header.len() - 2;
         header.insert(at, "VERIFY");
         for (cells, row) in table.iter_mut().zip(&rows) {
+            let tip = row.changes.as_ref().and_then(|c| c.tip.as_deref());
             let v = match &row.session.verify {
-                Some(v) if v.passed => "passed".to_owned(),
-                Some(_) => ui::state_style(State::Failed)
-                    .apply_to("failed")
-                    .to_string(),
+                Some(v) => {
+                    let word = if v.passed { "passed" } else { "failed" };
+                    let word = if v.is_stale(&row.session, tip) {
+                        format!("{word} (stale)")
+                    } else {
+                        word.to_owned()
+                    };
+                    if v.passed {
+                        word
+                    } else {
+                        ui::state_style(State::Failed).apply_to(word).to_string()
+                    }
+                }
                 None => "-".to_owned(),
             };
             cells.insert(at, v);

@@ -200,10 +200,15 @@ fn write_human(
                 v.exit.map_or_else(|| "?".into(), |e| e.describe())
             )
         };
+        let stale = if v.is_stale(s, changes.and_then(|c| c.tip.as_deref())) {
+            " (stale: the branch changed since)"
+        } else {
+            ""
+        };
         rows.push((
             "verify",
             format!(
-                "{result} in {took}, {} — {}",
+                "{result} in {took}, {}{stale} — {}",
                 crate::time::format_ago(v.at, now),
                 v.command
             ),

@@ -163,6 +163,20 @@ fn verify_is_recorded_and_shown() {
         show.stdout.contains("FAILED (exit 3)") && show.stdout.contains("broken"),
         "{show}"
     );
+    assert!(!show.stdout.contains("stale"), "{show}");
+
+    // Once the branch moves on, the result no longer describes it.
+    let wt = std::path::PathBuf::from(env.record("ok")["worktree"].as_str().unwrap().to_owned());
+    std::fs::write(wt.join("y.txt"), "more\n").unwrap();
+    env.git_in(&wt, &["add", "y.txt"]);
+    env.git_in(&wt, &["commit", "-qm", "more"]);
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("failed (stale)"), "{list}");
+    let show = env.agent(&["show", "ok"]).ok();
+    assert!(
+        show.stdout.contains("(stale: the branch changed since)"),
+        "{show}"
+    );
 
     // A verify command from the project file needs approval.
     env.git(&["config", "--unset", "agent.verify"]);
