@@ -13,7 +13,8 @@ use git_agent::session::{Session, short_id};
 use git_agent::ui;
 use serde_json::json;
 
-use crate::{compare, diff, edit, interactive, verify};
+use crate::{compare, diff, edit, interactive};
+use git_agent::verify;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -137,7 +138,7 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         let (command, source) = verify::command(ctx, &repo, &s, cli.trust)?;
         writeln!(ctx.err, "Verifying {}: {command}", s.name)?;
         let err = &mut *ctx.err;
-        let result = verify::run(&state, &s, &command, source, |line| {
+        let result = verify::run(&state, &s, &s.worktree, &command, source, |line| {
             let _ = writeln!(err, "  {line}");
         })?;
         writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
@@ -484,7 +485,7 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
                 .iter()
                 .map(|(s, (cmd, source))| {
                     let state = &state;
-                    scope.spawn(move || verify::run(state, s, cmd, source, |_| {}))
+                    scope.spawn(move || verify::run(state, s, &s.worktree, cmd, source, |_| {}))
                 })
                 .collect();
             handles

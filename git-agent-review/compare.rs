@@ -46,7 +46,7 @@ fn verify_rank(v: Option<&str>) -> u8 {
 
 fn state_rank(s: State) -> u8 {
     match s {
-        State::Done => 0,
+        State::Done | State::Merged => 0,
         State::Waiting => 1,
         State::Running | State::Setup | State::Starting => 2,
         State::Stopped | State::Lost => 3,

@@ -74,9 +74,13 @@ pub fn after_diff(ctx: &mut Ctx<'_>, name: &str) -> Result<Choice> {
     })
 }
 
-/// Picks the winner of a group; merges it if this installation can.
+/// Picks the winner of a group; merges it (discarding the other variants) if this
+/// installation can.
 pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String]) -> Result<u8> {
-    let mut labels: Vec<String> = names.iter().map(|n| format!("{n} wins")).collect();
+    let mut labels: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n} wins: merge it, discard the others (their branches are kept)"))
+        .collect();
     labels.push("No winner yet".into());
     let picked = dialoguer::Select::new()
         .with_prompt("Pick the winner")
@@ -84,9 +88,14 @@ pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String]) -> Result<u8> {
         .default(labels.len() - 1)
         .interact_opt()?;
     match picked {
-        Some(i) if i < names.len() && can("merge") => git_agent(&["merge", &names[i]]),
+        Some(i) if i < names.len() && can("merge") => {
+            git_agent(&["merge", &names[i], "--discard-others"])
+        }
         Some(i) if i < names.len() => {
-            ctx.hint(&format!("merge it with: git agent merge {}", names[i]))?;
+            ctx.hint(&format!(
+                "merge it with: git agent merge {} --discard-others",
+                names[i]
+            ))?;
             Ok(0)
         }
         _ => Ok(0),

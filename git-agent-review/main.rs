@@ -6,7 +6,6 @@ mod compare;
 mod diff;
 mod edit;
 mod interactive;
-mod verify;
 
 fn main() -> std::process::ExitCode {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());

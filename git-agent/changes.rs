@@ -67,7 +67,12 @@ pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
     match repo.branch_tip(&session.branch)? {
         Some(tip) => {
             changes.tip = Some(tip.to_string());
-            let base = ObjectId::from_hex(session.base.commit.as_bytes())?;
+            // Since the last sync, the branch's own changes start at the target it brought in.
+            let from = session
+                .synced
+                .as_ref()
+                .map_or(&session.base.commit, |s| &s.commit);
+            let base = ObjectId::from_hex(from.as_bytes())?;
             if tip != base {
                 committed(repo.gix(), base, tip, &mut changes)?;
             }

@@ -37,6 +37,9 @@ pub enum State {
     Stopped,
     /// The supervisor vanished without recording an end (derived, see [`Session::live_state`]).
     Lost,
+    /// Its work landed on its target with `git agent merge` (derived from the record's
+    /// `merged`, see [`Session::live_state`]).
+    Merged,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             Self::SetupFailed => "setup-failed",
             Self::Stopped => "stopped",
             Self::Lost => "lost",
+            Self::Merged => "merged",
         }
     }
 
@@ -77,6 +81,7 @@ impl State {
             Self::Done => 4,
             Self::Running | Self::Setup => 5,
             Self::Starting => 6,
+            Self::Merged => 7,
         }
     }
 }
@@ -256,6 +261,61 @@ impl Verify {
             .any(|r| r.started_at.is_some_and(|at| at > self.at));
         moved || ran_since
     }
+}
+
+/// `git agent sync`: the target brought into the branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Synced {
+    /// The target branch.
+    pub target: String,
+    /// The target's commit that was brought in.
+    pub commit: String,
+    /// `merge` or `rebase`.
+    pub how: String,
+    pub at: Timestamp,
+}
+
+/// `git agent merge`: where the work landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    /// The target branch.
+    pub into: String,
+    /// `squash`, `rebase`, `merge` or `ff-only`.
+    pub strategy: String,
+    /// The target's new tip.
+    pub commit: String,
+    /// The target's tip before.
+    pub previous: String,
+    /// The branch tip that was merged.
+    pub branch_tip: String,
+    pub at: Timestamp,
+}
+
+/// `git agent merge --pr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub remote: String,
+    /// The branch as pushed.
+    pub branch: String,
+    /// The target branch on the remote.
+    pub base: String,
+    /// The pull request's address, or the page to open one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// True if `gh` opened it (false: only pushed).
+    pub opened: bool,
+    pub at: Timestamp,
+}
+
+/// Why and when a session was removed; its branch tip then (kept unless deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub at: Timestamp,
+    /// `merged`, `squash-merged`, `rm`, `discarded` (another variant won)…
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_tip: Option<String>,
+    pub branch_deleted: bool,
 }
 
 /// Uncommitted changes moved into the worktree by `new --take-changes`.
@@ -453,6 +513,19 @@ pub struct Session {
     /// The last verify run (`review --verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verify>,
+    /// The target's commit last brought into the branch by `git agent sync`: what the
+    /// branch's own changes are measured from since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synced: Option<Synced>,
+    /// Where the work landed (`git agent merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<Merged>,
+    /// The pull request opened for it (`git agent merge --pr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<PullRequest>,
+    /// When and why it was removed (in archived records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removed>,
 }
 
 impl Session {
@@ -460,7 +533,17 @@ impl Session {
     /// While the record is only reserved, the `git agent new` that reserved it counts.
     pub fn live_state(&self) -> State {
         if !self.state.is_active() {
-            return self.state;
+            // Merged, unless the agent ran again since.
+            let merged_last = self.merged.as_ref().is_some_and(|m| {
+                self.run()
+                    .and_then(|r| r.started_at)
+                    .is_none_or(|started| started <= m.at)
+            });
+            return if merged_last {
+                State::Merged
+            } else {
+                self.state
+            };
         }
         let keeper = self
             .processes

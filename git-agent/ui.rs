@@ -15,7 +15,7 @@ pub fn state_style(state: State) -> Style {
         State::Waiting => Style::new().yellow().bold(),
         State::Failed | State::SetupFailed | State::Lost => Style::new().red().bold(),
         State::Stopped => Style::new().magenta(),
-        State::Done => Style::new().green(),
+        State::Done | State::Merged => Style::new().green(),
         State::Running | State::Setup => Style::new().cyan(),
         State::Starting => Style::new().dim(),
     }

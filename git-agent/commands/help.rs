@@ -24,6 +24,18 @@ pub struct Args {
 
 const PREFIX: &str = "git-agent-";
 
+/// Verbs served by a subcommand of one of the suite's binaries: `git agent conflicts` runs
+/// `git-agent-merge conflicts`.
+const SUITE_VERBS: &[(&str, &str)] = &[("conflicts", "merge"), ("sync", "merge")];
+
+/// The plugin and leading arguments that serve `verb`.
+fn route(verb: &str) -> (&str, Option<&str>) {
+    SUITE_VERBS
+        .iter()
+        .find(|(v, _)| *v == verb)
+        .map_or((verb, None), |(v, binary)| (*binary, Some(*v)))
+}
+
 /// Plugins found: verb → executable, first match wins (our own directory, then `PATH`).
 pub fn plugins() -> BTreeMap<String, PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -90,8 +102,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 write!(ctx.out, "{}", sub.render_long_help())?;
                 return Ok(0);
             }
-            match find_plugin(&verb) {
-                Some(path) => Err(Cmd::new(path).arg("--help").exec()),
+            let (plugin, sub) = route(&verb);
+            match find_plugin(plugin) {
+                Some(path) => Err(Cmd::new(path).args(sub).arg("--help").exec()),
                 None => Err(unknown(&verb)),
             }
         }
@@ -104,9 +117,10 @@ pub fn run_plugin(_ctx: &mut Ctx<'_>, argv: &[OsString]) -> Result<u8> {
         return Err(Failure::usage("no command given").into());
     };
     let verb = verb.to_string_lossy().into_owned();
-    match find_plugin(&verb) {
+    let (plugin, sub) = route(&verb);
+    match find_plugin(plugin) {
         // exec only returns on failure; the plugin's exit code becomes ours.
-        Some(path) => Err(Cmd::new(path).args(rest).exec()),
+        Some(path) => Err(Cmd::new(path).args(sub).args(rest).exec()),
         None => Err(unknown(&verb)),
     }
 }
@@ -128,6 +142,7 @@ pub fn find_plugin(verb: &str) -> Option<PathBuf> {
 fn unknown(verb: &str) -> anyhow::Error {
     let mut known = builtin_verbs();
     known.extend(plugins().into_keys());
+    known.extend(SUITE_VERBS.iter().map(|(v, _)| (*v).to_owned()));
     let mut failure = Failure::usage(format!(
         "'{verb}' is not a git agent command. See 'git agent help'."
     ));

@@ -42,7 +42,7 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
         .collect();
     if all {
         rows.extend(state.load_archive()?.into_iter().map(|s| Row {
-            state: s.state,
+            state: s.live_state(),
             session: s,
             archived: true,
             changes: None,

@@ -369,6 +369,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 included: Vec::new(),
                 took_changes: None,
                 verify: None,
+                synced: None,
+                merged: None,
+                pull_request: None,
+                removed: None,
             };
             state.write(&lock, &record)?;
             if settings.ports > 0 {

@@ -55,7 +55,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     let mut code = 0;
     for session in targets {
-        match stop_one(&state, &session, grace) {
+        match stop_session(&state, &session, grace) {
             Ok(Some(ended)) => {
                 let reason = ended
                     .reason
@@ -91,7 +91,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
 }
 
 /// Stops one session; `None` if it had already ended.
-fn stop_one(
+pub fn stop_session(
     state: &StateDir,
     session: &Session,
     grace: Option<Duration>,

@@ -8,6 +8,7 @@ mod events;
 mod failures;
 mod lifecycle;
 mod location;
+mod merge;
 mod names_and_variants;
 mod profiles;
 mod real_agents;

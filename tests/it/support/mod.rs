@@ -141,6 +141,11 @@ impl TestEnv {
             bin.join("git-agent-review"),
         )
         .unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_git-agent-merge"),
+            bin.join("git-agent-merge"),
+        )
+        .unwrap();
         let path = std::env::join_paths([
             bin.clone(),
             git_dir_on_path(),

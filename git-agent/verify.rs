@@ -1,5 +1,6 @@
-//! `review --verify`: the project's verify command (tests, lint) in a session's worktree, its
-//! result recorded in the session (`list`, `show` and `--compare` show it).
+//! The project's verify command (tests, lint) in a session's worktree, its result recorded in
+//! the session (`list`, `show` and `review --compare` show it): `review --verify`, and
+//! `merge --verify` on the merged result before the target moves.
 //!
 //! The command is git config `agent.verify`, else `verify` in `.git-agent.toml` at the
 //! session's base commit (approved by the user, like setup hooks). It runs with `sh -c` in the
@@ -12,14 +13,17 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use std::path::Path;
+
 use anyhow::Result;
-use git_agent::commands::Ctx;
-use git_agent::error::Failure;
-use git_agent::process::Cmd;
-use git_agent::project::{ProjectCommand, ProjectFile};
-use git_agent::repo::Repo;
-use git_agent::session::{Exit, Session, Verify};
-use git_agent::state::{Event, StateDir};
+
+use crate::commands::Ctx;
+use crate::error::Failure;
+use crate::process::Cmd;
+use crate::project::{ProjectCommand, ProjectFile};
+use crate::repo::Repo;
+use crate::session::{Exit, Session, Verify};
+use crate::state::{Event, StateDir};
 
 /// Lines of output kept in the record.
 const TAIL: usize = 20;
@@ -49,7 +53,7 @@ pub fn command(
             .hint("or add verify = \"…\" to .git-agent.toml")
             .into());
     };
-    git_agent::commands::trust::ensure_trusted(
+    crate::commands::trust::ensure_trusted(
         ctx,
         repo,
         &[ProjectCommand::new("verify", cmd.clone())],
@@ -61,7 +65,7 @@ pub fn command(
 
 /// Refuses to verify a worktree an agent is still changing.
 pub fn check_ready(s: &Session) -> Result<()> {
-    use git_agent::session::State;
+    use crate::session::State;
     let live = s.live_state();
     if matches!(live, State::Starting | State::Setup | State::Running) {
         return Err(Failure::fatal(format!(
@@ -84,20 +88,22 @@ pub fn check_ready(s: &Session) -> Result<()> {
     Ok(())
 }
 
-/// Runs the verify command in the session's worktree; `echo` receives each output line as it
-/// comes (to show it live), and the result is recorded in the session.
+/// Runs the verify command in `dir` (the session's worktree, or where a merge result is being
+/// prepared) with the session's environment; `echo` receives each output line as it comes
+/// (to show it live), and the result is recorded in the session.
 pub fn run(
     state: &StateDir,
     s: &Session,
+    dir: &Path,
     command: &str,
     source: &str,
     mut echo: impl FnMut(&str),
 ) -> Result<Verify> {
     let mut cmd = Cmd::new("sh")
         .args(["-c", command])
-        .current_dir(&s.worktree)
+        .current_dir(dir)
         .scrub_for_agent();
-    for (k, v) in git_agent::supervisor::command_env(state, s) {
+    for (k, v) in crate::supervisor::command_env(state, s) {
         cmd = cmd.env(k, v);
     }
     let started = Instant::now();
@@ -140,7 +146,7 @@ pub fn run(
         let _ = r.join();
     }
     use std::os::unix::process::ExitStatusExt as _;
-    let head = Cmd::git_in(&s.worktree)
+    let head = Cmd::git_in(dir)
         .args(["rev-parse", "HEAD"])
         .run()
         .ok()
@@ -154,7 +160,7 @@ pub fn run(
             signal: status.signal(),
         }),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        at: git_agent::time::now(),
+        at: crate::time::now(),
         tail: tail.into_iter().collect(),
         head,
     };
@@ -172,7 +178,7 @@ pub fn run(
 
 /// `fix-login: verify passed in 12s`.
 pub fn summary(name: &str, v: &Verify) -> String {
-    let took = git_agent::time::format_duration(std::time::Duration::from_millis(v.duration_ms));
+    let took = crate::time::format_duration(std::time::Duration::from_millis(v.duration_ms));
     if v.passed {
         format!("{name}: verify passed in {took}")
     } else {

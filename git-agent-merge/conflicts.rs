@@ -1,0 +1,304 @@
+//! `git agent conflicts`: which sessions would conflict with their target and with each other,
+//! and the order to merge them in.
+//!
+//! Every merge here is computed in memory ([`git_agent::merging`]) on each session's whole
+//! result, uncommitted work included: nothing is written, no checkout is touched.
+//!
+//! The suggested order, the rule: at each step, among the sessions that still merge cleanly
+//! onto what has landed so far, take the one that conflicts with the fewest of the sessions
+//! still waiting (pairwise); ties go to the larger change (lines added and removed), then to
+//! the older session. The order is then checked by merging the sessions one onto the other in
+//! memory; a session that conflicts with what landed before it waits for a sync. This keeps
+//! the most work landing without conflicts: a session that conflicts with many others goes
+//! last, so the others are not held up by it.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use git_agent::merging::{Memory, Result_};
+use git_agent::repo::Repo;
+use git_agent::session::Session;
+use gix::ObjectId;
+use serde::Serialize;
+
+/// One session, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub name: String,
+    pub target: String,
+    /// The commit standing for its result (virtual when it has uncommitted work).
+    pub commit: String,
+    pub uncommitted: bool,
+    /// Lines added and removed by its work.
+    pub lines: u64,
+    /// Conflicts with its target; empty when it merges cleanly.
+    pub target_conflicts: Vec<String>,
+    #[serde(skip)]
+    pub result: Option<Result_>,
+    #[serde(skip)]
+    pub target_tip: Option<ObjectId>,
+    #[serde(skip)]
+    pub created: String,
+}
+
+/// Two sessions that conflict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub conflicts: Vec<String>,
+}
+
+/// A session that cannot land cleanly in the suggested order, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Waiting {
+    pub name: String,
+    /// What it conflicts with: its target, or the sessions merged before it.
+    pub with: String,
+    pub paths: Vec<String>,
+}
+
+/// The whole prediction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prediction {
+    pub sessions: Vec<Entry>,
+    /// Every pair that was checked, clean or not.
+    pub pairs: Vec<Pair>,
+    pub order: Vec<String>,
+    pub waiting: Vec<Waiting>,
+}
+
+impl Prediction {
+    pub fn any_conflict(&self) -> bool {
+        self.sessions.iter().any(|e| !e.target_conflicts.is_empty())
+            || self.pairs.iter().any(|p| !p.conflicts.is_empty())
+    }
+
+    fn pair(&self, a: &str, b: &str) -> Option<&Pair> {
+        self.pairs
+            .iter()
+            .find(|p| (p.a == a && p.b == b) || (p.a == b && p.b == a))
+    }
+}
+
+/// Predicts every merge among `sessions` (each against `targets[name]`).
+pub fn predict(
+    repo: &Repo,
+    mem: &Memory,
+    sessions: &[Session],
+    targets: &BTreeMap<String, (String, ObjectId)>,
+) -> Result<Prediction> {
+    let mut entries = Vec::new();
+    for s in sessions {
+        let (target, tip) = &targets[&s.name];
+        let result = mem.session_result(s)?;
+        let against = mem.merge(*tip, result.commit)?;
+        let lines = match mem.merge_base(*tip, result.commit)? {
+            Some(base) => {
+                let (a, d) = mem.line_counts(mem.tree_of(base)?, mem.tree_of(result.commit)?)?;
+                a + d
+            }
+            None => 0,
+        };
+        entries.push(Entry {
+            name: s.name.clone(),
+            target: target.clone(),
+            commit: result.commit.to_string(),
+            uncommitted: result.uncommitted,
+            lines,
+            target_conflicts: against.conflicts,
+            result: Some(result),
+            target_tip: Some(*tip),
+            created: s.created_at.to_string(),
+        });
+    }
+    let mut pairs = Vec::new();
+    for (i, a) in entries.iter().enumerate() {
+        for b in &entries[i + 1..] {
+            let (Some(ra), Some(rb)) = (a.result, b.result) else {
+                continue;
+            };
+            let m = mem.merge(ra.commit, rb.commit)?;
+            pairs.push(Pair {
+                a: a.name.clone(),
+                b: b.name.clone(),
+                conflicts: m.conflicts,
+            });
+        }
+    }
+    let mut prediction = Prediction {
+        sessions: entries,
+        pairs,
+        order: Vec::new(),
+        waiting: Vec::new(),
+    };
+    suggest_order(repo, mem, &mut prediction)?;
+    Ok(prediction)
+}
+
+/// Fills in `order` and `waiting` (see the module docs for the rule).
+fn suggest_order(_repo: &Repo, mem: &Memory, p: &mut Prediction) -> Result<()> {
+    let mut remaining: Vec<usize> = Vec::new();
+    for (i, e) in p.sessions.iter().enumerate() {
+        if e.target_conflicts.is_empty() {
+            remaining.push(i);
+        } else {
+            p.waiting.push(Waiting {
+                name: e.name.clone(),
+                with: e.target.clone(),
+                paths: e.target_conflicts.clone(),
+            });
+        }
+    }
+    let mut picked = Vec::new();
+    while !remaining.is_empty() {
+        let degree = |i: usize| {
+            remaining
+                .iter()
+                .filter(|&&j| j != i)
+                .filter(|&&j| {
+                    p.pair(&p.sessions[i].name, &p.sessions[j].name)
+                        .is_some_and(|pair| !pair.conflicts.is_empty())
+                })
+                .count()
+        };
+        let best = *remaining
+            .iter()
+            .min_by(|&&a, &&b| {
+                let (ea, eb) = (&p.sessions[a], &p.sessions[b]);
+                degree(a)
+                    .cmp(&degree(b))
+                    .then(eb.lines.cmp(&ea.lines))
+                    .then(ea.created.cmp(&eb.created))
+                    .then(ea.name.cmp(&eb.name))
+            })
+            .expect("not empty");
+        remaining.retain(|&i| i != best);
+        picked.push(best);
+    }
+    // Check the order by landing them one onto the other, per target, in memory.
+    let mut landed: BTreeMap<String, (ObjectId, Vec<String>)> = BTreeMap::new();
+    for i in picked {
+        let e = &p.sessions[i];
+        let (Some(result), Some(tip)) = (e.result, e.target_tip) else {
+            continue;
+        };
+        let (acc, before) = landed
+            .entry(e.target.clone())
+            .or_insert_with(|| (tip, Vec::new()));
+        let m = mem.merge(*acc, result.commit)?;
+        if m.is_clean() {
+            *acc = mem.virtual_commit(m.tree, &[*acc, result.commit])?;
+            before.push(e.name.clone());
+            p.order.push(e.name.clone());
+        } else {
+            // Name the ones it conflicts with pairwise; all of them if it takes several.
+            let culprits: Vec<&String> = before
+                .iter()
+                .filter(|b| p.pair(&e.name, b).is_some_and(|x| !x.conflicts.is_empty()))
+                .collect();
+            let with = if culprits.is_empty() {
+                before.join(", ")
+            } else {
+                culprits
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            p.waiting.push(Waiting {
+                name: e.name.clone(),
+                with,
+                paths: m.conflicts,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The human report: a matrix, the conflicting paths, the order.
+pub fn render(p: &Prediction) -> String {
+    let mut out = String::new();
+    let names: Vec<&str> = p.sessions.iter().map(|e| e.name.as_str()).collect();
+    let mut header = vec!["", "TARGET"];
+    header.extend(names.iter().copied());
+    let cell = |conflicts: &[String]| {
+        if conflicts.is_empty() {
+            "ok".to_owned()
+        } else {
+            format!("{} ✗", conflicts.len())
+        }
+    };
+    let rows: Vec<Vec<String>> = p
+        .sessions
+        .iter()
+        .map(|e| {
+            let mut row = vec![
+                e.name.clone(),
+                format!("{} {}", e.target, cell(&e.target_conflicts)),
+            ];
+            for other in &names {
+                row.push(if *other == e.name {
+                    "·".to_owned()
+                } else {
+                    p.pair(&e.name, other)
+                        .map_or_else(String::new, |pair| cell(&pair.conflicts))
+                });
+            }
+            row
+        })
+        .collect();
+    out.push_str(&git_agent::ui::table(&header, &rows));
+    let uncommitted: Vec<&str> = p
+        .sessions
+        .iter()
+        .filter(|e| e.uncommitted)
+        .map(|e| e.name.as_str())
+        .collect();
+    if !uncommitted.is_empty() {
+        out.push_str(&format!(
+            "\n(with their uncommitted changes: {})\n",
+            uncommitted.join(", ")
+        ));
+    }
+    let mut conflicts = Vec::new();
+    for e in &p.sessions {
+        if !e.target_conflicts.is_empty() {
+            conflicts.push(format!(
+                "  {} × {}: {}",
+                e.name,
+                e.target,
+                e.target_conflicts.join(", ")
+            ));
+        }
+    }
+    for pair in &p.pairs {
+        if !pair.conflicts.is_empty() {
+            conflicts.push(format!(
+                "  {} × {}: {}",
+                pair.a,
+                pair.b,
+                pair.conflicts.join(", ")
+            ));
+        }
+    }
+    if conflicts.is_empty() {
+        out.push_str("\nNo conflicts.\n");
+    } else {
+        out.push_str("\nConflicts:\n");
+        out.push_str(&conflicts.join("\n"));
+        out.push('\n');
+    }
+    if !p.order.is_empty() {
+        out.push_str(&format!("\nMerge order: {}\n", p.order.join(", ")));
+    }
+    for w in &p.waiting {
+        out.push_str(&format!(
+            "Then sync {} (conflicts with {} in {})\n",
+            w.name,
+            w.with,
+            w.paths.join(", ")
+        ));
+    }
+    out
+}

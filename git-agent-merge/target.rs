@@ -1,0 +1,211 @@
+//! Where a session's work goes, and how that branch is moved safely.
+//!
+//! The target is `--into BRANCH`, else the session's base branch as recorded (a
+//! remote-tracking base such as `origin/main` means the local `main`). Moving it:
+//! - If it is checked out in a worktree (yours, usually), that checkout moves with it, by a
+//!   fast-forward `git merge --ff-only` there: git refuses before touching anything if one of
+//!   your local changes is in the way, so the checkout is never left half-merged. We refuse
+//!   first, naming the files, when local changes touch the paths the merge changes.
+//! - If it is checked out nowhere, only the ref moves, with a compare-and-swap
+//!   `git update-ref` (a concurrent change to the branch makes it fail, not get lost).
+//! - A branch being rebased or bisected in some worktree is not touched.
+//!
+//! Every git call here runs non-interactively: `GIT_EDITOR`, `GIT_SEQUENCE_EDITOR` and
+//! merge auto-edit never open an editor, and `--no-autostash` keeps git from ever stashing.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use git_agent::error::Failure;
+use git_agent::merging;
+use git_agent::process::Cmd;
+use git_agent::repo::Repo;
+use git_agent::session::Session;
+use gix::ObjectId;
+
+/// `git -C dir …` that never waits for an editor.
+pub fn git(dir: &Path) -> Cmd {
+    Cmd::git_in(dir)
+        .env("GIT_EDITOR", "true")
+        .env("GIT_SEQUENCE_EDITOR", "true")
+        .env("GIT_MERGE_AUTOEDIT", "no")
+        .env("GIT_TERMINAL_PROMPT", "0")
+}
+
+/// A session's target branch, now.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub branch: String,
+    pub tip: ObjectId,
+    /// The worktree that has it checked out.
+    pub checkout: Option<PathBuf>,
+}
+
+/// Resolves the target of `s`: `into`, else its base branch.
+pub fn resolve(repo: &Repo, s: &Session, into: Option<&str>) -> Result<Target> {
+    let branch = match into {
+        Some(b) => b.strip_prefix("refs/heads/").unwrap_or(b).to_owned(),
+        None => merging::default_target(repo, s).ok_or_else(|| {
+            let from = s.base.short_name();
+            Failure::fatal(format!(
+                "'{}' was started from {from}, which is not a local branch: there is no branch to merge it into",
+                s.name
+            ))
+            .hint(format!("name one: git agent merge {} --into BRANCH", s.name))
+        })?,
+    };
+    if branch == s.branch {
+        return Err(Failure::usage(format!(
+            "{branch} is the branch of '{}' itself; name the branch its work goes to",
+            s.name
+        ))
+        .into());
+    }
+    let Some(tip) = repo.branch_tip(&branch)? else {
+        return Err(Failure::fatal(format!("there is no branch '{branch}'"))
+            .hint("see the branches with: git branch --list")
+            .into());
+    };
+    let checkout = checkout_of(repo, &branch)?;
+    Ok(Target {
+        branch,
+        tip,
+        checkout,
+    })
+}
+
+/// The worktree that has `branch` checked out, if any; an error if it is being rebased or
+/// bisected somewhere (moving it would fight that operation).
+pub fn checkout_of(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {
+    let full = format!("refs/heads/{branch}");
+    let mut admin_dirs = vec![repo.common_dir().to_owned()];
+    if let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) {
+        admin_dirs.extend(entries.flatten().map(|e| e.path()));
+    }
+    for admin in &admin_dirs {
+        for (file, what) in [
+            ("rebase-merge/head-name", "rebased"),
+            ("rebase-apply/head-name", "rebased"),
+            ("BISECT_START", "bisected"),
+        ] {
+            let text = std::fs::read_to_string(admin.join(file)).unwrap_or_default();
+            let names_it = text.trim() == full || (file == "BISECT_START" && text.trim() == branch);
+            if names_it {
+                return Err(Failure::fatal(format!(
+                    "{branch} is being {what} ({}); it is not moved meanwhile",
+                    admin.display()
+                ))
+                .hint("finish or abort that first")
+                .into());
+            }
+        }
+    }
+    Ok(repo.worktrees_on_branch(branch)?.into_iter().next())
+}
+
+/// Paths with uncommitted changes (staged, unstaged, untracked) in a worktree, and whether a
+/// merge, rebase or similar is in progress there.
+pub fn local_changes(dir: &Path) -> Result<Vec<String>> {
+    let status = Cmd::git_in(dir)
+        .args([
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+        ])
+        .run()?;
+    let mut paths = Vec::new();
+    let mut fields = status.split('\0');
+    while let Some(entry) = fields.next() {
+        if entry.len() < 4 {
+            continue;
+        }
+        paths.push(entry[3..].to_owned());
+        if entry.starts_with('R') || entry.starts_with('C') {
+            paths.extend(fields.next().map(str::to_owned));
+        }
+    }
+    Ok(paths)
+}
+
+/// Refuses (exit 1) when the target's checkout has local changes in `paths`, or is in the
+/// middle of an operation.
+pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> {
+    let git_dir = Cmd::git_in(dir)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .run()?;
+    let git_dir = Path::new(git_dir.trim());
+    for marker in ["MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"] {
+        if git_dir.join(marker).exists() {
+            return Err(Failure::fatal(format!(
+                "{branch} is checked out in {} and an operation is in progress there ({marker})",
+                dir.display()
+            ))
+            .hint("finish or abort it, then merge again")
+            .code(git_agent::error::code::NEGATIVE)
+            .into());
+        }
+    }
+    let local = local_changes(dir)?;
+    let in_the_way: Vec<&String> = local
+        .iter()
+        .filter(|p| {
+            paths.iter().any(|c| {
+                c == *p
+                    || c.starts_with(&format!("{}/", p.trim_end_matches('/')))
+                    || p.starts_with(&format!("{c}/"))
+            })
+        })
+        .collect();
+    if in_the_way.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = in_the_way.iter().map(|p| format!("  {p}")).collect();
+    Err(Failure::fatal(format!(
+        "{branch} is checked out in {}, and your local changes there touch files the merge changes:\n{}",
+        dir.display(),
+        list.join("\n")
+    ))
+    .hint("commit them (or move them aside), then merge again; nothing was changed")
+    .code(git_agent::error::code::NEGATIVE)
+    .into())
+}
+
+/// Moves `target` from its tip to `new`: through its checkout (fast-forward) or the ref alone.
+pub fn advance(repo: &Repo, target: &Target, new: ObjectId, why: &str) -> Result<()> {
+    let new = new.to_string();
+    match &target.checkout {
+        Some(dir) => {
+            git(dir)
+                .args(["merge", "--ff-only", "--no-autostash", "--quiet", &new])
+                .env("GIT_REFLOG_ACTION", why)
+                .run()
+                .map_err(|e| {
+                    Failure::fatal(format!(
+                        "could not move {} in {}: {e:#}",
+                        target.branch,
+                        dir.display()
+                    ))
+                    .hint("nothing was changed there")
+                })?;
+        }
+        None => {
+            repo.git()
+                .args([
+                    "update-ref",
+                    "-m",
+                    why,
+                    &format!("refs/heads/{}", target.branch),
+                    &new,
+                    &target.tip.to_string(),
+                ])
+                .run()
+                .map_err(|e| {
+                    Failure::fatal(format!("could not move {}: {e:#}", target.branch))
+                        .hint("it changed meanwhile; run the merge again")
+                })?;
+        }
+    }
+    Ok(())
+}

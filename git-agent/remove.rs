@@ -1,0 +1,434 @@
+//! Removing a session without losing work: `git agent rm`, `clean`, and `merge` once the work
+//! landed (or lost to another variant).
+//!
+//! The rules (DESIGN §5, invariants 1–3):
+//! - A live agent is stopped first, through its supervisor (only the processes we started).
+//! - A worktree with uncommitted or untracked changes (not counting ignored files or the files
+//!   its agent leaves), a rebase or merge in progress, or a HEAD that left the session's branch
+//!   is never removed without force; the refusal lists exactly what would be lost.
+//! - A branch whose commits are not in one of its destinations *by content* (see
+//!   [`crate::merging::merged_by`]) makes removal refuse too, unless the caller says losing the
+//!   worktree is fine because the branch stays (`allow_unmerged`, for `--discard-others`).
+//! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force;
+//!   never a repository-wide `prune`). A worktree someone else locked is left alone.
+//! - The branch is kept unless asked; deleted only if merged (or forced) and only if we
+//!   created it; its tip is always reported.
+//! - The record and the session's files move to `archive/`; its ports are released.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use crate::error::Failure;
+use crate::merging::{Memory, MergedBy};
+use crate::process::Cmd;
+use crate::repo::Repo;
+use crate::session::{Removed, Session};
+use crate::state::Event;
+
+/// What removing a session would lose, looked at before doing it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inspection {
+    pub name: String,
+    /// The agent (or its supervisor) is still running.
+    pub alive: bool,
+    pub worktree: PathBuf,
+    pub worktree_missing: bool,
+    /// `git status --short`-like lines of uncommitted and untracked changes.
+    pub uncommitted: Vec<String>,
+    /// A merge, rebase, cherry-pick or revert in progress in the worktree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// The worktree's HEAD is not on the session's branch (it is here, detached or elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_elsewhere: Option<String>,
+    /// Someone else's `git worktree lock` reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_by_other: Option<String>,
+    pub branch: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_tip: Option<String>,
+    /// Why the branch counts as merged, and into what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<(MergedBy, String)>,
+    /// The branch has no commits of its own (nothing to merge).
+    pub empty: bool,
+    /// Commits of the branch found in none of its destinations (`abc1234 subject`).
+    pub unmerged: Vec<String>,
+}
+
+impl Inspection {
+    /// Uncommitted state that only lives in the worktree.
+    pub fn worktree_holds_work(&self) -> bool {
+        !self.uncommitted.is_empty() || self.operation.is_some() || self.head_elsewhere.is_some()
+    }
+
+    /// The branch's work is somewhere else too (merged, or there is none).
+    pub fn branch_is_merged(&self) -> bool {
+        self.branch_tip.is_none() || self.empty || self.merged.is_some()
+    }
+
+    /// One word for why the session may go: `merged`, `squash-merged`, `empty`,
+    /// `worktree-missing`.
+    pub fn reason(&self) -> Option<&'static str> {
+        if self.worktree_holds_work() {
+            return None;
+        }
+        if let Some((by, _)) = &self.merged {
+            return Some(match by {
+                MergedBy::NothingToAdd | MergedBy::PatchEquivalent => "squash-merged",
+                MergedBy::Ancestor | MergedBy::SameTree => "merged",
+            });
+        }
+        if self.empty {
+            return Some("empty");
+        }
+        if self.worktree_missing && self.branch_tip.is_none() {
+            return Some("worktree-missing");
+        }
+        None
+    }
+}
+
+/// How far a removal may go.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The user's force flag: remove a worktree that holds work, delete an unmerged branch.
+    pub force: bool,
+    /// Delete the branch too (only if merged, or with force; never a branch we did not create).
+    pub delete_branch: bool,
+    /// Remove the worktree even though the branch is not merged (the branch stays).
+    pub allow_unmerged: bool,
+    /// Why, for the archived record (`rm`, `merged`, `discarded`…).
+    pub reason: String,
+    /// Grace period when stopping a live agent.
+    pub grace: Option<Duration>,
+}
+
+/// What a removal did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub name: String,
+    pub worktree: PathBuf,
+    pub worktree_removed: bool,
+    pub branch: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch_tip: Option<String>,
+    pub branch_deleted: bool,
+    pub stopped: bool,
+    /// Uncommitted changes thrown away because the user forced it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discarded: Vec<String>,
+    pub reason: String,
+}
+
+/// The git directory of a worktree (`<common>/worktrees/<id>`), even when its checkout is
+/// gone (found through the `gitdir` files).
+fn admin_dir(repo: &Repo, path: &Path) -> Option<PathBuf> {
+    let dir = repo.common_dir().join("worktrees");
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
+        let points_to = Path::new(gitdir.trim()).parent().map(Path::to_owned);
+        if points_to.as_deref() == Some(path)
+            || points_to
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .zip(std::fs::canonicalize(path).ok())
+                .is_some_and(|(a, b)| a == b)
+        {
+            return Some(entry.path());
+        }
+    }
+    None
+}
+
+/// Looks at everything removing `s` could lose.
+pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
+    let mut i = Inspection {
+        name: s.name.clone(),
+        alive: s.live_state().is_active(),
+        worktree: s.worktree.clone(),
+        worktree_missing: !s.worktree.is_dir(),
+        branch: s.branch.clone(),
+        ..Inspection::default()
+    };
+    if let Some(admin) = admin_dir(repo, &s.worktree) {
+        if let Ok(reason) = std::fs::read_to_string(admin.join("locked"))
+            && reason.trim() != crate::worktree::lock_reason(&s.name)
+        {
+            i.locked_by_other = Some(reason.trim().to_owned());
+        }
+        for (marker, what) in [
+            ("MERGE_HEAD", "a merge"),
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+        ] {
+            if admin.join(marker).exists() {
+                i.operation = Some(format!("{what} is in progress"));
+                break;
+            }
+        }
+    }
+    if !i.worktree_missing {
+        let status = crate::changes::status(&s.worktree, &s.agent.leaves)?;
+        i.uncommitted = short_status(&status);
+        let head = Cmd::git_in(&s.worktree)
+            .args(["symbolic-ref", "-q", "HEAD"])
+            .output()?;
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        if head != format!("refs/heads/{}", s.branch) && i.operation.is_none() {
+            i.head_elsewhere = Some(if head.is_empty() {
+                "HEAD is detached".to_owned()
+            } else {
+                format!("HEAD is on {}", head.trim_start_matches("refs/heads/"))
+            });
+        }
+    }
+    let Some(tip) = repo.branch_tip(&s.branch)? else {
+        return Ok(i);
+    };
+    i.branch_tip = Some(tip.to_string());
+    let destinations = crate::merging::merge_destinations(repo, s);
+    let base = gix::ObjectId::from_hex(s.base.commit.as_bytes())?;
+    if mem.is_ancestor(tip, base)? {
+        i.empty = true;
+        return Ok(i);
+    }
+    for dest in &destinations {
+        let target = mem.commit_of(dest)?;
+        if let Some(by) = crate::merging::merged_by(repo, mem, tip, target)? {
+            i.merged = Some((by, short_ref(dest)));
+            return Ok(i);
+        }
+    }
+    let mut log = repo.git().args([
+        "log",
+        "--format=%h %s",
+        "--max-count=20",
+        &tip.to_string(),
+        "--not",
+    ]);
+    if destinations.is_empty() {
+        log = log.arg(&s.base.commit);
+    } else {
+        log = log.args(&destinations);
+    }
+    i.unmerged = log.run()?.lines().map(str::to_owned).collect();
+    Ok(i)
+}
+
+fn short_ref(r: &str) -> String {
+    r.strip_prefix("refs/heads/")
+        .or_else(|| r.strip_prefix("refs/remotes/"))
+        .unwrap_or(r)
+        .to_owned()
+}
+
+/// `git status --porcelain=v2 -z` entries as short `XY path` lines.
+fn short_status(status: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut fields = status.split('\0');
+    while let Some(entry) = fields.next() {
+        let parts: Vec<&str> = entry.splitn(11, ' ').collect();
+        match parts.first().copied() {
+            Some("1") if parts.len() >= 9 => lines.push(format!("{} {}", parts[1], parts[8])),
+            Some("2") if parts.len() >= 10 => {
+                let from = fields.next().unwrap_or("");
+                lines.push(format!("{} {from} -> {}", parts[1], parts[9]));
+            }
+            Some("u") if parts.len() >= 11 => lines.push(format!("{} {}", parts[1], parts[10])),
+            Some("?") => lines.push(format!("?? {}", &entry[2..])),
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// Why `opts` do not allow removing the inspected session, if they do not: a failure that
+/// lists exactly what would be lost and the flag that decides.
+pub fn refusal(i: &Inspection, opts: &Options, force_flag: &str) -> Option<Failure> {
+    if let Some(reason) = &i.locked_by_other {
+        return Some(
+            Failure::fatal(format!(
+                "'{}': the worktree is locked by someone else ({reason})",
+                i.name
+            ))
+            .hint(format!(
+                "unlock it first if that lock is stale: git worktree unlock {}",
+                i.worktree.display()
+            )),
+        );
+    }
+    if opts.force {
+        return None;
+    }
+    let mut lost = Vec::new();
+    if let Some(op) = &i.operation {
+        lost.push(format!("{op} in {}", i.worktree.display()));
+    }
+    if let Some(h) = &i.head_elsewhere {
+        lost.push(format!("{h} in {}", i.worktree.display()));
+    }
+    if !i.uncommitted.is_empty() {
+        lost.push(format!("uncommitted changes in {}:", i.worktree.display()));
+        lost.extend(i.uncommitted.iter().take(20).map(|l| format!("  {l}")));
+        if i.uncommitted.len() > 20 {
+            lost.push(format!("  … and {} more", i.uncommitted.len() - 20));
+        }
+    }
+    if !opts.allow_unmerged && !i.branch_is_merged() {
+        lost.push(format!(
+            "commits on {} that are not merged anywhere:",
+            i.branch
+        ));
+        lost.extend(i.unmerged.iter().map(|l| format!("  {l}")));
+    }
+    if lost.is_empty() {
+        return None;
+    }
+    let mut failure = Failure::fatal(format!(
+        "'{}' holds work that would be lost:\n{}",
+        i.name,
+        lost.join("\n")
+    ))
+    .code(crate::error::code::NEGATIVE);
+    if !i.branch_is_merged() && !opts.allow_unmerged {
+        failure = failure.hint(format!(
+            "merge it first (git agent merge {0}), or review it (git agent review {0})",
+            i.name
+        ));
+    }
+    if i.worktree_holds_work() {
+        failure = failure.hint(format!(
+            "commit what is in the worktree: git -C {} commit -a",
+            i.worktree.display()
+        ));
+    }
+    Some(failure.hint(format!(
+        "to remove it anyway: {force_flag} (the branch and its commits are kept)"
+    )))
+}
+
+/// Removes a session: stops its agent, removes its worktree, archives its record. The caller
+/// checked [`refusal`] on a fresh [`inspect`]ion; this checks again after stopping the agent
+/// (stopping commits what the agent left).
+pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Result<Outcome> {
+    let state = repo.state();
+    let mut stopped = false;
+    let mut s = s.clone();
+    if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
+        crate::commands::stop::stop_session(&state, &s, opts.grace)?;
+        stopped = true;
+        s = state.load(&s.name)?;
+    }
+    let mem = Memory::new(repo);
+    let inspection = inspect(repo, &mem, &s)?;
+    if let Some(failure) = refusal(&inspection, opts, force_flag) {
+        return Err(failure.into());
+    }
+    let mut outcome = Outcome {
+        name: s.name.clone(),
+        worktree: s.worktree.clone(),
+        worktree_removed: false,
+        branch: s.branch.clone(),
+        branch_tip: inspection.branch_tip.clone(),
+        branch_deleted: false,
+        stopped,
+        discarded: Vec::new(),
+        reason: opts.reason.clone(),
+    };
+    // The worktree, if it is still registered (a missing checkout is deregistered by the same
+    // command, for this worktree only).
+    if admin_dir(repo, &s.worktree).is_some() {
+        let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
+        let mut cmd = repo.git().args(["worktree", "remove"]);
+        if opts.force && inspection.worktree_holds_work() {
+            cmd = cmd.arg("--force");
+            outcome.discarded = inspection.uncommitted.clone();
+        }
+        cmd.arg(&s.worktree)
+            .run()
+            .with_context(|| format!("could not remove the worktree {}", s.worktree.display()))?;
+        outcome.worktree_removed = true;
+    }
+    if opts.delete_branch
+        && let Some(tip) = &inspection.branch_tip
+    {
+        if !s.branch_created {
+            return Err(Failure::fatal(format!(
+                "{} existed before '{}' and is not deleted by git-agent",
+                s.branch, s.name
+            ))
+            .hint(format!(
+                "delete it yourself if you must: git branch -d {}",
+                s.branch
+            ))
+            .into());
+        }
+        if inspection.branch_is_merged() || opts.force {
+            // Compare-and-delete: only the tip we looked at.
+            repo.git()
+                .args(["update-ref", "-d", &format!("refs/heads/{}", s.branch), tip])
+                .run()?;
+            outcome.branch_deleted = true;
+        }
+    }
+    archive(repo, &s, &outcome)?;
+    Ok(outcome)
+}
+
+/// Moves the record (with `removed` filled in) and the session's files to `archive/`, and
+/// releases its ports.
+fn archive(repo: &Repo, s: &Session, outcome: &Outcome) -> Result<()> {
+    let state = repo.state();
+    let lock = state.lock()?;
+    let mut record = state.load(&s.name)?;
+    record.removed = Some(Removed {
+        at: crate::time::now(),
+        reason: outcome.reason.clone(),
+        branch_tip: outcome.branch_tip.clone(),
+        branch_deleted: outcome.branch_deleted,
+    });
+    record.worktree_locked = false;
+    let stamp = crate::time::now().as_second();
+    let dir = state.archive_dir();
+    std::fs::create_dir_all(&dir)?;
+    let dest = dir.join(format!("{}.{stamp}.json", s.name));
+    let text = serde_json::to_string_pretty(&record)? + "\n";
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    tmp.persist(&dest)
+        .with_context(|| format!("could not write {}", dest.display()))?;
+    let files = state.session_dir(&s.name);
+    if files.exists() {
+        std::fs::rename(&files, dir.join(format!("{}.{stamp}", s.name)))
+            .with_context(|| format!("could not archive {}", files.display()))?;
+    }
+    std::fs::remove_file(state.record_path(&s.name))?;
+    crate::ports::release(&state, &lock, &s.name)?;
+    drop(lock);
+    state.append_event(&Event {
+        detail: Some(outcome.reason.clone()),
+        ..Event::new(&s.name, "removed")
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_status_lines() {
+        let status = "1 .M N... 100644 100644 100644 a b src/a.rs\0\
+                      2 R. N... 100644 100644 100644 a b R100 new.rs\0old.rs\0\
+                      ? notes/n.txt\0";
+        assert_eq!(
+            short_status(status),
+            [".M src/a.rs", "R. old.rs -> new.rs", "?? notes/n.txt"]
+        );
+    }
+}
