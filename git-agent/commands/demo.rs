@@ -180,6 +180,23 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         "Work the agent left uncommitted was committed for it:",
         &["show", "--stat", "--format=%s%n%n%b", "agent/readme"],
     )?;
+    demo.step(
+        ctx,
+        "Would they conflict, with main or with each other? (merged in memory; exit 1: yes)",
+        &["agent", "conflicts"],
+    )?;
+    demo.step(
+        ctx,
+        "Land the winning variant; the other one goes (its branch is kept):",
+        &["agent", "merge", "greeting-1", "--discard-others"],
+    )?;
+    demo.step(ctx, "And the README work:", &["agent", "merge", "readme"])?;
+    demo.step(
+        ctx,
+        "main now holds both, one commit each:",
+        &["log", "--oneline", "--no-decorate", "main"],
+    )?;
+    demo.step(ctx, "What is left:", &["agent", "list", "--all"])?;
 
     writeln!(ctx.out, "{}", ui::bold("That's it."))?;
     writeln!(
@@ -256,8 +273,8 @@ impl Demo {
         writeln!(ctx.out, "$ git {}", shown.join(" "))?;
         ctx.out.flush()?;
         let status = self.git().args(args).status()?;
-        // `wait` and `review --verify` report a failure with exit 1: part of the show.
-        if !status.success() && !matches!(args.get(1), Some(&"wait" | &"review")) {
+        // `wait`, `review --verify` and `conflicts` report with exit 1: part of the show.
+        if !status.success() && !matches!(args.get(1), Some(&"wait" | &"review" | &"conflicts")) {
             return Err(
                 Failure::fatal(format!("demo step failed: git {}", shown.join(" "))).into(),
             );

@@ -107,6 +107,10 @@ fn the_demo_runs_on_a_throw_away_repository() {
         "error: config.yml not found",
         "Make the greeting friendlier (Good to see you)",
         "Git-Agent-Session: readme",
+        "greeting-1 × greeting-2: greet.sh",
+        "Merged greeting-1 into main (squash)",
+        "Discarded greeting-2",
+        "Merged readme into main (squash)",
     ] {
         assert!(
             out.stdout.contains(expected) || out.stderr.contains(expected),
@@ -117,7 +121,14 @@ fn the_demo_runs_on_a_throw_away_repository() {
         .agent_in(&dir.join("greet"), &["list", "--json"])
         .ok()
         .json();
-    assert_eq!(json["sessions"].as_array().unwrap().len(), 4);
+    // Only the failed one is left; the others were merged or discarded.
+    assert_eq!(json["sessions"].as_array().unwrap().len(), 1, "{json:#}");
+    assert_eq!(json["sessions"][0]["name"], "broken");
+    let log = env.git_in(&dir.join("greet"), &["log", "--format=%s", "main"]);
+    assert_eq!(
+        log,
+        "add a usage section to the README\nmake the greeting friendlier\nInitial version\n"
+    );
     let again = env
         .agent_direct(&env.root(), &["demo", "--dir", dir.to_str().unwrap()])
         .code(128);

@@ -831,3 +831,85 @@ fn usage_errors_and_help() {
     env.agent(&["merge", "detached", "--into", "main"]).ok();
     assert!(env.repo.join("d.txt").exists());
 }
+
+#[test]
+fn a_target_behind_its_upstream_is_not_squashed_with_upstream_commits() {
+    let env = TestEnv::new();
+    let remote = env.root().join("remote.git");
+    env.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+    env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+    env.git(&["push", "-q", "-u", "origin", "main"]);
+    // Someone else pushes; our main is now behind origin/main.
+    let other = env.root().join("other");
+    env.git(&[
+        "clone",
+        "-q",
+        remote.to_str().unwrap(),
+        other.to_str().unwrap(),
+    ]);
+    std::fs::write(other.join("up.txt"), "upstream\n").unwrap();
+    env.git_in(&other, &["add", "up.txt"]);
+    env.git_in(&other, &["commit", "-q", "-m", "upstream work"]);
+    env.git_in(&other, &["push", "-q", "origin", "main"]);
+    env.spawn(
+        &["--name", "f", "--base", "@fresh", "t"],
+        "write f.txt f\ncommit f",
+    );
+    env.wait_state("f", "done");
+    let before = rev(&env, "main");
+    let out = env.agent(&["merge", "f"]).code(128);
+    assert!(out.stderr.contains("main is behind origin/main"), "{out}");
+    assert_eq!(rev(&env, "main"), before);
+    // Brought up to date, the squash holds only the agent's work.
+    env.git(&["merge", "-q", "--ff-only", "origin/main"]);
+    env.agent(&["merge", "f"]).ok();
+    assert_eq!(rev(&env, "main^"), rev(&env, "origin/main"));
+    let files = env.git(&["show", "--format=", "--name-only", "main"]);
+    assert_eq!(files, "f.txt\n");
+}
+
+#[test]
+fn a_session_whose_worktree_is_gone_still_merges_from_its_branch() {
+    let (env, before) = diverged("gone");
+    std::fs::remove_dir_all(worktree(&env, "w")).unwrap();
+    let out = env.agent(&["merge", "w"]).ok();
+    assert!(out.stdout.contains("Merged w into main (squash)"), "{out}");
+    assert_eq!(rev(&env, "main^"), before);
+    assert!(env.repo.join("a.txt").exists());
+    // The temporary worktree is gone and git no longer lists the session's.
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("worktree ").count(), 1, "{list}");
+    assert!(!env.has_record("w"));
+}
+
+#[test]
+fn a_rebase_that_stops_at_a_conflict_stays_in_the_agents_worktree() {
+    let env = TestEnv::new();
+    env.write("f.txt", "1\n2\n3\n");
+    commit_all(&env, "f");
+    // Its first commit conflicts with main; its second takes the change back.
+    session(
+        &env,
+        "rb",
+        "write f.txt 1\\nAGENT\\n3\ncommit agent edit\nwrite f.txt 1\\n2\\n3\ncommit agent undo\nwrite g.txt g\ncommit g",
+    );
+    env.write("f.txt", "1\nMAIN\n3\n");
+    commit_all(&env, "main edit");
+    let before = rev(&env, "main");
+    let out = env.agent(&["merge", "rb", "--rebase"]).code(1);
+    assert!(
+        out.stderr
+            .contains("rebasing onto main stopped at a conflict in:\n    f.txt"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("rebase --continue"), "{out}");
+    assert_eq!(rev(&env, "main"), before);
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    let wt = worktree(&env, "rb");
+    assert!(env.git_in(&wt, &["status"]).contains("rebase in progress"));
+    env.agent(&["sync", "rb", "--abort"]).ok();
+    assert_eq!(
+        env.git_in(&wt, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/agent/rb"
+    );
+}
