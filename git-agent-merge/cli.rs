@@ -1,8 +1,6 @@
 //! The `git-agent-merge` command line: `git agent merge`, and `git agent conflicts` and
 //! `git agent sync`, which `git agent` hands to this binary as its subcommands.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use git_agent::commands::{Ctx, JSON_VERSION};
@@ -248,6 +246,7 @@ fn options(args: &MergeArgs) -> Options {
         trust: args.trust,
         fetch: args.fetch,
         rebase_first: false,
+        json: args.json,
     }
 }
 
@@ -529,11 +528,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
         writeln!(ctx.err, "No sessions to check.")?;
         return Ok(code::SUCCESS);
     }
-    let mut targets = BTreeMap::new();
-    for s in &sessions {
-        let t = target::resolve(repo, s, args.into.as_deref())?;
-        targets.insert(s.name.clone(), (t.branch, t.tip));
-    }
+    let targets = target::resolve_all(repo, &sessions, args.into.as_deref())?;
     let mem = Memory::new(repo);
     let prediction = conflicts::predict(repo, &mem, &sessions, &targets)?;
     if args.json {

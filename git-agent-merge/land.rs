@@ -82,6 +82,8 @@ pub struct Options {
     pub fetch: bool,
     /// In a queue: a branch that cannot fast-forward is rebased onto the target first.
     pub rebase_first: bool,
+    /// Results go out as JSON (stdout holds nothing else).
+    pub json: bool,
 }
 
 /// One merge attempt's result.
@@ -816,8 +818,10 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
         .args(["log", "-1", "--format=%s", &landed.commit])
         .run()
         .unwrap_or_default();
+    // With --json, stdout is the document only.
+    let out: &mut dyn std::io::Write = if opts.json { ctx.err } else { ctx.out };
     writeln!(
-        ctx.out,
+        out,
         "Merged {} into {} ({}): {} {}",
         s.name,
         target.branch,

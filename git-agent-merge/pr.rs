@@ -14,43 +14,6 @@ use git_agent::state::Event;
 use crate::land;
 use crate::target;
 
-/// The remote to push to: `agent.remote`, the target's upstream remote, `origin`, or the only
-/// one.
-fn remote(repo: &Repo, target: &str) -> Result<String> {
-    let config = repo.config();
-    if let Some(r) = config.string("agent.remote") {
-        return Ok(r);
-    }
-    if let Some(r) = config
-        .string(&format!("branch.{target}.remote"))
-        .filter(|r| r != ".")
-    {
-        return Ok(r);
-    }
-    let remotes: Vec<String> = repo
-        .gix()
-        .remote_names()
-        .into_iter()
-        .map(|n| n.to_string())
-        .collect();
-    if remotes.iter().any(|r| r == "origin") {
-        return Ok("origin".into());
-    }
-    match remotes.as_slice() {
-        [only] => Ok(only.clone()),
-        [] => Err(
-            Failure::fatal("--pr needs a remote to push to, and there is none")
-                .hint("add one: git remote add origin <url>")
-                .into(),
-        ),
-        _ => Err(
-            Failure::fatal("--pr: more than one remote and none is 'origin'")
-                .hint("choose one with: git config agent.remote <name>")
-                .into(),
-        ),
-    }
-}
-
 /// The web address of a hosted repository from its remote URL (`git@host:o/r.git`,
 /// `https://host/o/r`, `ssh://git@host/o/r.git`).
 fn web_url(url: &str) -> Option<(String, String)> {
@@ -115,7 +78,7 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, into: Option<&str>) -> Re
     land::ensure_idle(&s, "open a pull request")?;
     let target = target::resolve(repo, &s, into)?;
     land::commit_leftovers(ctx, &s, "before a pull request")?;
-    let remote = remote(repo, &target.branch)?;
+    let remote = repo.pick_remote(&repo.config(), Some(&target.branch), "--pr")?;
     // The base as the remote knows it: the target's upstream branch name, else its own name.
     let base = repo
         .config()

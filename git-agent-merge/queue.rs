@@ -6,8 +6,6 @@
 //! queue stops at the first conflict or failed verify, says which and why, and leaves the
 //! sessions after it untouched; those already merged stay merged.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::Failure;
@@ -47,11 +45,7 @@ pub fn run(
         .into());
     }
     // All go to one target.
-    let mut targets = BTreeMap::new();
-    for s in sessions {
-        let t = target::resolve(repo, s, opts.into.as_deref())?;
-        targets.insert(s.name.clone(), (t.branch, t.tip));
-    }
+    let targets = target::resolve_all(repo, sessions, opts.into.as_deref())?;
     let distinct: std::collections::BTreeSet<&String> = targets.values().map(|(b, _)| b).collect();
     if distinct.len() > 1 {
         return Err(Failure::fatal(format!(

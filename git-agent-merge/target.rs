@@ -74,6 +74,21 @@ pub fn resolve(repo: &Repo, s: &Session, into: Option<&str>) -> Result<Target> {
     })
 }
 
+/// Each session's target branch and its tip, by session name.
+pub fn resolve_all(
+    repo: &Repo,
+    sessions: &[Session],
+    into: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, (String, ObjectId)>> {
+    sessions
+        .iter()
+        .map(|s| {
+            let t = resolve(repo, s, into)?;
+            Ok((s.name.clone(), (t.branch, t.tip)))
+        })
+        .collect()
+}
+
 /// The worktree that has `branch` checked out, if any; an error if it is being rebased or
 /// bisected somewhere (moving it would fight that operation).
 pub fn checkout_of(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {

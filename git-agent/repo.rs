@@ -231,7 +231,7 @@ impl Repo {
     /// only remote; its default branch comes from `refs/remotes/<remote>/HEAD` (asked of the
     /// remote if missing), never assumed to be `main`.
     pub fn fresh_base(&self, config: &Config) -> Result<(Base, String)> {
-        let remote = self.fetch_remote(config)?;
+        let remote = self.pick_remote(config, None, "--base @fresh")?;
         let head_ref = format!("refs/remotes/{remote}/HEAD");
         let target = |repo: &gix::Repository| -> Option<String> {
             let r = repo.try_find_reference(head_ref.as_str()).ok()??;
@@ -295,19 +295,35 @@ impl Repo {
         ))
     }
 
-    fn fetch_remote(&self, config: &Config) -> Result<String> {
+    /// The remote to use (for `purpose`, named in errors): `agent.remote`, else the upstream
+    /// remote of `branch` (default: the current branch), else `origin`, else the only one.
+    pub fn pick_remote(
+        &self,
+        config: &Config,
+        branch: Option<&str>,
+        purpose: &str,
+    ) -> Result<String> {
         if let Some(r) = config.string("agent.remote") {
             return Ok(r);
         }
-        if let Ok(Some(head)) = self.repo.head_name() {
-            let short = head.as_bstr().to_string();
-            if let Some(b) = short.strip_prefix("refs/heads/")
-                && let Some(r) = config
-                    .string(&format!("branch.{b}.remote"))
-                    .filter(|r| r != ".")
-            {
-                return Ok(r);
-            }
+        let current = self
+            .repo
+            .head_name()
+            .ok()
+            .flatten()
+            .map(|h| h.as_bstr().to_string());
+        let branch = branch.map(str::to_owned).or_else(|| {
+            current
+                .as_deref()
+                .and_then(|c| c.strip_prefix("refs/heads/"))
+                .map(str::to_owned)
+        });
+        if let Some(b) = branch
+            && let Some(r) = config
+                .string(&format!("branch.{b}.remote"))
+                .filter(|r| r != ".")
+        {
+            return Ok(r);
         }
         let remotes: Vec<String> = self
             .repo
@@ -320,14 +336,16 @@ impl Repo {
         }
         match remotes.as_slice() {
             [only] => Ok(only.clone()),
-            [] => Err(
-                Failure::fatal("--base @fresh needs a remote, and this repository has none").into(),
-            ),
-            _ => Err(
-                Failure::fatal("--base @fresh: more than one remote and none is 'origin'")
-                    .hint("choose one with: git config agent.remote <name>")
-                    .into(),
-            ),
+            [] => Err(Failure::fatal(format!(
+                "{purpose} needs a remote, and this repository has none"
+            ))
+            .hint("add one: git remote add origin <url>")
+            .into()),
+            _ => Err(Failure::fatal(format!(
+                "{purpose}: more than one remote and none is 'origin'"
+            ))
+            .hint("choose one with: git config agent.remote <name>")
+            .into()),
         }
     }
 

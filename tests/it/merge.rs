@@ -278,7 +278,12 @@ fn merge_makes_a_merge_commit_and_keep_keeps_the_session() {
     let (env, before) = diverged("merge");
     let tip = rev(&env, "agent/w");
     let expected_tree = git_merge_tree(&env, &before, &tip);
-    env.agent(&["merge", "w", "--merge", "--keep"]).ok();
+    let json = env
+        .agent(&["merge", "w", "--merge", "--keep", "--json"])
+        .ok()
+        .json();
+    assert_eq!(json["steps"][0]["result"], "merged");
+    assert_eq!(json["steps"][0]["commit"], rev(&env, "main"));
     assert_eq!(rev(&env, "main^1"), before);
     assert_eq!(rev(&env, "main^2"), tip);
     assert_eq!(rev(&env, "main^{tree}"), expected_tree);
