@@ -61,6 +61,10 @@ pub enum Command {
     Send(commands::send::Args),
     /// Report an agent's state (for agents and their hooks)
     Notify(commands::notify::Args),
+    /// Stop a session and remove its worktree, never losing work
+    Rm(commands::rm::Args),
+    /// Remove the sessions whose work is merged; say what is kept and why
+    Clean(commands::clean::Args),
     /// List the agent profiles, their programs and permission modes
     Profiles(commands::profiles::Args),
     /// Run the project's run script (or a command) in a session's worktree
@@ -134,6 +138,8 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Wait(args) => commands::wait::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
+        Command::Rm(args) => commands::rm::run(ctx, args),
+        Command::Clean(args) => commands::clean::run(ctx, args),
         Command::Profiles(args) => commands::profiles::run(ctx, args),
         Command::Run(args) => commands::run::run(ctx, args),
         Command::Exec(args) => commands::exec::run(ctx, args),

@@ -173,6 +173,114 @@ fn ps_field(p: u32, field: &str) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// A process found by looking around (not one we recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Found {
+    pub pid: u32,
+    /// Its command line, for people.
+    pub command: String,
+    /// Its working directory.
+    pub cwd: Option<std::path::PathBuf>,
+    /// It carries the environment of the session `tag` names (we started it, or one of its
+    /// descendants did, even if it left the process group since).
+    pub tagged: bool,
+    #[serde(skip)]
+    pub process: ProcessRef,
+}
+
+/// Processes (of this user) that belong to session `name` of the repository `repo`: those
+/// whose environment says `GIT_AGENT_NAME=name` and `GIT_AGENT_REPO=repo` (everything the
+/// agent started inherits them, even a server that detached itself), plus, if `under` is
+/// given, any process whose working directory is inside it (`tagged: false`). This process
+/// and its ancestors are never included.
+#[cfg(target_os = "linux")]
+pub fn find(name: &str, repo: &std::path::Path, under: Option<&std::path::Path>) -> Vec<Found> {
+    let want_name = format!("GIT_AGENT_NAME={name}");
+    let want_repo = format!("GIT_AGENT_REPO={}", repo.display());
+    let skip = ancestors();
+    let under = under.and_then(|u| std::fs::canonicalize(u).ok());
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if skip.contains(&p) || is_zombie(p) {
+            continue;
+        }
+        let environ = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
+        let has = |want: &str| environ.split(|b| *b == 0).any(|v| v == want.as_bytes());
+        let tagged = has(&want_name) && has(&want_repo);
+        let cwd = std::fs::read_link(format!("/proc/{p}/cwd")).ok();
+        let inside = under
+            .as_ref()
+            .is_some_and(|u| cwd.as_ref().is_some_and(|c| c.starts_with(u)));
+        if !tagged && !inside {
+            continue;
+        }
+        let command = std::fs::read(format!("/proc/{p}/cmdline"))
+            .map(|c| {
+                c.split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        found.push(Found {
+            pid: p,
+            command,
+            cwd,
+            tagged,
+            process: ProcessRef::of(p),
+        });
+    }
+    found
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn find(_name: &str, _repo: &std::path::Path, _under: Option<&std::path::Path>) -> Vec<Found> {
+    Vec::new()
+}
+
+/// This process and its ancestors.
+#[cfg(target_os = "linux")]
+fn ancestors() -> Vec<u32> {
+    let mut pids = vec![std::process::id()];
+    let mut p = std::process::id();
+    while let Some(parent) = proc_stat_fields(p)
+        .and_then(|f| f.get(1).and_then(|s| s.parse::<u32>().ok()))
+        .filter(|pp| *pp > 1)
+    {
+        pids.push(parent);
+        p = parent;
+    }
+    pids
+}
+
+/// SIGTERM to each, up to `grace` for them to go, then SIGKILL to what is left; only
+/// processes still the ones found. Returns how many there were.
+pub fn terminate(found: &[Found], grace: Duration) -> usize {
+    let alive: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.process.signal(Signal::SIGTERM))
+        .collect();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && alive.iter().any(|f| f.process.is_alive()) {
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    for f in &alive {
+        f.process.signal(Signal::SIGKILL);
+    }
+    alive.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

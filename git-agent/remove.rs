@@ -70,6 +70,24 @@ impl Inspection {
         self.branch_tip.is_none() || self.empty || self.merged.is_some()
     }
 
+    /// `merged into main`, `squash-merged into main`, `no commits of its own`, `not merged:
+    /// 2 commits`…
+    pub fn branch_words(&self) -> String {
+        match (&self.branch_tip, &self.merged) {
+            (None, _) => "gone".to_owned(),
+            (Some(_), Some((by, into))) => format!("{} into {into}", by.describe()),
+            (Some(_), None) if self.empty => "no commits of its own".to_owned(),
+            (Some(_), None) => {
+                let n = self.unmerged.len();
+                format!(
+                    "not merged: {n}{} commit{}",
+                    if n >= 20 { "+" } else { "" },
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+        }
+    }
+
     /// One word for why the session may go: `merged`, `squash-merged`, `empty`,
     /// `worktree-missing`.
     pub fn reason(&self) -> Option<&'static str> {
@@ -117,7 +135,14 @@ pub struct Outcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch_tip: Option<String>,
     pub branch_deleted: bool,
+    /// How the branch stood: `merged into main`, `not merged: 2 commits`…
+    pub branch_state: String,
     pub stopped: bool,
+    /// Processes the agent left behind (detached servers…) that were stopped.
+    pub leftovers_stopped: usize,
+    /// Processes we did not start whose working directory was in the worktree: left alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub strangers: Vec<crate::procs::Found>,
     /// Uncommitted changes thrown away because the user forced it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<String>,
@@ -317,6 +342,17 @@ pub fn refusal(i: &Inspection, opts: &Options, force_flag: &str) -> Option<Failu
 /// (stopping commits what the agent left).
 pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Result<Outcome> {
     let state = repo.state();
+    if opts.delete_branch && !s.branch_created {
+        return Err(Failure::fatal(format!(
+            "{} existed before '{}' and is not deleted by git-agent",
+            s.branch, s.name
+        ))
+        .hint(format!(
+            "leave out --delete-branch, and delete it yourself if you must: git branch -d {}",
+            s.branch
+        ))
+        .into());
+    }
     let mut stopped = false;
     let mut s = s.clone();
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
@@ -329,6 +365,12 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     if let Some(failure) = refusal(&inspection, opts, force_flag) {
         return Err(failure.into());
     }
+    // What the agent started and left running (a server that detached itself) carries the
+    // session's environment; it goes. A process we did not start is left alone.
+    let grace = opts.grace.unwrap_or(Duration::from_secs(s.stop_grace_secs));
+    let around = crate::procs::find(&s.name, &s.repo, Some(&s.worktree));
+    let (ours, strangers): (Vec<_>, Vec<_>) = around.into_iter().partition(|f| f.tagged);
+    let leftovers_stopped = crate::procs::terminate(&ours, grace);
     let mut outcome = Outcome {
         name: s.name.clone(),
         worktree: s.worktree.clone(),
@@ -336,7 +378,10 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         branch: s.branch.clone(),
         branch_tip: inspection.branch_tip.clone(),
         branch_deleted: false,
+        branch_state: inspection.branch_words(),
         stopped,
+        leftovers_stopped,
+        strangers,
         discarded: Vec::new(),
         reason: opts.reason.clone(),
     };
@@ -356,25 +401,13 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     if opts.delete_branch
         && let Some(tip) = &inspection.branch_tip
+        && (inspection.branch_is_merged() || opts.force)
     {
-        if !s.branch_created {
-            return Err(Failure::fatal(format!(
-                "{} existed before '{}' and is not deleted by git-agent",
-                s.branch, s.name
-            ))
-            .hint(format!(
-                "delete it yourself if you must: git branch -d {}",
-                s.branch
-            ))
-            .into());
-        }
-        if inspection.branch_is_merged() || opts.force {
-            // Compare-and-delete: only the tip we looked at.
-            repo.git()
-                .args(["update-ref", "-d", &format!("refs/heads/{}", s.branch), tip])
-                .run()?;
-            outcome.branch_deleted = true;
-        }
+        // Compare-and-delete: only the tip we looked at.
+        repo.git()
+            .args(["update-ref", "-d", &format!("refs/heads/{}", s.branch), tip])
+            .run()?;
+        outcome.branch_deleted = true;
     }
     archive(repo, &s, &outcome)?;
     Ok(outcome)

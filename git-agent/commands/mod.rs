@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+pub mod clean;
 pub mod demo;
 pub mod exec;
 pub mod help;
@@ -15,6 +16,7 @@ pub mod new;
 pub mod notify;
 pub mod path;
 pub mod profiles;
+pub mod rm;
 pub mod run;
 pub mod send;
 pub mod show;

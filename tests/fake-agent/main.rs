@@ -11,6 +11,7 @@
 //!   commit MESSAGE      git add -A && git commit  git-add PATH  stage one path
 //!   sleep SECONDS       (fractions allowed)       wait-for PATH   until the file exists
 //!   pidfile PATH        write our pid             spawn-child PIDFILE  start `sleep 300` in our group
+//!   spawn-daemon PIDFILE  start `sleep 300` detached (setsid), as a server would
 //!   ignore-term         survive SIGTERM           signal NAME     send ourselves KILL, TERM, SEGV…
 //!   status TEXT         write $GIT_AGENT_STATUS_FILE
 //!   notify ARGS…        run `git agent notify ARGS…`
@@ -333,6 +334,20 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
                 .expect("fake-agent: spawn sleep");
             out(std::fs::write(rest, child.id().to_string()));
             std::mem::forget(child);
+        }
+        "spawn-daemon" => {
+            // A server that detaches itself: its own session, reparented to init.
+            let status = Command::new("setsid")
+                .args(["-f", "sh", "-c", "echo $$ > \"$0\"; exec sleep 300", rest])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("fake-agent: setsid");
+            assert!(status.success(), "fake-agent: setsid failed");
+            while std::fs::read_to_string(rest).map_or(true, |t| t.trim().is_empty()) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         "ignore-term" => {
             signal_hook::flag::register(

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cleanup;
 mod conversations;
 mod dispatch;
 mod events;

@@ -1,0 +1,259 @@
+//! `git agent clean`: remove the sessions whose work is merged, and say what is kept and why.
+//!
+//! A session is removed only when every rule of [`crate::remove`] allows it *without force*:
+//! its agent has ended, its worktree holds nothing uncommitted and is not locked by anyone
+//! else, and its branch is merged by content (`merged`, `squash-merged`), has no commits of its
+//! own (`empty`), or is gone along with its worktree (`worktree-missing`). Branches are kept.
+//! By default only sessions that ended `done` (or `merged`) are looked at; `--all` adds the
+//! failed, stopped and lost ones (the same rules apply). On a terminal the plan is shown and
+//! confirmed; without one, `--yes` is needed.
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Ctx, JSON_VERSION};
+use crate::error::{Failure, Report, code};
+use crate::merging::Memory;
+use crate::remove;
+use crate::repo::Repo;
+use crate::session::{Session, State};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show what would be removed and what is kept, and why; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Remove sessions whose work is merged (the default)
+    #[arg(long)]
+    pub merged: bool,
+    /// Only sessions that ended at least this long ago (e.g. 7d, 12h)
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Also look at sessions that failed, were stopped or lost (the same rules apply)
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the plan (and what was done) as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One session's fate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub name: String,
+    /// Removed (or would be): `merged`, `squash-merged`, `empty`, `worktree-missing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remove: Option<String>,
+    /// Kept: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
+    #[serde(skip)]
+    pub session: Option<Session>,
+}
+
+fn kept(s: &Session, why: String) -> Verdict {
+    Verdict {
+        name: s.name.clone(),
+        remove: None,
+        keep: Some(why),
+        session: None,
+    }
+}
+
+/// Decides for every session.
+pub fn plan(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    all: bool,
+    older_than: Option<std::time::Duration>,
+) -> Result<Vec<Verdict>> {
+    let state = repo.state();
+    let mem = Memory::new(repo);
+    let now = crate::time::now();
+    let mut verdicts = Vec::new();
+    for s in ctx.sessions(&state)? {
+        let live = s.live_state();
+        if live.is_active() {
+            verdicts.push(kept(&s, format!("its agent is running ({live})")));
+            continue;
+        }
+        let finished_well = matches!(live, State::Done | State::Merged);
+        if !finished_well && !all {
+            verdicts.push(kept(&s, format!("{live} (look at it, or use --all)")));
+            continue;
+        }
+        if live == State::Lost
+            && s.processes
+                .agent
+                .as_ref()
+                .is_some_and(crate::procs::ProcessRef::group_is_ours)
+        {
+            verdicts.push(kept(&s, "lost, and its agent may still be running".into()));
+            continue;
+        }
+        if let Some(min) = older_than {
+            let ended = s.ended_at.unwrap_or(s.created_at);
+            let age = crate::time::between(ended, now);
+            if age < min {
+                verdicts.push(kept(
+                    &s,
+                    format!(
+                        "ended {} ago (--older-than {})",
+                        crate::time::format_duration(age),
+                        crate::time::format_duration(min)
+                    ),
+                ));
+                continue;
+            }
+        }
+        let i = remove::inspect(repo, &mem, &s)?;
+        if let Some(reason) = &i.locked_by_other {
+            verdicts.push(kept(
+                &s,
+                format!("its worktree is locked by someone else ({reason})"),
+            ));
+            continue;
+        }
+        match i.reason() {
+            Some(reason) => verdicts.push(Verdict {
+                name: s.name.clone(),
+                remove: Some(reason.to_owned()),
+                keep: None,
+                session: Some(s),
+            }),
+            None => {
+                let why = if let Some(op) = &i.operation {
+                    op.clone()
+                } else if let Some(h) = &i.head_elsewhere {
+                    h.clone()
+                } else if !i.uncommitted.is_empty() {
+                    format!(
+                        "{} uncommitted change(s) in its worktree",
+                        i.uncommitted.len()
+                    )
+                } else {
+                    i.branch_words()
+                };
+                verdicts.push(kept(&s, why));
+            }
+        }
+    }
+    Ok(verdicts)
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let older_than = match &args.older_than {
+        Some(d) => Some(crate::time::parse_duration(d)?),
+        None => repo.config().duration("agent.cleanOlderThan")?,
+    };
+    let verdicts = plan(ctx, &repo, args.all, older_than)?;
+    let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
+    if !args.json {
+        show_plan(ctx, &verdicts, args.dry_run)?;
+    }
+    if args.dry_run || doomed.is_empty() {
+        if args.json {
+            let doc =
+                json!({"version": JSON_VERSION, "dry_run": args.dry_run, "sessions": verdicts});
+            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        } else if doomed.is_empty() {
+            writeln!(ctx.out, "Nothing to clean.")?;
+        }
+        return Ok(code::SUCCESS);
+    }
+    if !args.yes {
+        if !crate::project::can_prompt() {
+            return Err(Failure::fatal(format!(
+                "clean would remove {} session(s), and there is no terminal to confirm it on",
+                doomed.len()
+            ))
+            .hint("look first with --dry-run, then confirm with --yes")
+            .code(code::NEEDS_TERMINAL)
+            .into());
+        }
+        let go = dialoguer::Confirm::new()
+            .with_prompt(format!("Remove {} session(s)?", doomed.len()))
+            .default(false)
+            .interact()?;
+        if !go {
+            writeln!(ctx.err, "Nothing removed.")?;
+            return Ok(code::SUCCESS);
+        }
+    }
+    let repo_ref = &repo;
+    let mut exit = code::SUCCESS;
+    let mut done = Vec::new();
+    for v in doomed {
+        let Some(s) = &v.session else { continue };
+        let reason = v.remove.clone().unwrap_or_default();
+        let opts = remove::Options {
+            reason: reason.clone(),
+            ..remove::Options::default()
+        };
+        match remove::remove(
+            repo_ref,
+            s,
+            &opts,
+            &format!("git agent rm --force {}", s.name),
+        ) {
+            Ok(outcome) => {
+                if !args.json {
+                    writeln!(
+                        ctx.out,
+                        "Removed {} ({reason}); branch {} kept",
+                        s.name, outcome.branch
+                    )?;
+                }
+                done.push(json!({"name": s.name, "removed": outcome}));
+            }
+            Err(e) => {
+                // Something changed since the plan: it stays.
+                let r = Report::from_error(&e);
+                ctx.warn(&format!("kept {}: {}", s.name, r.message))?;
+                done.push(json!({"name": s.name, "error": r.message}));
+                exit = code::NEGATIVE;
+            }
+        }
+    }
+    if args.json {
+        let doc =
+            json!({"version": JSON_VERSION, "dry_run": false, "sessions": verdicts, "done": done});
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(exit)
+}
+
+fn show_plan(ctx: &mut Ctx<'_>, verdicts: &[Verdict], dry_run: bool) -> Result<()> {
+    let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
+    let keep: Vec<&Verdict> = verdicts.iter().filter(|v| v.keep.is_some()).collect();
+    let width = verdicts.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    if !doomed.is_empty() {
+        let verb = if dry_run { "Would remove" } else { "To remove" };
+        writeln!(ctx.out, "{verb} (their branches are kept):")?;
+        for v in &doomed {
+            writeln!(
+                ctx.out,
+                "  {:width$}  {}",
+                v.name,
+                v.remove.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    if !keep.is_empty() {
+        writeln!(ctx.out, "Keeping:")?;
+        for v in &keep {
+            writeln!(
+                ctx.out,
+                "  {:width$}  {}",
+                v.name,
+                v.keep.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! `git agent rm NAME…`: stop a session's agent and remove its worktree, without losing work.
+//!
+//! The rules are [`crate::remove`]'s: refused, listing exactly what would be lost, when the
+//! worktree holds uncommitted work or the branch has commits merged nowhere (by content);
+//! `--force` removes the worktree anyway and keeps the branch (its tip is printed);
+//! `--delete-branch` deletes the branch too, only if merged (or with `--force`).
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::{Ctx, JSON_VERSION};
+use crate::error::{Report, code};
+use crate::merging::Memory;
+use crate::remove::{self, Inspection};
+use crate::repo::Repo;
+use crate::session::short_id;
+use crate::ui;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Sessions to remove
+    #[arg(value_name = "NAME", required = true)]
+    pub names: Vec<String>,
+    /// Remove the worktree even if that loses uncommitted work or leaves unmerged commits
+    /// (the branch is kept)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Delete the branch too: only if its work is merged (or with --force)
+    #[arg(long)]
+    pub delete_branch: bool,
+    /// Show what would be removed, and what would be lost; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Time between SIGTERM and SIGKILL for a running agent [default: agent.stopGrace, or 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    /// Print the results as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let grace = crate::time::parse_flag(args.grace.as_deref())?;
+    let mut exit = code::SUCCESS;
+    let mut results = Vec::new();
+    for name in &args.names {
+        let s = match state.load(name) {
+            Ok(s) => s,
+            Err(e) => {
+                report(ctx, name, &e)?;
+                exit = exit.max(code::FATAL);
+                continue;
+            }
+        };
+        let opts = remove::Options {
+            force: args.force,
+            delete_branch: args.delete_branch,
+            allow_unmerged: false,
+            reason: "rm".into(),
+            grace,
+        };
+        let force_flag = format!("git agent rm --force {name}");
+        if args.dry_run {
+            let mem = Memory::new(&repo);
+            let i = remove::inspect(&repo, &mem, &s)?;
+            let refusal = remove::refusal(&i, &opts, &force_flag);
+            if args.json {
+                results.push(
+                    json!({"name": name, "inspection": i, "would_remove": refusal.is_none()}),
+                );
+            } else {
+                dry_run(ctx, &i, &opts, refusal.as_ref())?;
+            }
+            if refusal.is_some() {
+                exit = exit.max(code::NEGATIVE);
+            }
+            continue;
+        }
+        match remove::remove(&repo, &s, &opts, &force_flag) {
+            Ok(outcome) => {
+                let tip = outcome.branch_tip.as_deref().map(short_id).unwrap_or("-");
+                let branch = if outcome.branch_deleted {
+                    format!("branch {} deleted (was {tip})", outcome.branch)
+                } else if outcome.branch_tip.is_some() {
+                    format!(
+                        "branch {} kept at {tip} ({})",
+                        outcome.branch, outcome.branch_state
+                    )
+                } else {
+                    "its branch was already gone".to_owned()
+                };
+                if !args.json {
+                    writeln!(
+                        ctx.out,
+                        "Removed {name}: worktree {} removed; {branch}",
+                        ui::short_path(&outcome.worktree, &ctx.cwd)
+                    )?;
+                    if outcome.leftovers_stopped > 0 {
+                        writeln!(
+                            ctx.err,
+                            "  stopped {} process(es) its agent had left running",
+                            outcome.leftovers_stopped
+                        )?;
+                    }
+                    if !outcome.discarded.is_empty() {
+                        writeln!(
+                            ctx.err,
+                            "  discarded (--force): {}",
+                            outcome.discarded.join(", ")
+                        )?;
+                    }
+                    for p in &outcome.strangers {
+                        ctx.warn(&format!(
+                            "process {} ({}) was working in that directory; git-agent did not start it and left it alone",
+                            p.pid, p.command
+                        ))?;
+                    }
+                }
+                results.push(json!({"name": name, "removed": outcome}));
+            }
+            Err(e) => {
+                let r = Report::from_error(&e);
+                exit = exit.max(r.code);
+                report(ctx, name, &e)?;
+                results.push(json!({"name": name, "error": r.message}));
+            }
+        }
+    }
+    if args.json {
+        let doc = json!({"version": JSON_VERSION, "results": results});
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(exit)
+}
+
+fn report(ctx: &mut Ctx<'_>, name: &str, e: &anyhow::Error) -> Result<()> {
+    let r = Report::from_error(e);
+    let mut lines = r.message.lines();
+    let first = lines.next().unwrap_or("");
+    let first = if first.contains(name) {
+        first.to_owned()
+    } else {
+        format!("{name}: {first}")
+    };
+    writeln!(ctx.err, "error: {first}")?;
+    for line in lines {
+        writeln!(ctx.err, "  {line}")?;
+    }
+    for h in &r.hints {
+        ctx.hint(h)?;
+    }
+    Ok(())
+}
+
+fn dry_run(
+    ctx: &mut Ctx<'_>,
+    i: &Inspection,
+    opts: &remove::Options,
+    refusal: Option<&crate::error::Failure>,
+) -> Result<()> {
+    if let Some(f) = refusal {
+        writeln!(ctx.out, "Would refuse to remove {}:", i.name)?;
+        for line in f.message.lines().skip(1) {
+            writeln!(ctx.out, "  {line}")?;
+        }
+        return Ok(());
+    }
+    writeln!(ctx.out, "Would remove {}:", i.name)?;
+    if i.alive {
+        writeln!(ctx.out, "  stop its agent (it is running)")?;
+    }
+    if i.worktree_missing {
+        writeln!(
+            ctx.out,
+            "  its worktree {} is already gone",
+            i.worktree.display()
+        )?;
+    } else {
+        writeln!(ctx.out, "  remove the worktree {}", i.worktree.display())?;
+    }
+    if opts.force && i.worktree_holds_work() {
+        writeln!(ctx.out, "  losing (--force): {}", i.uncommitted.join(", "))?;
+    }
+    match &i.branch_tip {
+        Some(tip) if opts.delete_branch && (i.branch_is_merged() || opts.force) => writeln!(
+            ctx.out,
+            "  delete the branch {} (at {}; {})",
+            i.branch,
+            short_id(tip),
+            i.branch_words()
+        )?,
+        Some(tip) => writeln!(
+            ctx.out,
+            "  keep the branch {} at {} ({})",
+            i.branch,
+            short_id(tip),
+            i.branch_words()
+        )?,
+        None => {}
+    }
+    Ok(())
+}
