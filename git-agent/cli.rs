@@ -61,6 +61,8 @@ pub enum Command {
     Send(commands::send::Args),
     /// Report an agent's state (for agents and their hooks)
     Notify(commands::notify::Args),
+    /// Restart an interrupted (lost, stopped, failed) session, resuming its conversation
+    Resume(commands::resume::Args),
     /// Stop a session and remove its worktree, never losing work
     Rm(commands::rm::Args),
     /// Remove the sessions whose work is merged; say what is kept and why
@@ -138,6 +140,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Wait(args) => commands::wait::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
+        Command::Resume(args) => commands::resume::run(ctx, args),
         Command::Rm(args) => commands::rm::run(ctx, args),
         Command::Clean(args) => commands::clean::run(ctx, args),
         Command::Profiles(args) => commands::profiles::run(ctx, args),

@@ -150,6 +150,8 @@ pub enum RunKind {
     New,
     /// A follow-up given with `git agent send`.
     Send,
+    /// `git agent resume`: carrying on after an interruption.
+    Resume,
 }
 
 /// One run of the agent in the session's worktree. `new` starts run 1; every `send` adds one.

@@ -68,6 +68,7 @@ impl Reader {
                 let kind = match r.kind {
                     RunKind::New => "task",
                     RunKind::Send => "follow-up",
+                    RunKind::Resume => "resumed",
                 };
                 let first = r
                     .prompt

@@ -16,6 +16,7 @@ pub mod new;
 pub mod notify;
 pub mod path;
 pub mod profiles;
+pub mod resume;
 pub mod rm;
 pub mod run;
 pub mod send;

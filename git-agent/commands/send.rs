@@ -77,6 +77,18 @@ pub fn deliver(
     message: &str,
     queue: bool,
 ) -> Result<Delivered> {
+    deliver_as(ctx, repo, name, message, queue, RunKind::Send)
+}
+
+/// [`deliver`], for a run of the given kind (`resume` starts [`RunKind::Resume`] runs).
+pub fn deliver_as(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    name: &str,
+    message: &str,
+    queue: bool,
+    kind: RunKind,
+) -> Result<Delivered> {
     let state = repo.state();
     let lock = state.lock()?;
     let mut s = state.load(name)?;
@@ -119,7 +131,7 @@ pub fn deliver(
         .hint("a follow-up runs in the session's worktree; there is nothing to continue")
         .into());
     }
-    let run = supervisor::followup_run(&state, &s, message, RunKind::Send)?;
+    let run = supervisor::followup_run(&state, &s, message, kind)?;
     let (n, resumed) = (run.n, run.resumed);
     supervisor::prepare_next(&mut s, run);
     s.processes.creator = Some(ProcessRef::current());
@@ -130,7 +142,14 @@ pub fn deliver(
     drop(lock);
     state.append_event(&Event {
         detail: Some(format!("run {n}")),
-        ..Event::new(name, "send")
+        ..Event::new(
+            name,
+            if kind == RunKind::Resume {
+                "resume"
+            } else {
+                "send"
+            },
+        )
     })?;
 
     let child = supervisor::spawn(repo.common_dir(), name, &s.worktree)?;
@@ -147,7 +166,12 @@ pub fn deliver(
     } else {
         "the agent cannot resume: it got the task and the message afresh".to_owned()
     };
-    writeln!(ctx.out, "Sent to {} (run {n}, {how})", ui::bold(name))?;
+    let verb = if kind == RunKind::Resume {
+        "Resumed"
+    } else {
+        "Sent to"
+    };
+    writeln!(ctx.out, "{verb} {} (run {n}, {how})", ui::bold(name))?;
     Ok(Delivered::Run(n))
 }
 

@@ -393,3 +393,55 @@ fn profiles_file_and_format_keys() {
     let out = env.agent(&["new", "--agent", "mine", "t"]).code(128);
     assert!(out.stderr.contains("profiles.toml"), "{out}");
 }
+
+#[test]
+fn resume_carries_on_a_stopped_or_lost_session_in_its_conversation() {
+    let env = with_fake("claude", "say working\nsleep 300");
+    env.agent(&["new", "--agent", "claude", "--name", "r", "long task"])
+        .ok();
+    env.wait_until("the session id", || {
+        env.record("r")["agent_session_id"].is_string()
+    });
+    let session_id = env.record("r")["agent_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = env.agent(&["resume", "r"]).code(128);
+    assert!(out.stderr.contains("nothing to resume"), "{out}");
+    env.agent(&["stop", "--grace", "1s", "r"]).ok();
+    let out = env.agent(&["resume", "r", "-m", "skip the docs"]).ok();
+    assert!(
+        out.stdout.contains(&format!(
+            "Resumed r (run 2, resuming claude's session {}",
+            &session_id[..7]
+        )),
+        "{out}"
+    );
+    env.wait_until("run 2 to start", || calls_of(&env, "r").len() == 2);
+    let args = args_of(&calls_of(&env, "r")[1]);
+    assert_eq!(&args[2..4], ["--resume", session_id.as_str()]);
+    assert!(
+        args[1].contains("interrupted") && args[1].contains("skip the docs"),
+        "{args:?}"
+    );
+    assert_eq!(env.record("r")["runs"][1]["kind"], "resume");
+
+    // Lost: the supervisor was killed. Its end is recorded, then it carries on.
+    let supervisor = env.record("r")["processes"]["supervisor"]["pid"]
+        .as_i64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    env.wait_until("lost", || {
+        env.agent(&["list", "--json"]).ok().json()["sessions"][0]["state"] == "lost"
+    });
+    let out = env.agent(&["resume", "r"]).ok();
+    assert!(out.stderr.contains("recording its end first"), "{out}");
+    assert!(out.stdout.contains("Resumed r (run 3"), "{out}");
+    env.agent(&["stop", "--grace", "1s", "r"]).ok();
+    let logs = env.agent(&["logs", "r"]).ok();
+    assert!(logs.stdout.contains("resumed"), "{logs}");
+}

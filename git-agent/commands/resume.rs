@@ -1,0 +1,74 @@
+//! `git agent resume NAME`: restart an interrupted session in its worktree, resuming the
+//! agent's own conversation where its profile can (otherwise it gets its task again, with a
+//! note that it was interrupted). A `lost` session's end is recorded first (what is left of
+//! its agent is stopped); `stopped` and `failed` sessions continue as they are.
+
+use anyhow::Result;
+
+use super::Ctx;
+use super::send;
+use crate::error::Failure;
+use crate::repo::Repo;
+use crate::session::{RunKind, State};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The session to resume
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Something to add for the agent (what to do differently, say)
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+}
+
+/// What the agent is told when it is resumed.
+const CARRY_ON: &str = "You were interrupted before you finished. Carry on with the task where \
+you left off: check what is already done in this worktree, then complete the rest.";
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let name = args.name.as_str();
+    let s = state.load(name)?;
+    match s.live_state() {
+        State::Lost => {
+            writeln!(
+                ctx.err,
+                "{name} was lost (its supervisor is gone): recording its end first"
+            )?;
+            super::stop::stop_session(&state, &s, None)?;
+        }
+        State::Stopped | State::Failed => {}
+        live if live.is_active() => {
+            return Err(Failure::fatal(format!(
+                "the agent of '{name}' is running ({live}); there is nothing to resume"
+            ))
+            .hint(format!(
+                "send it a follow-up when it ends: git agent send --queue {name} …"
+            ))
+            .into());
+        }
+        State::SetupFailed => {
+            return Err(Failure::fatal(format!(
+                "'{name}' never started: its setup failed"
+            ))
+            .hint(format!("see why with 'git agent show {name}'; fix the setup, then remove it (git agent rm {name}) and start it again"))
+            .into());
+        }
+        live => {
+            return Err(
+                Failure::fatal(format!("'{name}' was not interrupted ({live})"))
+                    .hint(format!(
+                        "to ask for more, send a follow-up: git agent send {name} …"
+                    ))
+                    .into(),
+            );
+        }
+    }
+    let message = match &args.message {
+        Some(extra) => format!("{CARRY_ON}\n\n{extra}"),
+        None => CARRY_ON.to_owned(),
+    };
+    send::deliver_as(ctx, &repo, name, &message, false, RunKind::Resume)?;
+    Ok(0)
+}
