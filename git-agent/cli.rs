@@ -67,6 +67,8 @@ pub enum Command {
     Rm(commands::rm::Args),
     /// Remove the sessions whose work is merged; say what is kept and why
     Clean(commands::clean::Args),
+    /// Find and fix what crashes, moves and other tools left inconsistent
+    Doctor(commands::doctor::Args),
     /// List the agent profiles, their programs and permission modes
     Profiles(commands::profiles::Args),
     /// Run the project's run script (or a command) in a session's worktree
@@ -143,6 +145,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Resume(args) => commands::resume::run(ctx, args),
         Command::Rm(args) => commands::rm::run(ctx, args),
         Command::Clean(args) => commands::clean::run(ctx, args),
+        Command::Doctor(args) => commands::doctor::run(ctx, args),
         Command::Profiles(args) => commands::profiles::run(ctx, args),
         Command::Run(args) => commands::run::run(ctx, args),
         Command::Exec(args) => commands::exec::run(ctx, args),

@@ -8,6 +8,7 @@ use anyhow::Result;
 
 pub mod clean;
 pub mod demo;
+pub mod doctor;
 pub mod exec;
 pub mod help;
 pub mod list;

@@ -5,6 +5,7 @@ mod support;
 mod cleanup;
 mod conversations;
 mod dispatch;
+mod doctor;
 mod events;
 mod failures;
 mod lifecycle;

@@ -1,0 +1,700 @@
+//! `git agent doctor [--fix] [--reap]`: find what crashes, moves and other tools left
+//! inconsistent, explain it, and (with `--fix`) put it right without losing anything.
+//!
+//! What it looks at:
+//! - records whose worktree is gone: moved (git knows the new place: the record follows) or
+//!   deleted (the branch keeps what was committed; `--fix` deregisters that one worktree);
+//! - the repository moved, taking (or not) its worktrees along: `--fix` runs
+//!   `git worktree repair` with the explicit new paths and updates the records;
+//! - directories of ours that git no longer knows, and prunable entries of ours;
+//! - `lost` sessions (`--fix` stops what is left and records the end);
+//! - damaged records in `quarantine/` (`--fix` rebuilds a record from the worktree and branch
+//!   git still has) and records from a newer git-agent;
+//! - processes we started that outlived their session (`--reap` stops them; a process we did
+//!   not start is only mentioned, never touched);
+//! - locks left behind: our `git worktree lock` on a session that no longer runs, and git's
+//!   `index.lock` in one of our worktrees when nothing is working there.
+//!
+//! Never a repository-wide `git worktree prune`; only the entries named here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Ctx, JSON_VERSION};
+use crate::process::Cmd;
+use crate::repo::Repo;
+use crate::session::{Session, State, short_id};
+use crate::state::StateDir;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Fix what can be fixed without losing anything
+    #[arg(long)]
+    pub fix: bool,
+    /// Stop processes git-agent started that outlived their session
+    #[arg(long)]
+    pub reap: bool,
+    /// Print the findings as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One thing found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// `worktree-gone`, `worktree-moved`, `repo-moved`, `unknown-worktree`, `prunable`,
+    /// `lost`, `quarantined`, `too-new`, `stray-process`, `foreign-process`, `stale-lock`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    pub what: String,
+    /// What `--fix` (or `--reap`) does about it; `None`: nothing to do, or nothing we may do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    pub fixed: bool,
+    /// Only informative: not a problem to fix.
+    pub info: bool,
+}
+
+impl Finding {
+    fn new(kind: &'static str, session: Option<&str>, what: String) -> Self {
+        Self {
+            kind,
+            session: session.map(str::to_owned),
+            what,
+            fix: None,
+            fixed: false,
+            info: false,
+        }
+    }
+}
+
+/// A worktree git knows about.
+#[derive(Debug, Default, Clone)]
+struct Registered {
+    path: PathBuf,
+    branch: Option<String>,
+    prunable: bool,
+    locked: Option<String>,
+}
+
+fn registered(repo: &Repo) -> Result<Vec<Registered>> {
+    let out = repo
+        .git()
+        .args(["worktree", "list", "--porcelain", "-z"])
+        .run()?;
+    let mut list = Vec::new();
+    let mut cur: Option<Registered> = None;
+    for field in out.split('\0') {
+        if let Some(p) = field.strip_prefix("worktree ") {
+            list.extend(cur.take());
+            cur = Some(Registered {
+                path: PathBuf::from(p),
+                ..Registered::default()
+            });
+        } else if let Some(c) = cur.as_mut() {
+            if let Some(b) = field.strip_prefix("branch refs/heads/") {
+                c.branch = Some(b.to_owned());
+            } else if field.starts_with("prunable") {
+                c.prunable = true;
+            } else if field == "locked" {
+                c.locked = Some(String::new());
+            } else if let Some(r) = field.strip_prefix("locked ") {
+                c.locked = Some(r.to_owned());
+            }
+        }
+    }
+    list.extend(cur);
+    Ok(list)
+}
+
+fn same(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(x, y)| x == y)
+}
+
+/// `path` re-rooted from under `old` to under `new` (a repository and its sibling folders that
+/// moved together).
+fn rebase_path(path: &Path, old: &Path, new: &Path) -> Option<PathBuf> {
+    Some(new.join(path.strip_prefix(old).ok()?))
+}
+
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let repo = Repo::discover(&ctx.cwd)?;
+    let state = repo.state();
+    let listing = state.load_all()?;
+    let mut findings = Vec::new();
+    let worktrees = registered(&repo)?;
+    let main = repo.main_workdir().map(Path::to_owned);
+
+    for problem in &listing.problems {
+        // Damaged records were moved to quarantine/ just now; those are looked at below.
+        if problem.message.contains("is damaged") {
+            continue;
+        }
+        findings.push(Finding::new(
+            "too-new",
+            Some(&problem.name),
+            problem.message.clone(),
+        ));
+    }
+
+    let mut repair_paths = Vec::new();
+    for s in &listing.sessions {
+        check_session(
+            &repo,
+            &state,
+            s,
+            &worktrees,
+            main.as_deref(),
+            &args,
+            &mut findings,
+            &mut repair_paths,
+        )?;
+    }
+    if args.fix && !repair_paths.is_empty() {
+        repo.git()
+            .args(["worktree", "repair"])
+            .args(&repair_paths)
+            .run()?;
+    }
+    check_unknown_worktrees(&repo, &listing.sessions, &worktrees, &args, &mut findings)?;
+    check_quarantine(
+        &repo,
+        &state,
+        &listing.sessions,
+        &worktrees,
+        &args,
+        &mut findings,
+    )?;
+    check_strays_of_removed(&state, &listing.sessions, &args, &mut findings)?;
+
+    let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
+    if args.json {
+        let doc = json!({"version": JSON_VERSION, "findings": findings, "problems": open});
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+    } else {
+        for f in &findings {
+            let mark = if f.info {
+                "·"
+            } else if f.fixed {
+                "✓"
+            } else {
+                "✗"
+            };
+            writeln!(ctx.out, "{mark} {}", f.what)?;
+            match (&f.fix, f.fixed) {
+                (Some(fix), true) => writeln!(ctx.out, "    fixed: {fix}")?,
+                (Some(fix), false) => writeln!(ctx.out, "    --fix: {fix}")?,
+                (None, _) => {}
+            }
+        }
+        let fixable = findings
+            .iter()
+            .filter(|f| !f.info && !f.fixed && f.fix.is_some())
+            .count();
+        if open == 0 {
+            writeln!(ctx.out, "No problems found.")?;
+        } else if fixable > 0 {
+            let flag = if findings
+                .iter()
+                .any(|f| f.kind == "stray-process" && !f.fixed)
+            {
+                "--fix (--reap for processes)"
+            } else {
+                "--fix"
+            };
+            writeln!(
+                ctx.out,
+                "{open} problem(s); 'git agent doctor {flag}' takes care of {fixable}."
+            )?;
+        } else {
+            writeln!(ctx.out, "{open} problem(s).")?;
+        }
+    }
+    Ok(if open == 0 { 0 } else { 1 })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_session(
+    repo: &Repo,
+    state: &StateDir,
+    s: &Session,
+    worktrees: &[Registered],
+    main: Option<&Path>,
+    args: &Args,
+    findings: &mut Vec<Finding>,
+    repair_paths: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let name = s.name.as_str();
+    let live = s.live_state();
+    // The repository moved (the record remembers the old place).
+    if let Some(main) = main
+        && !same(&s.repo, main)
+        && !s.repo.join(".git").exists()
+    {
+        let old_parent = s.repo.parent().unwrap_or(&s.repo);
+        let new_parent = main.parent().unwrap_or(main);
+        let candidate = rebase_path(&s.worktree, old_parent, new_parent)
+            .filter(|p| p.is_dir())
+            .or_else(|| s.worktree.is_dir().then(|| s.worktree.clone()));
+        let mut f = Finding::new(
+            "repo-moved",
+            Some(name),
+            format!(
+                "{name}: the repository moved from {} to {}",
+                s.repo.display(),
+                main.display()
+            ),
+        );
+        if let Some(wt) = candidate {
+            f.fix = Some(format!(
+                "git worktree repair {}; the record follows",
+                wt.display()
+            ));
+            if args.fix {
+                repair_paths.push(wt.clone());
+                let main = main.to_owned();
+                state.update(name, |r| {
+                    r.worktree = wt.clone();
+                    r.repo = main.clone();
+                    Ok(())
+                })?;
+                f.fixed = true;
+            }
+        } else {
+            f.what.push_str(&format!(
+                "; its worktree is not at {} any more",
+                s.worktree.display()
+            ));
+        }
+        findings.push(f);
+        return Ok(());
+    }
+    let entry = worktrees.iter().find(|w| same(&w.path, &s.worktree));
+    if !s.worktree.is_dir() {
+        let moved = worktrees
+            .iter()
+            .find(|w| w.branch.as_deref() == Some(&s.branch) && w.path.is_dir());
+        if let Some(w) = moved {
+            let mut f = Finding::new(
+                "worktree-moved",
+                Some(name),
+                format!(
+                    "{name}: its worktree moved from {} to {}",
+                    s.worktree.display(),
+                    w.path.display()
+                ),
+            );
+            f.fix = Some("the record follows it".into());
+            if args.fix {
+                let path = w.path.clone();
+                state.update(name, |r| {
+                    r.worktree = path.clone();
+                    Ok(())
+                })?;
+                f.fixed = true;
+            }
+            findings.push(f);
+        } else {
+            let keeps = match repo.branch_tip(&s.branch)? {
+                Some(tip) => format!(
+                    "its branch {} keeps what was committed (at {})",
+                    s.branch,
+                    short_id(&tip.to_string())
+                ),
+                None => format!("its branch {} is gone too", s.branch),
+            };
+            let mut f = Finding::new(
+                "worktree-gone",
+                Some(name),
+                format!(
+                    "{name}: its worktree {} is gone (deleted, or moved by hand); {keeps}",
+                    s.worktree.display()
+                ),
+            );
+            if entry.is_none() {
+                // Nothing inconsistent is left: only a record without its worktree.
+                f.what.push_str(&format!(
+                    "; 'git agent rm {name}' archives the record (the branch stays; add --force if its work is not merged)"
+                ));
+                f.info = true;
+            } else {
+                f.fix = Some(format!(
+                    "git worktree remove {} (that entry only); if you moved it instead, run 'git worktree repair <new path>' first",
+                    s.worktree.display()
+                ));
+                if args.fix {
+                    repo.git()
+                        .args(["worktree", "remove"])
+                        .arg(&s.worktree)
+                        .run()?;
+                    f.fixed = true;
+                }
+            }
+            findings.push(f);
+        }
+    } else if entry.is_none() {
+        findings.push(unknown_dir(repo, name, &s.worktree, args)?);
+    }
+    if live == State::Lost {
+        let mut f = Finding::new(
+            "lost",
+            Some(name),
+            format!("{name}: recorded as running, but its supervisor is gone"),
+        );
+        f.fix = Some(
+            "stop what is left of its agent and record the end (resume it with 'git agent resume')"
+                .into(),
+        );
+        if args.fix {
+            super::stop::stop_session(state, s, None)?;
+            f.fixed = true;
+        }
+        findings.push(f);
+    }
+    // A lost session's processes and lock are its own business until `--fix` ends it.
+    if live == State::Lost {
+        return Ok(());
+    }
+    // Locks left by a run that ended without taking them back.
+    if !live.is_active()
+        && let Some(w) = entry
+        && w.locked.as_deref() == Some(crate::worktree::lock_reason(name).as_str())
+    {
+        let mut f = Finding::new(
+            "stale-lock",
+            Some(name),
+            format!("{name}: its worktree is still locked for a run that ended"),
+        );
+        f.fix = Some("git worktree unlock".into());
+        if args.fix {
+            crate::worktree::unlock(repo.common_dir(), name, &s.worktree)?;
+            f.fixed = true;
+        }
+        findings.push(f);
+    }
+    if s.worktree.is_dir() {
+        check_index_lock(name, &s.worktree, args, findings)?;
+    }
+    if !live.is_active() {
+        check_processes(name, &s.repo, Some(&s.worktree), args, findings)?;
+    }
+    Ok(())
+}
+
+/// A directory of ours that git does not know as a worktree.
+fn unknown_dir(repo: &Repo, name: &str, dir: &Path, args: &Args) -> Result<Finding> {
+    let mut f = Finding::new(
+        "unknown-worktree",
+        Some(name),
+        format!("{name}: git no longer knows its worktree {}", dir.display()),
+    );
+    let gitdir = std::fs::read_to_string(dir.join(".git"))
+        .ok()
+        .and_then(|t| t.strip_prefix("gitdir:").map(|p| PathBuf::from(p.trim())));
+    if gitdir.as_ref().is_some_and(|g| g.is_dir()) {
+        f.fix = Some(format!("git worktree repair {}", dir.display()));
+        if args.fix {
+            repo.git().args(["worktree", "repair"]).arg(dir).run()?;
+            f.fixed = true;
+        }
+    } else {
+        f.what.push_str(
+            "; its files are untouched, but git cannot take it back: copy what you need out of it",
+        );
+    }
+    Ok(f)
+}
+
+/// Directories in our worktree folder, and prunable entries there, that no record claims.
+fn check_unknown_worktrees(
+    repo: &Repo,
+    sessions: &[Session],
+    worktrees: &[Registered],
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let Ok(root) = repo.worktrees_root(&repo.config()) else {
+        return Ok(());
+    };
+    let claimed = |p: &Path| sessions.iter().any(|s| same(&s.worktree, p));
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if !dir.join(".git").is_file() || claimed(&dir) {
+                continue;
+            }
+            if worktrees.iter().any(|w| same(&w.path, &dir)) {
+                let mut f = Finding::new(
+                    "unknown-worktree",
+                    None,
+                    format!(
+                        "{} is a worktree in git-agent's folder without a session record",
+                        dir.display()
+                    ),
+                );
+                f.info = true;
+                findings.push(f);
+            } else {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+                let mut f = unknown_dir(repo, name.as_deref().unwrap_or("?"), &dir, args)?;
+                f.session = None;
+                findings.push(f);
+            }
+        }
+    }
+    for w in worktrees {
+        if w.prunable && w.path.starts_with(&root) && !claimed(&w.path) {
+            let mut f = Finding::new(
+                "prunable",
+                None,
+                format!("git still lists {}, which is gone", w.path.display()),
+            );
+            f.fix = Some(format!(
+                "git worktree remove {} (that entry only)",
+                w.path.display()
+            ));
+            if args.fix {
+                repo.git().args(["worktree", "remove"]).arg(&w.path).run()?;
+                f.fixed = true;
+            }
+            findings.push(f);
+        }
+    }
+    Ok(())
+}
+
+/// Damaged records: explained, and rebuilt from git where git still has the session.
+fn check_quarantine(
+    repo: &Repo,
+    state: &StateDir,
+    sessions: &[Session],
+    worktrees: &[Registered],
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(state.quarantine_dir()) else {
+        return Ok(());
+    };
+    let prefix = repo
+        .config()
+        .string("agent.branchPrefix")
+        .unwrap_or_else(|| "agent/".into());
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    for file in files {
+        let fname = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let Some((name, _stamp)) = fname.split_once(".json.") else {
+            continue;
+        };
+        if name.ends_with(".rebuilt") || fname.ends_with(".rebuilt") {
+            continue;
+        }
+        let mut f = Finding::new(
+            "quarantined",
+            Some(name),
+            format!(
+                "{name}: its record was damaged and is kept in {}",
+                file.display()
+            ),
+        );
+        if sessions.iter().any(|s| s.name == name) {
+            f.what.push_str(" (a newer record of that name exists)");
+            f.info = true;
+            findings.push(f);
+            continue;
+        }
+        let branch = format!("{prefix}{name}");
+        let wt = worktrees
+            .iter()
+            .find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        match (wt, repo.branch_tip(&branch)?) {
+            (Some(w), Some(_)) => {
+                f.fix = Some(format!(
+                    "rebuild a record from its worktree {} and branch {branch}",
+                    w.path.display()
+                ));
+                if args.fix {
+                    rebuild(repo, state, name, &branch, &w.path)?;
+                    let mut done = file.clone().into_os_string();
+                    done.push(".rebuilt");
+                    std::fs::rename(&file, PathBuf::from(done))?;
+                    f.fixed = true;
+                }
+            }
+            _ => f
+                .what
+                .push_str("; git has no worktree on its branch to rebuild it from"),
+        }
+        findings.push(f);
+    }
+    Ok(())
+}
+
+/// A minimal record for a session git still has: stopped, its task unknown.
+fn rebuild(repo: &Repo, state: &StateDir, name: &str, branch: &str, worktree: &Path) -> Result<()> {
+    let main_head = repo.git().args(["rev-parse", "HEAD"]).run()?;
+    let base = repo
+        .git()
+        .args([
+            "merge-base",
+            main_head.trim(),
+            &format!("refs/heads/{branch}"),
+        ])
+        .run()
+        .map(|b| b.trim().to_owned())
+        .unwrap_or_else(|_| main_head.trim().to_owned());
+    let base_ref = repo
+        .gix()
+        .head_name()
+        .ok()
+        .flatten()
+        .map(|n| n.as_bstr().to_string());
+    let now = crate::time::now();
+    let record = json!({
+        "version": crate::session::SCHEMA_VERSION,
+        "name": name,
+        "prompt": "(unknown: the record was damaged; rebuilt by git agent doctor)",
+        "agent": {"profile": "unknown", "source": "recovered", "program": "", "args": [], "prompt_via": "arg"},
+        "base": {"ref": base_ref, "commit": base},
+        "branch": branch,
+        "branch_created": true,
+        "worktree": worktree,
+        "repo": repo.main_workdir().unwrap_or(repo.common_dir()),
+        "state": "stopped",
+        "reason": "rebuilt by git agent doctor from a damaged record",
+        "created_at": now,
+        "ended_at": now,
+        "stop_grace_secs": 10,
+        "auto_commit": true,
+    });
+    let session: Session = serde_json::from_value(record)?;
+    let lock = state.lock()?;
+    state.write(&lock, &session)
+}
+
+/// Processes of removed sessions that are still around.
+fn check_strays_of_removed(
+    state: &StateDir,
+    sessions: &[Session],
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in state.load_archive()? {
+        if sessions.iter().any(|l| l.name == s.name) || !seen.insert(s.name.clone()) {
+            continue;
+        }
+        for p in crate::procs::find(&s.name, &s.repo, None) {
+            findings.push(stray(&s.name, p, args));
+        }
+    }
+    Ok(())
+}
+
+fn stray(name: &str, p: crate::procs::Found, args: &Args) -> Finding {
+    let mut f = Finding::new(
+        "stray-process",
+        Some(name),
+        format!(
+            "{name}: process {} ({}) was started by its agent and outlived the session",
+            p.pid, p.command
+        ),
+    );
+    f.fix = Some("--reap stops it (SIGTERM, then SIGKILL)".into());
+    if args.reap {
+        crate::procs::terminate(std::slice::from_ref(&p), Duration::from_secs(5));
+        f.fixed = true;
+    }
+    f
+}
+
+fn check_processes(
+    name: &str,
+    repo: &Path,
+    worktree: Option<&Path>,
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    for p in crate::procs::find(name, repo, worktree) {
+        if p.tagged {
+            findings.push(stray(name, p, args));
+        } else {
+            let mut f = Finding::new(
+                "foreign-process",
+                Some(name),
+                format!(
+                    "{name}: process {} ({}) works in its worktree; git-agent did not start it and never touches it",
+                    p.pid, p.command
+                ),
+            );
+            f.info = true;
+            findings.push(f);
+        }
+    }
+    Ok(())
+}
+
+/// Git's `index.lock` in a worktree where nothing is working: left by a crashed git.
+fn check_index_lock(
+    name: &str,
+    worktree: &Path,
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let Ok(git_dir) = Cmd::git_in(worktree)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .run()
+    else {
+        return Ok(());
+    };
+    let lock = Path::new(git_dir.trim()).join("index.lock");
+    let Ok(meta) = lock.metadata() else {
+        return Ok(());
+    };
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    // A git working in the worktree (`git -C` changes into it) may be the lock's holder.
+    let busy = crate::procs::find("", Path::new(""), Some(worktree))
+        .iter()
+        .any(|p| {
+            p.command
+                .split_whitespace()
+                .next()
+                .and_then(|prog| Path::new(prog).file_name())
+                .is_some_and(|n| n.to_string_lossy().starts_with("git"))
+        });
+    if busy || age < Duration::from_secs(60) {
+        return Ok(());
+    }
+    let mut f = Finding::new(
+        "stale-lock",
+        Some(name),
+        format!(
+            "{name}: {} was left by a git that is no longer running",
+            lock.display()
+        ),
+    );
+    f.fix = Some("remove it".into());
+    if args.fix {
+        std::fs::remove_file(&lock)?;
+        f.fixed = true;
+    }
+    findings.push(f);
+    Ok(())
+}
