@@ -401,12 +401,14 @@ impl Workspace {
             s.name,
             std::process::id()
         ));
-        repo.git()
-            .args(["worktree", "add", "--quiet", "--detach"])
-            .arg(&dir)
-            .arg(at.to_string())
-            .run()
-            .context("could not create a temporary worktree for the merge")?;
+        git_agent::worktree::serialized(
+            repo.common_dir(),
+            repo.git()
+                .args(["worktree", "add", "--quiet", "--detach"])
+                .arg(&dir)
+                .arg(at.to_string()),
+        )
+        .context("could not create a temporary worktree for the merge")?;
         Ok(Self {
             dir,
             branch: None,
@@ -424,18 +426,15 @@ impl Workspace {
         git(&self.dir).args(["reset", "--quiet", "--hard"]).run()?;
         match &self.branch {
             Some(branch) => {
-                git(&self.dir)
-                    .args(["checkout", "--quiet", branch])
-                    .run()
-                    .with_context(|| format!("could not check out {branch} again"))?;
+                // Checking out a branch reads every worktree (is it checked out elsewhere?).
+                git_agent::worktree::serialized(
+                    &self.repo_common,
+                    git(&self.dir).args(["checkout", "--quiet", branch]),
+                )
+                .with_context(|| format!("could not check out {branch} again"))?;
             }
             None => {
-                git_agent::process::Cmd::git()
-                    .arg("--git-dir")
-                    .arg(&self.repo_common)
-                    .args(["worktree", "remove"])
-                    .arg(&self.dir)
-                    .run()?;
+                git_agent::worktree::remove(&self.repo_common, &self.dir, false)?;
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod commit;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod include;
 pub mod merging;
 pub mod names;

@@ -188,6 +188,17 @@ pub struct Found {
     pub process: ProcessRef,
 }
 
+impl Found {
+    /// The program is git (or one of its helpers): a passer-by.
+    pub fn is_git(&self) -> bool {
+        self.command
+            .split_whitespace()
+            .next()
+            .and_then(|p| std::path::Path::new(p).file_name())
+            .is_some_and(|n| n.to_string_lossy().starts_with("git"))
+    }
+}
+
 /// Processes (of this user) that belong to session `name` of the repository `repo`: those
 /// whose environment says `GIT_AGENT_NAME=name` and `GIT_AGENT_REPO=repo` (everything the
 /// agent started inherits them, even a server that detached itself), plus, if `under` is

@@ -15,7 +15,7 @@
 //!   created it; its tip is always reported.
 //! - The record and the session's files move to `archive/`; its ports are released.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -149,25 +149,6 @@ pub struct Outcome {
     pub reason: String,
 }
 
-/// The git directory of a worktree (`<common>/worktrees/<id>`), even when its checkout is
-/// gone (found through the `gitdir` files).
-fn admin_dir(repo: &Repo, path: &Path) -> Option<PathBuf> {
-    let dir = repo.common_dir().join("worktrees");
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
-        let points_to = Path::new(gitdir.trim()).parent().map(Path::to_owned);
-        if points_to.as_deref() == Some(path)
-            || points_to
-                .and_then(|p| std::fs::canonicalize(p).ok())
-                .zip(std::fs::canonicalize(path).ok())
-                .is_some_and(|(a, b)| a == b)
-        {
-            return Some(entry.path());
-        }
-    }
-    None
-}
-
 /// Looks at everything removing `s` could lose.
 pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
     let mut i = Inspection {
@@ -178,7 +159,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         branch: s.branch.clone(),
         ..Inspection::default()
     };
-    if let Some(admin) = admin_dir(repo, &s.worktree) {
+    if let Some(admin) = crate::worktree::admin_dir(repo.common_dir(), &s.worktree) {
         if let Ok(reason) = std::fs::read_to_string(admin.join("locked"))
             && reason.trim() != crate::worktree::lock_reason(&s.name)
         {
@@ -353,13 +334,15 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         ))
         .into());
     }
+    let _exclusive = state.removal_lock(&s.name)?;
     let mut stopped = false;
-    let mut s = s.clone();
+    let mut s = state.load(&s.name)?;
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
         crate::commands::stop::stop_session(&state, &s, opts.grace)?;
         stopped = true;
         s = state.load(&s.name)?;
     }
+    crate::faults::point("rm:stopped");
     let mem = Memory::new(repo);
     let inspection = inspect(repo, &mem, &s)?;
     if let Some(failure) = refusal(&inspection, opts, force_flag) {
@@ -369,7 +352,9 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // session's environment; it goes. A process we did not start is left alone.
     let grace = opts.grace.unwrap_or(Duration::from_secs(s.stop_grace_secs));
     let around = crate::procs::find(&s.name, &s.repo, Some(&s.worktree));
-    let (ours, strangers): (Vec<_>, Vec<_>) = around.into_iter().partition(|f| f.tagged);
+    let (ours, mut strangers): (Vec<_>, Vec<_>) = around.into_iter().partition(|f| f.tagged);
+    // A git passing through (another command looking at the worktree) is not worth a word.
+    strangers.retain(|f| !f.is_git());
     let leftovers_stopped = crate::procs::terminate(&ours, grace);
     let mut outcome = Outcome {
         name: s.name.clone(),
@@ -386,18 +371,19 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         reason: opts.reason.clone(),
     };
     // The worktree, if it is still registered (a missing checkout is deregistered by the same
-    // command, for this worktree only).
-    if admin_dir(repo, &s.worktree).is_some() {
+    // command, for this worktree only; a concurrent removal may have taken it first).
+    if crate::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some() {
         let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
-        let mut cmd = repo.git().args(["worktree", "remove"]);
-        if opts.force && inspection.worktree_holds_work() {
-            cmd = cmd.arg("--force");
+        let force = opts.force && inspection.worktree_holds_work();
+        outcome.worktree_removed =
+            crate::worktree::remove_if_registered(repo.common_dir(), &s.worktree, force)
+                .with_context(|| {
+                    format!("could not remove the worktree {}", s.worktree.display())
+                })?;
+        if force && outcome.worktree_removed {
             outcome.discarded = inspection.uncommitted.clone();
         }
-        cmd.arg(&s.worktree)
-            .run()
-            .with_context(|| format!("could not remove the worktree {}", s.worktree.display()))?;
-        outcome.worktree_removed = true;
+        crate::faults::point("rm:worktree-removed");
     }
     if opts.delete_branch
         && let Some(tip) = &inspection.branch_tip
@@ -435,6 +421,7 @@ fn archive(repo: &Repo, s: &Session, outcome: &Outcome) -> Result<()> {
     std::io::Write::write_all(&mut tmp, text.as_bytes())?;
     tmp.persist(&dest)
         .with_context(|| format!("could not write {}", dest.display()))?;
+    crate::faults::point("rm:archived");
     let files = state.session_dir(&s.name);
     if files.exists() {
         std::fs::rename(&files, dir.join(format!("{}.{stamp}", s.name)))

@@ -351,10 +351,10 @@ impl Repo {
 
     /// Worktrees (main included) that have `refs/heads/<branch>` checked out.
     pub fn worktrees_on_branch(&self, branch: &str) -> Result<Vec<PathBuf>> {
-        let list = self
-            .git()
-            .args(["worktree", "list", "--porcelain", "-z"])
-            .run()?;
+        let list = crate::worktree::serialized(
+            &self.common_dir,
+            self.git().args(["worktree", "list", "--porcelain", "-z"]),
+        )?;
         let wanted = format!("branch refs/heads/{branch}");
         let mut found = Vec::new();
         let mut path = None;

@@ -203,6 +203,23 @@ impl StateDir {
         self.lock_file("worktree.lock", Duration::from_secs(900))
     }
 
+    /// Makes removing session `name` exclusive (`rm` and `clean` racing for the same
+    /// session): held for the whole removal. Taken before the state or worktree lock, never
+    /// while holding one. Fails with "no session named" if the session is already gone.
+    pub fn removal_lock(&self, name: &str) -> Result<LockGuard> {
+        if !self.exists(name) {
+            return Err(no_such_session(name));
+        }
+        // Outside the session's folder, which moves to the archive with the removal.
+        std::fs::create_dir_all(self.root.join("locks"))?;
+        let guard = self.lock_file(&format!("locks/{name}.lock"), LOCK_TIMEOUT)?;
+        // Whoever held it before us may have removed the session meanwhile.
+        if !self.exists(name) {
+            return Err(no_such_session(name));
+        }
+        Ok(guard)
+    }
+
     fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
         self.ensure()?;
         let path = self.root.join(file_name);

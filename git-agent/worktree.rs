@@ -1,7 +1,7 @@
 //! Creating agent worktrees with git (so `post-checkout` hooks run), and undoing a failed
 //! creation without losing anything (invariant 4: no branch or record left behind).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -80,7 +80,7 @@ pub fn create(
         path.display()
     ));
     if path.exists() && repo.is_registered_worktree(path)? {
-        let _ = unlock(repo.common_dir(), name, path);
+        let _ = unlock_holding(repo.common_dir(), name, path);
         if let Err(e) = repo.git().args(["worktree", "remove"]).arg(path).run() {
             let detail = e
                 .downcast_ref::<CommandFailed>()
@@ -107,8 +107,77 @@ pub fn create(
     Err(failure.into())
 }
 
+/// Runs a git command that reads the admin directory of every worktree (`git worktree
+/// remove/lock/unlock/repair/list`, checking out a branch) while holding our worktree lock:
+/// git dies on an admin directory a concurrent `git worktree add` is still writing.
+///
+/// Lock order: the state lock may be held when this is called, never the other way round
+/// (nothing waits for the state lock while holding the worktree lock).
+pub fn serialized(common_dir: &Path, cmd: Cmd) -> Result<String> {
+    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
+    cmd.run()
+}
+
+/// Removes one worktree with a plain `git worktree remove` (`--force` only when the caller
+/// has the user's force flag); a missing checkout just loses its entry.
+pub fn remove(common_dir: &Path, path: &Path, force: bool) -> Result<()> {
+    let mut cmd = git_common(common_dir).args(["worktree", "remove"]);
+    if force {
+        cmd = cmd.arg("--force");
+    }
+    serialized(common_dir, cmd.arg(path))?;
+    Ok(())
+}
+
+/// The git directory of a worktree (`<common>/worktrees/<id>`), even when its checkout is
+/// gone (found through the `gitdir` files).
+pub fn admin_dir(common_dir: &Path, path: &Path) -> Option<PathBuf> {
+    let dir = common_dir.join("worktrees");
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
+        let points_to = Path::new(gitdir.trim()).parent().map(Path::to_owned);
+        if points_to.as_deref() == Some(path)
+            || points_to
+                .and_then(|p| std::fs::canonicalize(p).ok())
+                .zip(std::fs::canonicalize(path).ok())
+                .is_some_and(|(a, b)| a == b)
+        {
+            return Some(entry.path());
+        }
+    }
+    None
+}
+
+/// [`remove`], if git still has the worktree registered (a concurrent removal may have taken
+/// it first); true if it was removed here.
+pub fn remove_if_registered(common_dir: &Path, path: &Path, force: bool) -> Result<bool> {
+    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
+    if admin_dir(common_dir, path).is_none() {
+        return Ok(false);
+    }
+    let mut cmd = git_common(common_dir).args(["worktree", "remove"]);
+    if force {
+        cmd = cmd.arg("--force");
+    }
+    cmd.arg(path).run()?;
+    Ok(true)
+}
+
+fn git_common(common_dir: &Path) -> Cmd {
+    Cmd::git()
+        .arg("--git-dir")
+        .arg(common_dir)
+        .current_dir(common_dir)
+}
+
 /// Releases our lock on a worktree (only if the lock is ours).
 pub fn unlock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
+    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
+    unlock_holding(common_dir, name, path)
+}
+
+/// [`unlock`], for a caller that already holds the worktree lock.
+fn unlock_holding(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
     let git_dir = Cmd::git_in(path)
         .args(["rev-parse", "--absolute-git-dir"])
         .run()?;
@@ -117,10 +186,7 @@ pub fn unlock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
         Ok(reason) if reason.trim() == lock_reason(name) => {}
         _ => return Ok(false),
     }
-    Cmd::git()
-        .arg("--git-dir")
-        .arg(common_dir)
-        .current_dir(common_dir)
+    git_common(common_dir)
         .args(["worktree", "unlock"])
         .arg(path)
         .run()?;
@@ -137,7 +203,7 @@ pub fn discard_fresh(
     commit: &str,
 ) -> Result<()> {
     let _ = unlock(repo.common_dir(), name, path);
-    repo.git().args(["worktree", "remove"]).arg(path).run()?;
+    remove(repo.common_dir(), path, false)?;
     // An attached (existing) branch is never deleted.
     if let Some(branch) = branch {
         repo.git()
@@ -149,10 +215,8 @@ pub fn discard_fresh(
 
 /// Takes our lock on a worktree for a new run; false if someone else holds a lock on it.
 pub fn lock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
-    let out = Cmd::git()
-        .arg("--git-dir")
-        .arg(common_dir)
-        .current_dir(common_dir)
+    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
+    let out = git_common(common_dir)
         .args(["worktree", "lock", "--reason", &lock_reason(name)])
         .arg(path)
         .output()?;

@@ -110,7 +110,24 @@ pub fn plan(
                 continue;
             }
         }
-        let i = remove::inspect(repo, &mem, &s)?;
+        // Not while another command removes it.
+        let Ok(_exclusive) = state.removal_lock(&s.name) else {
+            continue;
+        };
+        let Ok(s) = state.load(&s.name) else {
+            continue;
+        };
+        let i = match remove::inspect(repo, &mem, &s) {
+            Ok(i) => i,
+            // Removed (or being removed) by another command meanwhile, or unreadable: it is
+            // not ours to remove now.
+            Err(_) if !state.exists(&s.name) => continue,
+            Err(e) => {
+                let why = Report::from_error(&e).message;
+                verdicts.push(kept(&s, format!("could not be examined: {why}")));
+                continue;
+            }
+        };
         if let Some(reason) = &i.locked_by_other {
             verdicts.push(kept(
                 &s,
@@ -210,6 +227,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     )?;
                 }
                 done.push(json!({"name": s.name, "removed": outcome}));
+            }
+            Err(_) if !repo_ref.state().exists(&s.name) => {
+                // Another command removed it meanwhile: what was asked for is done.
+                writeln!(ctx.err, "{}: removed meanwhile by another command", s.name)?;
             }
             Err(e) => {
                 // Something changed since the plan: it stays.

@@ -83,10 +83,10 @@ struct Registered {
 }
 
 fn registered(repo: &Repo) -> Result<Vec<Registered>> {
-    let out = repo
-        .git()
-        .args(["worktree", "list", "--porcelain", "-z"])
-        .run()?;
+    let out = crate::worktree::serialized(
+        repo.common_dir(),
+        repo.git().args(["worktree", "list", "--porcelain", "-z"]),
+    )?;
     let mut list = Vec::new();
     let mut cur: Option<Registered> = None;
     for field in out.split('\0') {
@@ -160,10 +160,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         )?;
     }
     if args.fix && !repair_paths.is_empty() {
-        repo.git()
-            .args(["worktree", "repair"])
-            .args(&repair_paths)
-            .run()?;
+        crate::worktree::serialized(
+            repo.common_dir(),
+            repo.git().args(["worktree", "repair"]).args(&repair_paths),
+        )?;
     }
     check_unknown_worktrees(&repo, &listing.sessions, &worktrees, &args, &mut findings)?;
     check_quarantine(
@@ -235,6 +235,11 @@ fn check_session(
 ) -> Result<()> {
     let name = s.name.as_str();
     let live = s.live_state();
+    if half_created(repo, state, s, args, findings)?
+        || removal_interrupted(state, s, args, findings)?
+    {
+        return Ok(());
+    }
     // The repository moved (the record remembers the old place).
     if let Some(main) = main
         && !same(&s.repo, main)
@@ -332,10 +337,7 @@ fn check_session(
                     s.worktree.display()
                 ));
                 if args.fix {
-                    repo.git()
-                        .args(["worktree", "remove"])
-                        .arg(&s.worktree)
-                        .run()?;
+                    crate::worktree::remove(repo.common_dir(), &s.worktree, false)?;
                     f.fixed = true;
                 }
             }
@@ -390,6 +392,111 @@ fn check_session(
     Ok(())
 }
 
+/// A `git agent new` killed before the supervisor started: nothing ran in the worktree. If it
+/// is still pristine, `--fix` takes back what that `new` made (invariant 4: no half-made
+/// session stays behind); otherwise the session counts as lost.
+fn half_created(
+    repo: &Repo,
+    state: &StateDir,
+    s: &Session,
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<bool> {
+    let interrupted = s.state == State::Starting
+        && s.live_state() == State::Lost
+        && s.processes.supervisor.is_none()
+        && s.started_at.is_none()
+        && s.runs.len() <= 1;
+    if !interrupted {
+        return Ok(false);
+    }
+    let pristine = !s.worktree.is_dir()
+        || crate::changes::status(&s.worktree, &s.agent.leaves).is_ok_and(|st| st.is_empty());
+    let branch_at_base = repo
+        .branch_tip(&s.branch)?
+        .is_none_or(|t| t == s.base.commit);
+    if !pristine || !branch_at_base {
+        return Ok(false);
+    }
+    let mut f = Finding::new(
+        "half-created",
+        Some(&s.name),
+        format!(
+            "{}: 'git agent new' was interrupted before its agent started; nothing ran in it",
+            s.name
+        ),
+    );
+    f.fix = Some("take back what it made (the untouched worktree, the new branch at the base commit, the record)".into());
+    if args.fix {
+        let registered = registered(repo)?.iter().any(|w| same(&w.path, &s.worktree));
+        if registered {
+            let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
+            crate::worktree::remove(repo.common_dir(), &s.worktree, false)?;
+        }
+        if s.branch_created && repo.branch_tip(&s.branch)?.is_some() {
+            repo.git()
+                .args([
+                    "update-ref",
+                    "-d",
+                    &format!("refs/heads/{}", s.branch),
+                    &s.base.commit,
+                ])
+                .run()?;
+        }
+        let lock = state.lock()?;
+        crate::ports::release(state, &lock, &s.name)?;
+        state.discard(&lock, &s.name)?;
+        f.fixed = true;
+    }
+    findings.push(f);
+    Ok(true)
+}
+
+/// A `git agent rm` killed after archiving the record but before taking it out of
+/// `sessions/`: `--fix` finishes it.
+fn removal_interrupted(
+    state: &StateDir,
+    s: &Session,
+    args: &Args,
+    findings: &mut Vec<Finding>,
+) -> Result<bool> {
+    if s.worktree.is_dir() {
+        return Ok(false);
+    }
+    let archived = state
+        .load_archive()?
+        .into_iter()
+        .any(|a| a.name == s.name && a.removed.as_ref().is_some_and(|r| r.at >= s.created_at));
+    if !archived {
+        return Ok(false);
+    }
+    let mut f = Finding::new(
+        "removal-interrupted",
+        Some(&s.name),
+        format!(
+            "{}: 'git agent rm' was interrupted after archiving it",
+            s.name
+        ),
+    );
+    f.fix = Some("finish the removal (the archive has the record)".into());
+    if args.fix {
+        let lock = state.lock()?;
+        let files = state.session_dir(&s.name);
+        if files.exists() {
+            let stamp = crate::time::now().as_second();
+            std::fs::rename(
+                &files,
+                state.archive_dir().join(format!("{}.{stamp}", s.name)),
+            )?;
+        }
+        std::fs::remove_file(state.record_path(&s.name))?;
+        crate::ports::release(state, &lock, &s.name)?;
+        f.fixed = true;
+    }
+    findings.push(f);
+    Ok(true)
+}
+
 /// A directory of ours that git does not know as a worktree.
 fn unknown_dir(repo: &Repo, name: &str, dir: &Path, args: &Args) -> Result<Finding> {
     let mut f = Finding::new(
@@ -403,7 +510,10 @@ fn unknown_dir(repo: &Repo, name: &str, dir: &Path, args: &Args) -> Result<Findi
     if gitdir.as_ref().is_some_and(|g| g.is_dir()) {
         f.fix = Some(format!("git worktree repair {}", dir.display()));
         if args.fix {
-            repo.git().args(["worktree", "repair"]).arg(dir).run()?;
+            crate::worktree::serialized(
+                repo.common_dir(),
+                repo.git().args(["worktree", "repair"]).arg(dir),
+            )?;
             f.fixed = true;
         }
     } else {
@@ -463,7 +573,7 @@ fn check_unknown_worktrees(
                 w.path.display()
             ));
             if args.fix {
-                repo.git().args(["worktree", "remove"]).arg(&w.path).run()?;
+                crate::worktree::remove(repo.common_dir(), &w.path, false)?;
                 f.fixed = true;
             }
             findings.push(f);
@@ -672,13 +782,7 @@ fn check_index_lock(
     // A git working in the worktree (`git -C` changes into it) may be the lock's holder.
     let busy = crate::procs::find("", Path::new(""), Some(worktree))
         .iter()
-        .any(|p| {
-            p.command
-                .split_whitespace()
-                .next()
-                .and_then(|prog| Path::new(prog).file_name())
-                .is_some_and(|n| n.to_string_lossy().starts_with("git"))
-        });
+        .any(crate::procs::Found::is_git);
     if busy || age < Duration::from_secs(60) {
         return Ok(());
     }

@@ -848,7 +848,9 @@ fn start_one(
     interrupted: &AtomicBool,
 ) -> Result<Session> {
     let base = state.load(&plan.name)?.base.commit;
+    crate::faults::point("new:reserved");
     let created = worktree::create(repo, &plan.name, &plan.branch, &plan.worktree, &base, how);
+    crate::faults::point("new:worktree");
     let created = match created {
         Ok(()) if interrupted.load(Ordering::SeqCst) => {
             // Nothing has run in it yet: take the fresh checkout back out.
@@ -913,7 +915,10 @@ fn start_one(
         ..Event::new(&plan.name, "created")
     })?;
     let child = match supervisor::spawn(repo.common_dir(), &plan.name, &plan.worktree) {
-        Ok(child) => child,
+        Ok(child) => {
+            crate::faults::point("new:spawned");
+            child
+        }
         Err(err) => {
             // The worktree stays (it is registered and locked); the record says what happened.
             fail_before_start(

@@ -257,3 +257,155 @@ fn a_damaged_record_is_quarantined_explained_and_rebuilt() {
         "{out}"
     );
 }
+
+#[test]
+fn kill_9_at_every_step_of_new_leaves_nothing_doctor_cannot_put_right() {
+    for point in ["new:reserved", "new:worktree", "new:spawned"] {
+        let mut env = TestEnv::new();
+        let fake = env.fake("k", "write k.txt kept\ncommit k");
+        env.set_env("GIT_AGENT_CRASH_AT", point);
+        let mut args = vec!["new", "--name", "k", "t"];
+        args.extend(fake.iter().map(String::as_str));
+        let out = env.agent(&args);
+        assert_ne!(
+            out.code, 0,
+            "{point}: the crash point was not reached:\n{out}"
+        );
+        env.set_env("GIT_AGENT_CRASH_AT", "");
+        if point == "new:spawned" {
+            // The supervisor was already detached: the session carries on without `new`.
+            env.wait_state("k", "done");
+            assert!(
+                env.git(&["log", "--format=%s", "agent/k"]).contains("k"),
+                "{point}"
+            );
+        }
+        let fix = env.agent(&["doctor", "--fix"]);
+        assert_eq!(fix.code, 0, "{point}: {fix}");
+        let again = env.agent(&["doctor"]);
+        assert_eq!(again.code, 0, "{point}: {again}");
+        if point != "new:spawned" {
+            assert!(
+                fix.stdout.contains("interrupted before its agent started"),
+                "{point}: {fix}"
+            );
+            assert!(!env.has_record("k"), "{point}");
+            assert!(!worktree(&env, "k").exists(), "{point}");
+            assert!(
+                env.git(&["branch", "--list", "agent/k"]).is_empty(),
+                "{point}"
+            );
+            // And the name is free again.
+            env.spawn(&["--name", "k", "t"], "exit 0");
+            env.wait_state("k", "done");
+        }
+    }
+}
+
+#[test]
+fn kill_9_at_every_step_of_rm_loses_no_work() {
+    for point in ["rm:stopped", "rm:worktree-removed", "rm:archived"] {
+        let mut env = TestEnv::new();
+        done(&env, "r", "write r.txt precious\ncommit r");
+        let tip = env.git(&["rev-parse", "agent/r"]);
+        env.set_env("GIT_AGENT_CRASH_AT", point);
+        let out = env.agent(&["rm", "--force", "r"]);
+        assert_ne!(
+            out.code, 0,
+            "{point}: the crash point was not reached:\n{out}"
+        );
+        env.set_env("GIT_AGENT_CRASH_AT", "");
+        let fix = env.agent(&["doctor", "--fix"]);
+        assert_eq!(fix.code, 0, "{point}: {fix}");
+        assert_eq!(env.agent(&["doctor"]).code, 0, "{point}");
+        if env.has_record("r") {
+            env.agent(&["rm", "--force", "r"]).ok();
+        }
+        assert!(!env.has_record("r"), "{point}");
+        assert!(!worktree(&env, "r").exists(), "{point}");
+        assert_eq!(
+            env.git(&["rev-parse", "agent/r"]),
+            tip,
+            "{point}: the work is kept"
+        );
+        let all = env.agent(&["list", "--all", "--json"]).ok().json();
+        let archived = all["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["name"] == "r")
+            .count();
+        assert!(archived >= 1, "{point}: {all:#}");
+        assert_eq!(env.agent(&["doctor"]).code, 0, "{point}");
+    }
+}
+
+#[test]
+fn twenty_concurrent_commands_keep_every_record_valid() {
+    let env = TestEnv::new();
+    for i in 0..5 {
+        done(&env, &format!("old{i}"), "exit 0");
+    }
+    let outs: Vec<(String, crate::support::Out)> = std::thread::scope(|scope| {
+        let env = &env;
+        let mut handles = Vec::new();
+        for i in 0..8 {
+            handles.push(scope.spawn(move || {
+                let fake = env.fake(&format!("c{i}"), "write c.txt c\ncommit c");
+                let name = format!("c{i}");
+                let mut args = vec!["new", "--name", name.as_str(), "t"];
+                args.extend(fake.iter().map(String::as_str));
+                (format!("new {name}"), env.agent(&args))
+            }));
+        }
+        for i in 0..5 {
+            handles.push(scope.spawn(move || {
+                let name = format!("old{i}");
+                (format!("rm {name}"), env.agent(&["rm", &name]))
+            }));
+        }
+        for _ in 0..4 {
+            handles.push(scope.spawn(move || ("list".to_owned(), env.agent(&["list", "--json"]))));
+        }
+        for _ in 0..3 {
+            handles.push(scope.spawn(move || ("clean".to_owned(), env.agent(&["clean", "--yes"]))));
+        }
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(outs.len(), 20);
+    for (what, out) in &outs {
+        let err = &out.stderr;
+        assert!(
+            !err.contains("could not lock")
+                && !err.contains("damaged")
+                && !err.contains("panicked"),
+            "{what}: {out}"
+        );
+        match what.split_whitespace().next().unwrap() {
+            // Removed by a concurrent clean first: fine.
+            "rm" => assert!(
+                out.code == 0 || out.stderr.contains("no session named"),
+                "{what}: {out}"
+            ),
+            "list" => {
+                out.json();
+            }
+            _ => assert_eq!(out.code, 0, "{what}: {out}"),
+        }
+    }
+    for i in 0..8 {
+        env.wait_state(&format!("c{i}"), "done");
+    }
+    let list = env.agent(&["list", "--json"]).ok().json();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 8, "{list:#}");
+    for i in 0..5 {
+        assert!(!env.has_record(&format!("old{i}")));
+    }
+    let quarantine = env.state_dir().join("quarantine");
+    assert_eq!(
+        std::fs::read_dir(&quarantine).map_or(0, |d| d.count()),
+        0,
+        "no record was damaged"
+    );
+    env.agent(&["doctor"]).ok();
+}

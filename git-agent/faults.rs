@@ -1,0 +1,17 @@
+//! Crash points for the reliability tests.
+//!
+//! Built with the `test-fakes` feature (test builds only: `cargo install` leaves it out),
+//! `GIT_AGENT_CRASH_AT=<point>` makes the process SIGKILL itself when it reaches `point`, as a
+//! power cut or `kill -9` would at that moment. The tests then check that `git agent doctor`
+//! finds a consistent state and that no work was lost. Without the feature this is nothing.
+
+/// A place where a crash must leave nothing that `doctor` cannot explain.
+#[inline]
+pub fn point(name: &str) {
+    #[cfg(feature = "test-fakes")]
+    if std::env::var("GIT_AGENT_CRASH_AT").is_ok_and(|v| v == name) {
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    #[cfg(not(feature = "test-fakes"))]
+    let _ = name;
+}
