@@ -13,5 +13,5 @@ mod target;
 
 fn main() -> std::process::ExitCode {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    git_agent::cli::run_binary::<cli::Cli>(&mut out, &mut err, cli::run)
+    git_agent::cli::run_binary::<git_agent::cli::merge::Cli>(&mut out, &mut err, cli::run)
 }

@@ -9,5 +9,5 @@ mod interactive;
 
 fn main() -> std::process::ExitCode {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    git_agent::cli::run_binary::<cli::Cli>(&mut out, &mut err, cli::run)
+    git_agent::cli::run_binary::<git_agent::cli::review::Cli>(&mut out, &mut err, cli::run)
 }

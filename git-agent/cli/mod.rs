@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+pub mod merge;
+pub mod review;
+
 use crate::commands::{self, Ctx};
 use crate::error::{Report, code};
 
