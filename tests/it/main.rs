@@ -10,6 +10,7 @@ mod events;
 mod failures;
 mod lifecycle;
 mod location;
+mod man_pages;
 mod merge;
 mod names_and_variants;
 mod profiles;
