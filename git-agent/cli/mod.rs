@@ -85,8 +85,13 @@ pub enum Command {
     Trust(commands::trust::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
+    /// Print shell completions (bash, zsh, fish) for the whole suite
+    Completions(commands::completions::Args),
     /// Show help for a command, and the plugins found
     Help(commands::help::Args),
+    /// Internal: the session names, for completion scripts
+    #[command(name = "__names", hide = true)]
+    Names,
     /// Internal: the detached supervisor of one session
     #[command(name = "__supervise", hide = true)]
     Supervise(commands::supervise::Args),
@@ -156,6 +161,8 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Path(args) => commands::path::run(ctx, args),
         Command::Trust(args) => commands::trust::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
+        Command::Completions(args) => commands::completions::run(ctx, args),
+        Command::Names => commands::completions::names(ctx),
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),
         Command::External(argv) => commands::help::run_plugin(ctx, &argv),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 pub mod clean;
+pub mod completions;
 pub mod demo;
 pub mod doctor;
 pub mod exec;

@@ -17,6 +17,7 @@ mod profiles;
 mod real_agents;
 mod review;
 mod setup;
+mod shell;
 mod state_files;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
