@@ -71,7 +71,12 @@ pub fn run(
         rebase_first: true,
         ..opts.clone()
     };
+    let progress = git_agent::ui::progress(order.len(), "merging");
     for (i, name) in order.iter().enumerate() {
+        if let Some(bar) = &progress {
+            bar.set_message(name.clone());
+            bar.set_position(i as u64);
+        }
         let step = land::merge_one(ctx, repo, name, &queue_opts)?;
         let stop = matches!(step, Step::Refused(_));
         if let Step::Refused(r) = &step {
@@ -83,6 +88,9 @@ pub fn run(
             outcome.not_attempted = order[i + 1..].to_vec();
             break;
         }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     Ok(outcome)
 }

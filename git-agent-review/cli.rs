@@ -66,7 +66,12 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         let result = verify::run(&state, &s, &s.worktree, &command, source, |line| {
             let _ = writeln!(err, "  {line}");
         })?;
-        writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
+        if cli.json {
+            let doc = json!({"version": JSON_VERSION, "session": s.name, "verify": result});
+            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        } else {
+            writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
+        }
         if !result.passed {
             code = code::NEGATIVE;
         }
@@ -129,6 +134,9 @@ fn render(
         cmd = cmd.args(["-c", &format!("color.diff={color}")]);
     }
     cmd = cmd.arg("diff");
+    if let Some(when) = &cli.color.color {
+        cmd = cmd.arg(format!("--color={when}"));
+    }
     if cli.stat {
         cmd = cmd.arg("--stat");
     }
@@ -387,17 +395,7 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
     }
     let state = repo.state();
     let jobs = cli.jobs.max(1);
-    let progress = {
-        use std::io::IsTerminal as _;
-        std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new(sessions.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("verifying {pos}/{len} {bar:30} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        })
-    };
+    let progress = ui::progress(sessions.len(), "verifying");
     let mut results = Vec::new();
     for chunk in sessions
         .iter()

@@ -58,6 +58,19 @@ pub struct ProjectFile {
 }
 
 impl ProjectFile {
+    /// A top-level setting by its name in the file (`setup`, `ports`…), as text.
+    pub fn value_of(&self, field: &str) -> Option<String> {
+        match field {
+            "setup" => self.setup.clone(),
+            "run" => self.run.clone(),
+            "verify" => self.verify.clone(),
+            "ports" => self.ports.map(|p| p.to_string()),
+            "submodules" => self.submodules.map(|b| b.to_string()),
+            "lfs" => self.lfs.clone(),
+            _ => None,
+        }
+    }
+
     /// Parses the file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| {

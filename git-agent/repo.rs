@@ -101,12 +101,19 @@ impl Repo {
             }
             _ => workdir.clone(),
         };
-        Ok(Self {
+        let this = Self {
             repo,
             common_dir,
             workdir,
             main_workdir,
-        })
+        };
+        let config = this.config();
+        crate::ui::apply_color_config(
+            config.string("color.agent").as_deref(),
+            config.string("color.ui").as_deref(),
+            config.boolean("color.pager").ok().flatten(),
+        );
+        Ok(this)
     }
 
     /// The gix handle.

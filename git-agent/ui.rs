@@ -1,13 +1,108 @@
 //! Terminal rendering helpers: state colors, aligned tables, short paths.
 //!
-//! Color follows `console`'s decision (a terminal on the stream, `NO_COLOR`, `CLICOLOR_FORCE`);
-//! machine formats (`--json`, `--porcelain`) never carry color.
+//! Colors, decided once per process, first match wins: `--color=always|never|auto`; then
+//! `NO_COLOR` (off) and `CLICOLOR_FORCE` (on); then git config `color.agent`, then `color.ui`
+//! (applied when the repository is opened, see [`apply_color_config`]); else auto. Auto means
+//! a terminal, or git's pager (`GIT_PAGER_IN_USE`) unless `color.pager` is false, as git's own
+//! `check_auto_color` decides. Machine formats (`--json`, `--porcelain`) never carry color.
 
+use std::io::IsTerminal as _;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use console::{Style, measure_text_width};
 
 use crate::session::State;
+
+/// Set when `--color` or the environment decided, so git config does not override it.
+static DECIDED: AtomicBool = AtomicBool::new(false);
+
+fn auto(pager_color: bool) -> (bool, bool) {
+    let pager = std::env::var_os("GIT_PAGER_IN_USE").is_some_and(|v| !v.is_empty());
+    (
+        std::io::stdout().is_terminal() || (pager && pager_color),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+fn set(out: bool, err: bool) {
+    console::set_colors_enabled(out);
+    console::set_colors_enabled_stderr(err);
+}
+
+/// Decides colors from `--color` (if given) and the environment, at startup.
+pub fn setup_colors(flag: Option<&str>) {
+    let env_set = |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0");
+    let decided = match flag {
+        Some("always") => Some((true, true)),
+        Some("never") => Some((false, false)),
+        Some(_) => Some(auto(true)),
+        None if env_set("NO_COLOR") => Some((false, false)),
+        None if env_set("CLICOLOR_FORCE") => Some((true, true)),
+        None => None,
+    };
+    match decided {
+        Some((out, err)) => {
+            set(out, err);
+            DECIDED.store(true, Ordering::SeqCst);
+        }
+        None => {
+            let (out, err) = auto(true);
+            set(out, err);
+        }
+    }
+}
+
+/// Applies git config (`color.agent`, else `color.ui`; `color.pager`) unless `--color` or the
+/// environment decided already.
+pub fn apply_color_config(agent: Option<&str>, ui: Option<&str>, pager: Option<bool>) {
+    if DECIDED.load(Ordering::SeqCst) {
+        return;
+    }
+    let (out, err) = match agent.or(ui).map(str::to_ascii_lowercase).as_deref() {
+        Some("always") => (true, true),
+        Some("never" | "false") => (false, false),
+        Some("true" | "auto") | None | Some(_) => auto(pager.unwrap_or(true)),
+    };
+    set(out, err);
+}
+
+/// `--color` of the command line, looked up before parsing (every binary of the suite takes
+/// it; clap validates it).
+pub fn color_flag(args: &[std::ffi::OsString]) -> Option<String> {
+    let mut it = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--color=") {
+            return Some(v.to_owned());
+        }
+        if a == "--color" {
+            return it.next();
+        }
+    }
+    None
+}
+
+/// A progress bar on stderr for work on several sessions: only on a terminal (and not with
+/// `GIT_AGENT_NONINTERACTIVE`), else `None` and nothing is drawn.
+pub fn progress(len: usize, verb: &str) -> Option<indicatif::ProgressBar> {
+    if len < 2 || !std::io::stderr().is_terminal() || !crate::project::can_prompt() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{verb} {{pos}}/{{len}} {{bar:30}} {{msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
 
 /// The style of a state name.
 pub fn state_style(state: State) -> Style {

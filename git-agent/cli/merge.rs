@@ -35,6 +35,8 @@ queue. Also: 'git agent conflicts' (predicted conflicts between sessions) and 'g
     max_term_width = 100
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub color: super::ColorArg,
     #[command(subcommand)]
     pub command: Option<Sub>,
     #[command(flatten)]

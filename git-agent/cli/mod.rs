@@ -44,6 +44,17 @@ succeed); 2 usage error; 3 would need a terminal to ask; 128 fatal error.";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub color: ColorArg,
+}
+
+/// `--color`, taken by every binary of the suite (read before parsing, see
+/// [`crate::ui::setup_colors`]).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ColorArg {
+    /// When to use colors [default: color.agent, color.ui, else auto]
+    #[arg(long, global = true, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
+    pub color: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +96,10 @@ pub enum Command {
     Trust(commands::trust::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
+    /// The stream of state changes of all sessions (--follow to keep watching)
+    Events(commands::events::Args),
+    /// List the agent.* settings in effect and where each comes from
+    Config(commands::config::Args),
     /// Print shell completions (bash, zsh, fish) for the whole suite
     Completions(commands::completions::Args),
     /// Show help for a command, and the plugins found
@@ -113,7 +128,9 @@ pub fn run_binary<P: Parser>(
     err: &mut dyn Write,
     f: impl FnOnce(&mut Ctx<'_>, P) -> Result<u8>,
 ) -> ExitCode {
-    let parsed = match P::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    crate::ui::setup_colors(crate::ui::color_flag(&argv).as_deref());
+    let parsed = match P::try_parse_from(argv) {
         Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
@@ -161,6 +178,8 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Path(args) => commands::path::run(ctx, args),
         Command::Trust(args) => commands::trust::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
+        Command::Events(args) => commands::events::run(ctx, args),
+        Command::Config(args) => commands::config::run(ctx, args),
         Command::Completions(args) => commands::completions::run(ctx, args),
         Command::Names => commands::completions::names(ctx),
         Command::Help(args) => commands::help::run(ctx, args),

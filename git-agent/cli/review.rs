@@ -27,6 +27,8 @@ by side, the project's verify command, and review rounds of comments sent back t
     max_term_width = 100
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub color: super::ColorArg,
     /// The session to review; with a second one, the difference between their results
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,

@@ -205,7 +205,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo_ref = &repo;
     let mut exit = code::SUCCESS;
     let mut done = Vec::new();
+    let progress = crate::ui::progress(doomed.len(), "removing");
     for v in doomed {
+        if let Some(bar) = &progress {
+            bar.set_message(v.name.clone());
+            bar.inc(1);
+        }
         let Some(s) = &v.session else { continue };
         let reason = v.remove.clone().unwrap_or_default();
         let opts = remove::Options {
@@ -240,6 +245,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 exit = code::NEGATIVE;
             }
         }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     if args.json {
         let doc =

@@ -8,8 +8,10 @@ use anyhow::Result;
 
 pub mod clean;
 pub mod completions;
+pub mod config;
 pub mod demo;
 pub mod doctor;
+pub mod events;
 pub mod exec;
 pub mod help;
 pub mod list;

@@ -401,7 +401,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         skip_lfs: settings.skip_lfs,
     };
     let mut started: Vec<Session> = Vec::new();
+    let progress = crate::ui::progress(plans.len(), "starting");
     for (i, plan) in plans.iter().enumerate() {
+        if let Some(bar) = &progress {
+            bar.set_message(plan.name.clone());
+            bar.set_position(i as u64);
+        }
         let result = if interrupted.load(Ordering::SeqCst) {
             discard(&state, &plan.name)?;
             Err(Failure::fatal("interrupted")
@@ -454,6 +459,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 return Err(err);
             }
         }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
     }
     if let Some(snap) = &snapshot {
         clean_source(ctx, &state, snap, &mut started)?;

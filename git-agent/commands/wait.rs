@@ -27,6 +27,9 @@ pub struct Args {
     /// Give up after this long (exit 1)
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Print the sessions as they ended, as JSON (once all did, or on giving up)
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -51,6 +54,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut all_done = true;
+    let mut report = Vec::new();
     while !pending.is_empty() {
         let mut ended = Vec::new();
         for name in &pending {
@@ -60,15 +64,29 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             }
         }
         for session in ended {
-            all_done &= session.live_state() == State::Done;
-            writeln!(ctx.out, "{}", summary(&repo, &session))?;
-            ctx.out.flush()?;
+            all_done &= matches!(session.live_state(), State::Done | State::Merged);
+            if args.json {
+                report.push(serde_json::json!({
+                    "name": session.name,
+                    "state": session.live_state(),
+                    "exit": session.exit,
+                    "reason": session.reason,
+                }));
+            } else {
+                writeln!(ctx.out, "{}", summary(&repo, &session))?;
+                ctx.out.flush()?;
+            }
             pending.remove(&session.name);
         }
         if pending.is_empty() {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            if args.json {
+                let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": pending});
+                writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                return Ok(code::NEGATIVE);
+            }
             for name in &pending {
                 writeln!(
                     ctx.out,
@@ -79,6 +97,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             return Ok(code::NEGATIVE);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    if args.json {
+        let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": []});
+        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
     }
     Ok(if all_done {
         code::SUCCESS

@@ -188,3 +188,116 @@ fn list_json_schema_snapshot() {
     let out = env.agent(&["list", "--json"]).ok();
     insta::assert_snapshot!(crate::support::normalize(&env, &out.stdout));
 }
+
+/// Every `--json` output of the suite in one scenario, normalized (paths, ids, times,
+/// durations): the schema in `man/json.md` is what this pins down.
+#[test]
+fn json_outputs_snapshot() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.verify", "true"]);
+    let fake = env.fake("j", "write j.txt j\ncommit add j");
+    let mut args = vec!["new", "--name", "j", "--json", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    let new = env.agent(&args).ok();
+    let wait = env.agent(&["wait", "j", "--json"]).ok();
+    env.spawn(&["--name", "k", "t"], "write k.txt k\ncommit add k");
+    env.wait_state("k", "done");
+    let mut outputs = vec![("new --json", new.stdout), ("wait j --json", wait.stdout)];
+    for args in [
+        vec!["show", "j", "--json"],
+        vec!["profiles", "--json"],
+        vec!["config", "--json"],
+        vec!["review", "j", "--verify", "--json"],
+        vec!["conflicts", "--json"],
+        vec!["merge", "j", "--dry-run", "--json"],
+        vec!["rm", "k", "--dry-run", "--json"],
+        vec!["clean", "--dry-run", "--json"],
+        vec!["doctor", "--json"],
+        vec!["merge", "j", "--json"],
+        vec!["events", "j", "--json"],
+        vec!["list", "--all", "--json"],
+    ] {
+        let out = env.agent(&args);
+        assert!(out.code == 0 || out.code == 1, "{args:?}: {out}");
+        outputs.push((Box::leak(args.join(" ").into_boxed_str()), out.stdout));
+    }
+    let mut all = String::new();
+    for (what, text) in outputs {
+        all.push_str(&format!(
+            "### git agent {what}\n{}\n",
+            mask_varying(&crate::support::normalize(&env, &text))
+        ));
+    }
+    insta::assert_snapshot!(all);
+}
+
+/// Timestamps (`2026-11-21T04:02:26.51Z`) anywhere, as `[time]`; pids after `pid `.
+fn mask_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let shape = b"dddd-dd-ddTdd:dd:dd";
+        let is_time = b.len() >= i + shape.len()
+            && shape.iter().zip(&b[i..]).all(|(s, c)| match s {
+                b'd' => c.is_ascii_digit(),
+                s => s == c,
+            });
+        if is_time {
+            let mut j = i + shape.len();
+            while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'Z' {
+                j += 1;
+            }
+            out.push_str("[time]");
+            i = j;
+            continue;
+        }
+        if text[i..].starts_with("pid ") {
+            let j = i + 4 + b[i + 4..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if j > i + 4 {
+                out.push_str("pid [pid]");
+                i = j;
+                continue;
+            }
+        }
+        let ch = text[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// Values that differ from run to run (durations, ages, pids, costs of time).
+fn mask_varying(text: &str) -> String {
+    let text = mask_times(text);
+    let text = text.as_str();
+    let keys = [
+        "\"duration_ms\": ",
+        "\"ran_secs\": ",
+        "\"age_secs\": ",
+        "\"log_offset\": ",
+        "\"program\": ",
+        "\"installed\": ",
+        "\"found\": ",
+        "\"path\": \"/",
+    ];
+    text.lines()
+        .map(
+            |line| match keys.iter().find_map(|k| line.find(k).map(|p| (p, k.len()))) {
+                Some((pos, len)) => {
+                    let comma = if line.trim_end().ends_with(',') {
+                        ","
+                    } else {
+                        ""
+                    };
+                    format!("{}[masked]{comma}", &line[..pos + len])
+                }
+                None => line.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
