@@ -255,3 +255,45 @@ fn git_agent_help_opens_our_page() {
         );
     }
 }
+
+/// The README's set-up command puts the pages where `man` finds them next to the binaries,
+/// without `MANPATH`: run its man part into a temporary `CARGO_HOME`.
+#[test]
+fn the_readme_install_puts_the_pages_where_man_finds_them() {
+    let Ok(man) = which::which("man") else {
+        return; // no man here: nothing to check
+    };
+    let env = TestEnv::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let setup = readme
+        .lines()
+        .find(|l| l.starts_with("cargo install"))
+        .expect("the README starts with the set-up command");
+    let man_part: Vec<&str> = setup
+        .split("&&")
+        .map(str::trim)
+        .filter(|p| p.contains("share/man"))
+        .collect();
+    assert_eq!(man_part.len(), 2, "{setup}");
+    let home = env.root().join("cargo-home");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-agent"), home.join("bin/git-agent"))
+        .unwrap();
+    let mut cmd = env.command("sh", root);
+    cmd.args(["-c", &man_part.join(" && ")])
+        .env("CARGO_HOME", &home);
+    let out = env.run(cmd);
+    assert_eq!(out.code, 0, "{out}");
+    let mut cmd = env.command(&man, root);
+    cmd.args(["-w", "git-agent"]).env_remove("MANPATH").env(
+        "PATH",
+        format!("{}:/usr/bin:/bin", home.join("bin").display()),
+    );
+    let found = env.run(cmd);
+    assert_eq!(
+        found.stdout.trim(),
+        home.join("share/man/man1/git-agent.1").to_str().unwrap(),
+        "{found}"
+    );
+}
