@@ -160,6 +160,13 @@ fn record(
     };
     state.update(&s.name, |r| {
         r.synced = Some(synced.clone());
+        // What plain `list` shows: measured from the target brought in.
+        if let Ok(c) = git_agent::changes::of(repo, r) {
+            r.changes = Some(git_agent::changes::Changes {
+                at: Some(git_agent::time::now()),
+                ..c
+            });
+        }
         Ok(())
     })?;
     state.append_event(&Event {

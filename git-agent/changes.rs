@@ -5,19 +5,28 @@
 //! as changed files with no lines). Uncommitted changes come from
 //! `git --no-optional-locks status --porcelain=v2 -z`, which never takes `index.lock`
 //! (invariant 6).
+//!
+//! Plain `list` does not look at worktrees at all: the supervisor stores a snapshot
+//! ([`Session::changes`]) when each run ends, and `list` shows it, marked stale when the branch
+//! has moved since (one ref read tells). `list --full` computes it live, in parallel; the parts
+//! that depend only on commits (diff stats between two commits, ahead/behind of two commits)
+//! are cached by those commit ids in `agent/cache/`, which makes the cache valid by
+//! construction: a commit never changes. The uncommitted count is never cached: no cheap
+//! check can prove that no file of a worktree was edited since.
 
 use std::path::Path;
 
 use anyhow::Result;
 use gix::ObjectId;
-use serde::Serialize;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::process::Cmd;
 use crate::repo::Repo;
 use crate::session::Session;
 
 /// What a session changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changes {
     /// Files changed by the branch since the base commit.
     pub files: u64,
@@ -31,8 +40,17 @@ pub struct Changes {
     /// The branch no longer exists.
     pub branch_missing: bool,
     /// The commit the branch points at.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tip: Option<String>,
+    /// When this was measured (a snapshot stored at the end of a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+    /// The branch moved since this snapshot was taken (set by `list`, never stored).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+    /// Commits the branch has that its target lacks, and the other way round (`list --full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahead_behind: Option<(u64, u64)>,
 }
 
 impl Changes {
@@ -61,28 +79,55 @@ impl Changes {
     }
 }
 
-/// Computes the change summary of a session.
+/// The commit a session's own changes are measured from: its base, or, since a sync, the
+/// target commit it brought in.
+pub fn measured_from(session: &Session) -> &str {
+    session
+        .synced
+        .as_ref()
+        .map_or(&session.base.commit, |s| &s.commit)
+}
+
+/// Computes the change summary of a session, live.
 pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
-    let mut changes = Changes::default();
-    match repo.branch_tip(&session.branch)? {
-        Some(tip) => {
-            changes.tip = Some(tip.to_string());
-            // Since the last sync, the branch's own changes start at the target it brought in.
-            let from = session
-                .synced
-                .as_ref()
-                .map_or(&session.base.commit, |s| &s.commit);
-            let base = ObjectId::from_hex(from.as_bytes())?;
-            if tip != base {
-                committed(repo.gix(), base, tip, &mut changes)?;
-            }
-        }
-        None => changes.branch_missing = true,
-    }
+    let mut changes = committed_part(repo, session, None)?;
     if session.worktree.is_dir() {
         changes.uncommitted = Some(uncommitted(&session.worktree, &session.agent.leaves)?);
     } else {
         changes.worktree_missing = true;
+    }
+    Ok(changes)
+}
+
+/// What the branch changed (no worktree scan), through `cache` when given.
+pub fn committed_part(
+    repo: &Repo,
+    session: &Session,
+    cache: Option<&mut crate::cache::CommitCache>,
+) -> Result<Changes> {
+    let mut changes = Changes {
+        worktree_missing: !session.worktree.is_dir(),
+        ..Changes::default()
+    };
+    let Some(tip) = repo.branch_tip(&session.branch)? else {
+        changes.branch_missing = true;
+        return Ok(changes);
+    };
+    changes.tip = Some(tip.to_string());
+    let base = ObjectId::from_hex(measured_from(session).as_bytes())?;
+    if tip == base {
+        return Ok(changes);
+    }
+    let key = format!("diffstat {base}..{tip}");
+    if let Some(cache) = &cache
+        && let Some([f, i, d]) = cache.get(&key)
+    {
+        (changes.files, changes.insertions, changes.deletions) = (*f, *i, *d);
+        return Ok(changes);
+    }
+    committed(repo.gix(), base, tip, &mut changes)?;
+    if let Some(cache) = cache {
+        cache.put(key, [changes.files, changes.insertions, changes.deletions]);
     }
     Ok(changes)
 }

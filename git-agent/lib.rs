@@ -7,6 +7,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod agents;
+pub mod cache;
 pub mod changes;
 pub mod cli;
 pub mod commands;

@@ -528,6 +528,9 @@ pub struct Session {
     /// When and why it was removed (in archived records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Removed>,
+    /// What the branch and worktree held when the last run ended (what plain `list` shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::changes::Changes>,
 }
 
 impl Session {

@@ -840,6 +840,14 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
             .args(["update-index", "-q", "--refresh"])
             .output();
     }
+    // What plain `list` shows from now on, without looking at the worktree.
+    let snapshot = crate::repo::Repo::open_common(state.root().parent().unwrap_or(state.root()))
+        .and_then(|repo| crate::changes::of(&repo, &session))
+        .ok()
+        .map(|c| crate::changes::Changes {
+            at: Some(crate::time::now()),
+            ..c
+        });
     if let CommitOutcome::Committed { sha } = &commit {
         state.append_event(&StateEvent {
             detail: Some(sha.clone()),
@@ -865,6 +873,9 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
     s.exit = end.exit;
     s.ended_at = Some(now);
     s.commit = Some(commit);
+    if snapshot.is_some() {
+        s.changes = snapshot;
+    }
 
     let next = if end.state == State::Stopped {
         let dropped = drop_queue(state, name);

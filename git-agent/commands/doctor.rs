@@ -690,7 +690,10 @@ fn rebuild(repo: &Repo, state: &StateDir, name: &str, branch: &str, worktree: &P
         "stop_grace_secs": 10,
         "auto_commit": true,
     });
-    let session: Session = serde_json::from_value(record)?;
+    let mut session: Session = serde_json::from_value(record)?;
+    session.changes = crate::changes::of(repo, &session)
+        .ok()
+        .map(|c| crate::changes::Changes { at: Some(now), ..c });
     let lock = state.lock()?;
     state.write(&lock, &session)
 }

@@ -14,6 +14,10 @@ pub struct Args {
     /// Also list removed (archived) sessions
     #[arg(long)]
     pub all: bool,
+    /// Look at every worktree now: uncommitted changes, commits ahead of and behind the
+    /// target, what the branch changed (in parallel; without it, what each run left is shown)
+    #[arg(long)]
+    pub full: bool,
     /// Print the sessions as JSON
     #[arg(long)]
     pub json: bool,
@@ -28,7 +32,9 @@ pub struct Row {
 }
 
 /// Loads the sessions to list, sorted by attention, reporting damaged records as warnings.
-pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
+/// Their changes are the snapshots runs left (marked stale when the branch moved since),
+/// or, with `full`, measured now.
+pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec<Row>> {
     let state = repo.state();
     let mut rows: Vec<Row> = ctx
         .sessions(&state)?
@@ -48,9 +54,16 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
             changes: None,
         }));
     }
-    for row in &mut rows {
-        if !row.archived && row.state != State::Starting {
-            row.changes = changes::of(repo, &row.session).ok();
+    if full {
+        measure(repo, &mut rows)?;
+    } else {
+        for row in rows.iter_mut().filter(|r| !r.archived) {
+            row.changes = row.session.changes.clone().map(|mut c| {
+                // One ref read: has the branch moved since the snapshot?
+                let tip = repo.branch_tip(&row.session.branch).ok().flatten();
+                c.stale = tip.map(|t| t.to_string()) != c.tip;
+                c
+            });
         }
     }
     rows.sort_by(|a, b| {
@@ -63,6 +76,99 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool) -> Result<Vec<Row>> {
 }
 
 /// The JSON form of a listed session: the record with the derived state and changes.
+/// One worktree measured by `--full`: row, uncommitted count, ahead/behind (cache key).
+type Measured = (usize, Option<u64>, Option<(String, u64, u64)>);
+
+/// `--full`: every live session measured now. The worktree scans (`git status`, and
+/// ahead/behind where not cached) run in parallel, as many at once as there are cores; what
+/// depends only on commits comes from the commit cache.
+fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut cache = crate::cache::CommitCache::load(&repo.state());
+    let mut targets = Vec::new();
+    for row in rows.iter_mut() {
+        if row.archived {
+            targets.push(None);
+            continue;
+        }
+        row.changes = changes::committed_part(repo, &row.session, Some(&mut cache)).ok();
+        let target = crate::merging::default_target(repo, &row.session)
+            .and_then(|t| repo.branch_tip(&t).ok().flatten());
+        let tip = row.changes.as_ref().and_then(|c| c.tip.clone());
+        let ab = match (tip, target) {
+            (Some(tip), Some(target)) => {
+                let key = format!("ahead-behind {tip}...{target}");
+                match cache.get(&key) {
+                    Some([a, b, _]) => {
+                        if let Some(c) = row.changes.as_mut() {
+                            c.ahead_behind = Some((*a, *b));
+                        }
+                        None
+                    }
+                    None => Some((key, tip, target.to_string())),
+                }
+            }
+            _ => None,
+        };
+        targets.push(ab);
+    }
+    let jobs: Vec<usize> = (0..rows.len())
+        .filter(|&i| !rows[i].archived && rows[i].session.worktree.is_dir() || targets[i].is_some())
+        .collect();
+    let results: Mutex<Vec<Measured>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(jobs.len());
+    let rows_ref = &*rows;
+    let git = repo.git();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = jobs.get(k) else { break };
+                    let s = &rows_ref[i].session;
+                    let dirty = s
+                        .worktree
+                        .is_dir()
+                        .then(|| changes::uncommitted(&s.worktree, &s.agent.leaves).ok())
+                        .flatten();
+                    let ab = targets[i].as_ref().and_then(|(key, tip, target)| {
+                        let out = git
+                            .clone()
+                            .args([
+                                "rev-list",
+                                "--left-right",
+                                "--count",
+                                &format!("{tip}...{target}"),
+                            ])
+                            .run()
+                            .ok()?;
+                        let mut n = out.split_whitespace().map(|x| x.parse::<u64>().ok());
+                        Some((key.clone(), n.next()??, n.next()??))
+                    });
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, dirty, ab));
+                    }
+                }
+            });
+        }
+    });
+    for (i, dirty, ab) in results.into_inner().unwrap_or_default() {
+        if let Some(c) = rows[i].changes.as_mut() {
+            c.uncommitted = dirty;
+            if let Some((key, ahead, behind)) = ab {
+                c.ahead_behind = Some((ahead, behind));
+                cache.put(key, [ahead, behind, 0]);
+            }
+        }
+    }
+    cache.save();
+    Ok(())
+}
+
 pub fn row_json(row: &Row) -> Result<Value> {
     let mut value = serde_json::to_value(&row.session)?;
     if let Value::Object(map) = &mut value {
@@ -76,7 +182,7 @@ pub fn row_json(row: &Row) -> Result<Value> {
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = Repo::discover(&ctx.cwd)?;
-    let rows = rows(ctx, &repo, args.all)?;
+    let rows = rows(ctx, &repo, args.all, args.full)?;
     if args.json {
         let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
         let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
@@ -119,9 +225,16 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     .map_or_else(|| "-".into(), crate::time::format_duration),
                 s.exit.map_or_else(|| "-".into(), |e| e.short()),
                 cost,
-                row.changes
-                    .as_ref()
-                    .map_or_else(|| "-".into(), Changes::summary),
+                row.changes.as_ref().map_or_else(
+                    || "-".into(),
+                    |c| {
+                        if c.stale {
+                            format!("{}*", c.summary())
+                        } else {
+                            c.summary()
+                        }
+                    },
+                ),
                 note(row),
             ]
         })
@@ -145,12 +258,34 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             );
         }
     }
+    // Commits ahead of / behind the target, where measured (--full).
+    if rows
+        .iter()
+        .any(|r| r.changes.as_ref().is_some_and(|c| c.ahead_behind.is_some()))
+    {
+        let at = header.len() - 2;
+        header.insert(at, "VS TARGET");
+        for (cells, row) in table.iter_mut().zip(&rows) {
+            let ab = row
+                .changes
+                .as_ref()
+                .and_then(|c| c.ahead_behind)
+                .map_or_else(|| "-".to_owned(), |(a, b)| format!("↑{a} ↓{b}"));
+            cells.insert(at, ab);
+        }
+    }
     // Verify results are shown only where sessions have them.
     if rows.iter().any(|r| r.session.verify.is_some()) {
         let at = header.len() - 2;
         header.insert(at, "VERIFY");
         for (cells, row) in table.iter_mut().zip(&rows) {
-            let tip = row.changes.as_ref().and_then(|c| c.tip.as_deref());
+            // The branch as it is now (a snapshot's tip may be older).
+            let tip = repo
+                .branch_tip(&row.session.branch)
+                .ok()
+                .flatten()
+                .map(|t| t.to_string());
+            let tip = tip.as_deref();
             let v = match &row.session.verify {
                 Some(v) => {
                     let word = if v.passed { "passed" } else { "failed" };
@@ -187,6 +322,15 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let text = ui::table(&header, &table);
     for line in text.lines() {
         writeln!(ctx.out, "{}", ui::fit(line, ui::width()))?;
+    }
+    if rows
+        .iter()
+        .any(|r| r.changes.as_ref().is_some_and(|c| c.stale))
+    {
+        writeln!(
+            ctx.err,
+            "* as the last run left it; the branch moved since ('git agent list --full' looks now)"
+        )?;
     }
     Ok(0)
 }

@@ -373,6 +373,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 merged: None,
                 pull_request: None,
                 removed: None,
+                changes: None,
             };
             state.write(&lock, &record)?;
             if settings.ports > 0 {

@@ -124,7 +124,8 @@ pub fn summary(repo: &Repo, s: &Session) -> String {
     if let Some(ran) = s.run_time(crate::time::now()) {
         line.push_str(&format!(" in {}", crate::time::format_duration(ran)));
     }
-    if let Ok(c) = changes::of(repo, s) {
+    // The snapshot the run's end left, else measured now.
+    if let Some(c) = s.changes.clone().or_else(|| changes::of(repo, s).ok()) {
         line.push_str(&format!(" — {}", c.summary()));
     }
     line

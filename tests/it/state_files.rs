@@ -301,3 +301,44 @@ fn mask_varying(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[test]
+fn list_shows_what_runs_left_and_full_looks_now() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "s", "t"], "write a.txt a\ncommit a");
+    env.wait_state("s", "done");
+    let line = |out: &crate::support::Out| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("s "))
+            .unwrap()
+            .to_owned()
+    };
+    let list = env.agent(&["list"]).ok();
+    assert!(line(&list).contains("1 file +1 -0"), "{list}");
+    assert!(!list.stderr.contains("moved since"), "{list}");
+    // Work added by hand: plain list says its numbers are older, --full measures.
+    let wt = env.agents_dir().join("s");
+    std::fs::write(wt.join("b.txt"), "b\n").unwrap();
+    env.git_in(&wt, &["add", "b.txt"]);
+    env.git_in(&wt, &["commit", "-qm", "b"]);
+    std::fs::write(wt.join("c.txt"), "c\n").unwrap();
+    let list = env.agent(&["list"]).ok();
+    assert!(line(&list).contains("1 file +1 -0*"), "{list}");
+    assert!(list.stderr.contains("the branch moved since"), "{list}");
+    let full = env.agent(&["list", "--full"]).ok();
+    assert!(
+        line(&full).contains("2 files +2 -0, 1 uncommitted"),
+        "{full}"
+    );
+    assert!(
+        full.stdout.contains("VS TARGET") && line(&full).contains("↑2 ↓0"),
+        "{full}"
+    );
+    // A second --full answers the commit-only parts from the cache, the same.
+    let again = env.agent(&["list", "--full"]).ok();
+    assert_eq!(line(&again), line(&full));
+    assert!(env.state_dir().join("cache/commits.json").exists());
+    let json = env.agent(&["list", "--json"]).ok().json();
+    assert_eq!(json["sessions"][0]["changes"]["stale"], true);
+}

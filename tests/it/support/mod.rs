@@ -481,17 +481,23 @@ pub fn normalize(env: &TestEnv, text: &str) -> String {
     }
     let mut lines = Vec::new();
     for line in out.lines() {
-        let masked = ["_at\": ", "\"pid\": ", "\"start\": ", "\"time\": "]
-            .iter()
-            .find_map(|key| line.find(key).map(|pos| (pos, key.len())))
-            .map(|(pos, len)| {
-                let comma = if line.trim_end().ends_with(',') {
-                    ","
-                } else {
-                    ""
-                };
-                format!("{}[masked]{comma}", &line[..pos + len])
-            });
+        let masked = [
+            "_at\": ",
+            "\"at\": ",
+            "\"pid\": ",
+            "\"start\": ",
+            "\"time\": ",
+        ]
+        .iter()
+        .find_map(|key| line.find(key).map(|pos| (pos, key.len())))
+        .map(|(pos, len)| {
+            let comma = if line.trim_end().ends_with(',') {
+                ","
+            } else {
+                ""
+            };
+            format!("{}[masked]{comma}", &line[..pos + len])
+        });
         lines.push(masked.unwrap_or_else(|| line.to_owned()));
     }
     lines.join("\n") + "\n"
