@@ -371,7 +371,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
     }
     let targets = target::resolve_all(repo, &sessions, args.into.as_deref())?;
     let mem = Memory::new(repo);
-    let prediction = conflicts::predict(repo, &mem, &sessions, &targets)?;
+    let prediction = conflicts::predict(repo, &mem, &sessions, &targets, args.scan)?;
     if args.json {
         let doc = json!({
             "version": JSON_VERSION,

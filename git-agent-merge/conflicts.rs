@@ -12,7 +12,7 @@
 //! the most work landing without conflicts: a session that conflicts with many others goes
 //! last, so the others are not held up by it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 use git_agent::merging::{Memory, Result_};
@@ -87,11 +87,13 @@ pub fn predict(
     mem: &Memory,
     sessions: &[Session],
     targets: &BTreeMap<String, (String, ObjectId)>,
+    scan_all: bool,
 ) -> Result<Prediction> {
+    let statuses = scan(sessions, scan_all);
     let mut entries = Vec::new();
-    for s in sessions {
+    for (s, status) in sessions.iter().zip(statuses) {
         let (target, tip) = &targets[&s.name];
-        let result = mem.session_result(s)?;
+        let result = mem.session_result_from(s, status?.as_deref())?;
         let against = mem.merge(*tip, result.commit)?;
         let lines = match mem.merge_base(*tip, result.commit)? {
             Some(base) => {
@@ -112,17 +114,32 @@ pub fn predict(
             created: s.created_at.to_string(),
         });
     }
+    let mut touched: HashMap<(ObjectId, ObjectId), Vec<String>> = HashMap::new();
     let mut pairs = Vec::new();
     for (i, a) in entries.iter().enumerate() {
         for b in &entries[i + 1..] {
             let (Some(ra), Some(rb)) = (a.result, b.result) else {
                 continue;
             };
-            let m = mem.merge(ra.commit, rb.commit)?;
+            // Two sides that touch no common path (nor a file where the other has a
+            // folder) merge cleanly: no need to merge them.
+            let clean = match mem.merge_base(ra.commit, rb.commit)? {
+                Some(base) => {
+                    paths_since(mem, &mut touched, base, ra.commit)?;
+                    paths_since(mem, &mut touched, base, rb.commit)?;
+                    disjoint(&touched[&(base, ra.commit)], &touched[&(base, rb.commit)])
+                }
+                None => false,
+            };
+            let conflicts = if clean {
+                Vec::new()
+            } else {
+                mem.merge(ra.commit, rb.commit)?.conflicts
+            };
             pairs.push(Pair {
                 a: a.name.clone(),
                 b: b.name.clone(),
-                conflicts: m.conflicts,
+                conflicts,
             });
         }
     }
@@ -134,6 +151,90 @@ pub fn predict(
     };
     suggest_order(repo, mem, &mut prediction)?;
     Ok(prediction)
+}
+
+/// The worktrees to look at for uncommitted work, scanned in parallel (one `git status` per
+/// core): every one with `scan_all`; else those whose agent is at work, and those a run left
+/// uncommitted work in (or that never recorded what they left). A session whose run ended
+/// had what it left committed by its supervisor, so its branch is its result.
+fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let wanted: Vec<bool> = sessions
+        .iter()
+        .map(|s| {
+            s.worktree.is_dir()
+                && (scan_all
+                    || s.live_state().is_active()
+                    || !s.auto_commit
+                    || s.changes
+                        .as_ref()
+                        .is_none_or(|c| c.uncommitted.is_none_or(|n| n > 0)))
+        })
+        .collect();
+    let results: Vec<Mutex<Option<Result<String>>>> =
+        sessions.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let jobs: Vec<usize> = (0..sessions.len()).filter(|&i| wanted[i]).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, std::num::NonZero::get)
+        .min(jobs.len());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some(&i) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let s = &sessions[i];
+                    let status = git_agent::changes::status(&s.worktree, &s.agent.leaves);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(status);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| slot.into_inner().ok().flatten().transpose())
+        .collect()
+}
+
+/// Puts the paths `commit` changed since `base` in `cache` (once per pair of commits).
+fn paths_since(
+    mem: &Memory,
+    cache: &mut HashMap<(ObjectId, ObjectId), Vec<String>>,
+    base: ObjectId,
+    commit: ObjectId,
+) -> Result<()> {
+    if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry((base, commit)) {
+        slot.insert(mem.changed_paths(mem.tree_of(base)?, mem.tree_of(commit)?)?);
+    }
+    Ok(())
+}
+
+/// No path of one side is a path, or a folder of a path, of the other.
+fn disjoint(a: &[String], b: &[String]) -> bool {
+    let files: HashSet<&str> = a.iter().map(String::as_str).collect();
+    let mut folders: HashSet<&str> = HashSet::new();
+    for p in a {
+        let mut rest = p.as_str();
+        while let Some((dir, _)) = rest.rsplit_once('/') {
+            folders.insert(dir);
+            rest = dir;
+        }
+    }
+    b.iter().all(|q| {
+        if files.contains(q.as_str()) || folders.contains(q.as_str()) {
+            return false;
+        }
+        let mut rest = q.as_str();
+        while let Some((dir, _)) = rest.rsplit_once('/') {
+            if files.contains(dir) {
+                return false;
+            }
+            rest = dir;
+        }
+        true
+    })
 }
 
 /// Fills in `order` and `waiting` (see the module docs for the rule).
@@ -301,4 +402,23 @@ pub fn render(p: &Prediction) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disjoint;
+
+    fn v(p: &[&str]) -> Vec<String> {
+        p.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn disjoint_paths_and_folders() {
+        assert!(disjoint(&v(&["a/x", "b"]), &v(&["a/y", "c/d"])));
+        assert!(!disjoint(&v(&["a/x"]), &v(&["a/x"])));
+        // A file where the other side has a folder, either way round.
+        assert!(!disjoint(&v(&["a"]), &v(&["a/x"])));
+        assert!(!disjoint(&v(&["a/b/c"]), &v(&["a/b"])));
+        assert!(disjoint(&v(&[]), &v(&["x"])));
+    }
 }

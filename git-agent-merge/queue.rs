@@ -56,7 +56,7 @@ pub fn run(
         .into());
     }
     let mem = Memory::new(repo);
-    let prediction = conflicts::predict(repo, &mem, sessions, &targets)?;
+    let prediction = conflicts::predict(repo, &mem, sessions, &targets, false)?;
     let mut order = prediction.order.clone();
     // Sessions predicted to conflict still get their turn, last: the queue stops there.
     order.extend(prediction.waiting.iter().map(|w| w.name.clone()));

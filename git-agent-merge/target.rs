@@ -43,6 +43,14 @@ pub struct Target {
 
 /// Resolves the target of `s`: `into`, else its base branch.
 pub fn resolve(repo: &Repo, s: &Session, into: Option<&str>) -> Result<Target> {
+    let mut target = resolve_ref(repo, s, into)?;
+    target.checkout = checkout_of(repo, &target.branch)?;
+    Ok(target)
+}
+
+/// [`resolve`], without looking for where the target is checked out (a prediction does not
+/// move it).
+fn resolve_ref(repo: &Repo, s: &Session, into: Option<&str>) -> Result<Target> {
     let branch = match into {
         Some(b) => b.strip_prefix("refs/heads/").unwrap_or(b).to_owned(),
         None => merging::default_target(repo, s).ok_or_else(|| {
@@ -66,11 +74,10 @@ pub fn resolve(repo: &Repo, s: &Session, into: Option<&str>) -> Result<Target> {
             .hint("see the branches with: git branch --list")
             .into());
     };
-    let checkout = checkout_of(repo, &branch)?;
     Ok(Target {
         branch,
         tip,
-        checkout,
+        checkout: None,
     })
 }
 
@@ -83,7 +90,7 @@ pub fn resolve_all(
     sessions
         .iter()
         .map(|s| {
-            let t = resolve(repo, s, into)?;
+            let t = resolve_ref(repo, s, into)?;
             Ok((s.name.clone(), (t.branch, t.tip)))
         })
         .collect()

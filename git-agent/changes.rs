@@ -171,18 +171,33 @@ pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {
     Ok(count_status_entries(&status(worktree, leaves)?))
 }
 
+/// [`uncommitted`], for a caller that runs one per core: each git then stats files on one
+/// thread (`core.preloadIndex=false`) instead of all of them competing for the cores
+/// (measured: 50 worktrees of 10k files, 0.97 s instead of 1.19 s on 2 cores).
+pub fn uncommitted_single_threaded(worktree: &Path, leaves: &[String]) -> Result<u64> {
+    let out = Cmd::git()
+        .args(["-c", "core.preloadIndex=false", "-C"])
+        .arg(worktree)
+        .args(STATUS_ARGS)
+        .args(crate::commit::leaves_pathspecs(leaves))
+        .run()?;
+    Ok(count_status_entries(&out))
+}
+
+const STATUS_ARGS: [&str; 6] = [
+    "--no-optional-locks",
+    "status",
+    "--porcelain=v2",
+    "-z",
+    "--untracked-files=all",
+    "--",
+];
+
 /// `git status --porcelain=v2 -z --untracked-files=all` of a worktree, leaving out the files
 /// the agent leaves behind. Never takes `index.lock` (`--no-optional-locks`).
 pub fn status(worktree: &Path, leaves: &[String]) -> Result<String> {
     Cmd::git_in(worktree)
-        .args([
-            "--no-optional-locks",
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--untracked-files=all",
-            "--",
-        ])
+        .args(STATUS_ARGS)
         .args(crate::commit::leaves_pathspecs(leaves))
         .run()
 }

@@ -178,21 +178,31 @@ impl Memory {
     /// A session's result: its branch tip, plus, if its worktree has uncommitted changes
     /// (not counting the files its agent leaves), a virtual commit holding them.
     pub fn session_result(&self, s: &Session) -> Result<Result_> {
+        let status = if s.worktree.is_dir() {
+            Some(crate::changes::status(&s.worktree, &s.agent.leaves)?)
+        } else {
+            None
+        };
+        self.session_result_from(s, status.as_deref())
+    }
+
+    /// [`Memory::session_result`], given the worktree's `git status --porcelain=v2 -z`
+    /// (`None`: the branch tip only, without looking at the worktree).
+    pub fn session_result_from(&self, s: &Session, status: Option<&str>) -> Result<Result_> {
         let tip = self
             .repo
             .try_find_reference(format!("refs/heads/{}", s.branch).as_str())?
             .with_context(|| format!("the branch {} of '{}' is gone", s.branch, s.name))?
             .peel_to_id()?
             .detach();
-        if !s.worktree.is_dir() {
+        let Some(status) = status.filter(|_| s.worktree.is_dir()) else {
             return Ok(Result_ {
                 commit: tip,
                 tip,
                 uncommitted: false,
             });
-        }
-        let status = crate::changes::status(&s.worktree, &s.agent.leaves)?;
-        let paths = status_paths(&status);
+        };
+        let paths = status_paths(status);
         if paths.is_empty() {
             return Ok(Result_ {
                 commit: tip,

@@ -46,7 +46,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Sub {
     /// Predicted conflicts between sessions and with their targets, and a merge order
-    #[command(override_usage = "git agent conflicts [--json] [--into BRANCH] [NAME…|--all]")]
+    #[command(
+        override_usage = "git agent conflicts [--json] [--scan] [--into BRANCH] [NAME…|--all]"
+    )]
     Conflicts(ConflictsArgs),
     /// Bring the target's new commits into a session's worktree
     #[command(
@@ -134,6 +136,10 @@ pub struct ConflictsArgs {
     /// Check against this branch instead of each session's base branch
     #[arg(long, value_name = "BRANCH")]
     pub into: Option<String>,
+    /// Look at every worktree for uncommitted work [default: only those of running agents,
+    /// and those a run left uncommitted work in]
+    #[arg(long)]
+    pub scan: bool,
     /// Print the prediction as JSON
     #[arg(long)]
     pub json: bool,

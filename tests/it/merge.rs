@@ -918,3 +918,26 @@ fn a_rebase_that_stops_at_a_conflict_stays_in_the_agents_worktree() {
         "refs/heads/agent/rb"
     );
 }
+
+#[test]
+fn conflicts_looks_at_ended_worktrees_with_scan() {
+    let env = TestEnv::new();
+    env.write("f.txt", "1\n2\n3\n");
+    commit_all(&env, "f");
+    session(&env, "e", "write e.txt e\ncommit e");
+    // An edit by hand after the run ended, uncommitted.
+    std::fs::write(worktree(&env, "e").join("f.txt"), "1\nHAND\n3\n").unwrap();
+    env.write("f.txt", "1\nMAIN\n3\n");
+    commit_all(&env, "main edits f");
+    let json = env.agent(&["conflicts", "--json"]).ok().json();
+    assert_eq!(
+        json["sessions"][0]["uncommitted"], false,
+        "the run left it clean"
+    );
+    let json = env.agent(&["conflicts", "--scan", "--json"]).code(1).json();
+    assert_eq!(json["sessions"][0]["uncommitted"], true);
+    assert_eq!(
+        json["sessions"][0]["target_conflicts"],
+        serde_json::json!(["f.txt"])
+    );
+}
