@@ -25,6 +25,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
     pub name: String,
+    #[serde(skip)]
+    pub branch: String,
     pub target: String,
     /// The commit standing for its result (virtual when it has uncommitted work).
     pub commit: String,
@@ -94,7 +96,7 @@ pub fn predict(
     for (s, status) in sessions.iter().zip(statuses) {
         let (target, tip) = &targets[&s.name];
         let result = mem.session_result_from(s, status?.as_deref())?;
-        let against = mem.merge(*tip, result.commit)?;
+        let against = mem.merge_named(*tip, result.commit, Some((target, &s.branch)))?;
         let lines = match mem.merge_base(*tip, result.commit)? {
             Some(base) => {
                 let (a, d) = mem.line_counts(mem.tree_of(base)?, mem.tree_of(result.commit)?)?;
@@ -104,6 +106,7 @@ pub fn predict(
         };
         entries.push(Entry {
             name: s.name.clone(),
+            branch: s.branch.clone(),
             target: target.clone(),
             commit: result.commit.to_string(),
             uncommitted: result.uncommitted,
@@ -134,7 +137,8 @@ pub fn predict(
             let conflicts = if clean {
                 Vec::new()
             } else {
-                mem.merge(ra.commit, rb.commit)?.conflicts
+                mem.merge_named(ra.commit, rb.commit, Some((&a.branch, &b.branch)))?
+                    .conflicts
             };
             pairs.push(Pair {
                 a: a.name.clone(),

@@ -87,17 +87,50 @@ impl Memory {
 
     /// Merges `theirs` into `ours` as `git merge-tree --write-tree ours theirs` would.
     pub fn merge(&self, ours: ObjectId, theirs: ObjectId) -> Result<Merge> {
+        self.merge_named(ours, theirs, None)
+    }
+
+    /// [`Memory::merge`], naming the sides as git would (`git merge-tree A B` names them `A`
+    /// and `B`: in conflict markers, and in the paths a file/folder conflict moves a file to).
+    pub fn merge_named(
+        &self,
+        ours: ObjectId,
+        theirs: ObjectId,
+        names: Option<(&str, &str)>,
+    ) -> Result<Merge> {
         let options = self.repo.tree_merge_options()?;
+        let labels = gix::merge::blob::builtin_driver::text::Labels {
+            ancestor: None,
+            current: names.map(|(o, _)| o.into()),
+            other: names.map(|(_, t)| t.into()),
+        };
         let mut outcome = self
             .repo
-            .merge_commits(ours, theirs, Default::default(), options.into())
+            .merge_commits(ours, theirs, labels, options.into())
             .context("in-memory merge failed")?;
         let how = TreatAsUnresolved::git();
         let tree = outcome.tree_merge.tree.write()?.detach();
         let mut conflicts = BTreeSet::new();
         if outcome.tree_merge.has_unresolved_conflicts(how) {
-            // The paths git would leave at stages 1–3 in the index.
-            let mut index = self.repo.index_from_tree(&tree)?;
+            // The paths git would leave at stages 1–3 in the index. Only the folders the
+            // conflicts are in matter: an index of those alone, not of the whole tree (which
+            // costs tens of milliseconds on 100k files).
+            let mut folders = BTreeSet::new();
+            for c in outcome
+                .tree_merge
+                .conflicts
+                .iter()
+                .filter(|c| c.is_unresolved(how))
+            {
+                for change in [&c.ours, &c.theirs] {
+                    for path in [change.location(), change.source_location()] {
+                        let folder = path.rfind_byte(b'/').map_or(&path[..0], |i| &path[..i]);
+                        folders.insert(folder.to_str_lossy().into_owned());
+                    }
+                }
+            }
+            let subset = self.tree_of_folders(tree, &folders)?;
+            let mut index = self.repo.index_from_tree(&subset)?;
             outcome.tree_merge.index_changed_after_applying_conflicts(
                 &mut index,
                 how,
@@ -121,6 +154,38 @@ impl Memory {
             conflicts: conflicts.into_iter().collect(),
             tree,
         })
+    }
+
+    /// A tree holding only the files directly in `folders` of `tree` (`""`: its root).
+    fn tree_of_folders(&self, tree: ObjectId, folders: &BTreeSet<String>) -> Result<ObjectId> {
+        let full = self.repo.find_tree(tree)?;
+        let mut editor = self
+            .repo
+            .edit_tree(ObjectId::empty_tree(self.repo.object_hash()))?;
+        for folder in folders {
+            let sub = if folder.is_empty() {
+                full.clone()
+            } else {
+                match full.lookup_entry_by_path(folder)? {
+                    Some(e) if e.mode().is_tree() => e.object()?.into_tree(),
+                    _ => continue,
+                }
+            };
+            for entry in sub.iter() {
+                let entry = entry?;
+                if entry.mode().is_tree() {
+                    continue;
+                }
+                let name = entry.filename().to_str_lossy();
+                let path = if folder.is_empty() {
+                    name.into_owned()
+                } else {
+                    format!("{folder}/{name}")
+                };
+                editor.upsert(path.as_str(), entry.mode().kind(), entry.oid())?;
+            }
+        }
+        Ok(editor.write()?.detach())
     }
 
     /// The paths that differ between two trees (no rename detection: both sides of a rename

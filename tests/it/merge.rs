@@ -85,6 +85,7 @@ fn prediction_matches_git_merge_tree_and_writes_nothing() {
     env.write("old.txt", &lines(20, "old"));
     env.write("r.txt", &lines(20, "r"));
     env.write("d.txt", &lines(5, "d"));
+    env.write("df.txt", "file\n");
     commit_all(&env, "base files");
     let top = lines(9, "shared").replacen("shared line 1", "TOP", 1);
     let top2 = lines(9, "shared").replacen("shared line 1", "OTHER TOP", 1);
@@ -103,6 +104,14 @@ fn prediction_matches_git_merge_tree_and_writes_nothing() {
         ("modify-d", vec![("d.txt", Some(&d_changed))]),
         ("add-a", vec![("added.txt", Some("one\n"))]),
         ("add-b", vec![("added.txt", Some("two\n"))]),
+        // A file on one side where the other makes a folder.
+        (
+            "df-dir",
+            vec![("df.txt", None), ("df.txt/inside", Some("x\n"))],
+        ),
+        ("df-file", vec![("df.txt", Some("changed\n"))]),
+        ("deep-a", vec![("deep/er/f.txt", Some("a\n"))]),
+        ("deep-b", vec![("deep/er/f.txt", Some("b\n"))]),
     ];
     for (name, edits) in &cases {
         branch(&env, name, edits);
@@ -138,7 +147,7 @@ fn prediction_matches_git_merge_tree_and_writes_nothing() {
         conflicting += usize::from(!ours.is_empty());
     }
     // The crafted conflicts are there: content, rename/rename, delete/modify, add/add…
-    assert_eq!(conflicting, 4, "{json:#}");
+    assert_eq!(conflicting, 6, "{json:#}");
     let pair = |a: &str, b: &str| {
         pairs
             .iter()
