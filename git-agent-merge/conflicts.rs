@@ -41,6 +41,9 @@ pub struct Entry {
     pub target_tip: Option<ObjectId>,
     #[serde(skip)]
     pub created: String,
+    /// Its result contains the target's tip (the target has not moved since).
+    #[serde(skip)]
+    pub fast_forward: bool,
 }
 
 /// Two sessions that conflict.
@@ -49,6 +52,9 @@ pub struct Pair {
     pub a: String,
     pub b: String,
     pub conflicts: Vec<String>,
+    /// They touch no common path (clean without merging).
+    #[serde(skip)]
+    pub disjoint: bool,
 }
 
 /// A session that cannot land cleanly in the suggested order, and why.
@@ -96,7 +102,14 @@ pub fn predict(
     for (s, status) in sessions.iter().zip(statuses) {
         let (target, tip) = &targets[&s.name];
         let result = mem.session_result_from(s, status?.as_deref())?;
-        let against = mem.merge_named(*tip, result.commit, Some((target, &s.branch)))?;
+        // A target that has not moved since merges cleanly: no need to merge it.
+        let fast_forward = mem.is_ancestor(*tip, result.commit)?;
+        let target_conflicts = if fast_forward {
+            Vec::new()
+        } else {
+            mem.merge_named(*tip, result.commit, Some((target, &s.branch)))?
+                .conflicts
+        };
         let lines = match mem.merge_base(*tip, result.commit)? {
             Some(base) => {
                 let (a, d) = mem.line_counts(mem.tree_of(base)?, mem.tree_of(result.commit)?)?;
@@ -111,7 +124,8 @@ pub fn predict(
             commit: result.commit.to_string(),
             uncommitted: result.uncommitted,
             lines,
-            target_conflicts: against.conflicts,
+            target_conflicts,
+            fast_forward,
             result: Some(result),
             target_tip: Some(*tip),
             created: s.created_at.to_string(),
@@ -144,6 +158,7 @@ pub fn predict(
                 a: a.name.clone(),
                 b: b.name.clone(),
                 conflicts,
+                disjoint: clean,
             });
         }
     }
@@ -281,16 +296,41 @@ fn suggest_order(_repo: &Repo, mem: &Memory, p: &mut Prediction) -> Result<()> {
         remaining.retain(|&i| i != best);
         picked.push(best);
     }
-    // Check the order by landing them one onto the other, per target, in memory.
-    let mut landed: BTreeMap<String, (ObjectId, Vec<String>)> = BTreeMap::new();
+    // Check the order by landing them one onto the other, per target, in memory. A session
+    // that contains its target's tip and touches nothing the ones before it touched lands
+    // cleanly by construction; it is merged into the running result only when a later one
+    // needs a real merge.
+    struct Landing {
+        acc: ObjectId,
+        pending: Vec<ObjectId>,
+        before: Vec<String>,
+    }
+    let mut landed: BTreeMap<String, Landing> = BTreeMap::new();
     for i in picked {
         let e = &p.sessions[i];
         let (Some(result), Some(tip)) = (e.result, e.target_tip) else {
             continue;
         };
-        let (acc, before) = landed
-            .entry(e.target.clone())
-            .or_insert_with(|| (tip, Vec::new()));
+        let l = landed.entry(e.target.clone()).or_insert_with(|| Landing {
+            acc: tip,
+            pending: Vec::new(),
+            before: Vec::new(),
+        });
+        let apart = e.fast_forward
+            && l.before
+                .iter()
+                .all(|b| p.pair(&e.name, b).is_some_and(|x| x.disjoint));
+        if apart {
+            l.pending.push(result.commit);
+            l.before.push(e.name.clone());
+            p.order.push(e.name.clone());
+            continue;
+        }
+        for pend in std::mem::take(&mut l.pending) {
+            let m = mem.merge(l.acc, pend)?;
+            l.acc = mem.virtual_commit(m.tree, &[l.acc, pend])?;
+        }
+        let (acc, before) = (&mut l.acc, &mut l.before);
         let m = mem.merge(*acc, result.commit)?;
         if m.is_clean() {
             *acc = mem.virtual_commit(m.tree, &[*acc, result.commit])?;
