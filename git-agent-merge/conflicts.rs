@@ -8,7 +8,10 @@
 //! onto what has landed so far, take the one that conflicts with the fewest of the sessions
 //! still waiting (pairwise); ties go to the larger change (lines added and removed), then to
 //! the older session. The order is then checked by merging the sessions one onto the other in
-//! memory; a session that conflicts with what landed before it waits for a sync. This keeps
+//! memory; a session that conflicts with what landed before it waits for a sync. Merges are
+//! only computed where they can tell something: two sessions that touch no common path
+//! cannot conflict, and a session that conflicts with one landed before it (pairwise) waits
+//! without another merge. This keeps
 //! the most work landing without conflicts: a session that conflicts with many others goes
 //! last, so the others are not held up by it.
 
@@ -324,6 +327,19 @@ fn suggest_order(_repo: &Repo, mem: &Memory, p: &mut Prediction) -> Result<()> {
             l.pending.push(result.commit);
             l.before.push(e.name.clone());
             p.order.push(e.name.clone());
+            continue;
+        }
+        // It conflicts with one that landed before it: it waits (the pair says where).
+        if let Some((b, pair)) = l.before.iter().find_map(|b| {
+            p.pair(&e.name, b)
+                .filter(|x| !x.conflicts.is_empty())
+                .map(|x| (b.clone(), x.conflicts.clone()))
+        }) {
+            p.waiting.push(Waiting {
+                name: e.name.clone(),
+                with: b,
+                paths: pair,
+            });
             continue;
         }
         for pend in std::mem::take(&mut l.pending) {
