@@ -357,53 +357,39 @@ fn main() {
                 .status();
         };
         let runs = o.runs.min(5);
-        let (ours, floor) = compare(
-            &w,
-            &big,
-            runs,
-            "git agent new --name n{i} -m t -- sleep 600",
-            &format!(
-                "git worktree add -q -b f{{i}} '{}/f{{i}}' HEAD",
-                agents.display()
+        // Against git as it comes, then with the parallel checkout git-agent turns on (what
+        // git-agent itself adds).
+        for (config, name) in [
+            ("", "git worktree add -b"),
+            (
+                "-c checkout.workers=0 ",
+                "git -c checkout.workers=0 worktree add -b",
             ),
-            Some(&|i| {
-                if i > 0 {
-                    clean(i - 1);
-                }
-            }),
-        );
-        clean(runs - 1);
-        rows.push(Row {
-            what: format!("new, {}-file repository", o.new_files),
-            ours,
-            floor,
-            floor_name: "git worktree add -b".into(),
-            target: 1.15,
-        });
-        // Against git with the parallel checkout git-agent turns on: what git-agent adds.
-        let (ours, floor) = compare(
-            &w,
-            &big,
-            runs,
-            "git agent new --name n{i} -m t -- sleep 600",
-            &format!(
-                "git -c checkout.workers=0 worktree add -q -b f{{i}} '{}/f{{i}}' HEAD",
-                agents.display()
-            ),
-            Some(&|i| {
-                if i > 0 {
-                    clean(i - 1);
-                }
-            }),
-        );
-        clean(runs - 1);
-        rows.push(Row {
-            what: format!("new, {}-file repository", o.new_files),
-            ours,
-            floor,
-            floor_name: "git -c checkout.workers=0 worktree add -b".into(),
-            target: 1.15,
-        });
+        ] {
+            let (ours, floor) = compare(
+                &w,
+                &big,
+                runs,
+                "git agent new --name n{i} -m t -- sleep 600",
+                &format!(
+                    "git {config}worktree add -q -b f{{i}} '{}/f{{i}}' HEAD",
+                    agents.display()
+                ),
+                Some(&|i| {
+                    if i > 0 {
+                        clean(i - 1);
+                    }
+                }),
+            );
+            clean(runs - 1);
+            rows.push(Row {
+                what: format!("new, {}-file repository", o.new_files),
+                ours,
+                floor,
+                floor_name: name.into(),
+                target: 1.15,
+            });
+        }
     }
 
     println!();

@@ -180,44 +180,18 @@ pub fn predict(
 /// uncommitted work in (or that never recorded what they left). A session whose run ended
 /// had what it left committed by its supervisor, so its branch is its result.
 fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let wanted: Vec<bool> = sessions
-        .iter()
-        .map(|s| {
-            s.worktree.is_dir()
-                && (scan_all
-                    || s.live_state().is_active()
-                    || !s.auto_commit
-                    || s.changes
-                        .as_ref()
-                        .is_none_or(|c| c.uncommitted.is_none_or(|n| n > 0)))
-        })
-        .collect();
-    let results: Vec<Mutex<Option<Result<String>>>> =
-        sessions.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    let jobs: Vec<usize> = (0..sessions.len()).filter(|&i| wanted[i]).collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(2, std::num::NonZero::get)
-        .min(jobs.len());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while let Some(&i) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let s = &sessions[i];
-                    let status = git_agent::changes::status(&s.worktree, &s.agent.leaves);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(status);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|slot| slot.into_inner().ok().flatten().transpose())
-        .collect()
+    git_agent::process::on_all_cores(sessions, |s| {
+        let wanted = s.worktree.is_dir()
+            && (scan_all
+                || s.live_state().is_active()
+                || !s.auto_commit
+                || s.changes
+                    .as_ref()
+                    .is_none_or(|c| c.uncommitted.is_none_or(|n| n > 0)));
+        wanted
+            .then(|| git_agent::changes::status(&s.worktree, &s.agent.leaves))
+            .transpose()
+    })
 }
 
 /// Puts the paths `commit` changed since `base` in `cache` (once per pair of commits).

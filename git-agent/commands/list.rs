@@ -83,8 +83,6 @@ type Measured = (usize, Option<u64>, Option<(String, u64, u64)>);
 /// ahead/behind where not cached) run in parallel, as many at once as there are cores; what
 /// depends only on commits comes from the commit cache.
 fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut cache = crate::cache::CommitCache::load(&repo.state());
     let mut targets = Vec::new();
     for row in rows.iter_mut() {
@@ -116,49 +114,32 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
     let jobs: Vec<usize> = (0..rows.len())
         .filter(|&i| !rows[i].archived && rows[i].session.worktree.is_dir() || targets[i].is_some())
         .collect();
-    let results: Mutex<Vec<Measured>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(jobs.len());
-    let rows_ref = &*rows;
     let git = repo.git();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&i) = jobs.get(k) else { break };
-                    let s = &rows_ref[i].session;
-                    let dirty = s
-                        .worktree
-                        .is_dir()
-                        .then(|| {
-                            changes::uncommitted_single_threaded(&s.worktree, &s.agent.leaves).ok()
-                        })
-                        .flatten();
-                    let ab = targets[i].as_ref().and_then(|(key, tip, target)| {
-                        let out = git
-                            .clone()
-                            .args([
-                                "rev-list",
-                                "--left-right",
-                                "--count",
-                                &format!("{tip}...{target}"),
-                            ])
-                            .run()
-                            .ok()?;
-                        let mut n = out.split_whitespace().map(|x| x.parse::<u64>().ok());
-                        Some((key.clone(), n.next()??, n.next()??))
-                    });
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, dirty, ab));
-                    }
-                }
-            });
-        }
+    let rows_ref = &*rows;
+    let results: Vec<Measured> = crate::process::on_all_cores(&jobs, |&i| {
+        let s = &rows_ref[i].session;
+        let dirty = s
+            .worktree
+            .is_dir()
+            .then(|| changes::uncommitted_single_threaded(&s.worktree, &s.agent.leaves).ok())
+            .flatten();
+        let ab = targets[i].as_ref().and_then(|(key, tip, target)| {
+            let out = git
+                .clone()
+                .args([
+                    "rev-list",
+                    "--left-right",
+                    "--count",
+                    &format!("{tip}...{target}"),
+                ])
+                .run()
+                .ok()?;
+            let mut n = out.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some((key.clone(), n.next()??, n.next()??))
+        });
+        (i, dirty, ab)
     });
-    for (i, dirty, ab) in results.into_inner().unwrap_or_default() {
+    for (i, dirty, ab) in results {
         if let Some(c) = rows[i].changes.as_mut() {
             c.uncommitted = dirty;
             if let Some((key, ahead, behind)) = ab {
