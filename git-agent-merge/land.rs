@@ -748,6 +748,9 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
         if files.len() == 1 { "" } else { "s" },
     )?;
     let orig_tip = result.tip;
+    // While the agent's worktree is used to build the result (its HEAD detached, or its
+    // branch rebased), no `send` may start the agent there; released before the removal.
+    let busy = repo.state().removal_lock(&s.name)?;
     let built = match strategy {
         Strategy::Squash | Strategy::Merge => {
             let build = Build {
@@ -795,6 +798,7 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
             }
         }
     };
+    drop(busy);
     let new = match built {
         Ok(new) => new,
         Err(refused) => return Ok(Step::Refused(refused)),

@@ -90,6 +90,8 @@ pub fn deliver_as(
     kind: RunKind,
 ) -> Result<Delivered> {
     let state = repo.state();
+    // Not while the session is being merged or removed (its worktree is in use).
+    let _exclusive = state.removal_lock(name)?;
     let lock = state.lock()?;
     let mut s = state.load(name)?;
     match s.live_state() {
