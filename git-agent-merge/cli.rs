@@ -129,7 +129,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
     }
     let opts = options(args);
     if names.len() > 1 {
-        let sessions: Vec<Session> = names.iter().map(|n| state.load(n)).collect::<Result<_>>()?;
+        let sessions: Vec<Session> = state.load_each(&names)?;
         let outcome = queue::run(ctx, repo, &sessions, &opts)?;
         if args.json {
             let doc = json!({
@@ -139,7 +139,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
                 "stopped_at": outcome.stopped_at,
                 "not_attempted": outcome.not_attempted,
             });
-            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            ctx.write_json(&doc)?;
         } else {
             for step in &outcome.steps {
                 if let Step::Planned(plan) = step {
@@ -198,7 +198,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
             "steps": [step],
             "discarded": discarded,
         });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(exit);
     }
     match &step {
@@ -360,10 +360,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
             .filter(|s| s.merged.is_none() && repo.branch_exists(&s.branch).unwrap_or(false))
             .collect()
     } else {
-        args.names
-            .iter()
-            .map(|n| state.load(n))
-            .collect::<Result<_>>()?
+        state.load_each(&args.names)?
     };
     if sessions.is_empty() {
         writeln!(ctx.err, "No sessions to check.")?;
@@ -380,7 +377,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
             "order": prediction.order,
             "waiting": prediction.waiting,
         });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
     } else {
         write!(ctx.out, "{}", conflicts::render(&prediction))?;
     }

@@ -396,27 +396,14 @@ pub fn render(p: &Prediction) -> String {
             uncommitted.join(", ")
         ));
     }
-    let mut conflicts = Vec::new();
-    for e in &p.sessions {
-        if !e.target_conflicts.is_empty() {
-            conflicts.push(format!(
-                "  {} × {}: {}",
-                e.name,
-                e.target,
-                e.target_conflicts.join(", ")
-            ));
-        }
-    }
-    for pair in &p.pairs {
-        if !pair.conflicts.is_empty() {
-            conflicts.push(format!(
-                "  {} × {}: {}",
-                pair.a,
-                pair.b,
-                pair.conflicts.join(", ")
-            ));
-        }
-    }
+    let conflicts: Vec<String> = p
+        .sessions
+        .iter()
+        .map(|e| (&e.name, &e.target, &e.target_conflicts))
+        .chain(p.pairs.iter().map(|x| (&x.a, &x.b, &x.conflicts)))
+        .filter(|(_, _, paths)| !paths.is_empty())
+        .map(|(a, b, paths)| format!("  {a} × {b}: {}", paths.join(", ")))
+        .collect();
     if conflicts.is_empty() {
         out.push_str("\nNo conflicts.\n");
     } else {

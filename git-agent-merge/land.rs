@@ -434,7 +434,7 @@ impl Workspace {
                 .with_context(|| format!("could not check out {branch} again"))?;
             }
             None => {
-                git_agent::worktree::remove(&self.repo_common, &self.dir, false)?;
+                git_agent::worktree::remove(&self.repo_common, &self.dir)?;
             }
         }
         Ok(())
@@ -622,7 +622,7 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
     let s = state.load(name)?;
     ensure_idle(&s, "merge")?;
     if !opts.dry_run
-        && let Some(op) = in_progress(&s)
+        && let Some(op) = git_agent::worktree::operation_at(&s.worktree)
     {
         return Err(Failure::fatal(format!(
             "{op} is in progress in the worktree of '{}'",
@@ -833,25 +833,6 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
         subject.trim()
     )?;
     finish(ctx, repo, &s, landed, opts).map(Step::Merged)
-}
-
-/// A merge, rebase or similar in progress in the session's worktree.
-fn in_progress(s: &Session) -> Option<&'static str> {
-    let out = git_agent::process::Cmd::git_in(&s.worktree)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()
-        .ok()?;
-    let dir = Path::new(out.trim());
-    [
-        ("MERGE_HEAD", "a merge"),
-        ("rebase-merge", "a rebase"),
-        ("rebase-apply", "a rebase"),
-        ("CHERRY_PICK_HEAD", "a cherry-pick"),
-        ("REVERT_HEAD", "a revert"),
-    ]
-    .into_iter()
-    .find(|(m, _)| dir.join(m).exists())
-    .map(|(_, what)| what)
 }
 
 /// Records the merge, then removes the session unless `--keep`.

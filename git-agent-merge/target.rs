@@ -125,49 +125,24 @@ pub fn checkout_of(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {
     Ok(repo.worktrees_on_branch(branch)?.into_iter().next())
 }
 
-/// Paths with uncommitted changes (staged, unstaged, untracked) in a worktree, and whether a
-/// merge, rebase or similar is in progress there.
+/// Paths with uncommitted changes (staged, unstaged, untracked) in a worktree.
 pub fn local_changes(dir: &Path) -> Result<Vec<String>> {
-    let status = Cmd::git_in(dir)
-        .args([
-            "--no-optional-locks",
-            "status",
-            "--porcelain=v1",
-            "-z",
-            "--untracked-files=all",
-        ])
-        .run()?;
-    let mut paths = Vec::new();
-    let mut fields = status.split('\0');
-    while let Some(entry) = fields.next() {
-        if entry.len() < 4 {
-            continue;
-        }
-        paths.push(entry[3..].to_owned());
-        if entry.starts_with('R') || entry.starts_with('C') {
-            paths.extend(fields.next().map(str::to_owned));
-        }
-    }
-    Ok(paths)
+    Ok(git_agent::merging::status_paths(
+        &git_agent::changes::status(dir, &[])?,
+    ))
 }
 
 /// Refuses (exit 1) when the target's checkout has local changes in `paths`, or is in the
 /// middle of an operation.
 pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> {
-    let git_dir = Cmd::git_in(dir)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()?;
-    let git_dir = Path::new(git_dir.trim());
-    for marker in ["MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD"] {
-        if git_dir.join(marker).exists() {
-            return Err(Failure::fatal(format!(
-                "{branch} is checked out in {} and an operation is in progress there ({marker})",
-                dir.display()
-            ))
-            .hint("finish or abort it, then merge again")
-            .code(git_agent::error::code::NEGATIVE)
-            .into());
-        }
+    if let Some(op) = git_agent::worktree::operation_at(dir) {
+        return Err(Failure::fatal(format!(
+            "{branch} is checked out in {} and {op} is in progress there",
+            dir.display()
+        ))
+        .hint("finish or abort it, then merge again")
+        .code(git_agent::error::code::NEGATIVE)
+        .into());
     }
     let local = local_changes(dir)?;
     let in_the_way: Vec<&String> = local

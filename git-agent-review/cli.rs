@@ -68,7 +68,7 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         })?;
         if cli.json {
             let doc = json!({"version": JSON_VERSION, "session": s.name, "verify": result});
-            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            ctx.write_json(&doc)?;
         } else {
             writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
         }
@@ -177,7 +177,7 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
             },
             "notes": r.notes,
         });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(0);
     }
     header(ctx, s, &r)?;
@@ -212,7 +212,7 @@ fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &
             "b": {"session": b.name, "tree": rb.tree, "head": rb.head},
             "files": files,
         });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(0);
     }
     writeln!(
@@ -353,10 +353,7 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
             if cli.names.len() < 2 {
                 return Err(Failure::usage("--compare needs at least two sessions").into());
             }
-            cli.names
-                .iter()
-                .map(|n| state.load(n))
-                .collect::<Result<_>>()?
+            state.load_each(&cli.names)?
         }
     };
     let mut code = code::SUCCESS;
@@ -371,7 +368,7 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
     let entries = compare::entries(repo, &sessions)?;
     if cli.json {
         let doc = json!({ "version": JSON_VERSION, "group": cli.group, "sessions": entries });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(code);
     }
     write!(ctx.out, "{}", compare::table(&entries))?;

@@ -10,15 +10,6 @@ use std::path::Path;
 use crate::process::{Cmd, CommandFailed};
 use crate::session::{CommitOutcome, Session};
 
-/// Files whose presence in the git directory means an operation is in progress.
-const IN_PROGRESS: &[(&str, &str)] = &[
-    ("MERGE_HEAD", "a merge is in progress"),
-    ("rebase-merge", "a rebase is in progress"),
-    ("rebase-apply", "a rebase is in progress"),
-    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress"),
-    ("REVERT_HEAD", "a revert is in progress"),
-];
-
 /// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
 /// gitignore-style globs): `.aider*` becomes `:(exclude,glob)**/.aider*` and
 /// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name).
@@ -96,12 +87,10 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     }
     let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
     let git_dir = git(&["rev-parse", "--absolute-git-dir"])?;
-    for (marker, reason) in IN_PROGRESS {
-        if Path::new(git_dir.trim()).join(marker).exists() {
-            return Ok(CommitOutcome::Skipped {
-                reason: (*reason).into(),
-            });
-        }
+    if let Some(op) = crate::worktree::operation_in(Path::new(git_dir.trim())) {
+        return Ok(CommitOutcome::Skipped {
+            reason: format!("{op} is in progress"),
+        });
     }
     let head = Cmd::git_in(wt)
         .args(["symbolic-ref", "-q", "HEAD"])

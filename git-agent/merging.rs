@@ -337,8 +337,8 @@ impl Memory {
     }
 }
 
-/// The paths an entry of `git status --porcelain=v2 -z` names (both for renames).
-fn status_paths(status: &str) -> Vec<String> {
+/// The paths the entries of `git status --porcelain=v2 -z` name (both for renames).
+pub fn status_paths(status: &str) -> Vec<String> {
     let mut paths = BTreeSet::new();
     let mut fields = status.split('\0');
     while let Some(entry) = fields.next() {

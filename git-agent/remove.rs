@@ -165,18 +165,8 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         {
             i.locked_by_other = Some(reason.trim().to_owned());
         }
-        for (marker, what) in [
-            ("MERGE_HEAD", "a merge"),
-            ("rebase-merge", "a rebase"),
-            ("rebase-apply", "a rebase"),
-            ("CHERRY_PICK_HEAD", "a cherry-pick"),
-            ("REVERT_HEAD", "a revert"),
-        ] {
-            if admin.join(marker).exists() {
-                i.operation = Some(format!("{what} is in progress"));
-                break;
-            }
-        }
+        i.operation =
+            crate::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
         let status = crate::changes::status(&s.worktree, &s.agent.leaves)?;
@@ -412,22 +402,7 @@ fn archive(repo: &Repo, s: &Session, outcome: &Outcome) -> Result<()> {
         branch_deleted: outcome.branch_deleted,
     });
     record.worktree_locked = false;
-    let stamp = crate::time::now().as_second();
-    let dir = state.archive_dir();
-    std::fs::create_dir_all(&dir)?;
-    let dest = dir.join(format!("{}.{stamp}.json", s.name));
-    let text = serde_json::to_string_pretty(&record)? + "\n";
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&dir)?;
-    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-    tmp.persist(&dest)
-        .with_context(|| format!("could not write {}", dest.display()))?;
-    crate::faults::point("rm:archived");
-    let files = state.session_dir(&s.name);
-    if files.exists() {
-        std::fs::rename(&files, dir.join(format!("{}.{stamp}", s.name)))
-            .with_context(|| format!("could not archive {}", files.display()))?;
-    }
-    std::fs::remove_file(state.record_path(&s.name))?;
+    state.archive(&lock, &record)?;
     crate::ports::release(&state, &lock, &s.name)?;
     drop(lock);
     state.append_event(&Event {

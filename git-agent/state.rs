@@ -393,6 +393,11 @@ impl StateDir {
         Ok(listing)
     }
 
+    /// The records of the named sessions, in that order; the first unknown name is an error.
+    pub fn load_each(&self, names: &[String]) -> Result<Vec<Session>> {
+        names.iter().map(|n| self.load(n)).collect()
+    }
+
     /// Records of removed sessions, from `archive/`.
     pub fn load_archive(&self) -> Result<Vec<Session>> {
         let dir = self.archive_dir();
@@ -414,20 +419,59 @@ impl StateDir {
 
     /// Writes a record atomically. Requires the lock.
     pub fn write(&self, _lock: &LockGuard, session: &Session) -> Result<()> {
-        let dir = self.sessions_dir();
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(&dir)
-            .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
-        serde_json::to_writer_pretty(&mut tmp, session)?;
-        tmp.write_all(b"\n")?;
-        tmp.as_file().sync_all()?;
-        let path = self.record_path(&session.name);
-        tmp.persist(&path)
-            .with_context(|| format!("could not write {}", path.display()))?;
-        Ok(())
+        write_atomically(
+            &self.sessions_dir(),
+            &self.record_path(&session.name),
+            session,
+        )
     }
 
+    /// Moves a removed session to `archive/`: its record (as given, with `removed` filled in)
+    /// is written there first, then its files follow and its live record goes
+    /// ([`StateDir::retire`]). Requires the lock.
+    pub fn archive(&self, lock: &LockGuard, record: &Session) -> Result<()> {
+        let dir = self.archive_dir();
+        std::fs::create_dir_all(&dir)?;
+        let stamp = crate::time::now().as_second();
+        write_atomically(
+            &dir,
+            &dir.join(format!("{}.{stamp}.json", record.name)),
+            record,
+        )?;
+        crate::faults::point("rm:archived");
+        self.retire(lock, &record.name)
+    }
+
+    /// The second half of [`StateDir::archive`] (also what `doctor --fix` finishes after an
+    /// interrupted removal): the session's files move to `archive/`, its live record goes.
+    pub fn retire(&self, _lock: &LockGuard, name: &str) -> Result<()> {
+        let files = self.session_dir(name);
+        if files.exists() {
+            let stamp = crate::time::now().as_second();
+            let dest = self.archive_dir().join(format!("{name}.{stamp}"));
+            fs::rename(&files, &dest)
+                .with_context(|| format!("could not archive {}", files.display()))?;
+        }
+        let record = self.record_path(name);
+        fs::remove_file(&record).with_context(|| format!("could not remove {}", record.display()))
+    }
+}
+
+/// Writes `session` to `path` atomically: a temporary file in `dir`, synced, then renamed.
+fn write_atomically(dir: &Path, path: &Path, session: &Session) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
+    serde_json::to_writer_pretty(&mut tmp, session)?;
+    tmp.write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("could not write {}", path.display()))?;
+    Ok(())
+}
+
+impl StateDir {
     /// Read-modify-write of one record under the lock. `f` sees the current record.
     pub fn update<R>(&self, name: &str, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
         let lock = self.lock()?;

@@ -18,6 +18,33 @@ pub struct Checkout {
     pub skip_lfs: bool,
 }
 
+/// What a worktree's git directory holds while an operation is half done, and what to call it.
+const IN_PROGRESS: &[(&str, &str)] = &[
+    ("MERGE_HEAD", "a merge"),
+    ("rebase-merge", "a rebase"),
+    ("rebase-apply", "a rebase"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick"),
+    ("REVERT_HEAD", "a revert"),
+];
+
+/// The operation in progress in the worktree whose git directory (`<common>/worktrees/<id>`,
+/// or the common one for the main worktree) is `git_dir`: "a merge", "a rebase"…
+pub fn operation_in(git_dir: &Path) -> Option<&'static str> {
+    IN_PROGRESS
+        .iter()
+        .find(|(marker, _)| git_dir.join(marker).exists())
+        .map(|(_, what)| *what)
+}
+
+/// [`operation_in`] for a worktree given by its folder.
+pub fn operation_at(worktree: &Path) -> Option<&'static str> {
+    let out = Cmd::git_in(worktree)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .run()
+        .ok()?;
+    operation_in(Path::new(out.trim()))
+}
+
 /// The lock reason we put on worktrees whose agent runs, so `git worktree prune` and
 /// `git worktree remove` leave them alone, and so we recognise our own locks.
 pub fn lock_reason(name: &str) -> String {
@@ -123,14 +150,15 @@ pub fn serialized(common_dir: &Path, cmd: Cmd) -> Result<String> {
     cmd.run()
 }
 
-/// Removes one worktree with a plain `git worktree remove` (`--force` only when the caller
-/// has the user's force flag); a missing checkout just loses its entry.
-pub fn remove(common_dir: &Path, path: &Path, force: bool) -> Result<()> {
-    let mut cmd = git_common(common_dir).args(["worktree", "remove"]);
-    if force {
-        cmd = cmd.arg("--force");
-    }
-    serialized(common_dir, cmd.arg(path))?;
+/// Removes one worktree with a plain `git worktree remove`: git refuses if it holds changes;
+/// a missing checkout just loses its entry.
+pub fn remove(common_dir: &Path, path: &Path) -> Result<()> {
+    serialized(
+        common_dir,
+        git_common(common_dir)
+            .args(["worktree", "remove"])
+            .arg(path),
+    )?;
     Ok(())
 }
 
@@ -154,7 +182,9 @@ pub fn admin_dir(common_dir: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// [`remove`], if git still has the worktree registered (a concurrent removal may have taken
-/// it first); true if it was removed here.
+/// it first); true if it was removed here. `force` (`--force`, losing what the worktree
+/// holds) only ever comes from a force flag the user typed (`rm --force`,
+/// `merge --discard-others --force`).
 pub fn remove_if_registered(common_dir: &Path, path: &Path, force: bool) -> Result<bool> {
     let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
     if admin_dir(common_dir, path).is_none() {
@@ -208,7 +238,7 @@ pub fn discard_fresh(
     commit: &str,
 ) -> Result<()> {
     let _ = unlock(repo.common_dir(), name, path);
-    remove(repo.common_dir(), path, false)?;
+    remove(repo.common_dir(), path)?;
     // An attached (existing) branch is never deleted.
     if let Some(branch) = branch {
         repo.git()

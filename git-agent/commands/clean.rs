@@ -177,7 +177,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         if args.json {
             let doc =
                 json!({"version": JSON_VERSION, "dry_run": args.dry_run, "sessions": verdicts});
-            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            ctx.write_json(&doc)?;
         } else if doomed.is_empty() {
             writeln!(ctx.out, "Nothing to clean.")?;
         }
@@ -252,7 +252,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     if args.json {
         let doc =
             json!({"version": JSON_VERSION, "dry_run": false, "sessions": verdicts, "done": done});
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
     }
     Ok(exit)
 }

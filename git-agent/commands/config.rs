@@ -203,7 +203,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let settings = settings(&repo)?;
     if args.json {
         let doc = json!({"version": JSON_VERSION, "settings": settings});
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = settings

@@ -179,7 +179,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
     if args.json {
         let doc = json!({"version": JSON_VERSION, "findings": findings, "problems": open});
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
     } else {
         for f in &findings {
             let mark = if f.info {
@@ -337,7 +337,7 @@ fn check_session(
                     s.worktree.display()
                 ));
                 if args.fix {
-                    crate::worktree::remove(repo.common_dir(), &s.worktree, false)?;
+                    crate::worktree::remove(repo.common_dir(), &s.worktree)?;
                     f.fixed = true;
                 }
             }
@@ -431,7 +431,7 @@ fn half_created(
         let registered = registered(repo)?.iter().any(|w| same(&w.path, &s.worktree));
         if registered {
             let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
-            crate::worktree::remove(repo.common_dir(), &s.worktree, false)?;
+            crate::worktree::remove(repo.common_dir(), &s.worktree)?;
         }
         if s.branch_created && repo.branch_tip(&s.branch)?.is_some() {
             repo.git()
@@ -481,15 +481,7 @@ fn removal_interrupted(
     f.fix = Some("finish the removal (the archive has the record)".into());
     if args.fix {
         let lock = state.lock()?;
-        let files = state.session_dir(&s.name);
-        if files.exists() {
-            let stamp = crate::time::now().as_second();
-            std::fs::rename(
-                &files,
-                state.archive_dir().join(format!("{}.{stamp}", s.name)),
-            )?;
-        }
-        std::fs::remove_file(state.record_path(&s.name))?;
+        state.retire(&lock, &s.name)?;
         crate::ports::release(state, &lock, &s.name)?;
         f.fixed = true;
     }
@@ -573,7 +565,7 @@ fn check_unknown_worktrees(
                 w.path.display()
             ));
             if args.fix {
-                crate::worktree::remove(repo.common_dir(), &w.path, false)?;
+                crate::worktree::remove(repo.common_dir(), &w.path)?;
                 f.fixed = true;
             }
             findings.push(f);

@@ -169,7 +169,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     if args.json {
         let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
         let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(0);
     }
     if rows.is_empty() {

@@ -59,6 +59,12 @@ impl Ctx<'_> {
         Ok(listing.sessions)
     }
 
+    /// Writes a `--json` document (pretty, one per command; see `man/json.md`).
+    pub fn write_json(&mut self, doc: &serde_json::Value) -> Result<()> {
+        writeln!(self.out, "{}", serde_json::to_string_pretty(doc)?)?;
+        Ok(())
+    }
+
     /// Writes `hint: …` lines.
     pub fn hint(&mut self, message: &str) -> Result<()> {
         for line in message.lines() {

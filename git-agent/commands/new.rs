@@ -959,7 +959,7 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
     match format {
         Format::Json => {
             let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
-            writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            ctx.write_json(&doc)?;
         }
         Format::Porcelain => {
             for s in sessions {

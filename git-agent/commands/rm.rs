@@ -130,7 +130,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     if args.json {
         let doc = json!({"version": JSON_VERSION, "results": results});
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
     }
     Ok(exit)
 }

@@ -67,7 +67,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             map.insert("log_tail".into(), json!(log_tail));
         }
         let doc = json!({ "version": JSON_VERSION, "session": record });
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
         return Ok(0);
     }
     let readable = rendered_tail(&state.log_path(&s.name), s.agent.format, args.lines);

@@ -44,10 +44,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             .filter(|s| s.state.is_active())
             .collect()
     } else {
-        args.names
-            .iter()
-            .map(|n| state.load(n))
-            .collect::<Result<_>>()?
+        state.load_each(&args.names)?
     };
     if targets.is_empty() {
         writeln!(ctx.err, "No running sessions.")?;

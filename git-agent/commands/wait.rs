@@ -84,7 +84,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if args.json {
                 let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": pending});
-                writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                ctx.write_json(&doc)?;
                 return Ok(code::NEGATIVE);
             }
             for name in &pending {
@@ -100,7 +100,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     if args.json {
         let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": []});
-        writeln!(ctx.out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        ctx.write_json(&doc)?;
     }
     Ok(if all_done {
         code::SUCCESS
