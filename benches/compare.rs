@@ -13,10 +13,10 @@
 //! `new`), `--runs N` (7), `--repo PATH` (a local clone to use instead of a synthetic one),
 //! `--dir DIR` (where to build; default a temporary folder, removed afterwards).
 
-#![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use git_agent::process::Cmd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Opts {
@@ -62,17 +62,16 @@ struct World {
 }
 
 impl World {
-    fn cmd(&self, program: &str, dir: &Path) -> Command {
-        let mut c = Command::new(program);
-        c.current_dir(dir)
+    /// A command through the project's process wrapper (stdin closed), in this world.
+    fn cmd(&self, program: &str, dir: &Path) -> Cmd {
+        Cmd::new(program)
+            .current_dir(dir)
             .env("PATH", &self.path)
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("XDG_CONFIG_HOME", self.home.join(".config"))
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
-            .stdin(Stdio::null());
-        c
     }
 
     fn sh(&self, dir: &Path, script: &str) {
@@ -93,8 +92,6 @@ impl World {
         let out = self
             .cmd("sh", dir)
             .args(["-c", script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .output()
             .expect("sh");
         let took = start.elapsed();
@@ -128,15 +125,16 @@ fn synthetic(w: &World, dir: &Path, files: usize) {
             content.len()
         ));
     }
-    let mut child = w
+    let out = w
         .cmd("git", dir)
         .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
+        .output_with_input(stream.as_bytes())
         .expect("fast-import");
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), stream.as_bytes()).unwrap();
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.sh(dir, "git reset -q --hard main && git gc -q");
 }
 

@@ -94,7 +94,7 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
 /// A header for the reader (stderr: the diff itself may go to a pager).
 fn header(ctx: &mut Ctx<'_>, s: &Session, r: &diff::Result_) -> Result<()> {
     let base = s.base.short_name();
-    let uncommitted = if s.worktree.is_dir() {
+    let uncommitted = if r.uncommitted {
         " with its uncommitted changes"
     } else {
         ""

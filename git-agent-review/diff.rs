@@ -26,6 +26,8 @@ pub struct Result_ {
     pub base_now: String,
     /// What the result is compared with.
     pub merge_base: String,
+    /// The worktree holds changes beyond its HEAD (staged, unstaged or untracked).
+    pub uncommitted: bool,
     /// Something the reader should know (the worktree is gone, the base ref vanished…).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -78,11 +80,13 @@ pub fn result(repo: &Repo, s: &Session) -> Result<Result_> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| s.base.commit.clone());
+    let uncommitted = rev(repo, &format!("{head}^{{tree}}")).is_some_and(|t| t != tree);
     Ok(Result_ {
         tree,
         head,
         base_now,
         merge_base,
+        uncommitted,
         notes,
     })
 }

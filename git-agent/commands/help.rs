@@ -91,7 +91,18 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 writeln!(ctx.out, "\nPlugins:")?;
                 let width = plugins.keys().map(String::len).max().unwrap_or(0);
                 for (verb, path) in &plugins {
-                    writeln!(ctx.out, "  {verb:width$}  {}", path.display())?;
+                    // The verbs a suite binary serves as subcommands are listed with it.
+                    let also: Vec<&str> = SUITE_VERBS
+                        .iter()
+                        .filter(|(_, binary)| binary == verb)
+                        .map(|(v, _)| *v)
+                        .collect();
+                    let also = if also.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (also: {})", also.join(", "))
+                    };
+                    writeln!(ctx.out, "  {verb:width$}  {}{also}", path.display())?;
                 }
             }
             Ok(0)

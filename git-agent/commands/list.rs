@@ -303,8 +303,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
     }
     let text = ui::table(&header, &table);
+    let width = ui::width();
     for line in text.lines() {
-        writeln!(ctx.out, "{}", ui::fit(line, ui::width()))?;
+        writeln!(ctx.out, "{}", ui::fit(line, width))?;
     }
     if rows
         .iter()

@@ -42,6 +42,12 @@ fn help_lists_commands_and_plugins() {
         help.stdout.contains("Plugins:") && help.stdout.contains("hello"),
         "{help}"
     );
+    let merge_line = help
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("merge "))
+        .unwrap();
+    assert!(merge_line.ends_with("(also: conflicts, sync)"), "{help}");
     let new_help = env.agent(&["help", "new"]).ok();
     assert!(
         new_help.stdout.contains("Usage: git agent new"),

@@ -179,7 +179,7 @@ fn lost_sessions_stale_locks_and_strays() {
 
     let out = env.agent(&["doctor", "--fix", "--reap"]).ok();
     assert!(
-        out.stdout.contains("No problems found.") || !out.stdout.contains("✗"),
+        out.stdout.contains("No problems found.") && !out.stdout.contains("✗"),
         "{out}"
     );
     env.wait_until("the stray to go", || process_gone(daemon));

@@ -131,6 +131,13 @@ fn verify_is_recorded_and_shown() {
     let env = TestEnv::new();
     env.spawn(&["--name", "ok", "t"], "write x.txt 1");
     env.wait_state("ok", "done");
+    let clean = env.agent(&["review", "ok", "--stat"]).ok();
+    assert!(
+        clean
+            .stderr
+            .contains("Review of ok: agent/ok, against main"),
+        "a clean worktree has no uncommitted changes to mention:\n{clean}"
+    );
     let none = env.agent(&["review", "ok", "--verify"]).code(128);
     assert!(none.stderr.contains("there is no verify command"), "{none}");
 
