@@ -107,12 +107,17 @@ impl Repo {
             workdir,
             main_workdir,
         };
-        let config = this.config();
-        crate::ui::apply_color_config(
-            config.string("color.agent").as_deref(),
-            config.string("color.ui").as_deref(),
-            config.boolean("color.pager").ok().flatten(),
-        );
+        if !crate::ui::colors_decided() {
+            let config = this.repo.config_snapshot();
+            crate::ui::apply_color_config(
+                config
+                    .string("color.agent")
+                    .map(|v| v.to_string())
+                    .as_deref(),
+                config.string("color.ui").map(|v| v.to_string()).as_deref(),
+                config.boolean("color.pager"),
+            );
+        }
         Ok(this)
     }
 

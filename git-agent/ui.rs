@@ -53,6 +53,11 @@ pub fn setup_colors(flag: Option<&str>) {
     }
 }
 
+/// `--color` or the environment decided the colors (git config is not read for them then).
+pub fn colors_decided() -> bool {
+    DECIDED.load(Ordering::SeqCst)
+}
+
 /// Applies git config (`color.agent`, else `color.ui`; `color.pager`) unless `--color` or the
 /// environment decided already.
 pub fn apply_color_config(agent: Option<&str>, ui: Option<&str>, pager: Option<bool>) {
