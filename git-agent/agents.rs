@@ -356,6 +356,80 @@ fn mode_env(profile: &str, mode: &str) -> &'static [(&'static str, &'static str)
     }
 }
 
+/// Where a built-in CLI keeps its own state (sessions, settings, caches): writable under the
+/// sandbox. `$VAR` is that variable's value when set (the profile's env first); a trailing
+/// `/` marks a folder, created if missing so the sandbox can name it; other entries are files,
+/// allowed only if they exist (a rule cannot name a file that is not there yet).
+fn builtin_writes(profile: &str) -> &'static [&'static str] {
+    match profile {
+        "claude" => &["$CLAUDE_CONFIG_DIR/", "~/.claude/", "~/.claude.json"],
+        "codex" => &["$CODEX_HOME/", "~/.codex/"],
+        "gemini" => &["~/.gemini/"],
+        "opencode" => &[
+            "~/.local/share/opencode/",
+            "~/.config/opencode/",
+            "~/.cache/opencode/",
+            "~/.local/state/opencode/",
+        ],
+        "aider" => &["~/.aider/"],
+        _ => &[],
+    }
+}
+
+/// Writable for every agent under the sandbox: the user's cache folder.
+const COMMON_WRITES: &[&str] = &["~/.cache/"];
+
+/// The places outside its worktree that `agent` may write under the sandbox: its CLI's own
+/// state folders, the common cache folder, and the profile's `sandboxWrite` entries (from the
+/// user's profiles file or git config, never from the repository).
+pub fn sandbox_writes(agent: &AgentSpec) -> Vec<crate::sandbox::Allowed> {
+    let var = |name: &str| {
+        agent
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let mut out = Vec::new();
+    for entry in builtin_writes(&agent.profile)
+        .iter()
+        .chain(COMMON_WRITES)
+        .map(|e| (*e).to_owned())
+        .chain(agent.sandbox_writes.iter().cloned())
+    {
+        let folder = entry.ends_with('/');
+        let trimmed = entry.trim_end_matches('/');
+        let path = match trimmed.strip_prefix('$') {
+            Some(name) => match var(name) {
+                Some(value) => std::path::PathBuf::from(value),
+                None => continue,
+            },
+            None => crate::sandbox::expand_home(trimmed),
+        };
+        if path.is_absolute() {
+            out.push(crate::sandbox::Allowed { path, folder });
+        }
+    }
+    out
+}
+
+/// The CLI's own OS sandbox, when the session's mode runs it in one (codex `workspace-write`
+/// and `read-only`, bubblewrap): ours is then not stacked on top, since codex's cannot start
+/// inside a Landlock domain. Decided from the recorded arguments, so a profile whose command
+/// line was replaced (and lost the mode's flags) does not count.
+pub fn own_sandbox(agent: &AgentSpec) -> Option<String> {
+    let mode = agent.permission_mode.as_deref()?;
+    let applies = agent.profile == "codex"
+        && matches!(mode, "workspace-write" | "read-only")
+        && agent
+            .args
+            .windows(2)
+            .any(|w| w[0] == "--sandbox" && w[1] == mode);
+    applies.then(|| format!("codex's own (--sandbox {mode})"))
+}
+
 fn builtin(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }
@@ -380,6 +454,8 @@ pub struct Profile {
     pub format: Format,
     pub env: Vec<(String, String)>,
     pub leaves: Vec<String>,
+    /// More places the agent may write under the sandbox (`~/` or absolute).
+    pub sandbox_writes: Vec<String>,
     pub permission_mode: Option<String>,
     pub bypass: bool,
     /// The repository defines (part of) this profile: the text the user must approve.
@@ -404,6 +480,8 @@ struct Layer {
     format: Option<String>,
     #[serde(default)]
     leaves: Vec<String>,
+    #[serde(default, alias = "sandboxWrite", alias = "sandbox-write")]
+    sandbox_write: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
     #[serde(default, alias = "permissionMode", alias = "permission-mode")]
@@ -499,6 +577,7 @@ fn config_layer(config: &Config, name: &str) -> Result<Option<Layer>> {
         prompt: config.string(&key("prompt")),
         format: config.string(&key("format")),
         leaves: config.strings(&key("leaves")),
+        sandbox_write: config.strings(&key("sandboxWrite")),
         env,
         permission_mode: config.string(&key("permissionMode")),
         bypass: config.boolean(&key("bypass"))?,
@@ -560,6 +639,18 @@ impl<'a> Profiles<'a> {
                 let layer: Layer = toml::Value::Table(table.clone()).try_into().map_err(|e| {
                     Failure::fatal(format!("{} [profile.{name}]: {e}", crate::project::FILE))
                 })?;
+                // Only the user widens the sandbox, never the repository (an agent could
+                // have written the file on a branch that becomes a base).
+                if !layer.sandbox_write.is_empty() {
+                    return Err(Failure::fatal(format!(
+                        "{} [profile.{name}]: 'sandboxWrite' is not allowed in a repository's file",
+                        crate::project::FILE
+                    ))
+                    .hint(format!(
+                        "add it to your own config instead: git config --add agent.profile.{name}.sandboxWrite PATH"
+                    ))
+                    .into());
+                }
                 Some((layer, text.clone()))
             }
             None => None,
@@ -634,6 +725,7 @@ struct Draft {
     format: Format,
     env: Vec<(String, String)>,
     leaves: Vec<String>,
+    sandbox_writes: Vec<String>,
     modes: &'static [Mode],
     mode: Option<String>,
     bypass: Option<bool>,
@@ -663,6 +755,7 @@ impl Draft {
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect(),
                 leaves: b.leaves.iter().map(|l| (*l).to_owned()).collect(),
+                sandbox_writes: Vec::new(),
                 modes: b.modes,
                 mode: Some(b.default_mode.to_owned()),
                 bypass: None,
@@ -678,6 +771,7 @@ impl Draft {
                 format: Format::Text,
                 env: Vec::new(),
                 leaves: Vec::new(),
+                sandbox_writes: Vec::new(),
                 modes: &[],
                 mode: None,
                 bypass: None,
@@ -722,6 +816,16 @@ impl Draft {
             })?;
         }
         self.leaves.extend(layer.leaves.iter().cloned());
+        for entry in &layer.sandbox_write {
+            if !(entry.starts_with('/') || entry.starts_with("~/")) {
+                return Err(Failure::fatal(format!(
+                    "bad value '{entry}' for '{origin}.sandboxWrite'"
+                ))
+                .hint("give an absolute path, or one starting with ~/ (a trailing / for a folder)")
+                .into());
+            }
+            self.sandbox_writes.push(entry.clone());
+        }
         for (k, v) in &layer.env {
             self.env.retain(|(key, _)| key != k);
             self.env.push((k.clone(), v.clone()));
@@ -793,6 +897,7 @@ impl Draft {
             format: self.format,
             env,
             leaves: self.leaves,
+            sandbox_writes: self.sandbox_writes,
             permission_mode: self.mode,
             bypass,
             project_text: self.project_text,
@@ -827,6 +932,7 @@ pub fn command_profile(argv: &[String], cwd: &Path) -> Result<Profile> {
         format: Format::Text,
         env: Vec::new(),
         leaves: Vec::new(),
+        sandbox_writes: Vec::new(),
         permission_mode: None,
         bypass: false,
         project_text: None,
@@ -916,6 +1022,7 @@ impl Profile {
             bypass: self.bypass,
             format: self.format,
             leaves: self.leaves.clone(),
+            sandbox_writes: self.sandbox_writes.clone(),
         }
     }
 }

@@ -4,6 +4,12 @@
 //! a hook (or anything else) refuses, the changes stay in the worktree and the record says why.
 //! Nothing is committed while a merge, rebase, cherry-pick or revert is in progress, or when
 //! HEAD has left the session's branch: that state belongs to whoever started it.
+//!
+//! Hooks: a commit we make in an agent's worktree runs the hooks the *main* worktree would run
+//! ([`trusted_hooks`]), never ones the agent could have written: a relative `core.hooksPath`
+//! (`.githooks`, husky) would otherwise resolve inside the agent's worktree. When the run had
+//! our write sandbox, the commit runs inside the same sandbox, so that a hook which runs the
+//! project's own tools (which the agent may have changed) cannot write outside either.
 
 use std::path::Path;
 
@@ -71,6 +77,25 @@ pub fn commit_leftovers(session: &Session, how: &str) -> CommitOutcome {
     }
 }
 
+/// `-c core.hooksPath=<absolute>`: the hooks folder as the main worktree resolves it (a
+/// relative `core.hooksPath` is relative to the main worktree, not to the agent's; unset, the
+/// common dir's `hooks/`). Given on the command line, it also wins over anything an agent
+/// could have put in its worktree's own config (`config.worktree`).
+pub fn trusted_hooks(main_worktree: &Path, common_dir: &Path) -> [String; 2] {
+    let configured = Cmd::git_in(main_worktree)
+        .args(["config", "--type=path", "--get", "core.hooksPath"])
+        .run()
+        .ok()
+        .map(|v| v.trim_end_matches('\n').to_owned())
+        .filter(|v| !v.is_empty());
+    let dir = match configured {
+        Some(v) if Path::new(&v).is_absolute() => std::path::PathBuf::from(v),
+        Some(v) => main_worktree.join(v),
+        None => common_dir.join("hooks"),
+    };
+    ["-c".to_owned(), format!("core.hooksPath={}", dir.display())]
+}
+
 fn describe(err: &anyhow::Error) -> String {
     match err.downcast_ref::<CommandFailed>() {
         Some(f) if !f.stderr.is_empty() => f.stderr.clone(),
@@ -83,6 +108,17 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     if !wt.is_dir() {
         return Ok(CommitOutcome::Skipped {
             reason: "the worktree is gone".into(),
+        });
+    }
+    // The common dir as the main worktree knows it: the agent cannot rewrite that link.
+    let common_dir = Cmd::git_in(&session.repo)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .run()
+        .map_err(|e| describe(&e))?;
+    let common_dir = std::path::PathBuf::from(common_dir.trim_end_matches('\n'));
+    if let Err(why) = crate::sandbox::check_link(&common_dir, wt) {
+        return Ok(CommitOutcome::Skipped {
+            reason: format!("{why}; nothing was run in the worktree (see 'git agent doctor')"),
         });
     }
     let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
@@ -115,11 +151,19 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     let mut add_args = vec!["add", "-A", "--"];
     add_args.extend(leaves.iter().map(String::as_str));
     git(&add_args)?;
-    Cmd::git_in(wt)
+    let mut commit = Cmd::git_in(wt)
+        .args(trusted_hooks(&session.repo, &common_dir))
         .args(["commit", "-q", "-m", &message(session, how)])
-        .env("GIT_EDITOR", "true")
-        .run()
-        .map_err(|e| describe(&e))?;
+        .env("GIT_EDITOR", "true");
+    if let Some(f) = session
+        .sandbox
+        .in_force
+        .as_ref()
+        .filter(|f| f.kind == "landlock")
+    {
+        commit = crate::sandbox::wrap(&commit, &f.writable).map_err(|e| describe(&e))?;
+    }
+    commit.run().map_err(|e| describe(&e))?;
     let sha = git(&["rev-parse", "HEAD"])?;
     Ok(CommitOutcome::Committed {
         sha: sha.trim().to_owned(),

@@ -26,6 +26,7 @@ pub mod remove;
 pub mod repo;
 pub mod rounds;
 pub mod runner;
+pub mod sandbox;
 pub mod session;
 pub mod state;
 pub mod status;

@@ -8,6 +8,9 @@
 //! - Our own `git` calls always name their repository or worktree explicitly (`-C`,
 //!   `--git-dir`), so the repository-location variables that git or the user exported
 //!   ([`REPO_ENV`]) are removed; otherwise `GIT_DIR` would silently win over `-C`.
+//! - A command given a directory ([`Cmd::current_dir`]) gets `PWD` set to it and no `OLDPWD`:
+//!   many programs take their directory from `PWD`, which would otherwise still name the
+//!   directory of the shell that ran `git agent`.
 //! - Agents get [`Cmd::scrub_for_agent`]: the repository-location variables plus the ones that
 //!   only make sense for the `git agent` invocation itself (`git -c`, pager, exec path).
 
@@ -120,6 +123,17 @@ impl Cmd {
         self
     }
 
+    /// The same directory and environment changes, running `program` with no arguments
+    /// (a trampoline in front of this command: see `sandbox::wrap`).
+    #[must_use]
+    pub fn with_program(&self, program: impl AsRef<OsStr>) -> Self {
+        Self {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The program as given.
     pub fn program(&self) -> &OsStr {
         &self.program
@@ -142,11 +156,18 @@ impl Cmd {
         #[allow(clippy::disallowed_methods)] // this is the wrapper
         let mut cmd = std::process::Command::new(program);
         cmd.args(&self.args);
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
         for key in &self.remove {
             cmd.env_remove(key);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+            // The shell's `PWD` would name the directory `git agent` ran from: programs that
+            // trust it (OpenCode, Makefiles' $(PWD), scripts) would work there, not here.
+            cmd.env(
+                "PWD",
+                std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+            );
+            cmd.env_remove("OLDPWD");
         }
         for (key, value) in &self.set {
             cmd.env(key, value);

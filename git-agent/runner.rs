@@ -31,6 +31,9 @@ pub struct LaunchSpec {
     /// Fed to the agent's stdin; `None` means stdin is closed (`/dev/null`), which matters:
     /// some CLIs (codex, opencode) wait for EOF on an open stdin pipe.
     pub stdin: Option<PathBuf>,
+    /// The write sandbox: the only paths beneath which the agent may write (`None`: no
+    /// sandbox of ours). See `sandbox.rs`.
+    pub sandbox: Option<Vec<PathBuf>>,
 }
 
 /// A started agent.
@@ -73,6 +76,9 @@ impl Runner for LocalRunner {
             .scrub_for_agent();
         for (key, value) in &spec.env {
             cmd = cmd.env(key, value);
+        }
+        if let Some(writable) = &spec.sandbox {
+            cmd = crate::sandbox::wrap(&cmd, writable)?;
         }
         let mut child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
         let process = ProcessRef::of_child(child.id());

@@ -136,6 +136,10 @@ pub struct AgentSpec {
     /// never counted as changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leaves: Vec<String>,
+    /// More places the agent may write under the sandbox, from the profile (see
+    /// `agents::sandbox_writes` for the built-in ones, which are not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_writes: Vec<String>,
 }
 
 fn text_format() -> Format {
@@ -478,6 +482,9 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
     pub stop_grace_secs: u64,
+    /// The write sandbox asked for at `new`, and the one the last run had.
+    #[serde(default)]
+    pub sandbox: crate::sandbox::Request,
     #[serde(default)]
     pub processes: Processes,
     #[serde(default, skip_serializing_if = "Option::is_none")]

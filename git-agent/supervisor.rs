@@ -587,6 +587,9 @@ fn setup(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<
             cwd: session.worktree.clone(),
             env: env.clone(),
             stdin: None,
+            // The setup hook is approved text run on the base commit's files, before the
+            // agent has written anything: it needs the network and caches, not a sandbox.
+            sandbox: None,
         };
         let launched = match LocalRunner.launch(&spec) {
             Ok(l) => l,
@@ -672,12 +675,28 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
         return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
     }
     let (mut log, log_offset) = open_log(state, name)?;
+    let mut env = agent_env(state, session, &run);
+    let (sandbox, in_force) = match sandbox_for(state, session) {
+        Ok(Sandboxed {
+            writable,
+            in_force,
+            tmp,
+        }) => {
+            if writable.is_some() {
+                // Its own temporary folder: the shared one may hold the repository.
+                env.push(("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()));
+            }
+            (writable, in_force)
+        }
+        Err(err) => return Ok(RunEnd::ended(State::Failed, &format!("{err:#}"))),
+    };
     let spec = LaunchSpec {
         program: session.agent.program.clone(),
         args: run.args.clone(),
         cwd: session.worktree.clone(),
-        env: agent_env(state, session, &run),
+        env,
         stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
+        sandbox,
     };
     let launched = match LocalRunner.launch(&spec) {
         Ok(l) => l,
@@ -694,6 +713,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
         s.state = State::Running;
         s.started_at = Some(now);
         s.processes.agent = Some(agent.clone());
+        s.sandbox.in_force = Some(in_force.clone());
         if let Some(r) = s.run_mut() {
             r.started_at = Some(now);
             r.log_offset = log_offset;
@@ -791,6 +811,34 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     })
 }
 
+/// The sandbox of the session's next run (see `sandbox.rs`): the paths it may write, if
+/// ours applies, and what to record. Makes the status file and the private temporary folder
+/// exist, since a rule can only name what exists.
+pub fn sandbox_for(state: &StateDir, session: &Session) -> Result<Sandboxed> {
+    let common_dir = state.root().parent().unwrap_or(state.root());
+    let status_file = state.status_path(&session.name);
+    if !status_file.exists() {
+        std::fs::create_dir_all(state.session_dir(&session.name))?;
+        std::fs::write(&status_file, "")?;
+    }
+    let tmp = crate::sandbox::private_tmp(common_dir, &session.name)?;
+    let (writable, in_force) = crate::sandbox::decide(common_dir, session, &status_file, &tmp)?;
+    Ok(Sandboxed {
+        writable,
+        in_force,
+        tmp,
+    })
+}
+
+/// A run's sandbox: see [`sandbox_for`].
+pub struct Sandboxed {
+    /// The paths the trampoline allows (`None`: no sandbox of ours).
+    pub writable: Option<Vec<PathBuf>>,
+    pub in_force: crate::sandbox::InForce,
+    /// The private temporary folder (the `TMPDIR` of a sandboxed run).
+    pub tmp: PathBuf,
+}
+
 fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
@@ -832,7 +880,11 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
     } else {
         commit::commit_leftovers(&session, &how(end.state, end.reason.as_deref()))
     };
-    if session.worktree.is_dir() {
+    // A worktree whose git link the agent rewrote gets no git command of ours (the commit
+    // above was skipped for the same reason, saying so).
+    let common_dir = state.root().parent().unwrap_or(state.root());
+    let linked = crate::sandbox::check_link(common_dir, &session.worktree).is_ok();
+    if linked && session.worktree.is_dir() {
         // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
         // its stat data once now, while nobody works in the worktree; otherwise every `list`
         // re-reads racily-clean files. Best effort: it only fails if someone holds the lock.
@@ -841,9 +893,12 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
             .output();
     }
     // What plain `list` shows from now on, without looking at the worktree.
-    let snapshot = crate::repo::Repo::open_common(state.root().parent().unwrap_or(state.root()))
-        .and_then(|repo| crate::changes::of(&repo, &session))
-        .ok()
+    let snapshot = linked
+        .then(|| crate::repo::Repo::open_common(common_dir))
+        .and_then(|repo| {
+            repo.and_then(|repo| crate::changes::of(&repo, &session))
+                .ok()
+        })
         .map(|c| crate::changes::Changes {
             at: Some(crate::time::now()),
             ..c

@@ -110,6 +110,9 @@ pub enum Command {
     /// Internal: the detached supervisor of one session
     #[command(name = "__supervise", hide = true)]
     Supervise(commands::supervise::Args),
+    /// Internal: the sandbox trampoline in front of an agent
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox(commands::sandbox::Args),
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -184,6 +187,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Names => commands::completions::names(ctx),
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),
+        Command::Sandbox(args) => commands::sandbox::run(ctx, args),
         Command::External(argv) => commands::help::run_plugin(ctx, &argv),
     }
 }

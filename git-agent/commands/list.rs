@@ -187,11 +187,14 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             } else {
                 ui::state(row.state)
             };
-            let agent = if s.agent.bypass {
+            let mut agent = if s.agent.bypass {
                 format!("{} {}", s.short_agent(), ui::warning("(bypass)"))
             } else {
                 s.short_agent()
             };
+            if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
+                agent = format!("{agent} {}", ui::warning("(no sandbox)"));
+            }
             let cost = s
                 .usage()
                 .cost_usd

@@ -23,6 +23,7 @@ pub mod profiles;
 pub mod resume;
 pub mod rm;
 pub mod run;
+pub mod sandbox;
 pub mod send;
 pub mod show;
 pub mod stop;

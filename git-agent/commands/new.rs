@@ -261,6 +261,25 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .duration("agent.stopGrace")?
         .unwrap_or(DEFAULT_STOP_GRACE);
     let auto_commit = !args.no_auto_commit && config.boolean("agent.autoCommit")?.unwrap_or(true);
+    let sandbox = crate::sandbox::Request {
+        setting: crate::sandbox::Setting::from_config(&config)?,
+        allow_write: crate::sandbox::allow_write_from_config(&config)?,
+        in_force: None,
+    };
+    // A required sandbox that cannot be had is refused before anything is created.
+    if sandbox.setting == crate::sandbox::Setting::On
+        && let crate::sandbox::Support::Unavailable { reason } = crate::sandbox::support()
+        && let Some((profile, _, _)) = profiles.iter().find(|(profile, program, _)| {
+            crate::agents::own_sandbox(&profile.spec(program.clone())).is_none()
+        })
+    {
+        return Err(Failure::fatal(format!(
+            "agent.sandbox is 'on' but '{}' cannot be sandboxed here: {reason}",
+            profile.name
+        ))
+        .hint("set agent.sandbox=auto to run agents unsandboxed where the kernel cannot sandbox")
+        .into());
+    }
     let prefix = config
         .string("agent.branchPrefix")
         .unwrap_or_else(|| "agent/".into());
@@ -352,6 +371,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 ended_at: None,
                 timeout_secs: timeout.map(|t| t.as_secs().max(1)),
                 stop_grace_secs: grace.as_secs(),
+                sandbox: sandbox.clone(),
                 processes: Processes {
                     creator: Some(me.clone()),
                     ..Processes::default()
@@ -1013,6 +1033,25 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
                 if !s.included.is_empty() {
                     writeln!(ctx.out, "  copied    {}", s.included.join(", "))?;
                 }
+                if let Some(f) = &s.sandbox.in_force {
+                    writeln!(ctx.out, "  sandbox   {}", f.detail)?;
+                }
+            }
+            // Said once per command, however many sessions it started.
+            if let Some(f) = sessions
+                .iter()
+                .filter_map(|s| s.sandbox.in_force.as_ref())
+                .find(|f| f.kind == "none")
+            {
+                writeln!(
+                    ctx.err,
+                    "warning: agents run without a write sandbox: {}",
+                    f.detail.trim_start_matches("none: ")
+                )?;
+                writeln!(
+                    ctx.err,
+                    "hint: they can write anywhere you can; set agent.sandbox=on to refuse that, or agent.sandbox=off to silence this"
+                )?;
             }
         }
     }

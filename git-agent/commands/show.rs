@@ -119,6 +119,18 @@ fn write_human(
         _ => format!("{} (built-in profile{mode})", s.agent.profile),
     };
     rows.push(("agent", agent));
+    rows.push((
+        "sandbox",
+        s.sandbox.in_force.as_ref().map_or_else(
+            || {
+                format!(
+                    "agent.sandbox={} (decided when the agent starts)",
+                    s.sandbox.setting.as_str()
+                )
+            },
+            |f| f.detail.clone(),
+        ),
+    ));
     let mut argv = vec![s.agent.program.to_string_lossy().into_owned()];
     argv.extend(s.run().map_or(&s.agent.args, |r| &r.args).iter().cloned());
     rows.push(("command", shell_words::join(argv)));

@@ -16,6 +16,8 @@
 //!   status TEXT         write $GIT_AGENT_STATUS_FILE
 //!   notify ARGS…        run `git agent notify ARGS…`
 //!   exit CODE
+//!   try-write PATH TEXT like write, but prints `wrote PATH` or `denied PATH: ERROR`;
+//!                       a PATH of `$VAR/rest` starts from that variable's value
 //!
 //! Installed as `claude`, `codex`, `gemini`, `opencode` or `aider`, it also speaks that CLI's
 //! output format: it starts with the session event (reusing the id passed to resume:
@@ -383,6 +385,21 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             if !status.success() {
                 eprintln!("fake-agent: git agent notify {rest} failed");
                 return Some(95);
+            }
+        }
+        "try-write" => {
+            // Like `write`, but a refusal is reported on stdout instead of ending the agent:
+            // `wrote PATH` or `denied PATH: ERROR`.
+            let (path, content) = rest.split_once(' ').unwrap_or((rest, ""));
+            let path = match path.strip_prefix('$').and_then(|p| p.split_once('/')) {
+                Some((var, tail)) => {
+                    PathBuf::from(std::env::var(var).unwrap_or_default()).join(tail)
+                }
+                None => PathBuf::from(unescape(path)),
+            };
+            match std::fs::write(&path, unescape(content)) {
+                Ok(()) => println!("wrote {}", path.display()),
+                Err(e) => println!("denied {}: {e}", path.display()),
             }
         }
         other => {

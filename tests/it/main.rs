@@ -16,6 +16,7 @@ mod names_and_variants;
 mod profiles;
 mod real_agents;
 mod review;
+mod sandbox;
 mod setup;
 mod shell;
 mod state_files;

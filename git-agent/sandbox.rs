@@ -1,0 +1,490 @@
+//! The agent's room, enforced by the kernel: a write sandbox (Landlock on Linux) applied just
+//! before the agent's program starts.
+//!
+//! Invariants (DESIGN.md §5, 11):
+//! - Under the sandbox an agent writes only beneath: its worktree; the parts of the git common
+//!   directory a commit needs (`objects/`, `refs/`, `logs/` and its own `worktrees/<id>/`),
+//!   never the common dir's `config` or `hooks/`, so nothing it writes there runs later for
+//!   the user; its status file; a private temporary folder (its `TMPDIR`), and the whole
+//!   system temporary folder only when neither the repository nor any worktree lives there;
+//!   `/dev`; the state and cache folders its CLI declares ([`crate::agents`]); and what the
+//!   user lists in `agent.sandbox.allowWrite` (git config, never the repository's files).
+//!   Reads are not restricted.
+//! - Nothing is widened by the repository: `.git-agent.toml` cannot add writable paths or
+//!   turn the sandbox off.
+//! - A profile whose mode runs the CLI in its own OS sandbox (codex `workspace-write`,
+//!   `read-only`) does not get ours stacked on top (codex's bubblewrap cannot start inside a
+//!   Landlock domain); the record says which sandbox is in force.
+//! - `agent.sandbox = on` never runs an agent unsandboxed: without Landlock the command fails.
+//!   `auto` (the default) runs unsandboxed there and says so; `off` is today's behaviour.
+//!
+//! The sandbox is applied by a trampoline, `git-agent __sandbox --write PATH… -- PROGRAM
+//! ARGS…`, which restricts itself and then execs the program (same pid, so process groups
+//! and start times stay valid). Another platform's backend (macOS Seatbelt) plugs in at
+//! [`support`] and [`enforce`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Failure;
+use crate::process::Cmd;
+use crate::repo::Config;
+
+/// `agent.sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Setting {
+    /// On where the kernel supports it; unsandboxed (and said so) elsewhere.
+    #[default]
+    Auto,
+    /// Required: refuse to start an agent without it.
+    On,
+    /// Never.
+    Off,
+}
+
+impl Setting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+
+    /// `agent.sandbox` from git config (user, repository, `git -c`).
+    pub fn from_config(config: &Config) -> Result<Self> {
+        match config.string("agent.sandbox").as_deref() {
+            None | Some("auto") => Ok(Self::Auto),
+            Some("on" | "true" | "yes" | "1") => Ok(Self::On),
+            Some("off" | "false" | "no" | "0") => Ok(Self::Off),
+            Some(other) => Err(Failure::fatal(format!(
+                "bad config value '{other}' for 'agent.sandbox'"
+            ))
+            .hint("use one of: auto, on, off")
+            .into()),
+        }
+    }
+}
+
+/// `agent.sandbox.allowWrite`: absolute paths (`~/` allowed), multi-valued.
+pub fn allow_write_from_config(config: &Config) -> Result<Vec<PathBuf>> {
+    config
+        .strings("agent.sandbox.allowWrite")
+        .iter()
+        .map(|p| {
+            let path = expand_home(p);
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(Failure::fatal(format!(
+                    "bad config value '{p}' for 'agent.sandbox.allowWrite'"
+                ))
+                .hint("give an absolute path, or one starting with ~/")
+                .into())
+            }
+        })
+        .collect()
+}
+
+/// What the session asked for at `new`, kept in its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub setting: Setting,
+    /// `agent.sandbox.allowWrite` at the time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_write: Vec<PathBuf>,
+    /// What the last run got: `landlock`, `agent` (the CLI's own), `off` or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_force: Option<InForce>,
+}
+
+/// The sandbox a run had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InForce {
+    /// `landlock`, `agent`, `off` or `none`.
+    pub kind: String,
+    /// In words, for `show` and `list`.
+    pub detail: String,
+    /// The paths the agent could write (Landlock only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<PathBuf>,
+}
+
+impl InForce {
+    /// True if some sandbox confined the agent's writes.
+    pub fn confined(&self) -> bool {
+        matches!(self.kind.as_str(), "landlock" | "agent")
+    }
+}
+
+/// Whether this kernel can sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    Landlock { abi: u32 },
+    Unavailable { reason: String },
+}
+
+/// Probes the kernel once: a short-lived thread restricts itself (Landlock restricts only the
+/// calling thread), reports what the kernel did, and ends, leaving this process untouched.
+pub fn support() -> Support {
+    #[cfg(feature = "test-fakes")]
+    if std::env::var_os("GIT_AGENT_TEST_NO_LANDLOCK").is_some() {
+        return Support::Unavailable {
+            reason: "the kernel has no Landlock (simulated for a test)".into(),
+        };
+    }
+    static PROBE: std::sync::OnceLock<Support> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            std::thread::spawn(probe)
+                .join()
+                .unwrap_or_else(|_| Support::Unavailable {
+                    reason: "the Landlock probe failed".into(),
+                })
+        })
+        .clone()
+}
+
+#[cfg(target_os = "linux")]
+fn probe() -> Support {
+    use landlock::{ABI, AccessFs, LandlockStatus, Ruleset, RulesetAttr as _, RulesetStatus};
+    let made = Ruleset::default()
+        .handle_access(AccessFs::from_write(ABI::V1))
+        .and_then(|r| r.create())
+        .and_then(|r| r.restrict_self());
+    match made {
+        Ok(status) => match (status.ruleset, status.landlock) {
+            (RulesetStatus::NotEnforced, LandlockStatus::NotEnabled) => Support::Unavailable {
+                reason: "Landlock is not enabled in this kernel (lsm= boot parameter)".into(),
+            },
+            (RulesetStatus::NotEnforced, _) => Support::Unavailable {
+                reason: "the kernel has no Landlock (Linux 5.13 or later has it)".into(),
+            },
+            (_, LandlockStatus::Available { effective_abi, .. }) => Support::Landlock {
+                abi: effective_abi as u32,
+            },
+            (_, _) => Support::Landlock { abi: 1 },
+        },
+        Err(err) => Support::Unavailable {
+            reason: format!("Landlock failed: {err}"),
+        },
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe() -> Support {
+    Support::Unavailable {
+        reason: "no sandbox backend for this system yet".into(),
+    }
+}
+
+/// Restricts this thread (and what it execs) to writing beneath `writable`. Paths that do
+/// not exist are skipped (they cannot be written then either). Fails unless the kernel
+/// enforced the rules.
+#[cfg(target_os = "linux")]
+pub fn enforce(writable: &[PathBuf]) -> Result<()> {
+    use landlock::{
+        ABI, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
+        RulesetStatus,
+    };
+    // V3's write rights: writing, making, removing, renaming across folders, truncating.
+    // Newer ABIs add rights that are not about writing files (device ioctls, connecting to
+    // Unix sockets); handling them would break agents for nothing.
+    let abi = ABI::V3;
+    let access = AccessFs::from_write(abi);
+    let mut ruleset = Ruleset::default()
+        .handle_access(access)
+        .context("could not prepare the sandbox")?
+        .create()
+        .context("could not create the sandbox")?;
+    for path in writable {
+        let Ok(fd) = PathFd::new(path) else { continue };
+        let rights = if path.is_dir() {
+            access
+        } else {
+            access & AccessFs::from_file(abi)
+        };
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rights))
+            .with_context(|| format!("could not allow writes beneath {}", path.display()))?;
+    }
+    let status = ruleset
+        .restrict_self()
+        .context("could not enter the sandbox")?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        anyhow::bail!("the kernel did not enforce the sandbox");
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn enforce(_writable: &[PathBuf]) -> Result<()> {
+    anyhow::bail!("no sandbox backend for this system yet")
+}
+
+/// `cmd`, run through the sandbox trampoline that lets it write only beneath `writable`.
+pub fn wrap(cmd: &Cmd, writable: &[PathBuf]) -> Result<Cmd> {
+    let exe = crate::supervisor::git_agent_exe()?;
+    let program = crate::process::resolve_program(cmd.program())?;
+    let mut wrapped = cmd.with_program(exe).arg("__sandbox");
+    for path in writable {
+        wrapped = wrapped.arg("--write").arg(path);
+    }
+    Ok(wrapped.arg("--").arg(program).args(cmd.arguments()))
+}
+
+/// A place outside the worktree an agent may write: a folder (created if missing, so that a
+/// rule can name it) or a file (allowed only if it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    pub path: PathBuf,
+    pub folder: bool,
+}
+
+/// Everything a session's run may write, in the order of the module docs.
+#[derive(Debug, Clone)]
+pub struct Places<'a> {
+    pub common_dir: &'a Path,
+    pub main_worktree: &'a Path,
+    pub worktree: &'a Path,
+    pub status_file: &'a Path,
+    pub tmp: &'a Path,
+    /// The CLI's own folders and files, and `agent.sandbox.allowWrite`.
+    pub extra: Vec<Allowed>,
+}
+
+impl Places<'_> {
+    /// The paths, made canonical; declared folders that are missing are created first.
+    pub fn writable(&self) -> Vec<PathBuf> {
+        let mut paths = vec![canonical(self.worktree)];
+        for sub in ["objects", "refs", "logs"] {
+            paths.push(canonical(&self.common_dir.join(sub)));
+        }
+        if let Some(admin) = admin_dir(self.common_dir, self.worktree) {
+            paths.push(admin);
+        }
+        paths.push(self.status_file.to_owned());
+        paths.push(canonical(self.tmp));
+        let system_tmp = canonical(&std::env::temp_dir());
+        let ours = [
+            canonical(self.common_dir),
+            canonical(self.main_worktree),
+            canonical(self.worktree.parent().unwrap_or(self.worktree)),
+        ];
+        if !ours.iter().any(|p| p.starts_with(&system_tmp)) {
+            paths.push(system_tmp);
+        }
+        paths.push(PathBuf::from("/dev"));
+        for allowed in &self.extra {
+            if allowed.folder {
+                let _ = std::fs::create_dir_all(&allowed.path);
+            }
+            if allowed.path.exists() {
+                paths.push(canonical(&allowed.path));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        paths.retain(|p| seen.insert(p.clone()));
+        paths
+    }
+}
+
+/// What a run gets: the paths for the trampoline (`None`: no sandbox of ours), and what to
+/// record and show.
+pub fn decide(
+    common_dir: &Path,
+    session: &crate::session::Session,
+    status_file: &Path,
+    tmp: &Path,
+) -> Result<(Option<Vec<PathBuf>>, InForce)> {
+    let request = &session.sandbox;
+    let unconfined = |kind: &str, detail: String| {
+        Ok((
+            None,
+            InForce {
+                kind: kind.to_owned(),
+                detail,
+                writable: Vec::new(),
+            },
+        ))
+    };
+    if request.setting == Setting::Off {
+        return unconfined("off", "off (agent.sandbox=off)".into());
+    }
+    if let Some(own) = crate::agents::own_sandbox(&session.agent) {
+        return unconfined("agent", own);
+    }
+    if let Support::Unavailable { reason } = support() {
+        if request.setting == Setting::On {
+            return Err(Failure::fatal(format!(
+                "agent.sandbox is 'on' but the agent cannot be sandboxed: {reason}"
+            ))
+            .hint("set agent.sandbox=auto to run unsandboxed where the kernel cannot sandbox")
+            .into());
+        }
+        return unconfined("none", format!("none: {reason}"));
+    }
+    let mut extra = crate::agents::sandbox_writes(&session.agent);
+    extra.extend(request.allow_write.iter().map(|p| Allowed {
+        path: p.clone(),
+        folder: false,
+    }));
+    let places = Places {
+        common_dir,
+        main_worktree: &session.repo,
+        worktree: &session.worktree,
+        status_file,
+        tmp,
+        extra,
+    };
+    let writable = places.writable();
+    Ok((
+        Some(writable.clone()),
+        InForce {
+            kind: "landlock".into(),
+            detail: "landlock: writes only in its worktree, its commits and its CLI's own folders"
+                .into(),
+            writable,
+        },
+    ))
+}
+
+/// The admin folder (`<common>/worktrees/<id>`) of `worktree`, found from the common dir's
+/// side (each admin folder's `gitdir` names its worktree), never from the worktree's own
+/// `.git` file, which the agent can rewrite. `None` unless exactly one matches.
+pub fn admin_dir(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
+    let want = canonical(&worktree.join(".git"));
+    let mut found = std::fs::read_dir(common_dir.join("worktrees"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|admin| {
+            std::fs::read_to_string(admin.join("gitdir"))
+                .is_ok_and(|g| canonical(Path::new(g.trim())) == want)
+        });
+    let first = found.next()?;
+    found.next().is_none().then(|| canonical(&first))
+}
+
+/// Checks that `worktree` is still linked to the repository the way git made it: its `.git`
+/// is a file naming its admin folder (found from the common dir's side), and that folder's
+/// `commondir` leads back to `common_dir`. An agent can rewrite both (they are in places it
+/// may write); a forged link would make our git commands in its worktree read a repository,
+/// config and hooks of its making, outside its sandbox. `Err` says what is wrong.
+pub fn check_link(common_dir: &Path, worktree: &Path) -> std::result::Result<(), String> {
+    let dot_git = worktree.join(".git");
+    let meta = std::fs::symlink_metadata(&dot_git)
+        .map_err(|e| format!("{} cannot be read: {e}", dot_git.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is no longer git's link file",
+            dot_git.display()
+        ));
+    }
+    let Some(admin) = admin_dir(common_dir, worktree) else {
+        return Err(format!(
+            "no admin folder under {} belongs to {}",
+            common_dir.join("worktrees").display(),
+            worktree.display()
+        ));
+    };
+    let text = std::fs::read_to_string(&dot_git).unwrap_or_default();
+    let named = text.trim_end().strip_prefix("gitdir: ").map(|p| {
+        let p = Path::new(p);
+        canonical(&if p.is_absolute() {
+            p.to_owned()
+        } else {
+            worktree.join(p)
+        })
+    });
+    if named.as_ref() != Some(&admin) {
+        return Err(format!(
+            "{} no longer points at {}",
+            dot_git.display(),
+            admin.display()
+        ));
+    }
+    let common = std::fs::read_to_string(admin.join("commondir")).unwrap_or_default();
+    let common = Path::new(common.trim_end());
+    let common = canonical(&if common.is_absolute() {
+        common.to_owned()
+    } else {
+        admin.join(common)
+    });
+    if common != canonical(common_dir) {
+        return Err(format!(
+            "{} no longer leads to {}",
+            admin.join("commondir").display(),
+            common_dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The agent's private temporary folder: `<system tmp>/git-agent-<uid>/<name>-<repo hash>`,
+/// short (Unix socket paths are limited to 108 bytes), created `0700`.
+pub fn private_tmp(common_dir: &Path, name: &str) -> Result<PathBuf> {
+    use sha2::Digest as _;
+    use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
+    let uid = nix::unistd::getuid().as_raw();
+    let parent = std::env::temp_dir().join(format!("git-agent-{uid}"));
+    let mut builder = std::fs::DirBuilder::new();
+    builder.mode(0o700);
+    match builder.create(&parent) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("could not create {}", parent.display())),
+    }
+    // Someone else's folder (or a symlink planted in a shared /tmp) is never used.
+    let meta = std::fs::symlink_metadata(&parent)?;
+    if !meta.is_dir() || meta.uid() != uid {
+        return Err(Failure::fatal(format!(
+            "{} is not a folder of ours; not using it as the agent's temporary folder",
+            parent.display()
+        ))
+        .hint("remove it, or set TMPDIR to a folder of your own")
+        .into());
+    }
+    let hash = sha2::Sha256::digest(common_dir.as_os_str().as_encoded_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let dir = parent.join(format!("{name}-{short}"));
+    match builder.create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("could not create {}", dir.display())),
+    }
+    Ok(dir)
+}
+
+/// `~/x` → `$HOME/x`.
+pub fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ if path == "~" => std::env::var_os("HOME").map_or_else(|| path.into(), PathBuf::from),
+        _ => PathBuf::from(path),
+    }
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_is_expanded_only_at_the_start() {
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(
+                expand_home("~/.claude"),
+                PathBuf::from(home).join(".claude")
+            );
+        }
+        assert_eq!(expand_home("/a/~/b"), PathBuf::from("/a/~/b"));
+        assert_eq!(expand_home("rel"), PathBuf::from("rel"));
+    }
+}

@@ -1,0 +1,323 @@
+//! The agent's room: `PWD` names its worktree, the kernel sandbox keeps its writes there,
+//! and nothing it wrote (hooks, a forged git link) runs outside it.
+
+use crate::support::TestEnv;
+
+/// The sandbox a session's last run had, from its record.
+fn in_force(env: &TestEnv, name: &str) -> String {
+    env.record(name)["sandbox"]["in_force"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn every_process_started_in_a_worktree_gets_its_pwd() {
+    let mut env = TestEnv::new();
+    // As a shell would have it when the user runs `git agent` from the repository root.
+    let repo = env.repo.to_string_lossy().into_owned();
+    env.set_env("PWD", &repo);
+    env.set_env("OLDPWD", "/somewhere/else");
+    env.agent(&["new", "--name", "where", "look", "--", "/usr/bin/env"])
+        .ok();
+    env.wait_state("where", "done");
+    let wt = env.agents_dir().join("where");
+    let log = env.agent(&["logs", "where", "--raw"]).ok().stdout;
+    assert!(
+        log.lines().any(|l| l == format!("PWD={}", wt.display())),
+        "the agent's PWD is its worktree: {log}"
+    );
+    assert!(!log.contains("OLDPWD="), "no OLDPWD: {log}");
+
+    for verb in ["exec", "run"] {
+        let out = env.agent(&[verb, "where", "--", "/usr/bin/env"]).ok();
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l == format!("PWD={}", wt.display())),
+            "{verb}: {out}"
+        );
+        assert!(!out.stdout.contains("OLDPWD="), "{verb}: {out}");
+    }
+}
+
+#[test]
+fn the_sandbox_keeps_the_agent_in_its_worktree() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "sibling"], "write sibling.txt mine\n");
+    env.wait_state("sibling", "done");
+    let sibling = env.agents_dir().join("sibling");
+    let main_file = env.repo.join("escape.txt");
+    let sibling_file = sibling.join("escape.txt");
+    let common = env.repo.join(".git");
+    let script = format!(
+        "try-write {} from the agent\n\
+         try-write {} from the agent\n\
+         try-write {} [core]\n\
+         try-write {} #!/bin/sh\n\
+         try-write inside.txt work\n\
+         try-write $TMPDIR/scratch.txt scratch\n\
+         write committed.txt by the agent\n\
+         commit the agent's own commit\n\
+         status waiting from the sandbox\n\
+         notify working\n",
+        main_file.display(),
+        sibling_file.display(),
+        common.join("config").display(),
+        common.join("hooks/pre-commit").display(),
+    );
+    env.spawn(&["--name", "boxed"], &script);
+    env.wait_state("boxed", "done");
+    let log = env.agent(&["logs", "boxed", "--raw"]).ok().stdout;
+    if in_force(&env, "boxed") == "none" {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    assert_eq!(in_force(&env, "boxed"), "landlock", "{log}");
+    for escape in [
+        &main_file,
+        &sibling_file,
+        &common.join("config"),
+        &common.join("hooks/pre-commit"),
+    ] {
+        assert!(
+            log.contains(&format!("denied {}", escape.display())),
+            "{}: {log}",
+            escape.display()
+        );
+    }
+    assert!(!main_file.exists() && !sibling_file.exists());
+    assert!(!common.join("hooks/pre-commit").exists());
+    assert!(
+        !std::fs::read_to_string(common.join("config"))
+            .unwrap()
+            .contains("[core]\n[core]"),
+    );
+    assert!(log.contains("wrote inside.txt"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("wrote /") && l.ends_with("/scratch.txt")),
+        "its TMPDIR is writable: {log}"
+    );
+    // Its own commit went through git inside the sandbox; leftovers were committed after.
+    let subjects = env.git(&["log", "--format=%s", "agent/boxed"]);
+    assert!(subjects.contains("the agent's own commit"), "{subjects}");
+    assert_eq!(
+        env.git(&["show", "agent/boxed:inside.txt"]).trim(),
+        "work",
+        "leftovers committed"
+    );
+    // The status file and `git agent notify` both work from inside.
+    let events = env.agent(&["events", "boxed"]).ok().stdout;
+    assert!(events.contains("waiting: from the sandbox"), "{events}");
+    assert!(
+        events.contains("running") && events.matches("running").count() >= 2,
+        "{events}"
+    );
+
+    let show = env.agent(&["show", "boxed"]).ok().stdout;
+    assert!(show.contains("sandbox   landlock"), "{show}");
+    let list = env.agent(&["list"]).ok().stdout;
+    assert!(!list.contains("no sandbox"), "{list}");
+}
+
+#[test]
+fn sandbox_off_restores_the_old_behaviour() {
+    let env = TestEnv::new();
+    let main_file = env.repo.join("escape.txt");
+    let fake = env.fake(
+        "open",
+        &format!("try-write {} from the agent\n", main_file.display()),
+    );
+    let mut args = vec!["-c", "agent.sandbox=off", "agent", "new", "--name", "open"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.run({
+        let mut cmd = env.command("git", &env.repo);
+        cmd.args(&args);
+        cmd
+    });
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains("sandbox   off (agent.sandbox=off)"),
+        "{out}"
+    );
+    env.wait_state("open", "done");
+    assert_eq!(in_force(&env, "open"), "off");
+    assert!(main_file.exists(), "without a sandbox the write lands");
+    let list = env.agent(&["list"]).ok().stdout;
+    assert!(list.contains("(no sandbox)"), "{list}");
+}
+
+#[test]
+fn without_landlock_auto_warns_once_and_on_refuses() {
+    let mut env = TestEnv::new();
+    env.set_env("GIT_AGENT_TEST_NO_LANDLOCK", "1");
+    let out = env.spawn(&["-n", "2", "--name", "bare"], "print hi\n");
+    assert_eq!(
+        out.stderr
+            .matches("warning: agents run without a write sandbox")
+            .count(),
+        1,
+        "{out}"
+    );
+    env.wait_state("bare-1", "done");
+    assert_eq!(in_force(&env, "bare-1"), "none");
+    let list = env.agent(&["list"]).ok().stdout;
+    assert!(list.contains("(no sandbox)"), "{list}");
+
+    env.agent(&["config", "--json"]).ok();
+    env.git(&["config", "agent.sandbox", "on"]);
+    let fake = env.fake("strict", "print hi\n");
+    let mut args = vec!["new", "--name", "strict"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(128);
+    assert!(out.stderr.contains("fatal: agent.sandbox is 'on'"), "{out}");
+    assert!(out.stderr.contains("hint: set agent.sandbox=auto"), "{out}");
+    assert!(!env.has_record("strict"));
+    assert!(
+        env.git(&["branch", "--list", "agent/strict"]).is_empty(),
+        "nothing was created"
+    );
+}
+
+#[test]
+fn a_bad_sandbox_setting_is_refused() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.sandbox", "sometimes"]);
+    let fake = env.fake("x", "print hi\n");
+    let mut args = vec!["new", "--name", "x"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: bad config value 'sometimes' for 'agent.sandbox'"),
+        "{out}"
+    );
+    env.git(&["config", "agent.sandbox", "auto"]);
+    env.git(&["config", "agent.sandbox.allowWrite", "relative/path"]);
+    let out = env.agent(&args).code(128);
+    assert!(out.stderr.contains("agent.sandbox.allowWrite"), "{out}");
+}
+
+#[test]
+fn allow_write_widens_the_sandbox() {
+    let env = TestEnv::new();
+    let extra = env.path("shared-cache");
+    std::fs::create_dir_all(&extra).unwrap();
+    env.git(&[
+        "config",
+        "agent.sandbox.allowWrite",
+        extra.to_str().unwrap(),
+    ]);
+    env.spawn(
+        &["--name", "wide"],
+        &format!(
+            "try-write {}/x.txt ok\ntry-write {} no\n",
+            extra.display(),
+            env.path("not-listed.txt").display()
+        ),
+    );
+    env.wait_state("wide", "done");
+    if in_force(&env, "wide") == "none" {
+        return;
+    }
+    let log = env.agent(&["logs", "wide", "--raw"]).ok().stdout;
+    assert!(log.contains("wrote "), "{log}");
+    assert!(extra.join("x.txt").exists(), "{log}");
+    assert!(log.contains("denied "), "{log}");
+}
+
+/// The repository's hooks folder is relative (`.githooks`): the commit of the agent's
+/// leftovers must run the main worktree's hook, not the one the agent wrote in its own.
+fn hooks_of_the_main_worktree_run(sandbox: &str) {
+    let env = TestEnv::new();
+    env.write(
+        ".githooks/pre-commit",
+        "#!/bin/sh\necho user >> \"$(git rev-parse --git-path hook-log)\"\n",
+    );
+    std::fs::set_permissions(
+        env.repo.join(".githooks/pre-commit"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.git(&["add", "."]);
+    env.git(&["commit", "-q", "-m", "hooks"]);
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    env.git(&["config", "agent.sandbox", sandbox]);
+    // The agent replaces the hook in its worktree (keeping it executable: the file exists).
+    env.spawn(
+        &["--name", "hooked"],
+        "write .githooks/pre-commit #!/bin/sh\\necho agent >> \"$(git rev-parse --git-path hook-log)\"\\n\nwrite work.txt done\n",
+    );
+    env.wait_state("hooked", "done");
+    let record = env.record("hooked");
+    assert_eq!(record["commit"]["status"], "committed", "{record}");
+    let admin = env
+        .git_in(
+            &env.agents_dir().join("hooked"),
+            &["rev-parse", "--absolute-git-dir"],
+        )
+        .trim()
+        .to_owned();
+    let log = std::fs::read_to_string(std::path::Path::new(&admin).join("hook-log")).unwrap();
+    assert_eq!(log, "user\n", "only the user's hook ran");
+}
+
+#[test]
+fn hooks_the_agent_wrote_never_run_when_we_commit() {
+    hooks_of_the_main_worktree_run("off");
+}
+
+#[test]
+fn hooks_the_agent_wrote_never_run_when_we_commit_sandboxed() {
+    hooks_of_the_main_worktree_run("auto");
+}
+
+#[test]
+fn a_forged_git_link_is_never_followed() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.sandbox", "off"]);
+    let marker = env.path("fsmonitor-ran");
+    // The agent points its worktree at a repository of its making whose config runs a
+    // command on the next `git status`.
+    let script = format!(
+        "write fake/HEAD ref: refs/heads/agent/forged\\n\n\
+         write fake/refs/heads/.keep x\n\
+         write fake/objects/.keep x\n\
+         write fake/config [core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = touch {}; false\\n\n\
+         write .git gitdir: fake\\n\n\
+         write work.txt done\n",
+        marker.display()
+    );
+    env.spawn(&["--name", "forged"], &script);
+    env.wait_state("forged", "done");
+    assert!(!marker.exists(), "the forged repository's config never ran");
+    let record = env.record("forged");
+    assert_eq!(record["commit"]["status"], "skipped", "{record}");
+    assert!(
+        record["commit"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no longer points at"),
+        "{record}"
+    );
+}
+
+#[test]
+fn the_repository_cannot_widen_the_sandbox() {
+    let env = TestEnv::new();
+    env.install_fake("claude");
+    env.write(
+        ".git-agent.toml",
+        "[profile.claude]\nsandboxWrite = [\"/\"]\n",
+    );
+    env.git(&["add", "."]);
+    env.git(&["commit", "-q", "-m", "widen"]);
+    let out = env
+        .agent(&["new", "--agent", "claude", "--trust", "task"])
+        .code(128);
+    assert!(
+        out.stderr.contains("'sandboxWrite' is not allowed"),
+        "{out}"
+    );
+}
