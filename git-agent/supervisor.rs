@@ -728,7 +728,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
 
     let format = session.agent.format;
     let status_path = state.status_path(name);
-    let mut status_seen = file_stamp(&status_path);
+    let mut status_file = StatusFile::at(status_path);
     let timeout_at = session
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
@@ -763,21 +763,16 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
                 flush_now.set(false);
                 last_flush = Instant::now();
             }
-            if let Some(stamp) = file_stamp(&status_path)
-                && Some(stamp) != status_seen
-            {
-                status_seen = Some(stamp);
-                if let Some((word, message)) = std::fs::read_to_string(&status_path)
-                    .ok()
-                    .as_deref()
-                    .and_then(status::parse)
-                {
-                    status::report(state, name, &word, message)?;
-                }
+            for (word, message) in status_file.reports() {
+                status::report(state, name, &word, message)?;
             }
             Ok(())
         },
     )?;
+    // A report made just before the agent exited is still recorded (as an event).
+    for (word, message) in status_file.reports() {
+        status::report(state, name, &word, message)?;
+    }
     let mut outcome = outcome.into_inner();
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
         events::end_of_stream(format, &mut outcome);
@@ -837,6 +832,47 @@ pub struct Sandboxed {
     pub in_force: crate::sandbox::InForce,
     /// The private temporary folder (the `TMPDIR` of a sandboxed run).
     pub tmp: PathBuf,
+}
+
+/// The status file an agent reports through (see `status.rs`), as the supervisor reads it:
+/// written over (`echo waiting > $GIT_AGENT_STATUS_FILE`), it is one report; grown by
+/// appended lines (`git agent notify` from inside a run), each new line is one, so that two
+/// reports between two looks are both seen.
+struct StatusFile {
+    path: PathBuf,
+    stamp: Option<(SystemTime, u64)>,
+    text: String,
+}
+
+impl StatusFile {
+    /// Starts from what the file holds now (an earlier run's report is not a new one).
+    fn at(path: PathBuf) -> Self {
+        let stamp = file_stamp(&path);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        Self { path, stamp, text }
+    }
+
+    /// The reports made since the last call.
+    fn reports(&mut self) -> Vec<(String, Option<String>)> {
+        let stamp = file_stamp(&self.path);
+        if stamp.is_none() || stamp == self.stamp {
+            return Vec::new();
+        }
+        self.stamp = stamp;
+        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let appended = text
+            .strip_prefix(self.text.as_str())
+            .filter(|a| !a.is_empty() && (self.text.is_empty() || self.text.ends_with('\n')));
+        let mut reports: Vec<_> = appended
+            .map(|a| a.lines().filter_map(status::parse).collect())
+            .unwrap_or_default();
+        if reports.is_empty() {
+            // Written over, or one report over several lines (pretty-printed JSON).
+            reports.extend(status::parse(appended.unwrap_or(&text)));
+        }
+        self.text = text;
+        reports
+    }
 }
 
 fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {

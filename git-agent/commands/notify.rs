@@ -48,8 +48,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         && std::env::var("GIT_AGENT_NAME").is_ok_and(|n| n == name)
         && std::path::Path::new(&file).starts_with(state.session_dir(&name))
     {
+        use std::io::Write as _;
         let line = serde_json::json!({ "state": args.state, "message": message });
-        std::fs::write(&file, format!("{line}\n"))
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
             .map_err(|e| Failure::fatal(format!("could not write {file}: {e}")))?;
         return Ok(0);
     }
