@@ -292,6 +292,16 @@ impl Places<'_> {
     }
 }
 
+/// What runs in the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The agent itself (its CLI's own sandbox, if any, counts).
+    Agent,
+    /// A command of ours that runs what the agent may have written (verify, run): always
+    /// ours, whatever the agent's CLI does for itself.
+    Command,
+}
+
 /// What a run gets: the paths for the trampoline (`None`: no sandbox of ours), and what to
 /// record and show.
 pub fn decide(
@@ -299,6 +309,7 @@ pub fn decide(
     session: &crate::session::Session,
     status_file: &Path,
     tmp: &Path,
+    purpose: Purpose,
 ) -> Result<(Option<Vec<PathBuf>>, InForce)> {
     let request = &session.sandbox;
     let unconfined = |kind: &str, detail: String| {
@@ -314,7 +325,9 @@ pub fn decide(
     if request.setting == Setting::Off {
         return unconfined("off", "off (agent.sandbox=off)".into());
     }
-    if let Some(own) = crate::agents::own_sandbox(&session.agent) {
+    if purpose == Purpose::Agent
+        && let Some(own) = crate::agents::own_sandbox(&session.agent)
+    {
         return unconfined("agent", own);
     }
     if let Support::Unavailable { reason } = support() {

@@ -676,7 +676,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     }
     let (mut log, log_offset) = open_log(state, name)?;
     let mut env = agent_env(state, session, &run);
-    let (sandbox, in_force) = match sandbox_for(state, session) {
+    let (sandbox, in_force) = match sandbox_for(state, session, crate::sandbox::Purpose::Agent) {
         Ok(Sandboxed {
             writable,
             in_force,
@@ -809,7 +809,11 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
 /// The sandbox of the session's next run (see `sandbox.rs`): the paths it may write, if
 /// ours applies, and what to record. Makes the status file and the private temporary folder
 /// exist, since a rule can only name what exists.
-pub fn sandbox_for(state: &StateDir, session: &Session) -> Result<Sandboxed> {
+pub fn sandbox_for(
+    state: &StateDir,
+    session: &Session,
+    purpose: crate::sandbox::Purpose,
+) -> Result<Sandboxed> {
     let common_dir = state.root().parent().unwrap_or(state.root());
     let status_file = state.status_path(&session.name);
     if !status_file.exists() {
@@ -817,12 +821,27 @@ pub fn sandbox_for(state: &StateDir, session: &Session) -> Result<Sandboxed> {
         std::fs::write(&status_file, "")?;
     }
     let tmp = crate::sandbox::private_tmp(common_dir, &session.name)?;
-    let (writable, in_force) = crate::sandbox::decide(common_dir, session, &status_file, &tmp)?;
+    let (writable, in_force) =
+        crate::sandbox::decide(common_dir, session, &status_file, &tmp, purpose)?;
     Ok(Sandboxed {
         writable,
         in_force,
         tmp,
     })
+}
+
+/// `cmd` (verify, run: commands that run what the agent may have written), made to run in
+/// the session's sandbox with `dir` as its worktree, and with the private `TMPDIR`. Unchanged
+/// when the session runs without one.
+pub fn sandboxed_command(state: &StateDir, session: &Session, dir: &Path, cmd: Cmd) -> Result<Cmd> {
+    let mut boxed = session.clone();
+    dir.clone_into(&mut boxed.worktree);
+    let Sandboxed { writable, tmp, .. } =
+        sandbox_for(state, &boxed, crate::sandbox::Purpose::Command)?;
+    match writable {
+        Some(writable) => crate::sandbox::wrap(&cmd.env("TMPDIR", tmp), &writable),
+        None => Ok(cmd),
+    }
 }
 
 /// A run's sandbox: see [`sandbox_for`].

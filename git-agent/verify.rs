@@ -4,7 +4,8 @@
 //!
 //! The command is git config `agent.verify`, else `verify` in `.git-agent.toml` at the
 //! session's base commit (approved by the user, like setup hooks). It runs with `sh -c` in the
-//! worktree with the session's environment. A session whose agent is still running is not
+//! worktree with the session's environment, inside the session's write sandbox (the tests it
+//! runs are the agent's work: see `sandbox.rs`). A session whose agent is still running is not
 //! verified: the result would describe a moving target.
 
 use std::collections::VecDeque;
@@ -106,6 +107,8 @@ pub fn run(
     for (k, v) in crate::supervisor::command_env(state, s) {
         cmd = cmd.env(k, v);
     }
+    // The tests it runs are the agent's work: they get the agent's sandbox.
+    let cmd = crate::supervisor::sandboxed_command(state, s, dir, cmd)?;
     let started = Instant::now();
     let mut child = cmd.spawn(Stdio::null(), Stdio::piped(), Stdio::piped(), true)?;
     let (tx, rx) = mpsc::channel::<String>();

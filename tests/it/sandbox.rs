@@ -321,3 +321,35 @@ fn the_repository_cannot_widen_the_sandbox() {
         "{out}"
     );
 }
+
+#[test]
+fn verify_runs_what_the_agent_wrote_inside_its_sandbox() {
+    let env = TestEnv::new();
+    let escape = env.repo.join("escape.txt");
+    env.git(&[
+        "config",
+        "agent.verify",
+        &format!("echo tested > tested.txt && echo x > {}", escape.display()),
+    ]);
+    env.spawn(&["--name", "checked"], "write work.txt done\n");
+    env.wait_state("checked", "done");
+    if in_force(&env, "checked") == "none" {
+        return;
+    }
+    let out = env.agent(&["review", "checked", "--verify"]);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        !escape.exists(),
+        "the verify command could not write outside"
+    );
+    assert!(
+        env.agents_dir().join("checked/tested.txt").exists(),
+        "it ran, in the worktree: {out}"
+    );
+
+    env.git(&["config", "agent.sandbox", "off"]);
+    env.spawn(&["--name", "open"], "write work.txt done\n");
+    env.wait_state("open", "done");
+    env.agent(&["review", "open", "--verify"]).ok();
+    assert!(escape.exists(), "without the sandbox it lands");
+}
