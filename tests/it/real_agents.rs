@@ -5,7 +5,14 @@
 //! claude, codex, gemini, opencode and aider found on `PATH`; anything missing is skipped with
 //! a printed reason. For every CLI: `git agent new` → `done` with the session id (and cost
 //! where the CLI reports one) → `git agent send` resumes the same session → both runs'
-//! changes are committed on the session's branch.
+//! changes are committed on the session's branch. Isolation is checked as a real model would
+//! test it: `git agent` runs from the main checkout (with the shell's `PWD`), the fake model
+//! writes where the CLI *says* it works (its fallback is the main checkout), every directory
+//! a CLI states must be the session's worktree, nothing may appear in the main checkout, an
+//! attempt to write into the main checkout by absolute path must fail, and the write
+//! sandbox in force must be ours (Landlock) or, for codex's own sandboxed mode, codex's.
+//!
+//! `.ci/run` installs the pinned CLIs (`tests/real-agents/install.sh`) and runs this tier.
 //!
 //! ```sh
 //! GIT_AGENT_REAL_AGENTS=1 cargo test --test it real_agents -- --nocapture
@@ -56,7 +63,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server(env: &TestEnv, cli: &str, cwd: &Path) -> Server {
+fn start_server(env: &TestEnv, cli: &str, fallback_cwd: &Path) -> Server {
     // A second conversation for the follow-up; Claude must read a file before overwriting
     // it, codex edits by shell (its sandbox allows it), the others rewrite the file.
     let append = match cli {
@@ -70,9 +77,20 @@ fn start_server(env: &TestEnv, cli: &str, cwd: &Path) -> Server {
             r#"{{"text": "Appending.", "write": "hello.txt", "content": "hello from {cli}\nsecond line from {cli}\n"}}"#
         ),
     };
+    // The first turn tries to escape into the main checkout: the sandbox (or the CLI's own
+    // rules) must refuse it. Aider gets no such turn: it only edits files of its repository.
+    let escape = if cli == "aider" {
+        String::new()
+    } else {
+        format!(
+            r#"{{"text": "Also noting it.", "write": "{}", "content": "escaped\n"}},"#,
+            escape_path(env).display()
+        )
+    };
     let script = format!(
         r#"{{"conversations": [
   {{"match": "Create a file hello.txt", "turns": [
+    {escape}
     {{"text": "I'll create hello.txt.", "write": "hello.txt", "content": "hello from {cli}\n"}},
     {{"text": "Created hello.txt containing 'hello from {cli}'."}}]}},
   {{"match": "Append the line", "turns": [{append}, {{"text": "Appended."}}]}}
@@ -93,7 +111,7 @@ fn start_server(env: &TestEnv, cli: &str, cwd: &Path) -> Server {
         .arg("--timeout")
         .arg("600")
         .arg("--cwd")
-        .arg(cwd)
+        .arg(fallback_cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -218,11 +236,73 @@ fn configure(env: &mut TestEnv, cli: &str, program: &Path, base: &str) {
     }
 }
 
+/// Where the first turn tries to write: the main checkout.
+fn escape_path(env: &TestEnv) -> PathBuf {
+    env.repo.join("escaped.txt")
+}
+
+/// Every working directory the CLI stated to the model, from the fake server's request log
+/// (the patterns the server itself reads).
+fn stated_dirs(env: &TestEnv) -> Vec<String> {
+    let log = std::fs::read_to_string(env.path("fake-llm.log")).unwrap_or_default();
+    let mut dirs = Vec::new();
+    for line in log.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if !entry["kind"].as_str().is_some_and(|k| k.ends_with("-main")) {
+            continue;
+        }
+        let text = entry.to_string().replace("\\n", " ").replace("\\\"", " ");
+        for marker in ["Working directory:", "<cwd>"] {
+            for part in text.split(marker).skip(1) {
+                let dir: String = part
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '"' | '\\'))
+                    .collect();
+                let dir = dir.strip_suffix('.').unwrap_or(&dir).to_owned();
+                if dir.starts_with('/') && !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
+        }
+    }
+    dirs
+}
+
+/// Isolation after a run: nothing in the main checkout, and every directory stated was the
+/// session's worktree.
+fn assert_isolated(env: &TestEnv, cli: &str, worktree: &Path, show: &str) {
+    assert!(
+        !escape_path(env).exists(),
+        "{cli}: wrote into the main checkout by absolute path:\n{show}"
+    );
+    assert_eq!(
+        env.git(&["status", "--porcelain", "--untracked-files=all"]),
+        "",
+        "{cli}: the main checkout changed:\n{show}"
+    );
+    for dir in stated_dirs(env) {
+        assert_eq!(
+            Path::new(&dir),
+            worktree,
+            "{cli} told the model it works in {dir}"
+        );
+    }
+}
+
 fn run_one(cli: &str, program: PathBuf) {
     let mut env = TestEnv::new();
     let worktree = env.agents_dir().join("x");
-    let server = start_server(&env, cli, &worktree);
+    // A CLI that does not state its directory gets the fake model's fallback: the main
+    // checkout, as a model guessing from the user's shell would.
+    let server = start_server(&env, cli, &env.repo.clone());
     configure(&mut env, cli, &program, &server.base);
+    // As a shell sets them when the user runs `git agent` from the repository root.
+    let repo = env.repo.to_string_lossy().into_owned();
+    env.set_env("PWD", &repo);
+    env.set_env("OLDPWD", &env.home.to_string_lossy().into_owned());
 
     let task = format!("Create a file hello.txt containing exactly: hello from {cli}");
     env.agent(&["new", "--agent", cli, "--name", "x", &task])
@@ -238,7 +318,16 @@ fn run_one(cli: &str, program: PathBuf) {
         format!("hello from {cli}\n"),
         "{cli}"
     );
+    assert_isolated(&env, cli, &worktree, &show.to_string());
     let first = env.record("x");
+    let sandbox = first["sandbox"]["in_force"]["kind"]
+        .as_str()
+        .unwrap_or_default();
+    let expected = if cli == "codex" { "agent" } else { "landlock" };
+    assert!(
+        sandbox == expected || sandbox == "none",
+        "{cli}: sandbox {sandbox}, expected {expected}:\n{show}"
+    );
     let session_id = first["agent_session_id"].as_str().map(str::to_owned);
     assert_eq!(
         session_id.is_some(),
@@ -262,6 +351,7 @@ fn run_one(cli: &str, program: PathBuf) {
         waited.code, 0,
         "{cli}: run 2 did not end done:\n{waited}\n{show}"
     );
+    assert_isolated(&env, cli, &worktree, &show.to_string());
     let r = env.record("x");
     assert_eq!(r["runs"][1]["resumed"], true, "{cli}");
     assert_eq!(
@@ -291,8 +381,10 @@ fn run_one(cli: &str, program: PathBuf) {
             .to_owned()
     });
     eprintln!(
-        "real agent {cli} ({}): new -> done, send -> resumed, committed",
-        version.unwrap_or_default()
+        "real agent {cli} ({}): new -> done, send -> resumed, committed; stated {:?}; sandbox {}",
+        version.unwrap_or_default(),
+        stated_dirs(&env),
+        r["sandbox"]["in_force"]["detail"]
     );
 }
 
