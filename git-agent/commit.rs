@@ -164,5 +164,10 @@ mod tests {
                 ":(exclude,literal)tmp/cache",
             ]
         );
+        // A path brought in whose name has glob characters, escaped by `Session::left_out`.
+        assert_eq!(
+            leaves_pathspecs(&["/a\\*b/".into()]),
+            [".", ":(exclude,glob)a\\*b", ":(exclude,glob)a\\*b/**"]
+        );
     }
 }
