@@ -3,7 +3,8 @@
 //!
 //! The changes are the session's whole result against the merge-base of its branch and your
 //! HEAD. Refused, with the files named, when one of them has local changes in your checkout
-//! (applying would mix the two); `git apply` then applies everything or nothing.
+//! (applying would mix the two) or is an ignored file there (it would be overwritten, and
+//! nothing could bring it back); `git apply` then applies everything or nothing.
 
 use anyhow::Result;
 use git_agent::commands::Ctx;
@@ -59,6 +60,18 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, name: &str) -> Result<u8> {
             writeln!(ctx.err, "    {f}")?;
         }
         ctx.hint("commit them (or move them aside), then apply again; nothing was changed")?;
+        return Ok(code::NEGATIVE);
+    }
+    let ignored = target::ignored_in_the_way(&here, &files)?;
+    if !ignored.is_empty() {
+        writeln!(
+            ctx.err,
+            "error: applying {name} would overwrite ignored files in your checkout:"
+        )?;
+        for f in &ignored {
+            writeln!(ctx.err, "    {f}")?;
+        }
+        ctx.hint("ignored files are not in git: nothing could bring them back; move them aside, then apply again (nothing was changed)")?;
         return Ok(code::NEGATIVE);
     }
     let patch = repo

@@ -189,7 +189,7 @@ fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
                     .as_ref()
                     .is_none_or(|c| c.uncommitted.is_none_or(|n| n > 0)));
         wanted
-            .then(|| git_agent::changes::status(&s.worktree, &s.agent.leaves))
+            .then(|| git_agent::changes::status(&s.worktree, &s.left_out()))
             .transpose()
     })
 }

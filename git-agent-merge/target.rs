@@ -5,7 +5,10 @@
 //! - If it is checked out in a worktree (yours, usually), that checkout moves with it, by a
 //!   fast-forward `git merge --ff-only` there: git refuses before touching anything if one of
 //!   your local changes is in the way, so the checkout is never left half-merged. We refuse
-//!   first, naming the files, when local changes touch the paths the merge changes.
+//!   first, naming the files, when local changes touch the paths the merge changes, and
+//!   when the merge would overwrite **ignored** files there (git treats them as expendable:
+//!   a branch that brings a tracked `.env`, or a `node_modules` symlink, would silently
+//!   replace yours); `--no-overwrite-ignore` backs that check.
 //! - If it is checked out nowhere, only the ref moves, with a compare-and-swap
 //!   `git update-ref` (a concurrent change to the branch makes it fail, not get lost).
 //! - A branch being rebased or bisected in some worktree is not touched.
@@ -132,8 +135,54 @@ pub fn local_changes(dir: &Path) -> Result<Vec<String>> {
     ))
 }
 
-/// Refuses (exit 1) when the target's checkout has local changes in `paths`, or is in the
-/// middle of an operation.
+/// Ignored files and directories of a checkout (a wholly ignored directory as `dir/`).
+fn ignored_paths(dir: &Path) -> Result<Vec<String>> {
+    let out = git(dir)
+        .args([
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+        ])
+        .run()?;
+    Ok(out
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The ignored files of the checkout `dir` that writing `paths` (what the merge changes)
+/// there would overwrite or remove: the same path (a file, or a directory replaced by a
+/// file or symlink), something beneath a path that becomes a file, or an existing file
+/// inside an ignored directory.
+pub fn ignored_in_the_way(dir: &Path, paths: &[String]) -> Result<Vec<String>> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ignored = ignored_paths(dir)?;
+    let mut hit: Vec<String> = Vec::new();
+    for i in &ignored {
+        let p = i.trim_end_matches('/');
+        for c in paths {
+            let inside_ignored_dir =
+                c.starts_with(&format!("{p}/")) && std::fs::symlink_metadata(dir.join(c)).is_ok();
+            if c == p || p.starts_with(&format!("{c}/")) || inside_ignored_dir {
+                let named = if inside_ignored_dir { c } else { i };
+                if !hit.contains(named) {
+                    hit.push(named.clone());
+                }
+            }
+        }
+    }
+    hit.sort();
+    Ok(hit)
+}
+
+/// Refuses (exit 1) when the target's checkout has local changes in `paths`, or ignored
+/// files the merge would overwrite, or is in the middle of an operation.
 pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> {
     if let Some(op) = git_agent::worktree::operation_at(dir) {
         return Err(Failure::fatal(format!(
@@ -155,16 +204,28 @@ pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> 
             })
         })
         .collect();
-    if in_the_way.is_empty() {
+    if !in_the_way.is_empty() {
+        let list: Vec<String> = in_the_way.iter().map(|p| format!("  {p}")).collect();
+        return Err(Failure::fatal(format!(
+            "{branch} is checked out in {}, and your local changes there touch files the merge changes:\n{}",
+            dir.display(),
+            list.join("\n")
+        ))
+        .hint("commit them (or move them aside), then merge again; nothing was changed")
+        .code(git_agent::error::code::NEGATIVE)
+        .into());
+    }
+    let ignored = ignored_in_the_way(dir, paths)?;
+    if ignored.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = in_the_way.iter().map(|p| format!("  {p}")).collect();
+    let list: Vec<String> = ignored.iter().map(|p| format!("  {p}")).collect();
     Err(Failure::fatal(format!(
-        "{branch} is checked out in {}, and your local changes there touch files the merge changes:\n{}",
+        "{branch} is checked out in {}, and the merge would overwrite ignored files there:\n{}",
         dir.display(),
         list.join("\n")
     ))
-    .hint("commit them (or move them aside), then merge again; nothing was changed")
+    .hint("ignored files are not in git: nothing could bring them back; move them aside, then merge again (nothing was changed)")
     .code(git_agent::error::code::NEGATIVE)
     .into())
 }
@@ -175,7 +236,14 @@ pub fn advance(repo: &Repo, target: &Target, new: ObjectId, why: &str) -> Result
     match &target.checkout {
         Some(dir) => {
             git(dir)
-                .args(["merge", "--ff-only", "--no-autostash", "--quiet", &new])
+                .args([
+                    "merge",
+                    "--ff-only",
+                    "--no-autostash",
+                    "--no-overwrite-ignore",
+                    "--quiet",
+                    &new,
+                ])
                 .env("GIT_REFLOG_ACTION", why)
                 .run()
                 .map_err(|e| {

@@ -111,7 +111,7 @@ fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
     let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", tmp.path());
     with_index(Cmd::git_in(wt))
         .args(["add", "-A", "--"])
-        .args(git_agent::commit::leaves_pathspecs(&s.agent.leaves))
+        .args(git_agent::commit::leaves_pathspecs(&s.left_out()))
         .run()
         .context("could not read the worktree's changes")?;
     let tree = with_index(Cmd::git_in(wt))

@@ -3,7 +3,9 @@
 //! Rules: git's own `add -A` + `commit` run in the agent's worktree, so hooks run as usual; if
 //! a hook (or anything else) refuses, the changes stay in the worktree and the record says why.
 //! Nothing is committed while a merge, rebase, cherry-pick or revert is in progress, or when
-//! HEAD has left the session's branch: that state belongs to whoever started it.
+//! HEAD has left the session's branch: that state belongs to whoever started it. What
+//! `.worktreeinclude`/`.worktreelink` brought in (a copied `.env`, a linked `node_modules`)
+//! is never committed, whatever the agent did to `.gitignore` or the index.
 //!
 //! Hooks: a commit we make in an agent's worktree runs the hooks the *main* worktree would run
 //! ([`trusted_hooks`]), never ones the agent could have written: a relative `core.hooksPath`
@@ -17,8 +19,12 @@ use crate::process::{Cmd, CommandFailed};
 use crate::session::{CommitOutcome, Session};
 
 /// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
-/// gitignore-style globs): `.aider*` becomes `:(exclude,glob)**/.aider*` and
-/// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name).
+/// gitignore-style globs) and what `.worktreeinclude`/`.worktreelink` brought in (see
+/// [`Session::left_out`]): `.aider*` becomes `:(exclude,glob)**/.aider*` and
+/// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name); a
+/// plain path such as `/node_modules/` becomes `:(exclude,literal)node_modules`, which covers
+/// everything beneath it too, and which git also accepts when the path is a symlink (a
+/// `node_modules/**` pathspec is "beyond a symbolic link" to `git add`).
 pub fn leaves_pathspecs(leaves: &[String]) -> Vec<String> {
     if leaves.is_empty() {
         return Vec::new();
@@ -34,6 +40,10 @@ pub fn leaves_pathspecs(leaves: &[String]) -> Vec<String> {
                 format!("**/{p}")
             }
         });
+        if !base.contains(['*', '?', '[', '\\']) {
+            specs.push(format!(":(exclude,literal){base}"));
+            continue;
+        }
         specs.push(format!(":(exclude,glob){base}"));
         specs.push(format!(":(exclude,glob){base}/**"));
     }
@@ -138,8 +148,9 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
             reason: format!("HEAD is no longer on {}", session.branch),
         });
     }
-    let leaves = leaves_pathspecs(&session.agent.leaves);
-    let status = crate::changes::status(wt, &session.agent.leaves).map_err(|e| describe(&e))?;
+    let left_out = session.left_out();
+    let leaves = leaves_pathspecs(&left_out);
+    let status = crate::changes::status(wt, &left_out).map_err(|e| describe(&e))?;
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }
@@ -151,6 +162,16 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     let mut add_args = vec!["add", "-A", "--"];
     add_args.extend(leaves.iter().map(String::as_str));
     git(&add_args)?;
+    // What was brought in stays out even if the agent staged it itself (`git add -A` of a
+    // linked `node_modules`, which its `node_modules/` rule does not ignore).
+    let brought: Vec<String> = (session.included.iter().chain(&session.linked))
+        .map(|p| format!(":(literal){}", p.trim_end_matches('/')))
+        .collect();
+    if !brought.is_empty() {
+        let mut reset_args = vec!["reset", "-q", "--"];
+        reset_args.extend(brought.iter().map(String::as_str));
+        git(&reset_args)?;
+    }
     let mut commit = Cmd::git_in(wt)
         .args(trusted_hooks(&session.repo, &common_dir))
         .args(["commit", "-q", "-m", &message(session, how)])
@@ -183,11 +204,14 @@ mod tests {
                 ".",
                 ":(exclude,glob)**/.aider*",
                 ":(exclude,glob)**/.aider*/**",
-                ":(exclude,glob)build",
-                ":(exclude,glob)build/**",
-                ":(exclude,glob)tmp/cache",
-                ":(exclude,glob)tmp/cache/**",
+                ":(exclude,literal)build",
+                ":(exclude,literal)tmp/cache",
             ]
+        );
+        // A path brought in whose name has glob characters, escaped by `Session::left_out`.
+        assert_eq!(
+            leaves_pathspecs(&["/a\\*b/".into()]),
+            [".", ":(exclude,glob)a\\*b", ":(exclude,glob)a\\*b/**"]
         );
     }
 }

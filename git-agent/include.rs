@@ -8,6 +8,18 @@
 //! pattern names it (`node_modules/`). `.worktreelink` (same syntax) lists ignored paths to
 //! symlink to the main worktree's copy instead. Without a `.worktreeinclude` nothing is
 //! copied.
+//!
+//! Invariants (secrets never leak into a branch):
+//! - A path is brought in only if it is ignored **in the new worktree** too, by the rules of
+//!   the base commit it is checked out at (`git check-ignore` run there, before anything is
+//!   created): a `.env` ignored only by an uncommitted `.gitignore` edit of the main
+//!   checkout, or by rules newer than an older `--base`, stays out, and the caller warns.
+//! - What was brought in is recorded in the session (`included`, `linked`) and never
+//!   committed, counted or landed by git-agent ([`crate::session::Session::left_out`]): a
+//!   symlink is not ignored by a `node_modules/` rule, and an agent may edit `.gitignore`.
+//! - The links are taken out again just before the worktree is removed ([`unlink`]).
+//! - Nothing is created beneath a path git will not look through (a tracked symlink): such a
+//!   path cannot be checked, so it is not brought in.
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +38,18 @@ pub const LINK_FILE: &str = ".worktreelink";
 pub struct Plan {
     pub copy: Vec<String>,
     pub link: Vec<String>,
+    /// Listed and ignored in the main worktree, but not ignored in the new one: left out.
+    pub not_copied: Vec<String>,
+    pub not_linked: Vec<String>,
     /// No `.worktreeinclude` was found at all.
     pub no_manifest: bool,
+}
+
+/// What [`apply`] brought into the worktree.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Brought {
+    pub copied: Vec<String>,
+    pub linked: Vec<String>,
 }
 
 /// Reads a manifest from the base commit, else from the main worktree.
@@ -80,9 +102,43 @@ fn select(source: &Path, patterns: &str) -> Result<Vec<String>> {
     Ok(paths)
 }
 
-/// Works out what to copy and link from `source` (the main worktree) for a new worktree
-/// at `base`.
-pub fn plan(repo: &gix::Repository, base: &str, source: &Path) -> Result<Plan> {
+/// Splits `paths` into those ignored in the worktree `dir` and those that are not. A path
+/// git cannot check (beneath a symlink) counts as not ignored.
+fn split_ignored(dir: &Path, paths: Vec<String>) -> Result<(Vec<String>, Vec<String>)> {
+    if paths.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut input = paths.join("\0");
+    input.push('\0');
+    let out = Cmd::git_in(dir)
+        .args(["check-ignore", "-z", "--stdin"])
+        .output_with_input(input.as_bytes())?;
+    let ignored: Vec<String> = match out.status.code() {
+        // 1: nothing is ignored, an answer.
+        Some(0 | 1) => String::from_utf8_lossy(&out.stdout)
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        // One path git refuses (beyond a symlink) fails the whole batch: ask one at a time.
+        _ => paths
+            .iter()
+            .filter(|p| {
+                Cmd::git_in(dir)
+                    .args(["check-ignore", "-q", "--"])
+                    .arg(p.as_str())
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .cloned()
+            .collect(),
+    };
+    Ok(paths.into_iter().partition(|p| ignored.contains(p)))
+}
+
+/// Works out what to copy and link from `source` (the main worktree) into `dest`, the new
+/// worktree freshly checked out at `base`.
+pub fn plan(repo: &gix::Repository, base: &str, source: &Path, dest: &Path) -> Result<Plan> {
     let include = manifest(repo, base, source, INCLUDE_FILE)?;
     let link = manifest(repo, base, source, LINK_FILE)?;
     let mut plan = Plan {
@@ -90,26 +146,28 @@ pub fn plan(repo: &gix::Repository, base: &str, source: &Path) -> Result<Plan> {
         ..Plan::default()
     };
     if let Some(patterns) = link {
-        plan.link = select(source, &patterns)?;
+        (plan.link, plan.not_linked) = split_ignored(dest, select(source, &patterns)?)?;
     }
     if let Some(patterns) = include {
         let linked = |p: &str| {
             plan.link
                 .iter()
+                .chain(&plan.not_linked)
                 .any(|l| p == l || (l.ends_with('/') && p.starts_with(l.as_str())))
         };
-        plan.copy = select(source, &patterns)?
+        let wanted = select(source, &patterns)?
             .into_iter()
             .filter(|p| !linked(p))
             .collect();
+        (plan.copy, plan.not_copied) = split_ignored(dest, wanted)?;
     }
     Ok(plan)
 }
 
 /// Copies and links the planned paths from `source` into `dest`. Never overwrites what is
 /// already there. Returns the paths brought over.
-pub fn apply(plan: &Plan, source: &Path, dest: &Path) -> Result<Vec<String>> {
-    let mut done = Vec::new();
+pub fn apply(plan: &Plan, source: &Path, dest: &Path) -> Result<Brought> {
+    let mut done = Brought::default();
     for rel in &plan.copy {
         let target = dest.join(rel.trim_end_matches('/'));
         if target.symlink_metadata().is_ok() {
@@ -117,7 +175,7 @@ pub fn apply(plan: &Plan, source: &Path, dest: &Path) -> Result<Vec<String>> {
         }
         copy_tree(&source.join(rel.trim_end_matches('/')), &target)
             .with_context(|| format!("could not copy {rel} into the new worktree"))?;
-        done.push(rel.clone());
+        done.copied.push(rel.clone());
     }
     for rel in &plan.link {
         let target = dest.join(rel.trim_end_matches('/'));
@@ -129,9 +187,24 @@ pub fn apply(plan: &Plan, source: &Path, dest: &Path) -> Result<Vec<String>> {
         }
         std::os::unix::fs::symlink(source.join(rel.trim_end_matches('/')), &target)
             .with_context(|| format!("could not link {rel} into the new worktree"))?;
-        done.push(rel.clone());
+        done.linked.push(rel.clone());
     }
     Ok(done)
+}
+
+/// Takes out the symlinks `.worktreelink` made in a session's worktree (only paths that are
+/// still symlinks), just before the worktree is removed: a symlink is not ignored by a
+/// `node_modules/` rule, so git would refuse the removal for an "untracked" file, and
+/// removing a link loses nothing (what it points to stays where it is).
+pub fn unlink(session: &crate::session::Session) -> Result<()> {
+    for rel in &session.linked {
+        let path = session.worktree.join(rel.trim_end_matches('/'));
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("could not remove the link {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Copies a file, symlink or directory tree, keeping modes; files are reflinked where the

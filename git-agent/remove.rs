@@ -169,7 +169,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
             crate::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
-        let status = crate::changes::status(&s.worktree, &s.agent.leaves)?;
+        let status = crate::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
         let head = Cmd::git_in(&s.worktree)
             .args(["symbolic-ref", "-q", "HEAD"])
@@ -364,6 +364,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // command, for this worktree only; a concurrent removal may have taken it first).
     if crate::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some() {
         let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
+        crate::include::unlink(&s)?;
         let force = opts.force && inspection.worktree_holds_work();
         outcome.worktree_removed =
             crate::worktree::remove_if_registered(repo.common_dir(), &s.worktree, force)

@@ -512,10 +512,15 @@ pub struct Session {
     /// Ports reserved for this session (`GIT_AGENT_PORT`, `GIT_AGENT_PORT_1`…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<u16>,
-    /// Ignored files copied (or linked) from the main worktree (`.worktreeinclude`),
-    /// relative to the worktree.
+    /// Ignored files copied from the main worktree (`.worktreeinclude`), relative to the
+    /// worktree; directories end in `/`. (Records written before `linked` existed list
+    /// linked paths here too.) Never committed by git-agent: see [`Session::left_out`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub included: Vec<String>,
+    /// Ignored paths symlinked to the main worktree's copy (`.worktreelink`), relative to the
+    /// worktree; never committed by git-agent either.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<String>,
     /// Changes moved in from a checkout (`new --take-changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub took_changes: Option<TookChanges>,
@@ -589,6 +594,27 @@ impl Session {
         self.runs
             .iter()
             .fold(Usage::default(), |acc, r| acc.plus(&r.outcome.usage))
+    }
+
+    /// What is never the agent's work, as gitignore-style patterns for
+    /// [`crate::commit::leaves_pathspecs`]: the files its agent leaves behind (`leaves` of its
+    /// profile) and every path `.worktreeinclude`/`.worktreelink` brought in (anchored, glob
+    /// characters escaped). git-agent never commits, counts or lands these: a copied `.env`
+    /// stays out of the branch even if the agent un-ignores it, and a linked `node_modules`
+    /// (a symlink, which a `node_modules/` rule does not ignore) never replaces the user's
+    /// real directory.
+    pub fn left_out(&self) -> Vec<String> {
+        let brought = self.included.iter().chain(&self.linked).map(|path| {
+            let mut pattern = String::from("/");
+            for c in path.trim_end_matches('/').chars() {
+                if matches!(c, '*' | '?' | '[' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+            pattern
+        });
+        self.agent.leaves.iter().cloned().chain(brought).collect()
     }
 
     /// The agent as shown in tables: the profile, or the program's name for a command.

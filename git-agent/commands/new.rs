@@ -387,6 +387,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 setup,
                 ports: Vec::new(),
                 included: Vec::new(),
+                linked: Vec::new(),
                 took_changes: None,
                 verify: None,
                 synced: None,
@@ -905,17 +906,34 @@ fn start_one(
 
     // Ignored local files (`.worktreeinclude`), from the main worktree.
     if let Some(source) = repo.main_workdir() {
-        let include_plan = include::plan(repo.gix(), &base, source)?;
-        let included = include::apply(&include_plan, source, &plan.worktree)?;
+        let include_plan = include::plan(repo.gix(), &base, source, &plan.worktree)?;
+        let brought = include::apply(&include_plan, source, &plan.worktree)?;
         if include_plan.no_manifest
             && let Some(env_file) = include::ignored_env_file(source)
         {
             let name = env_file.file_name().unwrap_or_default().to_string_lossy();
             ctx.hint(&format!("{name} is ignored and was not copied; list it in .worktreeinclude to copy it into agent worktrees"))?;
         }
-        if !included.is_empty() {
+        for (verb, paths) in [
+            ("copied", &include_plan.not_copied),
+            ("linked", &include_plan.not_linked),
+        ] {
+            if !paths.is_empty() {
+                let is = if paths.len() == 1 { "is" } else { "are" };
+                ctx.warn(&format!(
+                    "not {verb}: {} {is} not ignored in the new worktree (by the rules at {}), where git could commit it",
+                    paths.join(", "),
+                    session::short_id(&base)
+                ))?;
+                ctx.hint(
+                    "commit the .gitignore rule that ignores it, then start the session again",
+                )?;
+            }
+        }
+        if brought != include::Brought::default() {
             state.update(&plan.name, |s| {
-                s.included.clone_from(&included);
+                s.included.clone_from(&brought.copied);
+                s.linked.clone_from(&brought.linked);
                 Ok(())
             })?;
         }
@@ -1032,6 +1050,9 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
                 }
                 if !s.included.is_empty() {
                     writeln!(ctx.out, "  copied    {}", s.included.join(", "))?;
+                }
+                if !s.linked.is_empty() {
+                    writeln!(ctx.out, "  linked    {}", s.linked.join(", "))?;
                 }
                 if let Some(f) = &s.sandbox.in_force {
                     writeln!(ctx.out, "  sandbox   {}", f.detail)?;

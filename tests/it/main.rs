@@ -8,6 +8,7 @@ mod dispatch;
 mod doctor;
 mod events;
 mod failures;
+mod include_safety;
 mod lifecycle;
 mod location;
 mod man_pages;
