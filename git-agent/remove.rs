@@ -9,8 +9,12 @@
 //! - A branch whose commits are not in one of its destinations *by content* (see
 //!   [`crate::merging::merged_by`]) makes removal refuse too, unless the caller says losing the
 //!   worktree is fine because the branch stays (`allow_unmerged`, for `--discard-others`).
-//! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force;
-//!   never a repository-wide `prune`). A worktree someone else locked is left alone.
+//! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force, or
+//!   for initialised submodules once [`inspect`] proved they hold nothing that exists nowhere
+//!   else; never a repository-wide `prune`). A worktree someone else locked is left alone;
+//!   our own lock is taken back first.
+//! - A recorded worktree that git-agent did not create for the session (the main checkout,
+//!   another tool's) is never looked into, stopped in or removed; only the record goes.
 //! - The branch is kept unless asked; deleted only if merged (or forced) and only if we
 //!   created it; its tip is always reported.
 //! - The record and the session's files move to `archive/`; its ports are released.

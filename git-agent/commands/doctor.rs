@@ -13,9 +13,15 @@
 //! - processes we started that outlived their session (`--reap` stops them; a process we did
 //!   not start is only mentioned, never touched);
 //! - locks left behind: our `git worktree lock` on a session that no longer runs, and git's
-//!   `index.lock` in one of our worktrees when nothing is working there.
+//!   lock files in the common directory and our worktrees' admin directories when no git
+//!   works in the repository;
+//! - entries of `.git/worktrees/` a killed `git worktree add` of ours left half made;
+//! - records pointing at a worktree git-agent did not create for the session (the main
+//!   checkout, another tool's): never followed or adopted; `--fix` lets go of it.
 //!
-//! Never a repository-wide `git worktree prune`; only the entries named here.
+//! Never a repository-wide `git worktree prune`; only the entries named here. Fixes run in
+//! an order that cannot dead-end (git's stale locks first, our worktree lock before removing
+//! an entry), and one that fails is reported while the others still run.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -938,9 +944,7 @@ fn lock_files(dir: &Path, out: &mut Vec<PathBuf>) {
             if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
                 out.push(path);
             } else if kind.is_dir() && (deep || entry.file_name() == "refs") {
-                if deep || dir.join("refs") == path {
-                    walk(&path, out, true);
-                }
+                walk(&path, out, true);
             }
         }
     }
