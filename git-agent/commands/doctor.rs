@@ -765,9 +765,19 @@ fn check_quarantine(
             continue;
         }
         let branch = format!("{prefix}{name}");
-        let wt = worktrees
-            .iter()
-            .find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        // Rebuilt only around a worktree git-agent made for that name (invariant 12): marked
+        // for it, or unmarked but in our worktrees folder; never the main checkout.
+        let root = repo.worktrees_root(&repo.config()).ok();
+        let wt = worktrees.iter().find(|w| {
+            w.branch.as_deref() == Some(branch.as_str())
+                && !repo.main_workdir().is_some_and(|m| same(m, &w.path))
+                && crate::worktree::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
+                    match crate::worktree::marked_for(&a) {
+                        Some(owner) => owner == name,
+                        None => root.as_ref().is_some_and(|r| w.path.starts_with(r)),
+                    }
+                })
+        });
         match (wt, repo.branch_tip(&branch)?) {
             (Some(w), Some(_)) => {
                 f.fix = Some(format!(
