@@ -9,8 +9,12 @@
 //! - A branch whose commits are not in one of its destinations *by content* (see
 //!   [`crate::merging::merged_by`]) makes removal refuse too, unless the caller says losing the
 //!   worktree is fine because the branch stays (`allow_unmerged`, for `--discard-others`).
-//! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force;
-//!   never a repository-wide `prune`). A worktree someone else locked is left alone.
+//! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force, or
+//!   for initialised submodules once [`inspect`] proved they hold nothing that exists nowhere
+//!   else; never a repository-wide `prune`). A worktree someone else locked is left alone;
+//!   our own lock is taken back first.
+//! - A recorded worktree that git-agent did not create for the session (the main checkout,
+//!   another tool's) is never looked into, stopped in or removed; only the record goes.
 //! - The branch is kept unless asked; deleted only if merged (or forced) and only if we
 //!   created it; its tip is always reported.
 //! - The record and the session's files move to `archive/`; its ports are released.
@@ -44,6 +48,18 @@ pub struct Inspection {
     /// The worktree's HEAD is not on the session's branch (it is here, detached or elsewhere).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head_elsewhere: Option<String>,
+    /// Work only the worktree's initialised submodules hold (recursively): their uncommitted
+    /// and untracked files (`sub/path: ?? file`), and commits on no remote-tracking branch
+    /// (their local branches live in the worktree's own clone and go with it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub submodule_work: Vec<String>,
+    /// The worktree has initialised submodules (git removes it only with `--force`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub submodules: bool,
+    /// Why the recorded worktree is not one git-agent created for the session (the main
+    /// checkout, another tool's): it is never looked into, stopped in, or removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ours: Option<String>,
     /// Someone else's `git worktree lock` reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_by_other: Option<String>,
@@ -62,7 +78,10 @@ pub struct Inspection {
 impl Inspection {
     /// Uncommitted state that only lives in the worktree.
     pub fn worktree_holds_work(&self) -> bool {
-        !self.uncommitted.is_empty() || self.operation.is_some() || self.head_elsewhere.is_some()
+        !self.uncommitted.is_empty()
+            || !self.submodule_work.is_empty()
+            || self.operation.is_some()
+            || self.head_elsewhere.is_some()
     }
 
     /// The branch's work is somewhere else too (merged, or there is none).
@@ -138,6 +157,9 @@ pub struct Outcome {
     /// How the branch stood: `merged into main`, `not merged: 2 commits`…
     pub branch_state: String,
     pub stopped: bool,
+    /// Why the recorded worktree was left alone: not one git-agent created for the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree_kept: Option<String>,
     /// Processes the agent left behind (detached servers…) that were stopped.
     pub leftovers_stopped: usize,
     /// Processes we did not start whose working directory was in the worktree: left alone.
@@ -159,7 +181,14 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         branch: s.branch.clone(),
         ..Inspection::default()
     };
-    if let Some(admin) = crate::worktree::admin_dir(repo.common_dir(), &s.worktree) {
+    if !i.worktree_missing {
+        i.not_ours =
+            crate::worktree::not_ours(repo.common_dir(), repo.main_workdir(), s, &s.worktree, None);
+    }
+    if i.not_ours.is_some() {
+        // Nothing in it is the session's: judged like a missing worktree (the branch decides).
+        i.worktree_missing = true;
+    } else if let Some(admin) = crate::worktree::admin_dir(repo.common_dir(), &s.worktree) {
         if let Ok(reason) = std::fs::read_to_string(admin.join("locked"))
             && reason.trim() != crate::worktree::lock_reason(&s.name)
         {
@@ -171,6 +200,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
     if !i.worktree_missing {
         let status = crate::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
+        i.submodules = submodule_work(&s.worktree, "", &mut i.submodule_work)?;
         let head = Cmd::git_in(&s.worktree)
             .args(["symbolic-ref", "-q", "HEAD"])
             .output()?;
@@ -214,6 +244,62 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
     }
     i.unmerged = log.run()?.lines().map(str::to_owned).collect();
     Ok(i)
+}
+
+/// Looks into the initialised submodules of `dir` (recursively), adding to `work` what only
+/// they hold: uncommitted and untracked files, and commits that no remote-tracking branch of
+/// the submodule has. Removing the worktree deletes the submodules' clones (they live in its
+/// admin directory), their local branches included, so only what a remote has counts as kept.
+/// True if `dir` has any initialised submodule.
+fn submodule_work(dir: &std::path::Path, prefix: &str, work: &mut Vec<String>) -> Result<bool> {
+    let staged = Cmd::git_in(dir).args(["ls-files", "-z", "--stage"]).run()?;
+    let mut any = false;
+    for entry in staged.split('\0') {
+        let Some((meta, path)) = entry.split_once('\t') else {
+            continue;
+        };
+        if !meta.starts_with("160000 ") {
+            continue;
+        }
+        let sub = dir.join(path);
+        if !sub.join(".git").exists() {
+            continue; // not initialised: nothing of it is here
+        }
+        any = true;
+        let shown = format!("{prefix}{path}");
+        let status = Cmd::git_in(&sub)
+            .args([
+                "--no-optional-locks",
+                "status",
+                "--porcelain=v2",
+                "-z",
+                "--untracked-files=all",
+            ])
+            .run()?;
+        work.extend(
+            short_status(&status)
+                .into_iter()
+                .map(|l| format!("{shown}: {l}")),
+        );
+        let commits = Cmd::git_in(&sub)
+            .args([
+                "log",
+                "--format=%h %s",
+                "--max-count=20",
+                "HEAD",
+                "--branches",
+                "--not",
+                "--remotes",
+            ])
+            .run()?;
+        work.extend(
+            commits
+                .lines()
+                .map(|c| format!("{shown}: commit {c} is on no remote branch")),
+        );
+        submodule_work(&sub, &format!("{shown}/"), work)?;
+    }
+    Ok(any)
 }
 
 fn short_ref(r: &str) -> String {
@@ -275,6 +361,13 @@ pub fn refusal(i: &Inspection, opts: &Options, force_flag: &str) -> Option<Failu
             lost.push(format!("  … and {} more", i.uncommitted.len() - 20));
         }
     }
+    if !i.submodule_work.is_empty() {
+        lost.push(format!(
+            "work only the submodules in {} hold:",
+            i.worktree.display()
+        ));
+        lost.extend(i.submodule_work.iter().take(20).map(|l| format!("  {l}")));
+    }
     if !opts.allow_unmerged && !i.branch_is_merged() {
         lost.push(format!(
             "commits on {} that are not merged anywhere:",
@@ -327,6 +420,26 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     let _exclusive = state.removal_lock(&s.name)?;
     let mut stopped = false;
     let mut s = state.load(&s.name)?;
+    let live = s.live_state();
+    if (live.is_active() || live == crate::session::State::Lost)
+        && s.worktree.is_dir()
+        && let Some(why) = crate::worktree::not_ours(
+            repo.common_dir(),
+            repo.main_workdir(),
+            &s,
+            &s.worktree,
+            None,
+        )
+    {
+        // Stopping commits what its worktree holds: never in a checkout that is not its own.
+        return Err(Failure::fatal(format!(
+            "'{}' records {} as its worktree, but {why}",
+            s.name,
+            s.worktree.display()
+        ))
+        .hint("'git agent doctor --fix' leaves the record without a worktree; then remove it")
+        .into());
+    }
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
         crate::commands::stop::stop_session(&state, &s, opts.grace)?;
         stopped = true;
@@ -341,7 +454,14 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // What the agent started and left running (a server that detached itself) carries the
     // session's environment; it goes. A process we did not start is left alone.
     let grace = opts.grace.unwrap_or(Duration::from_secs(s.stop_grace_secs));
-    let around = crate::procs::find(&s.name, &s.repo, Some(&s.worktree));
+    let around = crate::procs::find(
+        &s.name,
+        &s.repo,
+        inspection
+            .not_ours
+            .is_none()
+            .then_some(s.worktree.as_path()),
+    );
     let (ours, mut strangers): (Vec<_>, Vec<_>) = around.into_iter().partition(|f| f.tagged);
     // A git passing through (another command looking at the worktree) is not worth a word.
     strangers.retain(|f| !f.is_git());
@@ -355,6 +475,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         branch_deleted: false,
         branch_state: inspection.branch_words(),
         stopped,
+        worktree_kept: inspection.not_ours.clone(),
         leftovers_stopped,
         strangers,
         discarded: Vec::new(),
@@ -362,10 +483,18 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     };
     // The worktree, if it is still registered (a missing checkout is deregistered by the same
     // command, for this worktree only; a concurrent removal may have taken it first).
-    if crate::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some() {
+    if inspection.not_ours.is_none()
+        && crate::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some()
+    {
+        // Our own lock first (only ours): git refuses to remove a locked worktree.
         let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
         crate::include::unlink(&s)?;
-        let force = opts.force && inspection.worktree_holds_work();
+        // `--force` without the user's flag only with submodules, which plain `git worktree
+        // remove` always refuses: the inspection above proved that they, and the worktree,
+        // hold nothing that exists nowhere else (no changes, no untracked files, no commits
+        // off the remotes), so the force loses nothing.
+        let force = (opts.force && inspection.worktree_holds_work())
+            || (inspection.submodules && !inspection.worktree_holds_work());
         outcome.worktree_removed =
             crate::worktree::remove_if_registered(repo.common_dir(), &s.worktree, force)
                 .with_context(|| {

@@ -494,6 +494,10 @@ pub struct Session {
     pub auto_commit: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<CommitOutcome>,
+    /// The id of the worktree git-agent created for the session (its admin directory,
+    /// `<common>/worktrees/<id>`, which carries git-agent's mark); `None` in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree_id: Option<String>,
     /// We hold a `git worktree lock` on the worktree while the agent runs.
     #[serde(default)]
     pub worktree_locked: bool,

@@ -1013,13 +1013,14 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
         return Ok(Some(s));
     }
     s.state = end.state;
-    if s.worktree_locked && s.worktree.is_dir() {
+    if s.worktree_locked {
+        // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
         let common_dir = state.root().parent().unwrap_or(state.root());
-        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false) {
+        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
+            || !s.worktree.is_dir()
+        {
             s.worktree_locked = false;
         }
-    } else if !s.worktree.is_dir() {
-        s.worktree_locked = false;
     }
     state.write(&lock, &s)?;
     drop(lock);

@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::error::Failure;
 use crate::process::{Cmd, CommandFailed};
 use crate::repo::Repo;
+use crate::session::Session;
 
 /// How a worktree is checked out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -87,6 +88,8 @@ pub fn create(
     }
     let out = cmd.output()?;
     if out.status.success() {
+        // Best effort: a worktree without the mark is judged by the rule for older records.
+        let _ = mark(repo.common_dir(), path, name);
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
@@ -213,11 +216,12 @@ pub fn unlock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
 
 /// [`unlock`], for a caller that already holds the worktree lock.
 fn unlock_holding(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
-    let git_dir = Cmd::git_in(path)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()?;
-    let locked = Path::new(git_dir.trim()).join("locked");
-    match std::fs::read_to_string(&locked) {
+    // Found through the admin directories, not by asking git inside the checkout: a checkout
+    // deleted while its agent ran keeps its entry, and our lock on it, until we take it back.
+    let Some(admin) = admin_dir(common_dir, path) else {
+        return Ok(false);
+    };
+    match std::fs::read_to_string(admin.join("locked")) {
         Ok(reason) if reason.trim() == lock_reason(name) => {}
         _ => return Ok(false),
     }
@@ -256,4 +260,79 @@ pub fn lock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
         .arg(path)
         .output()?;
     Ok(out.status.success())
+}
+
+/// The file git-agent writes into the admin directory (`<common>/worktrees/<id>/`) of each
+/// worktree it creates, holding the session's name: what makes a worktree a session's
+/// (invariant 12). git never reads it; `git worktree move`/`repair` keep it.
+const MARKER: &str = "git-agent-session";
+
+/// Marks the worktree at `path` as created by git-agent for session `name`; its admin id.
+pub fn mark(common_dir: &Path, path: &Path, name: &str) -> Result<Option<String>> {
+    let Some(admin) = admin_dir(common_dir, path) else {
+        return Ok(None);
+    };
+    std::fs::write(admin.join(MARKER), format!("{name}\n"))?;
+    Ok(admin_id(&admin))
+}
+
+/// The id (admin directory name) of the worktree at `path`.
+pub fn id_of(common_dir: &Path, path: &Path) -> Option<String> {
+    admin_id(&admin_dir(common_dir, path)?)
+}
+
+fn admin_id(admin: &Path) -> Option<String> {
+    admin.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The session a worktree's admin directory was marked for, if any.
+pub fn marked_for(admin: &Path) -> Option<String> {
+    std::fs::read_to_string(admin.join(MARKER))
+        .ok()
+        .map(|t| t.trim().to_owned())
+}
+
+/// Why the worktree at `path` (registered with admin directory `admin`, if known) is not one
+/// git-agent created for session `s`; `None` if it is.
+///
+/// The rule: never the main worktree; its admin directory must be under
+/// `<common>/worktrees/`; marked for this session. An unmarked entry is accepted only for a
+/// record older than the mark (no `worktree_id`), and only at the very path recorded.
+pub fn not_ours(
+    common_dir: &Path,
+    main: Option<&Path>,
+    s: &Session,
+    path: &Path,
+    admin: Option<&Path>,
+) -> Option<String> {
+    if main.is_some_and(|m| same_path(m, path)) {
+        return Some("it is the main worktree".into());
+    }
+    let found;
+    let admin = match admin {
+        Some(a) => a,
+        None => {
+            found = admin_dir(common_dir, path)?;
+            &found
+        }
+    };
+    if admin.parent() != Some(common_dir.join("worktrees").as_path()) {
+        return Some("it is not a linked worktree of this repository".into());
+    }
+    match (marked_for(admin), &s.worktree_id) {
+        (Some(owner), _) if owner == s.name => None,
+        (Some(owner), _) => Some(format!("git-agent created it for '{owner}'")),
+        (None, Some(_)) => Some("git-agent did not create it".into()),
+        (None, None) if same_path(path, &s.worktree) => None,
+        (None, None) => Some("git-agent did not create it for this session".into()),
+    }
+}
+
+/// The same place, even through symbolic links.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a == b
+        || std::fs::canonicalize(a)
+            .ok()
+            .zip(std::fs::canonicalize(b).ok())
+            .is_some_and(|(x, y)| x == y)
 }

@@ -13,9 +13,15 @@
 //! - processes we started that outlived their session (`--reap` stops them; a process we did
 //!   not start is only mentioned, never touched);
 //! - locks left behind: our `git worktree lock` on a session that no longer runs, and git's
-//!   `index.lock` in one of our worktrees when nothing is working there.
+//!   lock files in the common directory and our worktrees' admin directories when no git
+//!   works in the repository;
+//! - entries of `.git/worktrees/` a killed `git worktree add` of ours left half made;
+//! - records pointing at a worktree git-agent did not create for the session (the main
+//!   checkout, another tool's): never followed or adopted; `--fix` lets go of it.
 //!
-//! Never a repository-wide `git worktree prune`; only the entries named here.
+//! Never a repository-wide `git worktree prune`; only the entries named here. Fixes run in
+//! an order that cannot dead-end (git's stale locks first, our worktree lock before removing
+//! an entry), and one that fails is reported while the others still run.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,7 +31,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Ctx, JSON_VERSION};
-use crate::process::Cmd;
 use crate::repo::Repo;
 use crate::session::{Session, State, short_id};
 use crate::state::StateDir;
@@ -56,6 +61,9 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
     pub fixed: bool,
+    /// Why `--fix` could not do it (the other fixes still ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
     /// Only informative: not a problem to fix.
     pub info: bool,
 }
@@ -68,6 +76,7 @@ impl Finding {
             what,
             fix: None,
             fixed: false,
+            failed: None,
             info: false,
         }
     }
@@ -131,8 +140,17 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let state = repo.state();
     let listing = state.load_all()?;
     let mut findings = Vec::new();
-    let worktrees = registered(&repo)?;
     let main = repo.main_workdir().map(Path::to_owned);
+    // First what makes git itself fail (and so every fix after it): lock files a killed git
+    // left, admin directories a killed `git worktree add` left half made.
+    check_git_locks(&repo, &listing.sessions, &args, &mut findings);
+    let half_made = check_half_made_entries(&repo, &state, &args, &mut findings)?;
+    let worktrees = if half_made {
+        // `git worktree list` dies on such an entry: the rest waits until it is gone.
+        None
+    } else {
+        Some(registered(&repo)?)
+    };
 
     for problem in &listing.problems {
         // Damaged records were moved to quarantine/ just now; those are looked at below.
@@ -146,34 +164,45 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ));
     }
 
-    let mut repair_paths = Vec::new();
-    for s in &listing.sessions {
-        check_session(
+    if let Some(worktrees) = &worktrees {
+        let mut repair_paths = Vec::new();
+        for s in &listing.sessions {
+            // One session's trouble does not stop the others being looked at (and fixed).
+            if let Err(e) = check_session(
+                &repo,
+                &state,
+                s,
+                worktrees,
+                main.as_deref(),
+                &args,
+                &mut findings,
+                &mut repair_paths,
+            ) {
+                let mut f = Finding::new(
+                    "check-failed",
+                    Some(&s.name),
+                    format!("{}: could not be checked", s.name),
+                );
+                f.failed = Some(crate::error::Report::from_error(&e).message);
+                findings.push(f);
+            }
+        }
+        if args.fix && !repair_paths.is_empty() {
+            crate::worktree::serialized(
+                repo.common_dir(),
+                repo.git().args(["worktree", "repair"]).args(&repair_paths),
+            )?;
+        }
+        check_unknown_worktrees(&repo, &listing.sessions, worktrees, &args, &mut findings)?;
+        check_quarantine(
             &repo,
             &state,
-            s,
-            &worktrees,
-            main.as_deref(),
+            &listing.sessions,
+            worktrees,
             &args,
             &mut findings,
-            &mut repair_paths,
         )?;
     }
-    if args.fix && !repair_paths.is_empty() {
-        crate::worktree::serialized(
-            repo.common_dir(),
-            repo.git().args(["worktree", "repair"]).args(&repair_paths),
-        )?;
-    }
-    check_unknown_worktrees(&repo, &listing.sessions, &worktrees, &args, &mut findings)?;
-    check_quarantine(
-        &repo,
-        &state,
-        &listing.sessions,
-        &worktrees,
-        &args,
-        &mut findings,
-    )?;
     check_strays_of_removed(&state, &listing.sessions, &args, &mut findings)?;
 
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
@@ -195,10 +224,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 (Some(fix), false) => writeln!(ctx.out, "    --fix: {fix}")?,
                 (None, _) => {}
             }
+            if let Some(why) = &f.failed {
+                writeln!(ctx.out, "    could not fix it: {why}")?;
+            }
         }
         let fixable = findings
             .iter()
-            .filter(|f| !f.info && !f.fixed && f.fix.is_some())
+            .filter(|f| !f.info && !f.fixed && f.fix.is_some() && f.failed.is_none())
             .count();
         if open == 0 {
             writeln!(ctx.out, "No problems found.")?;
@@ -259,35 +291,111 @@ fn check_session(
                 main.display()
             ),
         );
-        if let Some(wt) = candidate {
-            f.fix = Some(format!(
-                "git worktree repair {}; the record follows",
-                wt.display()
-            ));
-            if args.fix {
-                repair_paths.push(wt.clone());
-                let main = main.to_owned();
-                state.update(name, |r| {
-                    r.worktree = wt.clone();
-                    r.repo = main.clone();
-                    Ok(())
-                })?;
-                f.fixed = true;
+        // Only a worktree git-agent made for the session is followed (invariant 12): its
+        // `.git` file names its admin directory, which must carry our mark.
+        let why_not = candidate.as_ref().and_then(|wt| {
+            let admin = std::fs::read_to_string(wt.join(".git")).ok().and_then(|t| {
+                let g = PathBuf::from(t.trim().strip_prefix("gitdir:")?.trim());
+                Some(repo.common_dir().join("worktrees").join(g.file_name()?))
+            });
+            match admin {
+                Some(a) if a.is_dir() => {
+                    let mut moved = s.clone();
+                    moved.worktree = wt.clone();
+                    crate::worktree::not_ours(repo.common_dir(), Some(main), &moved, wt, Some(&a))
+                }
+                _ => Some("it is not a worktree of this repository".into()),
             }
-        } else {
-            f.what.push_str(&format!(
+        });
+        match (candidate, why_not) {
+            (Some(wt), None) => {
+                f.fix = Some(format!(
+                    "git worktree repair {}; the record follows",
+                    wt.display()
+                ));
+                if args.fix {
+                    let main = main.to_owned();
+                    attempt(&mut f, || {
+                        state.update(name, |r| {
+                            r.worktree = wt.clone();
+                            r.repo = main.clone();
+                            Ok(())
+                        })
+                    });
+                    if f.fixed {
+                        repair_paths.push(wt);
+                    }
+                }
+            }
+            (Some(wt), Some(why)) => f
+                .what
+                .push_str(&format!("; {} is not followed: {why}", wt.display())),
+            (None, _) => f.what.push_str(&format!(
                 "; its worktree is not at {} any more",
                 s.worktree.display()
-            ));
+            )),
         }
         findings.push(f);
         return Ok(());
     }
+    // A record pointing at a worktree git-agent did not create for it (the main checkout, one
+    // another tool made): nothing there is the agent's; the record lets go of it.
+    if s.worktree.is_dir()
+        && let Some(why) = crate::worktree::not_ours(repo.common_dir(), main, s, &s.worktree, None)
+    {
+        let mut f = Finding::new(
+            "worktree-not-ours",
+            Some(name),
+            format!(
+                "{name}: its record points at {}, which is not a worktree git-agent created for it ({why})",
+                s.worktree.display()
+            ),
+        );
+        f.fix = Some(
+            "leave the record without a worktree (that checkout and its files are untouched)"
+                .into(),
+        );
+        if args.fix {
+            attempt(&mut f, || detach(repo, state, name));
+        }
+        findings.push(f);
+        return Ok(());
+    }
+    if live == State::Lost {
+        let mut f = Finding::new(
+            "lost",
+            Some(name),
+            format!("{name}: recorded as running, but its supervisor is gone"),
+        );
+        f.fix = Some(
+            "stop what is left of its agent and record the end (resume it with 'git agent resume')"
+                .into(),
+        );
+        // First: ending the run also takes back our worktree lock, which removing the entry
+        // of a deleted worktree below needs.
+        if args.fix {
+            attempt(&mut f, || {
+                super::stop::stop_session(state, s, None).map(drop)
+            });
+        }
+        findings.push(f);
+    }
     let entry = worktrees.iter().find(|w| same(&w.path, &s.worktree));
     if !s.worktree.is_dir() {
-        let moved = worktrees
+        let on_branch: Vec<&Registered> = worktrees
             .iter()
-            .find(|w| w.branch.as_deref() == Some(&s.branch) && w.path.is_dir());
+            .filter(|w| w.branch.as_deref() == Some(&s.branch) && w.path.is_dir())
+            .collect();
+        let moved = on_branch.iter().find(|w| {
+            crate::worktree::not_ours(
+                repo.common_dir(),
+                main,
+                &moved_to(s, &w.path),
+                &w.path,
+                None,
+            )
+            .is_none()
+        });
         if let Some(w) = moved {
             let mut f = Finding::new(
                 "worktree-moved",
@@ -301,11 +409,12 @@ fn check_session(
             f.fix = Some("the record follows it".into());
             if args.fix {
                 let path = w.path.clone();
-                state.update(name, |r| {
-                    r.worktree = path.clone();
-                    Ok(())
-                })?;
-                f.fixed = true;
+                attempt(&mut f, || {
+                    state.update(name, |r| {
+                        r.worktree = path.clone();
+                        Ok(())
+                    })
+                });
             }
             findings.push(f);
         } else {
@@ -325,6 +434,23 @@ fn check_session(
                     s.worktree.display()
                 ),
             );
+            // Its branch checked out somewhere git-agent did not create for it (the main
+            // checkout…): never adopted, the work there is the user's.
+            for w in &on_branch {
+                if let Some(why) = crate::worktree::not_ours(
+                    repo.common_dir(),
+                    main,
+                    &moved_to(s, &w.path),
+                    &w.path,
+                    None,
+                ) {
+                    f.what.push_str(&format!(
+                        "; {} is checked out in {}, which is not its worktree ({why}) and is left alone",
+                        s.branch,
+                        w.path.display()
+                    ));
+                }
+            }
             if entry.is_none() {
                 // Nothing inconsistent is left: only a record without its worktree.
                 f.what.push_str(&format!(
@@ -337,8 +463,12 @@ fn check_session(
                     s.worktree.display()
                 ));
                 if args.fix {
-                    crate::worktree::remove(repo.common_dir(), &s.worktree)?;
-                    f.fixed = true;
+                    // Our own lock first (a run that ended while its checkout was gone left
+                    // it): git refuses to remove a locked entry.
+                    attempt(&mut f, || {
+                        crate::worktree::unlock(repo.common_dir(), name, &s.worktree)?;
+                        crate::worktree::remove(repo.common_dir(), &s.worktree)
+                    });
                 }
             }
             findings.push(f);
@@ -346,28 +476,14 @@ fn check_session(
     } else if entry.is_none() {
         findings.push(unknown_dir(repo, name, &s.worktree, args)?);
     }
-    if live == State::Lost {
-        let mut f = Finding::new(
-            "lost",
-            Some(name),
-            format!("{name}: recorded as running, but its supervisor is gone"),
-        );
-        f.fix = Some(
-            "stop what is left of its agent and record the end (resume it with 'git agent resume')"
-                .into(),
-        );
-        if args.fix {
-            super::stop::stop_session(state, s, None)?;
-            f.fixed = true;
-        }
-        findings.push(f);
-    }
     // A lost session's processes and lock are its own business until `--fix` ends it.
     if live == State::Lost {
         return Ok(());
     }
-    // Locks left by a run that ended without taking them back.
+    // Locks left by a run that ended without taking them back (a gone checkout's entry is
+    // unlocked and removed above).
     if !live.is_active()
+        && s.worktree.is_dir()
         && let Some(w) = entry
         && w.locked.as_deref() == Some(crate::worktree::lock_reason(name).as_str())
     {
@@ -378,18 +494,48 @@ fn check_session(
         );
         f.fix = Some("git worktree unlock".into());
         if args.fix {
-            crate::worktree::unlock(repo.common_dir(), name, &s.worktree)?;
-            f.fixed = true;
+            attempt(&mut f, || {
+                crate::worktree::unlock(repo.common_dir(), name, &s.worktree).map(drop)
+            });
         }
         findings.push(f);
-    }
-    if s.worktree.is_dir() {
-        check_index_lock(name, &s.worktree, args, findings)?;
     }
     if !live.is_active() {
         check_processes(name, &s.repo, Some(&s.worktree), args, findings)?;
     }
     Ok(())
+}
+
+/// `s` as if its record named `path` as its worktree (to judge a candidate for following).
+fn moved_to(s: &Session, path: &Path) -> Session {
+    let mut moved = s.clone();
+    moved.worktree = path.to_owned();
+    moved
+}
+
+/// Leaves a session's record without a worktree: it names the place git-agent would have
+/// made it (if nothing is there), or nothing at all.
+fn detach(repo: &Repo, state: &StateDir, name: &str) -> Result<()> {
+    let default = repo
+        .worktrees_root(&repo.config())
+        .map(|root| root.join(name))
+        .ok()
+        .filter(|p| !p.exists())
+        .unwrap_or_default();
+    state.update(name, |r| {
+        r.worktree = default.clone();
+        r.worktree_id = None;
+        r.worktree_locked = false;
+        Ok(())
+    })
+}
+
+/// Runs one fix; a failure is reported on the finding and the other fixes still run.
+fn attempt(f: &mut Finding, fix: impl FnOnce() -> Result<()>) {
+    match fix() {
+        Ok(()) => f.fixed = true,
+        Err(e) => f.failed = Some(crate::error::Report::from_error(&e).message),
+    }
 }
 
 /// A `git agent new` killed before the supervisor started: nothing ran in the worktree. If it
@@ -619,9 +765,19 @@ fn check_quarantine(
             continue;
         }
         let branch = format!("{prefix}{name}");
-        let wt = worktrees
-            .iter()
-            .find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        // Rebuilt only around a worktree git-agent made for that name (invariant 12): marked
+        // for it, or unmarked but in our worktrees folder; never the main checkout.
+        let root = repo.worktrees_root(&repo.config()).ok();
+        let wt = worktrees.iter().find(|w| {
+            w.branch.as_deref() == Some(branch.as_str())
+                && !repo.main_workdir().is_some_and(|m| same(m, &w.path))
+                && crate::worktree::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
+                    match crate::worktree::marked_for(&a) {
+                        Some(owner) => owner == name,
+                        None => root.as_ref().is_some_and(|r| w.path.starts_with(r)),
+                    }
+                })
+        });
         match (wt, repo.branch_tip(&branch)?) {
             (Some(w), Some(_)) => {
                 f.fix = Some(format!(
@@ -752,48 +908,274 @@ fn check_processes(
     Ok(())
 }
 
-/// Git's `index.lock` in a worktree where nothing is working: left by a crashed git.
-fn check_index_lock(
-    name: &str,
-    worktree: &Path,
+/// How old a git lock file or a half-made worktree entry must be before it counts as left
+/// behind (a git that is still working renews neither).
+const LEFT_BEHIND: Duration = Duration::from_secs(10);
+
+fn age(path: &Path) -> Duration {
+    path.symlink_metadata()
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default()
+}
+
+/// The admin directories (`<common>/worktrees/<id>`) of worktrees git-agent made: marked, or
+/// the entry of a session's recorded worktree.
+fn our_admin_dirs(repo: &Repo, sessions: &[Session]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|admin| {
+            crate::worktree::marked_for(admin).is_some() || {
+                let gitdir = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
+                Path::new(gitdir.trim())
+                    .parent()
+                    .is_some_and(|wt| sessions.iter().any(|s| same(&s.worktree, wt)))
+            }
+        })
+        .collect()
+}
+
+/// `*.lock` files directly in `dir`, and anywhere under its `refs/`.
+fn lock_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, deep: bool) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+                out.push(path);
+            } else if kind.is_dir() && (deep || entry.file_name() == "refs") {
+                walk(&path, out, true);
+            }
+        }
+    }
+    walk(dir, out, false);
+}
+
+/// Git's lock files (`index.lock`, `HEAD.lock`, `packed-refs.lock`, `refs/…/*.lock`) in the
+/// common directory and in our worktrees' admin directories, left by a git that was killed:
+/// no git process works in the repository and they are not fresh. `--fix` removes them (git
+/// itself says to, once no git runs).
+fn check_git_locks(repo: &Repo, sessions: &[Session], args: &Args, findings: &mut Vec<Finding>) {
+    let mut locks = Vec::new();
+    lock_files(repo.common_dir(), &mut locks);
+    for admin in our_admin_dirs(repo, sessions) {
+        lock_files(&admin, &mut locks);
+    }
+    locks.retain(|l| age(l) >= LEFT_BEHIND);
+    if locks.is_empty() {
+        return;
+    }
+    let mut places: Vec<PathBuf> = vec![repo.common_dir().to_owned()];
+    places.extend(repo.main_workdir().map(Path::to_owned));
+    places.extend(sessions.iter().map(|s| s.worktree.clone()));
+    if git_busy_in(&places) {
+        return;
+    }
+    for lock in locks {
+        let mut f = Finding::new(
+            "stale-lock",
+            None,
+            format!(
+                "{} was left by a git that is no longer running",
+                lock.display()
+            ),
+        );
+        f.fix = Some(format!("remove {}", lock.display()));
+        if args.fix {
+            attempt(&mut f, || Ok(std::fs::remove_file(&lock)?));
+        }
+        findings.push(f);
+    }
+}
+
+/// A git process (not git-agent) working in one of `places`: its working directory is
+/// inside, or one of its arguments names it. This process and its ancestors do not count.
+#[cfg(target_os = "linux")]
+fn git_busy_in(places: &[PathBuf]) -> bool {
+    let stat_ppid = |pid: u32| -> Option<u32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let mut skip = vec![std::process::id()];
+    while let Some(parent) = skip.last().and_then(|p| stat_ppid(*p)).filter(|p| *p > 1) {
+        skip.push(parent);
+    }
+    let places: Vec<PathBuf> = places
+        .iter()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if skip.contains(&pid) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_git = args
+            .first()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .is_some_and(|n| (n == "git" || n.starts_with("git-")) && !n.starts_with("git-agent"));
+        if !is_git {
+            continue;
+        }
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        let inside = places.iter().any(|p| {
+            cwd.as_ref().is_some_and(|c| c.starts_with(p))
+                || args
+                    .iter()
+                    .any(|a| a.contains(p.to_string_lossy().as_ref()))
+        });
+        if inside {
+            return true;
+        }
+    }
+    false
+}
+
+/// Elsewhere nothing tells: a lock is never judged left behind.
+#[cfg(not(target_os = "linux"))]
+fn git_busy_in(_places: &[PathBuf]) -> bool {
+    true
+}
+
+/// Entries of `<common>/worktrees/` that a killed `git worktree add` left half made (no
+/// `commondir`, `gitdir` or `HEAD`): git dies on them ("failed to read …/commondir"). One of
+/// ours (named after a session, marked, or pointing into our worktrees folder) is removed by
+/// `--fix`, that entry only (never `git worktree prune`), with the checkout folder git had
+/// just made for it if that holds nothing but its `.git` file. True if one is left.
+fn check_half_made_entries(
+    repo: &Repo,
+    state: &StateDir,
     args: &Args,
     findings: &mut Vec<Finding>,
-) -> Result<()> {
-    let Ok(git_dir) = Cmd::git_in(worktree)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()
-    else {
-        return Ok(());
+) -> Result<bool> {
+    let Ok(entries) = std::fs::read_dir(repo.common_dir().join("worktrees")) else {
+        return Ok(false);
     };
-    let lock = Path::new(git_dir.trim()).join("index.lock");
-    let Ok(meta) = lock.metadata() else {
-        return Ok(());
-    };
-    let age = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.elapsed().ok())
-        .unwrap_or_default();
-    // A git working in the worktree (`git -C` changes into it) may be the lock's holder.
-    let busy = crate::procs::find("", Path::new(""), Some(worktree))
-        .iter()
-        .any(crate::procs::Found::is_git);
-    if busy || age < Duration::from_secs(60) {
-        return Ok(());
+    let half: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|a| a.is_dir())
+        .filter(|a| {
+            ["commondir", "gitdir", "HEAD"]
+                .iter()
+                .any(|f| !a.join(f).is_file())
+        })
+        .collect();
+    if half.is_empty() {
+        return Ok(false);
     }
-    let mut f = Finding::new(
-        "stale-lock",
-        Some(name),
-        format!(
-            "{name}: {} was left by a git that is no longer running",
-            lock.display()
-        ),
-    );
-    f.fix = Some("remove it".into());
-    if args.fix {
-        std::fs::remove_file(&lock)?;
-        f.fixed = true;
+    let mut names: Vec<String> = state
+        .load_all()?
+        .sessions
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    names.extend(state.load_archive()?.into_iter().map(|s| s.name));
+    let root = repo.worktrees_root(&repo.config()).ok();
+    let mut left = false;
+    for admin in half {
+        let id = admin
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let checkout = std::fs::read_to_string(admin.join("gitdir"))
+            .ok()
+            .and_then(|g| Path::new(g.trim()).parent().map(Path::to_owned));
+        // git names the entry after the checkout's folder, adding a number if taken.
+        let ours = crate::worktree::marked_for(&admin).is_some()
+            || names.iter().any(|n| {
+                *n == id
+                    || id
+                        .strip_prefix(n.as_str())
+                        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            })
+            || checkout
+                .as_ref()
+                .zip(root.as_ref())
+                .is_some_and(|(c, r)| c.starts_with(r));
+        let mut f = Finding::new(
+            "half-made-worktree",
+            None,
+            format!(
+                "{} is a worktree entry a killed 'git worktree add' left half made (git fails on it)",
+                admin.display()
+            ),
+        );
+        if !ours {
+            f.what.push_str(&format!(
+                "; git-agent did not make it: if no 'git worktree add' is running, remove that folder yourself (rm -r {})",
+                admin.display()
+            ));
+            left = true;
+            findings.push(f);
+            continue;
+        }
+        f.fix = Some(format!("remove {} (that entry only)", admin.display()));
+        let busy = age(&admin) < LEFT_BEHIND || git_busy_in(&[repo.common_dir().to_owned()]);
+        if busy {
+            f.what
+                .push_str("; a git may still be making it: try again in a moment");
+            left = true;
+        } else if args.fix {
+            attempt(&mut f, || {
+                // Serialized with our own `git worktree add`s.
+                let _serialized = state.worktree_lock()?;
+                std::fs::remove_dir_all(&admin)?;
+                if let Some(c) = &checkout {
+                    let only_dot_git = std::fs::read_dir(c)
+                        .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                        .is_ok_and(|n| n.len() == 1 && n[0] == ".git");
+                    let points_here = std::fs::read_to_string(c.join(".git")).is_ok_and(|t| {
+                        t.trim()
+                            .strip_prefix("gitdir:")
+                            .is_some_and(|g| same(Path::new(g.trim()), &admin))
+                    });
+                    if only_dot_git && points_here {
+                        std::fs::remove_file(c.join(".git"))?;
+                        std::fs::remove_dir(c)?;
+                    }
+                }
+                Ok(())
+            });
+            left |= !f.fixed;
+        } else {
+            left = true;
+        }
+        findings.push(f);
     }
-    findings.push(f);
-    Ok(())
+    Ok(left)
 }

@@ -380,6 +380,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 stop_requested: None,
                 auto_commit,
                 commit: None,
+                worktree_id: None,
                 worktree_locked: true,
                 runs: vec![run],
                 agent_session_id: None,
@@ -902,6 +903,13 @@ fn start_one(
     if let Err(err) = created {
         discard(state, &plan.name)?;
         return Err(err);
+    }
+    // Which worktree entry is the session's (invariant 12): only that one is ever trusted.
+    if let Some(id) = worktree::id_of(repo.common_dir(), &plan.worktree) {
+        state.update(&plan.name, |s| {
+            s.worktree_id = Some(id.clone());
+            Ok(())
+        })?;
     }
 
     // Ignored local files (`.worktreeinclude`), from the main worktree.

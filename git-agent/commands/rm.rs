@@ -92,11 +92,17 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     "its branch was already gone".to_owned()
                 };
                 if !args.json {
-                    writeln!(
-                        ctx.out,
-                        "Removed {name}: worktree {} removed; {branch}",
-                        ui::short_path(&outcome.worktree, &ctx.cwd)
-                    )?;
+                    let worktree = match &outcome.worktree_kept {
+                        Some(why) => format!(
+                            "worktree {} left alone ({why})",
+                            ui::short_path(&outcome.worktree, &ctx.cwd)
+                        ),
+                        None => format!(
+                            "worktree {} removed",
+                            ui::short_path(&outcome.worktree, &ctx.cwd)
+                        ),
+                    };
+                    writeln!(ctx.out, "Removed {name}: {worktree}; {branch}")?;
                     if outcome.leftovers_stopped > 0 {
                         writeln!(
                             ctx.err,

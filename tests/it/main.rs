@@ -16,6 +16,7 @@ mod merge;
 mod names_and_variants;
 mod profiles;
 mod real_agents;
+mod removal_safety;
 mod review;
 mod sandbox;
 mod setup;
