@@ -261,7 +261,11 @@ impl Places<'_> {
     pub fn writable(&self) -> Vec<PathBuf> {
         let mut paths = vec![canonical(self.worktree)];
         for sub in ["objects", "refs", "logs"] {
-            paths.push(canonical(&self.common_dir.join(sub)));
+            // A rule can only name what exists: git makes `logs/` on first use (a bare
+            // repository has none yet), which inside the sandbox it could not.
+            let dir = self.common_dir.join(sub);
+            let _ = std::fs::create_dir_all(&dir);
+            paths.push(canonical(&dir));
         }
         if let Some(admin) = admin_dir(self.common_dir, self.worktree) {
             paths.push(admin);

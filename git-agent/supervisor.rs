@@ -698,6 +698,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
         stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
         sandbox,
     };
+    let spec_sandboxed = spec.sandbox.is_some();
     let launched = match LocalRunner.launch(&spec) {
         Ok(l) => l,
         Err(err) => {
@@ -733,6 +734,19 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
     let outcome = std::cell::RefCell::new(Outcome::default());
+    // Inside the sandbox git cannot lock `packed-refs` (it lives beside `config` and `hooks/`,
+    // which stay closed), and says so whenever it deletes a ref: a commit deletes
+    // `AUTO_MERGE`. The commit succeeds; the complaint is kept in the log but is not what the
+    // agent said (it would become its result, and a squash message).
+    let sandbox_noise = format!(
+        "error: Unable to create '{}': Permission denied",
+        state
+            .root()
+            .parent()
+            .unwrap_or(state.root())
+            .join("packed-refs.lock")
+            .display()
+    );
     let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
     let mut last_flush = Instant::now();
     let watched = watch(
@@ -743,6 +757,9 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
         signalled,
         timeout_at,
         |is_err, text| {
+            if spec_sandboxed && text.trim_end() == sandbox_noise {
+                return Ok(());
+            }
             let events = if is_err {
                 events::parse_stderr_line(format, text)
             } else {

@@ -45,6 +45,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("agent.mergeStrategy", "squash"),
     ("agent.syncStrategy", "merge"),
     ("agent.cleanOlderThan", "none"),
+    ("agent.sandbox", "auto"),
+    ("agent.sandbox.allowWrite", "none"),
 ];
 
 /// Keys `.git-agent.toml` may set (project settings, approved before their commands run).
@@ -96,6 +98,7 @@ fn known_profile_key(key: &str) -> bool {
         "env",
         "permissionmode",
         "bypass",
+        "sandboxwrite",
     ]
     .contains(&field.to_ascii_lowercase().as_str())
 }

@@ -202,7 +202,7 @@ fn a_bad_sandbox_setting_is_refused() {
 #[test]
 fn allow_write_widens_the_sandbox() {
     let env = TestEnv::new();
-    let extra = env.path("shared-cache");
+    let extra = env.root().join("shared-cache");
     std::fs::create_dir_all(&extra).unwrap();
     env.git(&[
         "config",
@@ -214,7 +214,7 @@ fn allow_write_widens_the_sandbox() {
         &format!(
             "try-write {}/x.txt ok\ntry-write {} no\n",
             extra.display(),
-            env.path("not-listed.txt").display()
+            env.root().join("not-listed.txt").display()
         ),
     );
     env.wait_state("wide", "done");
@@ -277,7 +277,7 @@ fn hooks_the_agent_wrote_never_run_when_we_commit_sandboxed() {
 fn a_forged_git_link_is_never_followed() {
     let env = TestEnv::new();
     env.git(&["config", "agent.sandbox", "off"]);
-    let marker = env.path("fsmonitor-ran");
+    let marker = env.root().join("fsmonitor-ran");
     // The agent points its worktree at a repository of its making whose config runs a
     // command on the next `git status`.
     let script = format!(

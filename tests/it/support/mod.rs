@@ -128,9 +128,17 @@ impl TestEnv {
         let bin = root_path.join("bin");
         std::fs::create_dir_all(&home).unwrap();
         std::fs::create_dir_all(&bin).unwrap();
+        // Sentinel files, pid files and the fake agent's call log live in `shared/`, which
+        // agents may write under the write sandbox (as a user would list a folder in
+        // agent.sandbox.allowWrite); the rest of the root (the repository) stays closed.
+        let shared = root_path.join("shared");
+        std::fs::create_dir_all(&shared).unwrap();
         std::fs::write(
             home.join(".gitconfig"),
-            "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n[advice]\n\tdetachedHead = false\n",
+            format!(
+                "[init]\n\tdefaultBranch = main\n[commit]\n\tgpgsign = false\n[advice]\n\tdetachedHead = false\n[agent \"sandbox\"]\n\tallowWrite = {}\n",
+                shared.display()
+            ),
         )
         .unwrap();
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_git-agent"), bin.join("git-agent")).unwrap();
@@ -178,7 +186,7 @@ impl TestEnv {
             ("COLUMNS".into(), "100".into()),
             (
                 "GIT_AGENT_TEST_LOG".into(),
-                root_path.join("calls.jsonl").to_string_lossy().into_owned(),
+                shared.join("calls.jsonl").to_string_lossy().into_owned(),
             ),
         ];
         let repo = root_path.join("repo");
@@ -334,9 +342,10 @@ impl TestEnv {
         self.agent(&all).ok()
     }
 
-    /// A path inside the temporary root (for sentinel files).
+    /// A path for sentinel files, pid files and scripts: in `shared/` of the temporary root,
+    /// which agents may write under the sandbox.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.root().join(name)
+        self.root().join("shared").join(name)
     }
 
     /// Creates a sentinel file (releases a `wait-for` step).
@@ -459,6 +468,7 @@ impl Drop for TestEnv {
 /// and in JSON the values that differ per run (times, pids, process start tokens) are masked.
 pub fn normalize(env: &TestEnv, text: &str) -> String {
     let text = text.replace(env.root().to_str().unwrap(), "$ROOT");
+    let text = mask_agent_tmp(&text);
     let mut out = String::with_capacity(text.len());
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -501,6 +511,35 @@ pub fn normalize(env: &TestEnv, text: &str) -> String {
         lines.push(masked.unwrap_or_else(|| line.to_owned()));
     }
     lines.join("\n") + "\n"
+}
+
+/// A sandboxed agent's private temporary folder (`<tmp>/git-agent-<uid>/<name>-<hash of the
+/// repository path>`) becomes `$AGENT_TMP/<name>`.
+fn mask_agent_tmp(text: &str) -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    let prefix = std::env::temp_dir().join(format!("git-agent-{uid}/"));
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix.to_str().unwrap()) {
+        out.push_str(&rest[..at]);
+        out.push_str("$AGENT_TMP/");
+        rest = &rest[at + prefix.as_os_str().len()..];
+        let end = rest
+            .find(|c: char| c == '"' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let segment = &rest[..end];
+        match segment.rsplit_once('-') {
+            Some((name, hash))
+                if hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()) =>
+            {
+                out.push_str(name);
+            }
+            _ => out.push_str(segment),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// True once a process has exited. A zombie counts as gone: in containers whose PID 1 does
