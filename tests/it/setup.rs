@@ -686,13 +686,16 @@ fn agent_profiles_from_the_project_file_need_approval() {
 
 #[test]
 fn worktrees_in_the_temporary_folder_are_refused() {
-    // A repository outside the temporary folder (under target/), its worktrees sent into it.
-    let env = TestEnv::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
-    let temp_root = tempfile::tempdir().unwrap();
+    // The system's temporary folder is `$TMPDIR`: here one the repository is not in, its
+    // worktrees sent into it. (Wherever this checkout is, even under /tmp.)
+    let mut env = TestEnv::new();
+    let temp_root = env.root().join("system-temp");
+    std::fs::create_dir(&temp_root).unwrap();
+    env.set_env("TMPDIR", temp_root.to_str().unwrap());
     env.git(&[
         "config",
         "agent.worktreeDir",
-        temp_root.path().join("agents").to_str().unwrap(),
+        temp_root.join("agents").to_str().unwrap(),
     ]);
     let out = env
         .agent(&["new", "--name", "x", "t", "--", "fake-agent"])
@@ -705,6 +708,6 @@ fn worktrees_in_the_temporary_folder_are_refused() {
     assert!(out.stderr.contains("--allow-temp"), "{out}");
     assert!(!env.has_record("x"));
     env.spawn(&["--name", "x", "--allow-temp", "t"], "print x");
-    assert!(temp_root.path().join("agents/x").is_dir());
+    assert!(temp_root.join("agents/x").is_dir());
     env.agent(&["wait", "x"]).ok();
 }
