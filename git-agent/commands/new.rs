@@ -48,7 +48,7 @@ Examples:
   git agent new \"lint everything\" -- ./scripts/my-agent.sh --fast")]
 pub struct Args {
     /// Session name [default: a short slug of the task]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: Option<String>,
     /// Agent profile(s): NAME, NAME:COUNT, or a list such as claude:2,codex
     #[arg(short, long, value_name = "PROFILE")]
