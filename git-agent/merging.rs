@@ -445,8 +445,12 @@ impl MergedBy {
 const PATCH_ID_LIMIT: usize = 500;
 
 /// Is `tip` merged into `target` by content? The rules, in order: ancestry, same tree,
-/// "merging would add nothing", patch-equivalence (`git cherry`, or the squashed diff's
-/// patch-id among the target's commits since the merge-base).
+/// "merging would add nothing", patch-equivalence (each commit of the branch, or the squashed
+/// diff, has an identical patch among the target's commits since the merge-base).
+///
+/// Patches are compared byte for byte (`git patch-id --verbatim`): git's default patch ids,
+/// and so `git cherry`, ignore whitespace, and a commit that only re-indents (Python, YAML) is
+/// work that would be lost if it counted as merged.
 pub fn merged_by(
     repo: &Repo,
     mem: &Memory,
@@ -470,57 +474,79 @@ pub fn merged_by(
     Ok(None)
 }
 
+/// Options every patch we hash is produced with: whatever the user's diff settings, the same
+/// bytes for the same change (full blob ids, so two binary changes never look alike).
+const PATCH_OPTS: [&str; 5] = [
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-renames",
+    "--full-index",
+];
+
 fn patch_equivalent(repo: &Repo, mem: &Memory, tip: ObjectId, target: ObjectId) -> Result<bool> {
     let Some(base) = mem.merge_base(tip, target)? else {
         return Ok(false);
     };
     let (tip, target, base) = (tip.to_string(), target.to_string(), base.to_string());
-    // Each commit rebased onto the target: `git cherry` marks it `-`.
-    let cherry = repo.git().args(["cherry", &target, &tip, &base]).run()?;
-    if !cherry.trim().is_empty() && cherry.lines().all(|l| l.starts_with('-')) {
-        return Ok(true);
+    let theirs: std::collections::HashSet<String> = patch_id(
+        repo,
+        &commit_patches(repo, &format!("{base}..{target}"), Some(PATCH_ID_LIMIT))?,
+    )?
+    .into_iter()
+    .collect();
+    if theirs.is_empty() {
+        return Ok(false);
+    }
+    // Each commit rebased onto the target (what `git cherry` finds, but exact). A merge
+    // commit can carry work of its own (a conflict resolution): then only the squashed
+    // comparison below decides.
+    let mine = format!("{base}..{tip}");
+    let merges = repo
+        .git()
+        .args(["rev-list", "--merges", "--count", &mine])
+        .run()?;
+    if merges.trim() == "0" {
+        // Every one of ours: a commit left out would be one never checked.
+        let ours = patch_id(repo, &commit_patches(repo, &mine, None)?)?;
+        if !ours.is_empty() && ours.iter().all(|id| theirs.contains(id)) {
+            return Ok(true);
+        }
     }
     // All of them squashed into one commit of the target.
     let squashed = repo
         .git()
-        .args([
-            "diff-tree",
-            "-p",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-renames",
-            &base,
-            &tip,
-        ])
+        .args(["diff-tree", "-p"])
+        .args(PATCH_OPTS)
+        .args([&base, &tip])
         .output()?;
     let Some(wanted) = patch_id(repo, &squashed.stdout)?.into_iter().next() else {
         return Ok(false);
     };
-    let log = repo
-        .git()
-        .args([
-            "log",
-            "-p",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-merges",
-            "--no-renames",
-            &format!("--max-count={PATCH_ID_LIMIT}"),
-            "--format=commit %H",
-            &format!("{base}..{target}"),
-        ])
-        .output()?;
-    Ok(patch_id(repo, &log.stdout)?.contains(&wanted))
+    Ok(theirs.contains(&wanted))
 }
 
-/// `git patch-id --stable` of a stream of patches: the ids, in order.
+/// The patches of the (non-merge) commits of `range`, newest first, at most `limit` of them.
+fn commit_patches(repo: &Repo, range: &str, limit: Option<usize>) -> Result<Vec<u8>> {
+    let mut git = repo
+        .git()
+        .args(["log", "-p", "--no-merges", "--format=commit %H"])
+        .args(PATCH_OPTS);
+    if let Some(n) = limit {
+        git = git.arg(format!("--max-count={n}"));
+    }
+    Ok(git.arg(range).output()?.stdout)
+}
+
+/// `git patch-id --verbatim` of a stream of patches (whitespace kept: see [`merged_by`]): the
+/// ids, in order. A commit with no changes has none.
 fn patch_id(repo: &Repo, patches: &[u8]) -> Result<Vec<String>> {
     if patches.is_empty() {
         return Ok(Vec::new());
     }
     let out = repo
         .git()
-        .args(["patch-id", "--stable"])
+        .args(["patch-id", "--verbatim"])
         .run_with_input(patches)?;
     Ok(out
         .lines()

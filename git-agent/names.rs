@@ -43,11 +43,18 @@ pub fn slugify(prompt: &str) -> String {
 }
 
 /// Checks that `name` is usable as a session name, directory name and branch component.
+/// Every command checks each NAME it is given with this (at the command line, see
+/// [`crate::cli::session_name`], and again where the state directory is used), so a name can
+/// never reach a path outside `sessions/`.
 pub fn validate(name: &str) -> Result<()> {
-    let bad = |why: &str| -> anyhow::Error {
+    check(name).map_err(anyhow::Error::from)
+}
+
+/// [`validate`], with the [`Failure`] itself as the error (what clap's value parsers take).
+pub fn check(name: &str) -> std::result::Result<(), Failure> {
+    let bad = |why: &str| -> Failure {
         Failure::usage(format!("invalid session name '{name}': {why}"))
             .hint("names use letters, digits, '.', '_' and '-', and start with a letter or digit")
-            .into()
     };
     if name.is_empty() {
         return Err(bad("it is empty"));
@@ -77,6 +84,12 @@ pub fn validate(name: &str) -> Result<()> {
     }
     if name.ends_with('.') || name.ends_with(".lock") {
         return Err(bad("it ends with '.' or '.lock'"));
+    }
+    // `<name>.json` is the record and `<name>/` the session's folder: a name ending in
+    // `.json` would make another session's record path a folder (any case: some file
+    // systems ignore it).
+    if name.to_ascii_lowercase().ends_with(".json") {
+        return Err(bad("it ends with '.json'"));
     }
     Ok(())
 }
@@ -124,8 +137,22 @@ mod tests {
             validate(ok).unwrap();
         }
         for bad in [
-            "", "-x", ".x", "a..b", "a/b", "a\\b", "a b", "x.lock", "x.", "a:b", "a~b", "a^b",
+            "",
+            "-x",
+            ".x",
+            "a..b",
+            "a/b",
+            "a\\b",
+            "a b",
+            "x.lock",
+            "x.",
+            "a:b",
+            "a~b",
+            "a^b",
             "a*b",
+            "v1.json",
+            "v1.JSON",
+            "../../../package",
         ] {
             assert!(validate(bad).is_err(), "{bad:?} should be rejected");
         }

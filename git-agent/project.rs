@@ -16,11 +16,17 @@
 //! ```
 //!
 //! Trust (DESIGN.md §5.8): a command that comes from this file (`setup`, `run`, `verify`, a
-//! profile) runs only after the user approved that exact text for this repository. Approvals
-//! live in `${XDG_CONFIG_HOME:-~/.config}/git-agent/approvals.json`, keyed by the
-//! repository's path and the SHA-256 of the text, so a changed text needs approval again and
-//! a moved repository starts over. The same settings in the user's own git config
-//! (`agent.setup`, …) need no approval: the user wrote them.
+//! profile) runs only after the user approved that exact text, as that kind of command, for
+//! this repository. Approvals live in `${XDG_CONFIG_HOME:-~/.config}/git-agent/approvals.json`,
+//! keyed by the repository's path, the kind (`setup`, `run`, `verify`, `profile NAME`) and the
+//! exact text (with its SHA-256): a changed text needs approval again, approving
+//! `verify = "make"` never lets `setup = "make"` run unattended on every `new`, and a moved
+//! repository starts over. The same settings in the user's own git config (`agent.setup`, …)
+//! need no approval: the user wrote them.
+//!
+//! Version 1 of the file matched by text alone, but every entry recorded the kind it was
+//! approved as (the kind the user was shown): those entries now approve that kind only. An
+//! entry with no kind we know approves nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,13 +150,37 @@ impl ProjectCommand {
     }
 }
 
+/// The version of `approvals.json` this code writes (1: matched by text alone).
+const APPROVALS_VERSION: u32 = 2;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Approval {
     repo: PathBuf,
+    /// The kind of command: `setup`, `run`, `verify` or `profile NAME`.
+    #[serde(default)]
     what: String,
     sha256: String,
     text: String,
     approved_at: jiff::Timestamp,
+}
+
+impl Approval {
+    /// The approval covers this command of this repository: same kind, same exact text.
+    fn covers(&self, repo: &Path, command: &ProjectCommand) -> bool {
+        self.repo == repo
+            && is_kind(&self.what)
+            && self.what == command.what
+            && self.sha256 == command.hash()
+            && self.text == command.text
+    }
+}
+
+/// A kind of command the project file defines: `setup`, `run`, `verify`, `profile NAME`.
+pub fn is_kind(what: &str) -> bool {
+    matches!(what, "setup" | "run" | "verify")
+        || what
+            .strip_prefix("profile ")
+            .is_some_and(|name| !name.is_empty())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -188,11 +218,20 @@ impl Approvals {
                     .hint("move it aside; you will be asked to approve repository commands again")
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ApprovalsDoc {
-                version: 1,
+                version: APPROVALS_VERSION,
                 approvals: Vec::new(),
             },
             Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
         };
+        if doc.version > APPROVALS_VERSION {
+            return Err(Failure::fatal(format!(
+                "{} was written by a newer git-agent (version {}, this one reads {APPROVALS_VERSION})",
+                path.display(),
+                doc.version
+            ))
+            .hint("upgrade git-agent; approvals it does not understand approve nothing")
+            .into());
+        }
         Ok(Self { path, doc })
     }
 
@@ -200,13 +239,9 @@ impl Approvals {
         &self.path
     }
 
-    /// True if this exact text was approved for this repository.
+    /// True if this exact text was approved as this kind of command for this repository.
     pub fn is_approved(&self, repo: &Path, command: &ProjectCommand) -> bool {
-        let hash = command.hash();
-        self.doc
-            .approvals
-            .iter()
-            .any(|a| a.repo == repo && a.sha256 == hash)
+        self.doc.approvals.iter().any(|a| a.covers(repo, command))
     }
 
     /// Approves commands for a repository and saves.
@@ -253,7 +288,7 @@ impl Approvals {
         serde_json::to_writer_pretty(
             &mut tmp,
             &ApprovalsDoc {
-                version: 1,
+                version: APPROVALS_VERSION,
                 approvals: self.doc.approvals.clone(),
             },
         )?;
@@ -292,6 +327,28 @@ mod tests {
                 .contains("command = \"x --y\"")
         );
         assert!(ProjectFile::parse("setup = [", "test").is_err());
+    }
+
+    #[test]
+    fn an_approval_covers_one_kind_of_command() {
+        let repo = Path::new("/r");
+        let verify = ProjectCommand::new("verify", "make");
+        let approval = Approval {
+            repo: repo.to_owned(),
+            what: verify.what.clone(),
+            sha256: verify.hash(),
+            text: verify.text.clone(),
+            approved_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        assert!(approval.covers(repo, &verify));
+        assert!(!approval.covers(repo, &ProjectCommand::new("setup", "make")));
+        assert!(!approval.covers(repo, &ProjectCommand::new("profile verify", "make")));
+        assert!(!approval.covers(Path::new("/other"), &verify));
+        let unknown = Approval {
+            what: String::new(),
+            ..approval
+        };
+        assert!(!unknown.covers(repo, &ProjectCommand::new("", "make")));
     }
 
     #[test]

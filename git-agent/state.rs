@@ -22,6 +22,10 @@
 //! - Reads take no lock.
 //! - A record that fails to parse is moved to `quarantine/` and reported; the others keep
 //!   working. A record from a newer schema is reported and left untouched.
+//! - Every entry point that takes a session name checks it ([`crate::names::validate`]), so
+//!   no name reaches a path outside `sessions/`; only a regular file `sessions/<name>.json`
+//!   with a valid name is ever read as a record or moved to quarantine. Anything else there
+//!   (a folder `v1.json/`, a file with an invalid name) is reported and left alone.
 //! - The lock is an OS file lock (`flock`), released by the kernel when its holder dies, so a
 //!   crashed command never leaves a stale lock behind.
 
@@ -55,6 +59,9 @@ pub struct LockGuard {
 /// A record that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// `damaged` (moved to quarantine), `too-new` (left alone) or `stray` (not a record of
+    /// ours: left alone).
+    pub kind: &'static str,
     pub name: String,
     pub message: String,
 }
@@ -106,6 +113,8 @@ enum Read {
     Ok(Box<Session>),
     TooNew(u64),
     Damaged(String),
+    /// Not a record: an invalid name, or not a regular file (why).
+    Stray(String),
 }
 
 impl StateDir {
@@ -268,7 +277,17 @@ impl StateDir {
     }
 
     fn read(&self, name: &str) -> Result<Read> {
+        if let Err(e) = crate::names::check(name) {
+            return Ok(Read::Stray(e.message));
+        }
         let path = self.record_path(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) if m.is_dir() => return Ok(Read::Stray("it is a folder".into())),
+            Ok(_) => return Ok(Read::Stray("it is not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
+            Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+        }
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Read::Missing),
@@ -290,14 +309,20 @@ impl StateDir {
         }
     }
 
-    /// Moves a damaged record aside, re-checking under the lock that it is still damaged.
+    /// Moves a damaged record aside, re-checking under the lock that it is still damaged
+    /// (and still a record: a regular file of `sessions/` with a valid name; see [`Read`]).
     fn quarantine(&self, name: &str, why: &str) -> Result<Problem> {
         let _lock = self.lock()?;
-        if let Read::Ok(_) = self.read(name)? {
-            return Ok(Problem {
-                name: name.into(),
-                message: String::new(),
-            });
+        match self.read(name)? {
+            Read::Damaged(_) => {}
+            Read::Stray(why) => return Ok(Self::stray(name, &why)),
+            _ => {
+                return Ok(Problem {
+                    kind: "damaged",
+                    name: name.into(),
+                    message: String::new(),
+                });
+            }
         }
         let stamp = crate::time::now().as_second();
         let target = self.quarantine_dir().join(format!("{name}.json.{stamp}"));
@@ -308,6 +333,7 @@ impl StateDir {
             ..Event::new(name, "quarantined")
         });
         Ok(Problem {
+            kind: "damaged",
             name: name.into(),
             message: format!(
                 "session record '{name}' is damaged ({why}); moved it to {}",
@@ -318,6 +344,7 @@ impl StateDir {
 
     fn too_new(name: &str, version: u64) -> Problem {
         Problem {
+            kind: "too-new",
             name: name.into(),
             message: format!(
                 "session record '{name}' was written by a newer git-agent (schema {version}, this one reads {SCHEMA_VERSION}); left it alone"
@@ -325,8 +352,18 @@ impl StateDir {
         }
     }
 
+    /// Something in `sessions/` that is not a record of ours.
+    fn stray(name: &str, why: &str) -> Problem {
+        Problem {
+            kind: "stray",
+            name: name.into(),
+            message: format!("sessions/{name}.json is not a session record ({why}); left it alone"),
+        }
+    }
+
     /// Loads one session. Missing, damaged and too-new records are errors for the user.
     pub fn load(&self, name: &str) -> Result<Session> {
+        crate::names::validate(name)?;
         match self.read(name)? {
             Read::Ok(s) => Ok(*s),
             Read::Missing => Err(no_such_session(name)),
@@ -338,20 +375,43 @@ impl StateDir {
                 if problem.message.is_empty() {
                     return self.load(name);
                 }
+                if problem.kind == "stray" {
+                    return Err(Failure::fatal(problem.message).into());
+                }
                 Err(Failure::fatal(problem.message)
                     .hint("'git agent doctor' can rebuild it from the worktree and branch")
                     .into())
             }
+            Read::Stray(why) => Err(Failure::fatal(Self::stray(name, &why).message)
+                .hint(format!(
+                    "it is not git-agent's; move it out of {}",
+                    self.sessions_dir().display()
+                ))
+                .into()),
         }
     }
 
-    /// True if a record (readable or not) exists under this name.
+    /// True if a record (readable or not) exists under this name (never for an invalid name).
     pub fn exists(&self, name: &str) -> bool {
-        self.record_path(name).exists() || self.session_dir(name).exists()
+        crate::names::check(name).is_ok()
+            && (self.record_path(name).exists() || self.session_dir(name).exists())
     }
 
-    /// Names of all records, sorted.
+    /// Names of all records (valid names of regular files), sorted.
     pub fn names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .candidates()?
+            .into_iter()
+            .filter(|n| {
+                crate::names::check(n).is_ok()
+                    && fs::symlink_metadata(self.record_path(n)).is_ok_and(|m| m.is_file())
+            })
+            .collect())
+    }
+
+    /// Every `sessions/<x>.json` entry, whatever it is, sorted: what [`StateDir::load_all`]
+    /// looks at (and reports when it is not a record).
+    fn candidates(&self) -> Result<Vec<String>> {
         let dir = self.sessions_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -375,11 +435,12 @@ impl StateDir {
     /// Loads every session; damaged records are quarantined and reported, not fatal.
     pub fn load_all(&self) -> Result<Listing> {
         let mut listing = Listing::default();
-        for name in self.names()? {
+        for name in self.candidates()? {
             match self.read(&name)? {
                 Read::Ok(s) => listing.sessions.push(*s),
                 Read::Missing => {} // removed meanwhile
                 Read::TooNew(v) => listing.problems.push(Self::too_new(&name, v)),
+                Read::Stray(why) => listing.problems.push(Self::stray(&name, &why)),
                 Read::Damaged(why) => {
                     let problem = self.quarantine(&name, &why)?;
                     if problem.message.is_empty() {
@@ -419,6 +480,7 @@ impl StateDir {
 
     /// Writes a record atomically. Requires the lock.
     pub fn write(&self, _lock: &LockGuard, session: &Session) -> Result<()> {
+        crate::names::validate(&session.name)?;
         write_atomically(
             &self.sessions_dir(),
             &self.record_path(&session.name),
@@ -430,6 +492,7 @@ impl StateDir {
     /// is written there first, then its files follow and its live record goes
     /// ([`StateDir::retire`]). Requires the lock.
     pub fn archive(&self, lock: &LockGuard, record: &Session) -> Result<()> {
+        crate::names::validate(&record.name)?;
         let dir = self.archive_dir();
         std::fs::create_dir_all(&dir)?;
         let stamp = crate::time::now().as_second();
@@ -445,6 +508,7 @@ impl StateDir {
     /// The second half of [`StateDir::archive`] (also what `doctor --fix` finishes after an
     /// interrupted removal): the session's files move to `archive/`, its live record goes.
     pub fn retire(&self, _lock: &LockGuard, name: &str) -> Result<()> {
+        crate::names::validate(name)?;
         let files = self.session_dir(name);
         if files.exists() {
             let stamp = crate::time::now().as_second();
@@ -487,6 +551,7 @@ impl StateDir {
     /// Deletes a record and its files. Only for a session whose creation failed before
     /// anything of value existed (invariant 4: a failed creation leaves no record).
     pub fn discard(&self, _lock: &LockGuard, name: &str) -> Result<()> {
+        crate::names::validate(name)?;
         let record = self.record_path(name);
         if record.exists() {
             fs::remove_file(&record)

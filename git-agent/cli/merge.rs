@@ -77,10 +77,10 @@ pub struct StrategyArgs {
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The session to merge; several make a merge queue
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = super::session_name)]
     pub names: Vec<String>,
     /// With --all: every variant of this group, as a merge queue
-    #[arg(long, value_name = "GROUP", requires = "all")]
+    #[arg(long, value_name = "GROUP", value_parser = super::session_name, requires = "all")]
     pub group: Option<String>,
     /// With --group: all of its variants
     #[arg(long, requires = "group")]
@@ -128,7 +128,7 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct ConflictsArgs {
     /// Sessions to check [default: every session that is not merged]
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = super::session_name)]
     pub names: Vec<String>,
     /// Every session (the default without names)
     #[arg(long, conflicts_with = "names")]
@@ -148,7 +148,7 @@ pub struct ConflictsArgs {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The session to bring up to date
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = super::session_name)]
     pub name: String,
     /// Merge the target into the branch [default: agent.syncStrategy, or this]
     #[arg(long, conflicts_with = "rebase")]

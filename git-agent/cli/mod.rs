@@ -12,7 +12,7 @@ pub mod merge;
 pub mod review;
 
 use crate::commands::{self, Ctx};
-use crate::error::{Report, code};
+use crate::error::{Failure, Report, code};
 
 const ABOUT: &str = "Run AI coding agents in their own worktrees, in the background";
 
@@ -117,6 +117,14 @@ pub enum Command {
     External(Vec<OsString>),
 }
 
+/// The value parser of every argument that names a session, in all three binaries: the one
+/// place a NAME from the command line is checked ([`crate::names::validate`]), before any
+/// command can turn it into a path.
+pub fn session_name(name: &str) -> Result<String, Failure> {
+    crate::names::check(name)?;
+    Ok(name.to_owned())
+}
+
 /// Runs `git-agent` with the process arguments, writing to `out` and `err`.
 pub fn main(out: &mut dyn Write, err: &mut dyn Write) -> ExitCode {
     run_binary::<Cli>(out, err, |ctx, cli| dispatch(ctx, cli.command))
@@ -136,6 +144,13 @@ pub fn run_binary<P: Parser>(
     let parsed = match P::try_parse_from(argv) {
         Ok(parsed) => parsed,
         Err(e) => {
+            // Our own checks of a value (a session name) speak in git's voice, with hints.
+            if let Some(f) = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Failure>())
+            {
+                let report = Report::from_error(&anyhow::Error::new(f.clone()));
+                let _ = report.write(err);
+                return ExitCode::from(report.code);
+            }
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(code::USAGE));
         }

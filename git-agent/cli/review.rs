@@ -30,13 +30,13 @@ pub struct Cli {
     #[command(flatten)]
     pub color: super::ColorArg,
     /// The session to review; with a second one, the difference between their results
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = super::session_name)]
     pub names: Vec<String>,
     /// Show the difference between NAME's result and this session's
-    #[arg(long, value_name = "SESSION")]
+    #[arg(long, value_name = "SESSION", value_parser = super::session_name)]
     pub against: Option<String>,
     /// Compare the variants of a group (git agent new -n/--agent a,b)
-    #[arg(long, value_name = "GROUP", conflicts_with = "against")]
+    #[arg(long, value_name = "GROUP", value_parser = super::session_name, conflicts_with = "against")]
     pub group: Option<String>,
     /// Compare the named sessions
     #[arg(long, conflicts_with_all = ["against", "group"])]

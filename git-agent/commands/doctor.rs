@@ -52,7 +52,8 @@ pub struct Args {
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     /// `worktree-gone`, `worktree-moved`, `repo-moved`, `unknown-worktree`, `prunable`,
-    /// `lost`, `quarantined`, `too-new`, `stray-process`, `foreign-process`, `stale-lock`.
+    /// `lost`, `quarantined`, `too-new`, `stray` (in `sessions/`, not a record), `stray-process`,
+    /// `foreign-process`, `stale-lock`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -154,11 +155,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
 
     for problem in &listing.problems {
         // Damaged records were moved to quarantine/ just now; those are looked at below.
-        if problem.message.contains("is damaged") {
+        if problem.kind == "damaged" {
             continue;
         }
         findings.push(Finding::new(
-            "too-new",
+            problem.kind,
             Some(&problem.name),
             problem.message.clone(),
         ));

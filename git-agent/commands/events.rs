@@ -17,7 +17,7 @@ use crate::state::Event;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only the events of these sessions
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub names: Vec<String>,
     /// Keep printing events as they happen
     #[arg(short, long)]

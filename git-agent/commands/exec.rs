@@ -12,7 +12,7 @@ use crate::repo::Repo;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// The command (an argv, never through a shell)
     #[arg(last = true, required = true, value_name = "COMMAND")]

@@ -17,7 +17,7 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// Keep printing new output until the agent ends
     #[arg(short, long)]

@@ -48,7 +48,7 @@ Examples:
   git agent new \"lint everything\" -- ./scripts/my-agent.sh --fast")]
 pub struct Args {
     /// Session name [default: a short slug of the task]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: Option<String>,
     /// Agent profile(s): NAME, NAME:COUNT, or a list such as claude:2,codex
     #[arg(short, long, value_name = "PROFILE")]
@@ -526,21 +526,24 @@ fn resolve_base(ctx: &mut Ctx<'_>, repo: &Repo, config: &Config, args: &Args) ->
 }
 
 /// Worktrees in the OS temporary folder get purged (tmpfs at reboot, macOS after 3 idle
-/// days), taking their `.git` files and any uncommitted work with them: refused, unless the
-/// repository itself lives there (a throw-away) or the user allows it.
+/// days), taking their `.git` files and any uncommitted work with them: refused when a
+/// temporary folder (`$TMPDIR`, `/tmp`) holds the worktrees but not the repository itself (a
+/// repository there is a throw-away), unless the user allows it.
 fn refuse_temp(repo: &Repo, root: &Path, allowed: bool) -> Result<()> {
     if allowed {
         return Ok(());
     }
-    let temp = std::env::temp_dir();
-    let temp = std::fs::canonicalize(&temp).unwrap_or(temp);
-    let in_temp = |p: &Path| {
-        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
-        p.starts_with(&temp) || p.starts_with("/tmp")
-    };
-    let repo_dir = repo.main_workdir().unwrap_or(repo.common_dir());
-    let existing = root.ancestors().find(|a| a.exists()).unwrap_or(root);
-    if in_temp(existing) && !in_temp(repo_dir) {
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let temps = [
+        canonical(&std::env::temp_dir()),
+        canonical(Path::new("/tmp")),
+    ];
+    let repo_dir = canonical(repo.main_workdir().unwrap_or(repo.common_dir()));
+    let existing = canonical(root.ancestors().find(|a| a.exists()).unwrap_or(root));
+    if temps
+        .iter()
+        .any(|t| existing.starts_with(t) && !repo_dir.starts_with(t))
+    {
         return Err(Failure::fatal(format!(
             "agent worktrees would go to '{}', in the temporary folder, which the system purges",
             root.display()

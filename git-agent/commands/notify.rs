@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(value_name = "MESSAGE")]
     pub message: Vec<String>,
     /// The session [default: $GIT_AGENT_NAME, else the session of this worktree]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::cli::session_name)]
     pub session: Option<String>,
 }
 

@@ -9,7 +9,7 @@ use crate::repo::Repo;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
 }
 

@@ -14,7 +14,7 @@ use crate::session::{RunKind, State};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The session to resume
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// Something to add for the agent (what to do differently, say)
     #[arg(short, long, value_name = "MSG")]

@@ -19,7 +19,7 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Sessions to remove
-    #[arg(value_name = "NAME", required = true)]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name, required = true)]
     pub names: Vec<String>,
     /// Remove the worktree even if that loses uncommitted work or leaves unmerged commits
     /// (the branch is kept)

@@ -24,7 +24,7 @@ worktree, with GIT_AGENT_* variables, GIT_AGENT_PORT… when ports are reserved,
 and REPO_PATH.")]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// Approve the run script of .git-agent.toml without asking
     #[arg(long)]

@@ -23,7 +23,7 @@ Examples:
   git agent send fix-login --queue -m \"also update the changelog\"")]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// The message (repeat for more paragraphs)
     #[arg(short = 'm', long = "message", value_name = "MSG")]

@@ -13,7 +13,7 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The session
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
     /// How many lines of the log to show
     #[arg(long, value_name = "N", default_value_t = 20)]

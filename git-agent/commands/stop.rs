@@ -24,7 +24,7 @@ const SETTLE: Duration = Duration::from_secs(30);
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Sessions to stop
-    #[arg(value_name = "NAME", required_unless_present = "all")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name, required_unless_present = "all")]
     pub names: Vec<String>,
     /// Stop every running session
     #[arg(long, conflicts_with = "names")]

@@ -12,6 +12,7 @@ pub struct Args {
     /// The repository's common git directory
     pub common_dir: PathBuf,
     /// The session to supervise
+    #[arg(value_parser = crate::cli::session_name)]
     pub name: String,
 }
 

@@ -14,7 +14,8 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Commands in .git-agent.toml (setup, run, verify, agent profiles) come with the repository, so
-git-agent runs each one only after you approved its exact text for this repository. A changed
+git-agent runs each one only after you approved its exact text, as that kind of command, for
+this repository: approving verify = \"make\" does not approve setup = \"make\". A changed
 text needs approval again. Your own git config (agent.setup, …) needs no approval.")]
 pub struct Args {
     /// Read .git-agent.toml from this commit [default: HEAD]
@@ -157,10 +158,16 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             writeln!(ctx.err, "Nothing is approved for {}.", key.display())?;
         }
         for (what, text, when) in approved {
+            // The kind is part of the approval: `verify` text approved is no `setup`.
+            let kind = if project::is_kind(&what) {
+                what
+            } else {
+                "unknown kind, approves nothing".to_owned()
+            };
             writeln!(
                 ctx.out,
                 "{} (approved {}):",
-                ui::bold(&what),
+                ui::bold(&kind),
                 crate::time::format_timestamp(when)
             )?;
             for line in text.lines() {

@@ -19,7 +19,7 @@ use crate::ui;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Sessions to wait for [default: those running now]
-    #[arg(value_name = "NAME")]
+    #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub names: Vec<String>,
     /// Wait for every session (finished ones count too)
     #[arg(long, conflicts_with = "names")]

@@ -178,6 +178,63 @@ fn clean_removes_only_merged_work_and_rm_refuses_to_lose_any() {
     }
 }
 
+/// Merged by content means the same bytes: a follow-up that only re-indents (Python, YAML)
+/// is work, though git's patch ids (and `git cherry`) ignore whitespace. The first commit of
+/// each branch was squash-merged; `ws` then only re-indented, `cc` (the control) changed the
+/// content, and `same` is merged exactly.
+#[test]
+fn a_follow_up_that_only_reindents_is_not_merged() {
+    let env = TestEnv::new();
+    let first = "write f.py def f():\\n    return 1\ncommit add f";
+    env.spawn(
+        &["--name", "ws", "t"],
+        &format!("{first}\nwrite f.py def f():\\n  return 1\ncommit reindent f"),
+    );
+    env.spawn(
+        &["--name", "cc", "t"],
+        "write g.py def g():\\n    return 1\ncommit add g\nwrite g.py def g():\\n    return 2\ncommit change g",
+    );
+    env.spawn(
+        &["--name", "same", "t"],
+        "write h.py def h():\\n    return 1\ncommit add h",
+    );
+    for n in ["ws", "cc", "same"] {
+        env.wait_state(n, "done");
+    }
+    for squashed in ["agent/ws~1", "agent/cc~1", "agent/same"] {
+        env.git(&["merge", "-q", "--squash", squashed]);
+        env.git(&["commit", "-q", "-m", &format!("squash {squashed}")]);
+    }
+    let reindented = std::fs::read_to_string(worktree(&env, "ws").join("f.py")).unwrap();
+    assert_eq!(
+        reindented, "def f():\n  return 1\n",
+        "the script wrote what we meant"
+    );
+
+    let plan = env.agent(&["clean", "--dry-run"]).ok();
+    assert!(plan.stdout.contains("  same  squash-merged"), "{plan}");
+    assert!(plan.stdout.contains("  ws    not merged"), "{plan}");
+    assert!(plan.stdout.contains("  cc    not merged"), "{plan}");
+
+    let (ws_tip, cc_tip) = (rev(&env, "agent/ws"), rev(&env, "agent/cc"));
+    for n in ["ws", "cc"] {
+        let out = env.agent(&["rm", n, "--delete-branch"]).code(1);
+        assert!(out.stderr.contains("not merged anywhere"), "{out}");
+    }
+    let out = env.agent(&["clean", "--yes"]).ok();
+    assert!(out.stdout.contains("Removed same (squash-merged)"), "{out}");
+    for n in ["ws", "cc"] {
+        assert!(worktree(&env, n).exists(), "{n} must stay");
+        assert!(env.has_record(n), "{n} must stay");
+    }
+    assert_eq!(rev(&env, "agent/ws"), ws_tip);
+    assert_eq!(rev(&env, "agent/cc"), cc_tip);
+    // The user's own force still works, and keeps the branch unless asked.
+    let out = env.agent(&["rm", "--force", "ws"]).ok();
+    assert!(out.stdout.contains("branch agent/ws kept at"), "{out}");
+    assert_eq!(rev(&env, "agent/ws"), ws_tip);
+}
+
 #[test]
 fn rm_deletes_a_merged_branch_when_asked_and_never_an_unmerged_one() {
     let env = TestEnv::new();

@@ -160,3 +160,136 @@ fn branch_names_can_be_chosen() {
         "{out}"
     );
 }
+
+/// A NAME that climbs out of `sessions/`: `<common-dir>/agent/sessions/../../../package.json`
+/// is the user's tracked `package.json`.
+const ESCAPING: &str = "../../../package";
+
+/// Every NAME argument of every command of the three binaries is checked before anything
+/// turns it into a path: refused as a usage error, in git's voice, and the user's file stays.
+#[test]
+fn every_command_refuses_a_name_that_leaves_the_state_folder() {
+    let env = TestEnv::new();
+    env.write("package.json", "{ \"name\": \"mine\" }\n");
+    env.git(&["add", "package.json"]);
+    env.git(&["commit", "-q", "-m", "package"]);
+    env.spawn(&["--name", "ok", "t"], "print x");
+    env.wait_state("ok", "done");
+    let commands: &[&[&str]] = &[
+        &["show", ESCAPING],
+        &["logs", ESCAPING],
+        &["rm", ESCAPING],
+        &["rm", "--force", ESCAPING],
+        &["send", ESCAPING, "do more"],
+        &["resume", ESCAPING],
+        &["stop", ESCAPING],
+        &["wait", ESCAPING],
+        &["run", ESCAPING, "--", "true"],
+        &["exec", ESCAPING, "--", "true"],
+        &["path", ESCAPING],
+        &["events", ESCAPING],
+        &["notify", "waiting", "--session", ESCAPING],
+        &["new", "--name", ESCAPING, "t", "--", "fake-agent"],
+        &["merge", ESCAPING],
+        &["merge", "--all", "--group", ESCAPING],
+        &["conflicts", ESCAPING],
+        &["sync", ESCAPING],
+        &["review", ESCAPING],
+        &["review", "ok", "--against", ESCAPING],
+        &["review", "--group", ESCAPING],
+    ];
+    for args in commands {
+        let out = env.agent(args).code(2);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: invalid session name '{ESCAPING}': it starts with '.'\n"
+            )),
+            "{args:?}: {out}"
+        );
+        assert!(out.stderr.contains("hint: names use letters"), "{out}");
+        assert_eq!(
+            std::fs::read_to_string(env.repo.join("package.json")).unwrap(),
+            "{ \"name\": \"mine\" }\n",
+            "{args:?} touched the user's file"
+        );
+    }
+    // A name from the environment is checked where the state folder is used.
+    let mut cmd = env.command("git", &env.repo);
+    cmd.args(["agent", "notify", "waiting"])
+        .env("GIT_AGENT_NAME", ESCAPING);
+    let out = env.run(cmd).code(2);
+    assert!(out.stderr.contains("invalid session name"), "{out}");
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+    let quarantine = env.state_dir().join("quarantine");
+    assert!(
+        std::fs::read_dir(&quarantine).map_or(true, |mut d| d.next().is_none()),
+        "nothing was quarantined"
+    );
+    env.agent(&["show", "ok"]).ok();
+}
+
+/// `<name>.json` is a record and `<name>/` a session's folder: a name ending in `.json` would
+/// make one the other's.
+#[test]
+fn a_name_ending_in_json_is_refused() {
+    let env = TestEnv::new();
+    for name in ["v1.json", "v1.JSON"] {
+        let out = env
+            .agent(&["new", "--name", name, "t", "--", "fake-agent"])
+            .code(2);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "error: invalid session name '{name}': it ends with '.json'\n"
+            )),
+            "{out}"
+        );
+    }
+    assert!(env.git(&["branch", "--list", "agent/*"]).is_empty());
+    env.spawn(&["--name", "v1", "t"], "print x");
+    env.wait_state("v1", "done");
+    env.agent(&["list"]).ok();
+}
+
+/// What is in `sessions/` but is not a record of ours (a folder `v1.json/`, a file whose name
+/// is no session name) is reported and left alone: `list`, `clean` and `doctor` keep working.
+#[test]
+fn a_stray_entry_in_the_sessions_folder_is_reported_and_left_alone() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "ok", "t"], "print x");
+    env.wait_state("ok", "done");
+    let sessions = env.state_dir().join("sessions");
+    std::fs::create_dir_all(sessions.join("v1.json/inside")).unwrap();
+    std::fs::write(sessions.join("not a name.json"), "not json").unwrap();
+
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("ok"), "{list}");
+    assert!(
+        list.stderr.contains(
+            "warning: sessions/v1.json is not a session record (it is a folder); left it alone"
+        ),
+        "{list}"
+    );
+    assert!(
+        list.stderr
+            .contains("sessions/not a name.json is not a session record"),
+        "{list}"
+    );
+    let plan = env.agent(&["clean", "--dry-run"]).ok();
+    assert!(plan.stdout.contains("ok"), "{plan}");
+    let doctor = env.agent(&["doctor"]);
+    assert!(
+        doctor
+            .stdout
+            .contains("sessions/v1.json is not a session record"),
+        "{doctor}"
+    );
+    assert!(!doctor.stderr.contains("Is a directory"), "{doctor}");
+    env.agent(&["doctor", "--fix"]);
+    env.agent(&["clean", "--all", "--yes"]).ok();
+    assert!(sessions.join("v1.json/inside").is_dir(), "left alone");
+    assert_eq!(
+        std::fs::read_to_string(sessions.join("not a name.json")).unwrap(),
+        "not json",
+        "left alone, not quarantined"
+    );
+}

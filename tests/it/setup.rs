@@ -686,13 +686,16 @@ fn agent_profiles_from_the_project_file_need_approval() {
 
 #[test]
 fn worktrees_in_the_temporary_folder_are_refused() {
-    // A repository outside the temporary folder (under target/), its worktrees sent into it.
-    let env = TestEnv::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")));
-    let temp_root = tempfile::tempdir().unwrap();
+    // The system's temporary folder is `$TMPDIR`: here one the repository is not in, its
+    // worktrees sent into it. (Wherever this checkout is, even under /tmp.)
+    let mut env = TestEnv::new();
+    let temp_root = env.root().join("system-temp");
+    std::fs::create_dir(&temp_root).unwrap();
+    env.set_env("TMPDIR", temp_root.to_str().unwrap());
     env.git(&[
         "config",
         "agent.worktreeDir",
-        temp_root.path().join("agents").to_str().unwrap(),
+        temp_root.join("agents").to_str().unwrap(),
     ]);
     let out = env
         .agent(&["new", "--name", "x", "t", "--", "fake-agent"])
@@ -705,6 +708,115 @@ fn worktrees_in_the_temporary_folder_are_refused() {
     assert!(out.stderr.contains("--allow-temp"), "{out}");
     assert!(!env.has_record("x"));
     env.spawn(&["--name", "x", "--allow-temp", "t"], "print x");
-    assert!(temp_root.path().join("agents/x").is_dir());
+    assert!(temp_root.join("agents/x").is_dir());
     env.agent(&["wait", "x"]).ok();
+}
+
+/// An approval is for one kind of command: approving `verify = "…"` never lets the same text
+/// run as the setup hook, unattended, on every `new`.
+#[test]
+fn an_approval_is_for_one_kind_of_command() {
+    let env = TestEnv::new();
+    let marker = env.path("setup-ran");
+    let text = format!("touch {}", marker.display());
+    env.write(".git-agent.toml", &format!("verify = \"{text}\"\n"));
+    commit_all(&env, "verify command");
+    env.agent(&["trust", "--yes"]).ok();
+    let listed = env.agent(&["trust", "--list"]).ok();
+    assert!(listed.stdout.contains("verify (approved"), "{listed}");
+
+    env.write(
+        ".git-agent.toml",
+        &format!("verify = \"{text}\"\nsetup = \"{text}\"\n"),
+    );
+    commit_all(&env, "the same text as setup");
+    let shown = env.agent(&["trust"]).code(3);
+    assert!(
+        shown.stdout.contains("verify (.git-agent.toml): approved"),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("setup (.git-agent.toml): not approved"),
+        "{shown}"
+    );
+    let out = env
+        .agent(&["new", "--name", "p", "t", "--", "fake-agent"])
+        .code(3);
+    assert!(
+        out.stderr
+            .contains("defines a setup command you have not approved"),
+        "{out}"
+    );
+    assert!(!marker.exists(), "the setup hook never ran");
+    assert!(!env.has_record("p"));
+    env.agent(&["trust", "--yes"]).ok();
+    let listed = env.agent(&["trust", "--list"]).ok();
+    assert!(
+        listed.stdout.contains("verify (approved") && listed.stdout.contains("setup (approved"),
+        "{listed}"
+    );
+    env.spawn(&["--name", "p", "t"], "print x");
+    env.wait_state("p", "done");
+    assert!(marker.exists(), "approved as setup, it runs");
+}
+
+/// Approvals written before approvals had kinds (version 1, matched by text alone) approve
+/// the kind they recorded and nothing else; one without a kind approves nothing.
+#[test]
+fn approvals_of_the_old_format_approve_only_the_kind_they_recorded() {
+    let env = TestEnv::new();
+    let text = format!("touch {}", env.path("ran").display());
+    let other = format!("touch {}", env.path("other").display());
+    env.write(
+        ".git-agent.toml",
+        &format!("verify = \"{text}\"\nsetup = \"{text}\"\nrun = \"{other}\"\n"),
+    );
+    commit_all(&env, "commands");
+    let sha = |t: &str| {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let doc = serde_json::json!({
+        "version": 1,
+        "approvals": [
+            {"repo": env.repo, "what": "verify", "sha256": sha(&text), "text": text,
+             "approved_at": "2026-01-01T00:00:00Z"},
+            {"repo": env.repo, "sha256": sha(&other), "text": other,
+             "approved_at": "2026-01-01T00:00:00Z"},
+        ],
+    });
+    let dir = env.home.join(".config/git-agent");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("approvals.json"), doc.to_string()).unwrap();
+
+    let shown = env.agent(&["trust"]).code(3);
+    assert!(
+        shown.stdout.contains("verify (.git-agent.toml): approved"),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("setup (.git-agent.toml): not approved"),
+        "{shown}"
+    );
+    assert!(
+        shown.stdout.contains("run (.git-agent.toml): not approved"),
+        "{shown}"
+    );
+    let listed = env.agent(&["trust", "--list"]).ok();
+    assert!(
+        listed
+            .stdout
+            .contains("unknown kind, approves nothing (approved"),
+        "{listed}"
+    );
+    env.agent(&["new", "--name", "p", "t", "--", "fake-agent"])
+        .code(3);
+    assert!(!env.path("ran").exists());
 }
