@@ -328,7 +328,8 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     let mut stopped = false;
     let mut s = state.load(&s.name)?;
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
-        crate::commands::stop::stop_session(&state, &s, opts.grace)?;
+        let why = format!("stopped to remove the session ({})", opts.reason);
+        crate::commands::stop::stop_session_for(&state, &s, opts.grace, Some(&why))?;
         stopped = true;
         s = state.load(&s.name)?;
     }
@@ -341,7 +342,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // What the agent started and left running (a server that detached itself) carries the
     // session's environment; it goes. A process we did not start is left alone.
     let grace = opts.grace.unwrap_or(Duration::from_secs(s.stop_grace_secs));
-    let around = crate::procs::find(&s.name, &s.repo, Some(&s.worktree));
+    let around = crate::procs::find(s.run_token.as_deref(), Some(&s.worktree));
     let (ours, mut strangers): (Vec<_>, Vec<_>) = around.into_iter().partition(|f| f.tagged);
     // A git passing through (another command looking at the worktree) is not worth a word.
     strangers.retain(|f| !f.is_git());

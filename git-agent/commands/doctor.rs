@@ -357,7 +357,12 @@ fn check_session(
                 .into(),
         );
         if args.fix {
-            super::stop::stop_session(state, s, None)?;
+            super::stop::stop_session_for(
+                state,
+                s,
+                None,
+                Some("stopped by 'git agent doctor --fix'"),
+            )?;
             f.fixed = true;
         }
         findings.push(f);
@@ -387,7 +392,13 @@ fn check_session(
         check_index_lock(name, &s.worktree, args, findings)?;
     }
     if !live.is_active() {
-        check_processes(name, &s.repo, Some(&s.worktree), args, findings)?;
+        check_processes(
+            name,
+            s.run_token.as_deref(),
+            Some(&s.worktree),
+            args,
+            findings,
+        )?;
     }
     Ok(())
 }
@@ -702,7 +713,7 @@ fn check_strays_of_removed(
         if sessions.iter().any(|l| l.name == s.name) || !seen.insert(s.name.clone()) {
             continue;
         }
-        for p in crate::procs::find(&s.name, &s.repo, None) {
+        for p in crate::procs::find(s.run_token.as_deref(), None) {
             findings.push(stray(&s.name, p, args));
         }
     }
@@ -728,12 +739,12 @@ fn stray(name: &str, p: crate::procs::Found, args: &Args) -> Finding {
 
 fn check_processes(
     name: &str,
-    repo: &Path,
+    token: Option<&str>,
     worktree: Option<&Path>,
     args: &Args,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
-    for p in crate::procs::find(name, repo, worktree) {
+    for p in crate::procs::find(token, worktree) {
         if p.tagged {
             findings.push(stray(name, p, args));
         } else {
@@ -775,7 +786,7 @@ fn check_index_lock(
         .and_then(|m| m.elapsed().ok())
         .unwrap_or_default();
     // A git working in the worktree (`git -C` changes into it) may be the lock's holder.
-    let busy = crate::procs::find("", Path::new(""), Some(worktree))
+    let busy = crate::procs::find(None, Some(worktree))
         .iter()
         .any(crate::procs::Found::is_git);
     if busy || age < Duration::from_secs(60) {

@@ -13,6 +13,7 @@ mod location;
 mod man_pages;
 mod merge;
 mod names_and_variants;
+mod ownership;
 mod profiles;
 mod real_agents;
 mod review;
