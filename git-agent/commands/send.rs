@@ -93,10 +93,9 @@ pub fn deliver_as(
     kind: RunKind,
 ) -> Result<Delivered> {
     let state = repo.state();
-    // Not while the session is being removed (its worktree is in use).
-    let _exclusive = state.removal_lock(name)?;
-    // Nor while a merge holds it, from its first check to its end: its cleanup would stop
-    // the run. Held until the run has started, so a merge that comes after sees it running.
+    // Not while a merge holds the session, from its first check to its end: its cleanup
+    // would stop the run. Held until the run has started, so a merge that comes after sees
+    // it running. Asked first: the merge also holds the removal lock while it builds.
     let what = if kind == RunKind::Resume {
         "git agent resume"
     } else {
@@ -115,6 +114,8 @@ pub fn deliver_as(
             .into());
         }
     };
+    // Nor while the session is being removed (its worktree is in use).
+    let _exclusive = state.removal_lock(name)?;
     let lock = state.lock()?;
     let mut s = state.load(name)?;
     match s.live_state() {
