@@ -175,23 +175,113 @@ pub fn predict(
     Ok(prediction)
 }
 
-/// The worktrees to look at for uncommitted work, scanned in parallel (one `git status` per
-/// core): every one with `scan_all`; else those whose agent is at work, and those a run left
-/// uncommitted work in (or that never recorded what they left). A session whose run ended
-/// had what it left committed by its supervisor, so its branch is its result.
+/// The uncommitted work of each session's worktree, scanned in parallel (one worker per
+/// core), each `None` when it has none or cannot have any. Every worktree is looked at:
+/// - with `scan_all`, or where the agent is at work, or a run left uncommitted work (or never
+///   recorded what it left), or its supervisor does not commit for it: a full `git status`;
+/// - else (the run ended with everything committed) first a quick in-process look
+///   ([`may_have_changed`]); only if something may have changed since, by hand for
+///   instance, the full `git status`.
+///
+/// Nothing here takes `index.lock` (invariant 6).
 fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
     git_agent::process::on_all_cores(sessions, |s| {
-        let wanted = s.worktree.is_dir()
-            && (scan_all
-                || s.live_state().is_active()
-                || !s.auto_commit
-                || s.changes
-                    .as_ref()
-                    .is_none_or(|c| c.uncommitted.is_none_or(|n| n > 0)));
-        wanted
-            .then(|| git_agent::changes::status(&s.worktree, &s.left_out()))
+        if !s.worktree.is_dir() {
+            return Ok(None);
+        }
+        let left_clean = s
+            .changes
+            .as_ref()
+            .filter(|c| c.uncommitted == Some(0))
+            .and_then(|c| c.at);
+        let look = match left_clean {
+            Some(at) if !scan_all && s.auto_commit && !s.live_state().is_active() => {
+                may_have_changed(&s.worktree, at)
+            }
+            _ => true,
+        };
+        look.then(|| git_agent::changes::status(&s.worktree, &s.left_out()))
             .transpose()
     })
+}
+
+/// False only if nothing in `worktree` can have changed since `since` (when its last run
+/// ended with nothing uncommitted): its index was not written since (nothing staged, no
+/// checkout), every tracked file still has the stat data its index recorded and none is
+/// racily clean, and no folder holding tracked files changed since the index was written
+/// (creating, deleting or renaming a file changes its folder). Reads the index and stats
+/// files in-process, writes nothing; anything unexpected (a submodule, a conflict, an
+/// unreadable index) answers true, so the caller looks with `git status`.
+fn may_have_changed(worktree: &std::path::Path, since: jiff::Timestamp) -> bool {
+    unchanged_since(worktree, since).is_none_or(|unchanged| !unchanged)
+}
+
+fn unchanged_since(worktree: &std::path::Path, since: jiff::Timestamp) -> Option<bool> {
+    use gix::index::entry::{Flags, Stage};
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let repo = gix::open_opts(worktree, gix::open::Options::isolated()).ok()?;
+    let index = gix::index::File::at(
+        repo.index_path(),
+        repo.object_hash(),
+        true,
+        Default::default(),
+    )
+    .ok()?;
+    let stamp = index.timestamp();
+    let written = (stamp.unix_seconds(), stamp.nanoseconds());
+    if written
+        > (
+            since.as_second(),
+            u32::try_from(since.subsec_nanosecond()).ok()?,
+        )
+    {
+        return Some(false);
+    }
+    // At or after the index was written: racily clean, or changed since.
+    let fresh = |secs: i64, nanos: i64| (secs, u32::try_from(nanos).unwrap_or(u32::MAX)) >= written;
+    let mut folders: HashSet<&[u8]> = HashSet::from([&b""[..]]);
+    for entry in index.entries() {
+        if entry.flags.contains(Flags::SKIP_WORKTREE) {
+            continue;
+        }
+        if entry.flags.contains(Flags::INTENT_TO_ADD)
+            || entry.stage() != Stage::Unconflicted
+            || entry.mode.is_submodule()
+            || entry.mode.is_sparse()
+        {
+            return Some(false);
+        }
+        let path: &[u8] = entry.path(&index).as_ref();
+        let meta =
+            std::fs::symlink_metadata(worktree.join(std::ffi::OsStr::from_bytes(path))).ok()?;
+        let st = &entry.stat;
+        let same = meta.mtime() == i64::from(st.mtime.secs)
+            && meta.mtime_nsec() == i64::from(st.mtime.nsecs)
+            && meta.ctime() == i64::from(st.ctime.secs)
+            && meta.ctime_nsec() == i64::from(st.ctime.nsecs)
+            // Truncated to 32 bits, as git stores them.
+            && meta.len() as u32 == st.size
+            && meta.ino() as u32 == st.ino;
+        if !same || fresh(meta.mtime(), meta.mtime_nsec()) {
+            return Some(false);
+        }
+        let mut rest = path;
+        while let Some(slash) = rest.iter().rposition(|b| *b == b'/') {
+            rest = &rest[..slash];
+            if !folders.insert(rest) {
+                break;
+            }
+        }
+    }
+    for folder in folders {
+        let dir = worktree.join(std::ffi::OsStr::from_bytes(folder));
+        let meta = std::fs::symlink_metadata(dir).ok()?;
+        if fresh(meta.mtime(), meta.mtime_nsec()) {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// Puts the paths `commit` changed since `base` in `cache` (once per pair of commits).

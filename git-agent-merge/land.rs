@@ -619,6 +619,17 @@ pub fn rebase_branch(
 /// Merges one session. `ctx.out` gets the result line; progress goes to `ctx.err`.
 pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> Result<Step> {
     let state = repo.state();
+    // From the first check to the end (removal included), no `send` starts a run that the
+    // cleanup would then stop: a send meanwhile is refused, naming this merge.
+    let _hold = if opts.dry_run {
+        None
+    } else {
+        Some(
+            state
+                .hold(name, "git agent merge", true)?
+                .map_err(|h| anyhow::anyhow!(h))?,
+        )
+    };
     let s = state.load(name)?;
     ensure_idle(&s, "merge")?;
     if !opts.dry_run

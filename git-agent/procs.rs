@@ -173,6 +173,14 @@ fn ps_field(p: u32, field: &str) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// The environment variable that tags what a session's agent started: the supervisor sets it
+/// to the session's [`run token`](crate::session::Session::run_token) in the environment of
+/// the agent and of the setup hook (which runs under the supervisor before the agent), and
+/// every process they start inherits it, even a server that detached itself. `git agent
+/// exec` and `git agent run` never set it: what the user starts there is the user's, and is
+/// never reaped (invariant 12).
+pub const TOKEN_VAR: &str = "GIT_AGENT_RUN_TOKEN";
+
 /// A process found by looking around (not one we recorded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Found {
@@ -181,8 +189,8 @@ pub struct Found {
     pub command: String,
     /// Its working directory.
     pub cwd: Option<std::path::PathBuf>,
-    /// It carries the environment of the session `tag` names (we started it, or one of its
-    /// descendants did, even if it left the process group since).
+    /// It carries the session's run token: the agent (or its setup hook) started it, or one
+    /// of their descendants did, even if it left the process group since.
     pub tagged: bool,
     #[serde(skip)]
     pub process: ProcessRef,
@@ -199,15 +207,16 @@ impl Found {
     }
 }
 
-/// Processes (of this user) that belong to session `name` of the repository `repo`: those
-/// whose environment says `GIT_AGENT_NAME=name` and `GIT_AGENT_REPO=repo` (everything the
-/// agent started inherits them, even a server that detached itself), plus, if `under` is
-/// given, any process whose working directory is inside it (`tagged: false`). This process
-/// and its ancestors are never included.
+/// Processes (of this user) that belong to a session: those whose environment carries its
+/// run `token` ([`TOKEN_VAR`]; a session recorded without one tags nothing), plus, if `under`
+/// is given, any process whose working directory is inside it (`tagged: false`). The
+/// session's name in the environment (`GIT_AGENT_NAME`) proves nothing: `exec` and `run` set
+/// it too. This process and its ancestors are never included.
 #[cfg(target_os = "linux")]
-pub fn find(name: &str, repo: &std::path::Path, under: Option<&std::path::Path>) -> Vec<Found> {
-    let want_name = format!("GIT_AGENT_NAME={name}");
-    let want_repo = format!("GIT_AGENT_REPO={}", repo.display());
+pub fn find(token: Option<&str>, under: Option<&std::path::Path>) -> Vec<Found> {
+    let want = token
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("{TOKEN_VAR}={t}"));
     let skip = ancestors();
     let under = under.and_then(|u| std::fs::canonicalize(u).ok());
     let mut found = Vec::new();
@@ -225,9 +234,12 @@ pub fn find(name: &str, repo: &std::path::Path, under: Option<&std::path::Path>)
         if skip.contains(&p) || is_zombie(p) {
             continue;
         }
-        let environ = std::fs::read(format!("/proc/{p}/environ")).unwrap_or_default();
-        let has = |want: &str| environ.split(|b| *b == 0).any(|v| v == want.as_bytes());
-        let tagged = has(&want_name) && has(&want_repo);
+        let tagged = want.as_ref().is_some_and(|want| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .unwrap_or_default()
+                .split(|b| *b == 0)
+                .any(|v| v == want.as_bytes())
+        });
         let cwd = std::fs::read_link(format!("/proc/{p}/cwd")).ok();
         let inside = under
             .as_ref()
@@ -256,7 +268,7 @@ pub fn find(name: &str, repo: &std::path::Path, under: Option<&std::path::Path>)
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn find(_name: &str, _repo: &std::path::Path, _under: Option<&std::path::Path>) -> Vec<Found> {
+pub fn find(_token: Option<&str>, _under: Option<&std::path::Path>) -> Vec<Found> {
     Vec::new()
 }
 

@@ -441,7 +441,8 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         .into());
     }
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
-        crate::commands::stop::stop_session(&state, &s, opts.grace)?;
+        let why = format!("stopped to remove the session ({})", opts.reason);
+        crate::commands::stop::stop_session_for(&state, &s, opts.grace, Some(&why))?;
         stopped = true;
         s = state.load(&s.name)?;
     }
@@ -455,8 +456,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // session's environment; it goes. A process we did not start is left alone.
     let grace = opts.grace.unwrap_or(Duration::from_secs(s.stop_grace_secs));
     let around = crate::procs::find(
-        &s.name,
-        &s.repo,
+        s.run_token.as_deref(),
         inspection
             .not_ours
             .is_none()

@@ -415,12 +415,25 @@ impl Exit {
     }
 }
 
-/// A stop asked for by `git agent stop`.
+/// A stop asked for by `git agent stop`, or by a command that stops the agent on its way
+/// (a removal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopRequest {
     pub at: Timestamp,
     /// Seconds between SIGTERM and SIGKILL.
     pub grace_secs: u64,
+    /// Why, as the run's end reason, when it was not `git agent stop` that asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl StopRequest {
+    /// The end reason of a run stopped by this request.
+    pub fn describe(&self) -> String {
+        self.reason
+            .clone()
+            .unwrap_or_else(|| "stopped by 'git agent stop'".to_owned())
+    }
 }
 
 /// What happened to changes the agent left uncommitted.
@@ -547,9 +560,30 @@ pub struct Session {
     /// What the branch and worktree held when the last run ended (what plain `list` shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<crate::changes::Changes>,
+    /// Tags the processes this session's agent (and its setup hook) started, so that only
+    /// those are ever reaped (see [`crate::procs::TOKEN_VAR`]); the same for every run.
+    /// Records from before it existed have none: nothing of theirs is reaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_token: Option<String>,
 }
 
 impl Session {
+    /// A fresh, unguessable-enough token for [`Session::run_token`]: it only has to differ
+    /// from every other session's, and never be set by anything but the supervisor.
+    pub fn new_run_token(name: &str) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(std::process::id().to_le_bytes());
+        h.update(crate::time::now().as_nanosecond().to_le_bytes());
+        h.update(name.as_bytes());
+        // The kernel's random source, where there is one.
+        h.update(std::fs::read("/proc/sys/kernel/random/uuid").unwrap_or_default());
+        h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The state to show: an active state whose supervising process is gone is `lost`.
     /// While the record is only reserved, the `git agent new` that reserved it counts.
     pub fn live_state(&self) -> State {

@@ -4,6 +4,9 @@
 //! agent/
 //!   lock                      held (flock) by every state change; short critical sections
 //!   worktree.lock             held while `git worktree add` runs (git races with itself)
+//!   locks/<name>.lock         held while session <name> is removed (or merge builds in it)
+//!   locks/<name>.hold         held by `merge` from its first check to its end, and by
+//!                             `send` while it starts a run: no run starts under a merge
 //!   events.jsonl              append-only log of state changes of all sessions
 //!   sessions/<name>.json      one record per session (see `session.rs`)
 //!   sessions/<name>/log       the agent's stdout and stderr
@@ -227,6 +230,64 @@ impl StateDir {
             return Err(no_such_session(name));
         }
         Ok(guard)
+    }
+
+    /// Holds session `name` against new runs of its agent: `merge` holds it from its first
+    /// check to its end (its cleanup would stop a run started meanwhile), `send` while it
+    /// starts one. `what` names the holder to the others (`git agent merge`). With `wait`,
+    /// waits for the holder like the other locks; without, `Ok(Err(holder))` says who holds
+    /// it. Fails with "no session named" if the session is gone.
+    pub fn hold(
+        &self,
+        name: &str,
+        what: &str,
+        wait: bool,
+    ) -> Result<std::result::Result<LockGuard, String>> {
+        if !self.exists(name) {
+            return Err(no_such_session(name));
+        }
+        std::fs::create_dir_all(self.root.join("locks"))?;
+        let path = self.root.join(format!("locks/{name}.hold"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open {}", path.display()))?;
+        let deadline = Instant::now() + LOCK_TIMEOUT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if wait && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = match holder.trim().split_once(' ') {
+                        Some((pid, what)) => format!("'{what}', pid {pid}"),
+                        None => "another git-agent command".to_owned(),
+                    };
+                    if wait {
+                        return Err(Failure::fatal(format!("'{name}' is held by {holder}"))
+                            .hint("wait for it to finish; the hold ends when that process exits")
+                            .into());
+                    }
+                    return Ok(Err(holder));
+                }
+                Err(fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("could not lock {}", path.display()));
+                }
+            }
+        }
+        let _ = file
+            .set_len(0)
+            .and_then(|()| writeln!(&file, "{} {what}", std::process::id()));
+        if !self.exists(name) {
+            return Err(no_such_session(name));
+        }
+        Ok(Ok(LockGuard { _file: file }))
     }
 
     fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {

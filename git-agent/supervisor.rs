@@ -196,6 +196,11 @@ pub fn agent_env(state: &StateDir, s: &Session, run: &Run) -> Vec<(String, Strin
             path(&state.status_path(&s.name)),
         ),
     ];
+    // Tags what the agent (and the setup hook, which runs here too) starts; `exec` and
+    // `run` leave it out (see `procs::TOKEN_VAR`).
+    if let Some(token) = &s.run_token {
+        env.push((crate::procs::TOKEN_VAR.to_owned(), token.clone()));
+    }
     if let Some(g) = &s.group {
         env.push(("GIT_AGENT_GROUP".to_owned(), g.id.clone()));
         env.push(("GIT_AGENT_VARIANT".to_owned(), g.index.to_string()));
@@ -459,8 +464,9 @@ fn watch(
         match &mut stopping {
             None => {
                 let reason = if signalled.load(Ordering::SeqCst) {
+                    // Only a recorded request names who asked; a bare signal names no one.
                     Some(match state.load(name)?.stop_requested {
-                        Some(_) => "stopped by 'git agent stop'".to_owned(),
+                        Some(request) => request.describe(),
                         None => "the supervisor was asked to stop (signal)".to_owned(),
                     })
                 } else if timeout_at.is_some_and(|t| Instant::now() >= t) {

@@ -7,10 +7,14 @@
 //!    `git stash create` (which writes an object and touches no ref);
 //! 2. [`apply`] it in each new worktree (created at the same HEAD commit) and
 //!    [`verify`] that the worktree now holds exactly the same changes;
-//! 3. only then [`clean_source`]: if the source still matches the snapshot, its tracked
-//!    changes are reset and each moved untracked file is removed if its bytes still match.
+//! 3. only then [`clean_source`]: if the source still matches the snapshot (the same HEAD
+//!    on the same branch, the same changes), its tracked changes are reset and each moved
+//!    untracked file is removed if its bytes still match.
 //!
-//! Any failure before step 3 leaves the source untouched.
+//! Any failure before step 3 leaves the source untouched. The reset never moves a ref: a
+//! commit made while `new` ran (HEAD moved) makes step 3 leave the source alone, and the
+//! reset itself only rewrites the index and files to the snapshot's tree (`read-tree
+//! --reset -u`), so even a commit racing it cannot be taken off its branch.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,8 @@ use crate::process::Cmd;
 pub struct Snapshot {
     pub source: PathBuf,
     pub head: String,
+    /// The branch HEAD was on (`refs/heads/…`); `None` when detached.
+    branch: Option<String>,
     staged: Vec<u8>,
     unstaged: Vec<u8>,
     /// Untracked files (relative path -> SHA-256 of content).
@@ -124,6 +130,19 @@ fn untracked(dir: &Path) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
+/// The commit HEAD points at, and the branch it is on (`None` when detached).
+fn head_of(dir: &Path) -> Result<(String, Option<String>)> {
+    let head = git(dir)
+        .args(["rev-parse", "--verify", "HEAD"])
+        .run()?
+        .trim()
+        .to_owned();
+    // Exit 1 (no output) when HEAD is detached.
+    let out = git(dir).args(["symbolic-ref", "-q", "HEAD"]).output()?;
+    let branch = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((head, (!branch.is_empty()).then_some(branch)))
+}
+
 /// Records the uncommitted changes of `source`.
 pub fn snapshot(source: &Path) -> Result<Snapshot> {
     let status = git(source)
@@ -136,11 +155,7 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
                 .into(),
         );
     }
-    let head = git(source)
-        .args(["rev-parse", "--verify", "HEAD"])
-        .run()?
-        .trim()
-        .to_owned();
+    let (head, branch) = head_of(source)?;
     let staged = diff(source, true)?;
     let unstaged = diff(source, false)?;
     let untracked = untracked(source)?;
@@ -160,6 +175,7 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
     Ok(Snapshot {
         source: source.to_owned(),
         head,
+        branch,
         staged,
         unstaged,
         untracked,
@@ -217,18 +233,36 @@ pub fn verify(snapshot: &Snapshot, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes the moved changes from the source, if it still matches the snapshot. Returns
-/// false (and touches nothing) if the source changed meanwhile.
-pub fn clean_source(snapshot: &Snapshot) -> Result<bool> {
+/// What [`clean_source`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleaned {
+    /// The moved changes are gone from the source.
+    Yes,
+    /// The source's changes differ from the snapshot: left as it is.
+    Changed,
+    /// HEAD moved (a commit, a checkout) since the snapshot: left as it is. `now` is where
+    /// HEAD is, with its branch.
+    HeadMoved { now: String, branch: Option<String> },
+}
+
+/// Removes the moved changes from the source, if it still matches the snapshot: the same
+/// HEAD commit on the same branch, and the same changes. Otherwise touches nothing.
+pub fn clean_source(snapshot: &Snapshot) -> Result<Cleaned> {
     let source = &snapshot.source;
+    let (now, branch) = head_of(source)?;
+    if now != snapshot.head || branch != snapshot.branch {
+        return Ok(Cleaned::HeadMoved { now, branch });
+    }
     if verify(snapshot, source).is_err() {
-        return Ok(false);
+        return Ok(Cleaned::Changed);
     }
     if !snapshot.staged.is_empty() || !snapshot.unstaged.is_empty() {
-        // Only tracked paths are reset; the state was verified identical to the snapshot a
-        // moment ago, and the backup commit holds it too.
+        // Only tracked paths are reset, to the tree of the HEAD just read; the state was
+        // verified identical to the snapshot a moment ago, and the backup commit holds it
+        // too. Unlike `reset --hard`, this never moves a ref: a commit made in between stays
+        // on its branch (its changes would then show as uncommitted reversals, not be lost).
         git(source)
-            .args(["reset", "-q", "--hard", &snapshot.head])
+            .args(["read-tree", "--reset", "-u", &snapshot.head])
             .run()?;
     }
     for (rel, hash) in &snapshot.untracked {
@@ -242,7 +276,7 @@ pub fn clean_source(snapshot: &Snapshot) -> Result<bool> {
             remove_empty_parents(source, &path);
         }
     }
-    Ok(true)
+    Ok(Cleaned::Yes)
 }
 
 /// Removes directories left empty by moving files out, up to (not including) `root`.

@@ -136,8 +136,8 @@ pub struct ConflictsArgs {
     /// Check against this branch instead of each session's base branch
     #[arg(long, value_name = "BRANCH")]
     pub into: Option<String>,
-    /// Look at every worktree for uncommitted work [default: only those of running agents,
-    /// and those a run left uncommitted work in]
+    /// Run git status in every worktree [default: in those of running agents, those a run
+    /// left uncommitted work in, and those a quick look finds changed since the run ended]
     #[arg(long)]
     pub scan: bool,
     /// Print the prediction as JSON

@@ -376,7 +376,13 @@ fn check_session(
         // of a deleted worktree below needs.
         if args.fix {
             attempt(&mut f, || {
-                super::stop::stop_session(state, s, None).map(drop)
+                super::stop::stop_session_for(
+                    state,
+                    s,
+                    None,
+                    Some("stopped by 'git agent doctor --fix'"),
+                )
+                .map(drop)
             });
         }
         findings.push(f);
@@ -502,7 +508,13 @@ fn check_session(
         findings.push(f);
     }
     if !live.is_active() {
-        check_processes(name, &s.repo, Some(&s.worktree), args, findings)?;
+        check_processes(
+            name,
+            s.run_token.as_deref(),
+            Some(&s.worktree),
+            args,
+            findings,
+        )?;
     }
     Ok(())
 }
@@ -859,7 +871,7 @@ fn check_strays_of_removed(
         if sessions.iter().any(|l| l.name == s.name) || !seen.insert(s.name.clone()) {
             continue;
         }
-        for p in crate::procs::find(&s.name, &s.repo, None) {
+        for p in crate::procs::find(s.run_token.as_deref(), None) {
             findings.push(stray(&s.name, p, args));
         }
     }
@@ -885,12 +897,12 @@ fn stray(name: &str, p: crate::procs::Found, args: &Args) -> Finding {
 
 fn check_processes(
     name: &str,
-    repo: &Path,
+    token: Option<&str>,
     worktree: Option<&Path>,
     args: &Args,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
-    for p in crate::procs::find(name, repo, worktree) {
+    for p in crate::procs::find(token, worktree) {
         if p.tagged {
             findings.push(stray(name, p, args));
         } else {

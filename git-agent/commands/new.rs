@@ -396,6 +396,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 pull_request: None,
                 removed: None,
                 changes: None,
+                run_token: Some(Session::new_run_token(&plan.name)),
             };
             state.write(&lock, &record)?;
             if settings.ports > 0 {
@@ -455,6 +456,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     discard(&state, &later.name)?;
                 }
                 if !started.is_empty() {
+                    refresh(&state, &mut started);
                     print(ctx, format, &started)?;
                     let names: Vec<&str> = started.iter().map(|s| s.name.as_str()).collect();
                     ctx.warn(&format!(
@@ -489,6 +491,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     if let Some(snap) = &snapshot {
         clean_source(ctx, &state, snap, &mut started)?;
     }
+    refresh(&state, &mut started);
     print(ctx, format, &started)?;
     if format == Format::Human {
         let hint = match started.as_slice() {
@@ -501,6 +504,24 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ctx.hint(&hint)?;
     }
     Ok(0)
+}
+
+/// Re-reads the records of started sessions before they are shown: one started first may
+/// have ended (and its supervisor exited) while later ones were being created, and judging
+/// its liveness from the record read when it started would call it lost. A record that
+/// looks lost is read once more: its supervisor may have recorded the end just after the
+/// first read.
+fn refresh(state: &StateDir, started: &mut [Session]) {
+    for s in started.iter_mut() {
+        for _ in 0..2 {
+            if let Ok(fresh) = state.load(&s.name) {
+                *s = fresh;
+            }
+            if s.live_state() != State::Lost {
+                break;
+            }
+        }
+    }
 }
 
 /// The record of a session that was reserved but not created: it and its ports go.
@@ -615,7 +636,8 @@ fn clean_source(
     if snapshot.is_empty() {
         return Ok(());
     }
-    let cleaned = crate::take::clean_source(snapshot)?;
+    let outcome = crate::take::clean_source(snapshot)?;
+    let cleaned = outcome == crate::take::Cleaned::Yes;
     for s in started.iter_mut() {
         let took = TookChanges {
             from: snapshot.source.clone(),
@@ -629,20 +651,33 @@ fn clean_source(
         })?;
         s.took_changes = Some(took);
     }
-    let targets: Vec<&str> = started.iter().map(|s| s.name.as_str()).collect();
-    if cleaned {
-        writeln!(
+    let targets = started
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match outcome {
+        crate::take::Cleaned::Yes => writeln!(
             ctx.err,
-            "Moved {} changed path(s) into {}; this checkout is clean now.",
+            "Moved {} changed path(s) into {targets}; this checkout is clean now.",
             snapshot.paths().len(),
-            targets.join(", ")
-        )?;
-    } else {
-        ctx.warn(&format!(
+        )?,
+        crate::take::Cleaned::Changed => ctx.warn(&format!(
             "this checkout changed while the changes were being moved; it was left as it is \
-             (the changes are also in {})",
-            targets.join(", ")
-        ))?;
+             (the changes are also in {targets})"
+        ))?,
+        crate::take::Cleaned::HeadMoved { now, branch } => {
+            let on = branch
+                .as_deref()
+                .map(|b| format!(" on {}", b.strip_prefix("refs/heads/").unwrap_or(b)))
+                .unwrap_or_default();
+            ctx.warn(&format!(
+                "HEAD moved from {} to {}{on} while the changes were being moved (a commit?); \
+                 this checkout was left as it is (the changes are also in {targets})",
+                session::short_id(&snapshot.head),
+                session::short_id(&now),
+            ))?;
+        }
     }
     if let Some(backup) = &snapshot.backup {
         writeln!(

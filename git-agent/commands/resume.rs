@@ -56,7 +56,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 ctx.err,
                 "{name} was lost (its supervisor is gone): recording its end first"
             )?;
-            super::stop::stop_session(&state, &s, None)?;
+            super::stop::stop_session_for(&state, &s, None, Some("stopped by 'git agent resume'"))?;
         }
         State::Stopped | State::Failed => {}
         live if live.is_active() => {

@@ -47,12 +47,16 @@ pub fn session_with_worktree(state: &StateDir, name: &str) -> Result<Session> {
     Ok(s)
 }
 
-/// Runs `cmd` in the foreground in the session's worktree with its environment, passing
-/// the exit status through. Signals meant for the command (Ctrl-C) do not stop us first.
+/// Runs `cmd` in the foreground in the session's worktree with its environment (but not
+/// the agent's run token), passing the exit status through. Signals meant for the command (Ctrl-C) do not stop us first.
 pub fn foreground(state: &StateDir, s: &Session, cmd: Cmd) -> Result<u8> {
     let mut cmd = cmd.current_dir(&s.worktree).scrub_for_agent();
+    // Without the agent's run token: what the user starts here is theirs, and `rm` or
+    // `doctor --reap` never stop it.
     for (k, v) in crate::supervisor::command_env(state, s) {
-        cmd = cmd.env(k, v);
+        if k != crate::procs::TOKEN_VAR {
+            cmd = cmd.env(k, v);
+        }
     }
     let ignored = Arc::new(AtomicBool::new(false));
     for sig in [

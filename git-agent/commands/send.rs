@@ -69,7 +69,10 @@ pub enum Delivered {
 
 /// Delivers `message` to the session's agent: starts the next run (resuming the agent's
 /// conversation where the profile can), or queues it (`queue`) while the agent runs.
-/// Prints what happened.
+/// Refused while `git agent merge` holds the session ([`StateDir::hold`]). Prints what
+/// happened.
+///
+/// [`StateDir::hold`]: crate::state::StateDir::hold
 pub fn deliver(
     ctx: &mut Ctx<'_>,
     repo: &Repo,
@@ -90,7 +93,28 @@ pub fn deliver_as(
     kind: RunKind,
 ) -> Result<Delivered> {
     let state = repo.state();
-    // Not while the session is being merged or removed (its worktree is in use).
+    // Not while a merge holds the session, from its first check to its end: its cleanup
+    // would stop the run. Held until the run has started, so a merge that comes after sees
+    // it running. Asked first: the merge also holds the removal lock while it builds.
+    let what = if kind == RunKind::Resume {
+        "git agent resume"
+    } else {
+        "git agent send"
+    };
+    let _hold = match state.hold(name, what, false)? {
+        Ok(hold) => hold,
+        Err(holder) => {
+            return Err(Failure::fatal(format!(
+                "'{name}' is held by {holder}; no run of its agent starts until that ends"
+            ))
+            .hint(format!(
+                "wait for it; if the session is still there afterwards, run this again \
+                 (see 'git agent show {name}')"
+            ))
+            .into());
+        }
+    };
+    // Nor while the session is being removed (its worktree is in use).
     let _exclusive = state.removal_lock(name)?;
     let lock = state.lock()?;
     let mut s = state.load(name)?;
@@ -153,6 +177,10 @@ pub fn deliver_as(
     let run = supervisor::followup_run(&state, &s, message, kind)?;
     let (n, resumed) = (run.n, run.resumed);
     supervisor::prepare_next(&mut s, run);
+    if s.run_token.is_none() {
+        // A record from before run tokens: from now on, what its agent starts is tagged.
+        s.run_token = Some(crate::session::Session::new_run_token(name));
+    }
     s.processes.creator = Some(ProcessRef::current());
     s.processes.supervisor = None;
     s.processes.agent = None;

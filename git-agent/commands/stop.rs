@@ -87,15 +87,27 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     Ok(code)
 }
 
-/// Stops one session; `None` if it had already ended.
+/// Stops one session, as `git agent stop`; `None` if it had already ended.
 pub fn stop_session(
     state: &StateDir,
     session: &Session,
     grace: Option<Duration>,
 ) -> Result<Option<Session>> {
+    stop_session_for(state, session, grace, None)
+}
+
+/// [`stop_session`], for another command: `reason` becomes the run's end reason (never
+/// "stopped by 'git agent stop'" for a stop nobody asked for with that command).
+pub fn stop_session_for(
+    state: &StateDir,
+    session: &Session,
+    grace: Option<Duration>,
+    reason: Option<&str>,
+) -> Result<Option<Session>> {
     let name = session.name.as_str();
+    let lost = |s: &Session| stop_lost(state, s, grace, reason);
     match session.live_state() {
-        State::Lost => return stop_lost(state, session, grace).map(Some),
+        State::Lost => return lost(session).map(Some),
         s if s.is_terminal() => return Ok(None),
         _ => {}
     }
@@ -104,6 +116,7 @@ pub fn stop_session(
         s.stop_requested = Some(StopRequest {
             at: crate::time::now(),
             grace_secs,
+            reason: reason.map(str::to_owned),
         });
         Ok(s.clone())
     })?;
@@ -117,7 +130,7 @@ pub fn stop_session(
     loop {
         let now = state.load(name)?;
         match now.live_state() {
-            State::Lost => return stop_lost(state, &now, grace).map(Some),
+            State::Lost => return lost(&now).map(Some),
             s if s.is_terminal() => return Ok(Some(now)),
             _ => {}
         }
@@ -133,16 +146,21 @@ pub fn stop_session(
 }
 
 /// The supervisor is gone: stop what is left of the agent and record the end ourselves.
-fn stop_lost(state: &StateDir, session: &Session, grace: Option<Duration>) -> Result<Session> {
+fn stop_lost(
+    state: &StateDir,
+    session: &Session,
+    grace: Option<Duration>,
+    reason: Option<&str>,
+) -> Result<Session> {
     let name = session.name.as_str();
     let grace = grace.unwrap_or(Duration::from_secs(session.stop_grace_secs));
     if let Some(agent) = &session.processes.agent {
         LocalRunner.terminate(agent, grace);
     }
-    supervisor::finish_lost(
-        state,
-        name,
-        "stopped by 'git agent stop' after its supervisor was lost",
-    )?;
+    let why = match reason {
+        Some(r) => format!("{r}, after its supervisor was lost"),
+        None => "stopped by 'git agent stop' after its supervisor was lost".to_owned(),
+    };
+    supervisor::finish_lost(state, name, &why)?;
     state.load(name)
 }

@@ -14,6 +14,7 @@ mod location;
 mod man_pages;
 mod merge;
 mod names_and_variants;
+mod ownership;
 mod profiles;
 mod real_agents;
 mod removal_safety;

@@ -497,6 +497,7 @@ pub fn normalize(env: &TestEnv, text: &str) -> String {
             "\"pid\": ",
             "\"start\": ",
             "\"time\": ",
+            "\"run_token\": ",
         ]
         .iter()
         .find_map(|key| line.find(key).map(|pos| (pos, key.len())))
