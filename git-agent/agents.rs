@@ -430,6 +430,30 @@ pub fn own_sandbox(agent: &AgentSpec) -> Option<String> {
     applies.then(|| format!("codex's own (--sandbox {mode})"))
 }
 
+/// `args` of a run whose CLI sandboxes itself ([`own_sandbox`]), narrowed to what ours would
+/// allow: codex's `workspace-write` also lets the agent write all of `/tmp` and `$TMPDIR`
+/// (where a repository may live: found with the real CLI), so those are excluded and the
+/// session's private temporary folder, its `TMPDIR`, is the one writable root besides the
+/// worktree. The overrides go right after `exec`, where codex takes them for a first run
+/// and for `exec resume` alike.
+pub fn narrow_own_sandbox(agent: &AgentSpec, args: &[String], tmp: &Path) -> Vec<String> {
+    if own_sandbox(agent).is_none() || args.first().map(String::as_str) != Some("exec") {
+        return args.to_vec();
+    }
+    let roots = serde_json::to_string(&[tmp.to_string_lossy()]).unwrap_or_default();
+    let mut out = vec![args[0].clone()];
+    for setting in [
+        "sandbox_workspace_write.exclude_slash_tmp=true".to_owned(),
+        "sandbox_workspace_write.exclude_tmpdir_env_var=true".to_owned(),
+        format!("sandbox_workspace_write.writable_roots={roots}"),
+    ] {
+        out.push("-c".into());
+        out.push(setting);
+    }
+    out.extend(args[1..].iter().cloned());
+    out
+}
+
 fn builtin(name: &str) -> Option<&'static Builtin> {
     BUILTINS.iter().find(|b| b.name == name)
 }

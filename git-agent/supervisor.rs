@@ -682,15 +682,19 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     }
     let (mut log, log_offset) = open_log(state, name)?;
     let mut env = agent_env(state, session, &run);
+    let mut args = run.args.clone();
     let (sandbox, in_force) = match sandbox_for(state, session, crate::sandbox::Purpose::Agent) {
         Ok(Sandboxed {
             writable,
             in_force,
             tmp,
         }) => {
-            if writable.is_some() {
+            if writable.is_some() || in_force.kind == "agent" {
                 // Its own temporary folder: the shared one may hold the repository.
                 env.push(("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()));
+            }
+            if in_force.kind == "agent" {
+                args = agents::narrow_own_sandbox(&session.agent, &args, &tmp);
             }
             (writable, in_force)
         }
@@ -698,7 +702,7 @@ fn run_once(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Resu
     };
     let spec = LaunchSpec {
         program: session.agent.program.clone(),
-        args: run.args.clone(),
+        args,
         cwd: session.worktree.clone(),
         env,
         stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),

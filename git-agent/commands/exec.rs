@@ -29,5 +29,5 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     } else {
         program.clone()
     };
-    super::run::foreground(&state, &s, Cmd::new(program).args(rest))
+    super::run::foreground(&state, &s, Cmd::new(program).args(rest), false)
 }

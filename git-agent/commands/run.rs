@@ -1,6 +1,7 @@
 //! `git agent run NAME [-- COMMAND…]`: the project's run script (a dev server, say), or a
 //! given command, in a session's worktree with the session's environment (ports included),
-//! in the foreground; its exit code becomes ours.
+//! in the foreground; its exit code becomes ours. What it runs is the agent's work, so it
+//! runs in the session's write sandbox (`exec`, the user's own way in, does not).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -48,8 +49,10 @@ pub fn session_with_worktree(state: &StateDir, name: &str) -> Result<Session> {
 }
 
 /// Runs `cmd` in the foreground in the session's worktree with its environment (but not
-/// the agent's run token), passing the exit status through. Signals meant for the command (Ctrl-C) do not stop us first.
-pub fn foreground(state: &StateDir, s: &Session, cmd: Cmd) -> Result<u8> {
+/// the agent's run token), passing the exit status through; `sandboxed`: in the session's
+/// write sandbox (`run` starts the agent's work; `exec` is the user's own way in). Signals
+/// meant for the command (Ctrl-C) do not stop us first.
+pub fn foreground(state: &StateDir, s: &Session, cmd: Cmd, sandboxed: bool) -> Result<u8> {
     let mut cmd = cmd.current_dir(&s.worktree).scrub_for_agent();
     // Without the agent's run token: what the user starts here is theirs, and `rm` or
     // `doctor --reap` never stop it.
@@ -57,6 +60,9 @@ pub fn foreground(state: &StateDir, s: &Session, cmd: Cmd) -> Result<u8> {
         if k != crate::procs::TOKEN_VAR {
             cmd = cmd.env(k, v);
         }
+    }
+    if sandboxed {
+        cmd = crate::supervisor::sandboxed_command(state, s, &s.worktree, cmd)?;
     }
     let ignored = Arc::new(AtomicBool::new(false));
     for sig in [
@@ -85,7 +91,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         } else {
             program.clone()
         };
-        return foreground(&state, &s, Cmd::new(program).args(rest));
+        return foreground(&state, &s, Cmd::new(program).args(rest), true);
     }
     let script = match repo
         .config()
@@ -111,5 +117,5 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             script
         }
     };
-    foreground(&state, &s, Cmd::new("sh").args(["-c", &script]))
+    foreground(&state, &s, Cmd::new("sh").args(["-c", &script]), true)
 }

@@ -254,7 +254,7 @@ fn stated_dirs(env: &TestEnv) -> Vec<String> {
             continue;
         }
         let text = entry.to_string().replace("\\n", " ").replace("\\\"", " ");
-        for marker in ["Working directory:", "<cwd>"] {
+        for marker in ["Working directory:", "working directory:", "<cwd>"] {
             for part in text.split(marker).skip(1) {
                 let dir: String = part
                     .trim_start()

@@ -353,3 +353,25 @@ fn verify_runs_what_the_agent_wrote_inside_its_sandbox() {
     env.agent(&["review", "open", "--verify"]).ok();
     assert!(escape.exists(), "without the sandbox it lands");
 }
+
+#[test]
+fn run_is_sandboxed_and_exec_is_the_users_own() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "served"], "write work.txt done\n");
+    env.wait_state("served", "done");
+    if in_force(&env, "served") == "none" {
+        return;
+    }
+    let escape = env.repo.join("escape.txt");
+    let touch = format!("echo x > {}", escape.display());
+    let out = env.agent(&["run", "served", "--", "sh", "-c", &touch]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("Permission denied"), "{out}");
+    assert!(!escape.exists());
+    env.agent(&["exec", "served", "--", "sh", "-c", &touch])
+        .ok();
+    assert!(
+        escape.exists(),
+        "exec runs what the user typed, unsandboxed"
+    );
+}
