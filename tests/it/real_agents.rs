@@ -77,9 +77,11 @@ fn start_server(env: &TestEnv, cli: &str, fallback_cwd: &Path) -> Server {
             r#"{{"text": "Appending.", "write": "hello.txt", "content": "hello from {cli}\nsecond line from {cli}\n"}}"#
         ),
     };
-    // The first turn tries to escape into the main checkout: the sandbox (or the CLI's own
-    // rules) must refuse it. Aider gets no such turn: it only edits files of its repository.
-    let escape = if cli == "aider" {
+    // The first turn tries to escape into the main checkout: the CLI's own rules (or the
+    // sandbox) must refuse it. Aider gets no such turn (it only edits files of its
+    // repository), nor does OpenCode, which ends the whole run when it refuses a write
+    // outside its directory; both meet the kernel in the bypass-mode session below.
+    let escape = if matches!(cli, "aider" | "opencode") {
         String::new()
     } else {
         format!(
@@ -87,13 +89,18 @@ fn start_server(env: &TestEnv, cli: &str, fallback_cwd: &Path) -> Server {
             escape_path(env).display()
         )
     };
+    let bypass_escape = env.repo.join("escaped-in-bypass.txt");
+    let bypass_escape = bypass_escape.display();
     let script = format!(
         r#"{{"conversations": [
   {{"match": "Create a file hello.txt", "turns": [
     {escape}
     {{"text": "I'll create hello.txt.", "write": "hello.txt", "content": "hello from {cli}\n"}},
     {{"text": "Created hello.txt containing 'hello from {cli}'."}}]}},
-  {{"match": "Append the line", "turns": [{append}, {{"text": "Appended."}}]}}
+  {{"match": "Append the line", "turns": [{append}, {{"text": "Appended."}}]}},
+  {{"match": "Escape test", "turns": [
+    {{"text": "Writing outside.", "write": "{bypass_escape}", "content": "escaped\n"}},
+    {{"text": "Done."}}]}}
 ], "commit_message": "Apply scripted change"}}"#
     );
     let script_path = env.path("fake-llm-script.json");
@@ -212,6 +219,13 @@ fn configure(env: &mut TestEnv, cli: &str, program: &Path, base: &str) {
             env.set_env("npm_config_registry", "http://127.0.0.1:9/");
         }
         "aider" => {
+            // Aider writes an identity into the repository's config when git config has
+            // none (the test's comes from the environment); the sandbox keeps `.git/config`
+            // closed, so give it one, as a user's ~/.gitconfig would.
+            let global = env.home.join(".gitconfig");
+            let mut text = std::fs::read_to_string(&global).unwrap();
+            text.push_str("[user]\n\tname = Test Author\n\temail = author@example.com\n");
+            std::fs::write(&global, text).unwrap();
             let metadata = env.path("aider-model-metadata.json");
             std::fs::write(
                 &metadata,
@@ -254,10 +268,17 @@ fn stated_dirs(env: &TestEnv) -> Vec<String> {
             continue;
         }
         let text = entry.to_string().replace("\\n", " ").replace("\\\"", " ");
-        for marker in ["Working directory:", "working directory:", "<cwd>"] {
+        for marker in [
+            "Working directory:",
+            "working directory:",
+            "<cwd>",
+            "**Workspace Directories:**",
+        ] {
             for part in text.split(marker).skip(1) {
+                let part = part.trim_start();
                 let dir: String = part
-                    .trim_start()
+                    .strip_prefix("- ")
+                    .unwrap_or(part)
                     .chars()
                     .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '"' | '\\'))
                     .collect();
@@ -313,10 +334,16 @@ fn run_one(cli: &str, program: PathBuf) {
         waited.code, 0,
         "{cli}: run 1 did not end done:\n{waited}\n{show}"
     );
+    let made = env.run({
+        let mut cmd = env.command("git", &env.repo);
+        cmd.args(["show", "agent/x:hello.txt"]);
+        cmd
+    });
     assert_eq!(
-        env.git(&["show", "agent/x:hello.txt"]),
+        made.stdout,
         format!("hello from {cli}\n"),
-        "{cli}"
+        "{cli}: {made}\n{show}\n{}",
+        env.agent(&["logs", "x", "--raw"]).stdout
     );
     assert_isolated(&env, cli, &worktree, &show.to_string());
     let first = env.record("x");
@@ -380,12 +407,52 @@ fn run_one(cli: &str, program: PathBuf) {
             .unwrap_or("")
             .to_owned()
     });
+    let kernel = bypass_escape(&env, cli);
     eprintln!(
-        "real agent {cli} ({}): new -> done, send -> resumed, committed; stated {:?}; sandbox {}",
+        "real agent {cli} ({}): new -> done, send -> resumed, committed; stated {:?}; sandbox {}; {kernel}",
         version.unwrap_or_default(),
         stated_dirs(&env),
         r["sandbox"]["in_force"]["detail"]
     );
+}
+
+/// In the CLI's mode that asks nothing (where it has one), a write into the main checkout by
+/// absolute path meets only the kernel sandbox, which must refuse it.
+fn bypass_escape(env: &TestEnv, cli: &str) -> String {
+    let Some(mode) = (match cli {
+        "claude" | "codex" | "opencode" => Some("bypass"),
+        "gemini" => Some("yolo"),
+        _ => None,
+    }) else {
+        return "no bypass mode".into();
+    };
+    env.agent(&[
+        "new",
+        "--agent",
+        cli,
+        "--permission-mode",
+        mode,
+        "--name",
+        "esc",
+        "Escape test: write outside",
+    ])
+    .ok();
+    let waited = env.agent(&["wait", "--timeout", "5m", "esc"]);
+    let show = env.agent(&["show", "esc"]).stdout;
+    let logs = env.agent(&["logs", "esc", "--raw"]).stdout;
+    let kind = env.record("esc")["sandbox"]["in_force"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if kind == "none" {
+        return "no Landlock on this kernel: the bypass escape was not tried".into();
+    }
+    assert_eq!(kind, "landlock", "{cli} in {mode}: {show}");
+    assert!(
+        !env.repo.join("escaped-in-bypass.txt").exists(),
+        "{cli} in {mode} wrote into the main checkout:\n{waited}\n{show}\n{logs}"
+    );
+    format!("{mode}: the kernel refused the escape")
 }
 
 #[test]

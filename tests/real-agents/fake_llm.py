@@ -273,6 +273,9 @@ CWD_PATTERNS = [
     re.compile(r"Primary working directory:\s*(/[^\s<\"\\]+)"),
     re.compile(r"Working directory:\s*(/[^\s<\"\\]+)"),
     re.compile(r"<cwd>\s*(/[^\s<\"\\]+)\s*</cwd>"),
+    # Gemini CLI lists its workspace: "- **Workspace Directories:**\n  - /path" (git-agent's
+    # addition to the rig's patterns: without it Gemini's writes went to the fallback).
+    re.compile(r"\*\*Workspace Directories:\*\*(?:\\n|\s)*-\s*(/[^\s<\"\\]+)"),
 ]
 
 
