@@ -171,6 +171,8 @@ pub fn ensure_idle(s: &Session, verb: &str) -> Result<()> {
 /// Commits what is uncommitted in the session's worktree; refuses if that is impossible
 /// (a hook refused, an operation is in progress, HEAD left the branch).
 pub fn commit_leftovers(ctx: &mut Ctx<'_>, s: &Session, before: &str) -> Result<()> {
+    // Nothing of ours runs in a worktree whose git link its agent rewrote.
+    git_agent::sandbox::guard(s)?;
     match git_agent::commit::commit_leftovers(s, &format!("left changes uncommitted {before}")) {
         CommitOutcome::Committed { sha } => {
             writeln!(

@@ -29,10 +29,26 @@ use gix::ObjectId;
 /// `git -C dir …` that never waits for an editor.
 pub fn git(dir: &Path) -> Cmd {
     Cmd::git_in(dir)
+        .args(TRUSTED_HOOKS.get().into_iter().flatten())
         .env("GIT_EDITOR", "true")
         .env("GIT_SEQUENCE_EDITOR", "true")
         .env("GIT_MERGE_AUTOEDIT", "no")
         .env("GIT_TERMINAL_PROMPT", "0")
+}
+
+/// `-c core.hooksPath=…` as the main worktree resolves it, for every git command of ours: a
+/// merge, squash or rebase built in an agent's worktree runs your hooks, never a hook the
+/// agent wrote there (see `git_agent::commit::trusted_hooks`).
+static TRUSTED_HOOKS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+
+/// Sets the hooks every [`git`] runs, from the repository this command works on.
+pub fn trust_hooks_of(repo: &git_agent::repo::Repo) {
+    TRUSTED_HOOKS.get_or_init(|| {
+        git_agent::commit::trusted_hooks(
+            repo.main_workdir().unwrap_or(repo.common_dir()),
+            repo.common_dir(),
+        )
+    });
 }
 
 /// A session's target branch, now.
@@ -235,7 +251,21 @@ pub fn advance(repo: &Repo, target: &Target, new: ObjectId, why: &str) -> Result
     let new = new.to_string();
     match &target.checkout {
         Some(dir) => {
+            // A hooks folder inside the checkout (`core.hooksPath = .githooks`) is replaced by
+            // the landed files before git runs `post-merge` from it: that would run the
+            // agent's version, now. Such a landing runs no hook; your own hooks folder outside
+            // the tree (the default `.git/hooks`) runs as usual.
+            let hooks_in_tree = TRUSTED_HOOKS
+                .get()
+                .and_then(|[_, h]| h.strip_prefix("core.hooksPath="))
+                .is_some_and(|h| Path::new(h).starts_with(dir));
             git(dir)
+                .args(
+                    hooks_in_tree
+                        .then_some(["-c", "core.hooksPath=/dev/null"])
+                        .into_iter()
+                        .flatten(),
+                )
                 .args([
                     "merge",
                     "--ff-only",

@@ -93,6 +93,7 @@ pub fn result(repo: &Repo, s: &Session) -> Result<Result_> {
 
 /// The tree of the worktree as it is, through a temporary copy of its index.
 fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
+    git_agent::sandbox::guard(s)?;
     let wt = &s.worktree;
     let git_dir = Cmd::git_in(wt)
         .args(["rev-parse", "--absolute-git-dir"])

@@ -376,11 +376,13 @@ fn builtin_writes(profile: &str) -> &'static [&'static str] {
     }
 }
 
-/// Writable for every agent under the sandbox: the user's cache folder.
-const COMMON_WRITES: &[&str] = &["~/.cache/"];
+/// Writable for every agent under the sandbox: nothing. Not even `~/.cache`: other tools
+/// keep there what they run later for the user (pre-commit's hook environments, build
+/// caches); a user who wants an agent to share a cache lists it in `agent.sandbox.allowWrite`.
+const COMMON_WRITES: &[&str] = &[];
 
 /// The places outside its worktree that `agent` may write under the sandbox: its CLI's own
-/// state folders, the common cache folder, and the profile's `sandboxWrite` entries (from the
+/// state folders and the profile's `sandboxWrite` entries (from the
 /// user's profiles file or git config, never from the repository).
 pub fn sandbox_writes(agent: &AgentSpec) -> Vec<crate::sandbox::Allowed> {
     let var = |name: &str| {

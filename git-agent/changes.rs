@@ -92,6 +92,7 @@ pub fn measured_from(session: &Session) -> &str {
 pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
     let mut changes = committed_part(repo, session, None)?;
     if session.worktree.is_dir() {
+        crate::sandbox::guard(session)?;
         changes.uncommitted = Some(uncommitted(&session.worktree, &session.left_out())?);
     } else {
         changes.worktree_missing = true;

@@ -198,6 +198,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
             crate::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
+        crate::sandbox::guard(s)?;
         let status = crate::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
         i.submodules = submodule_work(&s.worktree, "", &mut i.submodule_work)?;

@@ -3,10 +3,10 @@
 //!
 //! Invariants (DESIGN.md §5, 11):
 //! - Under the sandbox an agent writes only beneath: its worktree; the parts of the git common
-//!   directory a commit needs (`objects/`, `refs/`, `logs/` and its own `worktrees/<id>/`),
-//!   never the common dir's `config` or `hooks/`, so nothing it writes there runs later for
-//!   the user; its status file; a private temporary folder (its `TMPDIR`), and the whole
-//!   system temporary folder only when neither the repository nor any worktree lives there;
+//!   directory a commit needs (`objects/`, the folder of refs and reflogs holding its branch,
+//!   `refs/heads/agent/`, and its own `worktrees/<id>/`), never the common dir's `config` or
+//!   `hooks/` (nothing it writes there runs later for the user) nor the user's branches; its status file; a private temporary folder (its `TMPDIR`; never the shared
+//!   one);
 //!   `/dev`; the state and cache folders its CLI declares ([`crate::agents`]); and what the
 //!   user lists in `agent.sandbox.allowWrite` (git config, never the repository's files).
 //!   Reads are not restricted.
@@ -187,8 +187,8 @@ fn probe() -> Support {
 #[cfg(target_os = "linux")]
 pub fn enforce(writable: &[PathBuf]) -> Result<()> {
     use landlock::{
-        ABI, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _,
-        RulesetStatus,
+        ABI, Access as _, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr as _,
+        RulesetCreatedAttr as _, RulesetStatus, Scope,
     };
     // V3's write rights: writing, making, removing, renaming across folders, truncating.
     // Newer ABIs add rights that are not about writing files (device ioctls, connecting to
@@ -197,6 +197,11 @@ pub fn enforce(writable: &[PathBuf]) -> Result<()> {
     let access = AccessFs::from_write(abi);
     let mut ruleset = Ruleset::default()
         .handle_access(access)
+        .context("could not prepare the sandbox")?
+        // Where the kernel can (Linux 6.12, ABI 6): no signals to processes outside the
+        // sandbox and no connecting to abstract Unix sockets made outside it. Best effort:
+        // older kernels enforce the write rules alone.
+        .scope(Scope::from_all(ABI::V6))
         .context("could not prepare the sandbox")?
         .create()
         .context("could not create the sandbox")?;
@@ -250,6 +255,8 @@ pub struct Places<'a> {
     pub common_dir: &'a Path,
     pub main_worktree: &'a Path,
     pub worktree: &'a Path,
+    /// The session's branch (`agent/x`): its folder of refs is writable.
+    pub branch: &'a str,
     pub status_file: &'a Path,
     pub tmp: &'a Path,
     /// The CLI's own folders and files, and `agent.sandbox.allowWrite`.
@@ -260,9 +267,19 @@ impl Places<'_> {
     /// The paths, made canonical; declared folders that are missing are created first.
     pub fn writable(&self) -> Vec<PathBuf> {
         let mut paths = vec![canonical(self.worktree)];
-        for sub in ["objects", "refs", "logs"] {
-            // A rule can only name what exists: git makes `logs/` on first use (a bare
-            // repository has none yet), which inside the sandbox it could not.
+        // Objects, and only the folder of refs (and reflogs) that holds its own branch
+        // (`refs/heads/agent/`): the user's branches and tags stay out of its reach. A rule
+        // can only name what exists, so the folders are made first (git would make them on
+        // first use, which inside the sandbox it could not).
+        let branch_folder = Path::new("heads")
+            .join(self.branch)
+            .parent()
+            .map_or_else(|| PathBuf::from("heads"), Path::to_owned);
+        for sub in [
+            PathBuf::from("objects"),
+            Path::new("refs").join(&branch_folder),
+            Path::new("logs/refs").join(&branch_folder),
+        ] {
             let dir = self.common_dir.join(sub);
             let _ = std::fs::create_dir_all(&dir);
             paths.push(canonical(&dir));
@@ -271,16 +288,9 @@ impl Places<'_> {
             paths.push(admin);
         }
         paths.push(self.status_file.to_owned());
+        // Only its own temporary folder, never the shared one: that holds other sessions'
+        // folders, the sockets of the user's programs, and often the repository itself.
         paths.push(canonical(self.tmp));
-        let system_tmp = canonical(&std::env::temp_dir());
-        let ours = [
-            canonical(self.common_dir),
-            canonical(self.main_worktree),
-            canonical(self.worktree.parent().unwrap_or(self.worktree)),
-        ];
-        if !ours.iter().any(|p| p.starts_with(&system_tmp)) {
-            paths.push(system_tmp);
-        }
         paths.push(PathBuf::from("/dev"));
         for allowed in &self.extra {
             if allowed.folder {
@@ -353,6 +363,7 @@ pub fn decide(
         common_dir,
         main_worktree: &session.repo,
         worktree: &session.worktree,
+        branch: &session.branch,
         status_file,
         tmp,
         extra,
@@ -439,6 +450,59 @@ pub fn check_link(common_dir: &Path, worktree: &Path) -> std::result::Result<(),
         ));
     }
     Ok(())
+}
+
+/// Refuses to go on with a session whose worktree's git link was rewritten ([`check_link`]):
+/// every command that runs git in a session's worktree after its agent ran asks this first,
+/// so that no git of ours reads a repository, config, filters or hooks the agent made. The
+/// repository is found from the session's main worktree, which the agent cannot write.
+pub fn guard(s: &crate::session::Session) -> Result<()> {
+    if !s.worktree.is_dir() {
+        return Ok(());
+    }
+    let Some(common) = common_dir_of_main(&s.repo) else {
+        return Ok(());
+    };
+    check_link(&common, &s.worktree).map_err(|why| {
+        Failure::fatal(format!(
+            "the worktree of '{}' is no longer linked to this repository the way git made it: {why}",
+            s.name
+        ))
+        .hint("its agent may have rewritten it; git-agent runs nothing there until it is repaired")
+        .hint(format!(
+            "look at {} yourself; 'git agent rm --force {}' removes it (its branch is kept)",
+            s.worktree.display(),
+            s.name
+        ))
+        .into()
+    })
+}
+
+/// The common dir of the repository whose main worktree (or bare git dir) is `main`, read
+/// from files only.
+pub fn common_dir_of_main(main: &Path) -> Option<PathBuf> {
+    let dot = main.join(".git");
+    let git_dir = if dot.is_dir() {
+        dot
+    } else if dot.is_file() {
+        let text = std::fs::read_to_string(&dot).ok()?;
+        let p = Path::new(text.trim_end().strip_prefix("gitdir: ")?);
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            main.join(p)
+        }
+    } else if main.join("HEAD").is_file() && main.join("objects").is_dir() {
+        main.to_owned()
+    } else {
+        return None;
+    };
+    let common = match std::fs::read_to_string(git_dir.join("commondir")) {
+        Ok(c) if Path::new(c.trim_end()).is_absolute() => PathBuf::from(c.trim_end()),
+        Ok(c) => git_dir.join(c.trim_end()),
+        Err(_) => git_dir,
+    };
+    Some(canonical(&common))
 }
 
 /// The agent's private temporary folder: `<system tmp>/git-agent-<uid>/<name>-<repo hash>`,

@@ -570,7 +570,8 @@ fn half_created(
         return Ok(false);
     }
     let pristine = !s.worktree.is_dir()
-        || crate::changes::status(&s.worktree, &s.left_out()).is_ok_and(|st| st.is_empty());
+        || (crate::sandbox::guard(s).is_ok()
+            && crate::changes::status(&s.worktree, &s.left_out()).is_ok_and(|st| st.is_empty()));
     let branch_at_base = repo
         .branch_tip(&s.branch)?
         .is_none_or(|t| t == s.base.commit);

@@ -121,7 +121,10 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
         let dirty = s
             .worktree
             .is_dir()
-            .then(|| changes::uncommitted_single_threaded(&s.worktree, &s.left_out()).ok())
+            .then(|| {
+                crate::sandbox::guard(s).ok()?;
+                changes::uncommitted_single_threaded(&s.worktree, &s.left_out()).ok()
+            })
             .flatten();
         let ab = targets[i].as_ref().and_then(|(key, tip, target)| {
             let out = git

@@ -50,11 +50,14 @@ fn the_sandbox_keeps_the_agent_in_its_worktree() {
     let main_file = env.repo.join("escape.txt");
     let sibling_file = sibling.join("escape.txt");
     let common = env.repo.join(".git");
+    std::fs::create_dir_all(env.home.join(".cache")).unwrap();
     let script = format!(
         "try-write {} from the agent\n\
          try-write {} from the agent\n\
          try-write {} [core]\n\
          try-write {} #!/bin/sh\n\
+         try-write {} 0000000000000000000000000000000000000000\n\
+         try-write {} stolen\n\
          try-write inside.txt work\n\
          try-write $TMPDIR/scratch.txt scratch\n\
          write committed.txt by the agent\n\
@@ -65,6 +68,8 @@ fn the_sandbox_keeps_the_agent_in_its_worktree() {
         sibling_file.display(),
         common.join("config").display(),
         common.join("hooks/pre-commit").display(),
+        common.join("refs/heads/main").display(),
+        env.home.join(".cache/pre-commit-hook").display(),
     );
     env.spawn(&["--name", "boxed"], &script);
     env.wait_state("boxed", "done");
@@ -79,9 +84,11 @@ fn the_sandbox_keeps_the_agent_in_its_worktree() {
         &sibling_file,
         &common.join("config"),
         &common.join("hooks/pre-commit"),
+        &common.join("refs/heads/main"),
+        &env.home.join(".cache/pre-commit-hook"),
     ] {
         assert!(
-            log.contains(&format!("denied {}", escape.display())),
+            log.contains(&format!("denied {}: Permission denied", escape.display())),
             "{}: {log}",
             escape.display()
         );
@@ -284,7 +291,7 @@ fn a_forged_git_link_is_never_followed() {
         "write fake/HEAD ref: refs/heads/agent/forged\\n\n\
          write fake/refs/heads/.keep x\n\
          write fake/objects/.keep x\n\
-         write fake/config [core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = touch {}; false\\n\n\
+         write fake/config [core]\\nrepositoryformatversion = 0\\nfsmonitor = \"touch {} && false\"\\n\n\
          write .git gitdir: fake\\n\n\
          write work.txt done\n",
         marker.display()
@@ -374,4 +381,105 @@ fn run_is_sandboxed_and_exec_is_the_users_own() {
         escape.exists(),
         "exec runs what the user typed, unsandboxed"
     );
+}
+
+#[test]
+fn merge_runs_the_main_worktrees_hooks_not_the_agents() {
+    let env = TestEnv::new();
+    let log = env.path("hook-log");
+    env.write(
+        ".githooks/pre-commit",
+        &format!("#!/bin/sh\necho user >> {}\n", log.display()),
+    );
+    std::fs::set_permissions(
+        env.repo.join(".githooks/pre-commit"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.git(&["add", "."]);
+    env.git(&["commit", "-q", "-m", "hooks"]);
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    // The agent commits its own version of the hook: the squash commit of the merge is built
+    // in its worktree, where `.githooks` is the agent's.
+    env.spawn(
+        &["--name", "m"],
+        &format!(
+            "write .githooks/pre-commit #!/bin/sh\\necho agent >> {}\\n\nwrite work.txt done\ncommit the agent's work\n",
+            log.display()
+        ),
+    );
+    env.wait_state("m", "done");
+    let _ = std::fs::remove_file(&log);
+    let out = env.agent(&["merge", "m"]);
+    assert_eq!(out.code, 0, "{out}");
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!ran.contains("agent"), "the agent's hook ran: {ran}");
+    assert!(ran.contains("user"), "the user's hook ran: {ran:?}");
+}
+
+#[test]
+fn a_forged_git_link_stops_every_command_that_would_run_git_there() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.sandbox", "off"]);
+    let marker = env.root().join("fsmonitor-ran");
+    let script = format!(
+        "write work.txt done\ncommit real work\n\
+         write fake/HEAD ref: refs/heads/agent/forged\\n\n\
+         write fake/refs/heads/.keep x\n\
+         write fake/objects/.keep x\n\
+         write fake/config [core]\\nrepositoryformatversion = 0\\nfsmonitor = \"touch {} && false\"\\n\n\
+         write .git gitdir: fake\\n\n",
+        marker.display()
+    );
+    env.spawn(&["--name", "forged"], &script);
+    env.wait_state("forged", "done");
+    for args in [
+        vec!["merge", "forged"],
+        vec!["review", "forged", "--stat"],
+        vec!["conflicts"],
+        vec!["rm", "forged"],
+        vec!["sync", "forged"],
+    ] {
+        let out = env.agent(&args);
+        assert_ne!(out.code, 0, "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("no longer linked to this repository"),
+            "{args:?}: {out}"
+        );
+    }
+    env.agent(&["list", "--full"]).ok();
+    assert!(
+        !marker.exists(),
+        "nothing ran the forged repository's config"
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s", "main"]).trim(),
+        "initial",
+        "nothing was merged"
+    );
+}
+
+#[test]
+fn landing_in_your_checkout_runs_no_hook_the_agent_wrote() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.hooksPath", ".githooks"]);
+    let marker = env.path("agent-hook-ran");
+    let script = format!(
+        "mkdir -p .githooks && printf '#!/bin/sh\\ntouch {m}\\n' > .githooks/post-merge && \
+         cp .githooks/post-merge .githooks/post-checkout && cp .githooks/post-merge .githooks/pre-commit && \
+         chmod +x .githooks/* && echo done > work.txt",
+        m = marker.display()
+    );
+    env.agent(&["new", "--name", "h", "t", "--", "/bin/sh", "-c", &script])
+        .ok();
+    env.wait_state("h", "done");
+    // The agent's own commit of its leftovers ran (in its sandbox) no hook of its own either.
+    assert!(!marker.exists(), "the agent's hook ran at the auto-commit");
+    let out = env.agent(&["merge", "h"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        env.repo.join(".githooks/post-merge").exists(),
+        "landed: {out}"
+    );
+    assert!(!marker.exists(), "the agent's hook ran while landing");
 }
