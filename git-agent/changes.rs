@@ -185,12 +185,17 @@ pub fn uncommitted_single_threaded(worktree: &Path, leaves: &[String]) -> Result
     Ok(count_status_entries(&out))
 }
 
-const STATUS_ARGS: [&str; 6] = [
+/// `--ignore-submodules=dirty`: git would otherwise run `git status` inside each submodule,
+/// under that submodule's config, which in an agent's worktree the agent may have written
+/// (filters, hooks of a nested repository). A submodule moved to another commit still shows;
+/// what is uncommitted inside one is looked at by removal's own inspection, in the sandbox.
+const STATUS_ARGS: [&str; 7] = [
     "--no-optional-locks",
     "status",
     "--porcelain=v2",
     "-z",
     "--untracked-files=all",
+    "--ignore-submodules=dirty",
     "--",
 ];
 

@@ -67,9 +67,12 @@ impl Cmd {
         }
     }
 
-    /// `git`, with the repository-location variables removed (see the module docs).
+    /// `git`, with the repository-location variables removed (see the module docs), and
+    /// without a file-system monitor: `core.fsmonitor` is a command, and in an agent's
+    /// worktree the config that names it may be one the agent wrote (a nested repository's);
+    /// given on the command line, `false` also reaches the git processes git starts there.
     pub fn git() -> Self {
-        let mut cmd = Self::new("git");
+        let mut cmd = Self::new("git").args(["-c", "core.fsmonitor=false"]);
         cmd.remove.extend(REPO_ENV.iter().map(OsString::from));
         cmd
     }

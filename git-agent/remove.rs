@@ -201,7 +201,15 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         crate::sandbox::guard(s)?;
         let status = crate::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
-        i.submodules = submodule_work(&s.worktree, "", &mut i.submodule_work)?;
+        // Inside submodules git works under their own config, which the agent may have
+        // written: looked at in the session's sandbox, as the agent would.
+        let sandbox = s
+            .sandbox
+            .in_force
+            .as_ref()
+            .filter(|f| f.kind == "landlock")
+            .map(|f| f.writable.as_slice());
+        i.submodules = submodule_work(&s.worktree, "", sandbox, &mut i.submodule_work)?;
         let head = Cmd::git_in(&s.worktree)
             .args(["symbolic-ref", "-q", "HEAD"])
             .output()?;
@@ -252,7 +260,18 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
 /// the submodule has. Removing the worktree deletes the submodules' clones (they live in its
 /// admin directory), their local branches included, so only what a remote has counts as kept.
 /// True if `dir` has any initialised submodule.
-fn submodule_work(dir: &std::path::Path, prefix: &str, work: &mut Vec<String>) -> Result<bool> {
+fn submodule_work(
+    dir: &std::path::Path,
+    prefix: &str,
+    sandbox: Option<&[std::path::PathBuf]>,
+    work: &mut Vec<String>,
+) -> Result<bool> {
+    let in_sandbox = |cmd: Cmd| -> Result<Cmd> {
+        match sandbox {
+            Some(writable) => crate::sandbox::wrap(&cmd, writable),
+            None => Ok(cmd),
+        }
+    };
     let staged = Cmd::git_in(dir).args(["ls-files", "-z", "--stage"]).run()?;
     let mut any = false;
     for entry in staged.split('\0') {
@@ -268,7 +287,7 @@ fn submodule_work(dir: &std::path::Path, prefix: &str, work: &mut Vec<String>) -
         }
         any = true;
         let shown = format!("{prefix}{path}");
-        let status = Cmd::git_in(&sub)
+        let status = in_sandbox(Cmd::git_in(&sub))?
             .args([
                 "--no-optional-locks",
                 "status",
@@ -282,7 +301,7 @@ fn submodule_work(dir: &std::path::Path, prefix: &str, work: &mut Vec<String>) -
                 .into_iter()
                 .map(|l| format!("{shown}: {l}")),
         );
-        let commits = Cmd::git_in(&sub)
+        let commits = in_sandbox(Cmd::git_in(&sub))?
             .args([
                 "log",
                 "--format=%h %s",
@@ -298,7 +317,7 @@ fn submodule_work(dir: &std::path::Path, prefix: &str, work: &mut Vec<String>) -
                 .lines()
                 .map(|c| format!("{shown}: commit {c} is on no remote branch")),
         );
-        submodule_work(&sub, &format!("{shown}/"), work)?;
+        submodule_work(&sub, &format!("{shown}/"), sandbox, work)?;
     }
     Ok(any)
 }

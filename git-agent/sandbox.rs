@@ -449,6 +449,15 @@ pub fn check_link(common_dir: &Path, worktree: &Path) -> std::result::Result<(),
             common_dir.display()
         ));
     }
+    // With `extensions.worktreeConfig` (which `git sparse-checkout` turns on), git reads the
+    // admin folder's `config.worktree`: a file the agent can write, naming commands git runs.
+    let per_worktree = admin.join("config.worktree");
+    if per_worktree.exists() && worktree_config_on(common_dir) {
+        return Err(format!(
+            "{} exists, and this repository reads it (extensions.worktreeConfig): its agent could have written it",
+            per_worktree.display()
+        ));
+    }
     Ok(())
 }
 
@@ -503,6 +512,17 @@ pub fn common_dir_of_main(main: &Path) -> Option<PathBuf> {
         Err(_) => git_dir,
     };
     Some(canonical(&common))
+}
+
+/// True if the repository's own config turns on `extensions.worktreeConfig`.
+fn worktree_config_on(common_dir: &Path) -> bool {
+    Cmd::git()
+        .arg("config")
+        .arg("--file")
+        .arg(common_dir.join("config"))
+        .args(["--type=bool", "--get", "extensions.worktreeConfig"])
+        .run()
+        .is_ok_and(|v| v.trim() == "true")
 }
 
 /// The agent's private temporary folder: `<system tmp>/git-agent-<uid>/<name>-<repo hash>`,

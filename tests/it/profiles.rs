@@ -28,10 +28,18 @@ fn builtin_profiles_run_headless() {
             ],
             "",
         ),
+        // Codex's own sandbox, narrowed: not all of /tmp and $TMPDIR, only its own TMPDIR
+        // (`$TMPDIR` here stands for that folder).
         (
             "codex",
             &[
                 "exec",
+                "-c",
+                "sandbox_workspace_write.exclude_slash_tmp=true",
+                "-c",
+                "sandbox_workspace_write.exclude_tmpdir_env_var=true",
+                "-c",
+                "sandbox_workspace_write.writable_roots=[\"$TMPDIR\"]",
                 "--json",
                 "--skip-git-repo-check",
                 "--sandbox",
@@ -76,7 +84,21 @@ fn builtin_profiles_run_headless() {
         env.agent(&["new", "--agent", profile, "--name", profile, "TASK"])
             .ok();
         let call = env.call_of(profile);
-        assert_eq!(args_of(&call), *argv, "{profile}");
+        let tmp = call["env"]["TMPDIR"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let args: Vec<String> = args_of(&call)
+            .into_iter()
+            .map(|a| {
+                if tmp.is_empty() {
+                    a
+                } else {
+                    a.replace(&tmp, "$TMPDIR")
+                }
+            })
+            .collect();
+        assert_eq!(args, *argv, "{profile}");
         assert_eq!(call["stdin"], *stdin, "{profile}: stdin");
         assert_eq!(env.record(profile)["agent"]["source"], "builtin");
     }

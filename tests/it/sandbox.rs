@@ -483,3 +483,60 @@ fn landing_in_your_checkout_runs_no_hook_the_agent_wrote() {
     );
     assert!(!marker.exists(), "the agent's hook ran while landing");
 }
+
+#[test]
+fn a_worktree_config_the_agent_wrote_is_never_read_by_us() {
+    let env = TestEnv::new();
+    env.git(&["config", "extensions.worktreeConfig", "true"]);
+    let marker = env.root().join("filter-ran");
+    let script = format!(
+        "printf '[filter \"x\"]\\n\\tclean = sh -c \"touch {m}; cat\"\\n' > \"$(git rev-parse --git-dir)/config.worktree\" && \
+         printf '* filter=x\\n' > .gitattributes && echo y > work.txt",
+        m = marker.display()
+    );
+    env.agent(&["new", "--name", "wc", "t", "--", "/bin/sh", "-c", &script])
+        .ok();
+    env.wait_state("wc", "done");
+    let record = env.record("wc");
+    assert_eq!(record["commit"]["status"], "skipped", "{record}");
+    assert!(
+        record["commit"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("config.worktree"),
+        "{record}"
+    );
+    let out = env.agent(&["review", "wc", "--stat"]);
+    assert_ne!(out.code, 0, "{out}");
+    env.agent(&["list", "--full"]).ok();
+    assert!(
+        !marker.exists(),
+        "the agent's filter ran outside its sandbox"
+    );
+}
+
+#[test]
+fn a_nested_repository_the_agent_made_runs_nothing_of_ours_outside_its_sandbox() {
+    let env = TestEnv::new();
+    let marker = env.root().join("nested-ran");
+    let script = format!(
+        "git init -q sub && cd sub && echo s > s.txt && git add s.txt && \
+         git -c user.name=a -c user.email=a@b commit -qm s && cd .. && git add sub && \
+         git -c user.name=a -c user.email=a@b commit -qm gitlink && \
+         printf '[core]\\n\\tfsmonitor = \"touch {m}; false\"\\n[filter \"x\"]\\n\\tclean = sh -c \"touch {m}; cat\"\\n' >> sub/.git/config && \
+         printf '* filter=x\\n' > sub/.gitattributes && echo changed > sub/s.txt && echo left > left.txt",
+        m = marker.display()
+    );
+    env.agent(&["new", "--name", "nest", "t", "--", "/bin/sh", "-c", &script])
+        .ok();
+    env.wait_state("nest", "done");
+    env.agent(&["show", "nest"]).ok();
+    env.agent(&["list", "--full"]).ok();
+    env.agent(&["conflicts"]);
+    env.agent(&["review", "nest", "--stat"]);
+    env.agent(&["rm", "nest"]);
+    assert!(
+        !marker.exists(),
+        "a nested repository's config ran outside the sandbox"
+    );
+}
