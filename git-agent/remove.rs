@@ -53,7 +53,7 @@ pub struct Inspection {
     /// (their local branches live in the worktree's own clone and go with it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub submodule_work: Vec<String>,
-    /// The worktree has initialised submodules (git removes it only with `--force`).
+    /// The worktree has submodules, initialised or not (git removes it only with `--force`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub submodules: bool,
     /// Why the recorded worktree is not one git-agent created for the session (the main
@@ -282,11 +282,21 @@ fn submodule_work(
             continue;
         }
         let sub = dir.join(path);
-        if !sub.join(".git").exists() {
-            continue; // not initialised: nothing of it is here
-        }
+        // Any submodule, even one never initialised (its clone failed, or `--no-setup`),
+        // makes plain `git worktree remove` refuse.
         any = true;
         let shown = format!("{prefix}{path}");
+        if !sub.join(".git").exists() {
+            // Not initialised: git shows nothing of what may be in its folder, so anything
+            // there counts as work.
+            let files = std::fs::read_dir(&sub).map_or(0, Iterator::count);
+            if files > 0 {
+                work.push(format!(
+                    "{shown}: {files} file(s) in a submodule that is not initialised"
+                ));
+            }
+            continue;
+        }
         let status = in_sandbox(Cmd::git_in(&sub))?
             .args([
                 "--no-optional-locks",

@@ -392,3 +392,33 @@ fn a_half_made_worktree_entry_is_explained_and_removed() {
     assert!(out.stdout.contains("git-agent did not make it"), "{out}");
     assert!(other.exists());
 }
+
+#[test]
+fn a_session_whose_submodule_could_not_be_cloned_can_be_removed() {
+    let env = TestEnv::new();
+    with_submodule(&env);
+    // The library is gone (a private URL, no network): its clone fails in the new worktree.
+    std::fs::rename(env.root().join("lib"), env.root().join("lib-moved")).unwrap();
+    let fake = env.fake("nosub", "print x");
+    let mut args = vec!["new", "--name", "nosub", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+    env.wait_state("nosub", "setup-failed");
+    let out = env.agent(&["rm", "nosub"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(!worktree(&env, "nosub").exists(), "{out}");
+
+    // The same, with a file left in the folder of the submodule that is not there: kept.
+    env.git(&["config", "agent.submodules", "false"]);
+    let fake = env.fake("kept", "write vendor/lib/mine.txt only here");
+    let mut args = vec!["new", "--name", "kept", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+    env.wait_state("kept", "done");
+    let out = env.agent(&["rm", "kept"]);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        worktree(&env, "kept").join("vendor/lib/mine.txt").exists(),
+        "{out}"
+    );
+}
