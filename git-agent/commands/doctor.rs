@@ -911,7 +911,7 @@ fn check_processes(
                 "foreign-process",
                 Some(name),
                 format!(
-                    "{name}: process {} ({}) works in its worktree; git-agent did not start it and never touches it",
+                    "{name}: process {} ({}) works in its worktree without the mark of the agent's run (yours, or one that shed it); git-agent never touches it",
                     p.pid, p.command
                 ),
             );

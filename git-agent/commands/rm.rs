@@ -119,7 +119,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     }
                     for p in &outcome.strangers {
                         ctx.warn(&format!(
-                            "process {} ({}) was working in that directory; git-agent did not start it and left it alone",
+                            "process {} ({}) was working in that directory; it carries no mark of the agent's run (yours, or one that shed it), so it was left alone",
                             p.pid, p.command
                         ))?;
                     }

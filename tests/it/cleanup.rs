@@ -340,7 +340,7 @@ fn rm_stops_the_agent_and_the_server_it_left_but_not_a_strangers_process() {
         "{out}"
     );
     assert!(
-        out.stderr.contains("did not start it and left it alone"),
+        out.stderr.contains("carries no mark of the agent's run"),
         "{out}"
     );
     env.wait_until("the daemon to go", || crate::support::process_gone(daemon));

@@ -323,7 +323,8 @@ fn run_one(cli: &str, program: PathBuf) {
     // As a shell sets them when the user runs `git agent` from the repository root.
     let repo = env.repo.to_string_lossy().into_owned();
     env.set_env("PWD", &repo);
-    env.set_env("OLDPWD", &env.home.to_string_lossy().into_owned());
+    let home = env.home.display().to_string();
+    env.set_env("OLDPWD", &home);
 
     let task = format!("Create a file hello.txt containing exactly: hello from {cli}");
     env.agent(&["new", "--agent", cli, "--name", "x", &task])
