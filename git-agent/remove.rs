@@ -451,24 +451,13 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     let mut stopped = false;
     let mut s = state.load(&s.name)?;
     let live = s.live_state();
-    if (live.is_active() || live == crate::session::State::Lost)
-        && s.worktree.is_dir()
-        && let Some(why) = crate::worktree::not_ours(
-            repo.common_dir(),
-            repo.main_workdir(),
-            &s,
-            &s.worktree,
-            None,
-        )
-    {
+    if (live.is_active() || live == crate::session::State::Lost) && s.worktree.is_dir() {
         // Stopping commits what its worktree holds: never in a checkout that is not its own.
-        return Err(Failure::fatal(format!(
-            "'{}' records {} as its worktree, but {why}",
-            s.name,
-            s.worktree.display()
-        ))
-        .hint("'git agent doctor --fix' leaves the record without a worktree; then remove it")
-        .into());
+        crate::worktree::ensure_ours(
+            repo,
+            &s,
+            "'git agent doctor --fix' leaves the record without a worktree; then remove it",
+        )?;
     }
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
         let why = format!("stopped to remove the session ({})", opts.reason);

@@ -298,6 +298,21 @@ pub fn marked_for(admin: &Path) -> Option<String> {
 /// The rule: never the main worktree; its admin directory must be under
 /// `<common>/worktrees/`; marked for this session. An unmarked entry is accepted only for a
 /// record older than the mark (no `worktree_id`), and only at the very path recorded.
+/// Refuses a session whose recorded worktree git-agent did not create for it (invariant 12):
+/// nothing may run, stop or commit there. `hint` says what to do instead.
+pub fn ensure_ours(repo: &Repo, s: &Session, hint: &str) -> Result<()> {
+    match not_ours(repo.common_dir(), repo.main_workdir(), s, &s.worktree, None) {
+        Some(why) => Err(Failure::fatal(format!(
+            "'{}' records {} as its worktree, but {why}",
+            s.name,
+            s.worktree.display()
+        ))
+        .hint(hint)
+        .into()),
+        None => Ok(()),
+    }
+}
+
 pub fn not_ours(
     common_dir: &Path,
     main: Option<&Path>,

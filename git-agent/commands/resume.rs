@@ -32,23 +32,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let s = state.load(name)?;
     // Ending a lost run commits what its worktree holds: only if that is the session's own
     // (invariant 12; `send` checks again).
-    if s.worktree.is_dir()
-        && let Some(why) = crate::worktree::not_ours(
-            repo.common_dir(),
-            repo.main_workdir(),
+    if s.worktree.is_dir() {
+        crate::worktree::ensure_ours(
+            &repo,
             &s,
-            &s.worktree,
-            None,
-        )
-    {
-        return Err(Failure::fatal(format!(
-            "'{name}' records {} as its worktree, but {why}",
-            s.worktree.display()
-        ))
-        .hint(
             "nothing was run there; 'git agent doctor --fix' leaves the record without a worktree",
-        )
-        .into());
+        )?;
     }
     match s.live_state() {
         State::Lost => {

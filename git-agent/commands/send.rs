@@ -158,22 +158,11 @@ pub fn deliver_as(
         .into());
     }
     // Only a worktree git-agent made for it (invariant 12): never the user's checkout.
-    if let Some(why) = worktree::not_ours(
-        repo.common_dir(),
-        repo.main_workdir(),
+    worktree::ensure_ours(
+        repo,
         &s,
-        &s.worktree,
-        None,
-    ) {
-        return Err(Failure::fatal(format!(
-            "'{name}' records {} as its worktree, but {why}",
-            s.worktree.display()
-        ))
-        .hint(
-            "nothing was run there; 'git agent doctor --fix' leaves the record without a worktree",
-        )
-        .into());
-    }
+        "nothing was run there; 'git agent doctor --fix' leaves the record without a worktree",
+    )?;
     let run = supervisor::followup_run(&state, &s, message, kind)?;
     let (n, resumed) = (run.n, run.resumed);
     supervisor::prepare_next(&mut s, run);
