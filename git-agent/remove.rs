@@ -522,6 +522,9 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         if force && outcome.worktree_removed {
             outcome.discarded = inspection.uncommitted.clone();
         }
+        if outcome.worktree_removed {
+            crate::sandbox::remove_private_tmp(repo.common_dir(), &s.name);
+        }
         crate::faults::point("rm:worktree-removed");
     }
     if opts.delete_branch

@@ -525,13 +525,35 @@ fn worktree_config_on(common_dir: &Path) -> bool {
         .is_ok_and(|v| v.trim() == "true")
 }
 
+/// Where [`private_tmp`] puts a session's temporary folder (its parent, and the folder).
+fn private_tmp_path(common_dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    use sha2::Digest as _;
+    let uid = nix::unistd::getuid().as_raw();
+    let parent = std::env::temp_dir().join(format!("git-agent-{uid}"));
+    let hash = sha2::Sha256::digest(common_dir.as_os_str().as_encoded_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let dir = parent.join(format!("{name}-{short}"));
+    (parent, dir)
+}
+
+/// Removes a removed session's temporary folder (what is in a `TMPDIR` is not work), if it
+/// is a folder of ours. Best effort.
+pub fn remove_private_tmp(common_dir: &Path, name: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let (_, dir) = private_tmp_path(common_dir, name);
+    if std::fs::symlink_metadata(&dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::getuid().as_raw())
+    {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// The agent's private temporary folder: `<system tmp>/git-agent-<uid>/<name>-<repo hash>`,
 /// short (Unix socket paths are limited to 108 bytes), created `0700`.
 pub fn private_tmp(common_dir: &Path, name: &str) -> Result<PathBuf> {
-    use sha2::Digest as _;
     use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
     let uid = nix::unistd::getuid().as_raw();
-    let parent = std::env::temp_dir().join(format!("git-agent-{uid}"));
+    let (parent, dir) = private_tmp_path(common_dir, name);
     let mut builder = std::fs::DirBuilder::new();
     builder.mode(0o700);
     match builder.create(&parent) {
@@ -549,9 +571,6 @@ pub fn private_tmp(common_dir: &Path, name: &str) -> Result<PathBuf> {
         .hint("remove it, or set TMPDIR to a folder of your own")
         .into());
     }
-    let hash = sha2::Sha256::digest(common_dir.as_os_str().as_encoded_bytes());
-    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let dir = parent.join(format!("{name}-{short}"));
     match builder.create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

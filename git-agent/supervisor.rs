@@ -847,7 +847,12 @@ pub fn sandbox_for(
         std::fs::create_dir_all(state.session_dir(&session.name))?;
         std::fs::write(&status_file, "")?;
     }
-    let tmp = crate::sandbox::private_tmp(common_dir, &session.name)?;
+    // `off` makes no folder: nothing of the sandbox may stand in the way of a run then.
+    let tmp = if session.sandbox.setting == crate::sandbox::Setting::Off {
+        std::env::temp_dir()
+    } else {
+        crate::sandbox::private_tmp(common_dir, &session.name)?
+    };
     let (writable, in_force) =
         crate::sandbox::decide(common_dir, session, &status_file, &tmp, purpose)?;
     Ok(Sandboxed {

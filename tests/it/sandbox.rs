@@ -540,3 +540,22 @@ fn a_nested_repository_the_agent_made_runs_nothing_of_ours_outside_its_sandbox()
         "a nested repository's config ran outside the sandbox"
     );
 }
+
+#[test]
+fn the_private_temporary_folder_goes_with_the_session() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "scratch"], "try-write $TMPDIR/x.txt scratch\n");
+    env.wait_state("scratch", "done");
+    if in_force(&env, "scratch") == "none" {
+        return;
+    }
+    let log = env.agent(&["logs", "scratch", "--raw"]).ok().stdout;
+    let wrote = log
+        .lines()
+        .find_map(|l| l.strip_prefix("wrote "))
+        .unwrap_or_else(|| panic!("{log}"));
+    let tmp = std::path::Path::new(wrote).parent().unwrap().to_owned();
+    assert!(tmp.is_dir());
+    env.agent(&["rm", "scratch"]).ok();
+    assert!(!tmp.exists(), "{} is left behind", tmp.display());
+}
