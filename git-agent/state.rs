@@ -423,6 +423,17 @@ impl StateDir {
     }
 
     /// Loads one session. Missing, damaged and too-new records are errors for the user.
+    /// [`StateDir::load`] for a caller about to act on the derived state: a session that looks
+    /// `lost` is read once more, because a supervisor writes the end of a run and then exits,
+    /// and a record read just before that end, checked just after the exit, looks lost.
+    pub fn load_settled(&self, name: &str) -> Result<Session> {
+        let s = self.load(name)?;
+        if s.live_state() == crate::session::State::Lost {
+            return self.load(name);
+        }
+        Ok(s)
+    }
+
     pub fn load(&self, name: &str) -> Result<Session> {
         crate::names::validate(name)?;
         match self.read(name)? {

@@ -1054,9 +1054,10 @@ fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> 
             s.worktree_locked = false;
         }
     }
+    // The event first: whoever sees the record end (`wait`) finds the event there too.
+    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
     state.write(&lock, &s)?;
     drop(lock);
-    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
     Ok(None)
 }
 

@@ -106,6 +106,14 @@ pub fn stop_session_for(
 ) -> Result<Option<Session>> {
     let name = session.name.as_str();
     let lost = |s: &Session| stop_lost(state, s, grace, reason);
+    // A run that ended just after the caller read its record looks lost: read it again.
+    let settled;
+    let session = if session.live_state() == State::Lost {
+        settled = state.load_settled(name)?;
+        &settled
+    } else {
+        session
+    };
     match session.live_state() {
         State::Lost => return lost(session).map(Some),
         s if s.is_terminal() => return Ok(None),
@@ -128,7 +136,7 @@ pub fn stop_session_for(
     }
     let deadline = Instant::now() + Duration::from_secs(grace_secs) + SETTLE;
     loop {
-        let now = state.load(name)?;
+        let now = state.load_settled(name)?;
         match now.live_state() {
             State::Lost => return lost(&now).map(Some),
             s if s.is_terminal() => return Ok(Some(now)),

@@ -58,7 +58,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     while !pending.is_empty() {
         let mut ended = Vec::new();
         for name in &pending {
-            let session = state.load(name)?;
+            let session = state.load_settled(name)?;
             if session.live_state().is_terminal() {
                 ended.push(session);
             }
