@@ -5,11 +5,15 @@
 //! - Under the sandbox an agent writes only beneath: its worktree; the parts of the git common
 //!   directory a commit needs (`objects/`, the folder of refs and reflogs holding its branch,
 //!   `refs/heads/agent/`, and its own `worktrees/<id>/`), never the common dir's `config` or
-//!   `hooks/` (nothing it writes there runs later for the user) nor the user's branches; its status file; a private temporary folder (its `TMPDIR`; never the shared
-//!   one);
-//!   `/dev`; the state and cache folders its CLI declares ([`crate::agents`]); and what the
-//!   user lists in `agent.sandbox.allowWrite` (git config, never the repository's files).
-//!   Reads are not restricted.
+//!   `hooks/` (nothing it writes there runs later for the user) nor the user's branches; its
+//!   status file; a private temporary folder (its `TMPDIR`; never the shared one); `/dev`; the
+//!   state folders its CLI declares ([`crate::agents`]); and what the user lists in
+//!   `agent.sandbox.allowWrite` (git config, never the repository's files). Reads, the network
+//!   and sockets on disk are not restricted; signals and abstract sockets are scoped where the
+//!   kernel can (ABI 6).
+//! - Nothing of ours runs git in a session's worktree whose git link the agent rewrote
+//!   ([`guard`]), and what runs the agent's work outside its run (verify, `run`, the commit of
+//!   its leftovers, looking inside submodules) runs in the same sandbox.
 //! - Nothing is widened by the repository: `.git-agent.toml` cannot add writable paths or
 //!   turn the sandbox off.
 //! - A profile whose mode runs the CLI in its own OS sandbox (codex `workspace-write`,
