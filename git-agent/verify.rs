@@ -86,7 +86,7 @@ pub fn check_ready(s: &Session) -> Result<()> {
         ))
         .into());
     }
-    Ok(())
+    crate::sandbox::guard(s)
 }
 
 /// Runs the verify command in `dir` (the session's worktree, or where a merge result is being
