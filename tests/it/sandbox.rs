@@ -421,6 +421,7 @@ fn merge_runs_the_main_worktrees_hooks_not_the_agents() {
 fn a_forged_git_link_stops_every_command_that_would_run_git_there() {
     let env = TestEnv::new();
     env.git(&["config", "agent.sandbox", "off"]);
+    env.git(&["config", "agent.verify", "true"]);
     let marker = env.root().join("fsmonitor-ran");
     let script = format!(
         "write work.txt done\ncommit real work\n\
@@ -436,6 +437,7 @@ fn a_forged_git_link_stops_every_command_that_would_run_git_there() {
     for args in [
         vec!["merge", "forged"],
         vec!["review", "forged", "--stat"],
+        vec!["review", "forged", "--verify"],
         vec!["conflicts"],
         vec!["rm", "forged"],
         vec!["sync", "forged"],
