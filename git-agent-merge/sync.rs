@@ -14,7 +14,7 @@ use git_agent::error::{Failure, code};
 use git_agent::merging::Memory;
 use git_agent::process::Cmd;
 use git_agent::repo::Repo;
-use git_agent::session::{Session, Synced, short_id};
+use git_agent::session::{Session, SyncPending, Synced, short_id};
 use git_agent::state::Event;
 use gix::ObjectId;
 
@@ -88,6 +88,87 @@ fn in_progress(dir: &Path) -> Result<Option<(How, Option<ObjectId>)>> {
         }
     }
     Ok(None)
+}
+
+/// Refuses to finish or undo a merge or rebase in the worktree that is not the conflicted
+/// sync git-agent left there: the agent can write everything git reads about one (its admin
+/// folder is in its sandbox), and a planted rebase could run commands or move other branches.
+fn ours_in_progress(s: &Session, wt: &Path, how: How) -> Result<()> {
+    let refuse = |why: &str| -> anyhow::Error {
+        Failure::fatal(format!(
+            "the {} in the worktree of '{}' is not the sync git-agent started: {why}",
+            how.as_str(),
+            s.name
+        ))
+        .hint(format!(
+            "look at it yourself in {}; git-agent finishes only its own syncs",
+            wt.display()
+        ))
+        .into()
+    };
+    let Some(pending) = s.sync_pending.as_ref().filter(|p| p.how == how.as_str()) else {
+        return Err(refuse("none is recorded"));
+    };
+    let git_dir = Cmd::git_in(wt)
+        .args(["rev-parse", "--absolute-git-dir"])
+        .run()?;
+    let git_dir = Path::new(git_dir.trim());
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    let branch = format!("refs/heads/{}", s.branch);
+    match how {
+        How::Merge => {
+            let head = read(git_dir.join("HEAD"));
+            if head != format!("ref: {branch}") {
+                return Err(refuse("HEAD is not on the session's branch"));
+            }
+            if read(git_dir.join("MERGE_HEAD")) != pending.onto {
+                return Err(refuse("it merges another commit"));
+            }
+        }
+        How::Rebase => {
+            let dir = ["rebase-merge", "rebase-apply"]
+                .iter()
+                .map(|d| git_dir.join(d))
+                .find(|d| d.is_dir())
+                .ok_or_else(|| refuse("no rebase folder"))?;
+            if read(dir.join("head-name")) != branch
+                || read(dir.join("onto")) != pending.onto
+                || read(dir.join("orig-head")) != pending.orig_head
+            {
+                return Err(refuse("it rebases another branch or onto another commit"));
+            }
+            let todo = read(dir.join("git-rebase-todo"));
+            if todo
+                .lines()
+                .any(|l| l.starts_with("exec ") || l.starts_with("x ") || l.starts_with("exec\t"))
+            {
+                return Err(refuse("its list of steps runs commands"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `cmd` in the session's write sandbox, when its runs have one: finishing a merge or rebase
+/// in its worktree writes only what the agent itself could.
+fn boxed(s: &Session, cmd: Cmd) -> Result<Cmd> {
+    match s.sandbox.in_force.as_ref().filter(|f| f.kind == "landlock") {
+        Some(f) => git_agent::sandbox::wrap(&cmd, &f.writable),
+        None => Ok(cmd),
+    }
+}
+
+/// Records (or clears) the conflicted sync left in the worktree.
+fn set_pending(repo: &Repo, s: &Session, pending: Option<SyncPending>) -> Result<()> {
+    repo.state().update(&s.name, |r| {
+        r.sync_pending.clone_from(&pending);
+        Ok(())
+    })
 }
 
 /// Files that still hold conflict markers.
@@ -210,11 +291,14 @@ pub fn sync(
             .into());
         }
         (Some((h, _)), Action::Abort) => {
+            ours_in_progress(s, wt, h)?;
             let arg = if h == How::Merge { "merge" } else { "rebase" };
-            git(wt).args([arg, "--abort"]).run()?;
+            boxed(s, git(wt).args([arg, "--abort"]))?.run()?;
+            set_pending(repo, s, None)?;
             return Ok(Synced_::Aborted);
         }
         (Some((h, onto)), Action::Continue) => {
+            ours_in_progress(s, wt, h)?;
             let paths = land::unmerged_paths(wt);
             let marked = with_markers(wt, &paths);
             if !marked.is_empty() {
@@ -227,8 +311,8 @@ pub fn sync(
                 git(wt).args(["add", "--"]).args(&paths).run()?;
             }
             let done = match h {
-                How::Merge => git(wt).args(["commit", "--quiet", "--no-edit"]).run(),
-                How::Rebase => git(wt).args(["rebase", "--continue"]).run(),
+                How::Merge => boxed(s, git(wt).args(["commit", "--quiet", "--no-edit"]))?.run(),
+                How::Rebase => boxed(s, git(wt).args(["rebase", "--continue"]))?.run(),
             };
             if done.is_err() {
                 let again = land::unmerged_paths(wt);
@@ -238,6 +322,7 @@ pub fn sync(
                 done?;
             }
             record(repo, s, &target.branch, onto, h)?;
+            set_pending(repo, s, None)?;
             return Ok(Synced_::Done(head(wt)?, onto.unwrap_or(target.tip)));
         }
         (Some((h, _)), Action::Start) => {
@@ -298,6 +383,15 @@ pub fn sync(
     match &outcome {
         Synced_::Done(_, brought) => record(repo, s, &target.branch, Some(*brought), how)?,
         Synced_::Conflict(_) => {
+            set_pending(
+                repo,
+                s,
+                Some(SyncPending {
+                    how: how.as_str().to_owned(),
+                    onto: target.tip.to_string(),
+                    orig_head: tip.to_string(),
+                }),
+            )?;
             repo.state().append_event(&Event {
                 detail: Some(format!("{} conflict", how.as_str())),
                 ..Event::new(&s.name, "sync-conflict")

@@ -281,6 +281,17 @@ pub struct Synced {
     pub at: Timestamp,
 }
 
+/// A conflicted sync of ours, as it was left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPending {
+    /// `merge` or `rebase`.
+    pub how: String,
+    /// The target commit being brought in.
+    pub onto: String,
+    /// The session branch's tip before the sync.
+    pub orig_head: String,
+}
+
 /// `git agent merge`: where the work landed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Merged {
@@ -548,6 +559,10 @@ pub struct Session {
     /// branch's own changes are measured from since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced: Option<Synced>,
+    /// A `sync` of ours that stopped on a conflict: what `sync --continue`/`--abort` may
+    /// finish (never a merge or rebase someone else, say the agent, set up in its worktree).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_pending: Option<SyncPending>,
     /// Where the work landed (`git agent merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged: Option<Merged>,

@@ -392,6 +392,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 took_changes: None,
                 verify: None,
                 synced: None,
+                sync_pending: None,
                 merged: None,
                 pull_request: None,
                 removed: None,

@@ -561,3 +561,33 @@ fn the_private_temporary_folder_goes_with_the_session() {
     env.agent(&["rm", "scratch"]).ok();
     assert!(!tmp.exists(), "{} is left behind", tmp.display());
 }
+
+#[test]
+fn sync_finishes_only_a_sync_git_agent_started() {
+    let env = TestEnv::new();
+    let marker = env.root().join("planted-exec-ran");
+    // The agent plants a rebase in progress whose steps run a command, and a merge that
+    // would land on another branch, then asks the user to "continue the sync".
+    let script = format!(
+        "echo work > work.txt && git add work.txt && git -c user.name=a -c user.email=a@b commit -qm work && \
+         d=$(git rev-parse --git-dir)/rebase-merge && mkdir -p $d && \
+         echo refs/heads/agent/planted > $d/head-name && git rev-parse HEAD > $d/onto && \
+         git rev-parse HEAD > $d/orig-head && touch $d/interactive && : > $d/done && \
+         printf 'exec touch {m}\\n' > $d/git-rebase-todo",
+        m = marker.display()
+    );
+    env.agent(&[
+        "new", "--name", "planted", "t", "--", "/bin/sh", "-c", &script,
+    ])
+    .ok();
+    env.wait_state("planted", "done");
+    for action in ["--continue", "--abort"] {
+        let out = env.agent(&["sync", "planted", action]);
+        assert_ne!(out.code, 0, "{action}: {out}");
+        assert!(
+            out.stderr.contains("is not the sync git-agent started"),
+            "{action}: {out}"
+        );
+    }
+    assert!(!marker.exists(), "the planted rebase ran its command");
+}
