@@ -154,10 +154,16 @@ fn ours_in_progress(s: &Session, wt: &Path, how: How) -> Result<()> {
     Ok(())
 }
 
-/// `cmd` in the session's write sandbox, when its runs have one: finishing a merge or rebase
-/// in its worktree writes only what the agent itself could.
+/// `cmd` in the session's write sandbox, when its runs have one and it may move the branch:
+/// finishing a merge or rebase in its worktree writes only what the agent itself could.
 fn boxed(s: &Session, cmd: Cmd) -> Result<Cmd> {
-    match s.sandbox.in_force.as_ref().filter(|f| f.kind == "landlock") {
+    let movable = git_agent::sandbox::own_ref_folder(&s.branch, s.branch_created).is_some();
+    match s
+        .sandbox
+        .in_force
+        .as_ref()
+        .filter(|f| f.kind == "landlock" && movable)
+    {
         Some(f) => git_agent::sandbox::wrap(&cmd, &f.writable),
         None => Ok(cmd),
     }

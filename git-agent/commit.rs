@@ -176,11 +176,16 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         .args(trusted_hooks(&session.repo, &common_dir))
         .args(["commit", "-q", "-m", &message(session, how)])
         .env("GIT_EDITOR", "true");
+    // In the sandbox only where it may move the branch: on a branch of the user's, whose
+    // folder of refs the sandbox keeps closed, the commit runs as before (your hooks, still).
     if let Some(f) = session
         .sandbox
         .in_force
         .as_ref()
         .filter(|f| f.kind == "landlock")
+        .filter(|_| {
+            crate::sandbox::own_ref_folder(&session.branch, session.branch_created).is_some()
+        })
     {
         commit = crate::sandbox::wrap(&commit, &f.writable).map_err(|e| describe(&e))?;
     }

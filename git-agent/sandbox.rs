@@ -259,8 +259,9 @@ pub struct Places<'a> {
     pub common_dir: &'a Path,
     pub main_worktree: &'a Path,
     pub worktree: &'a Path,
-    /// The session's branch (`agent/x`): its folder of refs is writable.
+    /// The session's branch (`agent/x`): its folder of refs is writable if git-agent made it.
     pub branch: &'a str,
+    pub branch_created: bool,
     pub status_file: &'a Path,
     pub tmp: &'a Path,
     /// The CLI's own folders and files, and `agent.sandbox.allowWrite`.
@@ -275,15 +276,14 @@ impl Places<'_> {
         // (`refs/heads/agent/`): the user's branches and tags stay out of its reach. A rule
         // can only name what exists, so the folders are made first (git would make them on
         // first use, which inside the sandbox it could not).
-        let branch_folder = Path::new("heads")
-            .join(self.branch)
-            .parent()
-            .map_or_else(|| PathBuf::from("heads"), Path::to_owned);
-        for sub in [
-            PathBuf::from("objects"),
-            Path::new("refs").join(&branch_folder),
-            Path::new("logs/refs").join(&branch_folder),
-        ] {
+        // That folder only when git-agent made the branch in a folder of its own.
+        let branch_folder = own_ref_folder(self.branch, self.branch_created);
+        let mut subs = vec![PathBuf::from("objects")];
+        if let Some(folder) = &branch_folder {
+            subs.push(Path::new("refs").join(folder));
+            subs.push(Path::new("logs/refs").join(folder));
+        }
+        for sub in subs {
             let dir = self.common_dir.join(sub);
             let _ = std::fs::create_dir_all(&dir);
             paths.push(canonical(&dir));
@@ -308,6 +308,18 @@ impl Places<'_> {
         paths.retain(|p| seen.insert(p.clone()));
         paths
     }
+}
+
+/// The folder of refs (below `refs/`) holding a session's branch, if git-agent made that
+/// branch in a folder of its own (`heads/agent` for `agent/x`): the only refs its sandbox may
+/// write. A branch of the user's (`--branch fixit`, `feature/x`) shares its folder with the
+/// user's other branches: none then, and the agent cannot commit by itself.
+pub fn own_ref_folder(branch: &str, branch_created: bool) -> Option<PathBuf> {
+    Path::new("heads")
+        .join(branch)
+        .parent()
+        .filter(|f| branch_created && *f != Path::new("heads"))
+        .map(Path::to_owned)
 }
 
 /// What runs in the sandbox.
@@ -368,6 +380,7 @@ pub fn decide(
         main_worktree: &session.repo,
         worktree: &session.worktree,
         branch: &session.branch,
+        branch_created: session.branch_created,
         status_file,
         tmp,
         extra,

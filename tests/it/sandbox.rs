@@ -591,3 +591,31 @@ fn sync_finishes_only_a_sync_git_agent_started() {
     }
     assert!(!marker.exists(), "the planted rebase ran its command");
 }
+
+#[test]
+fn an_agent_on_a_branch_of_yours_cannot_move_your_other_branches() {
+    let env = TestEnv::new();
+    env.git(&["branch", "fixit"]);
+    let main_before = env.git(&["rev-parse", "main"]);
+    env.agent(&[
+        "new",
+        "--name",
+        "fix",
+        "--branch",
+        "fixit",
+        "t",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo e > e.txt && git add e.txt && git -c user.name=a -c user.email=a@b commit -qm evil; \
+         git update-ref refs/heads/main HEAD; echo done",
+    ])
+    .ok();
+    env.wait_state("fix", "done");
+    if in_force(&env, "fix") == "none" {
+        return;
+    }
+    assert_eq!(env.git(&["rev-parse", "main"]), main_before, "main moved");
+    // What it did is still on its branch: git-agent committed what it left.
+    assert_eq!(env.git(&["show", "fixit:e.txt"]), "e\n");
+}
