@@ -581,7 +581,25 @@ fn setup(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<
             vec!["-c".into(), cmd.clone()],
         ));
     }
-    let env = command_env(state, session);
+    let mut env = command_env(state, session);
+    // The setup hook is approved text, but the files it runs (`./setup.sh`, npm's scripts)
+    // are the base commit's: when no branch of the user's holds that commit (a session
+    // started from an agent's branch), they are an agent's work and run in the sandbox.
+    let sandbox = if base_is_agents_work(state, session) {
+        match sandbox_for(state, session, crate::sandbox::Purpose::Command) {
+            Ok(Sandboxed { writable, tmp, .. }) => {
+                if writable.is_some() {
+                    env.push(("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()));
+                }
+                writable
+            }
+            Err(err) => {
+                return Ok(Some(RunEnd::ended(State::SetupFailed, &format!("{err:#}"))));
+            }
+        }
+    } else {
+        None
+    };
     let mut ended: Option<RunEnd> = None;
     let mut last_line = String::new();
     let mut exit = None;
@@ -593,9 +611,7 @@ fn setup(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<
             cwd: session.worktree.clone(),
             env: env.clone(),
             stdin: None,
-            // The setup hook is approved text run on the base commit's files, before the
-            // agent has written anything: it needs the network and caches, not a sandbox.
-            sandbox: None,
+            sandbox: sandbox.clone(),
         };
         let launched = match LocalRunner.launch(&spec) {
             Ok(l) => l,
@@ -662,6 +678,41 @@ fn setup(state: &StateDir, session: &Session, signalled: &AtomicBool) -> Result<
         Ok(())
     })?;
     Ok(ended)
+}
+
+/// True if no ref of the user's (a branch outside the sessions' own folder, a remote-tracking
+/// branch, a tag) holds the session's base commit: it is then an agent's work.
+fn base_is_agents_work(state: &StateDir, session: &Session) -> bool {
+    let common_dir = state.root().parent().unwrap_or(state.root());
+    let Ok(out) = Cmd::git()
+        .arg("--git-dir")
+        .arg(common_dir)
+        .args([
+            "for-each-ref",
+            "--format=%(refname)",
+            "--contains",
+            &session.base.commit,
+            "refs/heads",
+            "refs/remotes",
+            "refs/tags",
+        ])
+        .run()
+    else {
+        return true;
+    };
+    let sessions: Vec<String> = state
+        .load_all()
+        .map(|l| l.sessions.into_iter().map(|s| s.branch).collect())
+        .unwrap_or_default();
+    let agents_folder = crate::sandbox::own_ref_folder(&session.branch, session.branch_created)
+        .map(|f| format!("refs/{}/", f.display()));
+    !out.lines().any(|r| {
+        let session_branch = r
+            .strip_prefix("refs/heads/")
+            .is_some_and(|b| sessions.iter().any(|s| s == b));
+        let in_agents_folder = agents_folder.as_ref().is_some_and(|f| r.starts_with(f));
+        !(session_branch || in_agents_folder)
+    })
 }
 
 /// Runs the session's last run to its end.

@@ -619,3 +619,52 @@ fn an_agent_on_a_branch_of_yours_cannot_move_your_other_branches() {
     // What it did is still on its branch: git-agent committed what it left.
     assert_eq!(env.git(&["show", "fixit:e.txt"]), "e\n");
 }
+
+#[test]
+fn a_setup_hook_running_an_agents_files_runs_in_the_sandbox() {
+    let env = TestEnv::new();
+    let marker = env.root().join("setup-ran-agent-code");
+    env.write("setup.sh", "#!/bin/sh\necho setting up\n");
+    std::fs::set_permissions(
+        env.repo.join("setup.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    env.git(&["add", "."]);
+    env.git(&["commit", "-q", "-m", "setup"]);
+    env.git(&["config", "agent.setup", "./setup.sh"]);
+    // From main, the user's own setup.sh runs as usual.
+    env.spawn(
+        &["--name", "a1"],
+        &format!(
+            "write setup.sh #!/bin/sh\\ntouch {}\\n\ncommit rewrite setup",
+            marker.display()
+        ),
+    );
+    env.wait_state("a1", "done");
+    if in_force(&env, "a1") == "none" {
+        return;
+    }
+    // A session started from the agent's branch runs the agent's setup.sh: in the sandbox.
+    env.agent(&[
+        "new",
+        "--name",
+        "a2",
+        "--base",
+        "agent/a1",
+        "continue",
+        "--",
+        "/bin/true",
+    ])
+    .ok();
+    env.wait_until("a2 to end", || {
+        let s = env.stored_state("a2");
+        s != "starting" && s != "setup" && s != "running"
+    });
+    assert!(
+        !marker.exists(),
+        "the agent's setup.sh ran outside the sandbox"
+    );
+    let log = env.agent(&["logs", "a2", "--raw"]).stdout;
+    assert!(log.contains("Permission denied"), "{log}");
+}
