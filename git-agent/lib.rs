@@ -18,6 +18,7 @@ pub mod faults;
 pub mod include;
 pub mod merging;
 pub mod names;
+pub mod ops;
 pub mod ports;
 pub mod process;
 pub mod procs;
