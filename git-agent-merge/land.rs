@@ -745,7 +745,9 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
         }));
     }
     let verify_cmd = if opts.verify {
-        Some(verify::command(ctx, repo, &s, opts.trust)?)
+        Some(verify::command(repo, &s, |c| {
+            ctx.ensure_trusted(repo, c, opts.trust, None)
+        })?)
     } else {
         None
     };

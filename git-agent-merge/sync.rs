@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use git_agent::commands::Ctx;
-use git_agent::commands::send;
 use git_agent::error::{Failure, code};
 use git_agent::merging::Memory;
 use git_agent::process::Cmd;
@@ -502,7 +501,8 @@ pub fn run(
             if ask_agent {
                 let s = repo.state().load(name)?;
                 let prompt = conflict_prompt(repo, &s, &refused, how);
-                send::deliver(ctx, repo, name, &prompt, false)?;
+                let delivered = git_agent::ops::send::deliver(repo, name, &prompt, false)?;
+                writeln!(ctx.out, "{}", delivered.summary(name))?;
                 writeln!(
                     ctx.err,
                     "Asked the agent of {name} to resolve them; follow it with: git agent logs {name} -f"

@@ -60,7 +60,8 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
     }
     if cli.verify {
         verify::check_ready(&s)?;
-        let (command, source) = verify::command(ctx, &repo, &s, cli.trust)?;
+        let (command, source) =
+            verify::command(&repo, &s, |c| ctx.ensure_trusted(&repo, c, cli.trust, None))?;
         writeln!(ctx.err, "Verifying {}: {command}", s.name)?;
         let err = &mut *ctx.err;
         let result = verify::run(&state, &s, &s.worktree, &command, source, |line| {
@@ -82,7 +83,7 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         acted = true;
     }
     if cli.send {
-        git_agent::commands::send::send_review(ctx, &repo, &s.name, cli.queue)?;
+        send_round(ctx, &repo, &s.name, cli.queue)?;
         acted = true;
     }
     if acted {
@@ -194,7 +195,7 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
                 ..Cli::parse_from(["git-agent-review", &s.name])
             };
             if add_comments(ctx, repo, s, &edited)? > 0 {
-                git_agent::commands::send::send_review(ctx, repo, &s.name, true)?;
+                send_round(ctx, repo, &s.name, true)?;
             }
             Ok(0)
         }
@@ -388,7 +389,9 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
     // One approval question for all: they share the base's project file, usually.
     let mut commands = Vec::new();
     for s in sessions {
-        commands.push(verify::command(ctx, repo, s, cli.trust)?);
+        commands.push(verify::command(repo, s, |c| {
+            ctx.ensure_trusted(repo, c, cli.trust, None)
+        })?);
     }
     let state = repo.state();
     let jobs = cli.jobs.max(1);
@@ -439,4 +442,14 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
         }
     }
     Ok(code)
+}
+
+/// Sends the open review round to the agent (`--send`, or "request changes" in the menu).
+fn send_round(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, queue: bool) -> Result<()> {
+    let sent = git_agent::ops::send::send_review(repo, name, queue, |d| {
+        writeln!(ctx.out, "{}", d.summary(name))?;
+        Ok(())
+    })?;
+    writeln!(ctx.err, "{}", sent.summary())?;
+    Ok(())
 }

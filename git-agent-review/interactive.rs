@@ -18,7 +18,7 @@ fn can(verb: &str) -> bool {
     git_agent::cli::Cli::command()
         .find_subcommand(verb)
         .is_some()
-        || git_agent::commands::help::find_plugin(verb).is_some()
+        || git_agent::ops::plugins::find_plugin(verb).is_some()
 }
 
 /// Runs `git agent ARGS…` in the foreground; its exit code.

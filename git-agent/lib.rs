@@ -2,7 +2,9 @@
 //! branch, and bring their work back without losing any of it.
 //!
 //! The library holds everything the `git-agent*` binaries share. It never prints: commands
-//! take writers ([`commands::Ctx`]) and the binaries own the terminal.
+//! take writers ([`commands::Ctx`]) and the binaries own the terminal. Below `commands` and
+//! `cli`, [`ops`] and the other modules return what happened for the commands to render, and
+//! never import `commands` or `cli` (README, "Architecture").
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
@@ -18,6 +20,7 @@ pub mod faults;
 pub mod include;
 pub mod merging;
 pub mod names;
+pub mod ops;
 pub mod ports;
 pub mod process;
 pub mod procs;

@@ -461,7 +461,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
         let why = format!("stopped to remove the session ({})", opts.reason);
-        crate::commands::stop::stop_session_for(&state, &s, opts.grace, Some(&why))?;
+        crate::ops::stop::stop_session_for(&state, &s, opts.grace, Some(&why))?;
         stopped = true;
         s = state.load(&s.name)?;
     }

@@ -18,7 +18,6 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::commands::Ctx;
 use crate::error::Failure;
 use crate::process::Cmd;
 use crate::project::{ProjectCommand, ProjectFile};
@@ -29,13 +28,13 @@ use crate::state::{Event, StateDir};
 /// Lines of output kept in the record.
 const TAIL: usize = 20;
 
-/// The verify command for a session and where it comes from, approved if it comes from the
-/// repository.
+/// The verify command for a session and where it comes from. One from the repository is
+/// returned only once `approve` let it run (the caller asks the user: the library never
+/// prompts).
 pub fn command(
-    ctx: &mut Ctx<'_>,
     repo: &Repo,
     s: &Session,
-    trust: bool,
+    approve: impl FnOnce(&[ProjectCommand]) -> Result<()>,
 ) -> Result<(String, &'static str)> {
     if let Some(cmd) = repo
         .config()
@@ -54,13 +53,7 @@ pub fn command(
             .hint("or add verify = \"…\" to .git-agent.toml")
             .into());
     };
-    crate::commands::trust::ensure_trusted(
-        ctx,
-        repo,
-        &[ProjectCommand::new("verify", cmd.clone())],
-        trust,
-        None,
-    )?;
+    approve(&[ProjectCommand::new("verify", cmd.clone())])?;
     Ok((cmd, "project"))
 }
 

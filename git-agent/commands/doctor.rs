@@ -376,7 +376,7 @@ fn check_session(
         // of a deleted worktree below needs.
         if args.fix {
             attempt(&mut f, || {
-                super::stop::stop_session_for(
+                crate::ops::stop::stop_session_for(
                     state,
                     s,
                     None,

@@ -1,11 +1,8 @@
 //! `git agent help [COMMAND]`, and handing unknown verbs to `git-agent-<verb>` plugins.
 //!
-//! Plugins are found the way cargo finds `cargo-*`: next to our own executable first (so an
-//! installed suite uses its own `git-agent-merge`), then on `PATH`.
+//! How plugins are found: [`crate::ops::plugins`].
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::CommandFactory as _;
@@ -13,6 +10,7 @@ use clap::CommandFactory as _;
 use super::Ctx;
 use crate::cli::Cli;
 use crate::error::Failure;
+use crate::ops::plugins::{find_plugin, plugins};
 use crate::process::Cmd;
 
 #[derive(Debug, clap::Args)]
@@ -21,8 +19,6 @@ pub struct Args {
     #[arg(value_name = "COMMAND")]
     pub command: Option<String>,
 }
-
-const PREFIX: &str = "git-agent-";
 
 /// Verbs served by a subcommand of one of the suite's binaries: `git agent conflicts` runs
 /// `git-agent-merge conflicts`.
@@ -34,43 +30,6 @@ fn route(verb: &str) -> (&str, Option<&str>) {
         .iter()
         .find(|(v, _)| *v == verb)
         .map_or((verb, None), |(v, binary)| (*binary, Some(*v)))
-}
-
-/// Plugins found: verb → executable, first match wins (our own directory, then `PATH`).
-pub fn plugins() -> BTreeMap<String, PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_owned))
-    {
-        dirs.push(dir);
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    let mut found = BTreeMap::new();
-    for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            let Some(verb) = file.strip_prefix(PREFIX) else {
-                continue;
-            };
-            if verb.is_empty() || verb.contains('.') || !is_executable(&entry.path()) {
-                continue;
-            }
-            found.entry(verb.to_owned()).or_insert_with(|| entry.path());
-        }
-    }
-    found
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn builtin_verbs() -> Vec<String> {
@@ -134,20 +93,6 @@ pub fn run_plugin(_ctx: &mut Ctx<'_>, argv: &[OsString]) -> Result<u8> {
         Some(path) => Err(Cmd::new(path).args(sub).args(rest).exec()),
         None => Err(unknown(&verb)),
     }
-}
-
-/// `git-agent-<verb>`: next to our own executable first, then on `PATH` (with `which`).
-pub fn find_plugin(verb: &str) -> Option<PathBuf> {
-    if verb.is_empty() || verb.contains(['/', '\\']) || verb.starts_with('-') {
-        return None;
-    }
-    let name = format!("{PREFIX}{verb}");
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join(&name)));
-    beside
-        .filter(|p| is_executable(p))
-        .or_else(|| which::which(&name).ok())
 }
 
 fn unknown(verb: &str) -> anyhow::Error {

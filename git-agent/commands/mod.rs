@@ -31,7 +31,8 @@ pub mod supervise;
 pub mod trust;
 pub mod wait;
 
-/// What a command may touch: its output streams and where it was started.
+/// What a command may touch: its output streams, where it was started, and the user (the
+/// approval of repository commands: [`Ctx::ensure_trusted`]).
 pub struct Ctx<'a> {
     /// Results (tables, records, paths): what scripts read.
     pub out: &'a mut dyn Write,

@@ -242,8 +242,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             ));
         }
     }
-    super::trust::ensure_trusted(
-        ctx,
+    ctx.ensure_trusted(
         &repo,
         &to_trust,
         args.trust,

@@ -6,7 +6,6 @@
 use anyhow::Result;
 
 use super::Ctx;
-use super::send;
 use crate::error::Failure;
 use crate::repo::Repo;
 use crate::session::{RunKind, State};
@@ -45,7 +44,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 ctx.err,
                 "{name} was lost (its supervisor is gone): recording its end first"
             )?;
-            super::stop::stop_session_for(&state, &s, None, Some("stopped by 'git agent resume'"))?;
+            crate::ops::stop::stop_session_for(
+                &state,
+                &s,
+                None,
+                Some("stopped by 'git agent resume'"),
+            )?;
         }
         State::Stopped | State::Failed => {}
         live if live.is_active() => {
@@ -78,6 +82,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         Some(extra) => format!("{CARRY_ON}\n\n{extra}"),
         None => CARRY_ON.to_owned(),
     };
-    send::deliver_as(ctx, &repo, name, &message, false, RunKind::Resume)?;
+    let delivered = crate::ops::send::deliver_as(&repo, name, &message, false, RunKind::Resume)?;
+    writeln!(ctx.out, "{}", delivered.summary(name))?;
     Ok(0)
 }

@@ -107,8 +107,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                     .hint("or add run = \"…\" to .git-agent.toml, or give a command: git agent run NAME -- COMMAND")
                     .into());
             };
-            super::trust::ensure_trusted(
-                ctx,
+            ctx.ensure_trusted(
                 &repo,
                 &[ProjectCommand::new("run", script.clone())],
                 args.trust,

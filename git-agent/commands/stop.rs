@@ -1,25 +1,15 @@
 //! `git agent stop NAME…`: SIGTERM to the agent's process group, SIGKILL after a grace
 //! period; the session ends as `stopped`.
 //!
-//! The supervisor does the stopping (it owns the agent and records the end): we mark the
-//! record and signal the supervisor. If the supervisor is gone, we stop what is left of the
-//! agent's process group ourselves and record the end in its place.
-
-use std::time::{Duration, Instant};
+//! The stopping itself (supervisor first, ourselves if it is gone) is [`crate::ops::stop`].
 
 use anyhow::Result;
-use nix::sys::signal::Signal;
 
 use super::Ctx;
-use crate::error::Failure;
+use crate::ops::stop::stop_session;
 use crate::repo::Repo;
-use crate::runner::{LocalRunner, Runner as _};
-use crate::session::{Session, State, StopRequest};
-use crate::state::{Event, StateDir};
-use crate::{supervisor, ui};
-
-/// Extra time, beyond the grace period, for the supervisor to record the end.
-const SETTLE: Duration = Duration::from_secs(30);
+use crate::session::Session;
+use crate::ui;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -85,90 +75,4 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
     }
     Ok(code)
-}
-
-/// Stops one session, as `git agent stop`; `None` if it had already ended.
-pub fn stop_session(
-    state: &StateDir,
-    session: &Session,
-    grace: Option<Duration>,
-) -> Result<Option<Session>> {
-    stop_session_for(state, session, grace, None)
-}
-
-/// [`stop_session`], for another command: `reason` becomes the run's end reason (never
-/// "stopped by 'git agent stop'" for a stop nobody asked for with that command).
-pub fn stop_session_for(
-    state: &StateDir,
-    session: &Session,
-    grace: Option<Duration>,
-    reason: Option<&str>,
-) -> Result<Option<Session>> {
-    let name = session.name.as_str();
-    let lost = |s: &Session| stop_lost(state, s, grace, reason);
-    // A run that ended just after the caller read its record looks lost: read it again.
-    let settled;
-    let session = if session.live_state() == State::Lost {
-        settled = state.load_settled(name)?;
-        &settled
-    } else {
-        session
-    };
-    match session.live_state() {
-        State::Lost => return lost(session).map(Some),
-        s if s.is_terminal() => return Ok(None),
-        _ => {}
-    }
-    let grace_secs = grace.map_or(session.stop_grace_secs, |g| g.as_secs());
-    let current = state.update(name, |s| {
-        s.stop_requested = Some(StopRequest {
-            at: crate::time::now(),
-            grace_secs,
-            reason: reason.map(str::to_owned),
-        });
-        Ok(s.clone())
-    })?;
-    state.append_event(&Event::new(name, "stop-requested"))?;
-    // Signal the supervisor (it escalates to SIGKILL after the grace period). Without one
-    // yet, the session is still being created: the supervisor sees the request when it starts.
-    if let Some(sup) = &current.processes.supervisor {
-        sup.signal(Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(grace_secs) + SETTLE;
-    loop {
-        let now = state.load_settled(name)?;
-        match now.live_state() {
-            State::Lost => return lost(&now).map(Some),
-            s if s.is_terminal() => return Ok(Some(now)),
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            return Err(Failure::fatal("the agent did not stop in time")
-                .hint(format!(
-                    "see 'git agent show {name}'; run 'git agent stop {name}' again to retry"
-                ))
-                .into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The supervisor is gone: stop what is left of the agent and record the end ourselves.
-fn stop_lost(
-    state: &StateDir,
-    session: &Session,
-    grace: Option<Duration>,
-    reason: Option<&str>,
-) -> Result<Session> {
-    let name = session.name.as_str();
-    let grace = grace.unwrap_or(Duration::from_secs(session.stop_grace_secs));
-    if let Some(agent) = &session.processes.agent {
-        LocalRunner.terminate(agent, grace);
-    }
-    let why = match reason {
-        Some(r) => format!("{r}, after its supervisor was lost"),
-        None => "stopped by 'git agent stop' after its supervisor was lost".to_owned(),
-    };
-    supervisor::finish_lost(state, name, &why)?;
-    state.load(name)
 }

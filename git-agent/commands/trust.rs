@@ -66,81 +66,83 @@ fn show(ctx: &mut Ctx<'_>, command: &ProjectCommand) -> Result<()> {
     Ok(())
 }
 
-/// Lets repository-defined commands run only if the user approved their exact text: already
-/// approved, approved now by `assume_yes` (`--trust`), or approved at a prompt. Without a
-/// terminal the error names the flag (exit 3). `skip_hint` says how to do without them.
-pub fn ensure_trusted(
-    ctx: &mut Ctx<'_>,
-    repo: &Repo,
-    commands: &[ProjectCommand],
-    assume_yes: bool,
-    skip_hint: Option<&str>,
-) -> Result<()> {
-    if commands.is_empty() {
-        return Ok(());
-    }
-    let key = repo_key(repo);
-    let mut approvals = Approvals::load()?;
-    let pending: Vec<ProjectCommand> = commands
-        .iter()
-        .filter(|c| !approvals.is_approved(&key, c))
-        .cloned()
-        .collect();
-    if pending.is_empty() {
-        return Ok(());
-    }
-    if assume_yes {
-        approvals.approve(&key, &pending)?;
-        for c in &pending {
-            writeln!(
-                ctx.err,
-                "Approved the {} command of {} for this repository.",
-                c.what,
-                project::FILE
-            )?;
+impl Ctx<'_> {
+    /// Lets repository-defined commands run only if the user approved their exact text: already
+    /// approved, approved now by `assume_yes` (`--trust`), or approved at a prompt. Without a
+    /// terminal the error names the flag (exit 3). `skip_hint` says how to do without them.
+    pub fn ensure_trusted(
+        &mut self,
+        repo: &Repo,
+        commands: &[ProjectCommand],
+        assume_yes: bool,
+        skip_hint: Option<&str>,
+    ) -> Result<()> {
+        if commands.is_empty() {
+            return Ok(());
         }
-        return Ok(());
-    }
-    if project::can_prompt() {
-        for c in &pending {
-            writeln!(
-                ctx.err,
-                "This repository defines a command git-agent would run for you:"
-            )?;
-            show(ctx, c)?;
-            let yes = dialoguer::Confirm::new()
-                .with_prompt("Run it, and remember this approval for this repository?")
-                .default(false)
-                .interact()
-                .unwrap_or(false);
-            if !yes {
-                let mut f = Failure::fatal(format!(
-                    "the {} command of {} was not approved",
+        let key = repo_key(repo);
+        let mut approvals = Approvals::load()?;
+        let pending: Vec<ProjectCommand> = commands
+            .iter()
+            .filter(|c| !approvals.is_approved(&key, c))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if assume_yes {
+            approvals.approve(&key, &pending)?;
+            for c in &pending {
+                writeln!(
+                    self.err,
+                    "Approved the {} command of {} for this repository.",
                     c.what,
                     project::FILE
-                ));
-                if let Some(h) = skip_hint {
-                    f = f.hint(h.to_owned());
-                }
-                return Err(f.into());
+                )?;
             }
-            approvals.approve(&key, std::slice::from_ref(c))?;
+            return Ok(());
         }
-        return Ok(());
+        if project::can_prompt() {
+            for c in &pending {
+                writeln!(
+                    self.err,
+                    "This repository defines a command git-agent would run for you:"
+                )?;
+                show(self, c)?;
+                let yes = dialoguer::Confirm::new()
+                    .with_prompt("Run it, and remember this approval for this repository?")
+                    .default(false)
+                    .interact()
+                    .unwrap_or(false);
+                if !yes {
+                    let mut f = Failure::fatal(format!(
+                        "the {} command of {} was not approved",
+                        c.what,
+                        project::FILE
+                    ));
+                    if let Some(h) = skip_hint {
+                        f = f.hint(h.to_owned());
+                    }
+                    return Err(f.into());
+                }
+                approvals.approve(&key, std::slice::from_ref(c))?;
+            }
+            return Ok(());
+        }
+        let first = &pending[0];
+        let mut f = Failure::fatal(format!(
+            "{} defines a {} command you have not approved: {}",
+            project::FILE,
+            first.what,
+            first.text.lines().next().unwrap_or_default()
+        ))
+        .code(code::NEEDS_TERMINAL)
+        .hint("review and approve it with 'git agent trust', or approve it now with --trust");
+        if let Some(h) = skip_hint {
+            f = f.hint(h.to_owned());
+        }
+        Err(f.into())
     }
-    let first = &pending[0];
-    let mut f = Failure::fatal(format!(
-        "{} defines a {} command you have not approved: {}",
-        project::FILE,
-        first.what,
-        first.text.lines().next().unwrap_or_default()
-    ))
-    .code(code::NEEDS_TERMINAL)
-    .hint("review and approve it with 'git agent trust', or approve it now with --trust");
-    if let Some(h) = skip_hint {
-        f = f.hint(h.to_owned());
-    }
-    Err(f.into())
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {

@@ -1,0 +1,295 @@
+//! Data flows one way: binaries → cli → commands → library (ops, model, git, process). The
+//! compiler cannot keep a module of one crate from importing another, so this test reads the
+//! sources: nothing in the library below `commands/` and `cli/` names those modules, and the
+//! suite's other binaries use of `git_agent::commands` only the terminal context (`Ctx`,
+//! `Format`, `JSON_VERSION`), never a command's functions (they call `git_agent::ops`).
+//!
+//! Comments and string literals are left out of the scan: only code counts.
+
+use std::path::{Path, PathBuf};
+
+/// What the other binaries may take from `git_agent::commands`.
+const TERMINAL: &[&str] = &["Ctx", "Format", "JSON_VERSION"];
+
+#[test]
+fn nothing_below_commands_imports_commands_or_cli() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.join("git-agent");
+    let mut violations = Vec::new();
+    for file in rust_files(&lib) {
+        let rel = file.strip_prefix(&lib).unwrap();
+        if rel.starts_with("commands")
+            || rel.starts_with("cli")
+            || rel == Path::new("lib.rs")
+            || rel == Path::new("main.rs")
+        {
+            continue;
+        }
+        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
+        for line in upward_in_library(&tokens) {
+            violations.push(format!("git-agent/{}:{line}", rel.display()));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the library reaches up into commands/ or cli/ (move the logic down into \
+         git-agent/ops/, or pass what it needs in):\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+#[test]
+fn other_binaries_use_only_the_terminal_context_of_commands() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut violations = Vec::new();
+    for dir in ["git-agent-review", "git-agent-merge"] {
+        for file in rust_files(&root.join(dir)) {
+            let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
+            for line in command_functions_in_binary(&tokens) {
+                let rel = file.strip_prefix(root).unwrap();
+                violations.push(format!("{}:{line}", rel.display()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "a binary calls into git_agent::commands beyond {TERMINAL:?} (call git_agent::ops):\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+/// The checks catch what they are meant to catch (a check that cannot fail proves nothing).
+#[test]
+fn the_checks_see_upward_imports() {
+    let bad_lib = [
+        "use crate::commands::Ctx;",
+        "fn f() { crate::commands::stop::stop_session(); }",
+        "use crate::{cli, state};",
+        "use crate::{commands::trust, state};",
+        "fn f() { super::super::commands::send::deliver(); }",
+        "use crate::commands;",
+    ];
+    for src in bad_lib {
+        assert!(
+            !upward_in_library(&tokens(src)).is_empty(),
+            "not seen: {src}"
+        );
+    }
+    let fine_lib = [
+        "// see crate::commands::stop\nfn f(commands: &[u8]) {}",
+        "const S: &str = \"crate::cli::x\"; fn g() { let c = '\"'; super::x(); }",
+        "fn f<'a>(x: &'a str) -> &'a str { x } // commands::x",
+    ];
+    for src in fine_lib {
+        assert!(
+            upward_in_library(&tokens(src)).is_empty(),
+            "false alarm: {src}"
+        );
+    }
+    let bad_bin = [
+        "use git_agent::commands::send;",
+        "fn f() { git_agent::commands::help::find_plugin(\"x\"); }",
+        "use git_agent::commands::{Ctx, send};",
+        "use git_agent::commands;",
+        "use git_agent::{commands::send, ops};",
+    ];
+    for src in bad_bin {
+        assert!(
+            !command_functions_in_binary(&tokens(src)).is_empty(),
+            "not seen: {src}"
+        );
+    }
+    let fine_bin = [
+        "use git_agent::commands::Ctx;",
+        "use git_agent::commands::{Ctx, JSON_VERSION};",
+        "use git_agent::cli::review::Cli; fn f() { crate::cli::report(); let commands = 1; }",
+    ];
+    for src in fine_bin {
+        assert!(
+            command_functions_in_binary(&tokens(src)).is_empty(),
+            "false alarm: {src}"
+        );
+    }
+}
+
+/// Lines where library code names `commands` or `cli` as a path segment or in a `use`.
+fn upward_in_library(tokens: &[Token]) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let mut in_use = false;
+    for (i, t) in tokens.iter().enumerate() {
+        match t.text.as_str() {
+            "use" => in_use = true,
+            ";" => in_use = false,
+            "commands" | "cli" => {
+                let before = i > 0 && tokens[i - 1].text == "::";
+                let after = tokens.get(i + 1).is_some_and(|n| n.text == "::");
+                if in_use || before || after {
+                    lines.push(t.line);
+                }
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// Lines where a binary uses anything of `git_agent::commands` but the terminal context.
+fn command_functions_in_binary(tokens: &[Token]) -> Vec<usize> {
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    let mut lines = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "git_agent" || text(i + 1) != "::" {
+            continue;
+        }
+        match text(i + 2) {
+            "commands" => {
+                let allowed = match (text(i + 3), text(i + 4)) {
+                    ("::", "{") => {
+                        let end = (i + 5..tokens.len())
+                            .find(|&j| text(j) == "}")
+                            .unwrap_or(tokens.len());
+                        (i + 5..end).all(|j| text(j) == "," || TERMINAL.contains(&text(j)))
+                    }
+                    ("::", item) => TERMINAL.contains(&item) && text(i + 5) != "::",
+                    _ => false,
+                };
+                if !allowed {
+                    lines.push(t.line);
+                }
+            }
+            "{" => {
+                let end = (i + 3..tokens.len())
+                    .find(|&j| text(j) == "}")
+                    .unwrap_or(tokens.len());
+                if (i + 3..end).any(|j| text(j) == "commands") {
+                    lines.push(t.line);
+                }
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+struct Token {
+    text: String,
+    line: usize,
+}
+
+/// Identifiers, `::` and single punctuation of Rust source, without comments, string and
+/// char literals (lifetimes are not char literals).
+fn tokens(src: &str) -> Vec<Token> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let (mut i, mut line) = (0, 1);
+    let at = |j: usize| chars.get(j).copied().unwrap_or('\0');
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if c.is_whitespace() {
+            i += 1;
+        } else if c == '/' && at(i + 1) == '/' {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && at(i + 1) == '*' {
+            let mut depth = 0;
+            loop {
+                match (at(i), at(i + 1)) {
+                    ('\0', _) => break,
+                    ('/', '*') => (depth, i) = (depth + 1, i + 2),
+                    ('*', '/') => {
+                        (depth, i) = (depth - 1, i + 2);
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    (ch, _) => {
+                        line += usize::from(ch == '\n');
+                        i += 1;
+                    }
+                }
+            }
+        } else if c == '"' || (c == 'b' && at(i + 1) == '"') {
+            i += if c == 'b' { 2 } else { 1 };
+            while i < chars.len() && chars[i] != '"' {
+                line += usize::from(chars[i] == '\n');
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if (c == 'r' || (c == 'b' && at(i + 1) == 'r'))
+            && matches!(at(i + 1 + usize::from(c == 'b')), '"' | '#')
+            && {
+                let mut j = i + 1 + usize::from(c == 'b');
+                while at(j) == '#' {
+                    j += 1;
+                }
+                at(j) == '"'
+            }
+        {
+            i += 1 + usize::from(c == 'b');
+            let mut hashes = 0;
+            while at(i) == '#' {
+                hashes += 1;
+                i += 1;
+            }
+            i += 1;
+            let closes = |j: usize| at(j) == '"' && (1..=hashes).all(|k| at(j + k) == '#');
+            while i < chars.len() && !closes(i) {
+                line += usize::from(chars[i] == '\n');
+                i += 1;
+            }
+            i += 1 + hashes;
+        } else if c == '\'' && (at(i + 1) == '\\' || at(i + 2) == '\'') {
+            // A char literal ('x', '\n', '\''); otherwise a lifetime.
+            i += 1;
+            if at(i) == '\\' {
+                i += 2;
+            } else {
+                i += 1;
+            }
+            while i < chars.len() && chars[i] != '\'' {
+                i += 1;
+            }
+            i += 1;
+        } else if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while at(i).is_alphanumeric() || at(i) == '_' {
+                i += 1;
+            }
+            out.push(Token {
+                text: chars[start..i].iter().collect(),
+                line,
+            });
+        } else if c == ':' && at(i + 1) == ':' {
+            out.push(Token {
+                text: "::".into(),
+                line,
+            });
+            i += 2;
+        } else {
+            out.push(Token {
+                text: c.to_string(),
+                line,
+            });
+            i += 1;
+        }
+    }
+    out
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
