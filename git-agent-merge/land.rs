@@ -571,6 +571,7 @@ fn build_commit(
 /// Rebases the agent's branch onto the target in its worktree. On conflict the worktree is
 /// left mid-rebase for whoever resolves it.
 pub fn rebase_branch(
+    repo: &Repo,
     s: &Session,
     onto: ObjectId,
     onto_name: &str,
@@ -583,6 +584,7 @@ pub fn rebase_branch(
         .hint("use --squash or --merge, which do not")
         .into());
     }
+    let orig_head = git(&s.worktree).args(["rev-parse", "HEAD"]).run()?;
     let rebased = git(&s.worktree)
         .args(["rebase", "--no-autostash", "--quiet", &onto.to_string()])
         .run();
@@ -595,6 +597,15 @@ pub fn rebase_branch(
                 .hint("nothing was changed")
                 .into());
         }
+        // The rebase left in progress is ours: `sync --continue`/`--abort` may finish it.
+        repo.state().update(&s.name, |r| {
+            r.sync_pending = Some(git_agent::session::SyncPending {
+                how: "rebase".into(),
+                onto: onto.to_string(),
+                orig_head: orig_head.trim().to_owned(),
+            });
+            Ok(())
+        })?;
         let wt = s.worktree.display();
         return Ok(Err(Refused {
             session: s.name.clone(),
@@ -782,7 +793,7 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
             let new = if fast_forward {
                 Ok(tip)
             } else {
-                rebase_branch(&s, target.tip, &target.branch)?
+                rebase_branch(repo, &s, target.tip, &target.branch)?
             };
             match (new, &verify_cmd) {
                 (Ok(new), Some(cmd)) if s.worktree.is_dir() => {

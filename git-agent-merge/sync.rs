@@ -378,7 +378,7 @@ pub fn sync(
                 }
             }
         }
-        How::Rebase => match land::rebase_branch(s, target.tip, &target.branch)? {
+        How::Rebase => match land::rebase_branch(repo, s, target.tip, &target.branch)? {
             Ok(new) => Synced_::Done(new, target.tip),
             Err(refused) => {
                 Synced_::Conflict(conflict(s, &target.branch, How::Rebase, refused.paths))
