@@ -496,9 +496,8 @@ pub fn guard(s: &crate::session::Session) -> Result<()> {
         ))
         .hint("its agent may have rewritten it; git-agent runs nothing there until it is repaired")
         .hint(format!(
-            "look at {} yourself; 'git agent rm --force {}' removes it (its branch is kept)",
-            s.worktree.display(),
-            s.name
+            "look at {0} yourself; 'git worktree repair {0}' puts git's link back (a config.worktree you remove by hand)",
+            s.worktree.display()
         ))
         .into()
     })

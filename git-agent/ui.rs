@@ -236,6 +236,29 @@ fn relative(path: &Path, base: &Path) -> Option<PathBuf> {
     Some(rel)
 }
 
+/// `text` safe to print on a terminal: control characters (an agent's escape sequences could
+/// retitle the window, write the clipboard, or hide and rewrite lines, such as the sandbox
+/// line of `show`) become visible, `^[` for ESC as `cat -v` shows them. Tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from_u32(c as u32 + 0x40).unwrap_or('?'));
+            }
+            '\u{7f}' => out.push_str("^?"),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,7 +224,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         }
                     },
                 ),
-                note(row),
+                ui::printable(&note(row)).into_owned(),
             ]
         })
         .collect();

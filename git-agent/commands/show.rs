@@ -288,6 +288,7 @@ fn write_human(
     writeln!(ctx.out, "{} {}", ui::bold("session"), ui::bold(&s.name))?;
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in rows {
+        let value = ui::printable(&value);
         writeln!(
             ctx.out,
             "{:width$}  {value}",
@@ -297,7 +298,7 @@ fn write_human(
     }
     writeln!(ctx.out, "\n{}", ui::bold("task"))?;
     for line in s.prompt.lines() {
-        writeln!(ctx.out, "    {line}")?;
+        writeln!(ctx.out, "    {}", ui::printable(line))?;
     }
     if log_tail.is_empty() {
         let none = if live.is_active() {
@@ -313,7 +314,7 @@ fn write_human(
             ui::bold(&format!("log (last {} lines)", log_tail.len()))
         )?;
         for line in log_tail {
-            writeln!(ctx.out, "    {line}")?;
+            writeln!(ctx.out, "    {}", ui::printable(line))?;
         }
     }
     Ok(())

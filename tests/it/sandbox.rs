@@ -668,3 +668,29 @@ fn a_setup_hook_running_an_agents_files_runs_in_the_sandbox() {
     let log = env.agent(&["logs", "a2", "--raw"]).stdout;
     assert!(log.contains("Permission denied"), "{log}");
 }
+
+#[test]
+fn what_an_agent_prints_cannot_drive_your_terminal() {
+    let env = TestEnv::new();
+    env.agent(&[
+        "new",
+        "--name",
+        "esc",
+        "t",
+        "--",
+        "/bin/sh",
+        "-c",
+        "printf 'last \\033]0;TITLE\\007\\033[1mBOLD\\n'",
+    ])
+    .ok();
+    env.wait_state("esc", "done");
+    for args in [vec!["list"], vec!["show", "esc"]] {
+        let out = env.agent(&args).ok();
+        assert!(!out.stdout.contains('\u{1b}'), "{args:?}: {out}");
+        assert!(!out.stdout.contains('\u{7}'), "{args:?}: {out}");
+        assert!(
+            out.stdout.contains("^[]0;TITLE^G^[[1mBOLD"),
+            "{args:?}: {out}"
+        );
+    }
+}
