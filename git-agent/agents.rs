@@ -419,11 +419,15 @@ pub fn sandbox_writes(agent: &AgentSpec) -> Vec<crate::sandbox::Allowed> {
 
 /// The CLI's own OS sandbox, when the session's mode runs it in one (codex `workspace-write`
 /// and `read-only`, bubblewrap): ours is then not stacked on top, since codex's cannot start
-/// inside a Landlock domain. Decided from the recorded arguments, so a profile whose command
-/// line was replaced (and lost the mode's flags) does not count.
+/// inside a Landlock domain. Decided from the recorded program and arguments, so a profile
+/// whose command line was replaced (and lost the mode's flags) does not count.
 pub fn own_sandbox(agent: &AgentSpec) -> Option<String> {
     let mode = agent.permission_mode.as_deref()?;
+    // Only codex itself (a program of that name, not one a repository's profile names) runs
+    // in codex's sandbox; anything else gets ours.
     let applies = agent.profile == "codex"
+        && agent.source != "project"
+        && agent.program.file_name().is_some_and(|n| n == "codex")
         && matches!(mode, "workspace-write" | "read-only")
         && agent
             .args
