@@ -248,13 +248,7 @@ impl StateDir {
         }
         std::fs::create_dir_all(self.root.join("locks"))?;
         let path = self.root.join(format!("locks/{name}.hold"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("could not open {}", path.display()))?;
+        let mut file = open_lock(&path)?;
         let deadline = Instant::now() + LOCK_TIMEOUT;
         loop {
             match file.try_lock() {
@@ -293,13 +287,7 @@ impl StateDir {
     fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
         self.ensure()?;
         let path = self.root.join(file_name);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("could not open {}", path.display()))?;
+        let mut file = open_lock(&path)?;
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(2);
         loop {
@@ -650,6 +638,17 @@ impl StateDir {
         file.write_all(&line)
             .with_context(|| format!("could not write {}", path.display()))
     }
+}
+
+/// Opens (creating) a lock file without truncating it: a lock is held on the open file.
+fn open_lock(path: &std::path::Path) -> Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("could not open {}", path.display()))
 }
 
 /// The error for an unknown session name.
