@@ -17,6 +17,7 @@ pub mod commit;
 pub mod error;
 pub mod events;
 pub mod faults;
+pub mod git;
 pub mod include;
 pub mod merging;
 pub mod names;
