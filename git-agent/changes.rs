@@ -208,22 +208,12 @@ pub fn status(worktree: &Path, leaves: &[String]) -> Result<String> {
         .run()
 }
 
-/// Counts entries of `status --porcelain=v2 -z` output. Rename/copy entries (`2 …`) carry
-/// their original path as an extra NUL-terminated field.
+/// Counts entries of `status --porcelain=v2 -z` output (ignored files do not count).
 pub fn count_status_entries(out: &str) -> u64 {
-    let mut count = 0;
-    let mut fields = out.split('\0');
-    while let Some(entry) = fields.next() {
-        match entry.as_bytes().first() {
-            Some(b'1' | b'u' | b'?') => count += 1,
-            Some(b'2') => {
-                count += 1;
-                fields.next();
-            }
-            _ => {}
-        }
-    }
-    count
+    crate::git::status::parse(out)
+        .iter()
+        .filter(|e| !e.is_ignored())
+        .count() as u64
 }
 
 #[cfg(test)]

@@ -338,24 +338,17 @@ impl Memory {
     }
 }
 
-/// The paths the entries of `git status --porcelain=v2 -z` name (both for renames).
+/// The paths the entries of `git status --porcelain=v2 -z` name (both for renames; not
+/// ignored files, nor untracked directories git shows collapsed), sorted, once each.
 pub fn status_paths(status: &str) -> Vec<String> {
-    let mut paths = BTreeSet::new();
-    let mut fields = status.split('\0');
-    while let Some(entry) = fields.next() {
-        let take = |n: usize| entry.splitn(n + 1, ' ').nth(n).map(str::to_owned);
-        match entry.as_bytes().first() {
-            Some(b'1') => paths.extend(take(8)),
-            Some(b'2') => {
-                paths.extend(take(9));
-                paths.extend(fields.next().map(str::to_owned));
-            }
-            Some(b'u') => paths.extend(take(10)),
-            Some(b'?') => paths.extend(take(1)),
-            _ => {}
-        }
-    }
-    paths.into_iter().filter(|p| !p.ends_with('/')).collect()
+    let entries = crate::git::status::parse(status);
+    let paths: BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| !e.is_ignored())
+        .flat_map(crate::git::StatusEntry::paths)
+        .filter(|p| !p.ends_with('/'))
+        .collect();
+    paths.into_iter().map(str::to_owned).collect()
 }
 
 /// The branch a session's work goes to by default: its base branch (for a remote-tracking

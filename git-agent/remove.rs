@@ -339,24 +339,18 @@ fn short_ref(r: &str) -> String {
         .to_owned()
 }
 
-/// `git status --porcelain=v2 -z` entries as short `XY path` lines.
+/// `git status --porcelain=v2 -z` entries as short `XY path` lines (`XY from -> to` for a
+/// rename; ignored files are not listed).
 fn short_status(status: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut fields = status.split('\0');
-    while let Some(entry) = fields.next() {
-        let parts: Vec<&str> = entry.splitn(11, ' ').collect();
-        match parts.first().copied() {
-            Some("1") if parts.len() >= 9 => lines.push(format!("{} {}", parts[1], parts[8])),
-            Some("2") if parts.len() >= 10 => {
-                let from = fields.next().unwrap_or("");
-                lines.push(format!("{} {from} -> {}", parts[1], parts[9]));
-            }
-            Some("u") if parts.len() >= 11 => lines.push(format!("{} {}", parts[1], parts[10])),
-            Some("?") => lines.push(format!("?? {}", &entry[2..])),
-            _ => {}
-        }
-    }
-    lines
+    use crate::git::StatusEntry;
+    crate::git::status::parse(status)
+        .iter()
+        .filter_map(|e| match e {
+            StatusEntry::Renamed { xy, path, from, .. } => Some(format!("{xy} {from} -> {path}")),
+            StatusEntry::Ignored { .. } => None,
+            _ => Some(format!("{} {}", e.xy(), e.path())),
+        })
+        .collect()
 }
 
 /// Why `opts` do not allow removing the inspected session, if they do not: a failure that
