@@ -363,23 +363,23 @@ impl Repo {
 
     /// Worktrees (main included) that have `refs/heads/<branch>` checked out.
     pub fn worktrees_on_branch(&self, branch: &str) -> Result<Vec<PathBuf>> {
-        let list = crate::worktree::serialized(
+        let wanted = format!("refs/heads/{branch}");
+        Ok(self
+            .worktree_list()?
+            .into_iter()
+            .filter(|w| w.branch.as_deref() == Some(wanted.as_str()))
+            .map(|w| w.path)
+            .collect())
+    }
+
+    /// Every worktree git has registered, the main one first (`git worktree list
+    /// --porcelain -z`, run under our worktree lock: see [`crate::worktree::serialized`]).
+    pub fn worktree_list(&self) -> Result<Vec<crate::git::Worktree>> {
+        let out = crate::worktree::serialized(
             &self.common_dir,
             self.git().args(["worktree", "list", "--porcelain", "-z"]),
         )?;
-        let wanted = format!("branch refs/heads/{branch}");
-        let mut found = Vec::new();
-        let mut path = None;
-        for field in list.split('\0') {
-            if let Some(p) = field.strip_prefix("worktree ") {
-                path = Some(PathBuf::from(p));
-            } else if field == wanted
-                && let Some(p) = &path
-            {
-                found.push(p.clone());
-            }
-        }
-        Ok(found)
+        Ok(crate::git::worktrees::parse(&out))
     }
 
     /// Where agent worktrees go: `agent.worktreeDir` (relative paths are relative to the main
