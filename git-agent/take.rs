@@ -36,6 +36,8 @@ pub struct Snapshot {
     unstaged: Vec<u8>,
     /// Untracked files (relative path -> SHA-256 of content).
     untracked: BTreeMap<String, String>,
+    /// Tracked paths with staged or unstaged changes (`git diff --name-only -z`), sorted.
+    changed: Vec<String>,
     /// Backup commit of index and tracked changes (`git stash create`).
     pub backup: Option<String>,
 }
@@ -48,24 +50,14 @@ impl Snapshot {
 
     /// Every path that moves.
     pub fn paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = patch_paths(&self.staged)
-            .into_iter()
-            .chain(patch_paths(&self.unstaged))
-            .chain(self.untracked.keys().cloned())
+        let mut paths: Vec<String> = (self.changed.iter())
+            .chain(self.untracked.keys())
+            .cloned()
             .collect();
         paths.sort();
         paths.dedup();
         paths
     }
-}
-
-/// `b/…` paths named by `diff --git` lines.
-fn patch_paths(patch: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(patch)
-        .lines()
-        .filter_map(|l| l.strip_prefix("diff --git "))
-        .filter_map(|l| l.rsplit_once(" b/").map(|(_, b)| b.to_owned()))
-        .collect()
 }
 
 fn git(dir: &Path) -> Cmd {
@@ -101,6 +93,28 @@ fn diff(dir: &Path, cached: bool) -> Result<Vec<u8>> {
         );
     }
     Ok(out.stdout)
+}
+
+/// The paths [`diff`] would name (for a rename, the new one), read with `-z` rather than out
+/// of the patch's `diff --git a/… b/…` headers, which are ambiguous for a path holding " b/"
+/// and quoted for one holding a newline.
+fn diff_names(dir: &Path, cached: bool) -> Result<Vec<String>> {
+    let mut cmd = git(dir).args([
+        "diff",
+        "--name-only",
+        "-z",
+        "--no-ext-diff",
+        "--no-textconv",
+    ]);
+    if cached {
+        cmd = cmd.arg("--cached");
+    }
+    Ok(cmd
+        .run()?
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 fn hash_file(path: &Path) -> Result<String> {
@@ -148,7 +162,10 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
     let status = git(source)
         .args(["--no-optional-locks", "status", "--porcelain=v2", "-z"])
         .run()?;
-    if status.split('\0').any(|e| e.starts_with("u ")) {
+    if crate::git::status::parse(&status)
+        .iter()
+        .any(crate::git::StatusEntry::is_unmerged)
+    {
         return Err(
             Failure::fatal("the current checkout has unmerged paths; nothing was moved")
                 .hint("resolve the conflicts first, then run git agent new --take-changes again")
@@ -159,6 +176,10 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
     let staged = diff(source, true)?;
     let unstaged = diff(source, false)?;
     let untracked = untracked(source)?;
+    let mut changed = diff_names(source, true)?;
+    changed.extend(diff_names(source, false)?);
+    changed.sort();
+    changed.dedup();
     let backup = if staged.is_empty() && unstaged.is_empty() {
         None
     } else {
@@ -179,6 +200,7 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
         staged,
         unstaged,
         untracked,
+        changed,
         backup,
     })
 }
@@ -287,5 +309,50 @@ fn remove_empty_parents(root: &Path, path: &Path) {
             break;
         }
         dir = d.parent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// git in `dir`, away from the user's and the system's config.
+    fn git_at(dir: &Path, args: &[&str]) {
+        Cmd::git_in(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .run()
+            .unwrap();
+    }
+
+    #[test]
+    fn paths_holding_b_slash_or_a_newline_are_named_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git_at(dir, &["init", "-q"]);
+        for (name, text) in [
+            ("x b/y.txt", "1\n"),
+            ("dir b/f.txt", "1\n"),
+            ("new\nline", "1\n"),
+        ] {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        git_at(dir, &["add", "-A"]);
+        git_at(dir, &["commit", "-q", "-m", "files"]);
+        std::fs::write(dir.join("x b/y.txt"), "staged\n").unwrap();
+        git_at(dir, &["add", "x b/y.txt"]);
+        std::fs::write(dir.join("dir b/f.txt"), "unstaged\n").unwrap();
+        std::fs::write(dir.join("new\nline"), "unstaged\n").unwrap();
+        std::fs::write(dir.join("a b c.txt"), "untracked\n").unwrap();
+
+        let snap = snapshot(dir).unwrap();
+        assert_eq!(
+            snap.paths(),
+            ["a b c.txt", "dir b/f.txt", "new\nline", "x b/y.txt"]
+        );
     }
 }
