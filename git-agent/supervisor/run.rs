@@ -12,19 +12,22 @@ use anyhow::{Context as _, Result};
 
 use super::RunEnd;
 use super::env::agent_env;
-use super::watch::{StatusFile, open_log, watch};
+use super::watch::{StatusFile, Watched, open_log, watch};
 use crate::agents;
 use crate::events::{self, Event, Outcome};
 use crate::process::Cmd;
-use crate::runner::{LaunchSpec, LocalRunner, Runner};
-use crate::session::{Exit, Session, State};
+use crate::procs::ProcessRef;
+use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
+use crate::sandbox::InForce;
+use crate::session::{Exit, Run, Session, State};
 use crate::state::{Event as StateEvent, StateDir};
 use crate::status;
 
 /// How often a changing outcome (turns, tokens) is written to the record.
 const FLUSH: Duration = Duration::from_secs(1);
 
-/// Runs the session's last run to its end.
+/// Runs the session's last run to its end: launched in its sandbox, its start recorded, then
+/// followed to its end, which is returned (not recorded: see `finish`).
 pub(super) fn run_once(
     state: &StateDir,
     session: &Session,
@@ -45,7 +48,31 @@ pub(super) fn run_once(
         return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
     }
     let (mut log, log_offset) = open_log(state, name)?;
-    let mut env = agent_env(state, session, &run);
+    let (launched, in_force, spec_sandboxed) = match launch(state, session, &run) {
+        Ok(started) => started,
+        Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
+    };
+    record_start(state, name, &run, &launched.process, &in_force, log_offset)?;
+    let (watched, outcome) = follow(
+        state,
+        session,
+        launched,
+        &mut log,
+        signalled,
+        spec_sandboxed,
+    )?;
+    Ok(run_end(watched, outcome))
+}
+
+/// Launches the agent of `run` in the session's sandbox: the launched process, the sandbox
+/// to record, and whether ours wraps it; or why it could not start (the run then failed).
+fn launch(
+    state: &StateDir,
+    session: &Session,
+    run: &Run,
+) -> std::result::Result<(Launched, InForce, bool), String> {
+    let name = session.name.as_str();
+    let mut env = agent_env(state, session, run);
     let mut args = run.args.clone();
     let (sandbox, in_force) = match sandbox_for(state, session, crate::sandbox::Purpose::Agent) {
         Ok(Sandboxed {
@@ -62,7 +89,7 @@ pub(super) fn run_once(
             }
             (writable, in_force)
         }
-        Err(err) => return Ok(RunEnd::ended(State::Failed, &format!("{err:#}"))),
+        Err(err) => return Err(format!("{err:#}")),
     };
     let spec = LaunchSpec {
         program: session.agent.program.clone(),
@@ -73,16 +100,21 @@ pub(super) fn run_once(
         sandbox,
     };
     let spec_sandboxed = spec.sandbox.is_some();
-    let launched = match LocalRunner.launch(&spec) {
-        Ok(l) => l,
-        Err(err) => {
-            return Ok(RunEnd::ended(
-                State::Failed,
-                &format!("could not start the agent: {err:#}"),
-            ));
-        }
-    };
-    let agent = launched.process.clone();
+    match LocalRunner.launch(&spec) {
+        Ok(l) => Ok((l, in_force, spec_sandboxed)),
+        Err(err) => Err(format!("could not start the agent: {err:#}")),
+    }
+}
+
+/// Records that the agent of `run` runs: state, start, process, sandbox, log offset.
+fn record_start(
+    state: &StateDir,
+    name: &str,
+    run: &Run,
+    agent: &ProcessRef,
+    in_force: &InForce,
+    log_offset: u64,
+) -> Result<()> {
     let now = crate::time::now();
     state.update(name, |s| {
         s.state = State::Running;
@@ -99,8 +131,20 @@ pub(super) fn run_once(
         name,
         State::Running,
         Some(format!("run {}, pid {}", run.n, agent.pid)),
-    ))?;
+    ))
+}
 
+/// Follows the launched agent to its end: its stdout parsed in the profile's format into the
+/// run's outcome (flushed to the record as it changes), its status reports recorded.
+fn follow(
+    state: &StateDir,
+    session: &Session,
+    launched: Launched,
+    log: &mut std::fs::File,
+    signalled: &AtomicBool,
+    spec_sandboxed: bool,
+) -> Result<(Watched, Outcome)> {
+    let name = session.name.as_str();
     let format = session.agent.format;
     let status_path = state.status_path(name);
     let mut status_file = StatusFile::at(status_path);
@@ -127,7 +171,7 @@ pub(super) fn run_once(
         state,
         session,
         launched,
-        &mut log,
+        log,
         signalled,
         timeout_at,
         |is_err, text| {
@@ -168,6 +212,11 @@ pub(super) fn run_once(
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
         events::end_of_stream(format, &mut outcome);
     }
+    Ok((watched, outcome))
+}
+
+/// How the run ended, from how the agent exited and what it reported.
+fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
     let (final_state, reason) = match (watched.stopped, &watched.exit) {
         (Some(reason), _) => (State::Stopped, Some(reason)),
         (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
@@ -189,12 +238,12 @@ pub(super) fn run_once(
         ),
         (None, Err(err)) => (State::Failed, Some(format!("{err:#}"))),
     };
-    Ok(RunEnd {
+    RunEnd {
         state: final_state,
         reason,
         exit: watched.exit.ok(),
         outcome,
-    })
+    }
 }
 
 /// The sandbox of the session's next run (see `sandbox.rs`): the paths it may write, if
