@@ -16,7 +16,7 @@ use super::run::{Sandboxed, sandbox_for};
 use super::watch::{open_log, watch};
 use crate::process::Cmd;
 use crate::runner::{LaunchSpec, LocalRunner, Runner};
-use crate::session::{Session, State};
+use crate::session::{Exit, Session, Setup, State};
 use crate::state::{Event as StateEvent, StateDir};
 
 /// Submodules, then the setup hook, in the new worktree; `Some(end)` if the session ends
@@ -48,6 +48,37 @@ pub(super) fn setup(
     let timeout_at = session
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
+    let plan = match plan(state, session, &setup) {
+        Ok(plan) => plan,
+        Err(reason) => return Ok(Some(RunEnd::ended(State::SetupFailed, &reason))),
+    };
+    let (ended, exit) = run_steps(state, session, plan, &mut log, signalled, timeout_at)?;
+    let now = crate::time::now();
+    state.update(name, |s| {
+        if let Some(st) = &mut s.setup {
+            st.ended_at = Some(now);
+            st.exit = exit;
+        }
+        if ended.is_none() {
+            s.state = State::Starting;
+        }
+        Ok(())
+    })?;
+    Ok(ended)
+}
+
+/// What the setup runs, and how.
+struct Plan {
+    /// Each step: its name (for messages), program and arguments.
+    steps: Vec<(String, PathBuf, Vec<String>)>,
+    env: Vec<(String, String)>,
+    /// The paths the sandbox allows (`None`: not sandboxed).
+    sandbox: Option<Vec<PathBuf>>,
+}
+
+/// The steps of `setup`, their environment and their sandbox; or why the sandbox could not be
+/// made (the setup then failed).
+fn plan(state: &StateDir, session: &Session, setup: &Setup) -> std::result::Result<Plan, String> {
     let mut steps: Vec<(String, PathBuf, Vec<String>)> = Vec::new();
     if setup.submodules {
         steps.push((
@@ -77,13 +108,33 @@ pub(super) fn setup(
                 }
                 writable
             }
-            Err(err) => {
-                return Ok(Some(RunEnd::ended(State::SetupFailed, &format!("{err:#}"))));
-            }
+            Err(err) => return Err(format!("{err:#}")),
         }
     } else {
         None
     };
+    Ok(Plan {
+        steps,
+        env,
+        sandbox,
+    })
+}
+
+/// Runs the steps of `plan` one after the other until one fails or is stopped: how the
+/// setup ended if it did (`None`: it succeeded), and the exit of the last step that ran.
+fn run_steps(
+    state: &StateDir,
+    session: &Session,
+    plan: Plan,
+    log: &mut std::fs::File,
+    signalled: &AtomicBool,
+    timeout_at: Option<Instant>,
+) -> Result<(Option<RunEnd>, Option<Exit>)> {
+    let Plan {
+        steps,
+        env,
+        sandbox,
+    } = plan;
     let mut ended: Option<RunEnd> = None;
     let mut last_line = String::new();
     let mut exit = None;
@@ -111,7 +162,7 @@ pub(super) fn setup(
             state,
             session,
             launched,
-            &mut log,
+            log,
             signalled,
             timeout_at,
             |_, line| {
@@ -150,18 +201,7 @@ pub(super) fn setup(
             }
         }
     }
-    let now = crate::time::now();
-    state.update(name, |s| {
-        if let Some(st) = &mut s.setup {
-            st.ended_at = Some(now);
-            st.exit = exit;
-        }
-        if ended.is_none() {
-            s.state = State::Starting;
-        }
-        Ok(())
-    })?;
-    Ok(ended)
+    Ok((ended, exit))
 }
 
 /// True if no ref of the user's (a branch outside the sessions' own folder, a remote-tracking
