@@ -111,10 +111,7 @@ pub(super) fn watch(
                     Msg::Err(l) => (l, true),
                     _ => unreachable!("matched above"),
                 };
-                log.write_all(&line)?;
-                if !line.ends_with(b"\n") {
-                    log.write_all(b"\n")?;
-                }
+                append_line(log, &line)?;
                 on_line(is_err, &String::from_utf8_lossy(&line))?;
             }
             Ok(Msg::Closed) => closed += 1,
@@ -143,22 +140,7 @@ pub(super) fn watch(
         on_tick()?;
         match &mut stopping {
             None => {
-                let reason = if signalled.load(Ordering::SeqCst) {
-                    // Only a recorded request names who asked; a bare signal names no one.
-                    Some(match state.load(name)?.stop_requested {
-                        Some(request) => request.describe(),
-                        None => "the supervisor was asked to stop (signal)".to_owned(),
-                    })
-                } else if timeout_at.is_some_and(|t| Instant::now() >= t) {
-                    let limit = Duration::from_secs(session.timeout_secs.unwrap_or_default());
-                    Some(format!(
-                        "timed out after {}",
-                        crate::time::format_duration(limit)
-                    ))
-                } else {
-                    None
-                };
-                if let Some(reason) = reason {
+                if let Some(reason) = stop_reason(state, session, signalled, timeout_at)? {
                     let grace = state
                         .load(name)?
                         .stop_requested
@@ -183,6 +165,42 @@ pub(super) fn watch(
         exit: exit.unwrap_or_else(|| Err(anyhow::anyhow!("lost track of the process"))),
         stopped: stopping.map(|s| s.reason),
     })
+}
+
+/// Why to stop the watched process now, if at all: the supervisor was signalled (`git agent
+/// stop`), or the timeout has passed.
+fn stop_reason(
+    state: &StateDir,
+    session: &Session,
+    signalled: &AtomicBool,
+    timeout_at: Option<Instant>,
+) -> Result<Option<String>> {
+    let name = session.name.as_str();
+    let reason = if signalled.load(Ordering::SeqCst) {
+        // Only a recorded request names who asked; a bare signal names no one.
+        Some(match state.load(name)?.stop_requested {
+            Some(request) => request.describe(),
+            None => "the supervisor was asked to stop (signal)".to_owned(),
+        })
+    } else if timeout_at.is_some_and(|t| Instant::now() >= t) {
+        let limit = Duration::from_secs(session.timeout_secs.unwrap_or_default());
+        Some(format!(
+            "timed out after {}",
+            crate::time::format_duration(limit)
+        ))
+    } else {
+        None
+    };
+    Ok(reason)
+}
+
+/// Appends one output line to the log, unchanged, ending it with a newline if it had none.
+fn append_line(log: &mut std::fs::File, line: &[u8]) -> Result<()> {
+    log.write_all(line)?;
+    if !line.ends_with(b"\n") {
+        log.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 pub(super) fn open_log(state: &StateDir, name: &str) -> Result<(std::fs::File, u64)> {
