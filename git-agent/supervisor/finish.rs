@@ -30,6 +30,48 @@ fn how(state: State, reason: Option<&str>) -> String {
 /// the next queued follow-up (returning the session ready for it) or ends the session and
 /// releases our worktree lock. Also used by `git agent stop` when the supervisor is gone.
 pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> {
+    let (commit, snapshot) = settle(state, name, &end)?;
+
+    let lock = state.lock()?;
+    let mut s = state.load(name)?;
+    record_end(&mut s, &end, commit, snapshot);
+
+    if let Some(message) = next_followup(state, name, end.state)? {
+        let run = followup_run(state, &s, &message, RunKind::Send)?;
+        let n = run.n;
+        prepare_next(&mut s, run);
+        state.write(&lock, &s)?;
+        state.append_event(&StateEvent {
+            detail: Some(format!("run {n}")),
+            ..StateEvent::new(name, "follow-up")
+        })?;
+        return Ok(Some(s));
+    }
+    s.state = end.state;
+    if s.worktree_locked {
+        // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
+        let common_dir = state.root().parent().unwrap_or(state.root());
+        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
+            || !s.worktree.is_dir()
+        {
+            s.worktree_locked = false;
+        }
+    }
+    // The event first: whoever sees the record end (`wait`) finds the event there too.
+    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
+    state.write(&lock, &s)?;
+    drop(lock);
+    Ok(None)
+}
+
+/// The worktree after a run, before the end is recorded: leftovers committed (as the
+/// session's setting says), the index refreshed, and the snapshot of its changes that plain
+/// `list` shows from now on.
+fn settle(
+    state: &StateDir,
+    name: &str,
+    end: &RunEnd,
+) -> Result<(CommitOutcome, Option<crate::changes::Changes>)> {
     let session = state.load(name)?;
     let started = session.run().and_then(|r| r.started_at).is_some();
     let commit = if !session.auto_commit {
@@ -68,9 +110,16 @@ pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option
             ..StateEvent::new(name, "committed")
         })?;
     }
+    Ok((commit, snapshot))
+}
 
-    let lock = state.lock()?;
-    let mut s = state.load(name)?;
+/// Writes the end of the last run into the record `s` (read under the state lock).
+fn record_end(
+    s: &mut Session,
+    end: &RunEnd,
+    commit: CommitOutcome,
+    snapshot: Option<crate::changes::Changes>,
+) {
     let now = crate::time::now();
     if let Some(id) = &end.outcome.session_id {
         s.agent_session_id = Some(id.clone());
@@ -90,8 +139,12 @@ pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option
     if snapshot.is_some() {
         s.changes = snapshot;
     }
+}
 
-    let next = if end.state == State::Stopped {
+/// The follow-up to run next, taken off the queue; none if the agent was stopped, which drops
+/// the whole queue.
+fn next_followup(state: &StateDir, name: &str, ended: State) -> Result<Option<String>> {
+    let next = if ended == State::Stopped {
         let dropped = drop_queue(state, name);
         if dropped > 0 {
             state.append_event(&StateEvent {
@@ -105,32 +158,7 @@ pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option
     } else {
         dequeue(state, name)?
     };
-    if let Some(message) = next {
-        let run = followup_run(state, &s, &message, RunKind::Send)?;
-        let n = run.n;
-        prepare_next(&mut s, run);
-        state.write(&lock, &s)?;
-        state.append_event(&StateEvent {
-            detail: Some(format!("run {n}")),
-            ..StateEvent::new(name, "follow-up")
-        })?;
-        return Ok(Some(s));
-    }
-    s.state = end.state;
-    if s.worktree_locked {
-        // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
-        let common_dir = state.root().parent().unwrap_or(state.root());
-        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
-            || !s.worktree.is_dir()
-        {
-            s.worktree_locked = false;
-        }
-    }
-    // The event first: whoever sees the record end (`wait`) finds the event there too.
-    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
-    state.write(&lock, &s)?;
-    drop(lock);
-    Ok(None)
+    Ok(next)
 }
 
 /// Records the end of a session whose supervisor is gone (used by `git agent stop`).
