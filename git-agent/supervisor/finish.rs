@@ -1,0 +1,179 @@
+//! The end of a run: leftover changes committed, the end recorded under the state lock, and
+//! then either the next queued follow-up prepared or the session ended and our worktree lock
+//! released. Also records the end of a session whose supervisor is gone (`git agent stop`).
+//!
+//! Owns the end of the record (run end, exit, commit, changes snapshot, final state). It
+//! starts no process of the agent's: the supervisor's loop starts the prepared next run.
+
+use anyhow::Result;
+
+use super::RunEnd;
+use super::followups::{dequeue, drop_queue, followup_run, prepare_next};
+use crate::commit;
+use crate::events::Outcome;
+use crate::process::Cmd;
+use crate::session::{CommitOutcome, RunKind, Session, State};
+use crate::state::{Event as StateEvent, StateDir};
+
+/// What the agent did, for the commit message: "finished", "failed (exit 1)"…
+fn how(state: State, reason: Option<&str>) -> String {
+    match (state, reason) {
+        (State::Done, _) => "finished".into(),
+        (State::Stopped, Some(r)) => format!("was stopped ({r})"),
+        (State::Stopped, None) => "was stopped".into(),
+        (_, Some(r)) => format!("failed ({r})"),
+        (_, None) => "failed".into(),
+    }
+}
+
+/// Records the end of the last run: commits leftovers, then, under the lock, either starts
+/// the next queued follow-up (returning the session ready for it) or ends the session and
+/// releases our worktree lock. Also used by `git agent stop` when the supervisor is gone.
+pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> {
+    let (commit, snapshot) = settle(state, name, &end)?;
+
+    let lock = state.lock()?;
+    let mut s = state.load(name)?;
+    record_end(&mut s, &end, commit, snapshot);
+
+    if let Some(message) = next_followup(state, name, end.state)? {
+        let run = followup_run(state, &s, &message, RunKind::Send)?;
+        let n = run.n;
+        prepare_next(&mut s, run);
+        state.write(&lock, &s)?;
+        state.append_event(&StateEvent {
+            detail: Some(format!("run {n}")),
+            ..StateEvent::new(name, "follow-up")
+        })?;
+        return Ok(Some(s));
+    }
+    s.state = end.state;
+    if s.worktree_locked {
+        // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
+        let common_dir = state.root().parent().unwrap_or(state.root());
+        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
+            || !s.worktree.is_dir()
+        {
+            s.worktree_locked = false;
+        }
+    }
+    // The event first: whoever sees the record end (`wait`) finds the event there too.
+    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
+    state.write(&lock, &s)?;
+    drop(lock);
+    Ok(None)
+}
+
+/// The worktree after a run, before the end is recorded: leftovers committed (as the
+/// session's setting says), the index refreshed, and the snapshot of its changes that plain
+/// `list` shows from now on.
+fn settle(
+    state: &StateDir,
+    name: &str,
+    end: &RunEnd,
+) -> Result<(CommitOutcome, Option<crate::changes::Changes>)> {
+    let session = state.load(name)?;
+    let started = session.run().and_then(|r| r.started_at).is_some();
+    let commit = if !session.auto_commit {
+        CommitOutcome::Disabled
+    } else if !started {
+        CommitOutcome::Clean
+    } else {
+        commit::commit_leftovers(&session, &how(end.state, end.reason.as_deref()))
+    };
+    // A worktree whose git link the agent rewrote gets no git command of ours (the commit
+    // above was skipped for the same reason, saying so).
+    let common_dir = state.root().parent().unwrap_or(state.root());
+    let linked = crate::sandbox::check_link(common_dir, &session.worktree).is_ok();
+    if linked && session.worktree.is_dir() {
+        // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
+        // its stat data once now, while nobody works in the worktree; otherwise every `list`
+        // re-reads racily-clean files. Best effort: it only fails if someone holds the lock.
+        let _ = Cmd::git_in(&session.worktree)
+            .args(["update-index", "-q", "--refresh"])
+            .output();
+    }
+    // What plain `list` shows from now on, without looking at the worktree.
+    let snapshot = linked
+        .then(|| crate::repo::Repo::open_common(common_dir))
+        .and_then(|repo| {
+            repo.and_then(|repo| crate::changes::of(&repo, &session))
+                .ok()
+        })
+        .map(|c| crate::changes::Changes {
+            at: Some(crate::time::now()),
+            ..c
+        });
+    if let CommitOutcome::Committed { sha } = &commit {
+        state.append_event(&StateEvent {
+            detail: Some(sha.clone()),
+            ..StateEvent::new(name, "committed")
+        })?;
+    }
+    Ok((commit, snapshot))
+}
+
+/// Writes the end of the last run into the record `s` (read under the state lock).
+fn record_end(
+    s: &mut Session,
+    end: &RunEnd,
+    commit: CommitOutcome,
+    snapshot: Option<crate::changes::Changes>,
+) {
+    let now = crate::time::now();
+    if let Some(id) = &end.outcome.session_id {
+        s.agent_session_id = Some(id.clone());
+    }
+    if let Some(r) = s.run_mut() {
+        r.ended_at = Some(now);
+        r.state = Some(end.state);
+        r.reason.clone_from(&end.reason);
+        r.exit = end.exit;
+        r.outcome = end.outcome.clone();
+        r.commit = Some(commit.clone());
+    }
+    s.reason.clone_from(&end.reason);
+    s.exit = end.exit;
+    s.ended_at = Some(now);
+    s.commit = Some(commit);
+    if snapshot.is_some() {
+        s.changes = snapshot;
+    }
+}
+
+/// The follow-up to run next, taken off the queue; none if the agent was stopped, which drops
+/// the whole queue.
+fn next_followup(state: &StateDir, name: &str, ended: State) -> Result<Option<String>> {
+    let next = if ended == State::Stopped {
+        let dropped = drop_queue(state, name);
+        if dropped > 0 {
+            state.append_event(&StateEvent {
+                detail: Some(format!(
+                    "{dropped} queued follow-up(s) dropped: the agent was stopped"
+                )),
+                ..StateEvent::new(name, "queue-dropped")
+            })?;
+        }
+        None
+    } else {
+        dequeue(state, name)?
+    };
+    Ok(next)
+}
+
+/// Records the end of a session whose supervisor is gone (used by `git agent stop`).
+pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
+    let end = RunEnd {
+        state: State::Stopped,
+        reason: Some(reason.to_owned()),
+        exit: None,
+        outcome: Outcome::default(),
+    };
+    let outcome = state
+        .load(name)?
+        .run()
+        .map(|r| r.outcome.clone())
+        .unwrap_or_default();
+    finish(state, name, RunEnd { outcome, ..end })?;
+    Ok(())
+}

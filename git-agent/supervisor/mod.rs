@@ -1,0 +1,229 @@
+//! The detached supervisor: one per session, started by `git agent new` (and `send`) as
+//! `git-agent __supervise <common-dir> <name>`.
+//!
+//! It puts itself in a session of its own (so closing the terminal does not kill it) and runs
+//! the session's last run through a [`Runner`](crate::runner::Runner):
+//! - records pid and start time, enforces `--timeout`, and turns SIGTERM/SIGINT/SIGHUP (which
+//!   `git agent stop` sends it) into a graceful stop of the agent's whole process group;
+//! - reads what the agent prints: every line goes to the session log unchanged, and stdout is
+//!   parsed in the profile's format into the run's outcome (session id, turns, result, cost);
+//! - watches `GIT_AGENT_STATUS_FILE` for `waiting`/`working`/`done` reports;
+//! - after the agent exits: stops whatever it left running in its group, commits leftover
+//!   changes, and records the end, or starts the next run if a follow-up was queued
+//!   (`git agent send --queue`).
+//!
+//! If the supervisor itself is killed, nobody records an end: readers then derive `lost`
+//! from its pid and start time (see `Session::live_state`).
+//!
+//! The folder, by concern (each file's doc says what it owns and what it must not touch):
+//! - this file: the supervisor's process (`run`, `spawn`, `wait_started`) and its loop
+//!   (setup, then run after run until no follow-up is queued);
+//! - `env.rs`: the environment of the agent and of setup/run commands;
+//! - `followups.rs`: the next run of a session and the queue of follow-ups;
+//! - `setup.rs`: submodules and the setup hook before the first run;
+//! - `run.rs`: one run of the agent, and the sandbox of what runs in the worktree;
+//! - `watch.rs`: following a process to its end (log, stop, timeout) and the status file;
+//! - `finish.rs`: recording a run's end (commit, queue, final state).
+
+mod env;
+mod finish;
+mod followups;
+mod run;
+mod setup;
+mod watch;
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+
+pub use env::{agent_env, command_env};
+pub use finish::finish_lost;
+pub use followups::{enqueue, followup_run, prepare_next};
+pub use run::{Sandboxed, sandbox_for, sandboxed_command};
+
+use finish::finish;
+use run::run_once;
+use setup::setup;
+
+use crate::error::Failure;
+use crate::events::Outcome;
+use crate::process::Cmd;
+use crate::procs::ProcessRef;
+use crate::session::{Exit, Session, State};
+use crate::state::{Event as StateEvent, StateDir};
+
+/// How long `new`/`send` wait for the supervisor to report that the agent runs.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the supervisor for session `name` until the agent has ended and the end is recorded.
+pub fn run(common_dir: &Path, name: &str) -> Result<()> {
+    // Already a group leader (not expected) makes setsid fail; we are detached enough then.
+    let _ = nix::unistd::setsid();
+    let signalled = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&signalled))
+            .context("could not install signal handlers")?;
+    }
+    let state = StateDir::at(common_dir);
+    let result = supervise(&state, name, &signalled);
+    if let Err(err) = &result {
+        // Record the failure rather than leave the session looking alive or lost.
+        let reason = format!("supervisor error: {err:#}");
+        let _ = state.update(name, |s| {
+            if s.state.is_active() {
+                s.state = State::Failed;
+                s.reason = Some(reason.clone());
+                s.ended_at = Some(crate::time::now());
+            }
+            Ok(())
+        });
+        let _ = state.append_event(&StateEvent::state(name, State::Failed, Some(reason)));
+    }
+    result
+}
+
+/// Starts the supervisor of `name` detached, its own output going to the session's
+/// `supervisor.log`.
+pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
+    let state = StateDir::at(common_dir);
+    std::fs::create_dir_all(state.session_dir(name))?;
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.supervisor_log_path(name))?;
+    let exe = git_agent_exe()?;
+    let mut cmd = Cmd::new(exe).arg("__supervise").arg(common_dir).arg(name);
+    for var in crate::process::REPO_ENV {
+        cmd = cmd.env_remove(var);
+    }
+    let dir = if worktree.is_dir() {
+        worktree
+    } else {
+        common_dir
+    };
+    cmd.current_dir(dir).spawn(
+        Stdio::null(),
+        Stdio::from(log.try_clone()?),
+        Stdio::from(log),
+        false,
+    )
+}
+
+/// The `git-agent` executable that supervises sessions: this process if it is `git-agent`,
+/// else the one next to it (the suite is installed together), else the one on `PATH`.
+pub fn git_agent_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("could not find our own executable")?;
+    if me.file_stem().is_some_and(|n| n == "git-agent") {
+        return Ok(me);
+    }
+    if let Some(beside) = me.parent().map(|d| d.join("git-agent"))
+        && beside.is_file()
+    {
+        return Ok(beside);
+    }
+    which::which("git-agent").map_err(|_| {
+        Failure::fatal("git-agent not found next to this program nor in PATH")
+            .hint("install the whole suite: cargo install --path .")
+            .into()
+    })
+}
+
+/// Waits until the supervisor reports that the agent runs (or could not start).
+pub fn wait_started(state: &StateDir, name: &str, mut child: Child) -> Result<Session> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let session = state.load(name)?;
+        if session.state != State::Starting {
+            let started = session.run().and_then(|r| r.started_at).is_some();
+            if session.state == State::Failed && !started {
+                return Err(Failure::fatal(format!(
+                    "session '{}': {}",
+                    session.name,
+                    session
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "the agent did not start".into())
+                ))
+                .hint(format!(
+                    "the worktree is kept at {}",
+                    session.worktree.display()
+                ))
+                .into());
+            }
+            return Ok(session);
+        }
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(state.supervisor_log_path(name)).unwrap_or_default();
+            return Err(Failure::fatal(format!(
+                "the supervisor of '{name}' exited before the agent started ({})",
+                crate::process::describe_status(status)
+            ))
+            .hint(log.lines().last().unwrap_or("no diagnostics").to_owned())
+            .into());
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::fatal(format!(
+                "the agent of '{name}' did not start within {}s",
+                START_TIMEOUT.as_secs()
+            ))
+            .hint(format!("see 'git agent show {name}'"))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What happened to a run.
+struct RunEnd {
+    state: State,
+    reason: Option<String>,
+    exit: Option<Exit>,
+    outcome: Outcome,
+}
+
+impl RunEnd {
+    /// An end without an exit (the agent never ran, or the setup failed).
+    fn ended(state: State, reason: &str) -> Self {
+        Self {
+            state,
+            reason: Some(reason.to_owned()),
+            exit: None,
+            outcome: Outcome::default(),
+        }
+    }
+}
+
+fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
+    let me = ProcessRef::current();
+    let mut session = state.update(name, |s| {
+        s.processes.supervisor = Some(me.clone());
+        Ok(s.clone())
+    })?;
+    if session
+        .setup
+        .as_ref()
+        .is_some_and(|s| s.started_at.is_none())
+    {
+        if let Some(end) = setup(state, &session, signalled)? {
+            finish(state, name, end)?;
+            return Ok(());
+        }
+        session = state.load(name)?;
+    }
+    loop {
+        let end = run_once(state, &session, signalled)?;
+        match finish(state, name, end)? {
+            Some(next) => session = next,
+            None => return Ok(()),
+        }
+    }
+}

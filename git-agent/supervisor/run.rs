@@ -1,0 +1,311 @@
+//! One run of the agent: its sandbox, its launch, its output parsed into the run's outcome
+//! (flushed to the record as it changes), its status reports, and how it ended.
+//!
+//! Owns the `Running` state and the run's start in the record. It does not commit nor record
+//! the end (that is `finish.rs`), and stops nothing itself (that is `watch.rs`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+
+use super::RunEnd;
+use super::env::agent_env;
+use super::watch::{StatusFile, Watched, open_log, watch};
+use crate::agents;
+use crate::events::{self, Event, Outcome};
+use crate::process::Cmd;
+use crate::procs::ProcessRef;
+use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
+use crate::sandbox::InForce;
+use crate::session::{Exit, Run, Session, State};
+use crate::state::{Event as StateEvent, StateDir};
+use crate::status;
+
+/// How often a changing outcome (turns, tokens) is written to the record.
+const FLUSH: Duration = Duration::from_secs(1);
+
+/// Runs the session's last run to its end: launched in its sandbox, its start recorded, then
+/// followed to its end, which is returned (not recorded: see `finish`).
+pub(super) fn run_once(
+    state: &StateDir,
+    session: &Session,
+    signalled: &AtomicBool,
+) -> Result<RunEnd> {
+    let name = session.name.as_str();
+    let run = session
+        .run()
+        .cloned()
+        .context("the session has no run to start")?;
+    if session.stop_requested.is_some() || signalled.load(Ordering::SeqCst) {
+        return Ok(RunEnd::ended(
+            State::Stopped,
+            "stopped before the agent started",
+        ));
+    }
+    if !session.worktree.is_dir() {
+        return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
+    }
+    let (mut log, log_offset) = open_log(state, name)?;
+    let (launched, in_force, spec_sandboxed) = match launch(state, session, &run) {
+        Ok(started) => started,
+        Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
+    };
+    record_start(state, name, &run, &launched.process, &in_force, log_offset)?;
+    let (watched, outcome) = follow(
+        state,
+        session,
+        launched,
+        &mut log,
+        signalled,
+        spec_sandboxed,
+    )?;
+    Ok(run_end(watched, outcome))
+}
+
+/// Launches the agent of `run` in the session's sandbox: the launched process, the sandbox
+/// to record, and whether ours wraps it; or why it could not start (the run then failed).
+fn launch(
+    state: &StateDir,
+    session: &Session,
+    run: &Run,
+) -> std::result::Result<(Launched, InForce, bool), String> {
+    let name = session.name.as_str();
+    let mut env = agent_env(state, session, run);
+    let mut args = run.args.clone();
+    let (sandbox, in_force) = match sandbox_for(state, session, crate::sandbox::Purpose::Agent) {
+        Ok(Sandboxed {
+            writable,
+            in_force,
+            tmp,
+        }) => {
+            if writable.is_some() || in_force.kind == "agent" {
+                // Its own temporary folder: the shared one may hold the repository.
+                env.push(("TMPDIR".to_owned(), tmp.to_string_lossy().into_owned()));
+            }
+            if in_force.kind == "agent" {
+                args = agents::narrow_own_sandbox(&session.agent, &args, &tmp);
+            }
+            (writable, in_force)
+        }
+        Err(err) => return Err(format!("{err:#}")),
+    };
+    let spec = LaunchSpec {
+        program: session.agent.program.clone(),
+        args,
+        cwd: session.worktree.clone(),
+        env,
+        stdin: (session.agent.prompt_via == "stdin").then(|| state.run_prompt_path(name, run.n)),
+        sandbox,
+    };
+    let spec_sandboxed = spec.sandbox.is_some();
+    match LocalRunner.launch(&spec) {
+        Ok(l) => Ok((l, in_force, spec_sandboxed)),
+        Err(err) => Err(format!("could not start the agent: {err:#}")),
+    }
+}
+
+/// Records that the agent of `run` runs: state, start, process, sandbox, log offset.
+fn record_start(
+    state: &StateDir,
+    name: &str,
+    run: &Run,
+    agent: &ProcessRef,
+    in_force: &InForce,
+    log_offset: u64,
+) -> Result<()> {
+    let now = crate::time::now();
+    state.update(name, |s| {
+        s.state = State::Running;
+        s.started_at = Some(now);
+        s.processes.agent = Some(agent.clone());
+        s.sandbox.in_force = Some(in_force.clone());
+        if let Some(r) = s.run_mut() {
+            r.started_at = Some(now);
+            r.log_offset = log_offset;
+        }
+        Ok(())
+    })?;
+    state.append_event(&StateEvent::state(
+        name,
+        State::Running,
+        Some(format!("run {}, pid {}", run.n, agent.pid)),
+    ))
+}
+
+/// Follows the launched agent to its end: its stdout parsed in the profile's format into the
+/// run's outcome (flushed to the record as it changes), its status reports recorded.
+fn follow(
+    state: &StateDir,
+    session: &Session,
+    launched: Launched,
+    log: &mut std::fs::File,
+    signalled: &AtomicBool,
+    spec_sandboxed: bool,
+) -> Result<(Watched, Outcome)> {
+    let name = session.name.as_str();
+    let format = session.agent.format;
+    let status_path = state.status_path(name);
+    let mut status_file = StatusFile::at(status_path);
+    let timeout_at = session
+        .timeout_secs
+        .map(|t| Instant::now() + Duration::from_secs(t));
+    let outcome = std::cell::RefCell::new(Outcome::default());
+    // Inside the sandbox git cannot lock `packed-refs` (it lives beside `config` and `hooks/`,
+    // which stay closed), and says so whenever it deletes a ref: a commit deletes
+    // `AUTO_MERGE`. The commit succeeds; the complaint is kept in the log but is not what the
+    // agent said (it would become its result, and a squash message).
+    let sandbox_noise = format!(
+        "error: Unable to create '{}': Permission denied",
+        state
+            .root()
+            .parent()
+            .unwrap_or(state.root())
+            .join("packed-refs.lock")
+            .display()
+    );
+    let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+    let mut last_flush = Instant::now();
+    let watched = watch(
+        state,
+        session,
+        launched,
+        log,
+        signalled,
+        timeout_at,
+        |is_err, text| {
+            if spec_sandboxed && text.trim_end() == sandbox_noise {
+                return Ok(());
+            }
+            let events = if is_err {
+                events::parse_stderr_line(format, text)
+            } else {
+                events::parse_line(format, text)
+            };
+            for event in events {
+                if outcome.borrow_mut().apply(&event) {
+                    dirty.set(true);
+                    flush_now.set(flush_now.get() || matches!(event, Event::Session(_)));
+                }
+            }
+            Ok(())
+        },
+        || {
+            if dirty.get() && (flush_now.get() || last_flush.elapsed() >= FLUSH) {
+                flush_outcome(state, name, &outcome.borrow())?;
+                dirty.set(false);
+                flush_now.set(false);
+                last_flush = Instant::now();
+            }
+            for (word, message) in status_file.reports() {
+                status::report(state, name, &word, message)?;
+            }
+            Ok(())
+        },
+    )?;
+    // A report made just before the agent exited is still recorded (as an event).
+    for (word, message) in status_file.reports() {
+        status::report(state, name, &word, message)?;
+    }
+    let mut outcome = outcome.into_inner();
+    if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
+        events::end_of_stream(format, &mut outcome);
+    }
+    Ok((watched, outcome))
+}
+
+/// How the run ended, from how the agent exited and what it reported.
+fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
+    let (final_state, reason) = match (watched.stopped, &watched.exit) {
+        (Some(reason), _) => (State::Stopped, Some(reason)),
+        (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
+        (None, Ok(e)) if e.code == Some(0) => (
+            State::Failed,
+            Some(
+                outcome
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the agent reported an error".into()),
+            ),
+        ),
+        (None, Ok(e)) => (
+            State::Failed,
+            Some(match &outcome.error {
+                Some(err) => format!("{}: {err}", e.describe()),
+                None => e.describe(),
+            }),
+        ),
+        (None, Err(err)) => (State::Failed, Some(format!("{err:#}"))),
+    };
+    RunEnd {
+        state: final_state,
+        reason,
+        exit: watched.exit.ok(),
+        outcome,
+    }
+}
+
+/// The sandbox of the session's next run (see `sandbox.rs`): the paths it may write, if
+/// ours applies, and what to record. Makes the status file and the private temporary folder
+/// exist, since a rule can only name what exists.
+pub fn sandbox_for(
+    state: &StateDir,
+    session: &Session,
+    purpose: crate::sandbox::Purpose,
+) -> Result<Sandboxed> {
+    let common_dir = state.root().parent().unwrap_or(state.root());
+    let status_file = state.status_path(&session.name);
+    if !status_file.exists() {
+        std::fs::create_dir_all(state.session_dir(&session.name))?;
+        std::fs::write(&status_file, "")?;
+    }
+    // `off` makes no folder: nothing of the sandbox may stand in the way of a run then.
+    let tmp = if session.sandbox.setting == crate::sandbox::Setting::Off {
+        std::env::temp_dir()
+    } else {
+        crate::sandbox::private_tmp(common_dir, &session.name)?
+    };
+    let (writable, in_force) =
+        crate::sandbox::decide(common_dir, session, &status_file, &tmp, purpose)?;
+    Ok(Sandboxed {
+        writable,
+        in_force,
+        tmp,
+    })
+}
+
+/// `cmd` (verify, run: commands that run what the agent may have written), made to run in
+/// the session's sandbox with `dir` as its worktree, and with the private `TMPDIR`. Unchanged
+/// when the session runs without one.
+pub fn sandboxed_command(state: &StateDir, session: &Session, dir: &Path, cmd: Cmd) -> Result<Cmd> {
+    let mut boxed = session.clone();
+    dir.clone_into(&mut boxed.worktree);
+    let Sandboxed { writable, tmp, .. } =
+        sandbox_for(state, &boxed, crate::sandbox::Purpose::Command)?;
+    match writable {
+        Some(writable) => crate::sandbox::wrap(&cmd.env("TMPDIR", tmp), &writable),
+        None => Ok(cmd),
+    }
+}
+
+/// A run's sandbox: see [`sandbox_for`].
+pub struct Sandboxed {
+    /// The paths the trampoline allows (`None`: no sandbox of ours).
+    pub writable: Option<Vec<PathBuf>>,
+    pub in_force: crate::sandbox::InForce,
+    /// The private temporary folder (the `TMPDIR` of a sandboxed run).
+    pub tmp: PathBuf,
+}
+
+fn flush_outcome(state: &StateDir, name: &str, outcome: &Outcome) -> Result<()> {
+    state.update(name, |s| {
+        if let Some(id) = &outcome.session_id {
+            s.agent_session_id = Some(id.clone());
+        }
+        if let Some(r) = s.run_mut() {
+            r.outcome = outcome.clone();
+        }
+        Ok(())
+    })
+}
