@@ -33,14 +33,16 @@
 //! In arguments, `{prompt}` is the prompt, `{prompt_file}` the file holding it, and
 //! `{session_id}` the agent's own session id.
 
+pub mod output;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
+use crate::agents::output::Format;
 use crate::error::Failure;
-use crate::events::Format;
 use crate::repo::Config;
 use crate::session::AgentSpec;
 
