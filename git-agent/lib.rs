@@ -15,7 +15,8 @@ pub mod cli;
 pub mod commands;
 pub mod commit;
 pub mod error;
-pub mod events;
+/// The agent output parsers' old path, kept so `crate::events::…` still works.
+pub use agents::output as events;
 pub mod faults;
 pub mod git;
 pub mod include;

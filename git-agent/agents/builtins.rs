@@ -1,0 +1,300 @@
+//! The built-in profiles: how each known agent CLI (`claude`, `codex`, `gemini`, `opencode`,
+//! `aider`) runs headless, resumes, reports, and which permission modes it has.
+//!
+//! Owns that table and nothing else: it is data, read by `layers.rs` (the first layer of a
+//! profile) and `git agent profiles`. It must not read config or files, nor decide anything
+//! about the sandbox (`sandbox.rs` keeps where each CLI writes its own state).
+
+use super::output::Format;
+
+/// Built-in profile names, in the order `git agent new` looks for them when no default is set.
+pub const DETECT_ORDER: &[&str] = &["claude", "codex", "gemini", "opencode", "aider"];
+
+/// A permission mode of a built-in profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    pub name: &'static str,
+    /// What replaces `{mode}` in the argument templates.
+    pub args: &'static [&'static str],
+    /// Environment the mode needs when git-agent runs as root.
+    pub root_env: &'static [(&'static str, &'static str)],
+    /// Everything allowed without asking.
+    pub bypass: bool,
+    pub about: &'static str,
+}
+
+/// One built-in profile: its command lines, output format, modes and defaults.
+pub(super) struct Builtin {
+    pub(super) name: &'static str,
+    pub(super) program: &'static str,
+    pub(super) args: &'static [&'static str],
+    pub(super) resume: Option<&'static [&'static str]>,
+    pub(super) format: Format,
+    pub(super) modes: &'static [Mode],
+    pub(super) default_mode: &'static str,
+    pub(super) env: &'static [(&'static str, &'static str)],
+    pub(super) leaves: &'static [&'static str],
+}
+
+// Headless invocations established with the real CLIs through the agent rig (claude 2.1.197,
+// codex 0.169.0, gemini 0.61.0, opencode 1.18.33, aider 0.86.2): structured output, stdin
+// closed (or the prompt file), and a default mode that lets the agent edit files in its
+// worktree without stopping to ask, but not run arbitrary commands unsandboxed. A denied
+// permission never blocks any of them headless; it is refused or the tool is not offered.
+pub(super) const BUILTINS: &[Builtin] = &[
+    Builtin {
+        name: "claude",
+        program: "claude",
+        args: &[
+            "-p",
+            "{prompt}",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "{mode}",
+        ],
+        resume: Some(&[
+            "-p",
+            "{prompt}",
+            "--resume",
+            "{session_id}",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "{mode}",
+        ]),
+        format: Format::Claude,
+        modes: &[
+            Mode {
+                name: "acceptEdits",
+                args: &["--permission-mode", "acceptEdits"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files in the worktree and runs simple read-only commands; anything else is refused",
+            },
+            Mode {
+                name: "auto",
+                args: &["--permission-mode", "auto"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files; a classifier decides which commands may run",
+            },
+            Mode {
+                name: "plan",
+                args: &["--permission-mode", "plan"],
+                root_env: &[],
+                bypass: false,
+                about: "reads and plans only",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--dangerously-skip-permissions"],
+                // Claude refuses this flag as root unless told it runs in a sandbox.
+                root_env: &[("IS_SANDBOX", "1")],
+                bypass: true,
+                about: "runs any command and writes anywhere, without asking",
+            },
+        ],
+        default_mode: "acceptEdits",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "codex",
+        program: "codex",
+        args: &[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "{mode}",
+            "{prompt}",
+        ],
+        // `exec resume` rejects --sandbox, and a resume without it silently runs read-only:
+        // the mode goes before `resume`.
+        resume: Some(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "{mode}",
+            "resume",
+            "{session_id}",
+            "{prompt}",
+        ]),
+        format: Format::Codex,
+        modes: &[
+            Mode {
+                name: "workspace-write",
+                args: &["--sandbox", "workspace-write"],
+                root_env: &[],
+                bypass: false,
+                about: "runs any command inside a sandbox that can write only the worktree (no network)",
+            },
+            Mode {
+                name: "read-only",
+                args: &["--sandbox", "read-only"],
+                root_env: &[],
+                bypass: false,
+                about: "runs commands in a read-only sandbox; edits are refused",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--dangerously-bypass-approvals-and-sandbox"],
+                root_env: &[],
+                bypass: true,
+                about: "no sandbox, no approvals",
+            },
+        ],
+        default_mode: "workspace-write",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "gemini",
+        program: "gemini",
+        // Without --skip-trust a new worktree is an untrusted folder: exit 55, even in yolo.
+        args: &[
+            "-p",
+            "{prompt}",
+            "--output-format",
+            "stream-json",
+            "{mode}",
+            "--skip-trust",
+        ],
+        resume: Some(&[
+            "-p",
+            "{prompt}",
+            "--resume",
+            "{session_id}",
+            "--output-format",
+            "stream-json",
+            "{mode}",
+            "--skip-trust",
+        ]),
+        format: Format::Gemini,
+        modes: &[
+            Mode {
+                name: "auto_edit",
+                args: &["--approval-mode", "auto_edit"],
+                root_env: &[],
+                bypass: false,
+                about: "edits files in the worktree; no shell tool is offered",
+            },
+            Mode {
+                name: "plan",
+                args: &["--approval-mode", "plan"],
+                root_env: &[],
+                bypass: false,
+                about: "reads and plans only",
+            },
+            Mode {
+                name: "yolo",
+                args: &["--approval-mode", "yolo"],
+                root_env: &[],
+                bypass: true,
+                about: "runs any command without asking",
+            },
+        ],
+        default_mode: "auto_edit",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "opencode",
+        program: "opencode",
+        // The prompt goes on stdin: given as an argument it reaches the model in literal quotes.
+        args: &["run", "--format", "json", "{mode}"],
+        resume: Some(&[
+            "run",
+            "--format",
+            "json",
+            "{mode}",
+            "--session",
+            "{session_id}",
+        ]),
+        format: Format::Opencode,
+        modes: &[
+            Mode {
+                name: "edits",
+                args: &[],
+                root_env: &[],
+                bypass: false,
+                about: "edits files; the shell tool is denied",
+            },
+            Mode {
+                name: "default",
+                args: &[],
+                root_env: &[],
+                bypass: false,
+                about: "opencode's own rules: edits and any shell command, unsandboxed",
+            },
+            Mode {
+                name: "bypass",
+                args: &["--auto"],
+                root_env: &[],
+                bypass: true,
+                about: "approves every permission request",
+            },
+        ],
+        default_mode: "edits",
+        env: &[],
+        leaves: &[],
+    },
+    Builtin {
+        name: "aider",
+        program: "aider",
+        // --no-gitignore: aider would otherwise add .aider* to .gitignore and leave that edit
+        // uncommitted; its files are listed in `leaves` instead.
+        args: &[
+            "--message",
+            "{prompt}",
+            "{mode}",
+            "--no-pretty",
+            "--no-fancy-input",
+            "--no-check-update",
+            "--no-show-release-notes",
+            "--analytics-disable",
+            "--no-gitignore",
+        ],
+        resume: Some(&[
+            "--message",
+            "{prompt}",
+            "{mode}",
+            "--no-pretty",
+            "--no-fancy-input",
+            "--no-check-update",
+            "--no-show-release-notes",
+            "--analytics-disable",
+            "--no-gitignore",
+            "--restore-chat-history",
+        ]),
+        format: Format::Aider,
+        modes: &[Mode {
+            name: "yes-always",
+            args: &["--yes-always"],
+            root_env: &[],
+            bypass: false,
+            about: "applies its edits and commits them; suggested commands are never run",
+        }],
+        default_mode: "yes-always",
+        env: &[],
+        leaves: &[".aider*"],
+    },
+];
+
+/// Extra environment of a mode beyond its flags (opencode's edits-only mode is an env var).
+pub(super) fn mode_env(profile: &str, mode: &str) -> &'static [(&'static str, &'static str)] {
+    match (profile, mode) {
+        ("opencode", "edits") => &[("OPENCODE_PERMISSION", r#"{"bash":"deny"}"#)],
+        _ => &[],
+    }
+}
+
+/// The built-in profile of that name, if any.
+pub(super) fn builtin(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// The permission modes of a built-in profile (empty for other names).
+pub fn builtin_modes(name: &str) -> &'static [Mode] {
+    builtin(name).map_or(&[], |b| b.modes)
+}

@@ -1,0 +1,92 @@
+//! `claude -p --output-format stream-json`: one JSON object a line. The session id comes with
+//! `system` and `result` lines; the `result` line ends the run with its cost and usage.
+//!
+//! Owns reading claude's lines into [`Event`]s; it keeps no state and must not touch the
+//! outcome or the log (the accumulator and the renderer do).
+
+use serde_json::Value;
+
+use super::outcome::add;
+use super::{Event, Usage, s, tool_summary, u};
+
+/// The events of one claude line (already parsed as a JSON object).
+pub(super) fn parse(v: &Value) -> Vec<Event> {
+    let mut events = Vec::new();
+    let kind = v.get("type").and_then(s).unwrap_or("");
+    if matches!(kind, "system" | "result")
+        && let Some(id) = v.get("session_id").and_then(s)
+    {
+        events.push(Event::Session(id.to_owned()));
+    }
+    match kind {
+        "system" if v.get("subtype").and_then(s) == Some("api_retry") => {
+            let status = v
+                .get("error_status")
+                .map_or_else(String::new, |e| format!(" (HTTP {e})"));
+            let attempt = v.get("attempt").and_then(u).unwrap_or(0);
+            events.push(Event::Retry(format!("API error{status}, retry {attempt}")));
+        }
+        "assistant" => {
+            let content = v.pointer("/message/content").and_then(Value::as_array);
+            for block in content.into_iter().flatten() {
+                match block.get("type").and_then(s) {
+                    Some("text") => {
+                        if let Some(t) = block.get("text").and_then(s) {
+                            events.push(Event::Text {
+                                text: t.to_owned(),
+                                partial: false,
+                            });
+                        }
+                    }
+                    Some("tool_use") => {
+                        let name = block.get("name").and_then(s).unwrap_or("tool");
+                        events.push(Event::Tool(tool_summary(
+                            name,
+                            block.get("input").unwrap_or(&Value::Null),
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "result" => {
+            let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
+                || v.get("subtype")
+                    .and_then(s)
+                    .is_some_and(|st| st.starts_with("error"));
+            let usage = v.get("usage").cloned().unwrap_or(Value::Null);
+            let cached = add(
+                usage.get("cache_read_input_tokens").and_then(u),
+                usage.get("cache_creation_input_tokens").and_then(u),
+            );
+            events.push(Event::Usage {
+                usage: Usage {
+                    input_tokens: usage.get("input_tokens").and_then(u),
+                    output_tokens: usage.get("output_tokens").and_then(u),
+                    cached_tokens: cached,
+                    cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
+                },
+                total: true,
+            });
+            let text = v.get("result").and_then(s).map(str::to_owned).or_else(|| {
+                v.get("errors").and_then(Value::as_array).map(|errs| {
+                    errs.iter()
+                        .filter_map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+            });
+            let turns = v
+                .get("num_turns")
+                .and_then(u)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            events.push(Event::Result {
+                ok: !is_error,
+                text,
+                turns,
+            });
+        }
+        _ => {}
+    }
+    events
+}

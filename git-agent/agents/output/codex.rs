@@ -1,0 +1,95 @@
+//! `codex exec --json`: one JSON object a line. `thread.started` gives the session (thread)
+//! id; `turn.completed` / `turn.failed` end a turn with its usage.
+//!
+//! Owns reading codex's lines into [`Event`]s; it keeps no state and must not touch the
+//! outcome or the log (the accumulator and the renderer do).
+
+use serde_json::Value;
+
+use super::outcome::add;
+use super::{Event, Usage, s, tool_summary, u, unwrap_api_error};
+
+/// The events of one codex line (already parsed as a JSON object).
+pub(super) fn parse(v: &Value) -> Vec<Event> {
+    let mut events = Vec::new();
+    match v.get("type").and_then(s).unwrap_or("") {
+        "thread.started" => {
+            if let Some(id) = v.get("thread_id").and_then(s) {
+                events.push(Event::Session(id.to_owned()));
+            }
+        }
+        "item.completed" => {
+            let item = v.get("item").unwrap_or(&Value::Null);
+            match item.get("type").and_then(s).unwrap_or("") {
+                "agent_message" => {
+                    if let Some(t) = item.get("text").and_then(s) {
+                        events.push(Event::Text {
+                            text: t.to_owned(),
+                            partial: false,
+                        });
+                    }
+                }
+                "command_execution" => {
+                    let cmd = item.get("command").and_then(s).unwrap_or("");
+                    events.push(Event::Tool(tool_summary(
+                        "Shell",
+                        &serde_json::json!({ "command": cmd }),
+                    )));
+                }
+                "file_change" => {
+                    for change in item
+                        .get("changes")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let kind = change.get("kind").and_then(s).unwrap_or("edit");
+                        let path = change.get("path").and_then(s).unwrap_or("");
+                        events.push(Event::Tool(format!("File {kind} {path}")));
+                    }
+                }
+                "error" => {
+                    if let Some(m) = item.get("message").and_then(s) {
+                        events.push(Event::Retry(m.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        "turn.completed" => {
+            let usage = v.get("usage").unwrap_or(&Value::Null);
+            events.push(Event::Turn);
+            events.push(Event::Usage {
+                usage: Usage {
+                    input_tokens: usage.get("input_tokens").and_then(u),
+                    output_tokens: add(
+                        usage.get("output_tokens").and_then(u),
+                        usage.get("reasoning_output_tokens").and_then(u),
+                    ),
+                    cached_tokens: usage.get("cached_input_tokens").and_then(u),
+                    cost_usd: None,
+                },
+                total: false,
+            });
+            events.push(Event::Result {
+                ok: true,
+                text: None,
+                turns: None,
+            });
+        }
+        "turn.failed" => {
+            let message = v
+                .pointer("/error/message")
+                .and_then(s)
+                .unwrap_or("the turn failed");
+            events.push(Event::Error(unwrap_api_error(message)));
+        }
+        "error" => {
+            if let Some(m) = v.get("message").and_then(s) {
+                events.push(Event::Error(unwrap_api_error(m)));
+            }
+        }
+        _ => {}
+    }
+    events
+}
