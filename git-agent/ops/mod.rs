@@ -8,6 +8,8 @@
 //! returned, and a decision that needs the user is a closure passed in), and nothing here
 //! imports `commands` or `cli` (`tests/it/architecture.rs` fails on it).
 
+pub mod create;
+pub mod doctor;
 pub mod plugins;
 pub mod send;
 pub mod stop;

@@ -1,0 +1,334 @@
+//! Creating sessions (`git agent new`), in the steps the command runs: **plan** (names,
+//! branches and paths free of collisions, [`plan`]), **create** (reserve the records and
+//! ports under the state lock, [`reserve`]; then the worktree, its ignored local files and
+//! taken-over changes, [`start::create`]) and **start** (the detached supervisor,
+//! [`start::start`]).
+//!
+//! Invariant 4 (a failed creation leaves nothing behind) lives here: a reservation that is
+//! not created is [`discard`]ed with its ports; a worktree that cannot be created takes its
+//! record (and the branch git may have created) with it; one that fails later is recorded
+//! `failed` and kept, with nothing lost.
+//!
+//! Owns the records of the sessions it creates and their worktrees, nothing else. Never
+//! prints or prompts: what the user should hear is returned or passed to a closure
+//! ([`Notice`]); nothing here imports `commands` or `cli`.
+
+pub mod plan;
+pub mod start;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+pub use self::plan::{Naming, Plan};
+use crate::agents::{self, Profile};
+use crate::error::Failure;
+use crate::ports;
+use crate::procs::ProcessRef;
+use crate::project::{ProjectCommand, ProjectFile};
+use crate::repo::{Config, Repo};
+use crate::session::{Base, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State};
+use crate::state::StateDir;
+
+/// Default time between SIGTERM and SIGKILL when stopping an agent.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Something the user should hear while sessions are created (the caller renders it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Warning(String),
+    Hint(String),
+}
+
+/// How new worktrees are prepared, from git config (the user's) or the project file (the
+/// repository's, approved by the user).
+pub struct Settings {
+    /// The setup command and where it comes from (`config` or `project`).
+    pub setup: Option<(String, &'static str)>,
+    pub ports: u16,
+    pub submodules: bool,
+    pub skip_lfs: bool,
+}
+
+impl Settings {
+    pub fn resolve(
+        config: &Config,
+        project: Option<&ProjectFile>,
+        base_has_submodules: bool,
+        no_setup: bool,
+    ) -> Result<Self> {
+        let setup = if no_setup {
+            None
+        } else if let Some(cmd) = config
+            .string("agent.setup")
+            .filter(|c| !c.trim().is_empty())
+        {
+            Some((cmd, "config"))
+        } else {
+            project
+                .and_then(|p| p.setup.clone())
+                .filter(|c| !c.trim().is_empty())
+                .map(|c| (c, "project"))
+        };
+        let ports = match config.integer("agent.ports")? {
+            Some(n) => u16::try_from(n)
+                .map_err(|_| Failure::fatal(format!("agent.ports = {n} is too many")))?,
+            None => project.and_then(|p| p.ports).unwrap_or(0),
+        };
+        let submodules = match config.boolean("agent.submodules")? {
+            Some(b) => b,
+            None => project
+                .and_then(|p| p.submodules)
+                .unwrap_or(base_has_submodules),
+        } && base_has_submodules;
+        let lfs = config
+            .string("agent.lfs")
+            .or_else(|| project.and_then(|p| p.lfs.clone()));
+        let skip_lfs = match lfs.as_deref() {
+            None | Some("smudge") => false,
+            Some("skip") => true,
+            Some(other) => {
+                return Err(Failure::fatal(format!("bad value '{other}' for agent.lfs"))
+                    .hint("use skip or smudge")
+                    .into());
+            }
+        };
+        Ok(Self {
+            setup,
+            ports,
+            submodules,
+            skip_lfs,
+        })
+    }
+}
+
+impl Settings {
+    /// The commands the repository defines (its setup hook, its profiles) that run only once
+    /// the user approved their exact text.
+    pub fn to_trust(&self, profiles: &[(Profile, PathBuf, u32)]) -> Vec<ProjectCommand> {
+        let mut to_trust: Vec<ProjectCommand> = Vec::new();
+        if let Some((cmd, "project")) = &self.setup {
+            to_trust.push(ProjectCommand::new("setup", cmd.clone()));
+        }
+        for (profile, _, _) in profiles {
+            if let Some(text) = &profile.project_text {
+                to_trust.push(ProjectCommand::new(
+                    format!("profile {}", profile.name),
+                    text.clone(),
+                ));
+            }
+        }
+        to_trust
+    }
+}
+
+/// How the agents run: time limits, committing, sandbox.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub auto_commit: bool,
+    pub sandbox: crate::sandbox::Request,
+}
+
+impl Running {
+    /// From the flags (`--timeout`, `--no-auto-commit`) and git config. A required sandbox that
+    /// no profile in `profiles` can have here is refused.
+    pub fn resolve(
+        config: &Config,
+        timeout: Option<&str>,
+        no_auto_commit: bool,
+        profiles: &[(Profile, PathBuf, u32)],
+    ) -> Result<Self> {
+        let timeout = match timeout {
+            Some(t) => Some(crate::time::parse_duration(t)?),
+            None => config.duration("agent.timeout")?,
+        };
+        if timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Failure::usage("--timeout must be longer than zero").into());
+        }
+        let grace = config
+            .duration("agent.stopGrace")?
+            .unwrap_or(DEFAULT_STOP_GRACE);
+        let auto_commit = !no_auto_commit && config.boolean("agent.autoCommit")?.unwrap_or(true);
+        let sandbox = crate::sandbox::Request {
+            setting: crate::sandbox::Setting::from_config(config)?,
+            allow_write: crate::sandbox::allow_write_from_config(config)?,
+            in_force: None,
+        };
+        // A required sandbox that cannot be had is refused before anything is created.
+        if sandbox.setting == crate::sandbox::Setting::On
+            && let crate::sandbox::Support::Unavailable { reason } = crate::sandbox::support()
+            && let Some((profile, _, _)) = profiles.iter().find(|(profile, program, _)| {
+                crate::agents::own_sandbox(&profile.spec(program.clone())).is_none()
+            })
+        {
+            return Err(Failure::fatal(format!(
+                "agent.sandbox is 'on' but '{}' cannot be sandboxed here: {reason}",
+                profile.name
+            ))
+            .hint(
+                "set agent.sandbox=auto to run agents unsandboxed where the kernel cannot sandbox",
+            )
+            .into());
+        }
+        Ok(Self {
+            timeout,
+            grace,
+            auto_commit,
+            sandbox,
+        })
+    }
+}
+
+/// What every session of one `new` shares: the task, the base, and how it runs.
+pub struct Request {
+    pub prompt: String,
+    pub base: Base,
+    /// `--branch` names an existing branch: check it out, never create it.
+    pub attach: bool,
+    pub settings: Settings,
+    pub running: Running,
+    /// The `git agent new` process creating the sessions.
+    pub creator: ProcessRef,
+    /// The repository, as recorded (its main worktree, or its common directory).
+    pub repo_path: PathBuf,
+}
+
+impl Request {
+    /// The `starting` record of a planned session.
+    fn record(&self, state: &StateDir, plan: &Plan) -> Session {
+        let (prompt, base, settings) = (&self.prompt, &self.base, &self.settings);
+        let Running {
+            timeout,
+            grace,
+            auto_commit,
+            ref sandbox,
+        } = self.running;
+        let (attach, me, repo_path) = (self.attach, &self.creator, &self.repo_path);
+        let spec = plan.profile.spec(plan.program.clone());
+        let bindings = agents::Bindings {
+            prompt,
+            prompt_file: &state.prompt_path(&plan.name),
+            session_id: None,
+        };
+        let run = Run::new(
+            1,
+            RunKind::New,
+            prompt.clone(),
+            agents::bind(&spec, &spec.args, &bindings),
+            false,
+        );
+        let setup = (settings.setup.is_some() || settings.submodules).then(|| Setup {
+            command: settings.setup.as_ref().map(|(c, _)| c.clone()),
+            source: settings.setup.as_ref().map(|(_, s)| (*s).to_owned()),
+            submodules: settings.submodules,
+            started_at: None,
+            ended_at: None,
+            exit: None,
+            log_offset: 0,
+        });
+        Session {
+            version: SCHEMA_VERSION,
+            name: plan.name.clone(),
+            group: plan.group.clone(),
+            prompt: prompt.clone(),
+            agent: spec,
+            base: base.clone(),
+            branch: plan.branch.clone(),
+            branch_created: !attach,
+            worktree: plan.worktree.clone(),
+            repo: repo_path.clone(),
+            state: State::Starting,
+            reason: None,
+            created_at: crate::time::now(),
+            started_at: None,
+            ended_at: None,
+            timeout_secs: timeout.map(|t| t.as_secs().max(1)),
+            stop_grace_secs: grace.as_secs(),
+            sandbox: sandbox.clone(),
+            processes: Processes {
+                creator: Some(me.clone()),
+                ..Processes::default()
+            },
+            exit: None,
+            stop_requested: None,
+            auto_commit,
+            commit: None,
+            worktree_id: None,
+            worktree_locked: true,
+            runs: vec![run],
+            agent_session_id: None,
+            status: None,
+            setup,
+            ports: Vec::new(),
+            included: Vec::new(),
+            linked: Vec::new(),
+            took_changes: None,
+            verify: None,
+            synced: None,
+            sync_pending: None,
+            merged: None,
+            pull_request: None,
+            removed: None,
+            changes: None,
+            run_token: Some(Session::new_run_token(&plan.name)),
+        }
+    }
+}
+
+/// Plans the sessions and reserves them: names and ports, and a `starting` record for each,
+/// all under the state lock.
+pub fn reserve(
+    repo: &Repo,
+    state: &StateDir,
+    naming: &Naming<'_>,
+    profiles: &[(Profile, PathBuf, u32)],
+    request: &Request,
+) -> Result<Vec<Plan>> {
+    let lock = state.lock()?;
+    let plans = plan::plan_sessions(repo, state, naming, request.attach, profiles)?;
+    for plan in &plans {
+        // The record must exist before ports are reserved for it (reservations of sessions
+        // without a record are released).
+        let mut record = request.record(state, plan);
+        state.write(&lock, &record)?;
+        if request.settings.ports > 0 {
+            record.ports = ports::reserve(
+                state,
+                &lock,
+                &plan.name,
+                request.settings.ports,
+                &plan.worktree.to_string_lossy(),
+            )?;
+            state.write(&lock, &record)?;
+        }
+    }
+    Ok(plans)
+}
+
+/// Re-reads the records of started sessions before they are shown: one started first may
+/// have ended (and its supervisor exited) while later ones were being created, and judging
+/// its liveness from the record read when it started would call it lost. A record that
+/// looks lost is read once more: its supervisor may have recorded the end just after the
+/// first read.
+pub fn refresh(state: &StateDir, started: &mut [Session]) {
+    for s in started.iter_mut() {
+        for _ in 0..2 {
+            if let Ok(fresh) = state.load(&s.name) {
+                *s = fresh;
+            }
+            if s.live_state() != State::Lost {
+                break;
+            }
+        }
+    }
+}
+
+/// The record of a session that was reserved but not created: it and its ports go.
+pub fn discard(state: &StateDir, name: &str) -> Result<()> {
+    let lock = state.lock()?;
+    ports::release(state, &lock, name)?;
+    state.discard(&lock, name)
+}
