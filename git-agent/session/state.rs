@@ -26,7 +26,8 @@ pub enum State {
     SetupFailed,
     /// Stopped by `git agent stop`, a signal to the supervisor, or `--timeout`.
     Stopped,
-    /// The supervisor vanished without recording an end (derived, see [`Session::live_state`](super::Session::live_state)).
+    /// The supervisor vanished without recording an end (derived, see
+    /// [`Session::live_state`](super::Session::live_state)).
     Lost,
     /// Its work landed on its target with `git agent merge` (derived from the record's
     /// `merged`, see [`Session::live_state`](super::Session::live_state)).
