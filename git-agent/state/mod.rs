@@ -8,7 +8,7 @@
 //!   locks/<name>.hold         held by `merge` from its first check to its end, and by
 //!                             `send` while it starts a run: no run starts under a merge
 //!   events.jsonl              append-only log of state changes of all sessions
-//!   sessions/<name>.json      one record per session (see `session.rs`)
+//!   sessions/<name>.json      one record per session (see `session/`)
 //!   sessions/<name>/log       the agent's stdout and stderr
 //!   sessions/<name>/prompt.md the task as given (prompt-<n>.md: the prompt of run n)
 //!   sessions/<name>/queue/    follow-ups waiting for the current run to end
