@@ -1,0 +1,254 @@
+//! The record's smaller parts: the agent spec, the base, group membership, and what each
+//! later command notes in it (setup, verify, sync, merge, pull request, removal, taken
+//! changes, the agent's own status, the processes).
+//!
+//! Plain record data with serde shapes that are part of the JSON schema (change them only
+//! additively, as `#[serde(default)]` fields). Must not read or write files or run processes.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Exit, Session, short_id};
+use crate::events::Format;
+use crate::procs::ProcessRef;
+
+/// Membership in a group of variants of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Shared by all variants (the base name, e.g. `fix-login` for `fix-login-1…3`).
+    pub id: String,
+    /// 1-based position in the group.
+    pub index: u32,
+    /// Number of variants created together.
+    pub count: u32,
+}
+
+/// The agent of a session: which profile, the program, and how to build its command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// Profile name (`claude`, a config profile) or `command` for `-- COMMAND…`.
+    pub profile: String,
+    /// Where the profile came from: `builtin`, `config` or `command`.
+    pub source: String,
+    /// The resolved program path, so later commands work whatever `PATH` says then.
+    pub program: PathBuf,
+    /// Argument templates of a first run (`{prompt}`, `{prompt_file}`).
+    pub args: Vec<String>,
+    /// Argument templates of a follow-up run that resumes the agent's own conversation
+    /// (`{prompt}`, `{prompt_file}`, `{session_id}`); `None` if the agent cannot resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_args: Option<Vec<String>>,
+    /// How the prompt reaches the agent: `arg`, `stdin` or `env`.
+    pub prompt_via: String,
+    /// Extra environment from the profile.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// The permission mode the agent runs in, as the agent calls it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_mode: Option<String>,
+    /// The mode lets the agent do anything without asking (shown in `list`).
+    #[serde(default)]
+    pub bypass: bool,
+    /// The format of what the agent prints.
+    #[serde(default = "text_format")]
+    pub format: Format,
+    /// Files the agent leaves that are not work (gitignore-style globs): never auto-committed,
+    /// never counted as changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<String>,
+    /// More places the agent may write under the sandbox, from the profile (see
+    /// `agents::sandbox_writes` for the built-in ones, which are not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_writes: Vec<String>,
+}
+
+fn text_format() -> Format {
+    Format::Text
+}
+
+/// What runs in a new worktree before the agent starts: submodules, then the setup hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setup {
+    /// The setup command (run with `sh -c`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Where the command came from: `config` (git config `agent.setup`) or `project`
+    /// (`.git-agent.toml` at the base commit, approved by the user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Initialise submodules first.
+    #[serde(default)]
+    pub submodules: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    /// Where its output starts in the session log.
+    #[serde(default)]
+    pub log_offset: u64,
+}
+
+/// The last run of the project's verify command in the worktree (`review --verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verify {
+    pub command: String,
+    /// `config` (git config `agent.verify`) or `project` (`.git-agent.toml`).
+    pub source: String,
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<Exit>,
+    pub duration_ms: u64,
+    pub at: Timestamp,
+    /// The last lines of its output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<String>,
+    /// The commit the worktree was at (uncommitted changes included in what was verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+}
+
+impl Verify {
+    /// The result no longer describes the branch: it moved since (`tip`: where it points now),
+    /// or the agent ran again after the verify.
+    pub fn is_stale(&self, session: &Session, tip: Option<&str>) -> bool {
+        let moved = matches!((self.head.as_deref(), tip), (Some(h), Some(t)) if h != t);
+        let ran_since = session
+            .runs
+            .iter()
+            .any(|r| r.started_at.is_some_and(|at| at > self.at));
+        moved || ran_since
+    }
+}
+
+/// `git agent sync`: the target brought into the branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Synced {
+    /// The target branch.
+    pub target: String,
+    /// The target's commit that was brought in.
+    pub commit: String,
+    /// `merge` or `rebase`.
+    pub how: String,
+    pub at: Timestamp,
+}
+
+/// A conflicted sync of ours, as it was left.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPending {
+    /// `merge` or `rebase`.
+    pub how: String,
+    /// The target commit being brought in.
+    pub onto: String,
+    /// The session branch's tip before the sync.
+    pub orig_head: String,
+}
+
+/// `git agent merge`: where the work landed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merged {
+    /// The target branch.
+    pub into: String,
+    /// `squash`, `rebase`, `merge` or `ff-only`.
+    pub strategy: String,
+    /// The target's new tip.
+    pub commit: String,
+    /// The target's tip before.
+    pub previous: String,
+    /// The branch tip that was merged.
+    pub branch_tip: String,
+    pub at: Timestamp,
+}
+
+/// `git agent merge --pr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub remote: String,
+    /// The branch as pushed.
+    pub branch: String,
+    /// The target branch on the remote.
+    pub base: String,
+    /// The pull request's address, or the page to open one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// True if `gh` opened it (false: only pushed).
+    pub opened: bool,
+    pub at: Timestamp,
+}
+
+/// Why and when a session was removed; its branch tip then (kept unless deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub at: Timestamp,
+    /// `merged`, `squash-merged`, `rm`, `discarded` (another variant won)…
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_tip: Option<String>,
+    pub branch_deleted: bool,
+}
+
+/// Uncommitted changes moved into the worktree by `new --take-changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TookChanges {
+    /// The checkout they came from.
+    pub from: PathBuf,
+    /// A commit holding the source's index and tracked changes (`git stash create`; no
+    /// stash ref is touched), to get them back if anything goes wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// Paths moved.
+    pub paths: Vec<String>,
+    /// The source was cleaned after the worktree verifiably held the same content.
+    pub cleaned: bool,
+}
+
+/// What the agent last said about itself (`git agent notify`, `GIT_AGENT_STATUS_FILE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// `waiting`, `working` or `done`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub since: Timestamp,
+}
+
+/// The base the branch was created from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Base {
+    /// Full ref name (`refs/heads/main`), or `None` when the base was a detached commit.
+    #[serde(rename = "ref")]
+    pub ref_name: Option<String>,
+    /// The commit at creation time.
+    pub commit: String,
+}
+
+impl Base {
+    /// `main` for `refs/heads/main`, the short commit when detached.
+    pub fn short_name(&self) -> String {
+        match &self.ref_name {
+            Some(r) => r
+                .strip_prefix("refs/heads/")
+                .or_else(|| r.strip_prefix("refs/remotes/"))
+                .or_else(|| r.strip_prefix("refs/tags/"))
+                .unwrap_or(r)
+                .to_owned(),
+            None => short_id(&self.commit).to_owned(),
+        }
+    }
+}
+
+/// The processes of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// The `git agent new` that reserved the record (alive until the supervisor takes over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creator: Option<ProcessRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<ProcessRef>,
+    /// The agent; it leads its own process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<ProcessRef>,
+}
