@@ -30,7 +30,7 @@ impl StateDir {
 
     /// Serializes `git worktree add` among our own processes: concurrent adds in one
     /// repository read each other's half-written admin directories and fail (git 2.47:
-    /// "failed to read .git/worktrees/<other>/commondir"). Separate from the state lock so
+    /// "failed to read `.git/worktrees/<other>/commondir`"). Separate from the state lock so
     /// a slow checkout never holds up record updates.
     pub fn worktree_lock(&self) -> Result<LockGuard> {
         // A checkout with a slow post-checkout hook may take minutes.
