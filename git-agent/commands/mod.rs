@@ -134,3 +134,46 @@ pub enum Format {
 
 /// Version of every `--json` document (`{"version": 1, …}`), added by [`Ctx::write_doc`].
 pub const JSON_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(doc: &impl serde::Serialize) -> Result<String> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut ctx = Ctx {
+            out: &mut out,
+            err: &mut err,
+            cwd: PathBuf::from("/"),
+        };
+        ctx.write_doc(doc)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    #[test]
+    fn write_doc_adds_the_version_and_keeps_keys_sorted() {
+        #[derive(serde::Serialize)]
+        struct Doc {
+            zeta: u8,
+            alpha: &'static str,
+        }
+        let text = written(&Doc {
+            zeta: 1,
+            alpha: "a",
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"alpha\": \"a\",\n  \"version\": 1,\n  \"zeta\": 1\n}\n"
+        );
+        assert_eq!(
+            text,
+            written(&serde_json::json!({"alpha": "a", "zeta": 1})).unwrap()
+        );
+    }
+
+    #[test]
+    fn write_doc_refuses_what_is_not_an_object() {
+        assert!(written(&[1, 2]).is_err());
+    }
+}
