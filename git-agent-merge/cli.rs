@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use git_agent::cli::merge::{Cli, ConflictsArgs, MergeArgs, StrategyArgs, Sub};
-use git_agent::commands::{Ctx, JSON_VERSION};
+use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
 use git_agent::merging::Memory;
 use git_agent::repo::Repo;
@@ -134,13 +134,12 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
         let outcome = queue::run(ctx, repo, &sessions, &opts)?;
         if args.json {
             let doc = json!({
-                "version": JSON_VERSION,
                 "order": outcome.order,
                 "steps": outcome.steps,
                 "stopped_at": outcome.stopped_at,
                 "not_attempted": outcome.not_attempted,
             });
-            ctx.write_json(&doc)?;
+            ctx.write_doc(&doc)?;
         } else {
             for step in &outcome.steps {
                 if let Step::Planned(plan) = step {
@@ -195,11 +194,10 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
     }
     if args.json {
         let doc = json!({
-            "version": JSON_VERSION,
             "steps": [step],
             "discarded": discarded,
         });
-        ctx.write_json(&doc)?;
+        ctx.write_doc(&doc)?;
         return Ok(exit);
     }
     match &step {
@@ -372,13 +370,12 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
     let prediction = conflicts::predict(repo, &mem, &sessions, &targets, args.scan)?;
     if args.json {
         let doc = json!({
-            "version": JSON_VERSION,
             "sessions": prediction.sessions,
             "pairs": prediction.pairs,
             "order": prediction.order,
             "waiting": prediction.waiting,
         });
-        ctx.write_json(&doc)?;
+        ctx.write_doc(&doc)?;
     } else {
         write!(ctx.out, "{}", conflicts::render(&prediction))?;
     }

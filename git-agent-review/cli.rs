@@ -6,7 +6,7 @@ use clap::Parser as _;
 use git_agent::cli::review::Cli;
 
 use anyhow::Result;
-use git_agent::commands::{Ctx, JSON_VERSION};
+use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
 use git_agent::process::Cmd;
 use git_agent::repo::Repo;
@@ -68,8 +68,8 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
             let _ = writeln!(err, "  {line}");
         })?;
         if cli.json {
-            let doc = json!({"version": JSON_VERSION, "session": s.name, "verify": result});
-            ctx.write_json(&doc)?;
+            let doc = json!({"session": s.name, "verify": result});
+            ctx.write_doc(&doc)?;
         } else {
             writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
         }
@@ -164,7 +164,6 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
     if cli.json {
         let files = diff::files(repo, &r.merge_base, &r.tree, &cli.paths)?;
         let doc = json!({
-            "version": JSON_VERSION,
             "session": s.name,
             "branch": s.branch,
             "base": {"ref": s.base.ref_name, "recorded": s.base.commit, "now": r.base_now, "merge_base": r.merge_base},
@@ -178,7 +177,7 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
             },
             "notes": r.notes,
         });
-        ctx.write_json(&doc)?;
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     header(ctx, s, &r)?;
@@ -208,12 +207,11 @@ fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &
     if cli.json {
         let files = diff::files(repo, &ra.tree, &rb.tree, &cli.paths)?;
         let doc = json!({
-            "version": JSON_VERSION,
             "a": {"session": a.name, "tree": ra.tree, "head": ra.head},
             "b": {"session": b.name, "tree": rb.tree, "head": rb.head},
             "files": files,
         });
-        ctx.write_json(&doc)?;
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     writeln!(
@@ -368,8 +366,8 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         .collect::<Result<_>>()?;
     let entries = compare::entries(repo, &sessions)?;
     if cli.json {
-        let doc = json!({ "version": JSON_VERSION, "group": cli.group, "sessions": entries });
-        ctx.write_json(&doc)?;
+        let doc = json!({ "group": cli.group, "sessions": entries });
+        ctx.write_doc(&doc)?;
         return Ok(code);
     }
     write!(ctx.out, "{}", compare::table(&entries))?;

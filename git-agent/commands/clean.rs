@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::error::{Failure, Report, code};
 use crate::merging::Memory;
 use crate::remove;
@@ -175,9 +175,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     if args.dry_run || doomed.is_empty() {
         if args.json {
-            let doc =
-                json!({"version": JSON_VERSION, "dry_run": args.dry_run, "sessions": verdicts});
-            ctx.write_json(&doc)?;
+            let doc = json!({"dry_run": args.dry_run, "sessions": verdicts});
+            ctx.write_doc(&doc)?;
         } else if doomed.is_empty() {
             writeln!(ctx.out, "Nothing to clean.")?;
         }
@@ -250,9 +249,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         bar.finish_and_clear();
     }
     if args.json {
-        let doc =
-            json!({"version": JSON_VERSION, "dry_run": false, "sessions": verdicts, "done": done});
-        ctx.write_json(&doc)?;
+        let doc = json!({"dry_run": false, "sessions": verdicts, "done": done});
+        ctx.write_doc(&doc)?;
     }
     Ok(exit)
 }

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::repo::Repo;
 use crate::ui;
 
@@ -205,8 +205,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = Repo::discover(&ctx.cwd)?;
     let settings = settings(&repo)?;
     if args.json {
-        let doc = json!({"version": JSON_VERSION, "settings": settings});
-        ctx.write_json(&doc)?;
+        let doc = json!({"settings": settings});
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = settings

@@ -8,7 +8,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 pub use crate::ops::doctor::Finding;
 use crate::ops::doctor::{self, Options};
 use crate::repo::Repo;
@@ -37,8 +37,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     )?;
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
     if args.json {
-        let doc = json!({"version": JSON_VERSION, "findings": findings, "problems": open});
-        ctx.write_json(&doc)?;
+        let doc = json!({"findings": findings, "problems": open});
+        ctx.write_doc(&doc)?;
     } else {
         for f in &findings {
             let mark = if f.info {

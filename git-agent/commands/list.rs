@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::changes::{self, Changes};
 use crate::repo::Repo;
 use crate::session::{Session, State};
@@ -171,8 +171,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let rows = rows(ctx, &repo, args.all, args.full)?;
     if args.json {
         let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
-        let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
-        ctx.write_json(&doc)?;
+        let doc = json!({ "sessions": sessions });
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     if rows.is_empty() {

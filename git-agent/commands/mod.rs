@@ -61,9 +61,20 @@ impl Ctx<'_> {
         Ok(listing.sessions)
     }
 
-    /// Writes a `--json` document (pretty, one per command; see `man/json.md`).
-    pub fn write_json(&mut self, doc: &serde_json::Value) -> Result<()> {
-        writeln!(self.out, "{}", serde_json::to_string_pretty(doc)?)?;
+    /// Writes a `--json` document (pretty, one per command; see `man/json.md`): `doc`'s fields
+    /// plus `"version": JSON_VERSION`. The one writer of documents, so the schema version is
+    /// named here only; `doc` must serialize to an object without a `version` field.
+    ///
+    /// The document goes through `serde_json::Value`, whose maps (no `preserve_order`) sort
+    /// their keys: the key order of the output does not depend on how `doc` was built.
+    pub fn write_doc(&mut self, doc: &impl serde::Serialize) -> Result<()> {
+        let mut doc = serde_json::to_value(doc)?;
+        let Some(fields) = doc.as_object_mut() else {
+            anyhow::bail!("internal error: a --json document must be an object");
+        };
+        let earlier = fields.insert("version".into(), JSON_VERSION.into());
+        debug_assert!(earlier.is_none(), "the document sets its own version");
+        writeln!(self.out, "{}", serde_json::to_string_pretty(&doc)?)?;
         Ok(())
     }
 
@@ -121,5 +132,48 @@ pub enum Format {
     Porcelain,
 }
 
-/// Version of every `--json` document (`{"version": 1, …}`).
+/// Version of every `--json` document (`{"version": 1, …}`), added by [`Ctx::write_doc`].
 pub const JSON_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(doc: &impl serde::Serialize) -> Result<String> {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut ctx = Ctx {
+            out: &mut out,
+            err: &mut err,
+            cwd: PathBuf::from("/"),
+        };
+        ctx.write_doc(doc)?;
+        Ok(String::from_utf8(out)?)
+    }
+
+    #[test]
+    fn write_doc_adds_the_version_and_keeps_keys_sorted() {
+        #[derive(serde::Serialize)]
+        struct Doc {
+            zeta: u8,
+            alpha: &'static str,
+        }
+        let text = written(&Doc {
+            zeta: 1,
+            alpha: "a",
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            "{\n  \"alpha\": \"a\",\n  \"version\": 1,\n  \"zeta\": 1\n}\n"
+        );
+        assert_eq!(
+            text,
+            written(&serde_json::json!({"alpha": "a", "zeta": 1})).unwrap()
+        );
+    }
+
+    #[test]
+    fn write_doc_refuses_what_is_not_an_object() {
+        assert!(written(&[1, 2]).is_err());
+    }
+}

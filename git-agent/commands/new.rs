@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::{Ctx, Format, JSON_VERSION};
+use super::{Ctx, Format};
 use crate::agents::Profile;
 use crate::error::{Failure, Report};
 pub use crate::ops::create::DEFAULT_STOP_GRACE;
@@ -499,8 +499,8 @@ fn read_prompt(args: &Args) -> Result<String> {
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {
     match format {
         Format::Json => {
-            let doc = json!({ "version": JSON_VERSION, "sessions": sessions });
-            ctx.write_json(&doc)?;
+            let doc = json!({ "sessions": sessions });
+            ctx.write_doc(&doc)?;
         }
         Format::Porcelain => {
             for s in sessions {

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::agents::{self, Profiles};
 use crate::repo::Repo;
 use crate::ui;
@@ -81,8 +81,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ]);
     }
     if args.json {
-        let doc = json!({ "version": JSON_VERSION, "profiles": docs });
-        ctx.write_json(&doc)?;
+        let doc = json!({ "profiles": docs });
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     write!(

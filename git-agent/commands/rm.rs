@@ -8,7 +8,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::error::{Report, code};
 use crate::merging::Memory;
 use crate::remove::{self, Inspection};
@@ -135,8 +135,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
     }
     if args.json {
-        let doc = json!({"version": JSON_VERSION, "results": results});
-        ctx.write_json(&doc)?;
+        let doc = json!({"results": results});
+        ctx.write_doc(&doc)?;
     }
     Ok(exit)
 }

@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Ctx, JSON_VERSION};
+use super::Ctx;
 use crate::changes;
 use crate::repo::Repo;
 use crate::session::{self, Session};
@@ -66,8 +66,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             map.insert("log_path".into(), json!(state.log_path(&s.name)));
             map.insert("log_tail".into(), json!(log_tail));
         }
-        let doc = json!({ "version": JSON_VERSION, "session": record });
-        ctx.write_json(&doc)?;
+        let doc = json!({ "session": record });
+        ctx.write_doc(&doc)?;
         return Ok(0);
     }
     let readable = rendered_tail(&state.log_path(&s.name), s.agent.format, args.lines);

@@ -83,8 +83,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if args.json {
-                let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": pending});
-                ctx.write_json(&doc)?;
+                let doc = serde_json::json!({"ended": report, "still_running": pending});
+                ctx.write_doc(&doc)?;
                 return Ok(code::NEGATIVE);
             }
             for name in &pending {
@@ -99,8 +99,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         std::thread::sleep(Duration::from_millis(50));
     }
     if args.json {
-        let doc = serde_json::json!({"version": super::JSON_VERSION, "ended": report, "still_running": []});
-        ctx.write_json(&doc)?;
+        let doc = serde_json::json!({"ended": report, "still_running": []});
+        ctx.write_doc(&doc)?;
     }
     Ok(if all_done {
         code::SUCCESS
