@@ -48,6 +48,8 @@ pub(super) fn run_once(
         return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
     }
     let (mut log, log_offset) = open_log(state, name)?;
+    // Taken before the agent starts: a report it makes in its first moments is a new one.
+    let status_file = StatusFile::at(state.status_path(name));
     let (launched, in_force, spec_sandboxed) = match launch(state, session, &run) {
         Ok(started) => started,
         Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
@@ -60,6 +62,7 @@ pub(super) fn run_once(
         &mut log,
         signalled,
         spec_sandboxed,
+        status_file,
     )?;
     Ok(run_end(watched, outcome))
 }
@@ -143,11 +146,10 @@ fn follow(
     log: &mut std::fs::File,
     signalled: &AtomicBool,
     spec_sandboxed: bool,
+    mut status_file: StatusFile,
 ) -> Result<(Watched, Outcome)> {
     let name = session.name.as_str();
     let format = session.agent.format;
-    let status_path = state.status_path(name);
-    let mut status_file = StatusFile::at(status_path);
     let timeout_at = session
         .timeout_secs
         .map(|t| Instant::now() + Duration::from_secs(t));
