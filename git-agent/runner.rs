@@ -32,7 +32,7 @@ pub struct LaunchSpec {
     /// some CLIs (codex, opencode) wait for EOF on an open stdin pipe.
     pub stdin: Option<PathBuf>,
     /// The write sandbox: the only paths beneath which the agent may write (`None`: no
-    /// sandbox of ours). See `sandbox.rs`.
+    /// sandbox of ours). See `crate::sandbox`.
     pub sandbox: Option<Vec<PathBuf>>,
 }
 

@@ -5,7 +5,7 @@
 //! The command is git config `agent.verify`, else `verify` in `.git-agent.toml` at the
 //! session's base commit (approved by the user, like setup hooks). It runs with `sh -c` in the
 //! worktree with the session's environment, inside the session's write sandbox (the tests it
-//! runs are the agent's work: see `sandbox.rs`). A session whose agent is still running is not
+//! runs are the agent's work: see `crate::sandbox`). A session whose agent is still running is not
 //! verified: the result would describe a moving target.
 
 use std::collections::VecDeque;

@@ -1,7 +1,7 @@
 //! `git-agent __sandbox --write PATH… -- PROGRAM ARGS…`: the sandbox trampoline (internal;
 //! started by the supervisor, verify and run). It restricts itself to writing beneath the
 //! given paths, then becomes PROGRAM (same pid), which keeps the restriction and passes it
-//! to everything it starts. See `sandbox.rs`.
+//! to everything it starts. See `crate::sandbox`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -248,7 +248,7 @@ fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
     }
 }
 
-/// The sandbox of the session's next run (see `sandbox.rs`): the paths it may write, if
+/// The sandbox of the session's next run (see `crate::sandbox`): the paths it may write, if
 /// ours applies, and what to record. Makes the status file and the private temporary folder
 /// exist, since a rule can only name what exists.
 pub fn sandbox_for(
