@@ -185,9 +185,10 @@ pub fn admin_dir(common_dir: &Path, path: &Path) -> Option<PathBuf> {
 }
 
 /// [`remove`], if git still has the worktree registered (a concurrent removal may have taken
-/// it first); true if it was removed here. `force` (`--force`, losing what the worktree
-/// holds) only ever comes from a force flag the user typed (`rm --force`,
-/// `merge --discard-others --force`).
+/// it first); true if it was removed here. `force` (`--force`) comes from a force flag the
+/// user typed (`rm --force`, `merge --discard-others --force`), or from the removal's own
+/// inspection having proven that a worktree with submodules (which git removes only with
+/// `--force`) holds nothing that exists nowhere else (see `remove.rs`).
 pub fn remove_if_registered(common_dir: &Path, path: &Path, force: bool) -> Result<bool> {
     let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
     if admin_dir(common_dir, path).is_none() {

@@ -221,34 +221,11 @@ fn doctor_fix_goes_on_past_a_fix_that_fails() {
 }
 
 /// A repository with a submodule (`vendor/lib`, a local repository).
-fn with_submodule(env: &TestEnv) -> PathBuf {
-    let gitconfig = env.home.join(".gitconfig");
-    let mut text = std::fs::read_to_string(&gitconfig).unwrap();
-    text.push_str("[protocol \"file\"]\n\tallow = always\n");
-    std::fs::write(&gitconfig, text).unwrap();
-    let lib = env.root().join("lib");
-    env.git(&["init", "-q", "-b", "main", lib.to_str().unwrap()]);
-    std::fs::write(lib.join("lib.txt"), "library\n").unwrap();
-    env.git_in(&lib, &["add", "."]);
-    env.git_in(&lib, &["commit", "-q", "-m", "lib"]);
-    env.git(&[
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "add",
-        "-q",
-        lib.to_str().unwrap(),
-        "vendor/lib",
-    ]);
-    env.git(&["add", "-A"]);
-    env.git(&["commit", "-q", "-m", "submodule"]);
-    lib
-}
 
 #[test]
 fn sessions_with_submodules_are_removed_when_nothing_is_lost() {
     let env = TestEnv::new();
-    with_submodule(&env);
+    env.add_submodule();
     done(&env, "clean", "print x");
     assert!(worktree(&env, "clean").join("vendor/lib/lib.txt").exists());
     env.agent(&["rm", "clean"]).ok();
@@ -265,7 +242,7 @@ fn sessions_with_submodules_are_removed_when_nothing_is_lost() {
 #[test]
 fn sessions_whose_submodules_hold_work_are_refused_listing_it() {
     let env = TestEnv::new();
-    with_submodule(&env);
+    env.add_submodule();
     // An untracked file inside the submodule.
     done(&env, "untracked", "print x");
     let wt = worktree(&env, "untracked");
@@ -396,7 +373,7 @@ fn a_half_made_worktree_entry_is_explained_and_removed() {
 #[test]
 fn a_session_whose_submodule_could_not_be_cloned_can_be_removed() {
     let env = TestEnv::new();
-    with_submodule(&env);
+    env.add_submodule();
     // The library is gone (a private URL, no network): its clone fails in the new worktree.
     std::fs::rename(env.root().join("lib"), env.root().join("lib-moved")).unwrap();
     let fake = env.fake("nosub", "print x");

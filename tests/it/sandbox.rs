@@ -238,15 +238,10 @@ fn allow_write_widens_the_sandbox() {
 /// leftovers must run the main worktree's hook, not the one the agent wrote in its own.
 fn hooks_of_the_main_worktree_run(sandbox: &str) {
     let env = TestEnv::new();
-    env.write(
+    env.write_executable(
         ".githooks/pre-commit",
         "#!/bin/sh\necho user >> \"$(git rev-parse --git-path hook-log)\"\n",
     );
-    std::fs::set_permissions(
-        env.repo.join(".githooks/pre-commit"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
     env.git(&["add", "."]);
     env.git(&["commit", "-q", "-m", "hooks"]);
     env.git(&["config", "core.hooksPath", ".githooks"]);
@@ -387,15 +382,10 @@ fn run_is_sandboxed_and_exec_is_the_users_own() {
 fn merge_runs_the_main_worktrees_hooks_not_the_agents() {
     let env = TestEnv::new();
     let log = env.path("hook-log");
-    env.write(
+    env.write_executable(
         ".githooks/pre-commit",
         &format!("#!/bin/sh\necho user >> {}\n", log.display()),
     );
-    std::fs::set_permissions(
-        env.repo.join(".githooks/pre-commit"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
     env.git(&["add", "."]);
     env.git(&["commit", "-q", "-m", "hooks"]);
     env.git(&["config", "core.hooksPath", ".githooks"]);
@@ -624,12 +614,7 @@ fn an_agent_on_a_branch_of_yours_cannot_move_your_other_branches() {
 fn a_setup_hook_running_an_agents_files_runs_in_the_sandbox() {
     let env = TestEnv::new();
     let marker = env.root().join("setup-ran-agent-code");
-    env.write("setup.sh", "#!/bin/sh\necho setting up\n");
-    std::fs::set_permissions(
-        env.repo.join("setup.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    env.write_executable("setup.sh", "#!/bin/sh\necho setting up\n");
     env.git(&["add", "."]);
     env.git(&["commit", "-q", "-m", "setup"]);
     env.git(&["config", "agent.setup", "./setup.sh"]);

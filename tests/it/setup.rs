@@ -592,24 +592,8 @@ fn fresh_base_fetches_the_remotes_default_branch() {
 #[test]
 fn submodules_are_initialised_and_lfs_can_be_skipped() {
     let env = TestEnv::new();
-    // Local file submodules need protocol.file.allow (git 2.38+).
-    let gitconfig = env.home.join(".gitconfig");
-    let mut text = std::fs::read_to_string(&gitconfig).unwrap();
-    text.push_str("[protocol \"file\"]\n\tallow = always\n");
-    std::fs::write(&gitconfig, text).unwrap();
-    let lib = env.root().join("lib");
-    env.git(&["init", "-q", "-b", "main", lib.to_str().unwrap()]);
-    std::fs::write(lib.join("lib.txt"), "library\n").unwrap();
-    env.git_in(&lib, &["add", "."]);
-    env.git_in(&lib, &["commit", "-q", "-m", "lib"]);
-    env.git(&[
-        "submodule",
-        "add",
-        "-q",
-        lib.to_str().unwrap(),
-        "vendor/lib",
-    ]);
-    commit_all(&env, "submodule");
+    // Local file submodules need protocol.file.allow (git 2.38+): the helper allows it.
+    env.add_submodule();
 
     env.spawn(&["--name", "sub", "t"], "print x");
     env.wait_state("sub", "done");

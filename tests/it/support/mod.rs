@@ -305,6 +305,38 @@ impl TestEnv {
         std::fs::write(path, content).unwrap();
     }
 
+    /// Writes an executable file (a hook, a script) in the repository.
+    pub fn write_executable(&self, rel: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        self.write(rel, content);
+        std::fs::set_permissions(self.repo.join(rel), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+
+    /// Adds a submodule `vendor/lib` (a local repository `lib/` holding `lib.txt`) and commits
+    /// it; allows git's file protocol for the test's user. Returns the library's path.
+    pub fn add_submodule(&self) -> PathBuf {
+        let gitconfig = self.home.join(".gitconfig");
+        let mut text = std::fs::read_to_string(&gitconfig).unwrap();
+        text.push_str("[protocol \"file\"]\n\tallow = always\n");
+        std::fs::write(&gitconfig, text).unwrap();
+        let lib = self.root().join("lib");
+        self.git(&["init", "-q", "-b", "main", lib.to_str().unwrap()]);
+        std::fs::write(lib.join("lib.txt"), "library\n").unwrap();
+        self.git_in(&lib, &["add", "."]);
+        self.git_in(&lib, &["commit", "-q", "-m", "lib"]);
+        self.git(&[
+            "submodule",
+            "add",
+            "-q",
+            lib.to_str().unwrap(),
+            "vendor/lib",
+        ]);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "submodule"]);
+        lib
+    }
+
     /// Installs the fake agent under `name` (e.g. `claude`) in `bin/`.
     pub fn install_fake(&self, name: &str) {
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_fake-agent"), self.bin.join(name)).unwrap();
