@@ -131,6 +131,8 @@ impl TestEnv {
         // Sentinel files, pid files and the fake agent's call log live in `shared/`, which
         // agents may write under the write sandbox (as a user would list a folder in
         // agent.sandbox.allowWrite); the rest of the root (the repository) stays closed.
+        let tmp = root_path.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
         let shared = root_path.join("shared");
         std::fs::create_dir_all(&shared).unwrap();
         std::fs::write(
@@ -164,6 +166,9 @@ impl TestEnv {
         let env = vec![
             ("PATH".into(), path.to_string_lossy().into_owned()),
             ("HOME".into(), home.to_string_lossy().into_owned()),
+            // The sessions' private temporary folders (`<TMPDIR>/git-agent-<uid>/…`) go with
+            // the test's root instead of piling up in the shared /tmp.
+            ("TMPDIR".into(), tmp.to_string_lossy().into_owned()),
             (
                 "XDG_CONFIG_HOME".into(),
                 home.join(".config").to_string_lossy().into_owned(),
@@ -546,11 +551,12 @@ pub fn normalize(env: &TestEnv, text: &str) -> String {
     lines.join("\n") + "\n"
 }
 
-/// A sandboxed agent's private temporary folder (`<tmp>/git-agent-<uid>/<name>-<hash of the
+/// A sandboxed agent's private temporary folder (`$ROOT/tmp/git-agent-<uid>/<name>-<hash of the
 /// repository path>`) becomes `$AGENT_TMP/<name>`.
 fn mask_agent_tmp(text: &str) -> String {
     let uid = nix::unistd::getuid().as_raw();
-    let prefix = std::env::temp_dir().join(format!("git-agent-{uid}/"));
+    // After the root became `$ROOT`: the tests' TMPDIR is `$ROOT/tmp`.
+    let prefix = std::path::PathBuf::from(format!("$ROOT/tmp/git-agent-{uid}/"));
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find(prefix.to_str().unwrap()) {
