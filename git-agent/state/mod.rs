@@ -187,12 +187,18 @@ impl StateDir {
 
     /// Loads one session. Missing, damaged and too-new records are errors for the user.
     /// [`StateDir::load`] for a caller about to act on the derived state: a session that looks
-    /// `lost` is read once more, because a supervisor writes the end of a run and then exits,
-    /// and a record read just before that end, checked just after the exit, looks lost.
+    /// `lost` is read again over a short while before it is taken for lost, because a
+    /// supervisor writes the end of a run and then exits, and a record read just before that
+    /// end, checked just after the exit, looks lost. Only a session that really is lost pays
+    /// the wait.
     pub fn load_settled(&self, name: &str) -> Result<Session> {
-        let s = self.load(name)?;
-        if s.live_state() == crate::session::State::Lost {
-            return self.load(name);
+        let mut s = self.load(name)?;
+        for pause_ms in [0, 20, 50, 100, 200] {
+            if s.live_state() != crate::session::State::Lost {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+            s = self.load(name)?;
         }
         Ok(s)
     }

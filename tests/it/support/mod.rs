@@ -472,9 +472,40 @@ impl Default for TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Every session's `supervisor.log` (the last lines) and record, on stderr.
+    fn print_supervisor_logs(&self) {
+        let events =
+            std::fs::read_to_string(self.state_dir().join("events.jsonl")).unwrap_or_default();
+        eprintln!("--- events.jsonl:\n{events}");
+        let Ok(entries) = std::fs::read_dir(self.state_dir().join("sessions")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                let log = std::fs::read_to_string(path.join("supervisor.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                eprintln!("--- {}/supervisor.log (last lines):", path.display());
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
+            } else if path.extension().is_some_and(|e| e == "json") {
+                let record = std::fs::read_to_string(&path).unwrap_or_default();
+                eprintln!("--- {}:\n{record}", path.display());
+            }
+        }
+    }
+}
+
 impl Drop for TestEnv {
-    /// Leaves no process behind: kills every supervisor and agent group still running.
+    /// Leaves no process behind: kills every supervisor and agent group still running. A
+    /// failing test also prints what each session's supervisor said (it runs detached, so
+    /// nothing else shows it).
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_supervisor_logs();
+        }
         let sessions = self.state_dir().join("sessions");
         let Ok(entries) = std::fs::read_dir(sessions) else {
             return;
