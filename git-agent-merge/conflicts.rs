@@ -189,7 +189,7 @@ fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
         if !s.worktree.is_dir() {
             return Ok(None);
         }
-        git_agent::sandbox::guard(s)?;
+        git_agent::git::link::guard(s)?;
         let left_clean = s
             .changes
             .as_ref()

@@ -277,7 +277,7 @@ pub fn sync(
     action: Action,
 ) -> Result<Synced_> {
     land::ensure_idle(s, "sync")?;
-    git_agent::sandbox::guard(s)?;
+    git_agent::git::link::guard(s)?;
     if !s.worktree.is_dir() {
         return Err(Failure::fatal(format!(
             "the worktree of '{}' is gone; there is nothing to sync",

@@ -38,13 +38,13 @@ pub fn git(dir: &Path) -> Cmd {
 
 /// `-c core.hooksPath=…` as the main worktree resolves it, for every git command of ours: a
 /// merge, squash or rebase built in an agent's worktree runs your hooks, never a hook the
-/// agent wrote there (see `git_agent::commit::trusted_hooks`).
+/// agent wrote there (see `git_agent::git::hooks::trusted_hooks`).
 static TRUSTED_HOOKS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
 
 /// Sets the hooks every [`git`] runs, from the repository this command works on.
 pub fn trust_hooks_of(repo: &git_agent::repo::Repo) {
     TRUSTED_HOOKS.get_or_init(|| {
-        git_agent::commit::trusted_hooks(
+        git_agent::git::hooks::trusted_hooks(
             repo.main_workdir().unwrap_or(repo.common_dir()),
             repo.common_dir(),
         )

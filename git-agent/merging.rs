@@ -244,7 +244,7 @@ impl Memory {
     /// (not counting the files its agent leaves), a virtual commit holding them.
     pub fn session_result(&self, s: &Session) -> Result<Result_> {
         let status = if s.worktree.is_dir() {
-            crate::sandbox::guard(s)?;
+            crate::git::link::guard(s)?;
             Some(crate::changes::status(&s.worktree, &s.left_out())?)
         } else {
             None

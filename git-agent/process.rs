@@ -394,3 +394,21 @@ pub fn on_all_cores<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync)
         .filter_map(|s| s.into_inner().ok().flatten())
         .collect()
 }
+/// The `git-agent` executable (it supervises sessions and is the sandbox trampoline): this process if it is `git-agent`,
+/// else the one next to it (the suite is installed together), else the one on `PATH`.
+pub fn git_agent_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("could not find our own executable")?;
+    if me.file_stem().is_some_and(|n| n == "git-agent") {
+        return Ok(me);
+    }
+    if let Some(beside) = me.parent().map(|d| d.join("git-agent"))
+        && beside.is_file()
+    {
+        return Ok(beside);
+    }
+    which::which("git-agent").map_err(|_| {
+        Failure::fatal("git-agent not found next to this program nor in PATH")
+            .hint("install the whole suite: cargo install --path .")
+            .into()
+    })
+}

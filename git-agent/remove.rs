@@ -198,7 +198,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
             crate::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
-        crate::sandbox::guard(s)?;
+        crate::git::link::guard(s)?;
         let status = crate::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
         // Inside submodules git works under their own config, which the agent may have

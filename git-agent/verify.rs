@@ -79,7 +79,7 @@ pub fn check_ready(s: &Session) -> Result<()> {
         ))
         .into());
     }
-    crate::sandbox::guard(s)
+    crate::git::link::guard(s)
 }
 
 /// Runs the verify command in `dir` (the session's worktree, or where a merge result is being

@@ -102,7 +102,7 @@ pub(super) fn target(
 /// (a hook refused, an operation is in progress, HEAD left the branch).
 pub fn commit_leftovers(ctx: &mut Ctx<'_>, s: &Session, before: &str) -> Result<()> {
     // Nothing of ours runs in a worktree whose git link its agent rewrote.
-    git_agent::sandbox::guard(s)?;
+    git_agent::git::link::guard(s)?;
     match git_agent::commit::commit_leftovers(s, &format!("left changes uncommitted {before}")) {
         CommitOutcome::Committed { sha } => {
             writeln!(

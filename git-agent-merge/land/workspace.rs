@@ -45,7 +45,7 @@ impl Workspace {
             s.name,
             std::process::id()
         ));
-        git_agent::worktree::serialized(
+        git_agent::repo::serialized(
             repo.common_dir(),
             repo.git()
                 .args(["worktree", "add", "--quiet", "--detach"])
@@ -71,7 +71,7 @@ impl Workspace {
         match &self.branch {
             Some(branch) => {
                 // Checking out a branch reads every worktree (is it checked out elsewhere?).
-                git_agent::worktree::serialized(
+                git_agent::repo::serialized(
                     &self.repo_common,
                     git(&self.dir).args(["checkout", "--quiet", branch]),
                 )

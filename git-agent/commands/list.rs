@@ -122,7 +122,7 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
             .worktree
             .is_dir()
             .then(|| {
-                crate::sandbox::guard(s).ok()?;
+                crate::git::link::guard(s).ok()?;
                 changes::uncommitted_single_threaded(&s.worktree, &s.left_out()).ok()
             })
             .flatten();

@@ -10,6 +10,8 @@
 //! prints. Parsers are pure functions of git's output; callers run git (through
 //! [`crate::process::Cmd`]) and hand them what it printed.
 
+pub mod hooks;
+pub mod link;
 pub mod status;
 pub mod worktrees;
 

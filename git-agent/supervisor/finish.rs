@@ -84,7 +84,7 @@ fn settle(
     // A worktree whose git link the agent rewrote gets no git command of ours (the commit
     // above was skipped for the same reason, saying so).
     let common_dir = state.root().parent().unwrap_or(state.root());
-    let linked = crate::sandbox::check_link(common_dir, &session.worktree).is_ok();
+    let linked = crate::git::link::check_link(common_dir, &session.worktree).is_ok();
     if linked && session.worktree.is_dir() {
         // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
         // its stat data once now, while nobody works in the worktree; otherwise every `list`

@@ -95,7 +95,7 @@ pub(super) struct Registered {
 }
 
 pub(super) fn registered(repo: &Repo) -> Result<Vec<Registered>> {
-    let out = crate::worktree::serialized(
+    let out = crate::repo::serialized(
         repo.common_dir(),
         repo.git().args(["worktree", "list", "--porcelain", "-z"]),
     )?;
@@ -205,7 +205,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
             }
         }
         if opts.fix && !repair_paths.is_empty() {
-            crate::worktree::serialized(
+            crate::repo::serialized(
                 repo.common_dir(),
                 repo.git().args(["worktree", "repair"]).args(&repair_paths),
             )?;

@@ -379,7 +379,7 @@ fn half_created(
         return Ok(false);
     }
     let pristine = !s.worktree.is_dir()
-        || (crate::sandbox::guard(s).is_ok()
+        || (crate::git::link::guard(s).is_ok()
             && crate::changes::status(&s.worktree, &s.left_out()).is_ok_and(|st| st.is_empty()));
     let branch_at_base = repo
         .branch_tip(&s.branch)?

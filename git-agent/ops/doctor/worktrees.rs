@@ -29,7 +29,7 @@ pub(super) fn unknown_dir(repo: &Repo, name: &str, dir: &Path, opts: &Options) -
     if gitdir.as_ref().is_some_and(|g| g.is_dir()) {
         f.fix = Some(format!("git worktree repair {}", dir.display()));
         if opts.fix {
-            crate::worktree::serialized(
+            crate::repo::serialized(
                 repo.common_dir(),
                 repo.git().args(["worktree", "repair"]).arg(dir),
             )?;
