@@ -82,7 +82,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     }
     let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
     let git_dir = git(&["rev-parse", "--absolute-git-dir"])?;
-    if let Some(op) = crate::worktree::operation_in(Path::new(git_dir.trim())) {
+    if let Some(op) = crate::git::worktree::operation_in(Path::new(git_dir.trim())) {
         return Ok(CommitOutcome::Skipped {
             reason: format!("{op} is in progress"),
         });
@@ -98,8 +98,8 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         });
     }
     let left_out = session.left_out();
-    let leaves = crate::changes::leaves_pathspecs(&left_out);
-    let status = crate::changes::status(wt, &left_out).map_err(|e| describe(&e))?;
+    let leaves = crate::git::changes::leaves_pathspecs(&left_out);
+    let status = crate::git::changes::status(wt, &left_out).map_err(|e| describe(&e))?;
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }

@@ -69,7 +69,7 @@ pub fn sandbox_writes(agent: &AgentSpec) -> Vec<Allowed> {
                 Some(value) => std::path::PathBuf::from(value),
                 None => continue,
             },
-            None => crate::repo::expand_home(trimmed),
+            None => crate::git::repo::expand_home(trimmed),
         };
         if path.is_absolute() {
             out.push(Allowed { path, folder });

@@ -12,7 +12,7 @@ use clap_complete::Shell;
 
 use super::Ctx;
 use crate::cli;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::Ctx;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]

@@ -9,9 +9,9 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Ctx;
+use crate::git::repo::Repo;
 pub use crate::ops::doctor::Finding;
 use crate::ops::doctor::{self, Options};
-use crate::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::state::Event;
 
 #[derive(Debug, clap::Args)]

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::Ctx;
+use crate::git::repo::Repo;
 use crate::process::Cmd;
-use crate::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use super::Ctx;
-use crate::changes::{self, Changes};
-use crate::repo::Repo;
+use crate::git::changes::{self, Changes};
+use crate::git::repo::Repo;
 use crate::session::{Session, State};
 use crate::ui;
 
@@ -83,7 +83,7 @@ type Measured = (usize, Option<u64>, Option<(String, u64, u64)>);
 /// ahead/behind where not cached) run in parallel, as many at once as there are cores; what
 /// depends only on commits comes from the commit cache.
 fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
-    let mut cache = crate::cache::CommitCache::load(&repo.state());
+    let mut cache = crate::state::cache::CommitCache::load(&repo.state());
     let mut targets = Vec::new();
     for row in rows.iter_mut() {
         if row.archived {
@@ -91,7 +91,7 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
             continue;
         }
         row.changes = changes::committed_part(repo, &row.session, Some(&mut cache)).ok();
-        let target = crate::merging::default_target(repo, &row.session)
+        let target = crate::git::merging::default_target(repo, &row.session)
             .and_then(|t| repo.branch_tip(&t).ok().flatten());
         let tip = row.changes.as_ref().and_then(|c| c.tip.clone());
         let ab = match (tip, target) {
@@ -201,7 +201,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             let cost = s
                 .usage()
                 .cost_usd
-                .map_or_else(|| "-".into(), crate::events::format_cost);
+                .map_or_else(|| "-".into(), crate::agents::output::format_cost);
             vec![
                 s.name.clone(),
                 state,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::events::Renderer;
-use crate::repo::Repo;
+use crate::agents::output::Renderer;
+use crate::git::repo::Repo;
 use crate::session::{RunKind, Session};
 use crate::ui;
 

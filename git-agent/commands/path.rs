@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::agents::{self, Profiles};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]

@@ -11,9 +11,9 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::process::Cmd;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
 

@@ -4,8 +4,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Ctx;
-use crate::changes;
-use crate::repo::Repo;
+use crate::git::changes;
+use crate::git::repo::Repo;
 use crate::session::{self, Session};
 use crate::state::StateDir;
 use crate::ui;
@@ -25,9 +25,13 @@ pub struct Args {
 
 /// The last `n` lines of a file (all of it if shorter); empty if it does not exist.
 /// The last `n` lines of the log as people read it (structured output turned into text).
-fn rendered_tail(path: &std::path::Path, format: crate::events::Format, n: usize) -> Vec<String> {
+fn rendered_tail(
+    path: &std::path::Path,
+    format: crate::agents::output::Format,
+    n: usize,
+) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();
-    let mut renderer = crate::events::Renderer::new(format);
+    let mut renderer = crate::agents::output::Renderer::new(format);
     let mut rendered: String = String::from_utf8_lossy(&text)
         .lines()
         .map(|l| renderer.line(l))
@@ -241,7 +245,7 @@ fn write_human(
         spent.push(format!("{i} tokens in, {o} out"));
     }
     if let Some(c) = usage.cost_usd {
-        spent.push(crate::events::format_cost(c));
+        spent.push(crate::agents::output::format_cost(c));
     }
     if !spent.is_empty() {
         rows.push(("usage", spent.join(", ")));

@@ -6,8 +6,8 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::git::repo::Repo;
 use crate::ops::stop::stop_session;
-use crate::repo::Repo;
 use crate::session::Session;
 use crate::ui;
 

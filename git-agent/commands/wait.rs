@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::Ctx;
-use crate::changes;
 use crate::error::code;
-use crate::repo::Repo;
+use crate::git::changes;
+use crate::git::repo::Repo;
 use crate::session::{Session, State};
 use crate::ui;
 

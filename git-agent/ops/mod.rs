@@ -10,6 +10,10 @@
 
 pub mod create;
 pub mod doctor;
+pub mod include;
 pub mod plugins;
+pub mod remove;
 pub mod send;
 pub mod stop;
+pub mod take;
+pub mod verify;

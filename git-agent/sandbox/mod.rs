@@ -35,9 +35,9 @@ use crate::error::Failure;
 
 pub use crate::agents::Allowed;
 use crate::git::link::{admin_dir, canonical};
+use crate::git::repo::Config;
+pub use crate::git::repo::expand_home;
 use crate::process::Cmd;
-use crate::repo::Config;
-pub use crate::repo::expand_home;
 pub use crate::session::{InForce, SandboxRequest as Request, SandboxSetting as Setting};
 
 impl Setting {

@@ -1,5 +1,5 @@
 //! What a session changed, as measured (a snapshot stored at the end of each run, or measured
-//! again by `list --full`). Plain record data; measuring it is `crate::changes`.
+//! again by `list --full`). Plain record data; measuring it is `crate::git::changes`.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -208,7 +208,7 @@ impl Session {
     }
 
     /// What is never the agent's work, as gitignore-style patterns for
-    /// [`crate::changes::leaves_pathspecs`]: the files its agent leaves behind (`leaves` of its
+    /// [`crate::git::changes::leaves_pathspecs`]: the files its agent leaves behind (`leaves` of its
     /// profile) and every path `.worktreeinclude`/`.worktreelink` brought in (anchored, glob
     /// characters escaped). git-agent never commits, counts or lands these: a copied `.env`
     /// stays out of the branch even if the agent un-ignores it, and a linked `node_modules`

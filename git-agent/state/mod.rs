@@ -47,9 +47,13 @@ use crate::error::Failure;
 use crate::session::{SCHEMA_VERSION, Session};
 
 mod archive;
+pub mod cache;
 mod events;
 mod listing;
 mod locks;
+pub mod ports;
+pub mod rounds;
+pub mod status;
 
 pub use events::Event;
 pub use listing::{Listing, Problem};

@@ -50,8 +50,8 @@ use finish::finish;
 use run::run_once;
 use setup::setup;
 
+use crate::agents::output::Outcome;
 use crate::error::Failure;
-use crate::events::Outcome;
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, Session, State};

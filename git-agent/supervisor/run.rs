@@ -14,14 +14,14 @@ use super::RunEnd;
 use super::env::agent_env;
 use super::watch::{StatusFile, Watched, open_log, watch};
 use crate::agents;
-use crate::events::{self, Event, Outcome};
+use crate::agents::output::{self, Event, Outcome};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
 use crate::sandbox::InForce;
 use crate::session::{Exit, Run, Session, State};
+use crate::state::status;
 use crate::state::{Event as StateEvent, StateDir};
-use crate::status;
 
 /// How often a changing outcome (turns, tokens) is written to the record.
 const FLUSH: Duration = Duration::from_secs(1);
@@ -181,9 +181,9 @@ fn follow(
                 return Ok(());
             }
             let events = if is_err {
-                events::parse_stderr_line(format, text)
+                output::parse_stderr_line(format, text)
             } else {
-                events::parse_line(format, text)
+                output::parse_line(format, text)
             };
             for event in events {
                 if outcome.borrow_mut().apply(&event) {
@@ -212,7 +212,7 @@ fn follow(
     }
     let mut outcome = outcome.into_inner();
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
-        events::end_of_stream(format, &mut outcome);
+        output::end_of_stream(format, &mut outcome);
     }
     Ok((watched, outcome))
 }

@@ -20,7 +20,7 @@ use nix::sys::signal::Signal;
 use crate::runner::{LocalRunner, Runner};
 use crate::session::{Exit, Session};
 use crate::state::StateDir;
-use crate::status;
+use crate::state::status;
 
 /// How long leftover processes of an exited agent get between SIGTERM and SIGKILL.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);

@@ -39,7 +39,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 
 /// What the doctor may do besides looking.
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,7 +95,7 @@ pub(super) struct Registered {
 }
 
 pub(super) fn registered(repo: &Repo) -> Result<Vec<Registered>> {
-    let out = crate::repo::serialized(
+    let out = crate::git::repo::serialized(
         repo.common_dir(),
         repo.git().args(["worktree", "list", "--porcelain", "-z"]),
     )?;
@@ -205,7 +205,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
             }
         }
         if opts.fix && !repair_paths.is_empty() {
-            crate::repo::serialized(
+            crate::git::repo::serialized(
                 repo.common_dir(),
                 repo.git().args(["worktree", "repair"]).args(&repair_paths),
             )?;

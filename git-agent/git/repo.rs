@@ -373,9 +373,9 @@ impl Repo {
     }
 
     /// Every worktree git has registered, the main one first (`git worktree list
-    /// --porcelain -z`, run under our worktree lock: see [`crate::repo::serialized`]).
+    /// --porcelain -z`, run under our worktree lock: see [`crate::git::repo::serialized`]).
     pub fn worktree_list(&self) -> Result<Vec<crate::git::Worktree>> {
-        let out = crate::repo::serialized(
+        let out = crate::git::repo::serialized(
             &self.common_dir,
             self.git().args(["worktree", "list", "--porcelain", "-z"]),
         )?;

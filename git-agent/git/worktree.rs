@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::process::{Cmd, CommandFailed};
-use crate::repo::Repo;
 use crate::session::Session;
 
 /// How a worktree is checked out.
@@ -145,7 +145,7 @@ pub fn create(
 /// Removes one worktree with a plain `git worktree remove`: git refuses if it holds changes;
 /// a missing checkout just loses its entry.
 pub fn remove(common_dir: &Path, path: &Path) -> Result<()> {
-    crate::repo::serialized(
+    crate::git::repo::serialized(
         common_dir,
         git_common(common_dir)
             .args(["worktree", "remove"])

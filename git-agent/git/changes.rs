@@ -19,8 +19,8 @@ use std::path::Path;
 use anyhow::Result;
 use gix::ObjectId;
 
+use crate::git::repo::Repo;
 use crate::process::Cmd;
-use crate::repo::Repo;
 pub use crate::session::Changes;
 use crate::session::Session;
 
@@ -75,7 +75,7 @@ pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
 pub fn committed_part(
     repo: &Repo,
     session: &Session,
-    cache: Option<&mut crate::cache::CommitCache>,
+    cache: Option<&mut crate::state::cache::CommitCache>,
 ) -> Result<Changes> {
     let mut changes = Changes {
         worktree_missing: !session.worktree.is_dir(),

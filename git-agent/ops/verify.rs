@@ -19,9 +19,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::process::Cmd;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::repo::Repo;
 use crate::session::{Exit, Session, Verify};
 use crate::state::{Event, StateDir};
 
