@@ -275,12 +275,23 @@ impl Cmd {
     }
 }
 
-/// A command ran but exited non-zero.
-#[derive(Debug)]
+/// A command ran but exited non-zero. Callers that branch on why a command failed (git's
+/// message in `stderr`) find it in the error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` failed ({}){}", describe_status(*status), stderr_part(stderr))]
 pub struct CommandFailed {
     pub command: String,
     pub status: ExitStatus,
     pub stderr: String,
+}
+
+/// `:\n<stderr>` when the command said something.
+fn stderr_part(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{stderr}")
+    }
 }
 
 impl CommandFailed {
@@ -296,23 +307,6 @@ impl CommandFailed {
         }
     }
 }
-
-impl std::fmt::Display for CommandFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` failed ({})",
-            self.command,
-            describe_status(self.status)
-        )?;
-        if !self.stderr.is_empty() {
-            write!(f, ":\n{}", self.stderr)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CommandFailed {}
 
 /// "exit 3" or "killed by SIGKILL".
 pub fn describe_status(status: ExitStatus) -> String {

@@ -83,6 +83,19 @@ impl Finding {
             info: false,
         }
     }
+
+    /// A finding about session `name`: `what` follows its name.
+    pub(super) fn about(kind: &'static str, name: &str, what: &str) -> Self {
+        Self::new(kind, Some(name), format!("{name}: {what}"))
+    }
+
+    /// What `--fix` would do about it.
+    pub(super) fn with_fix(self, fix: &str) -> Self {
+        Self {
+            fix: Some(fix.to_owned()),
+            ..self
+        }
+    }
 }
 
 /// A worktree git knows about.

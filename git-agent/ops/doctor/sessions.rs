@@ -389,15 +389,8 @@ fn half_created(
     if !pristine || !branch_at_base {
         return Ok(false);
     }
-    let mut f = Finding::new(
-        "half-created",
-        Some(&s.name),
-        format!(
-            "{}: 'git agent new' was interrupted before its agent started; nothing ran in it",
-            s.name
-        ),
-    );
-    f.fix = Some("take back what it made (the untouched worktree, the new branch at the base commit, the record)".into());
+    let what = "'git agent new' was interrupted before its agent started; nothing ran in it";
+    let mut f = Finding::about("half-created", &s.name, what).with_fix("take back what it made (the untouched worktree, the new branch at the base commit, the record)");
     if opts.fix {
         let registered = registered(repo)?.iter().any(|w| same(&w.path, &s.worktree));
         if registered {
@@ -441,15 +434,9 @@ fn removal_interrupted(
     if !archived {
         return Ok(false);
     }
-    let mut f = Finding::new(
-        "removal-interrupted",
-        Some(&s.name),
-        format!(
-            "{}: 'git agent rm' was interrupted after archiving it",
-            s.name
-        ),
-    );
-    f.fix = Some("finish the removal (the archive has the record)".into());
+    let what = "'git agent rm' was interrupted after archiving it";
+    let mut f = Finding::about("removal-interrupted", &s.name, what)
+        .with_fix("finish the removal (the archive has the record)");
     if opts.fix {
         let lock = state.lock()?;
         state.retire(&lock, &s.name)?;
