@@ -48,8 +48,8 @@ fn state_rank(s: State) -> u8 {
     match s {
         State::Done | State::Merged => 0,
         State::Waiting => 1,
-        State::Running | State::Setup | State::Starting => 2,
-        State::Stopped | State::Lost => 3,
+        State::Running | State::Setup | State::Starting | State::Queued | State::RateLimited => 2,
+        State::Stopped | State::Lost | State::OverBudget => 3,
         State::Failed | State::SetupFailed => 4,
     }
 }

@@ -115,11 +115,14 @@ pub fn progress(len: usize, verb: &str) -> Option<indicatif::ProgressBar> {
 pub fn state_style(state: State) -> Style {
     match state {
         State::Waiting => Style::new().yellow().bold(),
-        State::Failed | State::SetupFailed | State::Lost => Style::new().red().bold(),
+        State::Failed | State::SetupFailed | State::Lost | State::OverBudget => {
+            Style::new().red().bold()
+        }
         State::Stopped => Style::new().magenta(),
+        State::RateLimited => Style::new().yellow(),
         State::Done | State::Merged => Style::new().green(),
         State::Running | State::Setup => Style::new().cyan(),
-        State::Starting => Style::new().dim(),
+        State::Starting | State::Queued => Style::new().dim(),
     }
 }
 

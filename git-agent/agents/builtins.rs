@@ -34,6 +34,9 @@ pub(super) struct Builtin {
     pub(super) default_mode: &'static str,
     pub(super) env: &'static [(&'static str, &'static str)],
     pub(super) leaves: &'static [&'static str],
+    /// Start its sessions one at a time: OpenCode 1.18, started twice at once with a fresh
+    /// home, fails one run migrating its SQLite database (`Failed query: CREATE TABLE`).
+    pub(super) start_serially: bool,
 }
 
 // Headless invocations established with the real CLIs through the agent rig (claude 2.1.197,
@@ -82,6 +85,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         default_mode: "acceptEdits",
         env: &[],
         leaves: &[],
+        start_serially: false,
     },
     Builtin {
         name: "codex",
@@ -131,6 +135,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         default_mode: "workspace-write",
         env: &[],
         leaves: &[],
+        start_serially: false,
     },
     Builtin {
         name: "gemini",
@@ -164,6 +169,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         default_mode: "auto_edit",
         env: &[],
         leaves: &[],
+        start_serially: false,
     },
     Builtin {
         name: "opencode",
@@ -205,6 +211,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         default_mode: "edits",
         env: &[],
         leaves: &[],
+        start_serially: true,
     },
     Builtin {
         name: "aider",
@@ -224,6 +231,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
         default_mode: "yes-always",
         env: &[],
         leaves: &[".aider*"],
+        start_serially: false,
     },
 ];
 

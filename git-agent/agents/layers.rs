@@ -44,6 +44,10 @@ struct Layer {
     permission_mode: Option<String>,
     #[serde(default)]
     bypass: Option<bool>,
+    #[serde(default, alias = "maxParallel", alias = "max-parallel")]
+    max_parallel: Option<u32>,
+    #[serde(default, alias = "startSerially", alias = "start-serially")]
+    start_serially: Option<bool>,
 }
 
 /// A command line given as one string (split like a shell would) or as a list.
@@ -137,6 +141,8 @@ fn config_layer(config: &Config, name: &str) -> Result<Option<Layer>> {
         env,
         permission_mode: config.string(&key("permissionMode")),
         bypass: config.boolean(&key("bypass"))?,
+        max_parallel: config.cap(&key("maxParallel"))?,
+        start_serially: config.boolean(&key("startSerially"))?,
     }))
 }
 
@@ -286,6 +292,8 @@ pub(super) struct Draft {
     mode: Option<String>,
     bypass: Option<bool>,
     project_text: Option<String>,
+    max_parallel: Option<u32>,
+    start_serially: bool,
 }
 
 impl Draft {
@@ -316,6 +324,8 @@ impl Draft {
                 mode: Some(b.default_mode.to_owned()),
                 bypass: None,
                 project_text: None,
+                max_parallel: None,
+                start_serially: b.start_serially,
             },
             None => Self {
                 name: name.to_owned(),
@@ -332,6 +342,8 @@ impl Draft {
                 mode: None,
                 bypass: None,
                 project_text: None,
+                max_parallel: None,
+                start_serially: false,
             },
         }
     }
@@ -391,6 +403,18 @@ impl Draft {
         }
         if layer.bypass.is_some() {
             self.bypass = layer.bypass;
+        }
+        if let Some(n) = layer.max_parallel {
+            if n == 0 {
+                return Err(Failure::fatal(format!(
+                    "bad value '0' for '{origin}.maxParallel': it must be at least 1"
+                ))
+                .into());
+            }
+            self.max_parallel = Some(n);
+        }
+        if let Some(serially) = layer.start_serially {
+            self.start_serially = serially;
         }
         Ok(())
     }
@@ -457,6 +481,8 @@ impl Draft {
             permission_mode: self.mode,
             bypass,
             project_text: self.project_text,
+            max_parallel: self.max_parallel,
+            start_serially: self.start_serially,
         })
     }
 }

@@ -108,6 +108,11 @@ pub struct Profile {
     pub bypass: bool,
     /// The repository defines (part of) this profile: the text the user must approve.
     pub project_text: Option<String>,
+    /// At most this many of its sessions hold a slot at once (`maxParallel`).
+    pub max_parallel: Option<u32>,
+    /// Its sessions start one at a time (`startSerially`): some CLIs break when two first
+    /// runs start at the same moment.
+    pub start_serially: bool,
 }
 
 /// The profile for a command given after `--`.
@@ -141,6 +146,8 @@ pub fn command_profile(argv: &[String], cwd: &Path) -> Result<Profile> {
         permission_mode: None,
         bypass: false,
         project_text: None,
+        max_parallel: None,
+        start_serially: false,
     })
 }
 

@@ -513,6 +513,30 @@ impl Config {
         }
     }
 
+    /// A cap on parallel agents (`agent.maxParallel`); a bad value is an error naming the key.
+    pub fn cap(&self, key: &str) -> Result<Option<u32>> {
+        self.parsed(key, crate::session::parse_cap)
+    }
+
+    /// A budget in US dollars (`agent.budget`); a bad value is an error naming the key.
+    pub fn budget(&self, key: &str) -> Result<Option<f64>> {
+        self.parsed(key, crate::session::parse_budget)
+    }
+
+    fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
+        self.string(key)
+            .map(|v| {
+                parse(&v).map_err(|why| {
+                    Failure::fatal(format!("bad config value '{v}' for '{key}': {why}")).into()
+                })
+            })
+            .transpose()
+    }
+
     /// A duration (`agent.timeout`, `agent.stopGrace`); a bad value is an error naming the key.
     pub fn duration(&self, key: &str) -> Result<Option<std::time::Duration>> {
         self.string(key)

@@ -25,8 +25,8 @@ mod state;
 pub use changes::Changes;
 pub use outcome::{Format, Outcome, Usage};
 pub use parts::{
-    AgentSpec, AgentStatus, Base, Group, Merged, Processes, PullRequest, Removed, Setup,
-    SyncPending, Synced, TookChanges, Verify,
+    AgentSpec, AgentStatus, Base, Group, Limits, Merged, Processes, PullRequest, Removed, Retry,
+    Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,
 };
 pub use run::{CommitOutcome, Exit, Run, RunKind, StopRequest};
 pub use sandbox::{InForce, Request as SandboxRequest, Setting as SandboxSetting};
@@ -138,6 +138,15 @@ pub struct Session {
     /// Records from before it existed have none: nothing of theirs is reaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_token: Option<String>,
+    /// The limits it was created under.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+    /// When it joined the queue (`queued`): the queue is served oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<Timestamp>,
+    /// The pending automatic resume after a rate or usage limit (`rate-limited`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
 }
 
 impl Session {
@@ -172,6 +181,10 @@ impl Session {
             } else {
                 self.state
             };
+        }
+        // Nothing runs for a queued session: whoever frees a slot starts it.
+        if self.state == State::Queued {
+            return State::Queued;
         }
         let keeper = self
             .processes

@@ -252,3 +252,61 @@ pub struct Processes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<ProcessRef>,
 }
+
+/// The limits a session was created under: `new --max-parallel`/`--budget` and its profile's.
+/// Empty (and absent from the record) when none applies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// It starts only while fewer sessions than this hold a slot (`new --max-parallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    /// At most this many sessions of its profile hold a slot
+    /// (`agent.profile.<p>.maxParallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_max_parallel: Option<u32>,
+    /// Its profile's sessions start one at a time (`agent.profile.<p>.startSerially`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_serially: bool,
+    /// The run is stopped once the session has spent this much (USD, all runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A cap on parallel agents (`--max-parallel`, `agent.maxParallel`): a whole number of at
+/// least 1. `Err` says what is wrong with `text`.
+pub fn parse_cap(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("it must be at least 1 (0 would never start anything)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("it must be a whole number of at least 1".into()),
+    }
+}
+
+/// A budget in US dollars (`--budget`, `agent.budget`): `2`, `0.50` or `$2.50`, more than
+/// zero. `Err` says what is wrong with `text`.
+pub fn parse_budget(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let number = t.strip_prefix('$').unwrap_or(t).trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("it must be more than zero".into()),
+        Err(_) => Err("it must be an amount in US dollars, e.g. 2 or 0.50".into()),
+    }
+}
+
+/// The automatic resume of a session that hit a rate or usage limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retry {
+    /// When the agent's conversation is resumed.
+    pub at: Timestamp,
+    /// 1 for the first retry.
+    pub attempt: u32,
+    /// What the agent said about the limit.
+    pub message: String,
+}

@@ -14,10 +14,16 @@ pub enum State {
     Starting,
     /// The setup hook runs in the new worktree.
     Setup,
+    /// Created and set up, waiting for a free slot (`agent.maxParallel`, `--max-parallel`);
+    /// no process runs for it.
+    Queued,
     /// The agent runs.
     Running,
     /// The agent asked for input.
     Waiting,
+    /// The agent hit a rate or usage limit; its supervisor resumes the agent's conversation
+    /// at the retry time.
+    RateLimited,
     /// The agent exited 0.
     Done,
     /// The agent exited non-zero, was killed by a signal, or could not start.
@@ -26,6 +32,8 @@ pub enum State {
     SetupFailed,
     /// Stopped by `git agent stop`, a signal to the supervisor, or `--timeout`.
     Stopped,
+    /// Stopped because its spend reached the session's budget.
+    OverBudget,
     /// The supervisor vanished without recording an end (derived, see
     /// [`Session::live_state`](super::Session::live_state)).
     Lost,
@@ -39,7 +47,12 @@ impl State {
     pub fn is_active(self) -> bool {
         matches!(
             self,
-            Self::Starting | Self::Setup | Self::Running | Self::Waiting
+            Self::Starting
+                | Self::Setup
+                | Self::Queued
+                | Self::Running
+                | Self::Waiting
+                | Self::RateLimited
         )
     }
 
@@ -52,12 +65,15 @@ impl State {
         match self {
             Self::Starting => "starting",
             Self::Setup => "setup",
+            Self::Queued => "queued",
             Self::Running => "running",
             Self::Waiting => "waiting",
+            Self::RateLimited => "rate-limited",
             Self::Done => "done",
             Self::Failed => "failed",
             Self::SetupFailed => "setup-failed",
             Self::Stopped => "stopped",
+            Self::OverBudget => "over-budget",
             Self::Lost => "lost",
             Self::Merged => "merged",
         }
@@ -67,12 +83,12 @@ impl State {
     pub fn attention_rank(self) -> u8 {
         match self {
             Self::Waiting => 0,
-            Self::SetupFailed | Self::Failed => 1,
+            Self::SetupFailed | Self::Failed | Self::OverBudget => 1,
             Self::Lost => 2,
             Self::Stopped => 3,
             Self::Done => 4,
-            Self::Running | Self::Setup => 5,
-            Self::Starting => 6,
+            Self::Running | Self::Setup | Self::RateLimited => 5,
+            Self::Starting | Self::Queued => 6,
             Self::Merged => 7,
         }
     }

@@ -8,7 +8,7 @@ use std::fs;
 
 use anyhow::{Context as _, Result};
 
-use super::{Event, Read, StateDir};
+use super::{Event, LockGuard, Read, StateDir};
 use crate::session::{SCHEMA_VERSION, Session};
 
 /// A record that could not be used.
@@ -115,6 +115,18 @@ impl StateDir {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Every readable record, for a caller holding the state lock: damaged or unreadable ones
+    /// are skipped here (quarantining them takes the lock; `load_all` does it).
+    pub fn load_readable(&self, _lock: &LockGuard) -> Result<Vec<Session>> {
+        let mut sessions = Vec::new();
+        for name in self.candidates()? {
+            if let Read::Ok(s) = self.read(&name)? {
+                sessions.push(*s);
+            }
+        }
+        Ok(sessions)
     }
 
     /// Loads every session; damaged records are quarantined and reported, not fatal.

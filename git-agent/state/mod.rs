@@ -137,6 +137,11 @@ impl StateDir {
         self.session_dir(name).join("queue")
     }
 
+    /// Present while `git agent pause` holds the queue and automatic retries.
+    pub fn paused_path(&self) -> PathBuf {
+        self.root.join("paused")
+    }
+
     pub fn supervisor_log_path(&self, name: &str) -> PathBuf {
         self.session_dir(name).join("supervisor.log")
     }

@@ -29,6 +29,7 @@ mod env;
 mod finish;
 mod followups;
 mod run;
+pub mod schedule;
 mod setup;
 mod watch;
 
@@ -75,6 +76,8 @@ pub fn run(common_dir: &Path, name: &str) -> Result<()> {
     }
     let state = StateDir::at(common_dir);
     let result = supervise(&state, name, &signalled);
+    // Whatever happened, this session's slot may be free now: the queue moves on.
+    let _ = schedule::advance(&state);
     if let Err(err) = &result {
         // Record the failure rather than leave the session looking alive or lost.
         let reason = format!("supervisor error: {err:#}");
@@ -123,7 +126,10 @@ pub fn wait_started(state: &StateDir, name: &str, mut child: Child) -> Result<Se
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let session = state.load(name)?;
-        if session.state != State::Starting {
+        // A slot granted is not yet a started agent: `running` counts once the run started.
+        let launching = session.state == State::Running
+            && session.run().is_some_and(|r| r.started_at.is_none());
+        if session.state != State::Starting && !launching {
             let started = session.run().and_then(|r| r.started_at).is_some();
             if session.state == State::Failed && !started {
                 return Err(Failure::fatal(format!(
@@ -185,7 +191,7 @@ impl RunEnd {
 
 fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
     let me = ProcessRef::current();
-    let mut session = state.update(name, |s| {
+    let session = state.update(name, |s| {
         s.processes.supervisor = Some(me.clone());
         Ok(s.clone())
     })?;
@@ -198,8 +204,12 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
             finish(state, name, end)?;
             return Ok(());
         }
-        session = state.load(name)?;
     }
+    if schedule::acquire(state, name)? != schedule::Slot::Granted {
+        // Queued: nothing runs for it until someone gives it a slot (and a new supervisor).
+        return Ok(());
+    }
+    let mut session = state.load(name)?;
     loop {
         let end = run_once(state, &session, signalled)?;
         match finish(state, name, end)? {

@@ -27,7 +27,9 @@ use crate::error::Failure;
 use crate::git::repo::{Config, Repo};
 use crate::procs::ProcessRef;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::session::{Base, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State};
+use crate::session::{
+    Base, Limits, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State,
+};
 use crate::state::StateDir;
 use crate::state::ports;
 
@@ -130,6 +132,8 @@ pub struct Running {
     pub grace: Duration,
     pub auto_commit: bool,
     pub sandbox: crate::sandbox::Request,
+    /// `--max-parallel` and `--budget` (the profile's own caps are added per session).
+    pub limits: Limits,
 }
 
 impl Running {
@@ -173,11 +177,16 @@ impl Running {
             )
             .into());
         }
+        let limits = Limits {
+            budget_usd: config.budget("agent.budget")?,
+            ..Limits::default()
+        };
         Ok(Self {
             timeout,
             grace,
             auto_commit,
             sandbox,
+            limits,
         })
     }
 }
@@ -205,6 +214,7 @@ impl Request {
             grace,
             auto_commit,
             ref sandbox,
+            ref limits,
         } = self.running;
         let (attach, me, repo_path) = (self.attach, &self.creator, &self.repo_path);
         let spec = plan.profile.spec(plan.program.clone());
@@ -274,6 +284,13 @@ impl Request {
             removed: None,
             changes: None,
             run_token: Some(Session::new_run_token(&plan.name)),
+            limits: Limits {
+                profile_max_parallel: plan.profile.max_parallel,
+                start_serially: plan.profile.start_serially,
+                ..limits.clone()
+            },
+            queued_at: None,
+            retry: None,
         }
     }
 }
