@@ -199,11 +199,10 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
         .setup
         .as_ref()
         .is_some_and(|s| s.started_at.is_none())
+        && let Some(end) = setup(state, &session, signalled)?
     {
-        if let Some(end) = setup(state, &session, signalled)? {
-            finish(state, name, end)?;
-            return Ok(());
-        }
+        finish(state, name, end)?;
+        return Ok(());
     }
     if schedule::acquire(state, name)? != schedule::Slot::Granted {
         // Queued: nothing runs for it until someone gives it a slot (and a new supervisor).

@@ -6,6 +6,7 @@
 //!
 //! Comments and string literals are left out of the scan: only code counts.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What the other binaries may take from `git_agent::commands`.
@@ -110,6 +111,229 @@ fn the_checks_see_upward_imports() {
             "false alarm: {src}"
         );
     }
+}
+
+/// The library's top-level modules (`git`, `state`, `session`, `agents`, `ops`…) import each
+/// other in one direction only: the graph of `crate::…` paths between them has no cycle.
+/// (Files inside one folder may use each other both ways: a folder is one concern.)
+#[test]
+fn the_librarys_modules_import_each_other_without_a_cycle() {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("git-agent");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in rust_files(&lib) {
+        let rel = file.strip_prefix(&lib).unwrap();
+        let module = top_level_module(rel);
+        if ["commands", "cli", "main", "lib"].contains(&module.as_str()) {
+            continue;
+        }
+        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
+        let used = graph.entry(module.clone()).or_default();
+        used.extend(crate_paths(&tokens).into_iter().filter(|m| *m != module));
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!(
+            "an import cycle among the library's modules: {} (move what both need down a \
+             layer: README, \"Architecture\")",
+            cycle.join(" → ")
+        );
+    }
+}
+
+/// The cycle check sees cycles, and only cycles.
+#[test]
+fn the_cycle_check_sees_cycles() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry((*a).into()).or_default().insert((*b).into());
+            g.entry((*b).into()).or_default();
+        }
+        g
+    };
+    let cycle = find_cycle(&graph(&[
+        ("ops", "git"),
+        ("git", "state"),
+        ("state", "ops"),
+    ]));
+    assert_eq!(cycle.unwrap(), ["git", "state", "ops", "git"]);
+    assert!(
+        find_cycle(&graph(&[
+            ("ops", "git"),
+            ("ops", "state"),
+            ("git", "state")
+        ]))
+        .is_none()
+    );
+    let used = crate_paths(&tokens(
+        "use crate::{git::repo::Repo, state};\nfn f() { crate::ops::stop(); }\n\
+         #[cfg(test)]\nmod tests { use crate::commands::x; }",
+    ));
+    assert_eq!(
+        used,
+        BTreeSet::from(["git".into(), "ops".into(), "state".into()])
+    );
+}
+
+/// No product source file over 600 lines, no function over 120 (tests are not product code).
+#[test]
+fn no_product_file_over_600_lines_and_no_function_over_120() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut problems = Vec::new();
+    for dir in ["git-agent", "git-agent-review", "git-agent-merge"] {
+        for file in rust_files(&root.join(dir)) {
+            let src = std::fs::read_to_string(&file).unwrap();
+            let rel = file.strip_prefix(root).unwrap().display().to_string();
+            let lines = src.lines().count();
+            if lines > 600 {
+                problems.push(format!("{rel}: {lines} lines"));
+            }
+            for (name, line, length) in function_lengths(&tokens(&src)) {
+                if length > 120 {
+                    problems.push(format!("{rel}:{line}: fn {name} is {length} lines"));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "split these into the steps they consist of:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn function_lengths_are_measured_from_fn_to_its_closing_brace() {
+    let src = "trait T { fn decl(&self); }\nfn a() {\n    let s = \"}\";\n    if x { y }\n}\n\
+               impl X {\n    pub fn b(&self) -> u8 { 1 }\n}\n";
+    assert_eq!(
+        function_lengths(&tokens(src)),
+        [("a".to_owned(), 2, 4), ("b".to_owned(), 7, 1)]
+    );
+}
+
+/// `git/repo.rs` → `git`, `ui.rs` → `ui`.
+fn top_level_module(rel: &Path) -> String {
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// The top-level modules a file names as `crate::x…` or in `crate::{x…, y…}`, up to its
+/// unit tests (`#[cfg(test)] mod`).
+fn crate_paths(tokens: &[Token]) -> BTreeSet<String> {
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    let mut used = BTreeSet::new();
+    for i in 0..tokens.len() {
+        if (i..i + 8)
+            .map(text)
+            .eq(["#", "[", "cfg", "(", "test", ")", "]", "mod"])
+        {
+            break;
+        }
+        if text(i) != "crate" || text(i + 1) != "::" {
+            continue;
+        }
+        if text(i + 2) != "{" {
+            used.insert(text(i + 2).to_owned());
+            continue;
+        }
+        // The first name of every item at the group's own depth.
+        let (mut depth, mut j, mut item_start) = (1, i + 3, true);
+        while depth > 0 && j < tokens.len() {
+            match text(j) {
+                "{" => depth += 1,
+                "}" => depth -= 1,
+                "," if depth == 1 => item_start = true,
+                name if item_start && depth == 1 => {
+                    used.insert(name.to_owned());
+                    item_start = false;
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+    }
+    used.retain(|m| m != "self" && m != "super");
+    used
+}
+
+/// A cycle in `graph`, as the path that closes it, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if graph.contains_key(next)
+                && let Some(cycle) = visit(next, graph, path, done)
+            {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|n| visit(n, graph, &mut Vec::new(), &mut done))
+}
+
+/// Every function with a body: its name, the line of `fn`, and its length in lines.
+fn function_lengths(tokens: &[Token]) -> Vec<(String, usize, usize)> {
+    let mut found = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "fn" || tokens.get(i + 1).is_none_or(|n| n.text == "(") {
+            continue;
+        }
+        // The body opens at the first `{` outside parentheses; a `;` first means no body.
+        let mut parens = 0i32;
+        let mut open = None;
+        for (j, u) in tokens.iter().enumerate().skip(i + 2) {
+            match u.text.as_str() {
+                "(" | "[" => parens += 1,
+                ")" | "]" => parens -= 1,
+                ";" if parens == 0 => break,
+                "{" if parens == 0 => {
+                    open = Some(j);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(open) = open else { continue };
+        let mut depth = 0;
+        for u in &tokens[open..] {
+            match u.text.as_str() {
+                "{" => depth += 1,
+                "}" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        found.push((tokens[i + 1].text.clone(), t.line, u.line - t.line + 1));
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    found
 }
 
 /// Lines where library code names `commands` or `cli` as a path segment or in a `use`.
