@@ -259,8 +259,7 @@ fn record(
 }
 
 fn head(dir: &Path) -> Result<ObjectId> {
-    let out = git(dir).args(["rev-parse", "HEAD"]).run()?;
-    Ok(ObjectId::from_hex(out.trim().as_bytes())?)
+    git_agent::git::WorktreeDir::new(dir).head_id()
 }
 
 /// Syncs one session with its target (or continues, or aborts, a sync in progress).

@@ -25,7 +25,7 @@ pub struct WorktreeDir<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {
     /// The commit checked out; `None` on an unborn branch.
-    pub commit: Option<String>,
+    pub commit: Option<gix::ObjectId>,
     /// The branch HEAD is on (`refs/heads/…`, as `git symbolic-ref HEAD` prints it, unborn
     /// or not); `None` when detached.
     pub branch: Option<String>,
@@ -105,15 +105,20 @@ impl<'a> WorktreeDir<'a> {
             .head()
             .with_context(|| format!("cannot read HEAD in {}", self.path.display()))?;
         let branch = head.referent_name().map(|n| n.as_bstr().to_string());
-        let commit = repo.head_id().ok().map(|id| id.to_string());
+        let commit = repo.head_id().ok().map(gix::Id::detach);
         Ok(Head { commit, branch })
     }
 
     /// The commit checked out; an error on an unborn branch.
-    pub fn head_commit(&self) -> Result<String> {
+    pub fn head_id(&self) -> Result<gix::ObjectId> {
         self.head()?
             .commit
             .with_context(|| format!("HEAD does not point to a commit in {}", self.path.display()))
+    }
+
+    /// [`WorktreeDir::head_id`], as hex.
+    pub fn head_commit(&self) -> Result<String> {
+        Ok(self.head_id()?.to_string())
     }
 
     /// `git status --porcelain=v2 -z`, to run (or to wrap first, as in a sandbox) and parse

@@ -147,15 +147,11 @@ fn untracked(dir: &Path) -> Result<BTreeMap<String, String>> {
 
 /// The commit HEAD points at, and the branch it is on (`None` when detached).
 fn head_of(dir: &Path) -> Result<(String, Option<String>)> {
-    let dir = WorktreeDir::new(dir);
-    let head = dir.head()?;
-    let commit = head.commit.with_context(|| {
-        format!(
-            "HEAD does not point to a commit in {}",
-            dir.path().display()
-        )
-    })?;
-    Ok((commit, head.branch))
+    let head = WorktreeDir::new(dir).head()?;
+    let commit = head
+        .commit
+        .with_context(|| format!("HEAD does not point to a commit in {}", dir.display()))?;
+    Ok((commit.to_string(), head.branch))
 }
 
 /// Records the uncommitted changes of `source`.

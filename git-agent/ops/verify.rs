@@ -145,7 +145,8 @@ pub fn run(
     let head = crate::git::WorktreeDir::new(dir)
         .head()
         .ok()
-        .and_then(|h| h.commit);
+        .and_then(|h| h.commit)
+        .map(|id| id.to_string());
     let verify = Verify {
         command: command.to_owned(),
         source: source.to_owned(),
