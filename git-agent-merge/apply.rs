@@ -39,8 +39,7 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, name: &str) -> Result<u8> {
     let Some(tip) = repo.branch_tip(&s.branch)? else {
         return Err(Failure::fatal(format!("the branch {} is gone", s.branch)).into());
     };
-    let head = git(&here).args(["rev-parse", "--verify", "HEAD"]).run()?;
-    let head = gix::ObjectId::from_hex(head.trim().as_bytes())?;
+    let head = git_agent::git::WorktreeDir::new(&here).head_id()?;
     let base = mem.merge_base(head, tip)?.ok_or_else(|| {
         Failure::fatal(format!("{} and your HEAD have no common history", s.branch))
     })?;

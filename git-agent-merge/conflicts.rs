@@ -184,7 +184,10 @@ pub fn predict(
 ///   instance, the full `git status`.
 ///
 /// Nothing here takes `index.lock` (invariant 6).
-fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
+fn scan(
+    sessions: &[Session],
+    scan_all: bool,
+) -> Vec<Result<Option<Vec<git_agent::git::StatusEntry>>>> {
     git_agent::process::on_all_cores(sessions, |s| {
         if !s.worktree.is_dir() {
             return Ok(None);

@@ -69,10 +69,8 @@ pub enum Action {
 
 /// The sync (merge or rebase) in progress in a worktree, and the target commit it brings in.
 fn in_progress(dir: &Path) -> Result<Option<(How, Option<ObjectId>)>> {
-    let git_dir = Cmd::git_in(dir)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()?;
-    let git_dir = Path::new(git_dir.trim());
+    let git_dir = git_agent::git::WorktreeDir::new(dir).git_dir()?;
+    let git_dir = git_dir.as_path();
     let read_id = |p: PathBuf| {
         std::fs::read_to_string(p)
             .ok()
@@ -108,10 +106,8 @@ fn ours_in_progress(s: &Session, wt: &Path, how: How) -> Result<()> {
     let Some(pending) = s.sync_pending.as_ref().filter(|p| p.how == how.as_str()) else {
         return Err(refuse("none is recorded"));
     };
-    let git_dir = Cmd::git_in(wt)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()?;
-    let git_dir = Path::new(git_dir.trim());
+    let git_dir = git_agent::git::WorktreeDir::new(wt).git_dir()?;
+    let git_dir = git_dir.as_path();
     let read = |p: PathBuf| {
         std::fs::read_to_string(p)
             .unwrap_or_default()
@@ -263,8 +259,7 @@ fn record(
 }
 
 fn head(dir: &Path) -> Result<ObjectId> {
-    let out = git(dir).args(["rev-parse", "HEAD"]).run()?;
-    Ok(ObjectId::from_hex(out.trim().as_bytes())?)
+    git_agent::git::WorktreeDir::new(dir).head_id()
 }
 
 /// Syncs one session with its target (or continues, or aborts, a sync in progress).

@@ -28,7 +28,7 @@ use gix::ObjectId;
 
 /// `git -C dir …` that never waits for an editor.
 pub fn git(dir: &Path) -> Cmd {
-    Cmd::git_in(dir)
+    git_agent::git::in_dir(dir)
         .args(TRUSTED_HOOKS.get().into_iter().flatten())
         .env("GIT_EDITOR", "true")
         .env("GIT_SEQUENCE_EDITOR", "true")
@@ -200,7 +200,7 @@ pub fn ignored_in_the_way(dir: &Path, paths: &[String]) -> Result<Vec<String>> {
 /// Refuses (exit 1) when the target's checkout has local changes in `paths`, or ignored
 /// files the merge would overwrite, or is in the middle of an operation.
 pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> {
-    if let Some(op) = git_agent::git::worktree::operation_at(dir) {
+    if let Some(op) = git_agent::git::WorktreeDir::new(dir).operation() {
         return Err(Failure::fatal(format!(
             "{branch} is checked out in {} and {op} is in progress there",
             dir.display()

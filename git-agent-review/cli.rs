@@ -9,7 +9,6 @@ use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
 use git_agent::git::repo::Repo;
-use git_agent::process::Cmd;
 use git_agent::session::{Session, short_id};
 use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
@@ -124,7 +123,7 @@ fn render(
     cli: &Cli,
 ) -> Result<()> {
     let mut cmd = match dir {
-        Some(d) => Cmd::git_in(d),
+        Some(d) => git_agent::git::in_dir(d),
         None => repo.git(),
     };
     if let Some(color) = repo

@@ -7,8 +7,6 @@
 //! merge-base of the session's recorded base branch *as it is now* and the worktree's HEAD, so
 //! commits the base gained since do not show.
 
-use std::path::Path;
-
 use anyhow::{Context as _, Result};
 use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
@@ -95,10 +93,9 @@ pub fn result(repo: &Repo, s: &Session) -> Result<Result_> {
 fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
     git_agent::git::link::guard(s)?;
     let wt = &s.worktree;
-    let git_dir = Cmd::git_in(wt)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()?;
-    let index = Path::new(git_dir.trim()).join("index");
+    let index = git_agent::git::WorktreeDir::new(wt)
+        .git_dir()?
+        .join("index");
     let tmp = tempfile::Builder::new()
         .prefix("review-index-")
         .tempfile_in(repo.state().root())
@@ -110,21 +107,17 @@ fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
         std::fs::remove_file(tmp.path()).ok();
     }
     let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", tmp.path());
-    with_index(Cmd::git_in(wt))
+    with_index(git_agent::git::in_dir(wt))
         .args(["add", "-A", "--"])
         .args(git_agent::git::changes::leaves_pathspecs(&s.left_out()))
         .run()
         .context("could not read the worktree's changes")?;
-    let tree = with_index(Cmd::git_in(wt))
+    let tree = with_index(git_agent::git::in_dir(wt))
         .arg("write-tree")
         .run()?
         .trim()
         .to_owned();
-    let head = Cmd::git_in(wt)
-        .args(["rev-parse", "HEAD"])
-        .run()?
-        .trim()
-        .to_owned();
+    let head = git_agent::git::WorktreeDir::new(wt).head_commit()?;
     Ok((tree, head))
 }
 

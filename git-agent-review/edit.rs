@@ -152,7 +152,9 @@ pub fn parse(buffer: &str) -> Vec<Comment> {
 /// Opens `file` in the user's editor (`git var GIT_EDITOR`: `$GIT_EDITOR`, `core.editor`,
 /// `$VISUAL`, `$EDITOR`, then git's default), in the foreground.
 pub fn run_editor(dir: &Path, file: &Path) -> Result<()> {
-    let editor = Cmd::git_in(dir).args(["var", "GIT_EDITOR"]).run()?;
+    let editor = git_agent::git::in_dir(dir)
+        .args(["var", "GIT_EDITOR"])
+        .run()?;
     let editor = editor.trim();
     // Editor settings are command lines ("code --wait"), run through the shell as git does.
     let status = Cmd::new("sh")

@@ -13,9 +13,8 @@
 //! our write sandbox, the commit runs inside the same sandbox, so that a hook which runs the
 //! project's own tools (which the agent may have changed) cannot write outside either.
 
-use std::path::Path;
-
-use crate::process::{Cmd, CommandFailed};
+use crate::git::{StatusEntry, WorktreeDir};
+use crate::process::CommandFailed;
 use crate::session::{CommitOutcome, Session};
 
 /// The commit message for leftovers: a subject from the task, what happened, and trailers
@@ -70,7 +69,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         });
     }
     // The common dir as the main worktree knows it: the agent cannot rewrite that link.
-    let common_dir = Cmd::git_in(&session.repo)
+    let common_dir = crate::git::in_dir(&session.repo)
         .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
         .run()
         .map_err(|e| describe(&e))?;
@@ -80,19 +79,17 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
             reason: format!("{why}; nothing was run in the worktree (see 'git agent doctor')"),
         });
     }
-    let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
-    let git_dir = git(&["rev-parse", "--absolute-git-dir"])?;
-    if let Some(op) = crate::git::worktree::operation_in(Path::new(git_dir.trim())) {
+    let dir = WorktreeDir::new(wt);
+    let git = |args: &[&str]| dir.git().args(args).run().map_err(|e| describe(&e));
+    let git_dir = dir.git_dir().map_err(|e| describe(&e))?;
+    if let Some(op) = crate::git::worktree_dir::operation_in(&git_dir) {
         return Ok(CommitOutcome::Skipped {
             reason: format!("{op} is in progress"),
         });
     }
-    let head = Cmd::git_in(wt)
-        .args(["symbolic-ref", "-q", "HEAD"])
-        .output()
-        .map_err(|e| describe(&e))?;
-    let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
-    if head != format!("refs/heads/{}", session.branch) {
+    // Unreadable counts as "not on the branch", as detached does.
+    let branch = dir.head().ok().and_then(|h| h.branch);
+    if branch != Some(format!("refs/heads/{}", session.branch)) {
         return Ok(CommitOutcome::Skipped {
             reason: format!("HEAD is no longer on {}", session.branch),
         });
@@ -103,7 +100,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }
-    if status.split('\0').any(|entry| entry.starts_with("u ")) {
+    if status.iter().any(StatusEntry::is_unmerged) {
         return Ok(CommitOutcome::Skipped {
             reason: "there are unmerged paths".into(),
         });
@@ -121,7 +118,8 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         reset_args.extend(brought.iter().map(String::as_str));
         git(&reset_args)?;
     }
-    let mut commit = Cmd::git_in(wt)
+    let mut commit = dir
+        .git()
         .args(crate::git::hooks::trusted_hooks(&session.repo, &common_dir))
         .args(["commit", "-q", "-m", &message(session, how)])
         .env("GIT_EDITOR", "true");
@@ -139,8 +137,6 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         commit = crate::sandbox::wrap(&commit, &f.writable).map_err(|e| describe(&e))?;
     }
     commit.run().map_err(|e| describe(&e))?;
-    let sha = git(&["rev-parse", "HEAD"])?;
-    Ok(CommitOutcome::Committed {
-        sha: sha.trim().to_owned(),
-    })
+    let sha = dir.head_commit().map_err(|e| describe(&e))?;
+    Ok(CommitOutcome::Committed { sha })
 }

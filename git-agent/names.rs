@@ -4,7 +4,6 @@
 use anyhow::Result;
 
 use crate::error::Failure;
-use crate::process::Cmd;
 
 /// Longest name we accept (it becomes a directory and part of a branch name).
 pub const MAX_LEN: usize = 64;
@@ -104,7 +103,7 @@ pub fn validate_branch(branch: &str) -> Result<()> {
     if branch.starts_with('-') || branch.starts_with("refs/") || branch == "HEAD" {
         return Err(invalid());
     }
-    let out = Cmd::git()
+    let out = crate::git::command()
         .args(["check-ref-format", "--branch", branch])
         .output()?;
     if !out.status.success() {

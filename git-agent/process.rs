@@ -71,15 +71,13 @@ impl Cmd {
     /// without a file-system monitor: `core.fsmonitor` is a command, and in an agent's
     /// worktree the config that names it may be one the agent wrote (a nested repository's);
     /// given on the command line, `false` also reaches the git processes git starts there.
+    ///
+    /// The raw constructor: only the git layer calls it (`crate::git::command`); anywhere
+    /// else it is a lint error (`clippy.toml`).
     pub fn git() -> Self {
         let mut cmd = Self::new("git").args(["-c", "core.fsmonitor=false"]);
         cmd.remove.extend(REPO_ENV.iter().map(OsString::from));
         cmd
-    }
-
-    /// `git -C <dir>`.
-    pub fn git_in(dir: &Path) -> Self {
-        Self::git().arg("-C").arg(dir)
     }
 
     #[must_use]

@@ -208,8 +208,7 @@ fn build_commit(
             .hint("a hook may have refused it; nothing was merged")
             .into());
         }
-        let head = git(&ws.dir).args(["rev-parse", "HEAD"]).run()?;
-        let new = ObjectId::from_hex(head.trim().as_bytes())?;
+        let new = git_agent::git::WorktreeDir::new(&ws.dir).head_id()?;
         if let Some(cmd) = verify_cmd
             && let Some(refused) = verify_here(ctx, repo, s, &ws.dir, cmd)?
         {
@@ -240,7 +239,7 @@ pub fn rebase_branch(
         .hint("use --squash or --merge, which do not")
         .into());
     }
-    let orig_head = git(&s.worktree).args(["rev-parse", "HEAD"]).run()?;
+    let orig_head = git_agent::git::WorktreeDir::new(&s.worktree).head_commit()?;
     let rebased = git(&s.worktree)
         .args(["rebase", "--no-autostash", "--quiet", &onto.to_string()])
         .run();
@@ -258,7 +257,7 @@ pub fn rebase_branch(
             r.sync_pending = Some(git_agent::session::SyncPending {
                 how: "rebase".into(),
                 onto: onto.to_string(),
-                orig_head: orig_head.trim().to_owned(),
+                orig_head,
             });
             Ok(())
         })?;
@@ -281,6 +280,5 @@ pub fn rebase_branch(
             ],
         }));
     }
-    let head = git(&s.worktree).args(["rev-parse", "HEAD"]).run()?;
-    Ok(Ok(ObjectId::from_hex(head.trim().as_bytes())?))
+    Ok(Ok(git_agent::git::WorktreeDir::new(&s.worktree).head_id()?))
 }

@@ -60,7 +60,7 @@ pub fn ensure_idle(s: &Session, verb: &str) -> Result<()> {
 pub(super) fn ensure_ready(s: &Session, opts: &Options) -> Result<()> {
     ensure_idle(s, "merge")?;
     if !opts.dry_run
-        && let Some(op) = git_agent::git::worktree::operation_at(&s.worktree)
+        && let Some(op) = git_agent::git::WorktreeDir::new(&s.worktree).operation()
     {
         return Err(Failure::fatal(format!(
             "{op} is in progress in the worktree of '{}'",

@@ -223,7 +223,7 @@ struct Demo {
 
 impl Demo {
     fn git(&self) -> Cmd {
-        Cmd::git_in(&self.repo).env("PATH", &self.path)
+        crate::git::in_dir(&self.repo).env("PATH", &self.path)
     }
 
     fn setup(&self) -> Result<()> {

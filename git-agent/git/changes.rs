@@ -2,9 +2,9 @@
 //! recorded base (files, lines), plus how much is still uncommitted in the worktree.
 //!
 //! Committed changes are read in-process with gix (base tree vs branch tip; binary files count
-//! as changed files with no lines). Uncommitted changes come from
-//! `git --no-optional-locks status --porcelain=v2 -z`, which never takes `index.lock`
-//! (invariant 6).
+//! as changed files with no lines). Uncommitted changes come from the worktree's status
+//! ([`WorktreeDir::status`]: `git --no-optional-locks status --porcelain=v2 -z`, which never
+//! takes `index.lock`, invariant 6).
 //!
 //! Plain `list` does not look at worktrees at all: the supervisor stores a snapshot
 //! ([`Session::changes`]) when each run ends, and `list` shows it, marked stale when the branch
@@ -20,7 +20,7 @@ use anyhow::Result;
 use gix::ObjectId;
 
 use crate::git::repo::Repo;
-use crate::process::Cmd;
+use crate::git::{StatusEntry, StatusOptions, WorktreeDir};
 pub use crate::session::Changes;
 use crate::session::Session;
 
@@ -147,44 +147,35 @@ pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {
 /// thread (`core.preloadIndex=false`) instead of all of them competing for the cores
 /// (measured: 50 worktrees of 10k files, 0.97 s instead of 1.19 s on 2 cores).
 pub fn uncommitted_single_threaded(worktree: &Path, leaves: &[String]) -> Result<u64> {
-    let out = Cmd::git()
-        .args(["-c", "core.preloadIndex=false", "-C"])
-        .arg(worktree)
-        .args(STATUS_ARGS)
-        .args(leaves_pathspecs(leaves))
-        .run()?;
-    Ok(count_status_entries(&out))
+    let options = StatusOptions {
+        one_thread: true,
+        ..status_options(leaves)
+    };
+    Ok(count_status_entries(
+        &WorktreeDir::new(worktree).status(&options)?,
+    ))
 }
 
-/// `--ignore-submodules=dirty`: git would otherwise run `git status` inside each submodule,
-/// under that submodule's config, which in an agent's worktree the agent may have written
-/// (filters, hooks of a nested repository). A submodule moved to another commit still shows;
-/// what is uncommitted inside one is looked at by removal's own inspection, in the sandbox.
-const STATUS_ARGS: [&str; 7] = [
-    "--no-optional-locks",
-    "status",
-    "--porcelain=v2",
-    "-z",
-    "--untracked-files=all",
-    "--ignore-submodules=dirty",
-    "--",
-];
+/// Every untracked file, dirty submodules left out (what is uncommitted inside one is looked
+/// at by removal's own inspection, in the sandbox), the files the agent leaves excluded.
+fn status_options(leaves: &[String]) -> StatusOptions {
+    StatusOptions {
+        untracked_files_all: true,
+        ignore_dirty_submodules: true,
+        pathspecs: Some(leaves_pathspecs(leaves)),
+        one_thread: false,
+    }
+}
 
 /// `git status --porcelain=v2 -z --untracked-files=all` of a worktree, leaving out the files
 /// the agent leaves behind. Never takes `index.lock` (`--no-optional-locks`).
-pub fn status(worktree: &Path, leaves: &[String]) -> Result<String> {
-    Cmd::git_in(worktree)
-        .args(STATUS_ARGS)
-        .args(leaves_pathspecs(leaves))
-        .run()
+pub fn status(worktree: &Path, leaves: &[String]) -> Result<Vec<StatusEntry>> {
+    WorktreeDir::new(worktree).status(&status_options(leaves))
 }
 
-/// Counts entries of `status --porcelain=v2 -z` output (ignored files do not count).
-pub fn count_status_entries(out: &str) -> u64 {
-    crate::git::status::parse(out)
-        .iter()
-        .filter(|e| !e.is_ignored())
-        .count() as u64
+/// Counts status entries (ignored files do not count).
+pub fn count_status_entries(entries: &[StatusEntry]) -> u64 {
+    entries.iter().filter(|e| !e.is_ignored()).count() as u64
 }
 
 /// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
@@ -246,8 +237,8 @@ mod tests {
     #[test]
     fn counts_porcelain_v2_entries() {
         let out = "1 .M N... 100644 100644 100644 a b x.txt\x002 R. N... 100644 100644 100644 a b R100 new\x00old\x00? u.txt\x00! ign\x00";
-        assert_eq!(count_status_entries(out), 3);
-        assert_eq!(count_status_entries(""), 0);
+        assert_eq!(count_status_entries(&crate::git::status::parse(out)), 3);
+        assert_eq!(count_status_entries(&[]), 0);
     }
 
     #[test]

@@ -4,14 +4,12 @@
 
 use std::path::Path;
 
-use crate::process::Cmd;
-
 /// `-c core.hooksPath=<absolute>`: the hooks folder as the main worktree resolves it (a
 /// relative `core.hooksPath` is relative to the main worktree, not to the agent's; unset, the
 /// common dir's `hooks/`). Given on the command line, it also wins over anything an agent
 /// could have put in its worktree's own config (`config.worktree`).
 pub fn trusted_hooks(main_worktree: &Path, common_dir: &Path) -> [String; 2] {
-    let configured = Cmd::git_in(main_worktree)
+    let configured = crate::git::in_dir(main_worktree)
         .args(["config", "--type=path", "--get", "core.hooksPath"])
         .run()
         .ok()

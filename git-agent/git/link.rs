@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::Failure;
-use crate::process::Cmd;
 
 /// The admin folder (`<common>/worktrees/<id>`) of `worktree`, found from the common dir's
 /// side (each admin folder's `gitdir` names its worktree), never from the worktree's own
-/// `.git` file, which the agent can rewrite. `None` unless exactly one matches.
+/// `.git` file, which the agent can rewrite. `None` unless exactly one matches. Works when the
+/// checkout is gone, too (the `gitdir` file still names where it was): the one way the suite
+/// finds a worktree's admin folder.
 pub fn admin_dir(common_dir: &Path, worktree: &Path) -> Option<PathBuf> {
     let want = canonical(&worktree.join(".git"));
     let mut found = std::fs::read_dir(common_dir.join("worktrees"))
@@ -145,7 +146,7 @@ pub fn common_dir_of_main(main: &Path) -> Option<PathBuf> {
 
 /// True if the repository's own config turns on `extensions.worktreeConfig`.
 fn worktree_config_on(common_dir: &Path) -> bool {
-    Cmd::git()
+    crate::git::command()
         .arg("config")
         .arg("--file")
         .arg(common_dir.join("config"))

@@ -16,6 +16,7 @@ use gix::bstr::ByteSlice as _;
 use gix::merge::tree::TreatAsUnresolved;
 use gix::objs::tree::EntryKind;
 
+use crate::git::StatusEntry;
 use crate::git::repo::Repo;
 use crate::session::Session;
 
@@ -252,9 +253,13 @@ impl Memory {
         self.session_result_from(s, status.as_deref())
     }
 
-    /// [`Memory::session_result`], given the worktree's `git status --porcelain=v2 -z`
-    /// (`None`: the branch tip only, without looking at the worktree).
-    pub fn session_result_from(&self, s: &Session, status: Option<&str>) -> Result<Result_> {
+    /// [`Memory::session_result`], given the worktree's status entries (`None`: the branch
+    /// tip only, without looking at the worktree).
+    pub fn session_result_from(
+        &self,
+        s: &Session,
+        status: Option<&[StatusEntry]>,
+    ) -> Result<Result_> {
         let tip = self
             .repo
             .try_find_reference(format!("refs/heads/{}", s.branch).as_str())?
@@ -338,14 +343,13 @@ impl Memory {
     }
 }
 
-/// The paths the entries of `git status --porcelain=v2 -z` name (both for renames; not
-/// ignored files, nor untracked directories git shows collapsed), sorted, once each.
-pub fn status_paths(status: &str) -> Vec<String> {
-    let entries = crate::git::status::parse(status);
+/// The paths status entries name (both for renames; not ignored files, nor untracked
+/// directories git shows collapsed), sorted, once each.
+pub fn status_paths(entries: &[StatusEntry]) -> Vec<String> {
     let paths: BTreeSet<&str> = entries
         .iter()
         .filter(|e| !e.is_ignored())
-        .flat_map(crate::git::StatusEntry::paths)
+        .flat_map(StatusEntry::paths)
         .filter(|p| !p.ends_with('/'))
         .collect();
     paths.into_iter().map(str::to_owned).collect()
@@ -560,7 +564,7 @@ mod tests {
                       ? nested/\0\
                       u UU N... 100644 100644 100644 100644 aaa bbb ccc both.rs\0";
         assert_eq!(
-            status_paths(status),
+            status_paths(&crate::git::status::parse(status)),
             [
                 "both.rs",
                 "new name.rs",

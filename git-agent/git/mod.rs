@@ -1,23 +1,29 @@
-//! The git layer: the one place that knows git's output formats.
+//! The git layer: the one place that runs git and knows git's output formats.
 //!
-//! Owns the parsers of git's machine-readable output (`status --porcelain=v2 -z`,
-//! `worktree list --porcelain -z`) and the typed values they produce, so the rest of the
-//! library reads entries and fields instead of splitting strings.
+//! Owns the one way to build a git command ([`command`], [`in_dir`], [`in_repo`]: running
+//! `git` anywhere else is a lint error, see `clippy.toml`), the typed handles on a repository
+//! ([`repo::Repo`]) and on a worktree ([`WorktreeDir`]: HEAD, git directory, operation in
+//! progress, status), the parsers of git's machine-readable output (`status --porcelain=v2
+//! -z`, `worktree list --porcelain -z`, one each) and the typed values they produce, so the
+//! rest of the library reads entries and fields instead of splitting strings.
 //!
 //! Must not touch: sessions, the state directory, the terminal. Below everything but the
 //! process wrapper in the one-way flow (binaries → cli → commands → ops → model/store, git
 //! layer → process wrapper): nothing here imports `commands`, `cli` or `ops`, and nothing here
-//! prints. Parsers are pure functions of git's output; callers run git (through
-//! [`crate::process::Cmd`]) and hand them what it printed.
+//! prints. Parsers are pure functions of git's output.
 
 pub mod changes;
+pub mod command;
 pub mod hooks;
 pub mod link;
 pub mod merging;
 pub mod repo;
 pub mod status;
 pub mod worktree;
+pub mod worktree_dir;
 pub mod worktrees;
 
+pub use command::{command, in_dir, in_repo};
 pub use status::StatusEntry;
+pub use worktree_dir::{Head, StatusOptions, WorktreeDir};
 pub use worktrees::Worktree;

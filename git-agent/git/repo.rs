@@ -148,10 +148,7 @@ impl Repo {
 
     /// `git` aimed at the repository itself (not at any worktree).
     pub fn git(&self) -> Cmd {
-        Cmd::git()
-            .arg("--git-dir")
-            .arg(&self.common_dir)
-            .current_dir(&self.common_dir)
+        crate::git::in_repo(&self.common_dir)
     }
 
     /// Config access (repository, user and system config, plus `git -c`).

@@ -1,13 +1,14 @@
 //! Creating agent worktrees with git (so `post-checkout` hooks run), and undoing a failed
 //! creation without losing anything (invariant 4: no branch or record left behind).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::link::admin_dir;
 use crate::git::repo::Repo;
-use crate::process::{Cmd, CommandFailed};
+use crate::process::CommandFailed;
 use crate::session::Session;
 
 /// How a worktree is checked out.
@@ -17,33 +18,6 @@ pub struct Checkout {
     pub attach: bool,
     /// Do not download LFS content (`GIT_LFS_SKIP_SMUDGE=1`).
     pub skip_lfs: bool,
-}
-
-/// What a worktree's git directory holds while an operation is half done, and what to call it.
-const IN_PROGRESS: &[(&str, &str)] = &[
-    ("MERGE_HEAD", "a merge"),
-    ("rebase-merge", "a rebase"),
-    ("rebase-apply", "a rebase"),
-    ("CHERRY_PICK_HEAD", "a cherry-pick"),
-    ("REVERT_HEAD", "a revert"),
-];
-
-/// The operation in progress in the worktree whose git directory (`<common>/worktrees/<id>`,
-/// or the common one for the main worktree) is `git_dir`: "a merge", "a rebase"…
-pub fn operation_in(git_dir: &Path) -> Option<&'static str> {
-    IN_PROGRESS
-        .iter()
-        .find(|(marker, _)| git_dir.join(marker).exists())
-        .map(|(_, what)| *what)
-}
-
-/// [`operation_in`] for a worktree given by its folder.
-pub fn operation_at(worktree: &Path) -> Option<&'static str> {
-    let out = Cmd::git_in(worktree)
-        .args(["rev-parse", "--absolute-git-dir"])
-        .run()
-        .ok()?;
-    operation_in(Path::new(out.trim()))
 }
 
 /// The lock reason we put on worktrees whose agent runs, so `git worktree prune` and
@@ -147,30 +121,11 @@ pub fn create(
 pub fn remove(common_dir: &Path, path: &Path) -> Result<()> {
     crate::git::repo::serialized(
         common_dir,
-        git_common(common_dir)
+        crate::git::in_repo(common_dir)
             .args(["worktree", "remove"])
             .arg(path),
     )?;
     Ok(())
-}
-
-/// The git directory of a worktree (`<common>/worktrees/<id>`), even when its checkout is
-/// gone (found through the `gitdir` files).
-pub fn admin_dir(common_dir: &Path, path: &Path) -> Option<PathBuf> {
-    let dir = common_dir.join("worktrees");
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let gitdir = std::fs::read_to_string(entry.path().join("gitdir")).unwrap_or_default();
-        let points_to = Path::new(gitdir.trim()).parent().map(Path::to_owned);
-        if points_to.as_deref() == Some(path)
-            || points_to
-                .and_then(|p| std::fs::canonicalize(p).ok())
-                .zip(std::fs::canonicalize(path).ok())
-                .is_some_and(|(a, b)| a == b)
-        {
-            return Some(entry.path());
-        }
-    }
-    None
 }
 
 /// [`remove`], if git still has the worktree registered (a concurrent removal may have taken
@@ -183,19 +138,12 @@ pub fn remove_if_registered(common_dir: &Path, path: &Path, force: bool) -> Resu
     if admin_dir(common_dir, path).is_none() {
         return Ok(false);
     }
-    let mut cmd = git_common(common_dir).args(["worktree", "remove"]);
+    let mut cmd = crate::git::in_repo(common_dir).args(["worktree", "remove"]);
     if force {
         cmd = cmd.arg("--force");
     }
     cmd.arg(path).run()?;
     Ok(true)
-}
-
-fn git_common(common_dir: &Path) -> Cmd {
-    Cmd::git()
-        .arg("--git-dir")
-        .arg(common_dir)
-        .current_dir(common_dir)
 }
 
 /// Releases our lock on a worktree (only if the lock is ours).
@@ -215,7 +163,7 @@ fn unlock_holding(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
         Ok(reason) if reason.trim() == lock_reason(name) => {}
         _ => return Ok(false),
     }
-    git_common(common_dir)
+    crate::git::in_repo(common_dir)
         .args(["worktree", "unlock"])
         .arg(path)
         .run()?;
@@ -245,7 +193,7 @@ pub fn discard_fresh(
 /// Takes our lock on a worktree for a new run; false if someone else holds a lock on it.
 pub fn lock(common_dir: &Path, name: &str, path: &Path) -> Result<bool> {
     let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
-    let out = git_common(common_dir)
+    let out = crate::git::in_repo(common_dir)
         .args(["worktree", "lock", "--reason", &lock_reason(name)])
         .arg(path)
         .output()?;

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
-use crate::process::Cmd;
 use crate::project::file_at_commit;
 
 /// The include manifest's name.
@@ -75,14 +74,14 @@ fn manifest(
 fn select(source: &Path, patterns: &str) -> Result<Vec<String>> {
     let mut file = tempfile::NamedTempFile::new()?;
     std::io::Write::write_all(&mut file, patterns.as_bytes())?;
-    let listed = Cmd::git_in(source)
+    let listed = crate::git::in_dir(source)
         .args(["ls-files", "-z", "--others", "--ignored", "--directory"])
         .arg(format!("--exclude-from={}", file.path().display()))
         .run()?;
     if listed.is_empty() {
         return Ok(Vec::new());
     }
-    let out = Cmd::git_in(source)
+    let out = crate::git::in_dir(source)
         .args(["check-ignore", "-z", "--stdin"])
         .output_with_input(listed.as_bytes())?;
     // check-ignore exits 1 when nothing is ignored: that is an answer, not a failure.
@@ -110,7 +109,7 @@ fn split_ignored(dir: &Path, paths: Vec<String>) -> Result<(Vec<String>, Vec<Str
     }
     let mut input = paths.join("\0");
     input.push('\0');
-    let out = Cmd::git_in(dir)
+    let out = crate::git::in_dir(dir)
         .args(["check-ignore", "-z", "--stdin"])
         .output_with_input(input.as_bytes())?;
     let ignored: Vec<String> = match out.status.code() {
@@ -124,7 +123,7 @@ fn split_ignored(dir: &Path, paths: Vec<String>) -> Result<(Vec<String>, Vec<Str
         _ => paths
             .iter()
             .filter(|p| {
-                Cmd::git_in(dir)
+                crate::git::in_dir(dir)
                     .args(["check-ignore", "-q", "--"])
                     .arg(p.as_str())
                     .output()
@@ -242,7 +241,7 @@ pub fn ignored_env_file(source: &Path) -> Option<PathBuf> {
         .map(|n| source.join(n))
         .find(|p| {
             p.is_file()
-                && Cmd::git_in(source)
+                && crate::git::in_dir(source)
                     .args(["check-ignore", "-q", "--"])
                     .arg(p.file_name().unwrap_or_default())
                     .output()

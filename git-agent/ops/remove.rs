@@ -193,14 +193,14 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
     if i.not_ours.is_some() {
         // Nothing in it is the session's: judged like a missing worktree (the branch decides).
         i.worktree_missing = true;
-    } else if let Some(admin) = crate::git::worktree::admin_dir(repo.common_dir(), &s.worktree) {
+    } else if let Some(admin) = crate::git::link::admin_dir(repo.common_dir(), &s.worktree) {
         if let Ok(reason) = std::fs::read_to_string(admin.join("locked"))
             && reason.trim() != crate::git::worktree::lock_reason(&s.name)
         {
             i.locked_by_other = Some(reason.trim().to_owned());
         }
         i.operation =
-            crate::git::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
+            crate::git::worktree_dir::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
         crate::git::link::guard(s)?;
@@ -215,10 +215,10 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
             .filter(|f| f.kind == "landlock")
             .map(|f| f.writable.as_slice());
         i.submodules = submodule_work(&s.worktree, "", sandbox, &mut i.submodule_work)?;
-        let head = Cmd::git_in(&s.worktree)
-            .args(["symbolic-ref", "-q", "HEAD"])
-            .output()?;
-        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        // Unreadable counts as detached.
+        let head = (crate::git::WorktreeDir::new(&s.worktree).head().ok())
+            .and_then(|h| h.branch)
+            .unwrap_or_default();
         if head != format!("refs/heads/{}", s.branch) && i.operation.is_none() {
             i.head_elsewhere = Some(if head.is_empty() {
                 "HEAD is detached".to_owned()
@@ -277,7 +277,9 @@ fn submodule_work(
             None => Ok(cmd),
         }
     };
-    let staged = Cmd::git_in(dir).args(["ls-files", "-z", "--stage"]).run()?;
+    let staged = crate::git::in_dir(dir)
+        .args(["ls-files", "-z", "--stage"])
+        .run()?;
     let mut any = false;
     for entry in staged.split('\0') {
         let Some((meta, path)) = entry.split_once('\t') else {
@@ -302,21 +304,19 @@ fn submodule_work(
             }
             continue;
         }
-        let status = in_sandbox(Cmd::git_in(&sub))?
-            .args([
-                "--no-optional-locks",
-                "status",
-                "--porcelain=v2",
-                "-z",
-                "--untracked-files=all",
-            ])
-            .run()?;
+        let status = in_sandbox(crate::git::WorktreeDir::new(&sub).status_command(
+            &crate::git::StatusOptions {
+                untracked_files_all: true,
+                ..Default::default()
+            },
+        ))?
+        .run()?;
         work.extend(
-            short_status(&status)
+            short_status(&crate::git::status::parse(&status))
                 .into_iter()
                 .map(|l| format!("{shown}: {l}")),
         );
-        let commits = in_sandbox(Cmd::git_in(&sub))?
+        let commits = in_sandbox(crate::git::in_dir(&sub))?
             .args([
                 "log",
                 "--format=%h %s",
@@ -344,11 +344,11 @@ fn short_ref(r: &str) -> String {
         .to_owned()
 }
 
-/// `git status --porcelain=v2 -z` entries as short `XY path` lines (`XY from -> to` for a
-/// rename; ignored files are not listed).
-fn short_status(status: &str) -> Vec<String> {
+/// Status entries as short `XY path` lines (`XY from -> to` for a rename; ignored files are
+/// not listed).
+fn short_status(status: &[crate::git::StatusEntry]) -> Vec<String> {
     use crate::git::StatusEntry;
-    crate::git::status::parse(status)
+    status
         .iter()
         .filter_map(|e| match e {
             StatusEntry::Renamed { xy, path, from, .. } => Some(format!("{xy} {from} -> {path}")),
@@ -502,7 +502,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // The worktree, if it is still registered (a missing checkout is deregistered by the same
     // command, for this worktree only; a concurrent removal may have taken it first).
     if inspection.not_ours.is_none()
-        && crate::git::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some()
+        && crate::git::link::admin_dir(repo.common_dir(), &s.worktree).is_some()
     {
         // Our own lock first (only ours): git refuses to remove a locked worktree.
         let _ = crate::git::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
@@ -573,7 +573,7 @@ mod tests {
                       2 R. N... 100644 100644 100644 a b R100 new.rs\0old.rs\0\
                       ? notes/n.txt\0";
         assert_eq!(
-            short_status(status),
+            short_status(&crate::git::status::parse(status)),
             [".M src/a.rs", "R. old.rs -> new.rs", "?? notes/n.txt"]
         );
     }

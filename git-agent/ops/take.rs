@@ -23,6 +23,7 @@ use anyhow::{Context as _, Result};
 use sha2::Digest as _;
 
 use crate::error::Failure;
+use crate::git::{StatusEntry, StatusOptions, WorktreeDir};
 use crate::process::Cmd;
 
 /// A checkout's uncommitted changes.
@@ -62,7 +63,7 @@ impl Snapshot {
 
 fn git(dir: &Path) -> Cmd {
     // Patches must not depend on the user's diff settings.
-    Cmd::git_in(dir).args([
+    crate::git::in_dir(dir).args([
         "-c",
         "diff.noprefix=false",
         "-c",
@@ -146,25 +147,19 @@ fn untracked(dir: &Path) -> Result<BTreeMap<String, String>> {
 
 /// The commit HEAD points at, and the branch it is on (`None` when detached).
 fn head_of(dir: &Path) -> Result<(String, Option<String>)> {
-    let head = git(dir)
-        .args(["rev-parse", "--verify", "HEAD"])
-        .run()?
-        .trim()
-        .to_owned();
-    // Exit 1 (no output) when HEAD is detached.
-    let out = git(dir).args(["symbolic-ref", "-q", "HEAD"]).output()?;
-    let branch = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Ok((head, (!branch.is_empty()).then_some(branch)))
+    let head = WorktreeDir::new(dir).head()?;
+    let commit = head
+        .commit
+        .with_context(|| format!("HEAD does not point to a commit in {}", dir.display()))?;
+    Ok((commit.to_string(), head.branch))
 }
 
 /// Records the uncommitted changes of `source`.
 pub fn snapshot(source: &Path) -> Result<Snapshot> {
-    let status = git(source)
-        .args(["--no-optional-locks", "status", "--porcelain=v2", "-z"])
-        .run()?;
-    if crate::git::status::parse(&status)
+    if WorktreeDir::new(source)
+        .status(&StatusOptions::default())?
         .iter()
-        .any(crate::git::StatusEntry::is_unmerged)
+        .any(StatusEntry::is_unmerged)
     {
         return Err(
             Failure::fatal("the current checkout has unmerged paths; nothing was moved")
@@ -207,8 +202,7 @@ pub fn snapshot(source: &Path) -> Result<Snapshot> {
 
 /// Puts the snapshot's changes into `dest`, a fresh worktree at the snapshot's HEAD.
 pub fn apply(snapshot: &Snapshot, dest: &Path) -> Result<()> {
-    let dest_head = git(dest).args(["rev-parse", "HEAD"]).run()?;
-    if dest_head.trim() != snapshot.head {
+    if WorktreeDir::new(dest).head_commit()? != snapshot.head {
         anyhow::bail!("the new worktree is not at the source's HEAD");
     }
     if !snapshot.staged.is_empty() {
@@ -318,7 +312,7 @@ mod tests {
 
     /// git in `dir`, away from the user's and the system's config.
     fn git_at(dir: &Path, args: &[&str]) {
-        Cmd::git_in(dir)
+        crate::git::in_dir(dir)
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])

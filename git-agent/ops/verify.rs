@@ -142,11 +142,11 @@ pub fn run(
         let _ = r.join();
     }
     use std::os::unix::process::ExitStatusExt as _;
-    let head = Cmd::git_in(dir)
-        .args(["rev-parse", "HEAD"])
-        .run()
+    let head = crate::git::WorktreeDir::new(dir)
+        .head()
         .ok()
-        .map(|h| h.trim().to_owned());
+        .and_then(|h| h.commit)
+        .map(|id| id.to_string());
     let verify = Verify {
         command: command.to_owned(),
         source: source.to_owned(),

@@ -11,7 +11,6 @@ use super::RunEnd;
 use super::followups::{dequeue, drop_queue, followup_run, prepare_next};
 use crate::agents::output::Outcome;
 use crate::commit;
-use crate::process::Cmd;
 use crate::session::{CommitOutcome, RunKind, Session, State};
 use crate::state::{Event as StateEvent, StateDir};
 
@@ -89,7 +88,7 @@ fn settle(
         // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
         // its stat data once now, while nobody works in the worktree; otherwise every `list`
         // re-reads racily-clean files. Best effort: it only fails if someone holds the lock.
-        let _ = Cmd::git_in(&session.worktree)
+        let _ = crate::git::in_dir(&session.worktree)
             .args(["update-index", "-q", "--refresh"])
             .output();
     }

@@ -13,7 +13,6 @@ use super::RunEnd;
 use super::env::command_env;
 use super::run::{Sandboxed, sandbox_for};
 use super::watch::{Follow, open_log, watch};
-use crate::process::Cmd;
 use crate::runner::{LaunchSpec, LocalRunner, Runner};
 use crate::session::{Exit, Session, Setup, State};
 use crate::state::StateDir;
@@ -188,7 +187,7 @@ fn run_steps(follow: &mut Follow<'_>, plan: Plan) -> Result<(Option<RunEnd>, Opt
 /// branch, a tag) holds the session's base commit: it is then an agent's work.
 fn base_is_agents_work(state: &StateDir, session: &Session) -> bool {
     let common_dir = state.root().parent().unwrap_or(state.root());
-    let Ok(out) = Cmd::git()
+    let Ok(out) = crate::git::command()
         .arg("--git-dir")
         .arg(common_dir)
         .args([

@@ -504,6 +504,40 @@ fn tokens(src: &str) -> Vec<Token> {
     out
 }
 
+/// Where `git` may be started by name: the git layer (and the process wrapper it builds on),
+/// and `git agent …` run as the user typed it (our own command through git's dispatcher, with
+/// the user's environment: not a git command of ours). `clippy.toml` makes the raw constructor
+/// `Cmd::git` a lint error outside the git layer; this catches `Cmd::new("git")`, which clippy
+/// cannot tell from any other program.
+const GIT_BY_NAME: &[&str] = &["git-agent/process.rs", "git-agent-review/interactive.rs"];
+
+#[test]
+fn git_runs_only_through_the_git_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut violations = Vec::new();
+    for dir in ["git-agent", "git-agent-review", "git-agent-merge"] {
+        for file in rust_files(&root.join(dir)) {
+            let rel = file.strip_prefix(root).unwrap();
+            if rel.starts_with("git-agent/git") || GIT_BY_NAME.iter().any(|a| rel == Path::new(a)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                if code.replace(' ', "").contains("Cmd::new(\"git\")") {
+                    violations.push(format!("{}:{}", rel.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "git started outside the git layer (use git_agent::git::{{command, in_dir, in_repo}}, \
+         WorktreeDir or Repo::git):\n  {}",
+        violations.join("\n  ")
+    );
+}
+
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -33,7 +33,7 @@ mod records;
 mod sessions;
 mod worktrees;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -98,45 +98,6 @@ impl Finding {
     }
 }
 
-/// A worktree git knows about.
-#[derive(Debug, Default, Clone)]
-pub(super) struct Registered {
-    path: PathBuf,
-    branch: Option<String>,
-    prunable: bool,
-    locked: Option<String>,
-}
-
-pub(super) fn registered(repo: &Repo) -> Result<Vec<Registered>> {
-    let out = crate::git::repo::serialized(
-        repo.common_dir(),
-        repo.git().args(["worktree", "list", "--porcelain", "-z"]),
-    )?;
-    let mut list = Vec::new();
-    let mut cur: Option<Registered> = None;
-    for field in out.split('\0') {
-        if let Some(p) = field.strip_prefix("worktree ") {
-            list.extend(cur.take());
-            cur = Some(Registered {
-                path: PathBuf::from(p),
-                ..Registered::default()
-            });
-        } else if let Some(c) = cur.as_mut() {
-            if let Some(b) = field.strip_prefix("branch refs/heads/") {
-                c.branch = Some(b.to_owned());
-            } else if field.starts_with("prunable") {
-                c.prunable = true;
-            } else if field == "locked" {
-                c.locked = Some(String::new());
-            } else if let Some(r) = field.strip_prefix("locked ") {
-                c.locked = Some(r.to_owned());
-            }
-        }
-    }
-    list.extend(cur);
-    Ok(list)
-}
-
 pub(super) fn same(a: &Path, b: &Path) -> bool {
     a == b
         || std::fs::canonicalize(a)
@@ -179,7 +140,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
         // `git worktree list` dies on such an entry: the rest waits until it is gone.
         None
     } else {
-        Some(registered(repo)?)
+        Some(repo.worktree_list()?)
     };
 
     for problem in &listing.problems {

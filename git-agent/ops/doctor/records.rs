@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 
-use super::{Finding, Options, Registered, same};
+use super::{Finding, Options, same};
+use crate::git::Worktree;
 use crate::git::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
@@ -19,7 +20,7 @@ pub(super) fn check_quarantine(
     repo: &Repo,
     state: &StateDir,
     sessions: &[Session],
-    worktrees: &[Registered],
+    worktrees: &[Worktree],
     opts: &Options,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
@@ -63,9 +64,9 @@ pub(super) fn check_quarantine(
         // for it, or unmarked but in our worktrees folder; never the main checkout.
         let root = repo.worktrees_root(&repo.config()).ok();
         let wt = worktrees.iter().find(|w| {
-            w.branch.as_deref() == Some(branch.as_str())
+            w.branch_name() == Some(branch.as_str())
                 && !repo.main_workdir().is_some_and(|m| same(m, &w.path))
-                && crate::git::worktree::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
+                && crate::git::link::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
                     match crate::git::worktree::marked_for(&a) {
                         Some(owner) => owner == name,
                         None => root.as_ref().is_some_and(|r| w.path.starts_with(r)),

@@ -12,7 +12,8 @@ use anyhow::Result;
 
 use super::processes::check_processes;
 use super::worktrees::unknown_dir;
-use super::{Finding, Options, Registered, attempt, registered, same};
+use super::{Finding, Options, attempt, same};
+use crate::git::Worktree;
 use crate::git::repo::Repo;
 use crate::session::{Session, State, short_id};
 use crate::state::StateDir;
@@ -24,7 +25,7 @@ pub(super) fn check_session(
     repo: &Repo,
     state: &StateDir,
     s: &Session,
-    worktrees: &[Registered],
+    worktrees: &[Worktree],
     main: Option<&Path>,
     opts: &Options,
     findings: &mut Vec<Finding>,
@@ -230,16 +231,16 @@ fn worktree_missing(
     repo: &Repo,
     state: &StateDir,
     s: &Session,
-    worktrees: &[Registered],
+    worktrees: &[Worktree],
     main: Option<&Path>,
     opts: &Options,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
     let name = s.name.as_str();
     let entry = worktrees.iter().find(|w| same(&w.path, &s.worktree));
-    let on_branch: Vec<&Registered> = worktrees
+    let on_branch: Vec<&Worktree> = worktrees
         .iter()
-        .filter(|w| w.branch.as_deref() == Some(&s.branch) && w.path.is_dir())
+        .filter(|w| w.branch_name() == Some(s.branch.as_str()) && w.path.is_dir())
         .collect();
     let moved = on_branch.iter().find(|w| {
         crate::git::worktree::not_ours(
@@ -392,7 +393,10 @@ fn half_created(
     let what = "'git agent new' was interrupted before its agent started; nothing ran in it";
     let mut f = Finding::about("half-created", &s.name, what).with_fix("take back what it made (the untouched worktree, the new branch at the base commit, the record)");
     if opts.fix {
-        let registered = registered(repo)?.iter().any(|w| same(&w.path, &s.worktree));
+        let registered = repo
+            .worktree_list()?
+            .iter()
+            .any(|w| same(&w.path, &s.worktree));
         if registered {
             let _ = crate::git::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
             crate::git::worktree::remove(repo.common_dir(), &s.worktree)?;

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::locks::git_busy_in;
-use super::{Finding, LEFT_BEHIND, Options, Registered, age, attempt, same};
+use super::{Finding, LEFT_BEHIND, Options, age, attempt, same};
+use crate::git::Worktree;
 use crate::git::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
@@ -47,7 +48,7 @@ pub(super) fn unknown_dir(repo: &Repo, name: &str, dir: &Path, opts: &Options) -
 pub(super) fn check_unknown_worktrees(
     repo: &Repo,
     sessions: &[Session],
-    worktrees: &[Registered],
+    worktrees: &[Worktree],
     opts: &Options,
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
@@ -81,7 +82,7 @@ pub(super) fn check_unknown_worktrees(
         }
     }
     for w in worktrees {
-        if w.prunable && w.path.starts_with(&root) && !claimed(&w.path) {
+        if w.prunable.is_some() && w.path.starts_with(&root) && !claimed(&w.path) {
             let mut f = Finding::new(
                 "prunable",
                 None,
