@@ -26,7 +26,7 @@ fn chosen(s: &StrategyArgs) -> Option<Strategy> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     crate::target::trust_hooks_of(&repo);
     match cli.command {
         Some(Sub::Conflicts(args)) => run_conflicts(ctx, &repo, &args),

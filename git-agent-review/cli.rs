@@ -19,7 +19,7 @@ use crate::{compare, diff, edit, interactive};
 use git_agent::verify;
 
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     if cli.group.is_some() || cli.compare {
         return run_compare(ctx, &repo, &cli);
     }
@@ -183,7 +183,7 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
     header(ctx, s, &r)?;
     let dir = s.worktree.is_dir().then_some(s.worktree.as_path());
     render(ctx, repo, dir, &r.merge_base, &r.tree, cli)?;
-    if cli.no_menu || cli.stat || cli.name_only || !interactive::available() {
+    if cli.no_menu || cli.stat || cli.name_only || !ctx.can_show_menu() {
         return Ok(0);
     }
     match interactive::after_diff(ctx, &s.name)? {
@@ -371,7 +371,7 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         return Ok(code);
     }
     write!(ctx.out, "{}", compare::table(&entries))?;
-    if !cli.no_menu && interactive::available() {
+    if !cli.no_menu && ctx.can_show_menu() {
         let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
         return interactive::pick_winner(ctx, &names);
     }
@@ -393,7 +393,7 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
     }
     let state = repo.state();
     let jobs = cli.jobs.max(1);
-    let progress = ui::progress(sessions.len(), "verifying");
+    let progress = ctx.progress(sessions.len(), "verifying");
     let mut results = Vec::new();
     for chunk in sessions
         .iter()
@@ -419,16 +419,11 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
         });
         for ((s, _), result) in chunk.iter().zip(chunk_results) {
             let v = result?;
-            if let Some(bar) = &progress {
-                bar.inc(1);
-                bar.set_message(verify::summary(&s.name, &v));
-            }
+            progress.step(&verify::summary(&s.name, &v));
             results.push((s.name.clone(), v));
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let mut code = code::SUCCESS;
     for (name, v) in &results {
         writeln!(ctx.err, "{}", verify::summary(name, v))?;

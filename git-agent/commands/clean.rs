@@ -163,7 +163,7 @@ pub fn plan(
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let older_than = match &args.older_than {
         Some(d) => Some(crate::time::parse_duration(d)?),
         None => repo.config().duration("agent.cleanOlderThan")?,
@@ -183,7 +183,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         return Ok(code::SUCCESS);
     }
     if !args.yes {
-        if !crate::project::can_prompt() {
+        if !ctx.can_prompt() {
             return Err(Failure::fatal(format!(
                 "clean would remove {} session(s), and there is no terminal to confirm it on",
                 doomed.len()
@@ -192,10 +192,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             .code(code::NEEDS_TERMINAL)
             .into());
         }
-        let go = dialoguer::Confirm::new()
-            .with_prompt(format!("Remove {} session(s)?", doomed.len()))
-            .default(false)
-            .interact()?;
+        let go = ctx.confirm(&format!("Remove {} session(s)?", doomed.len()), false)?;
         if !go {
             writeln!(ctx.err, "Nothing removed.")?;
             return Ok(code::SUCCESS);
@@ -204,12 +201,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo_ref = &repo;
     let mut exit = code::SUCCESS;
     let mut done = Vec::new();
-    let progress = crate::ui::progress(doomed.len(), "removing");
+    let progress = ctx.progress(doomed.len(), "removing");
     for v in doomed {
-        if let Some(bar) = &progress {
-            bar.set_message(v.name.clone());
-            bar.inc(1);
-        }
+        progress.step(&v.name);
         let Some(s) = &v.session else { continue };
         let reason = v.remove.clone().unwrap_or_default();
         let opts = remove::Options {
@@ -245,9 +239,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             }
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     if args.json {
         let doc = json!({"dry_run": false, "sessions": verdicts, "done": done});
         ctx.write_doc(&doc)?;

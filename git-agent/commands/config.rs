@@ -202,7 +202,7 @@ pub fn settings(repo: &Repo) -> Result<Vec<Setting>> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let settings = settings(&repo)?;
     if args.json {
         let doc = json!({"settings": settings});

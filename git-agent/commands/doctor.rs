@@ -11,7 +11,6 @@ use serde_json::json;
 use super::Ctx;
 pub use crate::ops::doctor::Finding;
 use crate::ops::doctor::{self, Options};
-use crate::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let findings = doctor::check(
         &repo,
         &Options {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::repo::Repo;
 use crate::state::Event;
 
 #[derive(Debug, clap::Args)]
@@ -69,7 +68,7 @@ fn show(ctx: &mut Ctx<'_>, args: &Args, line: &str) -> Result<()> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let path = state.events_path();
     let mut file = match std::fs::File::open(&path) {

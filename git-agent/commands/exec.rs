@@ -7,7 +7,6 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::process::Cmd;
-use crate::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let s = super::run::session_with_worktree(&state, &args.name)?;
     let (program, rest) = args.command.split_first().expect("clap requires a command");

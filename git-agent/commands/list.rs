@@ -167,7 +167,7 @@ pub fn row_json(row: &Row) -> Result<Value> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let rows = rows(ctx, &repo, args.all, args.full)?;
     if args.json {
         let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;

@@ -28,6 +28,7 @@ pub mod send;
 pub mod show;
 pub mod stop;
 pub mod supervise;
+pub mod terminal;
 pub mod trust;
 pub mod wait;
 

@@ -131,7 +131,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     } else {
         Format::Human
     };
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let prepared = prepare(ctx, &repo, &args)?;
     let state = repo.state();
     let naming = Naming {
@@ -301,12 +301,9 @@ fn start_all(
     };
     let snapshot = prepared.snapshot.as_ref();
     let mut started: Vec<Session> = Vec::new();
-    let progress = crate::ui::progress(plans.len(), "starting");
+    let progress = ctx.progress(plans.len(), "starting");
     for (i, plan) in plans.iter().enumerate() {
-        if let Some(bar) = &progress {
-            bar.set_message(plan.name.clone());
-            bar.set_position(i as u64);
-        }
+        progress.at(i, &plan.name);
         let result = if interrupted.load(Ordering::SeqCst) {
             create::discard(state, &plan.name)?;
             Err(Failure::fatal("interrupted")
@@ -339,9 +336,7 @@ fn start_all(
             }
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     Ok(started)
 }
 

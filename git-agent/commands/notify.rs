@@ -31,7 +31,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     status::validate(&args.state)?;
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let name = match args.session.or_else(|| {
         std::env::var("GIT_AGENT_NAME")

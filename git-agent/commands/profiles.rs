@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::agents::{self, Profiles};
-use crate::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
@@ -17,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let config = repo.config();
     // The repository's own profiles, as .git-agent.toml has them at HEAD.
     let project = match repo.resolve_base(None) {

@@ -12,7 +12,6 @@ use super::Ctx;
 use crate::error::{Report, code};
 use crate::merging::Memory;
 use crate::remove::{self, Inspection};
-use crate::repo::Repo;
 use crate::session::short_id;
 use crate::ui;
 
@@ -40,7 +39,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let grace = crate::time::parse_flag(args.grace.as_deref())?;
     let mut exit = code::SUCCESS;

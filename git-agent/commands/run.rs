@@ -13,7 +13,6 @@ use super::Ctx;
 use crate::error::Failure;
 use crate::process::Cmd;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
 
@@ -82,7 +81,7 @@ pub fn foreground(state: &StateDir, s: &Session, cmd: Cmd, sandboxed: bool) -> R
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let s = session_with_worktree(&state, &args.name)?;
     if let Some((program, rest)) = args.command.split_first() {

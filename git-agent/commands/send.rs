@@ -11,7 +11,6 @@ use anyhow::Result;
 use super::Ctx;
 use crate::error::Failure;
 use crate::ops::send::{deliver, send_review};
-use crate::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -57,7 +56,7 @@ pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let name = args.name.as_str();
     repo.state().load(name)?;
     if args.review {

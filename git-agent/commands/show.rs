@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::changes;
-use crate::repo::Repo;
 use crate::session::{self, Session};
 use crate::state::StateDir;
 use crate::ui;
@@ -51,7 +50,7 @@ pub fn tail(path: &std::path::Path, n: usize) -> Vec<String> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let s = state.load(&args.name)?;
     let live = s.live_state();

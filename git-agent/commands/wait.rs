@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let timeout = crate::time::parse_flag(args.timeout.as_deref())?;
     let mut pending: BTreeSet<String> = if args.names.is_empty() {
