@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use git_agent::cli::merge::{Cli, ConflictsArgs, MergeArgs, StrategyArgs, Sub};
-use git_agent::commands::Ctx;
+use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
 use git_agent::merging::Memory;
 use git_agent::repo::Repo;
@@ -88,7 +88,7 @@ fn options(args: &MergeArgs) -> Options {
         trust: args.trust,
         fetch: args.fetch,
         rebase_first: false,
-        json: args.json,
+        json: args.output.format() == Format::Json,
     }
 }
 
@@ -132,7 +132,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
     if names.len() > 1 {
         let sessions: Vec<Session> = state.load_each(&names)?;
         let outcome = queue::run(ctx, repo, &sessions, &opts)?;
-        if args.json {
+        if args.output.format() == Format::Json {
             let doc = json!({
                 "order": outcome.order,
                 "steps": outcome.steps,
@@ -192,7 +192,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
             exit = code::NEGATIVE;
         }
     }
-    if args.json {
+    if args.output.format() == Format::Json {
         let doc = json!({
             "steps": [step],
             "discarded": discarded,
@@ -368,7 +368,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
     let targets = target::resolve_all(repo, &sessions, args.into.as_deref())?;
     let mem = Memory::new(repo);
     let prediction = conflicts::predict(repo, &mem, &sessions, &targets, args.scan)?;
-    if args.json {
+    if args.output.format() == Format::Json {
         let doc = json!({
             "sessions": prediction.sessions,
             "pairs": prediction.pairs,

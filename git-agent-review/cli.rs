@@ -6,7 +6,7 @@ use clap::Parser as _;
 use git_agent::cli::review::Cli;
 
 use anyhow::Result;
-use git_agent::commands::Ctx;
+use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
 use git_agent::process::Cmd;
 use git_agent::repo::Repo;
@@ -67,7 +67,7 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         let result = verify::run(&state, &s, &s.worktree, &command, source, |line| {
             let _ = writeln!(err, "  {line}");
         })?;
-        if cli.json {
+        if cli.output.format() == Format::Json {
             let doc = json!({"session": s.name, "verify": result});
             ctx.write_doc(&doc)?;
         } else {
@@ -161,7 +161,7 @@ fn render(
 
 fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
     let r = diff::result(repo, s)?;
-    if cli.json {
+    if cli.output.format() == Format::Json {
         let files = diff::files(repo, &r.merge_base, &r.tree, &cli.paths)?;
         let doc = json!({
             "session": s.name,
@@ -204,7 +204,7 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
 fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &Cli) -> Result<u8> {
     let ra = diff::result(repo, a)?;
     let rb = diff::result(repo, b)?;
-    if cli.json {
+    if cli.output.format() == Format::Json {
         let files = diff::files(repo, &ra.tree, &rb.tree, &cli.paths)?;
         let doc = json!({
             "a": {"session": a.name, "tree": ra.tree, "head": ra.head},
@@ -365,7 +365,7 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         .map(|s| state.load(&s.name))
         .collect::<Result<_>>()?;
     let entries = compare::entries(repo, &sessions)?;
-    if cli.json {
+    if cli.output.format() == Format::Json {
         let doc = json!({ "group": cli.group, "sessions": entries });
         ctx.write_doc(&doc)?;
         return Ok(code);

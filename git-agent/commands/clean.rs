@@ -12,7 +12,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::error::{Failure, Report, code};
 use crate::merging::Memory;
 use crate::remove;
@@ -20,6 +20,7 @@ use crate::repo::Repo;
 use crate::session::{Session, State};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the plan (and what was done) as JSON"))))]
 pub struct Args {
     /// Show what would be removed and what is kept, and why; remove nothing
     #[arg(short = 'n', long)]
@@ -36,9 +37,8 @@ pub struct Args {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
-    /// Print the plan (and what was done) as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// One session's fate.
@@ -163,6 +163,7 @@ pub fn plan(
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let format = args.output.format();
     let repo = ctx.repo()?;
     let older_than = match &args.older_than {
         Some(d) => Some(crate::time::parse_duration(d)?),
@@ -170,11 +171,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     };
     let verdicts = plan(ctx, &repo, args.all, older_than)?;
     let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
-    if !args.json {
+    if format != Format::Json {
         show_plan(ctx, &verdicts, args.dry_run)?;
     }
     if args.dry_run || doomed.is_empty() {
-        if args.json {
+        if format == Format::Json {
             let doc = json!({"dry_run": args.dry_run, "sessions": verdicts});
             ctx.write_doc(&doc)?;
         } else if doomed.is_empty() {
@@ -217,7 +218,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             &format!("git agent rm --force {}", s.name),
         ) {
             Ok(outcome) => {
-                if !args.json {
+                if format != Format::Json {
                     writeln!(
                         ctx.out,
                         "Removed {} ({reason}); branch {} kept",
@@ -240,7 +241,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
     }
     progress.finish();
-    if args.json {
+    if format == Format::Json {
         let doc = json!({"dry_run": false, "sessions": verdicts, "done": done});
         ctx.write_doc(&doc)?;
     }

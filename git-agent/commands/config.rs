@@ -9,15 +9,15 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the settings as JSON"))))]
 pub struct Args {
-    /// Print the settings as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The keys git-agent reads, and what applies when they are not set.
@@ -204,7 +204,7 @@ pub fn settings(repo: &Repo) -> Result<Vec<Setting>> {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let settings = settings(&repo)?;
-    if args.json {
+    if args.output.format() == Format::Json {
         let doc = json!({"settings": settings});
         ctx.write_doc(&doc)?;
         return Ok(0);

@@ -8,11 +8,12 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 pub use crate::ops::doctor::Finding;
 use crate::ops::doctor::{self, Options};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the findings as JSON"))))]
 pub struct Args {
     /// Fix what can be fixed without losing anything
     #[arg(long)]
@@ -20,9 +21,8 @@ pub struct Args {
     /// Stop processes git-agent started that outlived their session
     #[arg(long)]
     pub reap: bool,
-    /// Print the findings as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -35,7 +35,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         },
     )?;
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
-    if args.json {
+    if args.output.format() == Format::Json {
         let doc = json!({"findings": findings, "problems": open});
         ctx.write_doc(&doc)?;
     } else {

@@ -3,13 +3,14 @@
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::changes::{self, Changes};
 use crate::repo::Repo;
 use crate::session::{Session, State};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the sessions as JSON"))))]
 pub struct Args {
     /// Also list removed (archived) sessions
     #[arg(long)]
@@ -18,9 +19,8 @@ pub struct Args {
     /// target, what the branch changed (in parallel; without it, what each run left is shown)
     #[arg(long)]
     pub full: bool,
-    /// Print the sessions as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// A session as listed: the record, its derived state, and its changes.
@@ -169,7 +169,7 @@ pub fn row_json(row: &Row) -> Result<Value> {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let rows = rows(ctx, &repo, args.all, args.full)?;
-    if args.json {
+    if args.output.format() == Format::Json {
         let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
         let doc = json!({ "sessions": sessions });
         ctx.write_doc(&doc)?;

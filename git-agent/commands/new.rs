@@ -22,7 +22,7 @@ use anyhow::Result;
 use serde_json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::{Ctx, Format};
+use super::{Ctx, Format, MessageArgs, PorcelainOutputArgs};
 use crate::agents::Profile;
 use crate::error::{Failure, Report};
 pub use crate::ops::create::DEFAULT_STOP_GRACE;
@@ -47,6 +47,14 @@ Examples:
   git agent new --take-changes \"finish what I started\"     (moves your uncommitted work)
   git agent new --branch feature/x \"fix the review comments\" (an existing branch)
   git agent new \"lint everything\" -- ./scripts/my-agent.sh --fast")]
+#[command(
+    mut_args(super::reword("message", |a| a
+        .value_name("PROMPT")
+        .help("The task (repeat for more paragraphs)"))),
+    mut_args(super::reword("file", |a| a.help("Read the task from a file ('-' for standard input)"))),
+    mut_args(super::reword("json", |a| a.help("Print the created sessions as JSON"))),
+    mut_args(super::reword("porcelain", |a| a.help("Print only the worktree path of each created session"))),
+)]
 pub struct Args {
     /// Session name [default: a short slug of the task]
     #[arg(long, value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -68,17 +76,8 @@ pub struct Args {
     /// Stop the agent after this long (90s, 30m, 2h) [config: agent.timeout]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// The task (repeat for more paragraphs)
-    #[arg(short = 'm', long = "message", value_name = "PROMPT")]
-    pub message: Vec<String>,
-    /// Read the task from a file ('-' for standard input)
-    #[arg(
-        short = 'F',
-        long = "file",
-        value_name = "FILE",
-        conflicts_with = "message"
-    )]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub task: MessageArgs,
     /// Run the agent in this permission mode (see 'git agent profiles')
     #[arg(long, value_name = "MODE")]
     pub permission_mode: Option<String>,
@@ -98,12 +97,8 @@ pub struct Args {
     /// Leave what the agent did not commit uncommitted [config: agent.autoCommit]
     #[arg(long)]
     pub no_auto_commit: bool,
-    /// Print the created sessions as JSON
-    #[arg(long, conflicts_with = "porcelain")]
-    pub json: bool,
-    /// Print only the worktree path of each created session
-    #[arg(long)]
-    pub porcelain: bool,
+    #[command(flatten)]
+    pub output: PorcelainOutputArgs,
     /// The task, as words
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
@@ -124,13 +119,7 @@ struct Prepared {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let format = if args.json {
-        Format::Json
-    } else if args.porcelain {
-        Format::Porcelain
-    } else {
-        Format::Human
-    };
+    let format = args.output.format();
     let repo = ctx.repo()?;
     let prepared = prepare(ctx, &repo, &args)?;
     let state = repo.state();
@@ -488,7 +477,7 @@ fn exclude_and_warn(
 }
 
 fn read_prompt(args: &Args) -> Result<String> {
-    super::read_text(&args.message, args.file.as_deref(), &args.prompt, "task")
+    args.task.read(&args.prompt, "task")
 }
 
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {

@@ -4,15 +4,15 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::agents::{self, Profiles};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the profiles as JSON"))))]
 pub struct Args {
-    /// Print the profiles as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -79,7 +79,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             profile.format.as_str().to_owned(),
         ]);
     }
-    if args.json {
+    if args.output.format() == Format::Json {
         let doc = json!({ "profiles": docs });
         ctx.write_doc(&doc)?;
         return Ok(0);

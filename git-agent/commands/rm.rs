@@ -8,7 +8,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::error::{Report, code};
 use crate::merging::Memory;
 use crate::remove::{self, Inspection};
@@ -16,6 +16,7 @@ use crate::session::short_id;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the results as JSON"))))]
 pub struct Args {
     /// Sessions to remove
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name, required = true)]
@@ -33,12 +34,12 @@ pub struct Args {
     /// Time between SIGTERM and SIGKILL for a running agent [default: agent.stopGrace, or 10s]
     #[arg(long, value_name = "DURATION")]
     pub grace: Option<String>,
-    /// Print the results as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let format = args.output.format();
     let repo = ctx.repo()?;
     let state = repo.state();
     let grace = crate::time::parse_flag(args.grace.as_deref())?;
@@ -65,7 +66,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             let mem = Memory::new(&repo);
             let i = remove::inspect(&repo, &mem, &s)?;
             let refusal = remove::refusal(&i, &opts, &force_flag);
-            if args.json {
+            if format == Format::Json {
                 results.push(
                     json!({"name": name, "inspection": i, "would_remove": refusal.is_none()}),
                 );
@@ -90,7 +91,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 } else {
                     "its branch was already gone".to_owned()
                 };
-                if !args.json {
+                if format != Format::Json {
                     let worktree = match &outcome.worktree_kept {
                         Some(why) => format!(
                             "worktree {} left alone ({why})",
@@ -133,7 +134,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             }
         }
     }
-    if args.json {
+    if format == Format::Json {
         let doc = json!({"results": results});
         ctx.write_doc(&doc)?;
     }

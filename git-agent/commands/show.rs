@@ -3,13 +3,14 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::changes;
 use crate::session::{self, Session};
 use crate::state::StateDir;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the record as JSON"))))]
 pub struct Args {
     /// The session
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -17,9 +18,8 @@ pub struct Args {
     /// How many lines of the log to show
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub lines: usize,
-    /// Print the record as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The last `n` lines of a file (all of it if shorter); empty if it does not exist.
@@ -56,7 +56,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let live = s.live_state();
     let changes = changes::of(&repo, &s).ok();
     let log_tail = tail(&state.log_path(&s.name), args.lines);
-    if args.json {
+    if args.output.format() == Format::Json {
         let mut record = serde_json::to_value(&s)?;
         if let serde_json::Value::Object(map) = &mut record {
             map.insert("stored_state".into(), json!(s.state));

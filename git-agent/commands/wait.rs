@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::changes;
 use crate::error::code;
 use crate::repo::Repo;
@@ -17,6 +17,7 @@ use crate::session::{Session, State};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the sessions as they ended, as JSON (once all did, or on giving up)"))))]
 pub struct Args {
     /// Sessions to wait for [default: those running now]
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -27,12 +28,12 @@ pub struct Args {
     /// Give up after this long (exit 1)
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Print the sessions as they ended, as JSON (once all did, or on giving up)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let format = args.output.format();
     let repo = ctx.repo()?;
     let state = repo.state();
     let timeout = crate::time::parse_flag(args.timeout.as_deref())?;
@@ -65,7 +66,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         for session in ended {
             all_done &= matches!(session.live_state(), State::Done | State::Merged);
-            if args.json {
+            if format == Format::Json {
                 report.push(serde_json::json!({
                     "name": session.name,
                     "state": session.live_state(),
@@ -82,7 +83,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            if args.json {
+            if format == Format::Json {
                 let doc = serde_json::json!({"ended": report, "still_running": pending});
                 ctx.write_doc(&doc)?;
                 return Ok(code::NEGATIVE);
@@ -98,7 +99,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    if args.json {
+    if format == Format::Json {
         let doc = serde_json::json!({"ended": report, "still_running": []});
         ctx.write_doc(&doc)?;
     }
