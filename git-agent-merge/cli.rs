@@ -8,7 +8,7 @@ use git_agent::error::{Failure, code};
 use git_agent::merging::Memory;
 use git_agent::repo::Repo;
 use git_agent::session::{Session, short_id};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::land::{self, Options, Step, Strategy};
 use crate::{apply, conflicts, pr, queue, sync, target};
@@ -92,6 +92,13 @@ fn options(args: &MergeArgs) -> Options {
     }
 }
 
+/// `merge NAME --json`: the one step, and the variants `--discard-others` removed.
+#[derive(Serialize)]
+struct MergeDoc<'a> {
+    steps: [&'a Step; 1],
+    discarded: &'a [git_agent::remove::Outcome],
+}
+
 fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
     let state = repo.state();
     let names: Vec<String> = match (&args.group, args.names.as_slice()) {
@@ -133,13 +140,7 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
         let sessions: Vec<Session> = state.load_each(&names)?;
         let outcome = queue::run(ctx, repo, &sessions, &opts)?;
         if args.output.format() == Format::Json {
-            let doc = json!({
-                "order": outcome.order,
-                "steps": outcome.steps,
-                "stopped_at": outcome.stopped_at,
-                "not_attempted": outcome.not_attempted,
-            });
-            ctx.write_doc(&doc)?;
+            ctx.write_doc(&outcome)?;
         } else {
             for step in &outcome.steps {
                 if let Step::Planned(plan) = step {
@@ -193,11 +194,10 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
         }
     }
     if args.output.format() == Format::Json {
-        let doc = json!({
-            "steps": [step],
-            "discarded": discarded,
-        });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&MergeDoc {
+            steps: [&step],
+            discarded: &discarded,
+        })?;
         return Ok(exit);
     }
     match &step {
@@ -369,13 +369,7 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
     let mem = Memory::new(repo);
     let prediction = conflicts::predict(repo, &mem, &sessions, &targets, args.scan)?;
     if args.output.format() == Format::Json {
-        let doc = json!({
-            "sessions": prediction.sessions,
-            "pairs": prediction.pairs,
-            "order": prediction.order,
-            "waiting": prediction.waiting,
-        });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&prediction)?;
     } else {
         write!(ctx.out, "{}", conflicts::render(&prediction))?;
     }

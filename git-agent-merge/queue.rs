@@ -17,7 +17,8 @@ use crate::conflicts;
 use crate::land::{self, Options, Step};
 use crate::target;
 
-/// The queue's result: every step taken, and the session it stopped at.
+/// The queue's result: every step taken, and the session it stopped at. Its `--json` document.
+#[derive(serde::Serialize)]
 pub struct Outcome {
     pub steps: Vec<Step>,
     pub order: Vec<String>,

@@ -13,10 +13,81 @@ use git_agent::repo::Repo;
 use git_agent::rounds::{self, Comment};
 use git_agent::session::{Session, short_id};
 use git_agent::ui;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::{compare, diff, edit, interactive};
 use git_agent::verify;
+
+/// `review NAME --verify --json`.
+#[derive(Serialize)]
+struct VerifyDoc<'a> {
+    session: &'a str,
+    verify: &'a git_agent::session::Verify,
+}
+
+/// `review NAME --json`: the session's whole result against its base.
+#[derive(Serialize)]
+struct ResultDoc<'a> {
+    session: &'a str,
+    branch: &'a str,
+    base: BaseDoc<'a>,
+    head: &'a str,
+    tree: &'a str,
+    files: &'a [diff::FileChange],
+    totals: Totals,
+    notes: &'a [String],
+}
+
+/// The base in `review --json`: the recorded commit, the base's commit now, and the merge-base
+/// the result is compared with.
+#[derive(Serialize)]
+struct BaseDoc<'a> {
+    #[serde(rename = "ref")]
+    ref_name: Option<&'a str>,
+    recorded: &'a str,
+    now: &'a str,
+    merge_base: &'a str,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    files: usize,
+    insertions: u64,
+    deletions: u64,
+}
+
+/// `review A --against B --json`: from A's result to B's.
+#[derive(Serialize)]
+struct BetweenDoc<'a> {
+    a: Side<'a>,
+    b: Side<'a>,
+    files: &'a [diff::FileChange],
+}
+
+/// One side of [`BetweenDoc`].
+#[derive(Serialize)]
+struct Side<'a> {
+    session: &'a str,
+    tree: &'a str,
+    head: &'a str,
+}
+
+impl<'a> Side<'a> {
+    fn of(s: &'a Session, r: &'a diff::Result_) -> Self {
+        Side {
+            session: &s.name,
+            tree: &r.tree,
+            head: &r.head,
+        }
+    }
+}
+
+/// `review --compare --json` (or `--group`): the variants, best first.
+#[derive(Serialize)]
+struct CompareDoc<'a> {
+    group: Option<&'a str>,
+    sessions: &'a [compare::Entry],
+}
 
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
     let repo = ctx.repo()?;
@@ -68,8 +139,10 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
             let _ = writeln!(err, "  {line}");
         })?;
         if cli.output.format() == Format::Json {
-            let doc = json!({"session": s.name, "verify": result});
-            ctx.write_doc(&doc)?;
+            ctx.write_doc(&VerifyDoc {
+                session: &s.name,
+                verify: &result,
+            })?;
         } else {
             writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
         }
@@ -163,21 +236,25 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
     let r = diff::result(repo, s)?;
     if cli.output.format() == Format::Json {
         let files = diff::files(repo, &r.merge_base, &r.tree, &cli.paths)?;
-        let doc = json!({
-            "session": s.name,
-            "branch": s.branch,
-            "base": {"ref": s.base.ref_name, "recorded": s.base.commit, "now": r.base_now, "merge_base": r.merge_base},
-            "head": r.head,
-            "tree": r.tree,
-            "files": files,
-            "totals": {
-                "files": files.len(),
-                "insertions": files.iter().map(|f| f.insertions).sum::<u64>(),
-                "deletions": files.iter().map(|f| f.deletions).sum::<u64>(),
+        ctx.write_doc(&ResultDoc {
+            session: &s.name,
+            branch: &s.branch,
+            base: BaseDoc {
+                ref_name: s.base.ref_name.as_deref(),
+                recorded: &s.base.commit,
+                now: &r.base_now,
+                merge_base: &r.merge_base,
             },
-            "notes": r.notes,
-        });
-        ctx.write_doc(&doc)?;
+            head: &r.head,
+            tree: &r.tree,
+            totals: Totals {
+                files: files.len(),
+                insertions: files.iter().map(|f| f.insertions).sum(),
+                deletions: files.iter().map(|f| f.deletions).sum(),
+            },
+            files: &files,
+            notes: &r.notes,
+        })?;
         return Ok(0);
     }
     header(ctx, s, &r)?;
@@ -206,12 +283,11 @@ fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &
     let rb = diff::result(repo, b)?;
     if cli.output.format() == Format::Json {
         let files = diff::files(repo, &ra.tree, &rb.tree, &cli.paths)?;
-        let doc = json!({
-            "a": {"session": a.name, "tree": ra.tree, "head": ra.head},
-            "b": {"session": b.name, "tree": rb.tree, "head": rb.head},
-            "files": files,
-        });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&BetweenDoc {
+            a: Side::of(a, &ra),
+            b: Side::of(b, &rb),
+            files: &files,
+        })?;
         return Ok(0);
     }
     writeln!(
@@ -366,8 +442,10 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         .collect::<Result<_>>()?;
     let entries = compare::entries(repo, &sessions)?;
     if cli.output.format() == Format::Json {
-        let doc = json!({ "group": cli.group, "sessions": entries });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&CompareDoc {
+            group: cli.group.as_deref(),
+            sessions: &entries,
+        })?;
         return Ok(code);
     }
     write!(ctx.out, "{}", compare::table(&entries))?;

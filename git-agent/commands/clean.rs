@@ -10,9 +10,8 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::json;
 
-use super::{Ctx, Format, OutputArgs};
+use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Failure, Report, code};
 use crate::merging::Memory;
 use crate::remove;
@@ -53,6 +52,15 @@ pub struct Verdict {
     pub keep: Option<String>,
     #[serde(skip)]
     pub session: Option<Session>,
+}
+
+/// `clean --json`: the plan, and (when something was removed) what was done.
+#[derive(Serialize)]
+struct Doc<'a> {
+    dry_run: bool,
+    sessions: &'a [Verdict],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done: Option<Vec<Removal>>,
 }
 
 fn kept(s: &Session, why: String) -> Verdict {
@@ -176,8 +184,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     if args.dry_run || doomed.is_empty() {
         if format == Format::Json {
-            let doc = json!({"dry_run": args.dry_run, "sessions": verdicts});
-            ctx.write_doc(&doc)?;
+            ctx.write_doc(&Doc {
+                dry_run: args.dry_run,
+                sessions: &verdicts,
+                done: None,
+            })?;
         } else if doomed.is_empty() {
             writeln!(ctx.out, "Nothing to clean.")?;
         }
@@ -225,7 +236,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         s.name, outcome.branch
                     )?;
                 }
-                done.push(json!({"name": s.name, "removed": outcome}));
+                done.push(Removal::Removed {
+                    name: s.name.clone(),
+                    removed: outcome,
+                });
             }
             Err(_) if !repo_ref.state().exists(&s.name) => {
                 // Another command removed it meanwhile: what was asked for is done.
@@ -235,15 +249,21 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 // Something changed since the plan: it stays.
                 let r = Report::from_error(&e);
                 ctx.warn(&format!("kept {}: {}", s.name, r.message))?;
-                done.push(json!({"name": s.name, "error": r.message}));
+                done.push(Removal::Failed {
+                    name: s.name.clone(),
+                    error: r.message,
+                });
                 exit = code::NEGATIVE;
             }
         }
     }
     progress.finish();
     if format == Format::Json {
-        let doc = json!({"dry_run": false, "sessions": verdicts, "done": done});
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc {
+            dry_run: false,
+            sessions: &verdicts,
+            done: Some(done),
+        })?;
     }
     Ok(exit)
 }

@@ -7,7 +7,6 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::json;
 
 use super::{Ctx, Format, OutputArgs};
 use crate::repo::Repo;
@@ -201,12 +200,19 @@ pub fn settings(repo: &Repo) -> Result<Vec<Setting>> {
     Ok(settings)
 }
 
+/// `config --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    settings: &'a [Setting],
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let settings = settings(&repo)?;
     if args.output.format() == Format::Json {
-        let doc = json!({"settings": settings});
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc {
+            settings: &settings,
+        })?;
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = settings

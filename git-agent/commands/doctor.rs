@@ -6,7 +6,7 @@
 //! problem is left open.
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs};
 pub use crate::ops::doctor::Finding;
@@ -25,6 +25,13 @@ pub struct Args {
     pub output: OutputArgs,
 }
 
+/// `doctor --json`: what was found, and how many problems remain open.
+#[derive(Serialize)]
+struct Doc<'a> {
+    findings: &'a [doctor::Finding],
+    problems: usize,
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let findings = doctor::check(
@@ -36,8 +43,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     )?;
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
     if args.output.format() == Format::Json {
-        let doc = json!({"findings": findings, "problems": open});
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc {
+            findings: &findings,
+            problems: open,
+        })?;
     } else {
         for f in &findings {
             let mark = if f.info {

@@ -1,9 +1,9 @@
 //! `git agent list`: one line per session, what needs the user first.
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{Ctx, Format, OutputArgs};
+use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::changes::{self, Changes};
 use crate::repo::Repo;
 use crate::session::{Session, State};
@@ -155,24 +155,40 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
     Ok(())
 }
 
-pub fn row_json(row: &Row) -> Result<Value> {
-    let mut value = serde_json::to_value(&row.session)?;
-    if let Value::Object(map) = &mut value {
-        map.insert("stored_state".into(), json!(row.session.state));
-        map.insert("state".into(), json!(row.state));
-        map.insert("archived".into(), json!(row.archived));
-        map.insert("changes".into(), serde_json::to_value(&row.changes)?);
+/// `list --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    sessions: Vec<Entry<'a>>,
+}
+
+/// A session in `list --json`.
+#[derive(Serialize)]
+struct Entry<'a> {
+    #[serde(flatten)]
+    session: SessionDoc<'a>,
+    archived: bool,
+}
+
+impl<'a> Entry<'a> {
+    fn of(row: &'a Row) -> Self {
+        Entry {
+            session: SessionDoc {
+                record: &row.session,
+                state: row.state,
+                stored_state: row.session.state,
+                changes: row.changes.as_ref(),
+            },
+            archived: row.archived,
+        }
     }
-    Ok(value)
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let rows = rows(ctx, &repo, args.all, args.full)?;
     if args.output.format() == Format::Json {
-        let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
-        let doc = json!({ "sessions": sessions });
-        ctx.write_doc(&doc)?;
+        let sessions = rows.iter().map(Entry::of).collect();
+        ctx.write_doc(&Doc { sessions })?;
         return Ok(0);
     }
     if rows.is_empty() {

@@ -217,6 +217,34 @@ impl MessageArgs {
     }
 }
 
+/// A session as `list --json` and `show --json` print it: its record, with `state` the state
+/// to show ([`Session::live_state`](crate::session::Session::live_state)) and `stored_state`
+/// the record's, and what it changed.
+#[derive(serde::Serialize)]
+pub struct SessionDoc<'a> {
+    #[serde(flatten)]
+    pub record: &'a crate::session::Session,
+    /// After the record, so it replaces the record's own `state`: [`Ctx::write_doc`] builds
+    /// the document as a map, where the later key wins.
+    pub state: crate::session::State,
+    pub stored_state: crate::session::State,
+    pub changes: Option<&'a crate::changes::Changes>,
+}
+
+/// One session's entry in what `rm --json` (`results`) and `clean --json` (`done`) report.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Removal {
+    Removed {
+        name: String,
+        removed: crate::remove::Outcome,
+    },
+    Failed {
+        name: String,
+        error: String,
+    },
+}
+
 /// Version of every `--json` document (`{"version": 1, …}`), added by [`Ctx::write_doc`].
 pub const JSON_VERSION: u32 = 1;
 

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{Ctx, Format, MessageArgs, PorcelainOutputArgs};
@@ -480,11 +480,16 @@ fn read_prompt(args: &Args) -> Result<String> {
     args.task.read(&args.prompt, "task")
 }
 
+/// `new --json`: the sessions created.
+#[derive(Serialize)]
+struct Doc<'a> {
+    sessions: &'a [Session],
+}
+
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {
     match format {
         Format::Json => {
-            let doc = json!({ "sessions": sessions });
-            ctx.write_doc(&doc)?;
+            ctx.write_doc(&Doc { sessions })?;
         }
         Format::Porcelain => {
             for s in sessions {

@@ -2,7 +2,9 @@
 //! whether its program is installed, its permission mode, and whether it can resume.
 
 use anyhow::Result;
-use serde_json::json;
+use std::path::PathBuf;
+
+use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs};
 use crate::agents::{self, Profiles};
@@ -13,6 +15,38 @@ use crate::ui;
 pub struct Args {
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `profiles --json`.
+#[derive(Serialize)]
+struct Doc {
+    profiles: Vec<ProfileDoc>,
+}
+
+/// A profile in `profiles --json`.
+#[derive(Serialize)]
+struct ProfileDoc {
+    name: String,
+    source: &'static str,
+    program: String,
+    /// Where the program was found on PATH (null: not installed).
+    found: Option<PathBuf>,
+    permission_mode: Option<String>,
+    bypass: bool,
+    resume: bool,
+    format: agents::output::Format,
+    prompt_via: &'static str,
+    leaves: Vec<String>,
+    modes: Vec<ModeDoc>,
+    default: bool,
+}
+
+/// A built-in permission mode in `profiles --json`.
+#[derive(Serialize)]
+struct ModeDoc {
+    name: &'static str,
+    bypass: bool,
+    about: &'static str,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -37,20 +71,27 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         };
         let program = profile.resolve_program().ok();
         let modes = agents::builtin_modes(&profile.name);
-        docs.push(json!({
-            "name": profile.name,
-            "source": profile.source,
-            "program": profile.program,
-            "found": program,
-            "permission_mode": profile.permission_mode,
-            "bypass": profile.bypass,
-            "resume": profile.resume.is_some(),
-            "format": profile.format,
-            "prompt_via": profile.prompt_via.as_str(),
-            "leaves": profile.leaves,
-            "modes": modes.iter().map(|m| json!({"name": m.name, "bypass": m.bypass, "about": m.about})).collect::<Vec<_>>(),
-            "default": default.as_deref() == Some(profile.name.as_str()),
-        }));
+        docs.push(ProfileDoc {
+            name: profile.name.clone(),
+            source: profile.source,
+            program: profile.program.clone(),
+            found: program.clone(),
+            permission_mode: profile.permission_mode.clone(),
+            bypass: profile.bypass,
+            resume: profile.resume.is_some(),
+            format: profile.format,
+            prompt_via: profile.prompt_via.as_str(),
+            leaves: profile.leaves.clone(),
+            modes: modes
+                .iter()
+                .map(|m| ModeDoc {
+                    name: m.name,
+                    bypass: m.bypass,
+                    about: m.about,
+                })
+                .collect(),
+            default: default.as_deref() == Some(profile.name.as_str()),
+        });
         let mut mode = profile
             .permission_mode
             .clone()
@@ -80,8 +121,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ]);
     }
     if args.output.format() == Format::Json {
-        let doc = json!({ "profiles": docs });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc { profiles: docs })?;
         return Ok(0);
     }
     write!(

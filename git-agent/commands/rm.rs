@@ -6,9 +6,9 @@
 //! `--delete-branch` deletes the branch too, only if merged (or with `--force`).
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
-use super::{Ctx, Format, OutputArgs};
+use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Report, code};
 use crate::merging::Memory;
 use crate::remove::{self, Inspection};
@@ -36,6 +36,24 @@ pub struct Args {
     pub grace: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `rm --json`.
+#[derive(Serialize)]
+struct Doc {
+    results: Vec<Entry>,
+}
+
+/// One session in `rm --json`: what a dry run found, or what was done.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Inspected {
+        name: String,
+        inspection: Inspection,
+        would_remove: bool,
+    },
+    Done(Removal),
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -67,9 +85,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             let i = remove::inspect(&repo, &mem, &s)?;
             let refusal = remove::refusal(&i, &opts, &force_flag);
             if format == Format::Json {
-                results.push(
-                    json!({"name": name, "inspection": i, "would_remove": refusal.is_none()}),
-                );
+                results.push(Entry::Inspected {
+                    name: name.clone(),
+                    would_remove: refusal.is_none(),
+                    inspection: i,
+                });
             } else {
                 dry_run(ctx, &i, &opts, refusal.as_ref())?;
             }
@@ -124,19 +144,24 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         ))?;
                     }
                 }
-                results.push(json!({"name": name, "removed": outcome}));
+                results.push(Entry::Done(Removal::Removed {
+                    name: name.clone(),
+                    removed: outcome,
+                }));
             }
             Err(e) => {
                 let r = Report::from_error(&e);
                 exit = exit.max(r.code);
                 report(ctx, name, &e)?;
-                results.push(json!({"name": name, "error": r.message}));
+                results.push(Entry::Done(Removal::Failed {
+                    name: name.clone(),
+                    error: r.message,
+                }));
             }
         }
     }
     if format == Format::Json {
-        let doc = json!({"results": results});
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc { results })?;
     }
     Ok(exit)
 }

@@ -1,9 +1,9 @@
 //! `git agent show NAME`: the whole record and the end of the log.
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
-use super::{Ctx, Format, OutputArgs};
+use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::changes;
 use crate::session::{self, Session};
 use crate::state::StateDir;
@@ -49,6 +49,21 @@ pub fn tail(path: &std::path::Path, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `show --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    session: Record<'a>,
+}
+
+/// The session in `show --json`: as in `list --json`, and the end of its log.
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    session: SessionDoc<'a>,
+    log_path: std::path::PathBuf,
+    log_tail: Vec<String>,
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo = ctx.repo()?;
     let state = repo.state();
@@ -57,16 +72,18 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let changes = changes::of(&repo, &s).ok();
     let log_tail = tail(&state.log_path(&s.name), args.lines);
     if args.output.format() == Format::Json {
-        let mut record = serde_json::to_value(&s)?;
-        if let serde_json::Value::Object(map) = &mut record {
-            map.insert("stored_state".into(), json!(s.state));
-            map.insert("state".into(), json!(live));
-            map.insert("changes".into(), serde_json::to_value(&changes)?);
-            map.insert("log_path".into(), json!(state.log_path(&s.name)));
-            map.insert("log_tail".into(), json!(log_tail));
-        }
-        let doc = json!({ "session": record });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc {
+            session: Record {
+                session: SessionDoc {
+                    record: &s,
+                    state: live,
+                    stored_state: s.state,
+                    changes: changes.as_ref(),
+                },
+                log_path: state.log_path(&s.name),
+                log_tail,
+            },
+        })?;
         return Ok(0);
     }
     let readable = rendered_tail(&state.log_path(&s.name), s.agent.format, args.lines);

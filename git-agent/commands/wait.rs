@@ -8,12 +8,13 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs};
 use crate::changes;
 use crate::error::code;
 use crate::repo::Repo;
-use crate::session::{Session, State};
+use crate::session::{Exit, Session, State};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +31,22 @@ pub struct Args {
     pub timeout: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `wait --json`: the sessions that ended, and those still running on giving up.
+#[derive(Serialize)]
+struct Doc<'a> {
+    ended: &'a [Ended],
+    still_running: &'a BTreeSet<String>,
+}
+
+/// A session that ended, in `wait --json`.
+#[derive(Serialize)]
+struct Ended {
+    name: String,
+    state: State,
+    exit: Option<Exit>,
+    reason: Option<String>,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -67,12 +84,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         for session in ended {
             all_done &= matches!(session.live_state(), State::Done | State::Merged);
             if format == Format::Json {
-                report.push(serde_json::json!({
-                    "name": session.name,
-                    "state": session.live_state(),
-                    "exit": session.exit,
-                    "reason": session.reason,
-                }));
+                report.push(Ended {
+                    name: session.name.clone(),
+                    state: session.live_state(),
+                    exit: session.exit.clone(),
+                    reason: session.reason.clone(),
+                });
             } else {
                 writeln!(ctx.out, "{}", summary(&repo, &session))?;
                 ctx.out.flush()?;
@@ -84,8 +101,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if format == Format::Json {
-                let doc = serde_json::json!({"ended": report, "still_running": pending});
-                ctx.write_doc(&doc)?;
+                ctx.write_doc(&Doc {
+                    ended: &report,
+                    still_running: &pending,
+                })?;
                 return Ok(code::NEGATIVE);
             }
             for name in &pending {
@@ -100,8 +119,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         std::thread::sleep(Duration::from_millis(50));
     }
     if format == Format::Json {
-        let doc = serde_json::json!({"ended": report, "still_running": []});
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&Doc {
+            ended: &report,
+            still_running: &pending,
+        })?;
     }
     Ok(if all_done {
         code::SUCCESS
