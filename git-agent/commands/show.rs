@@ -1,11 +1,12 @@
 //! `git agent show NAME`: the whole record and the end of the log.
 
 use anyhow::Result;
+use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::changes;
-use crate::session::{self, Session};
+use crate::session::{self, Session, State};
 use crate::state::StateDir;
 use crate::ui;
 
@@ -91,6 +92,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     Ok(0)
 }
 
+/// Rows of `show`: a label and its value.
+type Rows = Vec<(&'static str, String)>;
+
 fn write_human(
     ctx: &mut Ctx<'_>,
     state: &StateDir,
@@ -100,7 +104,22 @@ fn write_human(
 ) -> Result<()> {
     let now = crate::time::now();
     let live = s.live_state();
-    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut rows: Rows = vec![("state", status(s, live))];
+    agent_rows(&mut rows, s, live, now);
+    place_rows(&mut rows, s, changes);
+    time_rows(&mut rows, s, now);
+    outcome_rows(&mut rows, s, changes, now);
+    spending_rows(&mut rows, s);
+    rows.push((
+        "log",
+        state.log_path(&s.name).to_string_lossy().into_owned(),
+    ));
+    write_rows(ctx, &s.name, rows)?;
+    write_task_and_log(ctx, s, live, log_tail)
+}
+
+/// The state, how the run ended and why, and whether the record is out of date.
+fn status(s: &Session, live: State) -> String {
     let mut status = ui::state(live);
     if let Some(exit) = s.exit {
         status.push_str(&format!(" ({})", exit.describe()));
@@ -116,7 +135,12 @@ fn write_human(
             s.state
         ));
     }
-    rows.push(("state", status));
+    status
+}
+
+/// Who works on it: group, agent, sandbox, command line, the agent's own session, and what it
+/// last reported.
+fn agent_rows(rows: &mut Rows, s: &Session, live: State, now: Timestamp) {
     if let Some(g) = &s.group {
         rows.push((
             "group",
@@ -168,6 +192,10 @@ fn write_human(
             ),
         ));
     }
+}
+
+/// Where the work is: branch, worktree, base, and what changed.
+fn place_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>) {
     rows.push(("branch", s.branch.clone()));
     rows.push(("worktree", s.worktree.to_string_lossy().into_owned()));
     rows.push((
@@ -181,6 +209,10 @@ fn write_human(
     if let Some(c) = changes {
         rows.push(("changes", c.summary()));
     }
+}
+
+/// When: created, started, ended, how long it ran, its timeout.
+fn time_rows(rows: &mut Rows, s: &Session, now: Timestamp) {
     rows.push((
         "created",
         format!(
@@ -204,6 +236,10 @@ fn write_human(
             crate::time::format_duration(std::time::Duration::from_secs(t)),
         ));
     }
+}
+
+/// What came of it: the commit, the agent's result or error, what it was refused, the verify.
+fn outcome_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>, now: Timestamp) {
     if let Some(c) = &s.commit {
         rows.push(("commit", c.describe()));
     }
@@ -247,6 +283,10 @@ fn write_human(
             }
         }
     }
+}
+
+/// What it cost (turns, tokens, money), its runs, and its processes.
+fn spending_rows(rows: &mut Rows, s: &Session) {
     let usage = s.usage();
     let mut spent = Vec::new();
     let turns: u32 = s.runs.iter().map(|r| r.outcome.turns).sum();
@@ -296,12 +336,11 @@ fn write_human(
     if !pids.is_empty() {
         rows.push(("pids", pids.join(", ")));
     }
-    rows.push((
-        "log",
-        state.log_path(&s.name).to_string_lossy().into_owned(),
-    ));
+}
 
-    writeln!(ctx.out, "{} {}", ui::bold("session"), ui::bold(&s.name))?;
+/// The header and the aligned rows.
+fn write_rows(ctx: &mut Ctx<'_>, name: &str, rows: Rows) -> Result<()> {
+    writeln!(ctx.out, "{} {}", ui::bold("session"), ui::bold(name))?;
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in rows {
         let value = ui::printable(&value);
@@ -312,6 +351,16 @@ fn write_human(
             width = width + ui::dim(key).len() - key.len()
         )?;
     }
+    Ok(())
+}
+
+/// The task and the end of the log.
+fn write_task_and_log(
+    ctx: &mut Ctx<'_>,
+    s: &Session,
+    live: State,
+    log_tail: &[String],
+) -> Result<()> {
     writeln!(ctx.out, "\n{}", ui::bold("task"))?;
     for line in s.prompt.lines() {
         writeln!(ctx.out, "    {}", ui::printable(line))?;
