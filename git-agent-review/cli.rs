@@ -324,19 +324,7 @@ fn add_comments(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Resul
         });
     }
     if cli.edit {
-        let patch = repo
-            .git()
-            .args([
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                "--no-textconv",
-                &r.merge_base,
-                &r.tree,
-                "--",
-            ])
-            .args(&cli.paths)
-            .run()?;
+        let patch = diff::patch(repo, &r.merge_base, &r.tree, None, &cli.paths)?;
         let state = repo.state();
         let file: PathBuf = rounds::dir(&state, &s.name).join("EDIT_REVIEW.diff");
         std::fs::create_dir_all(file.parent().unwrap_or(&state.session_dir(&s.name)))?;

@@ -269,31 +269,32 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
 }
 
 fn show_plan(ctx: &mut Ctx<'_>, verdicts: &[Verdict], dry_run: bool) -> Result<()> {
-    let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
-    let keep: Vec<&Verdict> = verdicts.iter().filter(|v| v.keep.is_some()).collect();
     let width = verdicts.iter().map(|v| v.name.len()).max().unwrap_or(0);
-    if !doomed.is_empty() {
-        let verb = if dry_run { "Would remove" } else { "To remove" };
-        writeln!(ctx.out, "{verb} (their branches are kept):")?;
-        for v in &doomed {
-            writeln!(
-                ctx.out,
-                "  {:width$}  {}",
-                v.name,
-                v.remove.as_deref().unwrap_or("")
-            )?;
-        }
+    let verb = if dry_run { "Would remove" } else { "To remove" };
+    let title = format!("{verb} (their branches are kept):");
+    write_group(ctx, &title, verdicts, width, |v| v.remove.as_deref())?;
+    write_group(ctx, "Keeping:", verdicts, width, |v| v.keep.as_deref())
+}
+
+/// `title` and the verdicts `why` says something about, one a line with what it says;
+/// nothing if there are none.
+fn write_group(
+    ctx: &mut Ctx<'_>,
+    title: &str,
+    verdicts: &[Verdict],
+    width: usize,
+    why: impl Fn(&Verdict) -> Option<&str>,
+) -> Result<()> {
+    let mut group = verdicts
+        .iter()
+        .filter_map(|v| Some((v.name.as_str(), why(v)?)))
+        .peekable();
+    if group.peek().is_none() {
+        return Ok(());
     }
-    if !keep.is_empty() {
-        writeln!(ctx.out, "Keeping:")?;
-        for v in &keep {
-            writeln!(
-                ctx.out,
-                "  {:width$}  {}",
-                v.name,
-                v.keep.as_deref().unwrap_or("")
-            )?;
-        }
+    writeln!(ctx.out, "{title}")?;
+    for (name, why) in group {
+        writeln!(ctx.out, "  {name:width$}  {why}")?;
     }
     Ok(())
 }
