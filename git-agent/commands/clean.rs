@@ -238,7 +238,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 }
                 done.push(Removal::Removed {
                     name: s.name.clone(),
-                    removed: outcome,
+                    removed: Box::new(outcome),
                 });
             }
             Err(_) if !repo_ref.state().exists(&s.name) => {

@@ -237,7 +237,7 @@ pub struct SessionDoc<'a> {
 pub enum Removal {
     Removed {
         name: String,
-        removed: crate::remove::Outcome,
+        removed: Box<crate::remove::Outcome>,
     },
     Failed {
         name: String,

@@ -50,7 +50,7 @@ struct Doc {
 enum Entry {
     Inspected {
         name: String,
-        inspection: Inspection,
+        inspection: Box<Inspection>,
         would_remove: bool,
     },
     Done(Removal),
@@ -88,7 +88,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 results.push(Entry::Inspected {
                     name: name.clone(),
                     would_remove: refusal.is_none(),
-                    inspection: i,
+                    inspection: Box::new(i),
                 });
             } else {
                 dry_run(ctx, &i, &opts, refusal.as_ref())?;
@@ -146,7 +146,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 }
                 results.push(Entry::Done(Removal::Removed {
                     name: name.clone(),
-                    removed: outcome,
+                    removed: Box::new(outcome),
                 }));
             }
             Err(e) => {

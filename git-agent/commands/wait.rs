@@ -87,7 +87,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 report.push(Ended {
                     name: session.name.clone(),
                     state: session.live_state(),
-                    exit: session.exit.clone(),
+                    exit: session.exit,
                     reason: session.reason.clone(),
                 });
             } else {

@@ -10,6 +10,7 @@
 
 pub mod create;
 pub mod doctor;
+pub mod foreground;
 pub mod plugins;
 pub mod send;
 pub mod stop;
