@@ -9,8 +9,8 @@
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
-use git_agent::merging::Memory;
-use git_agent::repo::Repo;
+use git_agent::git::merging::Memory;
+use git_agent::git::repo::Repo;
 use git_agent::state::Event;
 
 use crate::land;

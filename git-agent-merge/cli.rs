@@ -5,8 +5,8 @@ use anyhow::Result;
 use git_agent::cli::merge::{Cli, ConflictsArgs, MergeArgs, StrategyArgs, Sub};
 use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
-use git_agent::merging::Memory;
-use git_agent::repo::Repo;
+use git_agent::git::merging::Memory;
+use git_agent::git::repo::Repo;
 use git_agent::session::{Session, short_id};
 use serde::Serialize;
 
@@ -96,7 +96,7 @@ fn options(args: &MergeArgs) -> Options {
 #[derive(Serialize)]
 struct MergeDoc<'a> {
     steps: [&'a Step; 1],
-    discarded: &'a [git_agent::remove::Outcome],
+    discarded: &'a [git_agent::ops::remove::Outcome],
 }
 
 fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
@@ -298,7 +298,7 @@ fn discard_others(
     repo: &Repo,
     winner: &str,
     force: bool,
-) -> Result<(Vec<git_agent::remove::Outcome>, bool)> {
+) -> Result<(Vec<git_agent::ops::remove::Outcome>, bool)> {
     let state = repo.state();
     let group = state
         .load_archive()?
@@ -317,14 +317,14 @@ fn discard_others(
         if s.name == winner || s.group.as_ref().is_none_or(|g| g.id != group.id) {
             continue;
         }
-        let opts = git_agent::remove::Options {
+        let opts = git_agent::ops::remove::Options {
             force,
             allow_unmerged: true,
             reason: format!("discarded: {winner} won"),
             ..Default::default()
         };
         let force_flag = format!("git agent merge {winner} --discard-others --force");
-        match git_agent::remove::remove(repo, &s, &opts, &force_flag) {
+        match git_agent::ops::remove::remove(repo, &s, &opts, &force_flag) {
             Ok(outcome) => {
                 let tip = outcome
                     .branch_tip

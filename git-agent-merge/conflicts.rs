@@ -1,7 +1,7 @@
 //! `git agent conflicts`: which sessions would conflict with their target and with each other,
 //! and the order to merge them in.
 //!
-//! Every merge here is computed in memory ([`git_agent::merging`]) on each session's whole
+//! Every merge here is computed in memory ([`git_agent::git::merging`]) on each session's whole
 //! result, uncommitted work included: nothing is written, no checkout is touched.
 //!
 //! The suggested order, the rule: at each step, among the sessions that still merge cleanly
@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
-use git_agent::merging::{Memory, Result_};
-use git_agent::repo::Repo;
+use git_agent::git::merging::{Memory, Result_};
+use git_agent::git::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 use serde::Serialize;
@@ -189,7 +189,7 @@ fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
         if !s.worktree.is_dir() {
             return Ok(None);
         }
-        git_agent::sandbox::guard(s)?;
+        git_agent::git::link::guard(s)?;
         let left_clean = s
             .changes
             .as_ref()
@@ -201,7 +201,7 @@ fn scan(sessions: &[Session], scan_all: bool) -> Vec<Result<Option<String>>> {
             }
             _ => true,
         };
-        look.then(|| git_agent::changes::status(&s.worktree, &s.left_out()))
+        look.then(|| git_agent::git::changes::status(&s.worktree, &s.left_out()))
             .transpose()
     })
 }

@@ -6,8 +6,8 @@
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
+use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
-use git_agent::repo::Repo;
 use git_agent::session::{PullRequest, Session};
 use git_agent::state::Event;
 

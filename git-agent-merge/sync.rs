@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::{Failure, code};
-use git_agent::merging::Memory;
+use git_agent::git::merging::Memory;
+use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
-use git_agent::repo::Repo;
 use git_agent::session::{Session, SyncPending, Synced, short_id};
 use git_agent::state::Event;
 use gix::ObjectId;
@@ -247,8 +247,8 @@ fn record(
     state.update(&s.name, |r| {
         r.synced = Some(synced.clone());
         // What plain `list` shows: measured from the target brought in.
-        if let Ok(c) = git_agent::changes::of(repo, r) {
-            r.changes = Some(git_agent::changes::Changes {
+        if let Ok(c) = git_agent::git::changes::of(repo, r) {
+            r.changes = Some(git_agent::git::changes::Changes {
                 at: Some(git_agent::time::now()),
                 ..c
             });
@@ -277,7 +277,7 @@ pub fn sync(
     action: Action,
 ) -> Result<Synced_> {
     land::ensure_idle(s, "sync")?;
-    git_agent::sandbox::guard(s)?;
+    git_agent::git::link::guard(s)?;
     if !s.worktree.is_dir() {
         return Err(Failure::fatal(format!(
             "the worktree of '{}' is gone; there is nothing to sync",
@@ -536,7 +536,7 @@ pub fn run(
                 let s = repo.state().load(name)?;
                 let prompt = conflict_prompt(repo, &s, &refused, how);
                 let delivered = git_agent::ops::send::deliver(repo, name, &prompt, false)?;
-                writeln!(ctx.out, "{}", delivered.summary(name))?;
+                writeln!(ctx.out, "{}", git_agent::ui::delivered(&delivered, name))?;
                 writeln!(
                     ctx.err,
                     "Asked the agent of {name} to resolve them; follow it with: git agent logs {name} -f"

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use git_agent::error::Failure;
-use git_agent::merging;
+use git_agent::git::merging;
+use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
-use git_agent::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 
@@ -38,13 +38,13 @@ pub fn git(dir: &Path) -> Cmd {
 
 /// `-c core.hooksPath=…` as the main worktree resolves it, for every git command of ours: a
 /// merge, squash or rebase built in an agent's worktree runs your hooks, never a hook the
-/// agent wrote there (see `git_agent::commit::trusted_hooks`).
+/// agent wrote there (see `git_agent::git::hooks::trusted_hooks`).
 static TRUSTED_HOOKS: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
 
 /// Sets the hooks every [`git`] runs, from the repository this command works on.
-pub fn trust_hooks_of(repo: &git_agent::repo::Repo) {
+pub fn trust_hooks_of(repo: &git_agent::git::repo::Repo) {
     TRUSTED_HOOKS.get_or_init(|| {
-        git_agent::commit::trusted_hooks(
+        git_agent::git::hooks::trusted_hooks(
             repo.main_workdir().unwrap_or(repo.common_dir()),
             repo.common_dir(),
         )
@@ -146,8 +146,8 @@ pub fn checkout_of(repo: &Repo, branch: &str) -> Result<Option<PathBuf>> {
 
 /// Paths with uncommitted changes (staged, unstaged, untracked) in a worktree.
 pub fn local_changes(dir: &Path) -> Result<Vec<String>> {
-    Ok(git_agent::merging::status_paths(
-        &git_agent::changes::status(dir, &[])?,
+    Ok(git_agent::git::merging::status_paths(
+        &git_agent::git::changes::status(dir, &[])?,
     ))
 }
 
@@ -200,7 +200,7 @@ pub fn ignored_in_the_way(dir: &Path, paths: &[String]) -> Result<Vec<String>> {
 /// Refuses (exit 1) when the target's checkout has local changes in `paths`, or ignored
 /// files the merge would overwrite, or is in the middle of an operation.
 pub fn check_checkout(dir: &Path, branch: &str, paths: &[String]) -> Result<()> {
-    if let Some(op) = git_agent::worktree::operation_at(dir) {
+    if let Some(op) = git_agent::git::worktree::operation_at(dir) {
         return Err(Failure::fatal(format!(
             "{branch} is checked out in {} and {op} is in progress there",
             dir.display()

@@ -8,15 +8,15 @@ use git_agent::cli::review::Cli;
 use anyhow::Result;
 use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
+use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
-use git_agent::repo::Repo;
-use git_agent::rounds::{self, Comment};
 use git_agent::session::{Session, short_id};
+use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
 use serde::Serialize;
 
 use crate::{compare, diff, edit, interactive};
-use git_agent::verify;
+use git_agent::ops::verify;
 
 /// `review NAME --verify --json`.
 #[derive(Serialize)]
@@ -506,7 +506,7 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
 /// Sends the open review round to the agent (`--send`, or "request changes" in the menu).
 fn send_round(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, queue: bool) -> Result<()> {
     let sent = git_agent::ops::send::send_review(repo, name, queue, |d| {
-        writeln!(ctx.out, "{}", d.summary(name))?;
+        writeln!(ctx.out, "{}", git_agent::ui::delivered(d, name))?;
         Ok(())
     })?;
     writeln!(ctx.err, "{}", sent.summary())?;

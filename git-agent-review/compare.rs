@@ -7,8 +7,8 @@
 //! one by itself.
 
 use anyhow::Result;
-use git_agent::events::format_cost;
-use git_agent::repo::Repo;
+use git_agent::agents::output::format_cost;
+use git_agent::git::repo::Repo;
 use git_agent::session::{Session, State};
 use git_agent::ui;
 use serde::Serialize;

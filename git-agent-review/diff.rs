@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use git_agent::git::repo::Repo;
 use git_agent::process::Cmd;
-use git_agent::repo::Repo;
 use git_agent::session::Session;
 use serde::Serialize;
 
@@ -93,7 +93,7 @@ pub fn result(repo: &Repo, s: &Session) -> Result<Result_> {
 
 /// The tree of the worktree as it is, through a temporary copy of its index.
 fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
-    git_agent::sandbox::guard(s)?;
+    git_agent::git::link::guard(s)?;
     let wt = &s.worktree;
     let git_dir = Cmd::git_in(wt)
         .args(["rev-parse", "--absolute-git-dir"])
@@ -112,7 +112,7 @@ fn worktree_tree(repo: &Repo, s: &Session) -> Result<(String, String)> {
     let with_index = |cmd: Cmd| cmd.env("GIT_INDEX_FILE", tmp.path());
     with_index(Cmd::git_in(wt))
         .args(["add", "-A", "--"])
-        .args(git_agent::commit::leaves_pathspecs(&s.left_out()))
+        .args(git_agent::git::changes::leaves_pathspecs(&s.left_out()))
         .run()
         .context("could not read the worktree's changes")?;
     let tree = with_index(Cmd::git_in(wt))

@@ -21,7 +21,7 @@ use std::path::Path;
 use anyhow::Result;
 use git_agent::error::Failure;
 use git_agent::process::Cmd;
-use git_agent::rounds::Comment;
+use git_agent::state::rounds::Comment;
 
 /// The text the editor opens: instructions, then the diff.
 pub fn buffer(name: &str, diff: &str) -> String {

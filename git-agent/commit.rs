@@ -8,7 +8,7 @@
 //! is never committed, whatever the agent did to `.gitignore` or the index.
 //!
 //! Hooks: a commit we make in an agent's worktree runs the hooks the *main* worktree would run
-//! ([`trusted_hooks`]), never ones the agent could have written: a relative `core.hooksPath`
+//! ([`crate::git::hooks::trusted_hooks`]), never ones the agent could have written: a relative `core.hooksPath`
 //! (`.githooks`, husky) would otherwise resolve inside the agent's worktree. When the run had
 //! our write sandbox, the commit runs inside the same sandbox, so that a hook which runs the
 //! project's own tools (which the agent may have changed) cannot write outside either.
@@ -17,38 +17,6 @@ use std::path::Path;
 
 use crate::process::{Cmd, CommandFailed};
 use crate::session::{CommitOutcome, Session};
-
-/// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
-/// gitignore-style globs) and what `.worktreeinclude`/`.worktreelink` brought in (see
-/// [`Session::left_out`]): `.aider*` becomes `:(exclude,glob)**/.aider*` and
-/// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name); a
-/// plain path such as `/node_modules/` becomes `:(exclude,literal)node_modules`, which covers
-/// everything beneath it too, and which git also accepts when the path is a symlink (a
-/// `node_modules/**` pathspec is "beyond a symbolic link" to `git add`).
-pub fn leaves_pathspecs(leaves: &[String]) -> Vec<String> {
-    if leaves.is_empty() {
-        return Vec::new();
-    }
-    let mut specs = vec![".".to_owned()];
-    for pattern in leaves {
-        let p = pattern.trim_end_matches('/');
-        let anchored = p.strip_prefix('/').map(str::to_owned);
-        let base = anchored.unwrap_or_else(|| {
-            if p.contains('/') {
-                p.to_owned()
-            } else {
-                format!("**/{p}")
-            }
-        });
-        if !base.contains(['*', '?', '[', '\\']) {
-            specs.push(format!(":(exclude,literal){base}"));
-            continue;
-        }
-        specs.push(format!(":(exclude,glob){base}"));
-        specs.push(format!(":(exclude,glob){base}/**"));
-    }
-    specs
-}
 
 /// The commit message for leftovers: a subject from the task, what happened, and trailers
 /// that say which session and agent produced the work.
@@ -87,25 +55,6 @@ pub fn commit_leftovers(session: &Session, how: &str) -> CommitOutcome {
     }
 }
 
-/// `-c core.hooksPath=<absolute>`: the hooks folder as the main worktree resolves it (a
-/// relative `core.hooksPath` is relative to the main worktree, not to the agent's; unset, the
-/// common dir's `hooks/`). Given on the command line, it also wins over anything an agent
-/// could have put in its worktree's own config (`config.worktree`).
-pub fn trusted_hooks(main_worktree: &Path, common_dir: &Path) -> [String; 2] {
-    let configured = Cmd::git_in(main_worktree)
-        .args(["config", "--type=path", "--get", "core.hooksPath"])
-        .run()
-        .ok()
-        .map(|v| v.trim_end_matches('\n').to_owned())
-        .filter(|v| !v.is_empty());
-    let dir = match configured {
-        Some(v) if Path::new(&v).is_absolute() => std::path::PathBuf::from(v),
-        Some(v) => main_worktree.join(v),
-        None => common_dir.join("hooks"),
-    };
-    ["-c".to_owned(), format!("core.hooksPath={}", dir.display())]
-}
-
 fn describe(err: &anyhow::Error) -> String {
     match err.downcast_ref::<CommandFailed>() {
         Some(f) if !f.stderr.is_empty() => f.stderr.clone(),
@@ -126,14 +75,14 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         .run()
         .map_err(|e| describe(&e))?;
     let common_dir = std::path::PathBuf::from(common_dir.trim_end_matches('\n'));
-    if let Err(why) = crate::sandbox::check_link(&common_dir, wt) {
+    if let Err(why) = crate::git::link::check_link(&common_dir, wt) {
         return Ok(CommitOutcome::Skipped {
             reason: format!("{why}; nothing was run in the worktree (see 'git agent doctor')"),
         });
     }
     let git = |args: &[&str]| Cmd::git_in(wt).args(args).run().map_err(|e| describe(&e));
     let git_dir = git(&["rev-parse", "--absolute-git-dir"])?;
-    if let Some(op) = crate::worktree::operation_in(Path::new(git_dir.trim())) {
+    if let Some(op) = crate::git::worktree::operation_in(Path::new(git_dir.trim())) {
         return Ok(CommitOutcome::Skipped {
             reason: format!("{op} is in progress"),
         });
@@ -149,8 +98,8 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         });
     }
     let left_out = session.left_out();
-    let leaves = leaves_pathspecs(&left_out);
-    let status = crate::changes::status(wt, &left_out).map_err(|e| describe(&e))?;
+    let leaves = crate::git::changes::leaves_pathspecs(&left_out);
+    let status = crate::git::changes::status(wt, &left_out).map_err(|e| describe(&e))?;
     if status.is_empty() {
         return Ok(CommitOutcome::Clean);
     }
@@ -173,7 +122,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         git(&reset_args)?;
     }
     let mut commit = Cmd::git_in(wt)
-        .args(trusted_hooks(&session.repo, &common_dir))
+        .args(crate::git::hooks::trusted_hooks(&session.repo, &common_dir))
         .args(["commit", "-q", "-m", &message(session, how)])
         .env("GIT_EDITOR", "true");
     // In the sandbox only where it may move the branch: on a branch of the user's, whose
@@ -194,29 +143,4 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
     Ok(CommitOutcome::Committed {
         sha: sha.trim().to_owned(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn leaves_become_exclude_pathspecs() {
-        assert!(leaves_pathspecs(&[]).is_empty());
-        assert_eq!(
-            leaves_pathspecs(&[".aider*".into(), "/build/".into(), "tmp/cache".into()]),
-            [
-                ".",
-                ":(exclude,glob)**/.aider*",
-                ":(exclude,glob)**/.aider*/**",
-                ":(exclude,literal)build",
-                ":(exclude,literal)tmp/cache",
-            ]
-        );
-        // A path brought in whose name has glob characters, escaped by `Session::left_out`.
-        assert_eq!(
-            leaves_pathspecs(&["/a\\*b/".into()]),
-            [".", ":(exclude,glob)a\\*b", ":(exclude,glob)a\\*b/**"]
-        );
-    }
 }

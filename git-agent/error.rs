@@ -4,8 +4,6 @@
 //! exit code and carries the `hint:` lines; any other error is a plain `fatal:` (128), the way
 //! git's `die()` behaves.
 
-use std::fmt;
-
 /// Exit codes shared by `git-agent`, `git-agent-review` and `git-agent-merge`.
 pub mod code {
     /// Everything asked for happened.
@@ -23,7 +21,8 @@ pub mod code {
 }
 
 /// An error meant for the user: a message, optional hints, and the exit code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct Failure {
     pub message: String,
     pub hints: Vec<String>,
@@ -63,14 +62,6 @@ impl Failure {
         self
     }
 }
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Failure {}
 
 /// Returns early with a fatal [`Failure`]: `bail_fatal!("no such session '{name}'")`.
 #[macro_export]

@@ -275,12 +275,23 @@ impl Cmd {
     }
 }
 
-/// A command ran but exited non-zero.
-#[derive(Debug)]
+/// A command ran but exited non-zero. Callers that branch on why a command failed (git's
+/// message in `stderr`) find it in the error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` failed ({}){}", describe_status(*status), stderr_part(stderr))]
 pub struct CommandFailed {
     pub command: String,
     pub status: ExitStatus,
     pub stderr: String,
+}
+
+/// `:\n<stderr>` when the command said something.
+fn stderr_part(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{stderr}")
+    }
 }
 
 impl CommandFailed {
@@ -296,23 +307,6 @@ impl CommandFailed {
         }
     }
 }
-
-impl std::fmt::Display for CommandFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` failed ({})",
-            self.command,
-            describe_status(self.status)
-        )?;
-        if !self.stderr.is_empty() {
-            write!(f, ":\n{}", self.stderr)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for CommandFailed {}
 
 /// "exit 3" or "killed by SIGKILL".
 pub fn describe_status(status: ExitStatus) -> String {
@@ -393,4 +387,22 @@ pub fn on_all_cores<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync)
         .into_iter()
         .filter_map(|s| s.into_inner().ok().flatten())
         .collect()
+}
+/// The `git-agent` executable (it supervises sessions and is the sandbox trampoline): this process if it is `git-agent`,
+/// else the one next to it (the suite is installed together), else the one on `PATH`.
+pub fn git_agent_exe() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("could not find our own executable")?;
+    if me.file_stem().is_some_and(|n| n == "git-agent") {
+        return Ok(me);
+    }
+    if let Some(beside) = me.parent().map(|d| d.join("git-agent"))
+        && beside.is_file()
+    {
+        return Ok(beside);
+    }
+    which::which("git-agent").map_err(|_| {
+        Failure::fatal("git-agent not found next to this program nor in PATH")
+            .hint("install the whole suite: cargo install --path .")
+            .into()
+    })
 }

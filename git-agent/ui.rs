@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use console::{Style, measure_text_width};
 
+use crate::ops::send::{Delivered, Resumed};
+use crate::session::RunKind;
 use crate::session::State;
 
 /// Set when `--color` or the environment decided, so git config does not override it.
@@ -243,6 +245,39 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// The line that tells the user what happened to a follow-up for session `name`.
+pub fn delivered(d: &Delivered, name: &str) -> String {
+    match d {
+        Delivered::Queued(queued) => {
+            format!("Queued for {name}: delivered when its current run ends ({queued} waiting).")
+        }
+        Delivered::Run { n, kind, resumed } => {
+            let how = match resumed {
+                Some(Resumed {
+                    profile,
+                    session_id: Some(id),
+                }) => format!(
+                    "resuming {profile}'s session {}",
+                    crate::session::short_id(id)
+                ),
+                Some(Resumed {
+                    profile,
+                    session_id: None,
+                }) => format!("resuming {profile}'s conversation"),
+                None => {
+                    "the agent cannot resume: it got the task and the message afresh".to_owned()
+                }
+            };
+            let verb = if *kind == RunKind::Resume {
+                "Resumed"
+            } else {
+                "Sent to"
+            };
+            format!("{verb} {} (run {n}, {how})", bold(name))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::Failure;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 

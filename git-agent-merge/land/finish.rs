@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 use git_agent::commands::Ctx;
-use git_agent::remove;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
+use git_agent::ops::remove;
 use git_agent::session::{Merged, Session, short_id};
 use git_agent::state::Event;
 use gix::ObjectId;

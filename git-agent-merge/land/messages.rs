@@ -5,7 +5,7 @@
 //! Owns text only; makes no commit and moves no ref (that is [`super::build`]).
 
 use anyhow::Result;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 

@@ -35,8 +35,8 @@ mod workspace;
 
 use anyhow::Result;
 use git_agent::commands::Ctx;
-use git_agent::merging::Memory;
-use git_agent::repo::Repo;
+use git_agent::git::merging::Memory;
+use git_agent::git::repo::Repo;
 
 pub use self::build::{rebase_branch, unmerged_paths};
 pub use self::messages::{subject, summary};

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use git_agent::error::Failure;
-use git_agent::remove;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
+use git_agent::ops::remove;
 use serde::Serialize;
 
 /// How the work is integrated.

@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 use git_agent::error::Failure;
-use git_agent::merging::Memory;
-use git_agent::repo::Repo;
+use git_agent::git::merging::Memory;
+use git_agent::git::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 
@@ -160,7 +160,7 @@ fn guard_upstream(
     if !matches!(strategy, Strategy::Squash | Strategy::Rebase) {
         return Ok(());
     }
-    let Some(upstream) = git_agent::merging::upstream_of(repo, &target.branch) else {
+    let Some(upstream) = git_agent::git::merging::upstream_of(repo, &target.branch) else {
         return Ok(());
     };
     let Ok(up) = mem.commit_of(&upstream) else {

@@ -9,7 +9,7 @@
 use anyhow::Result;
 use git_agent::commands::Ctx;
 use git_agent::error::Failure;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
 use git_agent::session::{CommitOutcome, Session, State, short_id};
 use git_agent::state::LockGuard;
 
@@ -60,7 +60,7 @@ pub fn ensure_idle(s: &Session, verb: &str) -> Result<()> {
 pub(super) fn ensure_ready(s: &Session, opts: &Options) -> Result<()> {
     ensure_idle(s, "merge")?;
     if !opts.dry_run
-        && let Some(op) = git_agent::worktree::operation_at(&s.worktree)
+        && let Some(op) = git_agent::git::worktree::operation_at(&s.worktree)
     {
         return Err(Failure::fatal(format!(
             "{op} is in progress in the worktree of '{}'",
@@ -102,7 +102,7 @@ pub(super) fn target(
 /// (a hook refused, an operation is in progress, HEAD left the branch).
 pub fn commit_leftovers(ctx: &mut Ctx<'_>, s: &Session, before: &str) -> Result<()> {
     // Nothing of ours runs in a worktree whose git link its agent rewrote.
-    git_agent::sandbox::guard(s)?;
+    git_agent::git::link::guard(s)?;
     match git_agent::commit::commit_leftovers(s, &format!("left changes uncommitted {before}")) {
         CommitOutcome::Committed { sha } => {
             writeln!(

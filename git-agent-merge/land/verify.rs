@@ -8,9 +8,9 @@ use std::path::Path;
 
 use anyhow::Result;
 use git_agent::commands::Ctx;
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
+use git_agent::ops::verify;
 use git_agent::session::Session;
-use git_agent::verify;
 
 use super::{Options, Refused};
 

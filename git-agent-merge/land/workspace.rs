@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use git_agent::repo::Repo;
+use git_agent::git::repo::Repo;
 use git_agent::session::Session;
 use gix::ObjectId;
 
@@ -45,7 +45,7 @@ impl Workspace {
             s.name,
             std::process::id()
         ));
-        git_agent::worktree::serialized(
+        git_agent::git::repo::serialized(
             repo.common_dir(),
             repo.git()
                 .args(["worktree", "add", "--quiet", "--detach"])
@@ -71,14 +71,14 @@ impl Workspace {
         match &self.branch {
             Some(branch) => {
                 // Checking out a branch reads every worktree (is it checked out elsewhere?).
-                git_agent::worktree::serialized(
+                git_agent::git::repo::serialized(
                     &self.repo_common,
                     git(&self.dir).args(["checkout", "--quiet", branch]),
                 )
                 .with_context(|| format!("could not check out {branch} again"))?;
             }
             None => {
-                git_agent::worktree::remove(&self.repo_common, &self.dir)?;
+                git_agent::git::worktree::remove(&self.repo_common, &self.dir)?;
             }
         }
         Ok(())

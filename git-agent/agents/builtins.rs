@@ -45,24 +45,8 @@ pub(super) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "claude",
         program: "claude",
-        args: &[
-            "-p",
-            "{prompt}",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "{mode}",
-        ],
-        resume: Some(&[
-            "-p",
-            "{prompt}",
-            "--resume",
-            "{session_id}",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "{mode}",
-        ]),
+        args: &CLAUDE_ARGS,
+        resume: Some(&CLAUDE_RESUME),
         format: Format::Claude,
         modes: &[
             Mode {
@@ -151,25 +135,8 @@ pub(super) const BUILTINS: &[Builtin] = &[
     Builtin {
         name: "gemini",
         program: "gemini",
-        // Without --skip-trust a new worktree is an untrusted folder: exit 55, even in yolo.
-        args: &[
-            "-p",
-            "{prompt}",
-            "--output-format",
-            "stream-json",
-            "{mode}",
-            "--skip-trust",
-        ],
-        resume: Some(&[
-            "-p",
-            "{prompt}",
-            "--resume",
-            "{session_id}",
-            "--output-format",
-            "stream-json",
-            "{mode}",
-            "--skip-trust",
-        ]),
+        args: &GEMINI_ARGS,
+        resume: Some(&GEMINI_RESUME),
         format: Format::Gemini,
         modes: &[
             Mode {
@@ -244,29 +211,8 @@ pub(super) const BUILTINS: &[Builtin] = &[
         program: "aider",
         // --no-gitignore: aider would otherwise add .aider* to .gitignore and leave that edit
         // uncommitted; its files are listed in `leaves` instead.
-        args: &[
-            "--message",
-            "{prompt}",
-            "{mode}",
-            "--no-pretty",
-            "--no-fancy-input",
-            "--no-check-update",
-            "--no-show-release-notes",
-            "--analytics-disable",
-            "--no-gitignore",
-        ],
-        resume: Some(&[
-            "--message",
-            "{prompt}",
-            "{mode}",
-            "--no-pretty",
-            "--no-fancy-input",
-            "--no-check-update",
-            "--no-show-release-notes",
-            "--analytics-disable",
-            "--no-gitignore",
-            "--restore-chat-history",
-        ]),
+        args: &AIDER_ARGS,
+        resume: Some(&AIDER_RESUME),
         format: Format::Aider,
         modes: &[Mode {
             name: "yes-always",
@@ -297,4 +243,94 @@ pub(super) fn builtin(name: &str) -> Option<&'static Builtin> {
 /// The permission modes of a built-in profile (empty for other names).
 pub fn builtin_modes(name: &str) -> &'static [Mode] {
     builtin(name).map_or(&[], |b| b.modes)
+}
+/// Aider's command line; resuming adds only the chat history of the worktree.
+const AIDER_ARGS: [&str; 9] = [
+    "--message",
+    "{prompt}",
+    "{mode}",
+    "--no-pretty",
+    "--no-fancy-input",
+    "--no-check-update",
+    "--no-show-release-notes",
+    "--analytics-disable",
+    "--no-gitignore",
+];
+const AIDER_RESUME: [&str; 10] = insert(AIDER_ARGS, 9, ["--restore-chat-history"]);
+
+/// Claude Code's command line; resuming adds `--resume <id>` after the prompt.
+const CLAUDE_ARGS: [&str; 6] = [
+    "-p",
+    "{prompt}",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "{mode}",
+];
+
+/// Gemini CLI's command line (without --skip-trust a new worktree is an untrusted folder:
+/// exit 55, even in yolo); resuming adds `--resume <id>` after the prompt.
+const GEMINI_ARGS: [&str; 6] = [
+    "-p",
+    "{prompt}",
+    "--output-format",
+    "stream-json",
+    "{mode}",
+    "--skip-trust",
+];
+
+const RESUME_SESSION: [&str; 2] = ["--resume", "{session_id}"];
+const CLAUDE_RESUME: [&str; 8] = insert(CLAUDE_ARGS, 2, RESUME_SESSION);
+const GEMINI_RESUME: [&str; 8] = insert(GEMINI_ARGS, 2, RESUME_SESSION);
+
+/// `args` with `extra` inserted before position `at` (`M` must be `N + K`: checked when the
+/// constant is built, so a wrong length does not compile).
+const fn insert<const N: usize, const K: usize, const M: usize>(
+    args: [&'static str; N],
+    at: usize,
+    extra: [&'static str; K],
+) -> [&'static str; M] {
+    assert!(M == N + K && at <= N);
+    let mut out = [""; M];
+    let mut i = 0;
+    while i < M {
+        out[i] = if i < at {
+            args[i]
+        } else if i < at + K {
+            extra[i - at]
+        } else {
+            args[i - K]
+        };
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_command_lines_insert_the_session_where_each_cli_wants_it() {
+        assert_eq!(
+            CLAUDE_RESUME,
+            [
+                "-p",
+                "{prompt}",
+                "--resume",
+                "{session_id}",
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "{mode}"
+            ]
+        );
+        assert_eq!(
+            GEMINI_RESUME[..4],
+            ["-p", "{prompt}", "--resume", "{session_id}"]
+        );
+        assert_eq!(GEMINI_RESUME[4..], GEMINI_ARGS[2..]);
+        assert_eq!(AIDER_RESUME[..9], AIDER_ARGS);
+        assert_eq!(AIDER_RESUME[9], "--restore-chat-history");
+    }
 }

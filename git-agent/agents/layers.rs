@@ -16,7 +16,7 @@ use super::builtins::{Builtin, DETECT_ORDER, Mode, builtin, mode_env};
 use super::output::Format;
 use super::{Profile, PromptVia};
 use crate::error::Failure;
-use crate::repo::Config;
+use crate::git::repo::Config;
 
 /// One layer of a profile definition (profiles file or git config).
 #[derive(Debug, Default, Deserialize)]

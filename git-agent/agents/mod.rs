@@ -46,7 +46,7 @@ mod sandbox;
 
 pub use builtins::{DETECT_ORDER, Mode, builtin_modes};
 pub use layers::{Profiles, ProfilesFile};
-pub use sandbox::{narrow_own_sandbox, own_sandbox, sandbox_writes};
+pub use sandbox::{Allowed, narrow_own_sandbox, own_sandbox, sandbox_writes};
 
 use std::path::{Path, PathBuf};
 

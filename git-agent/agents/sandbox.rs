@@ -5,9 +5,17 @@
 //! Owns those decisions, made from the recorded [`AgentSpec`] alone. It must not build the
 //! sandbox nor run anything: `crate::sandbox` enforces what this returns.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::session::AgentSpec;
+
+/// A place outside the worktree an agent may write: a folder (created if missing, so that a
+/// rule can name it) or a file (allowed only if it exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed {
+    pub path: PathBuf,
+    pub folder: bool,
+}
 
 /// Where a built-in CLI keeps its own state (sessions, settings, caches): writable under the
 /// sandbox. `$VAR` is that variable's value when set (the profile's env first); a trailing
@@ -37,7 +45,7 @@ const COMMON_WRITES: &[&str] = &[];
 /// The places outside its worktree that `agent` may write under the sandbox: its CLI's own
 /// state folders and the profile's `sandboxWrite` entries (from the
 /// user's profiles file or git config, never from the repository).
-pub fn sandbox_writes(agent: &AgentSpec) -> Vec<crate::sandbox::Allowed> {
+pub fn sandbox_writes(agent: &AgentSpec) -> Vec<Allowed> {
     let var = |name: &str| {
         agent
             .env
@@ -61,10 +69,10 @@ pub fn sandbox_writes(agent: &AgentSpec) -> Vec<crate::sandbox::Allowed> {
                 Some(value) => std::path::PathBuf::from(value),
                 None => continue,
             },
-            None => crate::sandbox::expand_home(trimmed),
+            None => crate::git::repo::expand_home(trimmed),
         };
         if path.is_absolute() {
-            out.push(crate::sandbox::Allowed { path, folder });
+            out.push(Allowed { path, folder });
         }
     }
     out

@@ -1,6 +1,6 @@
 //! `git agent clean`: remove the sessions whose work is merged, and say what is kept and why.
 //!
-//! A session is removed only when every rule of [`crate::remove`] allows it *without force*:
+//! A session is removed only when every rule of [`crate::ops::remove`] allows it *without force*:
 //! its agent has ended, its worktree holds nothing uncommitted and is not locked by anyone
 //! else, and its branch is merged by content (`merged`, `squash-merged`), has no commits of its
 //! own (`empty`), or is gone along with its worktree (`worktree-missing`). Branches are kept.
@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Failure, Report, code};
-use crate::merging::Memory;
-use crate::remove;
-use crate::repo::Repo;
+use crate::git::merging::Memory;
+use crate::git::repo::Repo;
+use crate::ops::remove;
 use crate::session::{Session, State};
 
 #[derive(Debug, clap::Args)]

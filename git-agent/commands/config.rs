@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]

@@ -5,8 +5,8 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs, SessionDoc};
-use crate::changes::{self, Changes};
-use crate::repo::Repo;
+use crate::git::changes::{self, Changes};
+use crate::git::repo::Repo;
 use crate::session::{Session, State};
 use crate::ui;
 
@@ -84,7 +84,7 @@ type Measured = (usize, Option<u64>, Option<(String, u64, u64)>);
 /// ahead/behind where not cached) run in parallel, as many at once as there are cores; what
 /// depends only on commits comes from the commit cache.
 fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
-    let mut cache = crate::cache::CommitCache::load(&repo.state());
+    let mut cache = crate::state::cache::CommitCache::load(&repo.state());
     let mut targets = Vec::new();
     for row in rows.iter_mut() {
         if row.archived {
@@ -92,7 +92,7 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
             continue;
         }
         row.changes = changes::committed_part(repo, &row.session, Some(&mut cache)).ok();
-        let target = crate::merging::default_target(repo, &row.session)
+        let target = crate::git::merging::default_target(repo, &row.session)
             .and_then(|t| repo.branch_tip(&t).ok().flatten());
         let tip = row.changes.as_ref().and_then(|c| c.tip.clone());
         let ab = match (tip, target) {
@@ -123,7 +123,7 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
             .worktree
             .is_dir()
             .then(|| {
-                crate::sandbox::guard(s).ok()?;
+                crate::git::link::guard(s).ok()?;
                 changes::uncommitted_single_threaded(&s.worktree, &s.left_out()).ok()
             })
             .flatten();
@@ -242,7 +242,7 @@ fn cells(row: &Row, now: Timestamp) -> Vec<String> {
     let cost = s
         .usage()
         .cost_usd
-        .map_or_else(|| "-".into(), crate::events::format_cost);
+        .map_or_else(|| "-".into(), crate::agents::output::format_cost);
     vec![
         s.name.clone(),
         state,

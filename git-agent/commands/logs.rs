@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::events::Renderer;
+use crate::agents::output::Renderer;
 use crate::session::{RunKind, Session};
 use crate::ui;
 

@@ -228,7 +228,7 @@ pub struct SessionDoc<'a> {
     /// the document as a map, where the later key wins.
     pub state: crate::session::State,
     pub stored_state: crate::session::State,
-    pub changes: Option<&'a crate::changes::Changes>,
+    pub changes: Option<&'a crate::git::changes::Changes>,
 }
 
 /// One session's entry in what `rm --json` (`results`) and `clean --json` (`done`) report.
@@ -237,7 +237,7 @@ pub struct SessionDoc<'a> {
 pub enum Removal {
     Removed {
         name: String,
-        removed: Box<crate::remove::Outcome>,
+        removed: Box<crate::ops::remove::Outcome>,
     },
     Failed {
         name: String,

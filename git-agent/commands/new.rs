@@ -25,15 +25,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use super::{Ctx, Format, MessageArgs, PorcelainOutputArgs};
 use crate::agents::Profile;
 use crate::error::{Failure, Report};
+use crate::git::repo::{Config, Repo};
 pub use crate::ops::create::DEFAULT_STOP_GRACE;
 use crate::ops::create::{self, Naming, Notice, Plan, Request, Running, Settings, plan, start};
+use crate::ops::take::Snapshot;
 use crate::procs::ProcessRef;
 use crate::project::ProjectFile;
-use crate::repo::{Config, Repo};
 use crate::session::{self, Base, Session, State};
 use crate::state::StateDir;
-use crate::take::Snapshot;
-use crate::{names, ui, worktree};
+use crate::{git::worktree, names, ui};
 
 /// Most sessions one `new` may create.
 const MAX_VARIANTS: u32 = 32;
@@ -408,16 +408,16 @@ fn clean_source(
         .collect::<Vec<_>>()
         .join(", ");
     match outcome {
-        crate::take::Cleaned::Yes => writeln!(
+        crate::ops::take::Cleaned::Yes => writeln!(
             ctx.err,
             "Moved {} changed path(s) into {targets}; this checkout is clean now.",
             snapshot.paths().len(),
         )?,
-        crate::take::Cleaned::Changed => ctx.warn(&format!(
+        crate::ops::take::Cleaned::Changed => ctx.warn(&format!(
             "this checkout changed while the changes were being moved; it was left as it is \
              (the changes are also in {targets})"
         ))?,
-        crate::take::Cleaned::HeadMoved { now, branch } => {
+        crate::ops::take::Cleaned::HeadMoved { now, branch } => {
             let on = branch
                 .as_deref()
                 .map(|b| format!(" on {}", b.strip_prefix("refs/heads/").unwrap_or(b)))

@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::Failure;
-use crate::repo::Repo;
-use crate::status;
+use crate::git::repo::Repo;
+use crate::state::status;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

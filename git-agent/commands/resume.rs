@@ -31,7 +31,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     // Ending a lost run commits what its worktree holds: only if that is the session's own
     // (invariant 12; `send` checks again).
     if s.worktree.is_dir() {
-        crate::worktree::ensure_ours(
+        crate::git::worktree::ensure_ours(
             &repo,
             &s,
             "nothing was run there; 'git agent doctor --fix' leaves the record without a worktree",
@@ -82,6 +82,6 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         None => CARRY_ON.to_owned(),
     };
     let delivered = crate::ops::send::deliver_as(&repo, name, &message, false, RunKind::Resume)?;
-    writeln!(ctx.out, "{}", delivered.summary(name))?;
+    writeln!(ctx.out, "{}", crate::ui::delivered(&delivered, name))?;
     Ok(0)
 }

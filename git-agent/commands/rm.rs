@@ -1,6 +1,6 @@
 //! `git agent rm NAME…`: stop a session's agent and remove its worktree, without losing work.
 //!
-//! The rules are [`crate::remove`]'s: refused, listing exactly what would be lost, when the
+//! The rules are [`crate::ops::remove`]'s: refused, listing exactly what would be lost, when the
 //! worktree holds uncommitted work or the branch has commits merged nowhere (by content);
 //! `--force` removes the worktree anyway and keeps the branch (its tip is printed);
 //! `--delete-branch` deletes the branch too, only if merged (or with `--force`).
@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Report, code};
-use crate::merging::Memory;
-use crate::remove::{self, Inspection};
+use crate::git::merging::Memory;
+use crate::ops::remove::{self, Inspection};
 use crate::session::short_id;
 use crate::ui;
 

@@ -56,14 +56,14 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             .into());
         }
         let sent = send_review(&repo, name, args.queue, |d| {
-            writeln!(ctx.out, "{}", d.summary(name))?;
+            writeln!(ctx.out, "{}", crate::ui::delivered(d, name))?;
             Ok(())
         })?;
         writeln!(ctx.err, "{}", sent.summary())?;
     } else {
         let message = read_message(&args.text, &args.words)?;
         let delivered = deliver(&repo, name, &message, args.queue)?;
-        writeln!(ctx.out, "{}", delivered.summary(name))?;
+        writeln!(ctx.out, "{}", crate::ui::delivered(&delivered, name))?;
     }
     ctx.hint(&format!("follow it with 'git agent logs {name} -f'"))?;
     Ok(0)

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs, SessionDoc};
-use crate::changes;
+use crate::git::changes;
 use crate::session::{self, Session, State};
 use crate::state::StateDir;
 use crate::ui;
@@ -25,9 +25,13 @@ pub struct Args {
 
 /// The last `n` lines of a file (all of it if shorter); empty if it does not exist.
 /// The last `n` lines of the log as people read it (structured output turned into text).
-fn rendered_tail(path: &std::path::Path, format: crate::events::Format, n: usize) -> Vec<String> {
+fn rendered_tail(
+    path: &std::path::Path,
+    format: crate::agents::output::Format,
+    n: usize,
+) -> Vec<String> {
     let text = std::fs::read(path).unwrap_or_default();
-    let mut renderer = crate::events::Renderer::new(format);
+    let mut renderer = crate::agents::output::Renderer::new(format);
     let mut rendered: String = String::from_utf8_lossy(&text)
         .lines()
         .map(|l| renderer.line(l))
@@ -297,7 +301,7 @@ fn spending_rows(rows: &mut Rows, s: &Session) {
         spent.push(format!("{i} tokens in, {o} out"));
     }
     if let Some(c) = usage.cost_usd {
-        spent.push(crate::events::format_cost(c));
+        spent.push(crate::agents::output::format_cost(c));
     }
     if !spent.is_empty() {
         rows.push(("usage", spent.join(", ")));

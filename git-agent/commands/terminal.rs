@@ -11,7 +11,7 @@ use std::io::IsTerminal as _;
 use anyhow::Result;
 
 use super::Ctx;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::ui;
 
 /// True if we may ask the user a question: stdin and stderr are terminals and

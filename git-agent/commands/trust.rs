@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::{Failure, code};
+use crate::git::repo::Repo;
 use crate::project::{self, Approvals, ProjectCommand, ProjectFile};
-use crate::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]

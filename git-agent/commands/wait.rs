@@ -11,9 +11,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{Ctx, Format, OutputArgs};
-use crate::changes;
 use crate::error::code;
-use crate::repo::Repo;
+use crate::git::changes;
+use crate::git::repo::Repo;
 use crate::session::{Exit, Session, State};
 use crate::ui;
 

@@ -10,7 +10,13 @@
 //! prints. Parsers are pure functions of git's output; callers run git (through
 //! [`crate::process::Cmd`]) and hand them what it printed.
 
+pub mod changes;
+pub mod hooks;
+pub mod link;
+pub mod merging;
+pub mod repo;
 pub mod status;
+pub mod worktree;
 pub mod worktrees;
 
 pub use status::StatusEntry;

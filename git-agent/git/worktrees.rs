@@ -5,7 +5,7 @@
 //! separated by an empty field. Labels: `HEAD <id>`, `branch <ref>`, `detached`, `bare`,
 //! `locked[ <reason>]`, `prunable[ <reason>]`; unknown labels are skipped (newer gits may add
 //! some). With `-z`, paths and reasons are neither quoted nor escaped.
-//! Must not touch: running git (callers do, serialised by [`crate::worktree::serialized`]),
+//! Must not touch: running git (callers do, serialised by [`crate::git::repo::serialized`]),
 //! sessions, the terminal.
 
 use std::path::PathBuf;

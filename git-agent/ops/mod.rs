@@ -1,7 +1,11 @@
 //! Domain operations: what the commands (and the suite's other binaries) ask the library to
-//! do — stop a session, deliver a follow-up, find a plugin. Each takes what it works on (the
-//! repository, the state directory, a session) and returns a typed result for the caller to
-//! render.
+//! do. Each takes what it works on (the repository, the state directory, a session) and
+//! returns a typed result for the caller to render:
+//! - `create/`: `new` as plan → create → start; `include.rs` (ignored files brought into a
+//!   new worktree) and `take.rs` (`--take-changes`) prepare its worktrees;
+//! - `stop.rs`, `send.rs` (follow-ups and review rounds), `remove.rs` (`rm`, `clean`, and
+//!   `merge` once the work landed), `verify.rs` (the project's tests in a worktree);
+//! - `doctor/`: one file per group of checks; `plugins.rs`: `git-agent-*` plugins.
 //!
 //! Below the commands in the one-way flow (binaries → cli → commands → ops → model/store, git
 //! layer → process wrapper): nothing here prints or prompts (text a caller may print is
@@ -11,6 +15,10 @@
 pub mod create;
 pub mod doctor;
 pub mod foreground;
+pub mod include;
 pub mod plugins;
+pub mod remove;
 pub mod send;
 pub mod stop;
+pub mod take;
+pub mod verify;

@@ -5,11 +5,11 @@
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::procs::ProcessRef;
-use crate::repo::Repo;
 use crate::session::{RunKind, State};
 use crate::state::Event;
-use crate::{supervisor, ui, worktree};
+use crate::{git::worktree, supervisor};
 
 /// What became of a follow-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,41 +33,6 @@ pub struct Resumed {
     pub profile: String,
     /// The agent's own session id, if it told us.
     pub session_id: Option<String>,
-}
-
-impl Delivered {
-    /// The line that tells the user what happened to the follow-up for `name`.
-    pub fn summary(&self, name: &str) -> String {
-        match self {
-            Delivered::Queued(queued) => format!(
-                "Queued for {name}: delivered when its current run ends ({queued} waiting)."
-            ),
-            Delivered::Run { n, kind, resumed } => {
-                let how = match resumed {
-                    Some(Resumed {
-                        profile,
-                        session_id: Some(id),
-                    }) => format!(
-                        "resuming {profile}'s session {}",
-                        crate::session::short_id(id)
-                    ),
-                    Some(Resumed {
-                        profile,
-                        session_id: None,
-                    }) => format!("resuming {profile}'s conversation"),
-                    None => {
-                        "the agent cannot resume: it got the task and the message afresh".to_owned()
-                    }
-                };
-                let verb = if *kind == RunKind::Resume {
-                    "Resumed"
-                } else {
-                    "Sent to"
-                };
-                format!("{verb} {} (run {n}, {how})", ui::bold(name))
-            }
-        }
-    }
 }
 
 /// Delivers `message` to the session's agent: starts the next run (resuming the agent's
@@ -216,7 +181,7 @@ pub fn send_review(
     delivered: impl FnOnce(&Delivered) -> Result<()>,
 ) -> Result<ReviewSent> {
     let state = repo.state();
-    let Some(round) = crate::rounds::open_round(&state, name)? else {
+    let Some(round) = crate::state::rounds::open_round(&state, name)? else {
         return Err(Failure::fatal(format!("'{name}' has no open review round to send"))
             .hint(format!("add comments with: git agent review {name} --comment PATH:LINE \"text\" (or --edit)"))
             .into());
@@ -237,7 +202,7 @@ pub fn send_review(
             .unwrap_or(u32::MAX)
             .saturating_add(1),
     };
-    crate::rounds::mark_sent(&state, &round, run)?;
+    crate::state::rounds::mark_sent(&state, &round, run)?;
     Ok(ReviewSent {
         delivered: outcome,
         round: round.n,

@@ -30,37 +30,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Failure;
 
-mod link;
+pub use crate::agents::Allowed;
+use crate::git::link::{admin_dir, canonical};
+use crate::git::repo::Config;
+pub use crate::git::repo::expand_home;
 use crate::process::Cmd;
-use crate::repo::Config;
-pub use link::{admin_dir, check_link, common_dir_of_main, guard};
-
-/// `agent.sandbox`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Setting {
-    /// On where the kernel supports it; unsandboxed (and said so) elsewhere.
-    #[default]
-    Auto,
-    /// Required: refuse to start an agent without it.
-    On,
-    /// Never.
-    Off,
-}
+pub use crate::session::{InForce, SandboxRequest as Request, SandboxSetting as Setting};
 
 impl Setting {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::On => "on",
-            Self::Off => "off",
-        }
-    }
-
     /// `agent.sandbox` from git config (user, repository, `git -c`).
     pub fn from_config(config: &Config) -> Result<Self> {
         match config.string("agent.sandbox").as_deref() {
@@ -94,37 +74,6 @@ pub fn allow_write_from_config(config: &Config) -> Result<Vec<PathBuf>> {
             }
         })
         .collect()
-}
-
-/// What the session asked for at `new`, kept in its record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Request {
-    pub setting: Setting,
-    /// `agent.sandbox.allowWrite` at the time.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allow_write: Vec<PathBuf>,
-    /// What the last run got: `landlock`, `agent` (the CLI's own), `off` or `none`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_force: Option<InForce>,
-}
-
-/// The sandbox a run had.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InForce {
-    /// `landlock`, `agent`, `off` or `none`.
-    pub kind: String,
-    /// In words, for `show` and `list`.
-    pub detail: String,
-    /// The paths the agent could write (Landlock only).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub writable: Vec<PathBuf>,
-}
-
-impl InForce {
-    /// True if some sandbox confined the agent's writes.
-    pub fn confined(&self) -> bool {
-        matches!(self.kind.as_str(), "landlock" | "agent")
-    }
 }
 
 /// Whether this kernel can sandbox.
@@ -239,21 +188,13 @@ pub fn enforce(_writable: &[PathBuf]) -> Result<()> {
 
 /// `cmd`, run through the sandbox trampoline that lets it write only beneath `writable`.
 pub fn wrap(cmd: &Cmd, writable: &[PathBuf]) -> Result<Cmd> {
-    let exe = crate::supervisor::git_agent_exe()?;
+    let exe = crate::process::git_agent_exe()?;
     let program = crate::process::resolve_program(cmd.program())?;
     let mut wrapped = cmd.with_program(exe).arg("__sandbox");
     for path in writable {
         wrapped = wrapped.arg("--write").arg(path);
     }
     Ok(wrapped.arg("--").arg(program).args(cmd.arguments()))
-}
-
-/// A place outside the worktree an agent may write: a folder (created if missing, so that a
-/// rule can name it) or a file (allowed only if it exists).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allowed {
-    pub path: PathBuf,
-    pub folder: bool,
 }
 
 /// Everything a session's run may write, in the order of the module docs.
@@ -452,19 +393,6 @@ pub fn private_tmp(common_dir: &Path, name: &str) -> Result<PathBuf> {
         Err(e) => return Err(e).with_context(|| format!("could not create {}", dir.display())),
     }
     Ok(dir)
-}
-
-/// `~/x` → `$HOME/x`.
-pub fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ if path == "~" => std::env::var_os("HOME").map_or_else(|| path.into(), PathBuf::from),
-        _ => PathBuf::from(path),
-    }
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }
 
 #[cfg(test)]

@@ -15,17 +15,21 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::events::Usage;
-
+mod changes;
+pub mod outcome;
 mod parts;
 mod run;
+mod sandbox;
 mod state;
 
+pub use changes::Changes;
+pub use outcome::{Format, Outcome, Usage};
 pub use parts::{
     AgentSpec, AgentStatus, Base, Group, Merged, Processes, PullRequest, Removed, Setup,
     SyncPending, Synced, TookChanges, Verify,
 };
 pub use run::{CommitOutcome, Exit, Run, RunKind, StopRequest};
+pub use sandbox::{InForce, Request as SandboxRequest, Setting as SandboxSetting};
 pub use state::State;
 
 /// The record schema this build reads and writes.
@@ -62,7 +66,7 @@ pub struct Session {
     pub stop_grace_secs: u64,
     /// The write sandbox asked for at `new`, and the one the last run had.
     #[serde(default)]
-    pub sandbox: crate::sandbox::Request,
+    pub sandbox: SandboxRequest,
     #[serde(default)]
     pub processes: Processes,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,7 +132,7 @@ pub struct Session {
     pub removed: Option<Removed>,
     /// What the branch and worktree held when the last run ended (what plain `list` shows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub changes: Option<crate::changes::Changes>,
+    pub changes: Option<Changes>,
     /// Tags the processes this session's agent (and its setup hook) started, so that only
     /// those are ever reaped (see [`crate::procs::TOKEN_VAR`]); the same for every run.
     /// Records from before it existed have none: nothing of theirs is reaped.
@@ -204,7 +208,7 @@ impl Session {
     }
 
     /// What is never the agent's work, as gitignore-style patterns for
-    /// [`crate::commit::leaves_pathspecs`]: the files its agent leaves behind (`leaves` of its
+    /// [`crate::git::changes::leaves_pathspecs`]: the files its agent leaves behind (`leaves` of its
     /// profile) and every path `.worktreeinclude`/`.worktreelink` brought in (anchored, glob
     /// characters escaped). git-agent never commits, counts or lands these: a copied `.env`
     /// stays out of the branch even if the agent un-ignores it, and a linked `node_modules`

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::Format;
 use super::{Exit, Session, short_id};
-use crate::events::Format;
 use crate::procs::ProcessRef;
 
 /// Membership in a group of variants of one task.

@@ -7,8 +7,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::Outcome;
 use super::{State, short_id};
-use crate::events::Outcome;
 
 /// Why a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,6 +49,23 @@ impl Event {
 }
 
 impl StateDir {
+    /// Moves session `name` into `to`: the record (with what `f` adds) under the lock, then
+    /// the state event with `detail`.
+    pub fn enter(
+        &self,
+        name: &str,
+        to: State,
+        detail: Option<String>,
+        f: impl FnOnce(&mut crate::session::Session),
+    ) -> Result<()> {
+        self.update(name, |s| {
+            s.state = to;
+            f(s);
+            Ok(())
+        })?;
+        self.append_event(&Event::state(name, to, detail))
+    }
+
     /// Appends one event to `events.jsonl` (one `write`, so lines never interleave).
     pub fn append_event(&self, event: &Event) -> Result<()> {
         let path = self.events_path();

@@ -34,8 +34,11 @@
 //!
 //! This folder owns the directory and its files: paths, reading and writing records
 //! (here), locks (`locks.rs`), loading every record and quarantine (`listing.rs`), the
-//! archive (`archive.rs`) and the event log (`events.rs`). It must not run git or processes,
-//! nor decide what a session's state means (that is [`crate::session`]).
+//! archive (`archive.rs`), the event log (`events.rs`), the commit-keyed cache
+//! (`cache.rs`), reserved ports (`ports.rs`), review rounds (`rounds.rs`) and the status file
+//! an agent reports through (`status.rs`). It must not run git or agents (`ports.rs` only
+//! binds 127.0.0.1 to see a port is free), nor decide what a session's state means (that is
+//! [`crate::session`]).
 
 use std::fs;
 use std::io::Write as _;
@@ -47,9 +50,13 @@ use crate::error::Failure;
 use crate::session::{SCHEMA_VERSION, Session};
 
 mod archive;
+pub mod cache;
 mod events;
 mod listing;
 mod locks;
+pub mod ports;
+pub mod rounds;
+pub mod status;
 
 pub use events::Event;
 pub use listing::{Listing, Problem};

@@ -43,7 +43,7 @@ pub fn agent_env(state: &StateDir, s: &Session, run: &Run) -> Vec<(String, Strin
         env.push(("GIT_AGENT_GROUP".to_owned(), g.id.clone()));
         env.push(("GIT_AGENT_VARIANT".to_owned(), g.index.to_string()));
     }
-    env.extend(crate::ports::env(&s.ports));
+    env.extend(crate::state::ports::env(&s.ports));
     env.extend(s.agent.env.iter().cloned());
     env
 }

@@ -9,8 +9,8 @@ use anyhow::Result;
 
 use super::RunEnd;
 use super::followups::{dequeue, drop_queue, followup_run, prepare_next};
+use crate::agents::output::Outcome;
 use crate::commit;
-use crate::events::Outcome;
 use crate::process::Cmd;
 use crate::session::{CommitOutcome, RunKind, Session, State};
 use crate::state::{Event as StateEvent, StateDir};
@@ -51,7 +51,7 @@ pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option
     if s.worktree_locked {
         // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
         let common_dir = state.root().parent().unwrap_or(state.root());
-        if crate::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
+        if crate::git::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
             || !s.worktree.is_dir()
         {
             s.worktree_locked = false;
@@ -71,7 +71,7 @@ fn settle(
     state: &StateDir,
     name: &str,
     end: &RunEnd,
-) -> Result<(CommitOutcome, Option<crate::changes::Changes>)> {
+) -> Result<(CommitOutcome, Option<crate::git::changes::Changes>)> {
     let session = state.load(name)?;
     let started = session.run().and_then(|r| r.started_at).is_some();
     let commit = if !session.auto_commit {
@@ -84,7 +84,7 @@ fn settle(
     // A worktree whose git link the agent rewrote gets no git command of ours (the commit
     // above was skipped for the same reason, saying so).
     let common_dir = state.root().parent().unwrap_or(state.root());
-    let linked = crate::sandbox::check_link(common_dir, &session.worktree).is_ok();
+    let linked = crate::git::link::check_link(common_dir, &session.worktree).is_ok();
     if linked && session.worktree.is_dir() {
         // Our later reads (`list`, `--no-optional-locks`) never write the index, so refresh
         // its stat data once now, while nobody works in the worktree; otherwise every `list`
@@ -95,12 +95,12 @@ fn settle(
     }
     // What plain `list` shows from now on, without looking at the worktree.
     let snapshot = linked
-        .then(|| crate::repo::Repo::open_common(common_dir))
+        .then(|| crate::git::repo::Repo::open_common(common_dir))
         .and_then(|repo| {
-            repo.and_then(|repo| crate::changes::of(&repo, &session))
+            repo.and_then(|repo| crate::git::changes::of(&repo, &session))
                 .ok()
         })
-        .map(|c| crate::changes::Changes {
+        .map(|c| crate::git::changes::Changes {
             at: Some(crate::time::now()),
             ..c
         });
@@ -118,7 +118,7 @@ fn record_end(
     s: &mut Session,
     end: &RunEnd,
     commit: CommitOutcome,
-    snapshot: Option<crate::changes::Changes>,
+    snapshot: Option<crate::git::changes::Changes>,
 ) {
     let now = crate::time::now();
     if let Some(id) = &end.outcome.session_id {

@@ -33,7 +33,7 @@ mod setup;
 mod watch;
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -50,8 +50,8 @@ use finish::finish;
 use run::run_once;
 use setup::setup;
 
+use crate::agents::output::Outcome;
 use crate::error::Failure;
-use crate::events::Outcome;
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, Session, State};
@@ -100,7 +100,7 @@ pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
         .create(true)
         .append(true)
         .open(state.supervisor_log_path(name))?;
-    let exe = git_agent_exe()?;
+    let exe = crate::process::git_agent_exe()?;
     let mut cmd = Cmd::new(exe).arg("__supervise").arg(common_dir).arg(name);
     for var in crate::process::REPO_ENV {
         cmd = cmd.env_remove(var);
@@ -116,25 +116,6 @@ pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
         Stdio::from(log),
         false,
     )
-}
-
-/// The `git-agent` executable that supervises sessions: this process if it is `git-agent`,
-/// else the one next to it (the suite is installed together), else the one on `PATH`.
-pub fn git_agent_exe() -> Result<PathBuf> {
-    let me = std::env::current_exe().context("could not find our own executable")?;
-    if me.file_stem().is_some_and(|n| n == "git-agent") {
-        return Ok(me);
-    }
-    if let Some(beside) = me.parent().map(|d| d.join("git-agent"))
-        && beside.is_file()
-    {
-        return Ok(beside);
-    }
-    which::which("git-agent").map_err(|_| {
-        Failure::fatal("git-agent not found next to this program nor in PATH")
-            .hint("install the whole suite: cargo install --path .")
-            .into()
-    })
 }
 
 /// Waits until the supervisor reports that the agent runs (or could not start).

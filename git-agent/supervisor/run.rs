@@ -12,16 +12,16 @@ use anyhow::{Context as _, Result};
 
 use super::RunEnd;
 use super::env::agent_env;
-use super::watch::{StatusFile, Watched, open_log, watch};
+use super::watch::{Follow, StatusFile, Watched, open_log, watch};
 use crate::agents;
-use crate::events::{self, Event, Outcome};
+use crate::agents::output::{self, Event, Outcome};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
 use crate::sandbox::InForce;
 use crate::session::{Exit, Run, Session, State};
-use crate::state::{Event as StateEvent, StateDir};
-use crate::status;
+use crate::state::StateDir;
+use crate::state::status;
 
 /// How often a changing outcome (turns, tokens) is written to the record.
 const FLUSH: Duration = Duration::from_secs(1);
@@ -55,15 +55,8 @@ pub(super) fn run_once(
         Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
     };
     record_start(state, name, &run, &launched.process, &in_force, log_offset)?;
-    let (watched, outcome) = follow(
-        state,
-        session,
-        launched,
-        &mut log,
-        signalled,
-        spec_sandboxed,
-        status_file,
-    )?;
+    let mut follow = Follow::new(state, session, &mut log, signalled);
+    let (watched, outcome) = follow_agent(&mut follow, launched, spec_sandboxed, status_file)?;
     Ok(run_end(watched, outcome))
 }
 
@@ -119,8 +112,8 @@ fn record_start(
     log_offset: u64,
 ) -> Result<()> {
     let now = crate::time::now();
-    state.update(name, |s| {
-        s.state = State::Running;
+    let detail = format!("run {}, pid {}", run.n, agent.pid);
+    state.enter(name, State::Running, Some(detail), |s| {
         s.started_at = Some(now);
         s.processes.agent = Some(agent.clone());
         s.sandbox.in_force = Some(in_force.clone());
@@ -128,31 +121,20 @@ fn record_start(
             r.started_at = Some(now);
             r.log_offset = log_offset;
         }
-        Ok(())
-    })?;
-    state.append_event(&StateEvent::state(
-        name,
-        State::Running,
-        Some(format!("run {}, pid {}", run.n, agent.pid)),
-    ))
+    })
 }
 
 /// Follows the launched agent to its end: its stdout parsed in the profile's format into the
 /// run's outcome (flushed to the record as it changes), its status reports recorded.
-fn follow(
-    state: &StateDir,
-    session: &Session,
+fn follow_agent(
+    follow: &mut Follow<'_>,
     launched: Launched,
-    log: &mut std::fs::File,
-    signalled: &AtomicBool,
     spec_sandboxed: bool,
     mut status_file: StatusFile,
 ) -> Result<(Watched, Outcome)> {
+    let (state, session) = (follow.state, follow.session);
     let name = session.name.as_str();
     let format = session.agent.format;
-    let timeout_at = session
-        .timeout_secs
-        .map(|t| Instant::now() + Duration::from_secs(t));
     let outcome = std::cell::RefCell::new(Outcome::default());
     // Inside the sandbox git cannot lock `packed-refs` (it lives beside `config` and `hooks/`,
     // which stay closed), and says so whenever it deletes a ref: a commit deletes
@@ -170,20 +152,16 @@ fn follow(
     let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
     let mut last_flush = Instant::now();
     let watched = watch(
-        state,
-        session,
+        follow,
         launched,
-        log,
-        signalled,
-        timeout_at,
         |is_err, text| {
             if spec_sandboxed && text.trim_end() == sandbox_noise {
                 return Ok(());
             }
             let events = if is_err {
-                events::parse_stderr_line(format, text)
+                output::parse_stderr_line(format, text)
             } else {
-                events::parse_line(format, text)
+                output::parse_line(format, text)
             };
             for event in events {
                 if outcome.borrow_mut().apply(&event) {
@@ -212,7 +190,7 @@ fn follow(
     }
     let mut outcome = outcome.into_inner();
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
-        events::end_of_stream(format, &mut outcome);
+        output::end_of_stream(format, &mut outcome);
     }
     Ok((watched, outcome))
 }

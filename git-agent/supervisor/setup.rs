@@ -6,18 +6,17 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::RunEnd;
 use super::env::command_env;
 use super::run::{Sandboxed, sandbox_for};
-use super::watch::{open_log, watch};
+use super::watch::{Follow, open_log, watch};
 use crate::process::Cmd;
 use crate::runner::{LaunchSpec, LocalRunner, Runner};
 use crate::session::{Exit, Session, Setup, State};
-use crate::state::{Event as StateEvent, StateDir};
+use crate::state::StateDir;
 
 /// Submodules, then the setup hook, in the new worktree; `Some(end)` if the session ends
 /// here (setup failed or was stopped), `None` to go on to the agent.
@@ -32,27 +31,18 @@ pub(super) fn setup(
     };
     let (mut log, log_offset) = open_log(state, name)?;
     let now = crate::time::now();
-    state.update(name, |s| {
-        s.state = State::Setup;
+    state.enter(name, State::Setup, setup.command.clone(), |s| {
         if let Some(st) = &mut s.setup {
             st.started_at = Some(now);
             st.log_offset = log_offset;
         }
-        Ok(())
     })?;
-    state.append_event(&StateEvent::state(
-        name,
-        State::Setup,
-        setup.command.clone(),
-    ))?;
-    let timeout_at = session
-        .timeout_secs
-        .map(|t| Instant::now() + Duration::from_secs(t));
+    let mut follow = Follow::new(state, session, &mut log, signalled);
     let plan = match plan(state, session, &setup) {
         Ok(plan) => plan,
         Err(reason) => return Ok(Some(RunEnd::ended(State::SetupFailed, &reason))),
     };
-    let (ended, exit) = run_steps(state, session, plan, &mut log, signalled, timeout_at)?;
+    let (ended, exit) = run_steps(&mut follow, plan)?;
     let now = crate::time::now();
     state.update(name, |s| {
         if let Some(st) = &mut s.setup {
@@ -122,14 +112,8 @@ fn plan(state: &StateDir, session: &Session, setup: &Setup) -> std::result::Resu
 
 /// Runs the steps of `plan` one after the other until one fails or is stopped: how the
 /// setup ended if it did (`None`: it succeeded), and the exit of the last step that ran.
-fn run_steps(
-    state: &StateDir,
-    session: &Session,
-    plan: Plan,
-    log: &mut std::fs::File,
-    signalled: &AtomicBool,
-    timeout_at: Option<Instant>,
-) -> Result<(Option<RunEnd>, Option<Exit>)> {
+fn run_steps(follow: &mut Follow<'_>, plan: Plan) -> Result<(Option<RunEnd>, Option<Exit>)> {
+    let session = follow.session;
     let Plan {
         steps,
         env,
@@ -159,12 +143,8 @@ fn run_steps(
             }
         };
         let watched = watch(
-            state,
-            session,
+            follow,
             launched,
-            log,
-            signalled,
-            timeout_at,
             |_, line| {
                 if !line.trim().is_empty() {
                     line.trim().clone_into(&mut last_line);

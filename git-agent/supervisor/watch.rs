@@ -20,7 +20,7 @@ use nix::sys::signal::Signal;
 use crate::runner::{LocalRunner, Runner};
 use crate::session::{Exit, Session};
 use crate::state::StateDir;
-use crate::status;
+use crate::state::status;
 
 /// How long leftover processes of an exited agent get between SIGTERM and SIGKILL.
 const LEFTOVER_GRACE: Duration = Duration::from_secs(2);
@@ -64,6 +64,37 @@ fn pump(reader: Box<dyn Read + Send>, is_err: bool, tx: mpsc::Sender<Msg>) {
     let _ = tx.send(Msg::Closed);
 }
 
+/// What following a process needs besides the process: its session, the log its output
+/// goes to, the supervisor's stop flag, and the deadline of the session's `--timeout`
+/// (counted from when this is made).
+pub(super) struct Follow<'a> {
+    pub(super) state: &'a StateDir,
+    pub(super) session: &'a Session,
+    pub(super) log: &'a mut std::fs::File,
+    pub(super) signalled: &'a AtomicBool,
+    pub(super) timeout_at: Option<Instant>,
+}
+
+impl<'a> Follow<'a> {
+    pub(super) fn new(
+        state: &'a StateDir,
+        session: &'a Session,
+        log: &'a mut std::fs::File,
+        signalled: &'a AtomicBool,
+    ) -> Self {
+        let timeout_at = session
+            .timeout_secs
+            .map(|t| Instant::now() + Duration::from_secs(t));
+        Self {
+            state,
+            session,
+            log,
+            signalled,
+            timeout_at,
+        }
+    }
+}
+
 /// How a watched process ended.
 pub(super) struct Watched {
     pub(super) exit: Result<Exit>,
@@ -76,17 +107,19 @@ pub(super) struct Watched {
 /// timeout stops the process group (SIGTERM, SIGKILL after the grace period); `on_tick` runs
 /// every tick. After the process exits, what it left running in its group is stopped and
 /// the rest of its output drained.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn watch(
-    state: &StateDir,
-    session: &Session,
+    follow: &mut Follow<'_>,
     launched: crate::runner::Launched,
-    log: &mut std::fs::File,
-    signalled: &AtomicBool,
-    timeout_at: Option<Instant>,
     mut on_line: impl FnMut(bool, &str) -> Result<()>,
     mut on_tick: impl FnMut() -> Result<()>,
 ) -> Result<Watched> {
+    let Follow {
+        state,
+        session,
+        ref mut log,
+        signalled,
+        timeout_at,
+    } = *follow;
     let name = session.name.as_str();
     let runner = LocalRunner;
     let process = launched.process.clone();

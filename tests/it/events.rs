@@ -1,7 +1,7 @@
 //! The event parsers against streams recorded from the real CLIs (fixtures copied from the
 //! agent rig's examples), plus damaged streams.
 
-use git_agent::events::{Format, Outcome, Renderer, outcome_of};
+use git_agent::agents::output::{Format, Outcome, Renderer, outcome_of};
 
 fn fixture(cli: &str, file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -29,49 +29,11 @@ mod outcome;
 mod render;
 mod text;
 
-pub use outcome::{Outcome, Usage, format_cost};
+pub use crate::session::{Format, Outcome, Usage};
+pub use outcome::format_cost;
 pub use render::Renderer;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// An event-stream format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Claude,
-    Codex,
-    Gemini,
-    Opencode,
-    Aider,
-    Text,
-}
-
-impl Format {
-    pub const ALL: &[Format] = &[
-        Self::Claude,
-        Self::Codex,
-        Self::Gemini,
-        Self::Opencode,
-        Self::Aider,
-        Self::Text,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Claude => "claude",
-            Self::Codex => "codex",
-            Self::Gemini => "gemini",
-            Self::Opencode => "opencode",
-            Self::Aider => "aider",
-            Self::Text => "text",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|f| f.as_str() == name)
-    }
-}
 
 /// Something an agent reported.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,79 +4,10 @@
 //!
 //! Owns the accumulator; it must not parse any format (the per-format files do) nor render.
 
-use serde::{Deserialize, Serialize};
-
 use super::Event;
-
-/// Tokens and cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cached_tokens: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-}
-
-/// Adds two counts; unknown plus unknown stays unknown (the format parsers sum parts too).
-pub(super) fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-    }
-}
-
-fn add_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
-    }
-}
-
-impl Usage {
-    /// The sum of two usages (unknown + unknown stays unknown).
-    pub fn plus(&self, other: &Usage) -> Usage {
-        Usage {
-            input_tokens: add(self.input_tokens, other.input_tokens),
-            output_tokens: add(self.output_tokens, other.output_tokens),
-            cached_tokens: add(self.cached_tokens, other.cached_tokens),
-            cost_usd: add_f(self.cost_usd, other.cost_usd),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Usage::default()
-    }
-}
-
-/// What a run amounted to, as far as the agent told us.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Outcome {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    #[serde(default)]
-    pub turns: u32,
-    /// `Some(true)` success, `Some(false)` the agent reported failure, `None` it did not say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ok: Option<bool>,
-    /// The agent's final answer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<String>,
-    /// The error the agent reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Usage::is_empty")]
-    pub usage: Usage,
-    /// The last thing the agent said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_text: Option<String>,
-    /// Permissions the agent was refused (tool and what it wanted).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub denied: Vec<String>,
-}
+pub use crate::session::Outcome;
+use crate::session::Usage;
+pub(super) use crate::session::outcome::add;
 
 const KEEP_CHARS: usize = 2000;
 

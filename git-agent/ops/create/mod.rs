@@ -24,12 +24,12 @@ use anyhow::Result;
 pub use self::plan::{Naming, Plan};
 use crate::agents::{self, Profile};
 use crate::error::Failure;
-use crate::ports;
+use crate::git::repo::{Config, Repo};
 use crate::procs::ProcessRef;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::repo::{Config, Repo};
 use crate::session::{Base, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State};
 use crate::state::StateDir;
+use crate::state::ports;
 
 /// Default time between SIGTERM and SIGKILL when stopping an agent.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);

@@ -12,13 +12,13 @@ use anyhow::Result;
 
 use crate::agents::{self, Profile};
 use crate::error::Failure;
+use crate::git::repo::Config;
+use crate::git::repo::Repo;
 use crate::names;
+use crate::ops::take::Snapshot;
 use crate::project::ProjectFile;
-use crate::repo::Config;
-use crate::repo::Repo;
 use crate::session::{Base, Group};
 use crate::state::StateDir;
-use crate::take::Snapshot;
 
 /// One session to create.
 pub struct Plan {
@@ -318,7 +318,7 @@ pub fn snapshot_changes(repo: &Repo, base: &Base) -> Result<Snapshot> {
     let Some(source) = repo.workdir() else {
         return Err(Failure::fatal("--take-changes needs a worktree to take changes from").into());
     };
-    let snapshot = crate::take::snapshot(source)?;
+    let snapshot = crate::ops::take::snapshot(source)?;
     if snapshot.head != base.commit {
         return Err(Failure::usage(
             "--take-changes starts from this checkout's HEAD; --base names another commit",

@@ -12,11 +12,11 @@ use anyhow::Result;
 
 use super::{Notice, Plan, discard};
 use crate::error::Failure;
-use crate::repo::Repo;
+use crate::git::repo::Repo;
+use crate::ops::take::Snapshot;
 use crate::session::{self, Session, State, TookChanges};
 use crate::state::{Event, StateDir};
-use crate::take::Snapshot;
-use crate::{include, supervisor, worktree};
+use crate::{git::worktree, ops::include, supervisor};
 
 /// Creates the session's worktree and brings over ignored local files and taken changes.
 /// `interrupted` is checked once git made the worktree: a fresh checkout is taken back out.
@@ -66,8 +66,8 @@ pub fn create(
 
     // Taken-over changes: applied and verified before the agent can touch anything.
     if let Some(snap) = snapshot.filter(|s| !s.is_empty()) {
-        let moved = crate::take::apply(snap, &plan.worktree)
-            .and_then(|()| crate::take::verify(snap, &plan.worktree));
+        let moved = crate::ops::take::apply(snap, &plan.worktree)
+            .and_then(|()| crate::ops::take::verify(snap, &plan.worktree));
         if let Err(err) = moved {
             let reason = format!("could not take the changes: {err:#}");
             fail_before_start(repo, state, plan, &reason)?;
@@ -176,12 +176,12 @@ pub fn clean_source(
     state: &StateDir,
     snapshot: &Snapshot,
     started: &mut [Session],
-) -> Result<Option<crate::take::Cleaned>> {
+) -> Result<Option<crate::ops::take::Cleaned>> {
     if snapshot.is_empty() {
         return Ok(None);
     }
-    let outcome = crate::take::clean_source(snapshot)?;
-    let cleaned = outcome == crate::take::Cleaned::Yes;
+    let outcome = crate::ops::take::clean_source(snapshot)?;
+    let cleaned = outcome == crate::ops::take::Cleaned::Yes;
     for s in started.iter_mut() {
         let took = TookChanges {
             from: snapshot.source.clone(),

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Finding, LEFT_BEHIND, Options, age, attempt, same};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::session::Session;
 
 /// The admin directories (`<common>/worktrees/<id>`) of worktrees git-agent made: marked, or
@@ -21,7 +21,7 @@ fn our_admin_dirs(repo: &Repo, sessions: &[Session]) -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|admin| {
-            crate::worktree::marked_for(admin).is_some() || {
+            crate::git::worktree::marked_for(admin).is_some() || {
                 let gitdir = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
                 Path::new(gitdir.trim())
                     .parent()

@@ -39,7 +39,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 
 /// What the doctor may do besides looking.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +83,19 @@ impl Finding {
             info: false,
         }
     }
+
+    /// A finding about session `name`: `what` follows its name.
+    pub(super) fn about(kind: &'static str, name: &str, what: &str) -> Self {
+        Self::new(kind, Some(name), format!("{name}: {what}"))
+    }
+
+    /// What `--fix` would do about it.
+    pub(super) fn with_fix(self, fix: &str) -> Self {
+        Self {
+            fix: Some(fix.to_owned()),
+            ..self
+        }
+    }
 }
 
 /// A worktree git knows about.
@@ -95,7 +108,7 @@ pub(super) struct Registered {
 }
 
 pub(super) fn registered(repo: &Repo) -> Result<Vec<Registered>> {
-    let out = crate::worktree::serialized(
+    let out = crate::git::repo::serialized(
         repo.common_dir(),
         repo.git().args(["worktree", "list", "--porcelain", "-z"]),
     )?;
@@ -205,7 +218,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
             }
         }
         if opts.fix && !repair_paths.is_empty() {
-            crate::worktree::serialized(
+            crate::git::repo::serialized(
                 repo.common_dir(),
                 repo.git().args(["worktree", "repair"]).args(&repair_paths),
             )?;

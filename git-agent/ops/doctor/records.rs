@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{Finding, Options, Registered, same};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
 
@@ -65,8 +65,8 @@ pub(super) fn check_quarantine(
         let wt = worktrees.iter().find(|w| {
             w.branch.as_deref() == Some(branch.as_str())
                 && !repo.main_workdir().is_some_and(|m| same(m, &w.path))
-                && crate::worktree::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
-                    match crate::worktree::marked_for(&a) {
+                && crate::git::worktree::admin_dir(repo.common_dir(), &w.path).is_some_and(|a| {
+                    match crate::git::worktree::marked_for(&a) {
                         Some(owner) => owner == name,
                         None => root.as_ref().is_some_and(|r| w.path.starts_with(r)),
                     }
@@ -133,9 +133,9 @@ fn rebuild(repo: &Repo, state: &StateDir, name: &str, branch: &str, worktree: &P
         "auto_commit": true,
     });
     let mut session: Session = serde_json::from_value(record)?;
-    session.changes = crate::changes::of(repo, &session)
+    session.changes = crate::git::changes::of(repo, &session)
         .ok()
-        .map(|c| crate::changes::Changes { at: Some(now), ..c });
+        .map(|c| crate::git::changes::Changes { at: Some(now), ..c });
     let lock = state.lock()?;
     state.write(&lock, &session)
 }

@@ -13,7 +13,7 @@ use anyhow::Result;
 use super::processes::check_processes;
 use super::worktrees::unknown_dir;
 use super::{Finding, Options, Registered, attempt, registered, same};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::session::{Session, State, short_id};
 use crate::state::StateDir;
 
@@ -88,7 +88,7 @@ pub(super) fn check_session(
     if !live.is_active()
         && s.worktree.is_dir()
         && let Some(w) = entry
-        && w.locked.as_deref() == Some(crate::worktree::lock_reason(name).as_str())
+        && w.locked.as_deref() == Some(crate::git::worktree::lock_reason(name).as_str())
     {
         let mut f = Finding::new(
             "stale-lock",
@@ -98,7 +98,7 @@ pub(super) fn check_session(
         f.fix = Some("git worktree unlock".into());
         if opts.fix {
             attempt(&mut f, || {
-                crate::worktree::unlock(repo.common_dir(), name, &s.worktree).map(drop)
+                crate::git::worktree::unlock(repo.common_dir(), name, &s.worktree).map(drop)
             });
         }
         findings.push(f);
@@ -152,7 +152,7 @@ fn repo_moved(
             Some(a) if a.is_dir() => {
                 let mut moved = s.clone();
                 moved.worktree = wt.clone();
-                crate::worktree::not_ours(repo.common_dir(), Some(main), &moved, wt, Some(&a))
+                crate::git::worktree::not_ours(repo.common_dir(), Some(main), &moved, wt, Some(&a))
             }
             _ => Some("it is not a worktree of this repository".into()),
         }
@@ -200,7 +200,8 @@ fn not_ours(
 ) -> bool {
     let name = s.name.as_str();
     if s.worktree.is_dir()
-        && let Some(why) = crate::worktree::not_ours(repo.common_dir(), main, s, &s.worktree, None)
+        && let Some(why) =
+            crate::git::worktree::not_ours(repo.common_dir(), main, s, &s.worktree, None)
     {
         let mut f = Finding::new(
             "worktree-not-ours",
@@ -241,7 +242,7 @@ fn worktree_missing(
         .filter(|w| w.branch.as_deref() == Some(&s.branch) && w.path.is_dir())
         .collect();
     let moved = on_branch.iter().find(|w| {
-        crate::worktree::not_ours(
+        crate::git::worktree::not_ours(
             repo.common_dir(),
             main,
             &moved_to(s, &w.path),
@@ -291,7 +292,7 @@ fn worktree_missing(
         // Its branch checked out somewhere git-agent did not create for it (the main
         // checkout…): never adopted, the work there is the user's.
         for w in &on_branch {
-            if let Some(why) = crate::worktree::not_ours(
+            if let Some(why) = crate::git::worktree::not_ours(
                 repo.common_dir(),
                 main,
                 &moved_to(s, &w.path),
@@ -320,8 +321,8 @@ fn worktree_missing(
                 // Our own lock first (a run that ended while its checkout was gone left
                 // it): git refuses to remove a locked entry.
                 attempt(&mut f, || {
-                    crate::worktree::unlock(repo.common_dir(), name, &s.worktree)?;
-                    crate::worktree::remove(repo.common_dir(), &s.worktree)
+                    crate::git::worktree::unlock(repo.common_dir(), name, &s.worktree)?;
+                    crate::git::worktree::remove(repo.common_dir(), &s.worktree)
                 });
             }
         }
@@ -379,28 +380,22 @@ fn half_created(
         return Ok(false);
     }
     let pristine = !s.worktree.is_dir()
-        || (crate::sandbox::guard(s).is_ok()
-            && crate::changes::status(&s.worktree, &s.left_out()).is_ok_and(|st| st.is_empty()));
+        || (crate::git::link::guard(s).is_ok()
+            && crate::git::changes::status(&s.worktree, &s.left_out())
+                .is_ok_and(|st| st.is_empty()));
     let branch_at_base = repo
         .branch_tip(&s.branch)?
         .is_none_or(|t| t == s.base.commit);
     if !pristine || !branch_at_base {
         return Ok(false);
     }
-    let mut f = Finding::new(
-        "half-created",
-        Some(&s.name),
-        format!(
-            "{}: 'git agent new' was interrupted before its agent started; nothing ran in it",
-            s.name
-        ),
-    );
-    f.fix = Some("take back what it made (the untouched worktree, the new branch at the base commit, the record)".into());
+    let what = "'git agent new' was interrupted before its agent started; nothing ran in it";
+    let mut f = Finding::about("half-created", &s.name, what).with_fix("take back what it made (the untouched worktree, the new branch at the base commit, the record)");
     if opts.fix {
         let registered = registered(repo)?.iter().any(|w| same(&w.path, &s.worktree));
         if registered {
-            let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
-            crate::worktree::remove(repo.common_dir(), &s.worktree)?;
+            let _ = crate::git::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
+            crate::git::worktree::remove(repo.common_dir(), &s.worktree)?;
         }
         if s.branch_created && repo.branch_tip(&s.branch)?.is_some() {
             repo.git()
@@ -413,7 +408,7 @@ fn half_created(
                 .run()?;
         }
         let lock = state.lock()?;
-        crate::ports::release(state, &lock, &s.name)?;
+        crate::state::ports::release(state, &lock, &s.name)?;
         state.discard(&lock, &s.name)?;
         f.fixed = true;
     }
@@ -439,19 +434,13 @@ fn removal_interrupted(
     if !archived {
         return Ok(false);
     }
-    let mut f = Finding::new(
-        "removal-interrupted",
-        Some(&s.name),
-        format!(
-            "{}: 'git agent rm' was interrupted after archiving it",
-            s.name
-        ),
-    );
-    f.fix = Some("finish the removal (the archive has the record)".into());
+    let what = "'git agent rm' was interrupted after archiving it";
+    let mut f = Finding::about("removal-interrupted", &s.name, what)
+        .with_fix("finish the removal (the archive has the record)");
     if opts.fix {
         let lock = state.lock()?;
         state.retire(&lock, &s.name)?;
-        crate::ports::release(state, &lock, &s.name)?;
+        crate::state::ports::release(state, &lock, &s.name)?;
         f.fixed = true;
     }
     findings.push(f);

@@ -12,7 +12,7 @@ use anyhow::Result;
 
 use super::locks::git_busy_in;
 use super::{Finding, LEFT_BEHIND, Options, Registered, age, attempt, same};
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::session::Session;
 use crate::state::StateDir;
 
@@ -29,7 +29,7 @@ pub(super) fn unknown_dir(repo: &Repo, name: &str, dir: &Path, opts: &Options) -
     if gitdir.as_ref().is_some_and(|g| g.is_dir()) {
         f.fix = Some(format!("git worktree repair {}", dir.display()));
         if opts.fix {
-            crate::worktree::serialized(
+            crate::git::repo::serialized(
                 repo.common_dir(),
                 repo.git().args(["worktree", "repair"]).arg(dir),
             )?;
@@ -92,7 +92,7 @@ pub(super) fn check_unknown_worktrees(
                 w.path.display()
             ));
             if opts.fix {
-                crate::worktree::remove(repo.common_dir(), &w.path)?;
+                crate::git::worktree::remove(repo.common_dir(), &w.path)?;
                 f.fixed = true;
             }
             findings.push(f);
@@ -147,7 +147,7 @@ pub(super) fn check_half_made_entries(
             .ok()
             .and_then(|g| Path::new(g.trim()).parent().map(Path::to_owned));
         // git names the entry after the checkout's folder, adding a number if taken.
-        let ours = crate::worktree::marked_for(&admin).is_some()
+        let ours = crate::git::worktree::marked_for(&admin).is_some()
             || names.iter().any(|n| {
                 *n == id
                     || id

@@ -228,7 +228,7 @@ pub fn apply(snapshot: &Snapshot, dest: &Path) -> Result<()> {
         if target.symlink_metadata().is_ok() {
             anyhow::bail!("{rel} already exists in the new worktree");
         }
-        crate::include::copy_tree(&snapshot.source.join(rel), &target)
+        crate::ops::include::copy_tree(&snapshot.source.join(rel), &target)
             .with_context(|| format!("could not copy {rel} into the new worktree"))?;
     }
     Ok(())

@@ -7,7 +7,7 @@
 //!   its agent leaves), a rebase or merge in progress, or a HEAD that left the session's branch
 //!   is never removed without force; the refusal lists exactly what would be lost.
 //! - A branch whose commits are not in one of its destinations *by content* (see
-//!   [`crate::merging::merged_by`]) makes removal refuse too, unless the caller says losing the
+//!   [`crate::git::merging::merged_by`]) makes removal refuse too, unless the caller says losing the
 //!   worktree is fine because the branch stays (`allow_unmerged`, for `--discard-others`).
 //! - The worktree goes with a plain `git worktree remove PATH` (`--force` only with force, or
 //!   for initialised submodules once [`inspect`] proved they hold nothing that exists nowhere
@@ -26,9 +26,9 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use crate::error::Failure;
-use crate::merging::{Memory, MergedBy};
+use crate::git::merging::{Memory, MergedBy};
+use crate::git::repo::Repo;
 use crate::process::Cmd;
-use crate::repo::Repo;
 use crate::session::{Removed, Session};
 use crate::state::Event;
 
@@ -182,24 +182,29 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         ..Inspection::default()
     };
     if !i.worktree_missing {
-        i.not_ours =
-            crate::worktree::not_ours(repo.common_dir(), repo.main_workdir(), s, &s.worktree, None);
+        i.not_ours = crate::git::worktree::not_ours(
+            repo.common_dir(),
+            repo.main_workdir(),
+            s,
+            &s.worktree,
+            None,
+        );
     }
     if i.not_ours.is_some() {
         // Nothing in it is the session's: judged like a missing worktree (the branch decides).
         i.worktree_missing = true;
-    } else if let Some(admin) = crate::worktree::admin_dir(repo.common_dir(), &s.worktree) {
+    } else if let Some(admin) = crate::git::worktree::admin_dir(repo.common_dir(), &s.worktree) {
         if let Ok(reason) = std::fs::read_to_string(admin.join("locked"))
-            && reason.trim() != crate::worktree::lock_reason(&s.name)
+            && reason.trim() != crate::git::worktree::lock_reason(&s.name)
         {
             i.locked_by_other = Some(reason.trim().to_owned());
         }
         i.operation =
-            crate::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
+            crate::git::worktree::operation_in(&admin).map(|op| format!("{op} is in progress"));
     }
     if !i.worktree_missing {
-        crate::sandbox::guard(s)?;
-        let status = crate::changes::status(&s.worktree, &s.left_out())?;
+        crate::git::link::guard(s)?;
+        let status = crate::git::changes::status(&s.worktree, &s.left_out())?;
         i.uncommitted = short_status(&status);
         // Inside submodules git works under their own config, which the agent may have
         // written: looked at in the session's sandbox, as the agent would.
@@ -226,7 +231,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
         return Ok(i);
     };
     i.branch_tip = Some(tip.to_string());
-    let destinations = crate::merging::merge_destinations(repo, s);
+    let destinations = crate::git::merging::merge_destinations(repo, s);
     let base = gix::ObjectId::from_hex(s.base.commit.as_bytes())?;
     if mem.is_ancestor(tip, base)? {
         i.empty = true;
@@ -234,7 +239,7 @@ pub fn inspect(repo: &Repo, mem: &Memory, s: &Session) -> Result<Inspection> {
     }
     for dest in &destinations {
         let target = mem.commit_of(dest)?;
-        if let Some(by) = crate::merging::merged_by(repo, mem, tip, target)? {
+        if let Some(by) = crate::git::merging::merged_by(repo, mem, tip, target)? {
             i.merged = Some((by, short_ref(dest)));
             return Ok(i);
         }
@@ -447,7 +452,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     let live = s.live_state();
     if (live.is_active() || live == crate::session::State::Lost) && s.worktree.is_dir() {
         // Stopping commits what its worktree holds: never in a checkout that is not its own.
-        crate::worktree::ensure_ours(
+        crate::git::worktree::ensure_ours(
             repo,
             &s,
             "'git agent doctor --fix' leaves the record without a worktree; then remove it",
@@ -497,11 +502,11 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // The worktree, if it is still registered (a missing checkout is deregistered by the same
     // command, for this worktree only; a concurrent removal may have taken it first).
     if inspection.not_ours.is_none()
-        && crate::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some()
+        && crate::git::worktree::admin_dir(repo.common_dir(), &s.worktree).is_some()
     {
         // Our own lock first (only ours): git refuses to remove a locked worktree.
-        let _ = crate::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
-        crate::include::unlink(&s)?;
+        let _ = crate::git::worktree::unlock(repo.common_dir(), &s.name, &s.worktree);
+        crate::ops::include::unlink(&s)?;
         // `--force` without the user's flag only with submodules, which plain `git worktree
         // remove` always refuses: the inspection above proved that they, and the worktree,
         // hold nothing that exists nowhere else (no changes, no untracked files, no commits
@@ -509,7 +514,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         let force = (opts.force && inspection.worktree_holds_work())
             || (inspection.submodules && !inspection.worktree_holds_work());
         outcome.worktree_removed =
-            crate::worktree::remove_if_registered(repo.common_dir(), &s.worktree, force)
+            crate::git::worktree::remove_if_registered(repo.common_dir(), &s.worktree, force)
                 .with_context(|| {
                     format!("could not remove the worktree {}", s.worktree.display())
                 })?;
@@ -549,7 +554,7 @@ fn archive(repo: &Repo, s: &Session, outcome: &Outcome) -> Result<()> {
     });
     record.worktree_locked = false;
     state.archive(&lock, &record)?;
-    crate::ports::release(&state, &lock, &s.name)?;
+    crate::state::ports::release(&state, &lock, &s.name)?;
     drop(lock);
     state.append_event(&Event {
         detail: Some(outcome.reason.clone()),

@@ -16,7 +16,7 @@ use gix::bstr::ByteSlice as _;
 use gix::merge::tree::TreatAsUnresolved;
 use gix::objs::tree::EntryKind;
 
-use crate::repo::Repo;
+use crate::git::repo::Repo;
 use crate::session::Session;
 
 /// A gix handle whose object writes stay in memory.
@@ -244,8 +244,8 @@ impl Memory {
     /// (not counting the files its agent leaves), a virtual commit holding them.
     pub fn session_result(&self, s: &Session) -> Result<Result_> {
         let status = if s.worktree.is_dir() {
-            crate::sandbox::guard(s)?;
-            Some(crate::changes::status(&s.worktree, &s.left_out())?)
+            crate::git::link::guard(s)?;
+            Some(crate::git::changes::status(&s.worktree, &s.left_out())?)
         } else {
             None
         };

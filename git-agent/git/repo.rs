@@ -361,9 +361,9 @@ impl Repo {
     }
 
     /// Every worktree git has registered, the main one first (`git worktree list
-    /// --porcelain -z`, run under our worktree lock: see [`crate::worktree::serialized`]).
+    /// --porcelain -z`, run under our worktree lock: see [`crate::git::repo::serialized`]).
     pub fn worktree_list(&self) -> Result<Vec<crate::git::Worktree>> {
-        let out = crate::worktree::serialized(
+        let out = crate::git::repo::serialized(
             &self.common_dir,
             self.git().args(["worktree", "list", "--porcelain", "-z"]),
         )?;
@@ -436,10 +436,22 @@ impl Repo {
     }
 }
 
-/// Expands a leading `~/`.
-fn expand_home(path: &str) -> PathBuf {
+/// Runs a git command that reads the admin directory of every worktree (`git worktree
+/// remove/lock/unlock/repair/list`, checking out a branch) while holding our worktree lock:
+/// git dies on an admin directory a concurrent `git worktree add` is still writing.
+///
+/// Lock order: the state lock may be held when this is called, never the other way round
+/// (nothing waits for the state lock while holding the worktree lock).
+pub fn serialized(common_dir: &Path, cmd: Cmd) -> Result<String> {
+    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
+    cmd.run()
+}
+
+/// `~/x` → `$HOME/x` (and `~` alone), as git expands paths in its config.
+pub fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ if path == "~" => std::env::var_os("HOME").map_or_else(|| path.into(), PathBuf::from),
         _ => PathBuf::from(path),
     }
 }

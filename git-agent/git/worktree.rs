@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::process::{Cmd, CommandFailed};
-use crate::repo::Repo;
 use crate::session::Session;
 
 /// How a worktree is checked out.
@@ -142,21 +142,10 @@ pub fn create(
     Err(failure.into())
 }
 
-/// Runs a git command that reads the admin directory of every worktree (`git worktree
-/// remove/lock/unlock/repair/list`, checking out a branch) while holding our worktree lock:
-/// git dies on an admin directory a concurrent `git worktree add` is still writing.
-///
-/// Lock order: the state lock may be held when this is called, never the other way round
-/// (nothing waits for the state lock while holding the worktree lock).
-pub fn serialized(common_dir: &Path, cmd: Cmd) -> Result<String> {
-    let _serialized = crate::state::StateDir::at(common_dir).worktree_lock()?;
-    cmd.run()
-}
-
 /// Removes one worktree with a plain `git worktree remove`: git refuses if it holds changes;
 /// a missing checkout just loses its entry.
 pub fn remove(common_dir: &Path, path: &Path) -> Result<()> {
-    serialized(
+    crate::git::repo::serialized(
         common_dir,
         git_common(common_dir)
             .args(["worktree", "remove"])

@@ -18,40 +18,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use gix::ObjectId;
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
+use crate::git::repo::Repo;
 use crate::process::Cmd;
-use crate::repo::Repo;
+pub use crate::session::Changes;
 use crate::session::Session;
-
-/// What a session changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Changes {
-    /// Files changed by the branch since the base commit.
-    pub files: u64,
-    pub insertions: u64,
-    pub deletions: u64,
-    /// Entries `git status` reports in the worktree (modified, staged, untracked…);
-    /// `None` when the worktree is missing.
-    pub uncommitted: Option<u64>,
-    /// The worktree directory no longer exists.
-    pub worktree_missing: bool,
-    /// The branch no longer exists.
-    pub branch_missing: bool,
-    /// The commit the branch points at.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tip: Option<String>,
-    /// When this was measured (a snapshot stored at the end of a run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<Timestamp>,
-    /// The branch moved since this snapshot was taken (set by `list`, never stored).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stale: bool,
-    /// Commits the branch has that its target lacks, and the other way round (`list --full`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ahead_behind: Option<(u64, u64)>,
-}
 
 impl Changes {
     /// `3 files +40 -2`, `2 uncommitted`, `no changes`…
@@ -92,7 +63,7 @@ pub fn measured_from(session: &Session) -> &str {
 pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
     let mut changes = committed_part(repo, session, None)?;
     if session.worktree.is_dir() {
-        crate::sandbox::guard(session)?;
+        crate::git::link::guard(session)?;
         changes.uncommitted = Some(uncommitted(&session.worktree, &session.left_out())?);
     } else {
         changes.worktree_missing = true;
@@ -104,7 +75,7 @@ pub fn of(repo: &Repo, session: &Session) -> Result<Changes> {
 pub fn committed_part(
     repo: &Repo,
     session: &Session,
-    cache: Option<&mut crate::cache::CommitCache>,
+    cache: Option<&mut crate::state::cache::CommitCache>,
 ) -> Result<Changes> {
     let mut changes = Changes {
         worktree_missing: !session.worktree.is_dir(),
@@ -180,7 +151,7 @@ pub fn uncommitted_single_threaded(worktree: &Path, leaves: &[String]) -> Result
         .args(["-c", "core.preloadIndex=false", "-C"])
         .arg(worktree)
         .args(STATUS_ARGS)
-        .args(crate::commit::leaves_pathspecs(leaves))
+        .args(leaves_pathspecs(leaves))
         .run()?;
     Ok(count_status_entries(&out))
 }
@@ -204,7 +175,7 @@ const STATUS_ARGS: [&str; 7] = [
 pub fn status(worktree: &Path, leaves: &[String]) -> Result<String> {
     Cmd::git_in(worktree)
         .args(STATUS_ARGS)
-        .args(crate::commit::leaves_pathspecs(leaves))
+        .args(leaves_pathspecs(leaves))
         .run()
 }
 
@@ -216,9 +187,61 @@ pub fn count_status_entries(out: &str) -> u64 {
         .count() as u64
 }
 
+/// Pathspecs that leave out the files an agent leaves behind (`leaves` of its profile, as
+/// gitignore-style globs) and what `.worktreeinclude`/`.worktreelink` brought in (see
+/// [`Session::left_out`]): `.aider*` becomes `:(exclude,glob)**/.aider*` and
+/// `:(exclude,glob)**/.aider*/**` (the file, or everything in a directory of that name); a
+/// plain path such as `/node_modules/` becomes `:(exclude,literal)node_modules`, which covers
+/// everything beneath it too, and which git also accepts when the path is a symlink (a
+/// `node_modules/**` pathspec is "beyond a symbolic link" to `git add`).
+pub fn leaves_pathspecs(leaves: &[String]) -> Vec<String> {
+    if leaves.is_empty() {
+        return Vec::new();
+    }
+    let mut specs = vec![".".to_owned()];
+    for pattern in leaves {
+        let p = pattern.trim_end_matches('/');
+        let anchored = p.strip_prefix('/').map(str::to_owned);
+        let base = anchored.unwrap_or_else(|| {
+            if p.contains('/') {
+                p.to_owned()
+            } else {
+                format!("**/{p}")
+            }
+        });
+        if !base.contains(['*', '?', '[', '\\']) {
+            specs.push(format!(":(exclude,literal){base}"));
+            continue;
+        }
+        specs.push(format!(":(exclude,glob){base}"));
+        specs.push(format!(":(exclude,glob){base}/**"));
+    }
+    specs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaves_become_exclude_pathspecs() {
+        assert!(leaves_pathspecs(&[]).is_empty());
+        assert_eq!(
+            leaves_pathspecs(&[".aider*".into(), "/build/".into(), "tmp/cache".into()]),
+            [
+                ".",
+                ":(exclude,glob)**/.aider*",
+                ":(exclude,glob)**/.aider*/**",
+                ":(exclude,literal)build",
+                ":(exclude,literal)tmp/cache",
+            ]
+        );
+        // A path brought in whose name has glob characters, escaped by `Session::left_out`.
+        assert_eq!(
+            leaves_pathspecs(&["/a\\*b/".into()]),
+            [".", ":(exclude,glob)a\\*b", ":(exclude,glob)a\\*b/**"]
+        );
+    }
 
     #[test]
     fn counts_porcelain_v2_entries() {

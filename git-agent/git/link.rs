@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::canonical;
 use crate::error::Failure;
 use crate::process::Cmd;
 
@@ -153,4 +152,9 @@ fn worktree_config_on(common_dir: &Path) -> bool {
         .args(["--type=bool", "--get", "extensions.worktreeConfig"])
         .run()
         .is_ok_and(|v| v.trim() == "true")
+}
+
+/// `path` with symlinks resolved, or as given if it cannot be (it may not exist yet).
+pub fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
 }

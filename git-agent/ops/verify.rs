@@ -19,9 +19,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::Failure;
+use crate::git::repo::Repo;
 use crate::process::Cmd;
 use crate::project::{ProjectCommand, ProjectFile};
-use crate::repo::Repo;
 use crate::session::{Exit, Session, Verify};
 use crate::state::{Event, StateDir};
 
@@ -79,7 +79,7 @@ pub fn check_ready(s: &Session) -> Result<()> {
         ))
         .into());
     }
-    crate::sandbox::guard(s)
+    crate::git::link::guard(s)
 }
 
 /// Runs the verify command in `dir` (the session's worktree, or where a merge result is being
