@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 use git_agent::cli::merge::{Cli, ConflictsArgs, MergeArgs, StrategyArgs, Sub};
-use git_agent::commands::Ctx;
+use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
 use git_agent::git::merging::Memory;
 use git_agent::git::repo::Repo;
 use git_agent::session::{Session, short_id};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::land::{self, Options, Step, Strategy};
 use crate::{apply, conflicts, pr, queue, sync, target};
@@ -26,7 +26,7 @@ fn chosen(s: &StrategyArgs) -> Option<Strategy> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     crate::target::trust_hooks_of(&repo);
     match cli.command {
         Some(Sub::Conflicts(args)) => run_conflicts(ctx, &repo, &args),
@@ -88,8 +88,15 @@ fn options(args: &MergeArgs) -> Options {
         trust: args.trust,
         fetch: args.fetch,
         rebase_first: false,
-        json: args.json,
+        json: args.output.format() == Format::Json,
     }
+}
+
+/// `merge NAME --json`: the one step, and the variants `--discard-others` removed.
+#[derive(Serialize)]
+struct MergeDoc<'a> {
+    steps: [&'a Step; 1],
+    discarded: &'a [git_agent::ops::remove::Outcome],
 }
 
 fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
@@ -132,14 +139,8 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
     if names.len() > 1 {
         let sessions: Vec<Session> = state.load_each(&names)?;
         let outcome = queue::run(ctx, repo, &sessions, &opts)?;
-        if args.json {
-            let doc = json!({
-                "order": outcome.order,
-                "steps": outcome.steps,
-                "stopped_at": outcome.stopped_at,
-                "not_attempted": outcome.not_attempted,
-            });
-            ctx.write_doc(&doc)?;
+        if args.output.format() == Format::Json {
+            ctx.write_doc(&outcome)?;
         } else {
             for step in &outcome.steps {
                 if let Step::Planned(plan) = step {
@@ -192,12 +193,11 @@ fn run_merge(ctx: &mut Ctx<'_>, repo: &Repo, args: &MergeArgs) -> Result<u8> {
             exit = code::NEGATIVE;
         }
     }
-    if args.json {
-        let doc = json!({
-            "steps": [step],
-            "discarded": discarded,
-        });
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&MergeDoc {
+            steps: [&step],
+            discarded: &discarded,
+        })?;
         return Ok(exit);
     }
     match &step {
@@ -368,14 +368,8 @@ fn run_conflicts(ctx: &mut Ctx<'_>, repo: &Repo, args: &ConflictsArgs) -> Result
     let targets = target::resolve_all(repo, &sessions, args.into.as_deref())?;
     let mem = Memory::new(repo);
     let prediction = conflicts::predict(repo, &mem, &sessions, &targets, args.scan)?;
-    if args.json {
-        let doc = json!({
-            "sessions": prediction.sessions,
-            "pairs": prediction.pairs,
-            "order": prediction.order,
-            "waiting": prediction.waiting,
-        });
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&prediction)?;
     } else {
         write!(ctx.out, "{}", conflicts::render(&prediction))?;
     }

@@ -17,7 +17,8 @@ use crate::conflicts;
 use crate::land::{self, Options, Step};
 use crate::target;
 
-/// The queue's result: every step taken, and the session it stopped at.
+/// The queue's result: every step taken, and the session it stopped at. Its `--json` document.
+#[derive(serde::Serialize)]
 pub struct Outcome {
     pub steps: Vec<Step>,
     pub order: Vec<String>,
@@ -71,12 +72,9 @@ pub fn run(
         rebase_first: true,
         ..opts.clone()
     };
-    let progress = git_agent::ui::progress(order.len(), "merging");
+    let progress = ctx.progress(order.len(), "merging");
     for (i, name) in order.iter().enumerate() {
-        if let Some(bar) = &progress {
-            bar.set_message(name.clone());
-            bar.set_position(i as u64);
-        }
+        progress.at(i, name);
         let step = land::merge_one(ctx, repo, name, &queue_opts)?;
         let stop = matches!(step, Step::Refused(_));
         if let Step::Refused(r) = &step {
@@ -89,8 +87,6 @@ pub fn run(
             break;
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     Ok(outcome)
 }

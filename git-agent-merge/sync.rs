@@ -297,34 +297,7 @@ pub fn sync(
             set_pending(repo, s, None)?;
             return Ok(Synced_::Aborted);
         }
-        (Some((h, onto)), Action::Continue) => {
-            ours_in_progress(s, wt, h)?;
-            let paths = land::unmerged_paths(wt);
-            let marked = with_markers(wt, &paths);
-            if !marked.is_empty() {
-                return Ok(Synced_::Conflict(Refused {
-                    why: "conflict markers are still in".into(),
-                    ..conflict(s, &target.branch, h, marked)
-                }));
-            }
-            if !paths.is_empty() {
-                git(wt).args(["add", "--"]).args(&paths).run()?;
-            }
-            let done = match h {
-                How::Merge => boxed(s, git(wt).args(["commit", "--quiet", "--no-edit"]))?.run(),
-                How::Rebase => boxed(s, git(wt).args(["rebase", "--continue"]))?.run(),
-            };
-            if done.is_err() {
-                let again = land::unmerged_paths(wt);
-                if !again.is_empty() {
-                    return Ok(Synced_::Conflict(conflict(s, &target.branch, h, again)));
-                }
-                done?;
-            }
-            record(repo, s, &target.branch, onto, h)?;
-            set_pending(repo, s, None)?;
-            return Ok(Synced_::Done(head(wt)?, onto.unwrap_or(target.tip)));
-        }
+        (Some((h, onto)), Action::Continue) => return finish(repo, s, &target, h, onto),
         (Some((h, _)), Action::Start) => {
             return Ok(Synced_::Conflict(Refused {
                 why: format!("a {} is already in progress in its worktree", h.as_str()),
@@ -342,37 +315,7 @@ pub fn sync(
         return Ok(Synced_::UpToDate);
     }
     let outcome = match how {
-        How::Merge => {
-            let msg = format!(
-                "Merge {} into {} (git agent sync)\n\nGit-Agent-Session: {}\n",
-                target.branch, s.branch, s.name
-            );
-            // By full name (a tag of the same name must not win); the tip was just read.
-            let merged = git(wt)
-                .args([
-                    "merge",
-                    "--no-ff",
-                    "--no-autostash",
-                    "--quiet",
-                    "-m",
-                    &msg,
-                    &format!("refs/heads/{}", target.branch),
-                ])
-                .run();
-            match merged {
-                Ok(_) => Synced_::Done(head(wt)?, target.tip),
-                Err(e) => {
-                    let paths = land::unmerged_paths(wt);
-                    if paths.is_empty() {
-                        let _ = git(wt).args(["merge", "--abort"]).run();
-                        return Err(Failure::fatal(format!("git merge failed: {e:#}"))
-                            .hint("nothing was changed")
-                            .into());
-                    }
-                    Synced_::Conflict(conflict(s, &target.branch, How::Merge, paths))
-                }
-            }
-        }
+        How::Merge => merge_target(s, &target)?,
         How::Rebase => match land::rebase_branch(repo, s, target.tip, &target.branch)? {
             Ok(new) => Synced_::Done(new, target.tip),
             Err(refused) => {
@@ -380,7 +323,98 @@ pub fn sync(
             }
         },
     };
-    match &outcome {
+    note(repo, s, &target, how, tip, &outcome)?;
+    Ok(outcome)
+}
+
+/// `--continue`: the user (or the agent) resolved the conflicts of a sync `h` in progress;
+/// commits the resolution and finishes it, or says what is still unresolved.
+fn finish(
+    repo: &Repo,
+    s: &Session,
+    target: &target::Target,
+    h: How,
+    onto: Option<ObjectId>,
+) -> Result<Synced_> {
+    let wt = &s.worktree;
+    ours_in_progress(s, wt, h)?;
+    let paths = land::unmerged_paths(wt);
+    let marked = with_markers(wt, &paths);
+    if !marked.is_empty() {
+        return Ok(Synced_::Conflict(Refused {
+            why: "conflict markers are still in".into(),
+            ..conflict(s, &target.branch, h, marked)
+        }));
+    }
+    if !paths.is_empty() {
+        git(wt).args(["add", "--"]).args(&paths).run()?;
+    }
+    let done = match h {
+        How::Merge => boxed(s, git(wt).args(["commit", "--quiet", "--no-edit"]))?.run(),
+        How::Rebase => boxed(s, git(wt).args(["rebase", "--continue"]))?.run(),
+    };
+    if done.is_err() {
+        let again = land::unmerged_paths(wt);
+        if !again.is_empty() {
+            return Ok(Synced_::Conflict(conflict(s, &target.branch, h, again)));
+        }
+        done?;
+    }
+    record(repo, s, &target.branch, onto, h)?;
+    set_pending(repo, s, None)?;
+    Ok(Synced_::Done(head(wt)?, onto.unwrap_or(target.tip)))
+}
+
+/// Merges the target branch into the session's branch, in its worktree.
+fn merge_target(s: &Session, target: &target::Target) -> Result<Synced_> {
+    let wt = &s.worktree;
+    let msg = format!(
+        "Merge {} into {} (git agent sync)\n\nGit-Agent-Session: {}\n",
+        target.branch, s.branch, s.name
+    );
+    // By full name (a tag of the same name must not win); the tip was just read.
+    let merged = git(wt)
+        .args([
+            "merge",
+            "--no-ff",
+            "--no-autostash",
+            "--quiet",
+            "-m",
+            &msg,
+            &format!("refs/heads/{}", target.branch),
+        ])
+        .run();
+    match merged {
+        Ok(_) => Ok(Synced_::Done(head(wt)?, target.tip)),
+        Err(e) => {
+            let paths = land::unmerged_paths(wt);
+            if paths.is_empty() {
+                let _ = git(wt).args(["merge", "--abort"]).run();
+                return Err(Failure::fatal(format!("git merge failed: {e:#}"))
+                    .hint("nothing was changed")
+                    .into());
+            }
+            Ok(Synced_::Conflict(conflict(
+                s,
+                &target.branch,
+                How::Merge,
+                paths,
+            )))
+        }
+    }
+}
+
+/// Records how a sync ended: what it brought in, or the conflict left to resolve (and an
+/// event).
+fn note(
+    repo: &Repo,
+    s: &Session,
+    target: &target::Target,
+    how: How,
+    tip: ObjectId,
+    outcome: &Synced_,
+) -> Result<()> {
+    match outcome {
         Synced_::Done(_, brought) => record(repo, s, &target.branch, Some(*brought), how)?,
         Synced_::Conflict(_) => {
             set_pending(
@@ -399,7 +433,7 @@ pub fn sync(
         }
         Synced_::UpToDate | Synced_::Aborted => {}
     }
-    Ok(outcome)
+    Ok(())
 }
 
 /// The message that asks the agent to finish a conflicted sync: what each side was doing and

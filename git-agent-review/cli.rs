@@ -6,19 +6,90 @@ use clap::Parser as _;
 use git_agent::cli::review::Cli;
 
 use anyhow::Result;
-use git_agent::commands::Ctx;
+use git_agent::commands::{Ctx, Format};
 use git_agent::error::{Failure, code};
 use git_agent::git::repo::Repo;
 use git_agent::session::{Session, short_id};
 use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::{compare, diff, edit, interactive};
 use git_agent::ops::verify;
 
+/// `review NAME --verify --json`.
+#[derive(Serialize)]
+struct VerifyDoc<'a> {
+    session: &'a str,
+    verify: &'a git_agent::session::Verify,
+}
+
+/// `review NAME --json`: the session's whole result against its base.
+#[derive(Serialize)]
+struct ResultDoc<'a> {
+    session: &'a str,
+    branch: &'a str,
+    base: BaseDoc<'a>,
+    head: &'a str,
+    tree: &'a str,
+    files: &'a [diff::FileChange],
+    totals: Totals,
+    notes: &'a [String],
+}
+
+/// The base in `review --json`: the recorded commit, the base's commit now, and the merge-base
+/// the result is compared with.
+#[derive(Serialize)]
+struct BaseDoc<'a> {
+    #[serde(rename = "ref")]
+    ref_name: Option<&'a str>,
+    recorded: &'a str,
+    now: &'a str,
+    merge_base: &'a str,
+}
+
+#[derive(Serialize)]
+struct Totals {
+    files: usize,
+    insertions: u64,
+    deletions: u64,
+}
+
+/// `review A --against B --json`: from A's result to B's.
+#[derive(Serialize)]
+struct BetweenDoc<'a> {
+    a: Side<'a>,
+    b: Side<'a>,
+    files: &'a [diff::FileChange],
+}
+
+/// One side of [`BetweenDoc`].
+#[derive(Serialize)]
+struct Side<'a> {
+    session: &'a str,
+    tree: &'a str,
+    head: &'a str,
+}
+
+impl<'a> Side<'a> {
+    fn of(s: &'a Session, r: &'a diff::Result_) -> Self {
+        Side {
+            session: &s.name,
+            tree: &r.tree,
+            head: &r.head,
+        }
+    }
+}
+
+/// `review --compare --json` (or `--group`): the variants, best first.
+#[derive(Serialize)]
+struct CompareDoc<'a> {
+    group: Option<&'a str>,
+    sessions: &'a [compare::Entry],
+}
+
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     if cli.group.is_some() || cli.compare {
         return run_compare(ctx, &repo, &cli);
     }
@@ -66,9 +137,11 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         let result = verify::run(&state, &s, &s.worktree, &command, source, |line| {
             let _ = writeln!(err, "  {line}");
         })?;
-        if cli.json {
-            let doc = json!({"session": s.name, "verify": result});
-            ctx.write_doc(&doc)?;
+        if cli.output.format() == Format::Json {
+            ctx.write_doc(&VerifyDoc {
+                session: &s.name,
+                verify: &result,
+            })?;
         } else {
             writeln!(ctx.out, "{}", verify::summary(&s.name, &result))?;
         }
@@ -160,29 +233,33 @@ fn render(
 
 fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
     let r = diff::result(repo, s)?;
-    if cli.json {
+    if cli.output.format() == Format::Json {
         let files = diff::files(repo, &r.merge_base, &r.tree, &cli.paths)?;
-        let doc = json!({
-            "session": s.name,
-            "branch": s.branch,
-            "base": {"ref": s.base.ref_name, "recorded": s.base.commit, "now": r.base_now, "merge_base": r.merge_base},
-            "head": r.head,
-            "tree": r.tree,
-            "files": files,
-            "totals": {
-                "files": files.len(),
-                "insertions": files.iter().map(|f| f.insertions).sum::<u64>(),
-                "deletions": files.iter().map(|f| f.deletions).sum::<u64>(),
+        ctx.write_doc(&ResultDoc {
+            session: &s.name,
+            branch: &s.branch,
+            base: BaseDoc {
+                ref_name: s.base.ref_name.as_deref(),
+                recorded: &s.base.commit,
+                now: &r.base_now,
+                merge_base: &r.merge_base,
             },
-            "notes": r.notes,
-        });
-        ctx.write_doc(&doc)?;
+            head: &r.head,
+            tree: &r.tree,
+            totals: Totals {
+                files: files.len(),
+                insertions: files.iter().map(|f| f.insertions).sum(),
+                deletions: files.iter().map(|f| f.deletions).sum(),
+            },
+            files: &files,
+            notes: &r.notes,
+        })?;
         return Ok(0);
     }
     header(ctx, s, &r)?;
     let dir = s.worktree.is_dir().then_some(s.worktree.as_path());
     render(ctx, repo, dir, &r.merge_base, &r.tree, cli)?;
-    if cli.no_menu || cli.stat || cli.name_only || !interactive::available() {
+    if cli.no_menu || cli.stat || cli.name_only || !ctx.can_show_menu() {
         return Ok(0);
     }
     match interactive::after_diff(ctx, &s.name)? {
@@ -203,14 +280,13 @@ fn show(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<u8> {
 fn show_between(ctx: &mut Ctx<'_>, repo: &Repo, a: &Session, b: &Session, cli: &Cli) -> Result<u8> {
     let ra = diff::result(repo, a)?;
     let rb = diff::result(repo, b)?;
-    if cli.json {
+    if cli.output.format() == Format::Json {
         let files = diff::files(repo, &ra.tree, &rb.tree, &cli.paths)?;
-        let doc = json!({
-            "a": {"session": a.name, "tree": ra.tree, "head": ra.head},
-            "b": {"session": b.name, "tree": rb.tree, "head": rb.head},
-            "files": files,
-        });
-        ctx.write_doc(&doc)?;
+        ctx.write_doc(&BetweenDoc {
+            a: Side::of(a, &ra),
+            b: Side::of(b, &rb),
+            files: &files,
+        })?;
         return Ok(0);
     }
     writeln!(
@@ -247,19 +323,7 @@ fn add_comments(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Resul
         });
     }
     if cli.edit {
-        let patch = repo
-            .git()
-            .args([
-                "diff",
-                "--no-color",
-                "--no-ext-diff",
-                "--no-textconv",
-                &r.merge_base,
-                &r.tree,
-                "--",
-            ])
-            .args(&cli.paths)
-            .run()?;
+        let patch = diff::patch(repo, &r.merge_base, &r.tree, None, &cli.paths)?;
         let state = repo.state();
         let file: PathBuf = rounds::dir(&state, &s.name).join("EDIT_REVIEW.diff");
         std::fs::create_dir_all(file.parent().unwrap_or(&state.session_dir(&s.name)))?;
@@ -364,13 +428,15 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         .map(|s| state.load(&s.name))
         .collect::<Result<_>>()?;
     let entries = compare::entries(repo, &sessions)?;
-    if cli.json {
-        let doc = json!({ "group": cli.group, "sessions": entries });
-        ctx.write_doc(&doc)?;
+    if cli.output.format() == Format::Json {
+        ctx.write_doc(&CompareDoc {
+            group: cli.group.as_deref(),
+            sessions: &entries,
+        })?;
         return Ok(code);
     }
     write!(ctx.out, "{}", compare::table(&entries))?;
-    if !cli.no_menu && interactive::available() {
+    if !cli.no_menu && ctx.can_show_menu() {
         let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
         return interactive::pick_winner(ctx, &names);
     }
@@ -392,7 +458,7 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
     }
     let state = repo.state();
     let jobs = cli.jobs.max(1);
-    let progress = ui::progress(sessions.len(), "verifying");
+    let progress = ctx.progress(sessions.len(), "verifying");
     let mut results = Vec::new();
     for chunk in sessions
         .iter()
@@ -418,16 +484,11 @@ fn verify_many(ctx: &mut Ctx<'_>, repo: &Repo, sessions: &[Session], cli: &Cli) 
         });
         for ((s, _), result) in chunk.iter().zip(chunk_results) {
             let v = result?;
-            if let Some(bar) = &progress {
-                bar.inc(1);
-                bar.set_message(verify::summary(&s.name, &v));
-            }
+            progress.step(&verify::summary(&s.name, &v));
             results.push((s.name.clone(), v));
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let mut code = code::SUCCESS;
     for (name, v) in &results {
         writeln!(ctx.err, "{}", verify::summary(name, v))?;

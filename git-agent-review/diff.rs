@@ -192,22 +192,26 @@ pub fn files(repo: &Repo, from: &str, to: &str, paths: &[String]) -> Result<Vec<
     Ok(changes)
 }
 
+/// `git diff FROM TO -- PATHS` as a patch to read back (no colours, external diff tools or
+/// textconv), with `context` lines around changes (`-U`; else git's, as the user set it).
+pub fn patch(
+    repo: &Repo,
+    from: &str,
+    to: &str,
+    context: Option<u32>,
+    paths: &[String],
+) -> Result<String> {
+    repo.git()
+        .args(["diff", "--no-color", "--no-ext-diff", "--no-textconv"])
+        .args(context.map(|n| format!("-U{n}")))
+        .args([from, to, "--"])
+        .args(paths)
+        .run()
+}
+
 /// The hunk of `path`'s diff that contains line `line` of the new version, if any.
 pub fn hunk_at(repo: &Repo, from: &str, to: &str, path: &str, line: u32) -> Result<Option<String>> {
-    let patch = repo
-        .git()
-        .args([
-            "diff",
-            "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
-            "-U3",
-            from,
-            to,
-            "--",
-            path,
-        ])
-        .run()?;
+    let patch = patch(repo, from, to, Some(3), &[path.to_owned()])?;
     let mut current: Option<(u32, u32, Vec<&str>)> = None;
     let mut found = None;
     for l in patch.lines() {

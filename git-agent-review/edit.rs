@@ -38,115 +38,116 @@ struct Hunk {
 
 /// The comments written into an edited buffer.
 pub fn parse(buffer: &str) -> Vec<Comment> {
-    let mut comments: Vec<Comment> = Vec::new();
-    let mut path: Option<String> = None;
-    let mut hunk: Option<Hunk> = None;
-    // The new-version line the next diff line has, and the one a comment refers to.
-    let (mut next_line, mut about): (u32, Option<u32>) = (0, None);
-    let mut pending: Vec<String> = Vec::new();
-    // Comments get the whole hunk they are in: filled in when the hunk ends.
-    let mut waiting_for_hunk: Vec<usize> = Vec::new();
-    let flush = |pending: &mut Vec<String>,
-                 comments: &mut Vec<Comment>,
-                 path: &Option<String>,
-                 about: Option<u32>,
-                 in_hunk: bool,
-                 waiting: &mut Vec<usize>| {
-        if pending.is_empty() {
-            return;
-        }
-        let text = pending.join("\n").trim().to_owned();
-        pending.clear();
-        if text.is_empty() {
-            return;
-        }
-        comments.push(Comment {
-            path: path.clone(),
-            line: if in_hunk { about } else { None },
-            hunk: None,
-            text,
-        });
-        if in_hunk {
-            waiting.push(comments.len() - 1);
-        }
-    };
-    let close_hunk =
-        |hunk: &mut Option<Hunk>, comments: &mut Vec<Comment>, waiting: &mut Vec<usize>| {
-            if let Some(h) = hunk.take() {
-                let text = h.lines.join("\n");
-                for i in waiting.drain(..) {
-                    comments[i].hunk = Some(text.clone());
-                }
-            }
-        };
+    let mut parser = Parser::default();
     for line in buffer.lines() {
+        parser.line(line);
+    }
+    parser.flush();
+    parser.close_hunk();
+    parser.comments
+}
+
+/// Where [`parse`] is in the buffer.
+#[derive(Default)]
+struct Parser {
+    comments: Vec<Comment>,
+    path: Option<String>,
+    hunk: Option<Hunk>,
+    /// The new-version line the next diff line has.
+    next_line: u32,
+    /// The line a comment refers to.
+    about: Option<u32>,
+    /// The `>>` lines of the comment being read.
+    pending: Vec<String>,
+    /// Comments get the whole hunk they are in: filled in when the hunk ends.
+    waiting_for_hunk: Vec<usize>,
+}
+
+impl Parser {
+    fn line(&mut self, line: &str) {
         if let Some(text) = line.strip_prefix(">>") {
-            pending.push(text.strip_prefix(' ').unwrap_or(text).to_owned());
-            continue;
+            self.pending
+                .push(text.strip_prefix(' ').unwrap_or(text).to_owned());
+            return;
         }
-        flush(
-            &mut pending,
-            &mut comments,
-            &path,
-            about,
-            hunk.is_some(),
-            &mut waiting_for_hunk,
-        );
+        self.flush();
         if line.starts_with('#') {
-            continue;
+            return;
         }
         if line.starts_with("diff --git ") {
-            close_hunk(&mut hunk, &mut comments, &mut waiting_for_hunk);
+            self.close_hunk();
             // The path comes from the `+++`/`---` lines; until then take it from this header.
-            path = line.rsplit_once(" b/").map(|(_, p)| p.to_owned());
-            about = None;
-            continue;
+            self.path = line.rsplit_once(" b/").map(|(_, p)| p.to_owned());
+            self.about = None;
+            return;
         }
         if let Some(p) = line.strip_prefix("+++ ") {
             if let Some(p) = p.strip_prefix("b/") {
-                path = Some(p.to_owned());
+                self.path = Some(p.to_owned());
             }
-            continue;
+            return;
         }
-        if line.starts_with("--- ") && hunk.is_none() {
-            if path.is_none()
+        if line.starts_with("--- ") && self.hunk.is_none() {
+            if self.path.is_none()
                 && let Some(p) = line[4..].strip_prefix("a/")
             {
-                path = Some(p.to_owned());
+                self.path = Some(p.to_owned());
             }
-            continue;
+            return;
         }
         if line.starts_with("@@ ") {
-            close_hunk(&mut hunk, &mut comments, &mut waiting_for_hunk);
-            next_line = crate::diff::new_range(line).map_or(0, |(start, _)| start);
-            about = Some(next_line.max(1));
-            hunk = Some(Hunk {
+            self.close_hunk();
+            self.next_line = crate::diff::new_range(line).map_or(0, |(start, _)| start);
+            self.about = Some(self.next_line.max(1));
+            self.hunk = Some(Hunk {
                 lines: vec![line.to_owned()],
             });
-            continue;
+            return;
         }
-        if let Some(h) = &mut hunk {
+        if let Some(h) = &mut self.hunk {
             h.lines.push(line.to_owned());
             match line.chars().next() {
                 Some('+' | ' ') => {
-                    about = Some(next_line);
-                    next_line += 1;
+                    self.about = Some(self.next_line);
+                    self.next_line += 1;
                 }
-                Some('-') => about = Some(next_line.max(1)),
+                Some('-') => self.about = Some(self.next_line.max(1)),
                 _ => {}
             }
         }
     }
-    flush(
-        &mut pending,
-        &mut comments,
-        &path,
-        about,
-        hunk.is_some(),
-        &mut waiting_for_hunk,
-    );
-    close_hunk(&mut hunk, &mut comments, &mut waiting_for_hunk);
-    comments
+
+    /// Ends the comment being read, if any.
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let text = self.pending.join("\n").trim().to_owned();
+        self.pending.clear();
+        if text.is_empty() {
+            return;
+        }
+        let in_hunk = self.hunk.is_some();
+        self.comments.push(Comment {
+            path: self.path.clone(),
+            line: if in_hunk { self.about } else { None },
+            hunk: None,
+            text,
+        });
+        if in_hunk {
+            self.waiting_for_hunk.push(self.comments.len() - 1);
+        }
+    }
+
+    /// Ends the hunk being read: the comments in it get its text.
+    fn close_hunk(&mut self) {
+        if let Some(h) = self.hunk.take() {
+            let text = h.lines.join("\n");
+            for i in self.waiting_for_hunk.drain(..) {
+                self.comments[i].hunk = Some(text.clone());
+            }
+        }
+    }
 }
 
 /// Opens `file` in the user's editor (`git var GIT_EDITOR`: `$GIT_EDITOR`, `core.editor`,

@@ -7,12 +7,6 @@ use clap::CommandFactory as _;
 use git_agent::commands::Ctx;
 use git_agent::process::Cmd;
 
-/// True if we may show a menu: a terminal on stdin, stdout and stderr, and not switched off.
-pub fn available() -> bool {
-    use std::io::IsTerminal as _;
-    git_agent::project::can_prompt() && std::io::stdout().is_terminal()
-}
-
 /// `git agent <verb> …` is something this installation can do.
 fn can(verb: &str) -> bool {
     git_agent::cli::Cli::command()
@@ -60,11 +54,7 @@ pub fn after_diff(ctx: &mut Ctx<'_>, name: &str) -> Result<Choice> {
     }
     items.push(("skip", "Skip".into()));
     let labels: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
-    let picked = dialoguer::Select::new()
-        .with_prompt(format!("What about {name}?"))
-        .items(&labels)
-        .default(labels.len() - 1)
-        .interact_opt()?;
+    let picked = ctx.select(&format!("What about {name}?"), &labels, labels.len() - 1)?;
     ctx.out.flush()?;
     Ok(match picked.map(|i| items[i].0) {
         Some("merge") => Choice::Done(git_agent(&["merge", name])?),
@@ -82,11 +72,7 @@ pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String]) -> Result<u8> {
         .map(|n| format!("{n} wins: merge it, discard the others (their branches are kept)"))
         .collect();
     labels.push("No winner yet".into());
-    let picked = dialoguer::Select::new()
-        .with_prompt("Pick the winner")
-        .items(&labels)
-        .default(labels.len() - 1)
-        .interact_opt()?;
+    let picked = ctx.select("Pick the winner", &labels, labels.len() - 1)?;
     match picked {
         Some(i) if i < names.len() && can("merge") => {
             git_agent(&["merge", &names[i], "--discard-others"])

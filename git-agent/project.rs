@@ -298,15 +298,6 @@ impl Approvals {
     }
 }
 
-/// True if we may ask the user a question: stdin and stderr are terminals and
-/// `GIT_AGENT_NONINTERACTIVE` is not set.
-pub fn can_prompt() -> bool {
-    use std::io::IsTerminal as _;
-    std::env::var_os("GIT_AGENT_NONINTERACTIVE").is_none_or(|v| v.is_empty() || v == "0")
-        && std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

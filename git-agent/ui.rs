@@ -1,8 +1,10 @@
-//! Terminal rendering helpers: state colors, aligned tables, short paths.
+//! Terminal rendering helpers: state colors, aligned tables, short paths. Part of the terminal
+//! layer (with `commands/` and `cli/`): the library below them never imports it.
 //!
 //! Colors, decided once per process, first match wins: `--color=always|never|auto`; then
 //! `NO_COLOR` (off) and `CLICOLOR_FORCE` (on); then git config `color.agent`, then `color.ui`
-//! (applied when the repository is opened, see [`apply_color_config`]); else auto. Auto means
+//! (applied when a command finds its repository, `commands::Ctx::repo`, see
+//! [`apply_color_config`]); else auto. Auto means
 //! a terminal, or git's pager (`GIT_PAGER_IN_USE`) unless `color.pager` is false, as git's own
 //! `check_auto_color` decides. Machine formats (`--json`, `--porcelain`) never carry color.
 
@@ -93,22 +95,6 @@ pub fn color_flag(args: &[std::ffi::OsString]) -> Option<String> {
         }
     }
     None
-}
-
-/// A progress bar on stderr for work on several sessions: only on a terminal (and not with
-/// `GIT_AGENT_NONINTERACTIVE`), else `None` and nothing is drawn.
-pub fn progress(len: usize, verb: &str) -> Option<indicatif::ProgressBar> {
-    if len < 2 || !std::io::stderr().is_terminal() || !crate::project::can_prompt() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{verb} {{pos}}/{{len}} {{bar:30}} {{msg}}"
-        ))
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(bar)
 }
 
 /// The style of a state name.

@@ -4,6 +4,8 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::OutputArgs;
+
 const AFTER_HELP: &str = "\
 Examples:
   git agent merge fix-login                    squash it onto its base branch, remove its worktree
@@ -120,12 +122,12 @@ pub struct MergeArgs {
     /// With --discard-others: remove variants even with uncommitted work
     #[arg(long, requires = "discard_others")]
     pub force: bool,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args(crate::commands::reword("json", |a| a.help("Print the prediction as JSON"))))]
 pub struct ConflictsArgs {
     /// Sessions to check [default: every session that is not merged]
     #[arg(value_name = "NAME", value_parser = super::session_name)]
@@ -140,9 +142,8 @@ pub struct ConflictsArgs {
     /// left uncommitted work in, and those a quick look finds changed since the run ended]
     #[arg(long)]
     pub scan: bool,
-    /// Print the prediction as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 
+use crate::commands::OutputArgs;
+
 const AFTER_HELP: &str = "\
 Examples:
   git agent review fix-login                  the whole result against its base
@@ -16,6 +18,7 @@ Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 1
 
 #[derive(Debug, Parser)]
 #[command(
+    mut_args(crate::commands::reword("json", |a| a.help("Print the result (or the comparison) as JSON"))),
     name = "git-agent-review",
     bin_name = "git agent review",
     version,
@@ -47,9 +50,8 @@ pub struct Cli {
     /// Only the names of changed files
     #[arg(long, conflicts_with = "json")]
     pub name_only: bool,
-    /// Print the result (or the comparison) as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Run the verify command (agent.verify or .git-agent.toml) and record the result
     #[arg(long)]
     pub verify: bool,

@@ -10,9 +10,8 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Failure, Report, code};
 use crate::git::merging::Memory;
 use crate::git::repo::Repo;
@@ -20,6 +19,7 @@ use crate::ops::remove;
 use crate::session::{Session, State};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the plan (and what was done) as JSON"))))]
 pub struct Args {
     /// Show what would be removed and what is kept, and why; remove nothing
     #[arg(short = 'n', long)]
@@ -36,9 +36,8 @@ pub struct Args {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
-    /// Print the plan (and what was done) as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// One session's fate.
@@ -53,6 +52,15 @@ pub struct Verdict {
     pub keep: Option<String>,
     #[serde(skip)]
     pub session: Option<Session>,
+}
+
+/// `clean --json`: the plan, and (when something was removed) what was done.
+#[derive(Serialize)]
+struct Doc<'a> {
+    dry_run: bool,
+    sessions: &'a [Verdict],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    done: Option<Vec<Removal>>,
 }
 
 fn kept(s: &Session, why: String) -> Verdict {
@@ -163,27 +171,31 @@ pub fn plan(
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let format = args.output.format();
+    let repo = ctx.repo()?;
     let older_than = match &args.older_than {
         Some(d) => Some(crate::time::parse_duration(d)?),
         None => repo.config().duration("agent.cleanOlderThan")?,
     };
     let verdicts = plan(ctx, &repo, args.all, older_than)?;
     let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
-    if !args.json {
+    if format != Format::Json {
         show_plan(ctx, &verdicts, args.dry_run)?;
     }
     if args.dry_run || doomed.is_empty() {
-        if args.json {
-            let doc = json!({"dry_run": args.dry_run, "sessions": verdicts});
-            ctx.write_doc(&doc)?;
+        if format == Format::Json {
+            ctx.write_doc(&Doc {
+                dry_run: args.dry_run,
+                sessions: &verdicts,
+                done: None,
+            })?;
         } else if doomed.is_empty() {
             writeln!(ctx.out, "Nothing to clean.")?;
         }
         return Ok(code::SUCCESS);
     }
     if !args.yes {
-        if !crate::project::can_prompt() {
+        if !ctx.can_prompt() {
             return Err(Failure::fatal(format!(
                 "clean would remove {} session(s), and there is no terminal to confirm it on",
                 doomed.len()
@@ -192,10 +204,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             .code(code::NEEDS_TERMINAL)
             .into());
         }
-        let go = dialoguer::Confirm::new()
-            .with_prompt(format!("Remove {} session(s)?", doomed.len()))
-            .default(false)
-            .interact()?;
+        let go = ctx.confirm(&format!("Remove {} session(s)?", doomed.len()), false)?;
         if !go {
             writeln!(ctx.err, "Nothing removed.")?;
             return Ok(code::SUCCESS);
@@ -204,12 +213,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let repo_ref = &repo;
     let mut exit = code::SUCCESS;
     let mut done = Vec::new();
-    let progress = crate::ui::progress(doomed.len(), "removing");
+    let progress = ctx.progress(doomed.len(), "removing");
     for v in doomed {
-        if let Some(bar) = &progress {
-            bar.set_message(v.name.clone());
-            bar.inc(1);
-        }
+        progress.step(&v.name);
         let Some(s) = &v.session else { continue };
         let reason = v.remove.clone().unwrap_or_default();
         let opts = remove::Options {
@@ -223,14 +229,17 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             &format!("git agent rm --force {}", s.name),
         ) {
             Ok(outcome) => {
-                if !args.json {
+                if format != Format::Json {
                     writeln!(
                         ctx.out,
                         "Removed {} ({reason}); branch {} kept",
                         s.name, outcome.branch
                     )?;
                 }
-                done.push(json!({"name": s.name, "removed": outcome}));
+                done.push(Removal::Removed {
+                    name: s.name.clone(),
+                    removed: Box::new(outcome),
+                });
             }
             Err(_) if !repo_ref.state().exists(&s.name) => {
                 // Another command removed it meanwhile: what was asked for is done.
@@ -240,47 +249,52 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 // Something changed since the plan: it stays.
                 let r = Report::from_error(&e);
                 ctx.warn(&format!("kept {}: {}", s.name, r.message))?;
-                done.push(json!({"name": s.name, "error": r.message}));
+                done.push(Removal::Failed {
+                    name: s.name.clone(),
+                    error: r.message,
+                });
                 exit = code::NEGATIVE;
             }
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    if args.json {
-        let doc = json!({"dry_run": false, "sessions": verdicts, "done": done});
-        ctx.write_doc(&doc)?;
+    progress.finish();
+    if format == Format::Json {
+        ctx.write_doc(&Doc {
+            dry_run: false,
+            sessions: &verdicts,
+            done: Some(done),
+        })?;
     }
     Ok(exit)
 }
 
 fn show_plan(ctx: &mut Ctx<'_>, verdicts: &[Verdict], dry_run: bool) -> Result<()> {
-    let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
-    let keep: Vec<&Verdict> = verdicts.iter().filter(|v| v.keep.is_some()).collect();
     let width = verdicts.iter().map(|v| v.name.len()).max().unwrap_or(0);
-    if !doomed.is_empty() {
-        let verb = if dry_run { "Would remove" } else { "To remove" };
-        writeln!(ctx.out, "{verb} (their branches are kept):")?;
-        for v in &doomed {
-            writeln!(
-                ctx.out,
-                "  {:width$}  {}",
-                v.name,
-                v.remove.as_deref().unwrap_or("")
-            )?;
-        }
+    let verb = if dry_run { "Would remove" } else { "To remove" };
+    let title = format!("{verb} (their branches are kept):");
+    write_group(ctx, &title, verdicts, width, |v| v.remove.as_deref())?;
+    write_group(ctx, "Keeping:", verdicts, width, |v| v.keep.as_deref())
+}
+
+/// `title` and the verdicts `why` says something about, one a line with what it says;
+/// nothing if there are none.
+fn write_group(
+    ctx: &mut Ctx<'_>,
+    title: &str,
+    verdicts: &[Verdict],
+    width: usize,
+    why: impl Fn(&Verdict) -> Option<&str>,
+) -> Result<()> {
+    let mut group = verdicts
+        .iter()
+        .filter_map(|v| Some((v.name.as_str(), why(v)?)))
+        .peekable();
+    if group.peek().is_none() {
+        return Ok(());
     }
-    if !keep.is_empty() {
-        writeln!(ctx.out, "Keeping:")?;
-        for v in &keep {
-            writeln!(
-                ctx.out,
-                "  {:width$}  {}",
-                v.name,
-                v.keep.as_deref().unwrap_or("")
-            )?;
-        }
+    writeln!(ctx.out, "{title}")?;
+    for (name, why) in group {
+        writeln!(ctx.out, "  {name:width$}  {why}")?;
     }
     Ok(())
 }

@@ -12,7 +12,6 @@ use clap_complete::Shell;
 
 use super::Ctx;
 use crate::cli;
-use crate::git::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -140,7 +139,7 @@ fn fish_names() -> String {
 
 /// `git agent __names`: the session names, one per line (for completion scripts).
 pub fn names(ctx: &mut Ctx<'_>) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     for name in repo.state().names()? {
         writeln!(ctx.out, "{name}")?;
     }

@@ -7,17 +7,16 @@
 
 use anyhow::Result;
 use serde::Serialize;
-use serde_json::json;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::git::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the settings as JSON"))))]
 pub struct Args {
-    /// Print the settings as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The keys git-agent reads, and what applies when they are not set.
@@ -201,12 +200,19 @@ pub fn settings(repo: &Repo) -> Result<Vec<Setting>> {
     Ok(settings)
 }
 
+/// `config --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    settings: &'a [Setting],
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let settings = settings(&repo)?;
-    if args.json {
-        let doc = json!({"settings": settings});
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&Doc {
+            settings: &settings,
+        })?;
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = settings

@@ -43,31 +43,107 @@ sleep 1
 echo "error: config.yml not found; giving up" >&2
 exit 3"#;
 
+/// The tour: what each step shows, and the git command it runs (`agent …` runs this build).
+const STEPS: &[(&str, &[&str])] = &[
+    (
+        "One agent, one task. `new` returns as soon as the agent runs:",
+        &[
+            "agent",
+            "new",
+            "--name",
+            "readme",
+            "add a usage section to the README",
+            "--",
+            "sh",
+            "-c",
+            README_AGENT,
+        ],
+    ),
+    (
+        "Two variants of one task, each in its own worktree and branch:",
+        &[
+            "agent",
+            "new",
+            "-n",
+            "2",
+            "--name",
+            "greeting",
+            "make the greeting friendlier",
+            "--",
+            "sh",
+            "-c",
+            GREETING_AGENT,
+        ],
+    ),
+    (
+        "An agent that fails:",
+        &[
+            "agent",
+            "new",
+            "--name",
+            "broken",
+            "read config.yml",
+            "--",
+            "sh",
+            "-c",
+            BROKEN_AGENT,
+        ],
+    ),
+    ("What is running:", &["agent", "list"]),
+    (
+        "Wait for all of them (exit status 1: one failed):",
+        &["agent", "wait", "--all"],
+    ),
+    ("What needs you comes first:", &["agent", "list"]),
+    ("Why it failed:", &["agent", "logs", "broken"]),
+    (
+        "What an agent did, against its base (committed and uncommitted work alike):",
+        &["agent", "review", "readme", "--stat"],
+    ),
+    (
+        "The two variants, verified (agent.verify) and ranked:",
+        &[
+            "agent",
+            "review",
+            "--group",
+            "greeting",
+            "--verify",
+            "--no-menu",
+        ],
+    ),
+    (
+        "Each variant's result is a branch:",
+        &[
+            "log",
+            "--oneline",
+            "--no-decorate",
+            "main..agent/greeting-2",
+        ],
+    ),
+    (
+        "Work the agent left uncommitted was committed for it:",
+        &["show", "--stat", "--format=%s%n%n%b", "agent/readme"],
+    ),
+    (
+        "Would they conflict, with main or with each other? (merged in memory; exit 1: yes)",
+        &["agent", "conflicts"],
+    ),
+    (
+        "Land the winning variant; the other one goes (its branch is kept):",
+        &["agent", "merge", "greeting-1", "--discard-others"],
+    ),
+    ("And the README work:", &["agent", "merge", "readme"]),
+    (
+        "main now holds both, one commit each:",
+        &["log", "--oneline", "--no-decorate", "main"],
+    ),
+    ("What is left:", &["agent", "list", "--all"]),
+];
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let exe = std::env::current_exe().context("could not find the git-agent executable")?;
     let bin_dir = exe.parent().map(Path::to_owned).unwrap_or_default();
-    let top = match args.dir {
-        Some(dir) => {
-            let dir = if dir.is_relative() {
-                ctx.cwd.join(dir)
-            } else {
-                dir
-            };
-            if dir.exists() {
-                return Err(
-                    Failure::fatal(format!("'{}' already exists", dir.display()))
-                        .hint("the demo creates a new folder; name one that does not exist yet")
-                        .into(),
-                );
-            }
-            std::fs::create_dir_all(&dir)?;
-            dir
-        }
-        None => tempfile::Builder::new()
-            .prefix("git-agent-demo-")
-            .tempdir()?
-            .keep(),
-    };
+    let top = folder(ctx, args.dir)?;
     let repo = top.join("greet");
     std::fs::create_dir_all(&repo)?;
 
@@ -92,112 +168,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         "A throw-away repository with scripted agents; every command below is real.\n"
     )?;
     demo.setup()?;
-
-    demo.step(
-        ctx,
-        "One agent, one task. `new` returns as soon as the agent runs:",
-        &[
-            "agent",
-            "new",
-            "--name",
-            "readme",
-            "add a usage section to the README",
-            "--",
-            "sh",
-            "-c",
-            README_AGENT,
-        ],
-    )?;
-    demo.step(
-        ctx,
-        "Two variants of one task, each in its own worktree and branch:",
-        &[
-            "agent",
-            "new",
-            "-n",
-            "2",
-            "--name",
-            "greeting",
-            "make the greeting friendlier",
-            "--",
-            "sh",
-            "-c",
-            GREETING_AGENT,
-        ],
-    )?;
-    demo.step(
-        ctx,
-        "An agent that fails:",
-        &[
-            "agent",
-            "new",
-            "--name",
-            "broken",
-            "read config.yml",
-            "--",
-            "sh",
-            "-c",
-            BROKEN_AGENT,
-        ],
-    )?;
-    demo.step(ctx, "What is running:", &["agent", "list"])?;
-    demo.step(
-        ctx,
-        "Wait for all of them (exit status 1: one failed):",
-        &["agent", "wait", "--all"],
-    )?;
-    demo.step(ctx, "What needs you comes first:", &["agent", "list"])?;
-    demo.step(ctx, "Why it failed:", &["agent", "logs", "broken"])?;
-    demo.step(
-        ctx,
-        "What an agent did, against its base (committed and uncommitted work alike):",
-        &["agent", "review", "readme", "--stat"],
-    )?;
-    demo.step(
-        ctx,
-        "The two variants, verified (agent.verify) and ranked:",
-        &[
-            "agent",
-            "review",
-            "--group",
-            "greeting",
-            "--verify",
-            "--no-menu",
-        ],
-    )?;
-    demo.step(
-        ctx,
-        "Each variant's result is a branch:",
-        &[
-            "log",
-            "--oneline",
-            "--no-decorate",
-            "main..agent/greeting-2",
-        ],
-    )?;
-    demo.step(
-        ctx,
-        "Work the agent left uncommitted was committed for it:",
-        &["show", "--stat", "--format=%s%n%n%b", "agent/readme"],
-    )?;
-    demo.step(
-        ctx,
-        "Would they conflict, with main or with each other? (merged in memory; exit 1: yes)",
-        &["agent", "conflicts"],
-    )?;
-    demo.step(
-        ctx,
-        "Land the winning variant; the other one goes (its branch is kept):",
-        &["agent", "merge", "greeting-1", "--discard-others"],
-    )?;
-    demo.step(ctx, "And the README work:", &["agent", "merge", "readme"])?;
-    demo.step(
-        ctx,
-        "main now holds both, one commit each:",
-        &["log", "--oneline", "--no-decorate", "main"],
-    )?;
-    demo.step(ctx, "What is left:", &["agent", "list", "--all"])?;
-
+    for (what, argv) in STEPS {
+        demo.step(ctx, what, argv)?;
+    }
     writeln!(ctx.out, "{}", ui::bold("That's it."))?;
     writeln!(
         ctx.out,
@@ -214,6 +187,32 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         shell_words::quote(&top.to_string_lossy())
     )?;
     Ok(0)
+}
+
+/// The demo's folder: `--dir` (created; it must not exist yet), else a new temporary one.
+fn folder(ctx: &Ctx<'_>, dir: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match dir {
+        Some(dir) => {
+            let dir = if dir.is_relative() {
+                ctx.cwd.join(dir)
+            } else {
+                dir
+            };
+            if dir.exists() {
+                return Err(
+                    Failure::fatal(format!("'{}' already exists", dir.display()))
+                        .hint("the demo creates a new folder; name one that does not exist yet")
+                        .into(),
+                );
+            }
+            std::fs::create_dir_all(&dir)?;
+            dir
+        }
+        None => tempfile::Builder::new()
+            .prefix("git-agent-demo-")
+            .tempdir()?
+            .keep(),
+    })
 }
 
 struct Demo {

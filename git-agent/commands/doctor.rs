@@ -6,14 +6,14 @@
 //! problem is left open.
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
-use super::Ctx;
-use crate::git::repo::Repo;
+use super::{Ctx, Format, OutputArgs};
 pub use crate::ops::doctor::Finding;
 use crate::ops::doctor::{self, Options};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the findings as JSON"))))]
 pub struct Args {
     /// Fix what can be fixed without losing anything
     #[arg(long)]
@@ -21,13 +21,19 @@ pub struct Args {
     /// Stop processes git-agent started that outlived their session
     #[arg(long)]
     pub reap: bool,
-    /// Print the findings as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `doctor --json`: what was found, and how many problems remain open.
+#[derive(Serialize)]
+struct Doc<'a> {
+    findings: &'a [doctor::Finding],
+    problems: usize,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let findings = doctor::check(
         &repo,
         &Options {
@@ -36,9 +42,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         },
     )?;
     let open = findings.iter().filter(|f| !f.info && !f.fixed).count();
-    if args.json {
-        let doc = json!({"findings": findings, "problems": open});
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&Doc {
+            findings: &findings,
+            problems: open,
+        })?;
     } else {
         for f in &findings {
             let mark = if f.info {

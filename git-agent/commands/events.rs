@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::Ctx;
-use crate::git::repo::Repo;
+use super::{Ctx, Format, OutputArgs};
 use crate::state::Event;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("One JSON object per line"))))]
 pub struct Args {
     /// Only the events of these sessions
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -28,9 +28,8 @@ pub struct Args {
     /// Only the last N events (before following)
     #[arg(short = 'n', long, value_name = "N")]
     pub tail: Option<usize>,
-    /// One JSON object per line
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 fn wanted(args: &Args, e: &Event) -> bool {
@@ -44,7 +43,7 @@ fn show(ctx: &mut Ctx<'_>, args: &Args, line: &str) -> Result<()> {
     if !wanted(args, &e) {
         return Ok(());
     }
-    if args.json {
+    if args.output.format() == Format::Json {
         writeln!(ctx.out, "{}", line.trim_end())?;
     } else {
         let what = match (&e.state, &e.detail) {
@@ -69,7 +68,7 @@ fn show(ctx: &mut Ctx<'_>, args: &Args, line: &str) -> Result<()> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let path = state.events_path();
     let mut file = match std::fs::File::open(&path) {

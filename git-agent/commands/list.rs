@@ -1,15 +1,17 @@
 //! `git agent list`: one line per session, what needs the user first.
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use jiff::Timestamp;
+use serde::Serialize;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::git::changes::{self, Changes};
 use crate::git::repo::Repo;
 use crate::session::{Session, State};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the sessions as JSON"))))]
 pub struct Args {
     /// Also list removed (archived) sessions
     #[arg(long)]
@@ -18,9 +20,8 @@ pub struct Args {
     /// target, what the branch changed (in parallel; without it, what each run left is shown)
     #[arg(long)]
     pub full: bool,
-    /// Print the sessions as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// A session as listed: the record, its derived state, and its changes.
@@ -155,24 +156,40 @@ fn measure(repo: &Repo, rows: &mut [Row]) -> Result<()> {
     Ok(())
 }
 
-pub fn row_json(row: &Row) -> Result<Value> {
-    let mut value = serde_json::to_value(&row.session)?;
-    if let Value::Object(map) = &mut value {
-        map.insert("stored_state".into(), json!(row.session.state));
-        map.insert("state".into(), json!(row.state));
-        map.insert("archived".into(), json!(row.archived));
-        map.insert("changes".into(), serde_json::to_value(&row.changes)?);
+/// `list --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    sessions: Vec<Entry<'a>>,
+}
+
+/// A session in `list --json`.
+#[derive(Serialize)]
+struct Entry<'a> {
+    #[serde(flatten)]
+    session: SessionDoc<'a>,
+    archived: bool,
+}
+
+impl<'a> Entry<'a> {
+    fn of(row: &'a Row) -> Self {
+        Entry {
+            session: SessionDoc {
+                record: &row.session,
+                state: row.state,
+                stored_state: row.session.state,
+                changes: row.changes.as_ref(),
+            },
+            archived: row.archived,
+        }
     }
-    Ok(value)
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let rows = rows(ctx, &repo, args.all, args.full)?;
-    if args.json {
-        let sessions = rows.iter().map(row_json).collect::<Result<Vec<_>>>()?;
-        let doc = json!({ "sessions": sessions });
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        let sessions = rows.iter().map(Entry::of).collect();
+        ctx.write_doc(&Doc { sessions })?;
         return Ok(0);
     }
     if rows.is_empty() {
@@ -181,61 +198,82 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         return Ok(0);
     }
     let now = crate::time::now();
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let s = &row.session;
-            let state = if row.archived {
-                format!("{} (removed)", row.state)
-            } else {
-                ui::state(row.state)
-            };
-            let mut agent = if s.agent.bypass {
-                format!("{} {}", s.short_agent(), ui::warning("(bypass)"))
-            } else {
-                s.short_agent()
-            };
-            if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
-                agent = format!("{agent} {}", ui::warning("(no sandbox)"));
-            }
-            let cost = s
-                .usage()
-                .cost_usd
-                .map_or_else(|| "-".into(), crate::agents::output::format_cost);
-            vec![
-                s.name.clone(),
-                state,
-                agent,
-                s.branch.clone(),
-                crate::time::format_ago(s.created_at, now)
-                    .trim_end_matches(" ago")
-                    .to_owned(),
-                s.run_time(now)
-                    .map_or_else(|| "-".into(), crate::time::format_duration),
-                s.exit.map_or_else(|| "-".into(), |e| e.short()),
-                cost,
-                row.changes.as_ref().map_or_else(
-                    || "-".into(),
-                    |c| {
-                        if c.stale {
-                            format!("{}*", c.summary())
-                        } else {
-                            c.summary()
-                        }
-                    },
-                ),
-                ui::printable(&note(row)).into_owned(),
-            ]
-        })
-        .collect();
     let mut header = vec![
         "NAME", "STATE", "AGENT", "BRANCH", "AGE", "RAN", "EXIT", "COST", "CHANGES", "NOTE",
     ];
-    let mut table = table;
-    // Ports are shown only where sessions have them.
+    let mut table: Vec<Vec<String>> = rows.iter().map(|row| cells(row, now)).collect();
+    add_ports(&mut header, &mut table, &rows);
+    add_vs_target(&mut header, &mut table, &rows);
+    add_verify(&repo, &mut header, &mut table, &rows);
+    drop_usual_branch(&repo, &mut header, &mut table, &rows);
+    let text = ui::table(&header, &table);
+    let width = ui::width();
+    for line in text.lines() {
+        writeln!(ctx.out, "{}", ui::fit(line, width))?;
+    }
+    if rows
+        .iter()
+        .any(|r| r.changes.as_ref().is_some_and(|c| c.stale))
+    {
+        writeln!(
+            ctx.err,
+            "* as the last run left it; the branch moved since ('git agent list --full' looks now)"
+        )?;
+    }
+    Ok(0)
+}
+
+/// The columns every listing has, for one session.
+fn cells(row: &Row, now: Timestamp) -> Vec<String> {
+    let s = &row.session;
+    let state = if row.archived {
+        format!("{} (removed)", row.state)
+    } else {
+        ui::state(row.state)
+    };
+    let mut agent = if s.agent.bypass {
+        format!("{} {}", s.short_agent(), ui::warning("(bypass)"))
+    } else {
+        s.short_agent()
+    };
+    if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
+        agent = format!("{agent} {}", ui::warning("(no sandbox)"));
+    }
+    let cost = s
+        .usage()
+        .cost_usd
+        .map_or_else(|| "-".into(), crate::agents::output::format_cost);
+    vec![
+        s.name.clone(),
+        state,
+        agent,
+        s.branch.clone(),
+        crate::time::format_ago(s.created_at, now)
+            .trim_end_matches(" ago")
+            .to_owned(),
+        s.run_time(now)
+            .map_or_else(|| "-".into(), crate::time::format_duration),
+        s.exit.map_or_else(|| "-".into(), |e| e.short()),
+        cost,
+        row.changes.as_ref().map_or_else(
+            || "-".into(),
+            |c| {
+                if c.stale {
+                    format!("{}*", c.summary())
+                } else {
+                    c.summary()
+                }
+            },
+        ),
+        ui::printable(&note(row)).into_owned(),
+    ]
+}
+
+/// Ports are shown only where sessions have them.
+fn add_ports(header: &mut Vec<&str>, table: &mut [Vec<String>], rows: &[Row]) {
     if rows.iter().any(|r| !r.session.ports.is_empty()) {
         header.insert(8, "PORTS");
-        for (cells, row) in table.iter_mut().zip(&rows) {
+        for (cells, row) in table.iter_mut().zip(rows) {
             let ports: Vec<String> = row.session.ports.iter().map(u16::to_string).collect();
             cells.insert(
                 8,
@@ -247,14 +285,17 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             );
         }
     }
-    // Commits ahead of / behind the target, where measured (--full).
+}
+
+/// Commits ahead of / behind the target, where measured (--full).
+fn add_vs_target(header: &mut Vec<&str>, table: &mut [Vec<String>], rows: &[Row]) {
     if rows
         .iter()
         .any(|r| r.changes.as_ref().is_some_and(|c| c.ahead_behind.is_some()))
     {
         let at = header.len() - 2;
         header.insert(at, "VS TARGET");
-        for (cells, row) in table.iter_mut().zip(&rows) {
+        for (cells, row) in table.iter_mut().zip(rows) {
             let ab = row
                 .changes
                 .as_ref()
@@ -263,11 +304,14 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             cells.insert(at, ab);
         }
     }
-    // Verify results are shown only where sessions have them.
+}
+
+/// Verify results are shown only where sessions have them.
+fn add_verify(repo: &Repo, header: &mut Vec<&str>, table: &mut [Vec<String>], rows: &[Row]) {
     if rows.iter().any(|r| r.session.verify.is_some()) {
         let at = header.len() - 2;
         header.insert(at, "VERIFY");
-        for (cells, row) in table.iter_mut().zip(&rows) {
+        for (cells, row) in table.iter_mut().zip(rows) {
             // The branch as it is now (a snapshot's tip may be older).
             let tip = repo
                 .branch_tip(&row.session.branch)
@@ -294,7 +338,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             cells.insert(at, v);
         }
     }
-    // The branch is worth its width only where it is not the usual agent/<name>.
+}
+
+/// The branch is worth its width only where it is not the usual agent/<name>.
+fn drop_usual_branch(repo: &Repo, header: &mut Vec<&str>, table: &mut [Vec<String>], rows: &[Row]) {
     let prefix = repo
         .config()
         .string("agent.branchPrefix")
@@ -304,25 +351,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         .all(|r| r.session.branch == format!("{prefix}{}", r.session.name))
     {
         header.remove(3);
-        for cells in &mut table {
+        for cells in table.iter_mut() {
             cells.remove(3);
         }
     }
-    let text = ui::table(&header, &table);
-    let width = ui::width();
-    for line in text.lines() {
-        writeln!(ctx.out, "{}", ui::fit(line, width))?;
-    }
-    if rows
-        .iter()
-        .any(|r| r.changes.as_ref().is_some_and(|c| c.stale))
-    {
-        writeln!(
-            ctx.err,
-            "* as the last run left it; the branch moved since ('git agent list --full' looks now)"
-        )?;
-    }
-    Ok(0)
 }
 
 /// One line about how the session is doing: what the agent reported, why it ended, or what

@@ -10,7 +10,6 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::agents::output::Renderer;
-use crate::git::repo::Repo;
 use crate::session::{RunKind, Session};
 use crate::ui;
 
@@ -130,7 +129,7 @@ impl Reader {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let session = state.load(&args.name)?;
     let path = state.log_path(&args.name);

@@ -28,6 +28,7 @@ pub mod send;
 pub mod show;
 pub mod stop;
 pub mod supervise;
+pub mod terminal;
 pub mod trust;
 pub mod wait;
 
@@ -130,6 +131,118 @@ pub enum Format {
     Human,
     Json,
     Porcelain,
+}
+
+/// `--json`, flattened into the `Args` of every command that prints a document (`man/json.md`).
+/// The help text says what the document holds: a command words it with
+/// `#[command(mut_args(reword("json", |a| a.help("…"))))]`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArgs {
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for: [`Format::Json`] or [`Format::Human`].
+    pub fn format(self) -> Format {
+        if self.json {
+            Format::Json
+        } else {
+            Format::Human
+        }
+    }
+}
+
+/// `--json` or `--porcelain` (one path per line, for scripts), for the commands that offer
+/// both; the help texts are worded by the command, as for [`OutputArgs`].
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PorcelainOutputArgs {
+    /// Print the result as JSON
+    #[arg(long, conflicts_with = "porcelain")]
+    json: bool,
+    /// Print the result for scripts
+    #[arg(long)]
+    porcelain: bool,
+}
+
+impl PorcelainOutputArgs {
+    /// The format asked for.
+    pub fn format(self) -> Format {
+        match (self.json, self.porcelain) {
+            (true, _) => Format::Json,
+            (false, true) => Format::Porcelain,
+            (false, false) => Format::Human,
+        }
+    }
+}
+
+/// `-m MSG` (repeatable) and `-F FILE` (`-` for stdin): the text a command sends, read by
+/// [`MessageArgs::read`] together with the command's words. The help texts name what the text
+/// is ("the task"): a command words them with [`reword`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct MessageArgs {
+    /// The message (repeat for more paragraphs)
+    #[arg(short = 'm', long = "message", value_name = "MSG")]
+    pub message: Vec<String>,
+    /// Read the message from a file ('-' for standard input)
+    #[arg(
+        short = 'F',
+        long = "file",
+        value_name = "FILE",
+        conflicts_with = "message"
+    )]
+    pub file: Option<PathBuf>,
+}
+
+/// For `#[command(mut_args(…))]`: `edit` applied to the argument `id` only. How a command
+/// words the help of a shared argument (`--json`, `-m`) for itself; clap's `mut_arg` would
+/// move the argument to the end, and with it its place in the man page.
+pub fn reword(
+    id: &'static str,
+    edit: impl Fn(clap::Arg) -> clap::Arg,
+) -> impl FnMut(clap::Arg) -> clap::Arg {
+    move |arg| if arg.get_id() == id { edit(arg) } else { arg }
+}
+
+impl MessageArgs {
+    /// Neither `-m` nor `-F` was given.
+    pub fn is_empty(&self) -> bool {
+        self.message.is_empty() && self.file.is_none()
+    }
+
+    /// The text, from `-m`, `-F` or `words` (see [`read_text`]).
+    pub fn read(&self, words: &[String], what: &str) -> Result<String> {
+        read_text(&self.message, self.file.as_deref(), words, what)
+    }
+}
+
+/// A session as `list --json` and `show --json` print it: its record, with `state` the state
+/// to show ([`Session::live_state`](crate::session::Session::live_state)) and `stored_state`
+/// the record's, and what it changed.
+#[derive(serde::Serialize)]
+pub struct SessionDoc<'a> {
+    #[serde(flatten)]
+    pub record: &'a crate::session::Session,
+    /// After the record, so it replaces the record's own `state`: [`Ctx::write_doc`] builds
+    /// the document as a map, where the later key wins.
+    pub state: crate::session::State,
+    pub stored_state: crate::session::State,
+    pub changes: Option<&'a crate::git::changes::Changes>,
+}
+
+/// One session's entry in what `rm --json` (`results`) and `clean --json` (`done`) report.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Removal {
+    Removed {
+        name: String,
+        removed: Box<crate::ops::remove::Outcome>,
+    },
+    Failed {
+        name: String,
+        error: String,
+    },
 }
 
 /// Version of every `--json` document (`{"version": 1, …}`), added by [`Ctx::write_doc`].

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::{Ctx, Format};
+use super::{Ctx, Format, MessageArgs, PorcelainOutputArgs};
 use crate::agents::Profile;
 use crate::error::{Failure, Report};
 use crate::git::repo::{Config, Repo};
@@ -47,6 +47,14 @@ Examples:
   git agent new --take-changes \"finish what I started\"     (moves your uncommitted work)
   git agent new --branch feature/x \"fix the review comments\" (an existing branch)
   git agent new \"lint everything\" -- ./scripts/my-agent.sh --fast")]
+#[command(
+    mut_args(super::reword("message", |a| a
+        .value_name("PROMPT")
+        .help("The task (repeat for more paragraphs)"))),
+    mut_args(super::reword("file", |a| a.help("Read the task from a file ('-' for standard input)"))),
+    mut_args(super::reword("json", |a| a.help("Print the created sessions as JSON"))),
+    mut_args(super::reword("porcelain", |a| a.help("Print only the worktree path of each created session"))),
+)]
 pub struct Args {
     /// Session name [default: a short slug of the task]
     #[arg(long, value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -68,17 +76,8 @@ pub struct Args {
     /// Stop the agent after this long (90s, 30m, 2h) [config: agent.timeout]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// The task (repeat for more paragraphs)
-    #[arg(short = 'm', long = "message", value_name = "PROMPT")]
-    pub message: Vec<String>,
-    /// Read the task from a file ('-' for standard input)
-    #[arg(
-        short = 'F',
-        long = "file",
-        value_name = "FILE",
-        conflicts_with = "message"
-    )]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub task: MessageArgs,
     /// Run the agent in this permission mode (see 'git agent profiles')
     #[arg(long, value_name = "MODE")]
     pub permission_mode: Option<String>,
@@ -98,12 +97,8 @@ pub struct Args {
     /// Leave what the agent did not commit uncommitted [config: agent.autoCommit]
     #[arg(long)]
     pub no_auto_commit: bool,
-    /// Print the created sessions as JSON
-    #[arg(long, conflicts_with = "porcelain")]
-    pub json: bool,
-    /// Print only the worktree path of each created session
-    #[arg(long)]
-    pub porcelain: bool,
+    #[command(flatten)]
+    pub output: PorcelainOutputArgs,
     /// The task, as words
     #[arg(value_name = "PROMPT")]
     pub prompt: Vec<String>,
@@ -124,14 +119,8 @@ struct Prepared {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let format = if args.json {
-        Format::Json
-    } else if args.porcelain {
-        Format::Porcelain
-    } else {
-        Format::Human
-    };
-    let repo = Repo::discover(&ctx.cwd)?;
+    let format = args.output.format();
+    let repo = ctx.repo()?;
     let prepared = prepare(ctx, &repo, &args)?;
     let state = repo.state();
     let naming = Naming {
@@ -301,12 +290,9 @@ fn start_all(
     };
     let snapshot = prepared.snapshot.as_ref();
     let mut started: Vec<Session> = Vec::new();
-    let progress = crate::ui::progress(plans.len(), "starting");
+    let progress = ctx.progress(plans.len(), "starting");
     for (i, plan) in plans.iter().enumerate() {
-        if let Some(bar) = &progress {
-            bar.set_message(plan.name.clone());
-            bar.set_position(i as u64);
-        }
+        progress.at(i, &plan.name);
         let result = if interrupted.load(Ordering::SeqCst) {
             create::discard(state, &plan.name)?;
             Err(Failure::fatal("interrupted")
@@ -339,9 +325,7 @@ fn start_all(
             }
         }
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish();
     Ok(started)
 }
 
@@ -493,14 +477,19 @@ fn exclude_and_warn(
 }
 
 fn read_prompt(args: &Args) -> Result<String> {
-    super::read_text(&args.message, args.file.as_deref(), &args.prompt, "task")
+    args.task.read(&args.prompt, "task")
+}
+
+/// `new --json`: the sessions created.
+#[derive(Serialize)]
+struct Doc<'a> {
+    sessions: &'a [Session],
 }
 
 fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {
     match format {
         Format::Json => {
-            let doc = json!({ "sessions": sessions });
-            ctx.write_doc(&doc)?;
+            ctx.write_doc(&Doc { sessions })?;
         }
         Format::Porcelain => {
             for s in sessions {

@@ -31,7 +31,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     status::validate(&args.state)?;
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let name = match args.session.or_else(|| {
         std::env::var("GIT_AGENT_NAME")
@@ -49,7 +49,16 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         && std::path::Path::new(&file).starts_with(state.session_dir(&name))
     {
         use std::io::Write as _;
-        let line = serde_json::json!({ "state": args.state, "message": message });
+        // Keys in the order `json!` gave them (sorted): the line is as it always was.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            message: Option<&'a str>,
+            state: &'a str,
+        }
+        let line = serde_json::to_string(&Line {
+            message: message.as_deref(),
+            state: &args.state,
+        })?;
         std::fs::OpenOptions::new()
             .append(true)
             .open(&file)

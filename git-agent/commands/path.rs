@@ -4,7 +4,6 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::git::repo::Repo;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,7 +13,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let s = repo.state().load(&args.name)?;
     writeln!(ctx.out, "{}", s.worktree.display())?;
     if !s.worktree.is_dir() {

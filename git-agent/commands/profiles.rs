@@ -2,22 +2,55 @@
 //! whether its program is installed, its permission mode, and whether it can resume.
 
 use anyhow::Result;
-use serde_json::json;
+use std::path::PathBuf;
 
-use super::Ctx;
+use serde::Serialize;
+
+use super::{Ctx, Format, OutputArgs};
 use crate::agents::{self, Profiles};
-use crate::git::repo::Repo;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the profiles as JSON"))))]
 pub struct Args {
-    /// Print the profiles as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `profiles --json`.
+#[derive(Serialize)]
+struct Doc {
+    profiles: Vec<ProfileDoc>,
+}
+
+/// A profile in `profiles --json`.
+#[derive(Serialize)]
+struct ProfileDoc {
+    name: String,
+    source: &'static str,
+    program: String,
+    /// Where the program was found on PATH (null: not installed).
+    found: Option<PathBuf>,
+    permission_mode: Option<String>,
+    bypass: bool,
+    resume: bool,
+    format: agents::output::Format,
+    prompt_via: &'static str,
+    leaves: Vec<String>,
+    modes: Vec<ModeDoc>,
+    default: bool,
+}
+
+/// A built-in permission mode in `profiles --json`.
+#[derive(Serialize)]
+struct ModeDoc {
+    name: &'static str,
+    bypass: bool,
+    about: &'static str,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let config = repo.config();
     // The repository's own profiles, as .git-agent.toml has them at HEAD.
     let project = match repo.resolve_base(None) {
@@ -38,20 +71,27 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         };
         let program = profile.resolve_program().ok();
         let modes = agents::builtin_modes(&profile.name);
-        docs.push(json!({
-            "name": profile.name,
-            "source": profile.source,
-            "program": profile.program,
-            "found": program,
-            "permission_mode": profile.permission_mode,
-            "bypass": profile.bypass,
-            "resume": profile.resume.is_some(),
-            "format": profile.format,
-            "prompt_via": profile.prompt_via.as_str(),
-            "leaves": profile.leaves,
-            "modes": modes.iter().map(|m| json!({"name": m.name, "bypass": m.bypass, "about": m.about})).collect::<Vec<_>>(),
-            "default": default.as_deref() == Some(profile.name.as_str()),
-        }));
+        docs.push(ProfileDoc {
+            name: profile.name.clone(),
+            source: profile.source,
+            program: profile.program.clone(),
+            found: program.clone(),
+            permission_mode: profile.permission_mode.clone(),
+            bypass: profile.bypass,
+            resume: profile.resume.is_some(),
+            format: profile.format,
+            prompt_via: profile.prompt_via.as_str(),
+            leaves: profile.leaves.clone(),
+            modes: modes
+                .iter()
+                .map(|m| ModeDoc {
+                    name: m.name,
+                    bypass: m.bypass,
+                    about: m.about,
+                })
+                .collect(),
+            default: default.as_deref() == Some(profile.name.as_str()),
+        });
         let mut mode = profile
             .permission_mode
             .clone()
@@ -80,9 +120,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             profile.format.as_str().to_owned(),
         ]);
     }
-    if args.json {
-        let doc = json!({ "profiles": docs });
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&Doc { profiles: docs })?;
         return Ok(0);
     }
     write!(

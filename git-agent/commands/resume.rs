@@ -7,7 +7,6 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::Failure;
-use crate::git::repo::Repo;
 use crate::session::{RunKind, State};
 
 #[derive(Debug, clap::Args)]
@@ -25,7 +24,7 @@ const CARRY_ON: &str = "You were interrupted before you finished. Carry on with 
 you left off: check what is already done in this worktree, then complete the rest.";
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let name = args.name.as_str();
     let s = state.load(name)?;

@@ -6,17 +6,17 @@
 //! `--delete-branch` deletes the branch too, only if merged (or with `--force`).
 
 use anyhow::Result;
-use serde_json::json;
+use serde::Serialize;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs, Removal};
 use crate::error::{Report, code};
 use crate::git::merging::Memory;
-use crate::git::repo::Repo;
 use crate::ops::remove::{self, Inspection};
 use crate::session::short_id;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the results as JSON"))))]
 pub struct Args {
     /// Sessions to remove
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name, required = true)]
@@ -34,13 +34,31 @@ pub struct Args {
     /// Time between SIGTERM and SIGKILL for a running agent [default: agent.stopGrace, or 10s]
     #[arg(long, value_name = "DURATION")]
     pub grace: Option<String>,
-    /// Print the results as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `rm --json`.
+#[derive(Serialize)]
+struct Doc {
+    results: Vec<Entry>,
+}
+
+/// One session in `rm --json`: what a dry run found, or what was done.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry {
+    Inspected {
+        name: String,
+        inspection: Box<Inspection>,
+        would_remove: bool,
+    },
+    Done(Removal),
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let format = args.output.format();
+    let repo = ctx.repo()?;
     let state = repo.state();
     let grace = crate::time::parse_flag(args.grace.as_deref())?;
     let mut exit = code::SUCCESS;
@@ -66,10 +84,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             let mem = Memory::new(&repo);
             let i = remove::inspect(&repo, &mem, &s)?;
             let refusal = remove::refusal(&i, &opts, &force_flag);
-            if args.json {
-                results.push(
-                    json!({"name": name, "inspection": i, "would_remove": refusal.is_none()}),
-                );
+            if format == Format::Json {
+                results.push(Entry::Inspected {
+                    name: name.clone(),
+                    would_remove: refusal.is_none(),
+                    inspection: Box::new(i),
+                });
             } else {
                 dry_run(ctx, &i, &opts, refusal.as_ref())?;
             }
@@ -91,7 +111,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 } else {
                     "its branch was already gone".to_owned()
                 };
-                if !args.json {
+                if format != Format::Json {
                     let worktree = match &outcome.worktree_kept {
                         Some(why) => format!(
                             "worktree {} left alone ({why})",
@@ -124,19 +144,24 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         ))?;
                     }
                 }
-                results.push(json!({"name": name, "removed": outcome}));
+                results.push(Entry::Done(Removal::Removed {
+                    name: name.clone(),
+                    removed: Box::new(outcome),
+                }));
             }
             Err(e) => {
                 let r = Report::from_error(&e);
                 exit = exit.max(r.code);
                 report(ctx, name, &e)?;
-                results.push(json!({"name": name, "error": r.message}));
+                results.push(Entry::Done(Removal::Failed {
+                    name: name.clone(),
+                    error: r.message,
+                }));
             }
         }
     }
-    if args.json {
-        let doc = json!({"results": results});
-        ctx.write_doc(&doc)?;
+    if format == Format::Json {
+        ctx.write_doc(&Doc { results })?;
     }
     Ok(exit)
 }

@@ -4,13 +4,10 @@
 //! and its leftovers are committed like any run's. The delivery itself is
 //! [`crate::ops::send`].
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
 
-use super::Ctx;
+use super::{Ctx, MessageArgs};
 use crate::error::Failure;
-use crate::git::repo::Repo;
 use crate::ops::send::{deliver, send_review};
 
 #[derive(Debug, clap::Args)]
@@ -23,17 +20,8 @@ pub struct Args {
     /// The session
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
     pub name: String,
-    /// The message (repeat for more paragraphs)
-    #[arg(short = 'm', long = "message", value_name = "MSG")]
-    pub message: Vec<String>,
-    /// Read the message from a file ('-' for standard input)
-    #[arg(
-        short = 'F',
-        long = "file",
-        value_name = "FILE",
-        conflicts_with = "message"
-    )]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub text: MessageArgs,
     /// If the agent is still running, deliver the message when its current run ends
     #[arg(long)]
     pub queue: bool,
@@ -46,8 +34,8 @@ pub struct Args {
 }
 
 /// The message from `-m`, `-F` or words; never empty.
-pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -> Result<String> {
-    let text = super::read_text(message, file, words, "message")?;
+pub fn read_message(text: &MessageArgs, words: &[String]) -> Result<String> {
+    let text = text.read(words, "message")?;
     if text.trim().is_empty() {
         return Err(Failure::usage("no message given")
             .hint("git agent send NAME \"what to do next\"  (or -m MSG, or -F FILE)")
@@ -57,11 +45,11 @@ pub fn read_message(message: &[String], file: Option<&Path>, words: &[String]) -
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let name = args.name.as_str();
     repo.state().load(name)?;
     if args.review {
-        if !args.message.is_empty() || args.file.is_some() || !args.words.is_empty() {
+        if !args.text.is_empty() || !args.words.is_empty() {
             return Err(Failure::usage(
                 "--review sends the open review round; give no message with it",
             )
@@ -73,7 +61,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         })?;
         writeln!(ctx.err, "{}", sent.summary())?;
     } else {
-        let message = read_message(&args.message, args.file.as_deref(), &args.words)?;
+        let message = read_message(&args.text, &args.words)?;
         let delivered = deliver(&repo, name, &message, args.queue)?;
         writeln!(ctx.out, "{}", crate::ui::delivered(&delivered, name))?;
     }

@@ -1,16 +1,17 @@
 //! `git agent show NAME`: the whole record and the end of the log.
 
 use anyhow::Result;
-use serde_json::json;
+use jiff::Timestamp;
+use serde::Serialize;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::git::changes;
-use crate::git::repo::Repo;
-use crate::session::{self, Session};
+use crate::session::{self, Session, State};
 use crate::state::StateDir;
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the record as JSON"))))]
 pub struct Args {
     /// The session
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -18,9 +19,8 @@ pub struct Args {
     /// How many lines of the log to show
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub lines: usize,
-    /// Print the record as JSON
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// The last `n` lines of a file (all of it if shorter); empty if it does not exist.
@@ -54,30 +54,50 @@ pub fn tail(path: &std::path::Path, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `show --json`.
+#[derive(Serialize)]
+struct Doc<'a> {
+    session: Record<'a>,
+}
+
+/// The session in `show --json`: as in `list --json`, and the end of its log.
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    session: SessionDoc<'a>,
+    log_path: std::path::PathBuf,
+    log_tail: Vec<String>,
+}
+
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let s = state.load(&args.name)?;
     let live = s.live_state();
     let changes = changes::of(&repo, &s).ok();
     let log_tail = tail(&state.log_path(&s.name), args.lines);
-    if args.json {
-        let mut record = serde_json::to_value(&s)?;
-        if let serde_json::Value::Object(map) = &mut record {
-            map.insert("stored_state".into(), json!(s.state));
-            map.insert("state".into(), json!(live));
-            map.insert("changes".into(), serde_json::to_value(&changes)?);
-            map.insert("log_path".into(), json!(state.log_path(&s.name)));
-            map.insert("log_tail".into(), json!(log_tail));
-        }
-        let doc = json!({ "session": record });
-        ctx.write_doc(&doc)?;
+    if args.output.format() == Format::Json {
+        ctx.write_doc(&Doc {
+            session: Record {
+                session: SessionDoc {
+                    record: &s,
+                    state: live,
+                    stored_state: s.state,
+                    changes: changes.as_ref(),
+                },
+                log_path: state.log_path(&s.name),
+                log_tail,
+            },
+        })?;
         return Ok(0);
     }
     let readable = rendered_tail(&state.log_path(&s.name), s.agent.format, args.lines);
     write_human(ctx, &state, &s, changes.as_ref(), &readable)?;
     Ok(0)
 }
+
+/// Rows of `show`: a label and its value.
+type Rows = Vec<(&'static str, String)>;
 
 fn write_human(
     ctx: &mut Ctx<'_>,
@@ -88,7 +108,22 @@ fn write_human(
 ) -> Result<()> {
     let now = crate::time::now();
     let live = s.live_state();
-    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut rows: Rows = vec![("state", status(s, live))];
+    agent_rows(&mut rows, s, live, now);
+    place_rows(&mut rows, s, changes);
+    time_rows(&mut rows, s, now);
+    outcome_rows(&mut rows, s, changes, now);
+    spending_rows(&mut rows, s);
+    rows.push((
+        "log",
+        state.log_path(&s.name).to_string_lossy().into_owned(),
+    ));
+    write_rows(ctx, &s.name, rows)?;
+    write_task_and_log(ctx, s, live, log_tail)
+}
+
+/// The state, how the run ended and why, and whether the record is out of date.
+fn status(s: &Session, live: State) -> String {
     let mut status = ui::state(live);
     if let Some(exit) = s.exit {
         status.push_str(&format!(" ({})", exit.describe()));
@@ -104,7 +139,12 @@ fn write_human(
             s.state
         ));
     }
-    rows.push(("state", status));
+    status
+}
+
+/// Who works on it: group, agent, sandbox, command line, the agent's own session, and what it
+/// last reported.
+fn agent_rows(rows: &mut Rows, s: &Session, live: State, now: Timestamp) {
     if let Some(g) = &s.group {
         rows.push((
             "group",
@@ -156,6 +196,10 @@ fn write_human(
             ),
         ));
     }
+}
+
+/// Where the work is: branch, worktree, base, and what changed.
+fn place_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>) {
     rows.push(("branch", s.branch.clone()));
     rows.push(("worktree", s.worktree.to_string_lossy().into_owned()));
     rows.push((
@@ -169,6 +213,10 @@ fn write_human(
     if let Some(c) = changes {
         rows.push(("changes", c.summary()));
     }
+}
+
+/// When: created, started, ended, how long it ran, its timeout.
+fn time_rows(rows: &mut Rows, s: &Session, now: Timestamp) {
     rows.push((
         "created",
         format!(
@@ -192,6 +240,10 @@ fn write_human(
             crate::time::format_duration(std::time::Duration::from_secs(t)),
         ));
     }
+}
+
+/// What came of it: the commit, the agent's result or error, what it was refused, the verify.
+fn outcome_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>, now: Timestamp) {
     if let Some(c) = &s.commit {
         rows.push(("commit", c.describe()));
     }
@@ -235,6 +287,10 @@ fn write_human(
             }
         }
     }
+}
+
+/// What it cost (turns, tokens, money), its runs, and its processes.
+fn spending_rows(rows: &mut Rows, s: &Session) {
     let usage = s.usage();
     let mut spent = Vec::new();
     let turns: u32 = s.runs.iter().map(|r| r.outcome.turns).sum();
@@ -284,12 +340,11 @@ fn write_human(
     if !pids.is_empty() {
         rows.push(("pids", pids.join(", ")));
     }
-    rows.push((
-        "log",
-        state.log_path(&s.name).to_string_lossy().into_owned(),
-    ));
+}
 
-    writeln!(ctx.out, "{} {}", ui::bold("session"), ui::bold(&s.name))?;
+/// The header and the aligned rows.
+fn write_rows(ctx: &mut Ctx<'_>, name: &str, rows: Rows) -> Result<()> {
+    writeln!(ctx.out, "{} {}", ui::bold("session"), ui::bold(name))?;
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (key, value) in rows {
         let value = ui::printable(&value);
@@ -300,6 +355,16 @@ fn write_human(
             width = width + ui::dim(key).len() - key.len()
         )?;
     }
+    Ok(())
+}
+
+/// The task and the end of the log.
+fn write_task_and_log(
+    ctx: &mut Ctx<'_>,
+    s: &Session,
+    live: State,
+    log_tail: &[String],
+) -> Result<()> {
     writeln!(ctx.out, "\n{}", ui::bold("task"))?;
     for line in s.prompt.lines() {
         writeln!(ctx.out, "    {}", ui::printable(line))?;

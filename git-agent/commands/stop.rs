@@ -6,7 +6,6 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::git::repo::Repo;
 use crate::ops::stop::stop_session;
 use crate::session::Session;
 use crate::ui;
@@ -25,7 +24,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let state = repo.state();
     let grace = crate::time::parse_flag(args.grace.as_deref())?;
     let targets: Vec<Session> = if args.all {

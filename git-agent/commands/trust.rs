@@ -102,17 +102,18 @@ impl Ctx<'_> {
             }
             return Ok(());
         }
-        if project::can_prompt() {
+        if self.can_prompt() {
             for c in &pending {
                 writeln!(
                     self.err,
                     "This repository defines a command git-agent would run for you:"
                 )?;
                 show(self, c)?;
-                let yes = dialoguer::Confirm::new()
-                    .with_prompt("Run it, and remember this approval for this repository?")
-                    .default(false)
-                    .interact()
+                let yes = self
+                    .confirm(
+                        "Run it, and remember this approval for this repository?",
+                        false,
+                    )
                     .unwrap_or(false);
                 if !yes {
                     let mut f = Failure::fatal(format!(
@@ -146,7 +147,7 @@ impl Ctx<'_> {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let repo = ctx.repo()?;
     let key = repo_key(&repo);
     let mut approvals = Approvals::load()?;
     if args.revoke {
@@ -225,16 +226,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     ctx.out.flush()?;
     let approve = if args.yes {
         true
-    } else if project::can_prompt() {
-        dialoguer::Confirm::new()
-            .with_prompt(format!(
-                "Approve {} command(s) for {}?",
-                pending.len(),
-                key.display()
-            ))
-            .default(false)
-            .interact()
-            .unwrap_or(false)
+    } else if ctx.can_prompt() {
+        let prompt = format!(
+            "Approve {} command(s) for {}?",
+            pending.len(),
+            key.display()
+        );
+        ctx.confirm(&prompt, false).unwrap_or(false)
     } else {
         return Err(Failure::fatal("approving needs a terminal to ask on")
             .code(code::NEEDS_TERMINAL)

@@ -8,15 +8,17 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use serde::Serialize;
 
-use super::Ctx;
+use super::{Ctx, Format, OutputArgs};
 use crate::error::code;
 use crate::git::changes;
 use crate::git::repo::Repo;
-use crate::session::{Session, State};
+use crate::session::{Exit, Session, State};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(super::reword("json", |a| a.help("Print the sessions as they ended, as JSON (once all did, or on giving up)"))))]
 pub struct Args {
     /// Sessions to wait for [default: those running now]
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name)]
@@ -27,13 +29,29 @@ pub struct Args {
     /// Give up after this long (exit 1)
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Print the sessions as they ended, as JSON (once all did, or on giving up)
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `wait --json`: the sessions that ended, and those still running on giving up.
+#[derive(Serialize)]
+struct Doc<'a> {
+    ended: &'a [Ended],
+    still_running: &'a BTreeSet<String>,
+}
+
+/// A session that ended, in `wait --json`.
+#[derive(Serialize)]
+struct Ended {
+    name: String,
+    state: State,
+    exit: Option<Exit>,
+    reason: Option<String>,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    let repo = Repo::discover(&ctx.cwd)?;
+    let format = args.output.format();
+    let repo = ctx.repo()?;
     let state = repo.state();
     let timeout = crate::time::parse_flag(args.timeout.as_deref())?;
     let mut pending: BTreeSet<String> = if args.names.is_empty() {
@@ -65,13 +83,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         for session in ended {
             all_done &= matches!(session.live_state(), State::Done | State::Merged);
-            if args.json {
-                report.push(serde_json::json!({
-                    "name": session.name,
-                    "state": session.live_state(),
-                    "exit": session.exit,
-                    "reason": session.reason,
-                }));
+            if format == Format::Json {
+                report.push(Ended {
+                    name: session.name.clone(),
+                    state: session.live_state(),
+                    exit: session.exit,
+                    reason: session.reason.clone(),
+                });
             } else {
                 writeln!(ctx.out, "{}", summary(&repo, &session))?;
                 ctx.out.flush()?;
@@ -82,9 +100,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             break;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            if args.json {
-                let doc = serde_json::json!({"ended": report, "still_running": pending});
-                ctx.write_doc(&doc)?;
+            if format == Format::Json {
+                ctx.write_doc(&Doc {
+                    ended: &report,
+                    still_running: &pending,
+                })?;
                 return Ok(code::NEGATIVE);
             }
             for name in &pending {
@@ -98,9 +118,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    if args.json {
-        let doc = serde_json::json!({"ended": report, "still_running": []});
-        ctx.write_doc(&doc)?;
+    if format == Format::Json {
+        ctx.write_doc(&Doc {
+            ended: &report,
+            still_running: &pending,
+        })?;
     }
     Ok(if all_done {
         code::SUCCESS

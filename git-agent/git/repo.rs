@@ -101,24 +101,12 @@ impl Repo {
             }
             _ => workdir.clone(),
         };
-        let this = Self {
+        Ok(Self {
             repo,
             common_dir,
             workdir,
             main_workdir,
-        };
-        if !crate::ui::colors_decided() {
-            let config = this.repo.config_snapshot();
-            crate::ui::apply_color_config(
-                config
-                    .string("color.agent")
-                    .map(|v| v.to_string())
-                    .as_deref(),
-                config.string("color.ui").map(|v| v.to_string()).as_deref(),
-                config.boolean("color.pager"),
-            );
-        }
-        Ok(this)
+        })
     }
 
     /// The gix handle.

@@ -14,6 +14,7 @@
 
 pub mod create;
 pub mod doctor;
+pub mod foreground;
 pub mod include;
 pub mod plugins;
 pub mod remove;

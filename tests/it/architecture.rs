@@ -1,6 +1,7 @@
 //! Data flows one way: binaries → cli → commands → library (ops, model, git, process). The
 //! compiler cannot keep a module of one crate from importing another, so this test reads the
-//! sources: nothing in the library below `commands/` and `cli/` names those modules, and the
+//! sources: nothing in the library below `commands/` and `cli/` names those modules (nor `ui`,
+//! the terminal's rendering: the library returns data, the terminal layer renders it), and the
 //! suite's other binaries use of `git_agent::commands` only the terminal context (`Ctx`,
 //! `Format`, `JSON_VERSION`), never a command's functions (they call `git_agent::ops`).
 //!
@@ -35,6 +36,32 @@ fn nothing_below_commands_imports_commands_or_cli() {
         violations.is_empty(),
         "the library reaches up into commands/ or cli/ (move the logic down into \
          git-agent/ops/, or pass what it needs in):\n  {}",
+        violations.join("\n  ")
+    );
+}
+
+#[test]
+fn nothing_below_commands_imports_ui() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.join("git-agent");
+    let mut violations = Vec::new();
+    for file in rust_files(&lib) {
+        let rel = file.strip_prefix(&lib).unwrap();
+        if rel.starts_with("commands")
+            || rel.starts_with("cli")
+            || ["lib.rs", "main.rs", "ui.rs"].map(Path::new).contains(&rel)
+        {
+            continue;
+        }
+        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
+        for line in naming(&tokens, &["ui"]) {
+            violations.push(format!("git-agent/{}:{line}", rel.display()));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the library renders for the terminal (return the data; let commands/ render it \
+         with ui):\n  {}",
         violations.join("\n  ")
     );
 }
@@ -76,6 +103,20 @@ fn the_checks_see_upward_imports() {
             "not seen: {src}"
         );
     }
+    for src in [
+        "use crate::{supervisor, ui, worktree};",
+        "fn f() -> String { crate::ui::bold(\"x\") }",
+        "fn f() -> String { ui::dim(\"x\") }",
+    ] {
+        assert!(!naming(&tokens(src), &["ui"]).is_empty(), "not seen: {src}");
+    }
+    assert!(
+        naming(
+            &tokens("fn f(ui: &str) -> bool { ui == \"color.ui\" } // ui::x"),
+            &["ui"]
+        )
+        .is_empty()
+    );
     let fine_lib = [
         "// see crate::commands::stop\nfn f(commands: &[u8]) {}",
         "const S: &str = \"crate::cli::x\"; fn g() { let c = '\"'; super::x(); }",
@@ -338,13 +379,18 @@ fn function_lengths(tokens: &[Token]) -> Vec<(String, usize, usize)> {
 
 /// Lines where library code names `commands` or `cli` as a path segment or in a `use`.
 fn upward_in_library(tokens: &[Token]) -> Vec<usize> {
+    naming(tokens, &["commands", "cli"])
+}
+
+/// Lines where code names one of `modules` as a path segment or in a `use`.
+fn naming(tokens: &[Token], modules: &[&str]) -> Vec<usize> {
     let mut lines = Vec::new();
     let mut in_use = false;
     for (i, t) in tokens.iter().enumerate() {
         match t.text.as_str() {
             "use" => in_use = true,
             ";" => in_use = false,
-            "commands" | "cli" => {
+            name if modules.contains(&name) => {
                 let before = i > 0 && tokens[i - 1].text == "::";
                 let after = tokens.get(i + 1).is_some_and(|n| n.text == "::");
                 if in_use || before || after {
