@@ -93,29 +93,6 @@ pub fn check(name: &str) -> std::result::Result<(), Failure> {
     Ok(())
 }
 
-/// Checks a full branch name with `git check-ref-format --branch`, git's own rules.
-pub fn validate_branch(branch: &str) -> Result<()> {
-    let invalid = || -> anyhow::Error {
-        Failure::usage(format!("'{branch}' is not a valid branch name"))
-            .hint("see 'git help check-ref-format' for the rules")
-            .into()
-    };
-    if branch.starts_with('-') || branch.starts_with("refs/") || branch == "HEAD" {
-        return Err(invalid());
-    }
-    let out = crate::git::command()
-        .args(["check-ref-format", "--branch", branch])
-        .output()?;
-    if !out.status.success() {
-        return Err(invalid());
-    }
-    // `--branch` also expands `@{-1}`-style names; we want the name exactly as given.
-    if String::from_utf8_lossy(&out.stdout).trim_end() != branch {
-        return Err(invalid());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,7 +195,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         .into());
     }
     if let Some(b) = &args.branch {
-        names::validate_branch(b)?;
+        crate::git::repo::validate_branch(b)?;
     }
     let attach = match &args.branch {
         Some(b) => plan::check_branch(repo, b, total, args.take_changes)?,

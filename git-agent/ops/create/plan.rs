@@ -99,7 +99,7 @@ pub(super) fn plan_sessions(
         {
             None => {
                 for p in &plans {
-                    names::validate_branch(&p.branch)?;
+                    crate::git::repo::validate_branch(&p.branch)?;
                 }
                 return Ok(plans);
             }
