@@ -159,16 +159,14 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
         let mut repair_paths = Vec::new();
         for s in &listing.sessions {
             // One session's trouble does not stop the others being looked at (and fixed).
-            if let Err(e) = sessions::check_session(
+            let scan = sessions::Scan {
                 repo,
-                &state,
-                s,
+                state: &state,
                 worktrees,
-                main.as_deref(),
+                main: main.as_deref(),
                 opts,
-                &mut findings,
-                &mut repair_paths,
-            ) {
+            };
+            if let Err(e) = sessions::check_session(scan, s, &mut findings, &mut repair_paths) {
                 let mut f = Finding::new(
                     "check-failed",
                     Some(&s.name),

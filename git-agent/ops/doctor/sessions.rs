@@ -18,19 +18,27 @@ use crate::git::repo::Repo;
 use crate::session::{Session, State, short_id};
 use crate::state::StateDir;
 
+/// What every session is checked against: the repository, its state, the worktrees git
+/// knows, where the main worktree is now, and what was asked (`--fix`…).
+#[derive(Clone, Copy)]
+pub(super) struct Scan<'a> {
+    pub(super) repo: &'a Repo,
+    pub(super) state: &'a StateDir,
+    pub(super) worktrees: &'a [Worktree],
+    pub(super) main: Option<&'a Path>,
+    pub(super) opts: &'a Options,
+}
+
 /// Every finding about one session (and its fix, with `--fix`). Worktrees to give to one
 /// `git worktree repair` at the end are added to `repair_paths`.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn check_session(
-    repo: &Repo,
-    state: &StateDir,
+    scan: Scan<'_>,
     s: &Session,
-    worktrees: &[Worktree],
-    main: Option<&Path>,
-    opts: &Options,
     findings: &mut Vec<Finding>,
     repair_paths: &mut Vec<PathBuf>,
 ) -> Result<()> {
+    let (repo, state, worktrees) = (scan.repo, scan.state, scan.worktrees);
+    let (main, opts) = (scan.main, scan.opts);
     let name = s.name.as_str();
     let live = s.live_state();
     if half_created(repo, state, s, opts, findings)?
@@ -43,7 +51,7 @@ pub(super) fn check_session(
         && !same(&s.repo, main)
         && !s.repo.join(".git").exists()
     {
-        repo_moved(repo, state, s, main, opts, findings, repair_paths);
+        repo_moved(scan, s, main, findings, repair_paths);
         return Ok(());
     }
     if not_ours(repo, state, s, main, opts, findings) {
@@ -76,7 +84,7 @@ pub(super) fn check_session(
     }
     let entry = worktrees.iter().find(|w| same(&w.path, &s.worktree));
     if !s.worktree.is_dir() {
-        worktree_missing(repo, state, s, worktrees, main, opts, findings)?;
+        worktree_missing(scan, s, findings)?;
     } else if entry.is_none() {
         findings.push(unknown_dir(repo, name, &s.worktree, opts)?);
     }
@@ -119,14 +127,15 @@ pub(super) fn check_session(
 /// The repository moved: the session's worktree is followed to its new place if it moved
 /// along and is one git-agent made for the session.
 fn repo_moved(
-    repo: &Repo,
-    state: &StateDir,
+    scan: Scan<'_>,
     s: &Session,
     main: &Path,
-    opts: &Options,
     findings: &mut Vec<Finding>,
     repair_paths: &mut Vec<PathBuf>,
 ) {
+    let Scan {
+        repo, state, opts, ..
+    } = scan;
     let name = s.name.as_str();
     let old_parent = s.repo.parent().unwrap_or(&s.repo);
     let new_parent = main.parent().unwrap_or(main);
@@ -227,15 +236,9 @@ fn not_ours(
 
 /// The session's worktree is not where its record says: moved (git knows the new place, and
 /// the record follows) or gone (the branch keeps what was committed).
-fn worktree_missing(
-    repo: &Repo,
-    state: &StateDir,
-    s: &Session,
-    worktrees: &[Worktree],
-    main: Option<&Path>,
-    opts: &Options,
-    findings: &mut Vec<Finding>,
-) -> Result<()> {
+fn worktree_missing(scan: Scan<'_>, s: &Session, findings: &mut Vec<Finding>) -> Result<()> {
+    let (repo, state, worktrees) = (scan.repo, scan.state, scan.worktrees);
+    let (main, opts) = (scan.main, scan.opts);
     let name = s.name.as_str();
     let entry = worktrees.iter().find(|w| same(&w.path, &s.worktree));
     let on_branch: Vec<&Worktree> = worktrees
