@@ -7,10 +7,12 @@
 //! -z`, `worktree list --porcelain -z`, one each) and the typed values they produce, so the
 //! rest of the library reads entries and fields instead of splitting strings.
 //!
-//! Must not touch: sessions, the state directory, the terminal. Below everything but the
-//! process wrapper in the one-way flow (binaries → cli → commands → ops → model/store, git
-//! layer → process wrapper): nothing here imports `commands`, `cli` or `ops`, and nothing here
-//! prints. Parsers are pure functions of git's output.
+//! It reads session records (what a session changed, `changes.rs`) and takes the store's
+//! worktree lock around git's own worktree commands (git races with itself), but never
+//! writes a record, never runs an agent and never touches the terminal. In the one-way flow
+//! (README, "Architecture") it sits above the model (`session`) and the store (`state`) and
+//! below everything else: nothing here imports the agents' machinery, `ops`, `commands` or
+//! `cli`, and nothing here prints. Parsers are pure functions of git's output.
 
 pub mod changes;
 pub mod command;
