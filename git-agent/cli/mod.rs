@@ -68,8 +68,14 @@ pub enum Command {
     Show(commands::show::Args),
     /// Print a session's log, or follow it
     Logs(commands::logs::Args),
-    /// Stop running agents
+    /// Stop running agents (a queued session leaves the queue)
     Stop(commands::stop::Args),
+    /// Start a queued session now, ahead of the queue
+    Start(commands::start::Args),
+    /// Hold the queue and automatic retries (running agents go on)
+    Pause(commands::pause::Args),
+    /// Release what 'git agent pause' held
+    Unpause(commands::pause::Args),
     /// Wait for sessions to end
     Wait(commands::wait::Args),
     /// Send a follow-up to a session's agent, resuming its conversation
@@ -183,6 +189,9 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Show(args) => commands::show::run(ctx, args),
         Command::Logs(args) => commands::logs::run(ctx, args),
         Command::Stop(args) => commands::stop::run(ctx, args),
+        Command::Start(args) => commands::start::run(ctx, args),
+        Command::Pause(args) => commands::pause::pause(ctx, args),
+        Command::Unpause(args) => commands::pause::unpause(ctx, args),
         Command::Wait(args) => commands::wait::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),

@@ -19,6 +19,7 @@ pub mod logs;
 pub mod new;
 pub mod notify;
 pub mod path;
+pub mod pause;
 pub mod profiles;
 pub mod resume;
 pub mod rm;
@@ -26,6 +27,7 @@ pub mod run;
 pub mod sandbox;
 pub mod send;
 pub mod show;
+pub mod start;
 pub mod stop;
 pub mod supervise;
 pub mod terminal;
@@ -55,7 +57,16 @@ impl Ctx<'_> {
         &mut self,
         state: &crate::state::StateDir,
     ) -> Result<Vec<crate::session::Session>> {
-        let listing = state.load_all()?;
+        let mut listing = state.load_all()?;
+        // A slot nobody gave away (its holder was killed): the queue moves now.
+        if listing
+            .sessions
+            .iter()
+            .any(|s| s.live_state() == crate::session::State::Queued)
+            && !crate::supervisor::schedule::advance(state)?.is_empty()
+        {
+            listing = state.load_all()?;
+        }
         for problem in &listing.problems {
             self.warn(&problem.message)?;
         }

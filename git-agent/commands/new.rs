@@ -76,6 +76,14 @@ pub struct Args {
     /// Stop the agent after this long (90s, 30m, 2h) [config: agent.timeout]
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
+    /// Run at most N agents at once, counting every session of the repository; the others
+    /// are created and wait, queued [config: agent.maxParallel]
+    #[arg(long, value_name = "N", value_parser = cap_arg)]
+    pub max_parallel: Option<u32>,
+    /// Stop the agent once the session has spent this much, in US dollars (2, 0.50), and
+    /// end it over-budget [config: agent.budget]
+    #[arg(long, value_name = "USD", value_parser = budget_arg)]
+    pub budget: Option<f64>,
     #[command(flatten)]
     pub task: MessageArgs,
     /// Run the agent in this permission mode (see 'git agent profiles')
@@ -105,6 +113,14 @@ pub struct Args {
     /// Run this command as the agent (an argv, never through a shell)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+fn cap_arg(text: &str) -> std::result::Result<u32, String> {
+    crate::session::parse_cap(text)
+}
+
+fn budget_arg(text: &str) -> std::result::Result<f64, String> {
+    crate::session::parse_budget(text)
 }
 
 /// Everything checked and asked before anything is created.
@@ -216,7 +232,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         args.timeout.as_deref(),
         args.no_auto_commit,
         &profiles,
-    )?;
+    )?
+    .limited(args.max_parallel, args.budget, &profiles)?;
 
     let prefix = config
         .string("agent.branchPrefix")
@@ -510,12 +527,22 @@ fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> 
                     State::Setup => format!(" — {}", ui::state(state)),
                     _ => format!(" — already {}", ui::state(state)),
                 };
-                writeln!(
-                    ctx.out,
-                    "Started {} ({}{pid}){note}",
-                    ui::bold(&s.name),
-                    s.short_agent()
-                )?;
+                if state == State::Queued {
+                    writeln!(
+                        ctx.out,
+                        "Queued {} ({}): it starts when a slot frees ('git agent start {}' starts it now)",
+                        ui::bold(&s.name),
+                        s.short_agent(),
+                        s.name
+                    )?;
+                } else {
+                    writeln!(
+                        ctx.out,
+                        "Started {} ({}{pid}){note}",
+                        ui::bold(&s.name),
+                        s.short_agent()
+                    )?;
+                }
                 writeln!(
                     ctx.out,
                     "  worktree  {}",

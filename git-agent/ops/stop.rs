@@ -48,6 +48,13 @@ pub fn stop_session_for(
     };
     match session.live_state() {
         State::Lost => return lost(session).map(Some),
+        State::Queued => {
+            let why = reason.unwrap_or("stopped by 'git agent stop' while queued");
+            if let Some(stopped) = supervisor::schedule::dequeue(state, name, why)? {
+                return Ok(Some(stopped));
+            }
+            // Given a slot meanwhile: it is starting, stop it as such.
+        }
         s if s.is_terminal() => return Ok(None),
         _ => {}
     }
@@ -102,5 +109,7 @@ fn stop_lost(
         None => "stopped by 'git agent stop' after its supervisor was lost".to_owned(),
     };
     supervisor::finish_lost(state, name, &why)?;
+    // Its slot is free now.
+    let _ = supervisor::schedule::advance(state);
     state.load(name)
 }

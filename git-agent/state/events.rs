@@ -18,6 +18,7 @@ use crate::session::State;
 pub struct Event {
     pub version: u32,
     pub time: Timestamp,
+    /// The session; empty for what concerns the whole repository (`paused`, `unpaused`).
     pub session: String,
     /// What happened: `created`, `state`, `stop-requested`, `committed`, `removed`…
     pub event: String,

@@ -20,6 +20,7 @@ fn how(state: State, reason: Option<&str>) -> String {
         (State::Done, _) => "finished".into(),
         (State::Stopped, Some(r)) => format!("was stopped ({r})"),
         (State::Stopped, None) => "was stopped".into(),
+        (State::OverBudget, Some(r)) => format!("was stopped ({r})"),
         (_, Some(r)) => format!("failed ({r})"),
         (_, None) => "failed".into(),
     }
@@ -140,10 +141,10 @@ fn record_end(
     }
 }
 
-/// The follow-up to run next, taken off the queue; none if the agent was stopped, which drops
-/// the whole queue.
+/// The follow-up to run next, taken off the queue; none if the agent was stopped (by the
+/// user, a timeout or its budget), which drops the whole queue.
 fn next_followup(state: &StateDir, name: &str, ended: State) -> Result<Option<String>> {
-    let next = if ended == State::Stopped {
+    let next = if matches!(ended, State::Stopped | State::OverBudget) {
         let dropped = drop_queue(state, name);
         if dropped > 0 {
             state.append_event(&StateEvent {

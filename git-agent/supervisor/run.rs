@@ -181,7 +181,7 @@ fn follow_agent(
             for (word, message) in status_file.reports() {
                 status::report(state, name, &word, message)?;
             }
-            Ok(())
+            Ok(over_budget(session, &outcome.borrow()).map(|why| (State::OverBudget, why)))
         },
     )?;
     // A report made just before the agent exited is still recorded (as an event).
@@ -195,10 +195,26 @@ fn follow_agent(
     Ok((watched, outcome))
 }
 
+/// Why the run must stop because the session has spent its budget (all its runs, this one as
+/// far as the agent has reported its cost), if it has.
+fn over_budget(session: &Session, current: &Outcome) -> Option<String> {
+    let budget = session.limits.budget_usd?;
+    // The record was read when this run started: its runs hold what the earlier ones spent.
+    let before = session.usage().cost_usd.unwrap_or(0.0);
+    let spent = before + current.usage.cost_usd.unwrap_or(0.0);
+    (spent >= budget).then(|| {
+        format!(
+            "over budget: spent {} of {}",
+            output::format_cost(spent),
+            output::format_cost(budget)
+        )
+    })
+}
+
 /// How the run ended, from how the agent exited and what it reported.
 fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
     let (final_state, reason) = match (watched.stopped, &watched.exit) {
-        (Some(reason), _) => (State::Stopped, Some(reason)),
+        (Some((state, reason)), _) => (state, Some(reason)),
         (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
         (None, Ok(e)) if e.code == Some(0) => (
             State::Failed,

@@ -239,6 +239,31 @@ pub fn start_now(state: &StateDir, name: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Takes a queued session out of the queue for good (`stop`, `rm`): it ends `stopped` with
+/// `reason`, and its worktree lock is released. `None` if it was not queued any more (someone
+/// gave it a slot meanwhile: stop it as a running one).
+pub fn dequeue(state: &StateDir, name: &str, reason: &str) -> Result<Option<Session>> {
+    let common_dir = state.root().parent().unwrap_or(state.root()).to_owned();
+    let lock = state.lock()?;
+    let mut s = state.load(name)?;
+    if s.live_state() != State::Queued {
+        return Ok(None);
+    }
+    s.state = State::Stopped;
+    s.queued_at = None;
+    s.reason = Some(reason.to_owned());
+    s.ended_at = Some(crate::time::now());
+    if s.worktree_locked
+        && (crate::git::worktree::unlock(&common_dir, name, &s.worktree).unwrap_or(false)
+            || !s.worktree.is_dir())
+    {
+        s.worktree_locked = false;
+    }
+    state.append_event(&Event::state(name, State::Stopped, Some(reason.to_owned())))?;
+    state.write(&lock, &s)?;
+    Ok(Some(s))
+}
+
 /// Cheap check before taking the lock: any record says `queued`.
 fn has_queue(state: &StateDir) -> bool {
     state

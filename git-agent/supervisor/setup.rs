@@ -150,10 +150,10 @@ fn run_steps(follow: &mut Follow<'_>, plan: Plan) -> Result<(Option<RunEnd>, Opt
                 }
                 Ok(())
             },
-            || Ok(()),
+            || Ok(None),
         )?;
         exit = watched.exit.as_ref().ok().copied();
-        if let Some(reason) = watched.stopped {
+        if let Some((_, reason)) = watched.stopped {
             ended = Some(RunEnd::ended(State::Stopped, &reason));
             break;
         }

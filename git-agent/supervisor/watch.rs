@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
 
 use crate::runner::{LocalRunner, Runner};
-use crate::session::{Exit, Session};
+use crate::session::{Exit, Session, State};
 use crate::state::StateDir;
 use crate::state::status;
 
@@ -31,6 +31,8 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// Why the agent is being stopped.
 struct Stopping {
+    /// The state the session ends in: `stopped`, or `over-budget`.
+    state: State,
     reason: String,
     kill_at: Instant,
     killed: bool,
@@ -98,8 +100,9 @@ impl<'a> Follow<'a> {
 /// How a watched process ended.
 pub(super) struct Watched {
     pub(super) exit: Result<Exit>,
-    /// Why it was stopped, if it was.
-    pub(super) stopped: Option<String>,
+    /// Why it was stopped, if it was, and the state that ends the session in (`stopped`, or
+    /// `over-budget` when the caller asked for the stop).
+    pub(super) stopped: Option<(State, String)>,
 }
 
 /// Follows a launched process to its end: every output line goes to the log and to
@@ -111,7 +114,7 @@ pub(super) fn watch(
     follow: &mut Follow<'_>,
     launched: crate::runner::Launched,
     mut on_line: impl FnMut(bool, &str) -> Result<()>,
-    mut on_tick: impl FnMut() -> Result<()>,
+    mut on_tick: impl FnMut() -> Result<Option<(State, String)>>,
 ) -> Result<Watched> {
     let Follow {
         state,
@@ -170,16 +173,22 @@ pub(super) fn watch(
             }
             continue;
         }
-        on_tick()?;
+        let asked = on_tick()?;
         match &mut stopping {
             None => {
-                if let Some(reason) = stop_reason(state, session, signalled, timeout_at)? {
+                let why = match asked {
+                    Some(asked) => Some(asked),
+                    None => stop_reason(state, session, signalled, timeout_at)?
+                        .map(|r| (State::Stopped, r)),
+                };
+                if let Some((end_state, reason)) = why {
                     let grace = state
                         .load(name)?
                         .stop_requested
                         .map_or(session.stop_grace_secs, |r| r.grace_secs);
                     runner.signal(&process, Signal::SIGTERM);
                     stopping = Some(Stopping {
+                        state: end_state,
                         reason,
                         kill_at: Instant::now() + Duration::from_secs(grace),
                         killed: false,
@@ -196,7 +205,7 @@ pub(super) fn watch(
     runner.terminate(&process, Duration::ZERO);
     Ok(Watched {
         exit: exit.unwrap_or_else(|| Err(anyhow::anyhow!("lost track of the process"))),
-        stopped: stopping.map(|s| s.reason),
+        stopped: stopping.map(|s| (s.state, s.reason)),
     })
 }
 

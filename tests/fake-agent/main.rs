@@ -26,6 +26,8 @@
 //!   say TEXT            the agent says something  tool NAME ARG  a tool call
 //!   cost USD            the cost of this run      fail TEXT      an error result, and the
 //!                                                                CLI's own exit code for it
+//!   step USD            a step's cost reported mid-run (opencode's step_finish, aider's
+//!                       `Tokens: … Cost: …` line; nothing for the others)
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
 
@@ -53,11 +55,13 @@ struct Speaker {
     cli: Cli,
     session: String,
     cost: f64,
+    /// What `step` lines reported so far.
+    spent: f64,
     finished: bool,
 }
 
 thread_local! {
-    static SPEAKER: RefCell<Speaker> = const { RefCell::new(Speaker { cli: Cli::Plain, session: String::new(), cost: 0.01, finished: false }) };
+    static SPEAKER: RefCell<Speaker> = const { RefCell::new(Speaker { cli: Cli::Plain, session: String::new(), cost: 0.01, spent: 0.0, finished: false }) };
 }
 
 fn emit(line: serde_json::Value) {
@@ -400,6 +404,22 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             match std::fs::write(&path, unescape(content)) {
                 Ok(()) => println!("wrote {}", path.display()),
                 Err(e) => println!("denied {}: {e}", path.display()),
+            }
+        }
+        "step" => {
+            let usd: f64 = rest.parse().expect("step USD");
+            let (cli, session, spent) = speaker(|s| {
+                s.spent += usd;
+                (s.cli, s.session.clone(), s.spent)
+            });
+            match cli {
+                Cli::Opencode => emit(
+                    serde_json::json!({"type":"step_finish","sessionID":session,"part":{"reason":"tool-calls","tokens":{"input":10,"output":1},"cost":usd}}),
+                ),
+                Cli::Aider => println!(
+                    "Tokens: 10 sent, 1 received. Cost: ${usd:.5} message, ${spent:.5} session."
+                ),
+                _ => {}
             }
         }
         other => {

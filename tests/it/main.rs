@@ -3,6 +3,7 @@
 mod support;
 
 mod architecture;
+mod capacity;
 mod cleanup;
 mod conversations;
 mod dispatch;

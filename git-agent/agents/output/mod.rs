@@ -35,6 +35,12 @@ pub use render::Renderer;
 
 use serde_json::Value;
 
+/// True if agents printing `format` report what they spent (claude, opencode, aider), so a
+/// budget can be held; codex and gemini report only tokens, and a plain command nothing.
+pub fn reports_cost(format: Format) -> bool {
+    matches!(format, Format::Claude | Format::Opencode | Format::Aider)
+}
+
 /// Something an agent reported.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

@@ -181,6 +181,10 @@ impl Running {
             budget_usd: config.budget("agent.budget")?,
             ..Limits::default()
         };
+        // The repository's limits are read again whenever the queue moves; a bad value is
+        // refused now, before anything is created.
+        config.cap("agent.maxParallel")?;
+        config.budget("agent.budget.total")?;
         Ok(Self {
             timeout,
             grace,
@@ -188,6 +192,42 @@ impl Running {
             sandbox,
             limits,
         })
+    }
+}
+
+impl Running {
+    /// With `new --max-parallel` and `--budget` (a flag wins over `agent.budget`). A budget
+    /// is refused up front for an agent that reports no cost: it could not be held.
+    pub fn limited(
+        mut self,
+        max_parallel: Option<u32>,
+        budget: Option<f64>,
+        profiles: &[(Profile, PathBuf, u32)],
+    ) -> Result<Self> {
+        self.limits.max_parallel = max_parallel;
+        if budget.is_some() {
+            self.limits.budget_usd = budget;
+        }
+        if let Some(usd) = self.limits.budget_usd
+            && let Some((profile, _, _)) = profiles
+                .iter()
+                .find(|(p, _, _)| !crate::agents::output::reports_cost(p.format))
+        {
+            let from = if budget.is_some() {
+                "--budget"
+            } else {
+                "agent.budget"
+            };
+            return Err(Failure::fatal(format!(
+                "{from} {} cannot be held for '{}': it reports no cost (output format '{}')",
+                crate::agents::output::format_cost(usd),
+                profile.name,
+                profile.format.as_str()
+            ))
+            .hint("budgets work with claude, opencode and aider; run this one without a budget")
+            .into());
+        }
+        Ok(self)
     }
 }
 

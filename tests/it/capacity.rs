@@ -1,0 +1,321 @@
+//! Capacity (issue 14): a cap on running agents with a queue that drains by itself, caps per
+//! profile, jumping the queue, pausing, budgets that stop a run, and refusals of limits that
+//! could not hold.
+
+use serde_json::Value;
+
+use crate::support::TestEnv;
+
+/// `(session, started, ended)` of every session's first run, in nanoseconds.
+fn run_spans(env: &TestEnv) -> Vec<(String, i128, i128)> {
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let ts = |v: &Value| {
+        v.as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_nanosecond())
+    };
+    let mut spans: Vec<(String, i128, i128)> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| {
+            let run = &s["runs"][0];
+            Some((
+                s["name"].as_str()?.to_owned(),
+                ts(&run["started_at"])?,
+                ts(&run["ended_at"])?,
+            ))
+        })
+        .collect();
+    spans.sort_by_key(|(_, start, _)| *start);
+    spans
+}
+
+/// The most runs that were going on at one moment.
+fn most_at_once(spans: &[(String, i128, i128)]) -> usize {
+    spans
+        .iter()
+        .map(|(_, start, _)| {
+            spans
+                .iter()
+                .filter(|(_, s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn eight_sessions_run_two_at_a_time_first_come_first_served() {
+    let env = TestEnv::new();
+    let out = env.spawn(
+        &["-n", "8", "--max-parallel", "2", "--name", "q", "t"],
+        "sleep 0.3\nwrite v$GIT_AGENT_VARIANT.txt done",
+    );
+    assert!(
+        out.stdout.contains("Queued q-8 (")
+            && out.stdout.contains("'git agent start q-8' starts it now"),
+        "{out}"
+    );
+    assert_eq!(env.record("q-8")["limits"]["max_parallel"], 2);
+    env.agent(&["wait", "--all", "--timeout", "120s"]).ok();
+    let spans = run_spans(&env);
+    assert_eq!(spans.len(), 8, "{spans:?}");
+    assert!(most_at_once(&spans) <= 2, "more than 2 at once: {spans:?}");
+    // First come, first served: after the first two, they start in the order they queued.
+    let order: Vec<&str> = spans[2..].iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        order,
+        ["q-3", "q-4", "q-5", "q-6", "q-7", "q-8"],
+        "{spans:?}"
+    );
+    for i in 1..=8 {
+        let r = env.record(&format!("q-{i}"));
+        assert_eq!(r["state"], "done", "q-{i}: {r:#}");
+        assert_eq!(r["runs"].as_array().unwrap().len(), 1, "q-{i} ran once");
+        assert!(r.get("queued_at").is_none(), "q-{i} left the queue: {r:#}");
+    }
+    let events = std::fs::read_to_string(env.state_dir().join("events.jsonl")).unwrap();
+    assert!(events.contains("\"event\":\"dequeued\""), "{events}");
+}
+
+#[test]
+fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_twice() {
+    let env = TestEnv::new();
+    let gate = env.path("gate");
+    env.spawn(
+        &["-n", "4", "--max-parallel", "1", "--name", "k", "t"],
+        &format!("wait-for {}\nwrite k.txt done", gate.display()),
+    );
+    env.wait_state("k-1", "running");
+    for i in 2..=4 {
+        assert_eq!(env.stored_state(&format!("k-{i}")), "queued");
+    }
+    let supervisor = env.record("k-1")["processes"]["supervisor"]["pid"]
+        .as_i64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Nobody gave the slot away; the next command that looks at the sessions does.
+    env.wait_until("k-1 to be lost and k-2 to start", || {
+        let list = env.agent(&["list", "--json"]).ok().json();
+        let state = |n: &str| {
+            list["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == n)
+                .map(|s| s["state"].clone())
+        };
+        state("k-1") == Some("lost".into()) && state("k-2") != Some("queued".into())
+    });
+    std::fs::write(&gate, "").unwrap();
+    env.agent(&["wait", "k-2", "k-3", "k-4", "--timeout", "60s"])
+        .ok();
+    let spans = run_spans(&env);
+    let later: Vec<&(String, i128, i128)> = spans.iter().filter(|(n, _, _)| n != "k-1").collect();
+    for (i, a) in later.iter().enumerate() {
+        for b in &later[i + 1..] {
+            assert!(a.2 <= b.1, "{} and {} overlapped: {spans:?}", a.0, b.0);
+        }
+    }
+    let events = std::fs::read_to_string(env.state_dir().join("events.jsonl")).unwrap();
+    for i in 2..=4 {
+        let name = format!("k-{i}");
+        let r = env.record(&name);
+        assert_eq!(r["state"], "done", "{r:#}");
+        assert_eq!(r["runs"].as_array().unwrap().len(), 1, "{name} ran once");
+        let dequeued = events
+            .lines()
+            .filter(|l| l.contains(&format!("\"session\":\"{name}\"")) && l.contains("dequeued"))
+            .count();
+        assert_eq!(dequeued, 1, "{name} started once: {events}");
+    }
+}
+
+#[test]
+fn each_profile_keeps_to_its_own_cap() {
+    let env = TestEnv::new();
+    let script = env.script("slow", "sleep 0.4\nwrite p.txt done");
+    for p in ["a", "b"] {
+        env.git(&[
+            "config",
+            &format!("agent.profile.{p}.command"),
+            &format!("fake-agent --script {}", script.display()),
+        ]);
+        env.git(&["config", &format!("agent.profile.{p}.maxParallel"), "1"]);
+    }
+    env.agent(&["new", "--agent", "a:2,b:2", "--name", "p", "t"])
+        .ok();
+    env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let profile_of = |name: &str| {
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["agent"]["profile"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let spans = run_spans(&env);
+    assert_eq!(spans.len(), 4, "{spans:?}");
+    for p in ["a", "b"] {
+        let mine: Vec<_> = spans
+            .iter()
+            .filter(|(n, _, _)| profile_of(n) == p)
+            .cloned()
+            .collect();
+        assert_eq!(mine.len(), 2, "{spans:?}");
+        assert_eq!(most_at_once(&mine), 1, "profile {p}: {mine:?}");
+    }
+    assert_eq!(
+        most_at_once(&spans),
+        2,
+        "the caps are per profile, not one for all: {spans:?}"
+    );
+}
+
+#[test]
+fn a_queued_session_can_be_stopped_removed_or_started_ahead_and_pause_holds_the_queue() {
+    let env = TestEnv::new();
+    let gate = env.path("gate");
+    env.git(&["config", "agent.maxParallel", "1"]);
+    env.spawn(
+        &["-n", "4", "--name", "w", "t"],
+        &format!("wait-for {}\nwrite w.txt done", gate.display()),
+    );
+    env.wait_state("w-1", "running");
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("queued"), "{list}");
+
+    // stop: it leaves the queue, nothing of it ever ran.
+    let stop = env.agent(&["stop", "w-2"]).ok();
+    assert!(stop.stdout.contains("w-2"), "{stop}");
+    let r = env.record("w-2");
+    assert_eq!(r["state"], "stopped", "{r:#}");
+    assert!(r["runs"][0].get("started_at").is_none(), "{r:#}");
+    assert_eq!(r["worktree_locked"], false, "{r:#}");
+
+    // rm: the same, and the worktree goes (nothing in it).
+    env.agent(&["rm", "w-3"]).ok();
+    assert!(!env.has_record("w-3"));
+
+    // pause: a freed slot is not given away; start NAME still starts one on purpose.
+    env.agent(&["pause"]).ok();
+    assert_eq!(env.agent(&["pause"]).ok().stdout, "Already paused.\n");
+    let bad = env.agent(&["start", "w-1"]).code(128);
+    assert!(
+        bad.stderr
+            .contains("fatal: 'w-1' is not queued (it is running)")
+            && bad.stderr.contains("hint:"),
+        "{bad}"
+    );
+    let started = env.agent(&["start", "w-4"]).ok();
+    assert_eq!(started.stdout, "Started w-4, ahead of the queue.\n");
+    env.wait_state("w-4", "running");
+    std::fs::write(&gate, "").unwrap();
+    env.agent(&["wait", "w-1", "w-4", "--timeout", "60s"]).ok();
+
+    // A new session while paused waits, whatever the free slots.
+    let out = env.spawn(&["--name", "later", "t"], "write later.txt done");
+    assert!(out.stdout.contains("Queued later"), "{out}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    env.agent(&["list"]).ok();
+    assert_eq!(env.stored_state("later"), "queued");
+    let events = env.agent(&["events"]).ok();
+    assert!(events.stdout.contains("paused"), "{events}");
+    let unpaused = env.agent(&["unpause"]).ok();
+    assert_eq!(unpaused.stdout, "Unpaused; started later.\n");
+    env.wait_state("later", "done");
+    assert_eq!(env.agent(&["unpause"]).ok().stdout, "Not paused.\n");
+}
+
+#[test]
+fn limits_that_cannot_hold_are_refused_before_anything_is_made() {
+    let env = TestEnv::new();
+    let fake = env.fake("x", "exit 0");
+    let new = |extra: &[&str]| {
+        let mut args = vec!["new", "--name", "x", "t"];
+        args.extend_from_slice(extra);
+        args.extend(fake.iter().map(String::as_str));
+        env.agent(&args)
+    };
+    for (flag, value, why) in [
+        ("--max-parallel", "0", "at least 1"),
+        ("--max-parallel", "two", "a whole number"),
+        ("--max-parallel", "-1", "a whole number"),
+        ("--budget", "0", "more than zero"),
+        ("--budget", "-2", "more than zero"),
+        ("--budget", "lots", "US dollars"),
+    ] {
+        let out = new(&[&format!("{flag}={value}")]).code(2);
+        assert!(
+            out.stderr
+                .contains(&format!("invalid value '{value}' for '{flag}"))
+                && out.stderr.contains(why),
+            "{flag} {value}: {out}"
+        );
+    }
+    // A budget for an agent that reports no cost could not be held: refused, not ignored.
+    let out = new(&["--budget", "2"]).code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: --budget $2.00 cannot be held for 'command': it reports no cost")
+            && out
+                .stderr
+                .contains("hint: budgets work with claude, opencode and aider"),
+        "{out}"
+    );
+    env.git(&["config", "agent.budget", "1"]);
+    let out = new(&[]).code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: agent.budget $1.00 cannot be held"),
+        "{out}"
+    );
+    env.git(&["config", "--unset", "agent.budget"]);
+    for (key, value) in [("agent.maxParallel", "none"), ("agent.budget.total", "-1")] {
+        env.git(&["config", key, value]);
+        let out = new(&[]).code(128);
+        assert!(
+            out.stderr
+                .contains(&format!("fatal: bad config value '{value}' for '{key}'")),
+            "{out}"
+        );
+        env.git(&["config", "--unset", key]);
+    }
+    assert!(!env.has_record("x"), "nothing was made");
+}
+
+#[test]
+fn a_run_that_spends_its_budget_is_stopped_over_budget_with_its_work_committed() {
+    let env = TestEnv::new();
+    env.install_fake("opencode");
+    let script = env.script(
+        "spend",
+        "write part.txt half done\nstep 0.03\nsleep 0.2\nstep 0.03\nsleep 30\nwrite never.txt x",
+    );
+    let mut env = env;
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new", "--agent", "opencode", "--name", "b", "--budget", "0.05", "t",
+    ])
+    .ok();
+    let r = env.wait_state("b", "over-budget");
+    assert_eq!(r["reason"], "over budget: spent $0.060 of $0.050", "{r:#}");
+    let log = env.git(&["log", "--format=%s%n%b", "agent/b"]);
+    assert!(log.contains("over budget"), "{log}");
+    let files = env.git(&["ls-tree", "--name-only", "agent/b"]);
+    assert!(
+        files.contains("part.txt") && !files.contains("never.txt"),
+        "{files}"
+    );
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("over-budget"), "{list}");
+}
