@@ -23,7 +23,7 @@ mod sandbox;
 mod state;
 
 pub use changes::Changes;
-pub use outcome::{Format, Outcome, Usage};
+pub use outcome::{Format, Outcome, RateLimit, Usage};
 pub use parts::{
     AgentSpec, AgentStatus, Base, Group, Limits, Merged, Processes, PullRequest, Removed, Retry,
     Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,

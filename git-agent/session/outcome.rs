@@ -1,10 +1,11 @@
 //! What the record keeps of a run's outcome: the agent's session id, turns, result, error,
-//! refused permissions, tokens and cost ([`Outcome`]), and the event-stream [`Format`] its
-//! output is read in.
+//! refused permissions, tokens and cost ([`Outcome`]), the rate or usage limit it ended on
+//! ([`RateLimit`]), and the event-stream [`Format`] its output is read in.
 //!
 //! Plain record data whose serde shapes are part of the JSON schema. How an agent's output is
 //! parsed and folded into an [`Outcome`] lives with the parsers (`crate::agents::output`).
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// An event-stream format.
@@ -113,4 +114,21 @@ pub struct Outcome {
     /// Permissions the agent was refused (tool and what it wanted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied: Vec<String>,
+    /// The rate or usage limit the run failed on, if it did (absent from every other run's
+    /// JSON). A run that went on to succeed has none: the CLI's own retries got through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate limit or usage limit an agent's CLI gave up on (HTTP 429, `rate_limit_error`,
+/// `RESOURCE_EXHAUSTED`, "usage limit reached … resets at …"), after its own retries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// What the CLI said, as it said it.
+    pub message: String,
+    /// When to try again: the reset time the CLI reported, or the moment its reported wait
+    /// (`retry-after`, "try again in 30s") ends. None when it did not say, or said something
+    /// unbelievable (in the past, or more than 8 days ahead): back off instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<Timestamp>,
 }

@@ -32,6 +32,11 @@ A turn is one model response.  Forms (all may carry "delay": seconds and
   {"error": {"status": 400, "message": "..."}}  answer with an HTTP error, always
   {"write": ..., "error": {"status": 500, "times": 2}}  fail the first 2 attempts of
                                              this turn, then play the rest of it
+  {"error": {"status": 429, "retry_after": 30}}  a rate limit in the provider's own
+                                             error body (rate_limit_error, rate_limit_exceeded,
+                                             RESOURCE_EXHAUSTED with a RetryInfo) and a
+                                             retry-after header; "headers" adds any others,
+                                             "fields" more members of the error object
 
 Which turn is played is derived from the request itself, not from a counter:
 the number of model responses already present in the conversation after the
@@ -63,6 +68,16 @@ LOG_LOCK = threading.Lock()
 LOG_FH = None
 SEQ = [0]
 ERROR_COUNTS = {}
+# The providers' own wording of a 429, used when an error turn with status 429 gives no
+# message (git-agent's addition to the rig: rate-limit fixtures, tests/fixtures/rate-limits).
+RATE_LIMIT_MESSAGES = {
+    "anthropic": "This request would exceed your organization's rate limit of 50 requests per "
+                 "minute. For details, refer to: https://docs.claude.com/en/api/rate-limits.",
+    "openai": "Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. "
+              "Please try again in 30s. Visit https://platform.openai.com/account/rate-limits "
+              "to learn more.",
+    "gemini": "Resource has been exhausted (e.g. check quota).",
+}
 
 
 # --------------------------------------------------------------------------
@@ -581,16 +596,33 @@ class Handler(BaseHTTPRequestHandler):
                     return False  # transient error used up: play the rest of the turn
                 ERROR_COUNTS[key] = served + 1
         status = int(err.get("status", 400))
-        msg = err.get("message", "scripted error")
+        limited = status == 429
+        msg = err.get("message", RATE_LIMIT_MESSAGES[fmt] if limited else "scripted error")
         if fmt == "anthropic":
-            obj = {"type": "error", "error": {"type": err.get("type", "invalid_request_error"),
-                                              "message": msg}}
+            obj = {"type": "error", "error": {
+                "type": err.get("type", "rate_limit_error" if limited else "invalid_request_error"),
+                "message": msg}}
         elif fmt == "gemini":
-            obj = {"error": {"code": status, "message": msg, "status": err.get("type", "INVALID_ARGUMENT")}}
+            obj = {"error": {"code": status, "message": msg,
+                             "status": err.get("type", "RESOURCE_EXHAUSTED" if limited else "INVALID_ARGUMENT")}}
+            if limited and err.get("retry_after") is not None:
+                # Google's own way of saying when to retry (google.rpc.RetryInfo).
+                obj["error"]["details"] = [{
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": "%ss" % err["retry_after"]}]
         else:
-            obj = {"error": {"message": msg, "type": err.get("type", "invalid_request_error"),
-                             "param": None, "code": err.get("code")}}
-        self._send_json(status, obj)
+            obj = {"error": {"message": msg,
+                             "type": err.get("type", "requests" if limited else "invalid_request_error"),
+                             "param": None,
+                             "code": err.get("code", "rate_limit_exceeded" if limited else None)}}
+        # "fields" are merged into the provider's error object: e.g. codex's usage limit
+        # {"type": "usage_limit_reached", "plan_type": "plus", "resets_at": EPOCH}.
+        obj["error"].update(err.get("fields") or {})
+        headers = {}
+        if err.get("retry_after") is not None:
+            headers["retry-after"] = str(err["retry_after"])
+        headers.update(err.get("headers") or {})
+        self._send_json(status, obj, headers)
         return True
 
     def _delay(self, turn):

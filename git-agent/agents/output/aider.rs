@@ -1,11 +1,13 @@
 //! aider's plain-text output: no session id; a `Tokens: … Cost: …` line ends each message
-//! with its tokens and the session's running cost; a `litellm.…Error` line is an error; its
+//! with its tokens and the session's running cost; a `litellm.…Error` line is an error (a
+//! `litellm.RateLimitError` a rate limit: aider prints one per attempt, the last is final,
+//! and exits 0; the message is wrapped at 80 columns, so its "try again in" is lost); its
 //! own status lines (chrome) are not the model's words.
 //!
 //! Owns reading aider's lines into [`Event`]s and knowing its chrome; it must not touch the
 //! outcome or the log.
 
-use super::{Event, Usage};
+use super::{Event, Usage, limits};
 
 /// The events of one line aider printed.
 pub(super) fn parse(line: &str) -> Vec<Event> {
@@ -44,7 +46,12 @@ pub(super) fn parse(line: &str) -> Vec<Event> {
     }
     if trimmed.starts_with("litellm.") && trimmed.contains("Error") {
         let message = trimmed.split_once(" - ").map_or(trimmed, |(_, m)| m);
-        return vec![Event::Error(message.to_owned())];
+        let mut events = Vec::new();
+        if limits::is_limit_message(trimmed) {
+            events.push(limits::rate_limited(message, None));
+        }
+        events.push(Event::Error(message.to_owned()));
+        return events;
     }
     if trimmed.is_empty() || is_aider_chrome(trimmed) {
         return Vec::new();

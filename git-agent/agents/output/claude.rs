@@ -1,5 +1,9 @@
 //! `claude -p --output-format stream-json`: one JSON object a line. The session id comes with
-//! `system` and `result` lines; the `result` line ends the run with its cost and usage.
+//! `system` and `result` lines; the `result` line ends the run with its cost and usage. A rate
+//! limit it gave up on is a failed `result` with `api_error_status: 429` (its own retries are
+//! `api_retry` lines), or a usage-limit wording ("You've hit your session limit · resets 3pm
+//! (Europe/Berlin)", "Claude AI usage limit reached|1753441200"); subscribers also get a
+//! `rate_limit_event` whose `status` is `rejected` with the reset time (`resetsAt`).
 //!
 //! Owns reading claude's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
@@ -7,7 +11,7 @@
 use serde_json::Value;
 
 use super::outcome::add;
-use super::{Event, Usage, s, tool_summary, u};
+use super::{Event, Usage, limits, s, tool_summary, u};
 
 /// The events of one claude line (already parsed as a JSON object).
 pub(super) fn parse(v: &Value) -> Vec<Event> {
@@ -25,6 +29,23 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 .map_or_else(String::new, |e| format!(" (HTTP {e})"));
             let attempt = v.get("attempt").and_then(u).unwrap_or(0);
             events.push(Event::Retry(format!("API error{status}, retry {attempt}")));
+        }
+        // Sent with every answer to subscribers (`allowed`, `allowed_warning`); `rejected`
+        // means this request was refused until `resetsAt`.
+        "rate_limit_event" => {
+            let info = v.get("rate_limit_info").unwrap_or(&Value::Null);
+            if info.get("status").and_then(s) == Some("rejected") {
+                let kind = info.get("rateLimitType").and_then(s).unwrap_or("usage");
+                let now = crate::time::now();
+                events.push(Event::RateLimited {
+                    message: format!("{kind} limit reached"),
+                    retry_at: info
+                        .get("resetsAt")
+                        .and_then(Value::as_i64)
+                        .and_then(|at| limits::reset_at_epoch(at, now)),
+                    retry_after: None,
+                });
+            }
         }
         "assistant" => {
             let content = v.pointer("/message/content").and_then(Value::as_array);
@@ -76,6 +97,13 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                         .join("; ")
                 })
             });
+            let status = v.get("api_error_status").and_then(u);
+            if is_error
+                && let Some(t) = text.as_deref()
+                && (status == Some(429) || limits::is_limit_message(t))
+            {
+                events.push(limits::rate_limited(t, None));
+            }
             let turns = v
                 .get("num_turns")
                 .and_then(u)

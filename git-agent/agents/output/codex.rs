@@ -1,5 +1,8 @@
 //! `codex exec --json`: one JSON object a line. `thread.started` gives the session (thread)
-//! id; `turn.completed` / `turn.failed` end a turn with its usage.
+//! id; `turn.completed` / `turn.failed` end a turn with its usage. Its own retries are `error`
+//! lines saying `Reconnecting... 2/5 (…)`; a rate limit it gave up on is the final `error` and
+//! `turn.failed` ("exceeded retry limit, last status: 429 Too Many Requests", or "You've hit
+//! your usage limit. … try again at 2:00 PM.").
 //!
 //! Owns reading codex's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
@@ -7,7 +10,7 @@
 use serde_json::Value;
 
 use super::outcome::add;
-use super::{Event, Usage, s, tool_summary, u, unwrap_api_error};
+use super::{Event, Usage, limits, s, tool_summary, u, unwrap_api_error};
 
 /// The events of one codex line (already parsed as a JSON object).
 pub(super) fn parse(v: &Value) -> Vec<Event> {
@@ -82,14 +85,24 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 .pointer("/error/message")
                 .and_then(s)
                 .unwrap_or("the turn failed");
-            events.push(Event::Error(unwrap_api_error(message)));
+            failed(&mut events, message);
         }
-        "error" => {
-            if let Some(m) = v.get("message").and_then(s) {
-                events.push(Event::Error(unwrap_api_error(m)));
-            }
-        }
+        "error" => match v.get("message").and_then(s) {
+            // A retry codex is making by itself, not the end of the run.
+            Some(m) if m.starts_with("Reconnecting...") => events.push(Event::Retry(m.to_owned())),
+            Some(m) => failed(&mut events, m),
+            None => {}
+        },
         _ => {}
     }
     events
+}
+
+/// A final error, and the rate limit it tells of, if any.
+fn failed(events: &mut Vec<Event>, message: &str) {
+    let message = unwrap_api_error(message);
+    if limits::is_limit_message(&message) {
+        events.push(limits::rate_limited(&message, None));
+    }
+    events.push(Event::Error(message));
 }

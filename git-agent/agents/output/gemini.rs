@@ -1,12 +1,15 @@
 //! `gemini -p --output-format stream-json`: one JSON object a line. `init` gives the session
-//! id; `result` ends the run with its stats.
+//! id; `result` ends the run with its stats. Its own retries go to stderr ("Attempt 3 failed:
+//! … Retrying after 21800ms..."); a quota it gave up on is a failed `result` ("[API Error:
+//! Resource has been exhausted (e.g. check quota).\nSuggested retry after 5s.]", "You have
+//! exhausted your daily quota on this model.").
 //!
 //! Owns reading gemini's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
 
 use serde_json::Value;
 
-use super::{Event, Usage, s, tool_summary, u, unwrap_api_error};
+use super::{Event, Usage, limits, s, tool_summary, u, unwrap_api_error};
 
 /// The events of one gemini line (already parsed as a JSON object).
 pub(super) fn parse(v: &Value) -> Vec<Event> {
@@ -45,7 +48,11 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 total: true,
             });
             let ok = v.get("status").and_then(s) == Some("success");
-            let text = v.pointer("/error/message").and_then(s).map(|m| {
+            let raw = v.pointer("/error/message").and_then(s);
+            if !ok && let Some(m) = raw.filter(|m| limits::is_limit_message(m)) {
+                events.push(limits::rate_limited(m, None));
+            }
+            let text = raw.map(|m| {
                 let m = m.trim().trim_start_matches('[').trim_end_matches(']');
                 let m = m.strip_prefix("API Error: ").unwrap_or(m);
                 unwrap_api_error(m)
@@ -61,7 +68,11 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 .get("message")
                 .and_then(s)
                 .or_else(|| v.pointer("/error/message").and_then(s));
-            events.push(Event::Error(message.unwrap_or("error").to_owned()));
+            let message = message.unwrap_or("error");
+            if limits::is_limit_message(message) {
+                events.push(limits::rate_limited(message, None));
+            }
+            events.push(Event::Error(message.to_owned()));
         }
         _ => {}
     }

@@ -24,12 +24,16 @@ mod aider;
 mod claude;
 mod codex;
 mod gemini;
+mod limits;
 mod opencode;
 mod outcome;
+#[cfg(test)]
+mod rate_limit_tests;
 mod render;
 mod text;
 
-pub use crate::session::{Format, Outcome, Usage};
+pub use crate::session::{Format, Outcome, RateLimit, Usage};
+pub use limits::MAX_AHEAD;
 pub use outcome::format_cost;
 pub use render::Renderer;
 
@@ -66,6 +70,16 @@ pub enum Event {
     Error(String),
     /// A permission the agent was refused (it carries on, or stops, depending on the CLI).
     Denied(String),
+    /// The CLI gave up on a rate limit or usage limit (never one it is still retrying by
+    /// itself). `retry_at` is a reset time it reported; `retry_after` a wait it reported,
+    /// counted from when the event is folded. Both already checked (see `limits.rs`): none
+    /// when absent, in the past, or unbelievably far ahead. Comes with the `Error` or failed
+    /// `Result` of the same failure, which it does not replace.
+    RateLimited {
+        message: String,
+        retry_at: Option<jiff::Timestamp>,
+        retry_after: Option<std::time::Duration>,
+    },
 }
 
 /// Parses one line of output in `format`.

@@ -1,5 +1,7 @@
 //! `opencode run --format json`: one JSON object a line, each with the `sessionID`;
-//! `step_finish` ends a step with its cost. Refused permissions are reported on stderr, and a
+//! `step_finish` ends a step with its cost. It retries by itself silently; a rate limit it
+//! gave up on is an `error` with `statusCode: 429` and the answer's `responseHeaders`
+//! (`retry-after`, `retry-after-ms`). Refused permissions are reported on stderr, and a
 //! run cut short by one still exits 0, so the end of the stream matters too.
 //!
 //! Owns reading opencode's lines (stdout and stderr) into [`Event`]s and what the end of its
@@ -8,7 +10,7 @@
 use serde_json::Value;
 
 use super::outcome::add;
-use super::{Event, Outcome, Usage, s, tool_summary, u};
+use super::{Event, Outcome, Usage, limits, s, tool_summary, u};
 
 /// The events of one opencode line (already parsed as a JSON object).
 pub(super) fn parse(v: &Value) -> Vec<Event> {
@@ -63,6 +65,20 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 .or_else(|| v.pointer("/error/message").and_then(s))
                 .or_else(|| v.pointer("/error/name").and_then(s))
                 .unwrap_or("error");
+            let data = v.pointer("/error/data").unwrap_or(&Value::Null);
+            if data.get("statusCode").and_then(u) == Some(429) || limits::is_limit_message(message)
+            {
+                let headers = data.get("responseHeaders").unwrap_or(&Value::Null);
+                let now = crate::time::now();
+                let header = |name: &str| headers.get(name).and_then(s);
+                let retry_after = header("retry-after-ms")
+                    .and_then(|ms| ms.trim().parse::<f64>().ok())
+                    .and_then(|ms| limits::retry_after_header(&(ms / 1000.0).to_string(), now))
+                    .or_else(|| {
+                        header("retry-after").and_then(|h| limits::retry_after_header(h, now))
+                    });
+                events.push(limits::rate_limited(message, retry_after));
+            }
             events.push(Event::Error(message.to_owned()));
         }
         _ => {}

@@ -1,13 +1,13 @@
 //! The facts kept of a run, whatever the agent's format: its session id, turns, final result,
-//! error, refused permissions, tokens and cost ([`Outcome`], folded from [`Event`]s), and how a
-//! cost is shown.
+//! error, refused permissions, tokens and cost, the rate limit it ended on ([`Outcome`], folded
+//! from [`Event`]s), and how a cost is shown.
 //!
 //! Owns the accumulator; it must not parse any format (the per-format files do) nor render.
 
 use super::Event;
 pub use crate::session::Outcome;
-use crate::session::Usage;
 pub(super) use crate::session::outcome::add;
+use crate::session::{RateLimit, Usage};
 
 const KEEP_CHARS: usize = 2000;
 
@@ -50,7 +50,11 @@ impl Outcome {
                 }
                 self.denied.push(what.clone());
             }
-            Event::Turn => self.turns += 1,
+            Event::Turn => {
+                // A turn the model answered: any limit before it was got through.
+                self.rate_limit = None;
+                self.turns += 1;
+            }
             Event::Usage { usage, total } => {
                 self.usage = if *total {
                     self.usage_total(usage)
@@ -59,6 +63,10 @@ impl Outcome {
                 };
             }
             Event::Result { ok, text, turns } => {
+                if *ok && self.ok != Some(false) {
+                    // The CLI's own retries got through after all.
+                    self.rate_limit = None;
+                }
                 self.ok = Some(*ok && self.ok != Some(false));
                 if let Some(t) = text.as_deref().filter(|t| !t.trim().is_empty()) {
                     if *ok {
@@ -74,6 +82,28 @@ impl Outcome {
             Event::Error(message) => {
                 self.ok = Some(false);
                 self.error.get_or_insert_with(|| clip(message));
+            }
+            Event::RateLimited {
+                message,
+                retry_at,
+                retry_after,
+            } => {
+                let now = crate::time::now();
+                let waited = retry_after.and_then(|wait| now.checked_add(wait).ok());
+                // A later report of the same limit may lack the time an earlier one gave
+                // (claude's final result after its `rate_limit_event`).
+                let earlier = self.rate_limit.as_ref().and_then(|r| r.retry_at);
+                let limit = RateLimit {
+                    message: clip(message),
+                    retry_at: retry_at
+                        .or(waited)
+                        .or(earlier)
+                        .and_then(|at| super::limits::sane_reset(at, now)),
+                };
+                if self.rate_limit.as_ref() == Some(&limit) {
+                    return false;
+                }
+                self.rate_limit = Some(limit);
             }
         }
         true
