@@ -50,7 +50,7 @@ fn eight_sessions_run_two_at_a_time_first_come_first_served() {
     let env = TestEnv::new();
     let out = env.spawn(
         &["-n", "8", "--max-parallel", "2", "--name", "q", "t"],
-        "sleep 0.3\nwrite v$GIT_AGENT_VARIANT.txt done",
+        "sleep 0.5\nwrite v$GIT_AGENT_VARIANT.txt done",
     );
     assert!(
         out.stdout.contains("Queued q-8 (")
@@ -62,20 +62,32 @@ fn eight_sessions_run_two_at_a_time_first_come_first_served() {
     let spans = run_spans(&env);
     assert_eq!(spans.len(), 8, "{spans:?}");
     assert!(most_at_once(&spans) <= 2, "more than 2 at once: {spans:?}");
-    // First come, first served: after the first two, slots go in the order they queued (the
-    // order of the grants; two granted together may launch in either order).
+    // First come, first served, from the event log: those that waited got their slots in the
+    // order they queued, and no session took a slot while one created before it waited.
     let events = std::fs::read_to_string(env.state_dir().join("events.jsonl")).unwrap();
-    let granted: Vec<String> = events
+    let index = |name: &str| name.trim_start_matches("q-").parse::<u32>().unwrap();
+    let mut waiting: Vec<u32> = Vec::new();
+    let mut served = Vec::new();
+    for e in events
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["event"] == "dequeued")
-        .map(|e| e["session"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        granted,
-        ["q-3", "q-4", "q-5", "q-6", "q-7", "q-8"],
-        "{events}"
-    );
+    {
+        let n = index(e["session"].as_str().unwrap());
+        match (e["event"].as_str().unwrap(), e["state"].as_str()) {
+            ("state", Some("queued")) => waiting.push(n),
+            ("dequeued", _) => {
+                waiting.retain(|w| *w != n);
+                served.push(n);
+            }
+            ("state", Some("running")) => assert!(
+                waiting.iter().all(|w| *w > n),
+                "q-{n} started while {waiting:?} waited: {events}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(served.contains(&8), "q-8 waited for its slot: {events}");
+    assert!(served.is_sorted(), "served in order: {served:?}");
     for i in 1..=8 {
         let r = env.record(&format!("q-{i}"));
         assert_eq!(r["state"], "done", "q-{i}: {r:#}");
