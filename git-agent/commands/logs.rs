@@ -68,6 +68,7 @@ impl Reader {
                     RunKind::New => "task",
                     RunKind::Send => "follow-up",
                     RunKind::Resume => "resumed",
+                    RunKind::Retry => "retried after a rate limit",
                 };
                 let first = r
                     .prompt

@@ -20,6 +20,8 @@ pub enum RunKind {
     Send,
     /// `git agent resume`: carrying on after an interruption.
     Resume,
+    /// Carrying on, automatically, after the agent hit a rate or usage limit.
+    Retry,
 }
 
 /// One run of the agent in the session's worktree. `new` starts run 1; every `send` adds one.

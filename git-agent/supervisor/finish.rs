@@ -21,6 +21,7 @@ fn how(state: State, reason: Option<&str>) -> String {
         (State::Stopped, Some(r)) => format!("was stopped ({r})"),
         (State::Stopped, None) => "was stopped".into(),
         (State::OverBudget, Some(r)) => format!("was stopped ({r})"),
+        (State::RateLimited, Some(r)) => format!("hit a rate limit ({r})"),
         (_, Some(r)) => format!("failed ({r})"),
         (_, None) => "failed".into(),
     }
@@ -29,39 +30,76 @@ fn how(state: State, reason: Option<&str>) -> String {
 /// Records the end of the last run: commits leftovers, then, under the lock, either starts
 /// the next queued follow-up (returning the session ready for it) or ends the session and
 /// releases our worktree lock. Also used by `git agent stop` when the supervisor is gone.
-pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Option<Session>> {
+pub(super) fn finish(state: &StateDir, name: &str, end: RunEnd) -> Result<Next> {
     let (commit, snapshot) = settle(state, name, &end)?;
 
     let lock = state.lock()?;
     let mut s = state.load(name)?;
     record_end(&mut s, &end, commit, snapshot);
+    let (mut end_state, mut reason) = (end.state, end.reason.clone());
+    if end_state == State::RateLimited {
+        match super::retry::plan(state, &s, reason.as_deref().unwrap_or("rate-limited"))? {
+            Ok(retry) => {
+                super::retry::record(state, &lock, &mut s, retry)?;
+                return Ok(Next::Retry);
+            }
+            Err(why) => (end_state, reason) = (State::Failed, Some(why)),
+        }
+    }
+    s.retry = None;
 
-    if let Some(message) = next_followup(state, name, end.state)? {
+    if let Some(message) = next_followup(state, name, end_state)? {
         let run = followup_run(state, &s, &message, RunKind::Send)?;
         let n = run.n;
         prepare_next(&mut s, run);
+        // The supervisor carries on with the next run: the session keeps its slot.
+        s.state = State::Running;
         state.write(&lock, &s)?;
         state.append_event(&StateEvent {
             detail: Some(format!("run {n}")),
             ..StateEvent::new(name, "follow-up")
         })?;
-        return Ok(Some(s));
+        return Ok(Next::Run(Box::new(s)));
     }
-    s.state = end.state;
+    s.reason = reason.clone();
+    close(state, &lock, &mut s, end_state, reason)?;
+    drop(lock);
+    Ok(Next::End)
+}
+
+/// What the supervisor does after a run.
+pub(super) enum Next {
+    /// The next run, prepared in the record (a queued follow-up).
+    Run(Box<Session>),
+    /// The agent hit a rate limit: resume its conversation when the record's retry says.
+    Retry,
+    /// The session has ended.
+    End,
+}
+
+/// Ends the session in `end_state` (under the state lock `lock`): the state event, the
+/// record, and our worktree lock released.
+pub(super) fn close(
+    state: &StateDir,
+    lock: &crate::state::LockGuard,
+    s: &mut Session,
+    end_state: State,
+    reason: Option<String>,
+) -> Result<()> {
+    let name = s.name.clone();
+    s.state = end_state;
     if s.worktree_locked {
         // Also when the checkout is gone: git keeps its entry, and our lock, until removed.
         let common_dir = state.root().parent().unwrap_or(state.root());
-        if crate::git::worktree::unlock(common_dir, name, &s.worktree).unwrap_or(false)
+        if crate::git::worktree::unlock(common_dir, &name, &s.worktree).unwrap_or(false)
             || !s.worktree.is_dir()
         {
             s.worktree_locked = false;
         }
     }
     // The event first: whoever sees the record end (`wait`) finds the event there too.
-    state.append_event(&StateEvent::state(name, end.state, end.reason))?;
-    state.write(&lock, &s)?;
-    drop(lock);
-    Ok(None)
+    state.append_event(&StateEvent::state(&name, end_state, reason))?;
+    state.write(lock, s)
 }
 
 /// The worktree after a run, before the end is recorded: leftovers committed (as the

@@ -28,6 +28,7 @@
 mod env;
 mod finish;
 mod followups;
+mod retry;
 mod run;
 pub mod schedule;
 mod setup;
@@ -47,7 +48,7 @@ pub use finish::finish_lost;
 pub use followups::{enqueue, followup_run, prepare_next};
 pub use run::{Sandboxed, sandbox_for, sandboxed_command};
 
-use finish::finish;
+use finish::{Next, finish};
 use run::run_once;
 use setup::setup;
 
@@ -211,9 +212,13 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
     let mut session = state.load(name)?;
     loop {
         let end = run_once(state, &session, signalled)?;
-        match finish(state, name, end)? {
-            Some(next) => session = next,
-            None => return Ok(()),
-        }
+        session = match finish(state, name, end)? {
+            Next::Run(next) => *next,
+            Next::Retry => match retry::wait(state, name, signalled)? {
+                Some(next) => next,
+                None => return Ok(()),
+            },
+            Next::End => return Ok(()),
+        };
     }
 }

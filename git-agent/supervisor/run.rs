@@ -215,6 +215,11 @@ fn over_budget(session: &Session, current: &Outcome) -> Option<String> {
 fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
     let (final_state, reason) = match (watched.stopped, &watched.exit) {
         (Some((state, reason)), _) => (state, Some(reason)),
+        // The CLI gave up on a rate or usage limit (a run that got through clears it).
+        (None, _) if outcome.rate_limit.is_some() => (
+            State::RateLimited,
+            outcome.rate_limit.as_ref().map(|r| r.message.clone()),
+        ),
         (None, Ok(e)) if e.code == Some(0) && outcome.ok != Some(false) => (State::Done, None),
         (None, Ok(e)) if e.code == Some(0) => (
             State::Failed,

@@ -153,19 +153,22 @@ pub fn acquire(state: &StateDir, name: &str) -> Result<Slot> {
     if state.load(name)?.state == State::Running {
         return Ok(Slot::Granted);
     }
-    state.write(&lock, &me)?;
-    let all = state.load_readable(&lock)?;
+    let mut all = state.load_readable(&lock)?;
+    all.retain(|s| s.name != name);
+    all.push(me.clone());
     let queue = queue(&all);
     let ahead = queue
         .iter()
         .position(|s| s.name == name)
         .unwrap_or(queue.len());
     let why = blocked_by(&me, &all, &limits).unwrap_or_else(|| "others are ahead".into());
+    // The event first: whoever sees the record queued finds why in the events.
     state.append_event(&Event::state(
         name,
         State::Queued,
         Some(format!("{ahead} ahead; {why}")),
     ))?;
+    state.write(&lock, &me)?;
     Ok(Slot::Queued { ahead })
 }
 

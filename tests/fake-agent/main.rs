@@ -28,6 +28,9 @@
 //!                                                                CLI's own exit code for it
 //!   step USD            a step's cost reported mid-run (opencode's step_finish, aider's
 //!                       `Tokens: … Cost: …` line; nothing for the others)
+//!   rate-limit          end as the CLI does when it gives up on HTTP 429
+//!   rate-limit-unless PATH   the same if PATH does not exist yet (it creates PATH); once it
+//!                       exists the script goes on: limited on the first run only
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
 
@@ -157,6 +160,10 @@ fn tool(name: &str, arg: &str) {
 }
 
 /// The final event of a run; returns the exit code the real CLI would use.
+/// What `rate-limit` fails with: the words the CLIs use when they give up on HTTP 429.
+const RATE_LIMITED: &str =
+    "API Error: Request rejected (429) · exceeded retry limit, last status: 429 Too Many Requests";
+
 fn finish(error: Option<&str>) -> u8 {
     let (cli, session, cost, finished) = speaker(|s| {
         (
@@ -422,6 +429,14 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
                 _ => {}
             }
         }
+        "rate-limit-unless" => {
+            let marker = PathBuf::from(unescape(rest));
+            if !marker.exists() {
+                std::fs::write(&marker, "").expect("fake-agent: rate-limit marker");
+                return Some(finish(Some(RATE_LIMITED)));
+            }
+        }
+        "rate-limit" => return Some(finish(Some(RATE_LIMITED))),
         other => {
             eprintln!("fake-agent: unknown script step '{other}'");
             return Some(96);

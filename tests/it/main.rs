@@ -18,6 +18,7 @@ mod merge;
 mod names_and_variants;
 mod ownership;
 mod profiles;
+mod rate_limits;
 mod real_agents;
 mod removal_safety;
 mod review;
