@@ -30,6 +30,8 @@ pub struct Row {
     pub state: State,
     pub archived: bool,
     pub changes: Option<Changes>,
+    /// Sessions ahead of it in the queue (`queued` only).
+    pub ahead: Option<usize>,
 }
 
 /// Loads the sessions to list, sorted by attention, reporting damaged records as warnings.
@@ -45,14 +47,21 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
             session: s,
             archived: false,
             changes: None,
+            ahead: None,
         })
         .collect();
+    let sessions: Vec<Session> = rows.iter().map(|r| r.session.clone()).collect();
+    let queue = crate::supervisor::schedule::queue(&sessions);
+    for row in &mut rows {
+        row.ahead = queue.iter().position(|q| q.name == row.session.name);
+    }
     if all {
         rows.extend(state.load_archive()?.into_iter().map(|s| Row {
             state: s.live_state(),
             session: s,
             archived: true,
             changes: None,
+            ahead: None,
         }));
     }
     if full {
@@ -384,6 +393,20 @@ pub fn note(row: &Row) -> String {
     }
     if row.state == State::Lost {
         return "the supervisor is gone".into();
+    }
+    if let (State::Queued, Some(ahead)) = (row.state, row.ahead) {
+        return match ahead {
+            0 => "waiting for a slot (next)".into(),
+            n => format!("waiting for a slot ({n} ahead)"),
+        };
+    }
+    if let (State::RateLimited, Some(retry)) = (row.state, &s.retry) {
+        return format!(
+            "retry {} at {}: {}",
+            retry.attempt,
+            crate::time::format_timestamp(retry.at),
+            first_line(&retry.message)
+        );
     }
     let outcome = s.run().map(|r| &r.outcome);
     if row.state.is_active() {

@@ -151,6 +151,9 @@ fn follow_agent(
     );
     let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
     let mut last_flush = Instant::now();
+    // A profile that starts serially holds back its next session until this one has reported
+    // its own session id (or a while has passed): then the queue may move.
+    let (started, mut released) = (Instant::now(), !session.limits.start_serially);
     let watched = watch(
         follow,
         launched,
@@ -180,6 +183,13 @@ fn follow_agent(
             }
             for (word, message) in status_file.reports() {
                 status::report(state, name, &word, message)?;
+            }
+            if !released
+                && (outcome.borrow().session_id.is_some()
+                    || started.elapsed() >= super::schedule::SERIAL_START)
+            {
+                released = true;
+                let _ = super::schedule::advance(state);
             }
             Ok(over_budget(session, &outcome.borrow()).map(|why| (State::OverBudget, why)))
         },

@@ -33,7 +33,7 @@ use crate::state::{Event, LockGuard, StateDir};
 
 /// How long a serially-started profile's session counts as starting if it never reports its
 /// own session id.
-const SERIAL_START: Duration = Duration::from_secs(5);
+pub(super) const SERIAL_START: Duration = Duration::from_secs(5);
 
 /// The answer to a supervisor asking for a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

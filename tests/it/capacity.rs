@@ -209,7 +209,12 @@ fn a_queued_session_can_be_stopped_removed_or_started_ahead_and_pause_holds_the_
     );
     env.wait_state("w-1", "running");
     let list = env.agent(&["list"]).ok();
-    assert!(list.stdout.contains("queued"), "{list}");
+    assert!(
+        list.stdout.contains("queued")
+            && list.stdout.contains("waiting for a slot (next)")
+            && list.stdout.contains("waiting for a slot (2 ahead)"),
+        "{list}"
+    );
 
     // stop: it leaves the queue, nothing of it ever ran.
     let stop = env.agent(&["stop", "w-2"]).ok();

@@ -30,6 +30,7 @@ fn limited_once(env: &TestEnv, file: &str) -> String {
 #[test]
 fn a_rate_limited_run_is_resumed_in_its_own_conversation_and_finishes() {
     let env = claude_with(|env| limited_once(env, "done.txt"));
+    env.git(&["config", "agent.retry.base", "3s"]);
     env.agent(&["new", "--agent", "claude", "--name", "r", "t"])
         .ok();
     let limited = env.wait_state("r", "rate-limited");
@@ -42,7 +43,10 @@ fn a_rate_limited_run_is_resumed_in_its_own_conversation_and_finishes() {
         "{limited:#}"
     );
     let list = env.agent(&["list"]).ok();
-    assert!(list.stdout.contains("rate-limited"), "{list}");
+    assert!(
+        list.stdout.contains("rate-limited") && list.stdout.contains("retry 1 at "),
+        "{list}"
+    );
     let done = env.wait_state("r", "done");
     let runs = done["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{done:#}");
