@@ -240,6 +240,45 @@ fn time_rows(rows: &mut Rows, s: &Session, now: Timestamp) {
             crate::time::format_duration(std::time::Duration::from_secs(t)),
         ));
     }
+    limit_rows(rows, s);
+}
+
+/// The limits it runs under, and what they are doing to it now (queued, waiting to retry).
+fn limit_rows(rows: &mut Rows, s: &Session) {
+    let l = &s.limits;
+    let mut limits = Vec::new();
+    if let Some(n) = l.max_parallel {
+        limits.push(format!("{n} agents at once"));
+    }
+    if let Some(n) = l.profile_max_parallel {
+        limits.push(format!("{n} {} at once", s.agent.profile));
+    }
+    if l.start_serially {
+        limits.push("starts one at a time".to_owned());
+    }
+    if let Some(usd) = l.budget_usd {
+        limits.push(format!(
+            "budget {}",
+            crate::agents::output::format_cost(usd)
+        ));
+    }
+    if !limits.is_empty() {
+        rows.push(("limits", limits.join(", ")));
+    }
+    if let Some(t) = s.queued_at {
+        rows.push(("queued", crate::time::format_timestamp(t)));
+    }
+    if let Some(r) = &s.retry {
+        rows.push((
+            "retry",
+            format!(
+                "{} at {}: {}",
+                r.attempt,
+                crate::time::format_timestamp(r.at),
+                r.message.lines().next().unwrap_or("")
+            ),
+        ));
+    }
 }
 
 /// What came of it: the commit, the agent's result or error, what it was refused, the verify.

@@ -216,6 +216,9 @@ fn a_queued_session_can_be_stopped_removed_or_started_ahead_and_pause_holds_the_
         "{list}"
     );
 
+    let show = env.agent(&["show", "w-4"]).ok();
+    assert!(show.stdout.contains("queued"), "{show}");
+
     // stop: it leaves the queue, nothing of it ever ran.
     let stop = env.agent(&["stop", "w-2"]).ok();
     assert!(stop.stdout.contains("w-2"), "{stop}");
@@ -340,4 +343,6 @@ fn a_run_that_spends_its_budget_is_stopped_over_budget_with_its_work_committed()
     );
     let list = env.agent(&["list"]).ok();
     assert!(list.stdout.contains("over-budget"), "{list}");
+    let show = env.agent(&["show", "b"]).ok();
+    assert!(show.stdout.contains("budget $0.050"), "{show}");
 }
