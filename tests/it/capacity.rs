@@ -346,3 +346,34 @@ fn a_run_that_spends_its_budget_is_stopped_over_budget_with_its_work_committed()
     let show = env.agent(&["show", "b"]).ok();
     assert!(show.stdout.contains("budget $0.050"), "{show}");
 }
+
+#[test]
+fn a_total_budget_holds_new_starts_while_the_running_sessions_have_spent_it() {
+    let mut env = TestEnv::new();
+    env.install_fake("opencode");
+    let gate = env.path("gate");
+    let script = env.script(
+        "spend",
+        &format!("step 0.03\nwait-for {}\nwrite a.txt done", gate.display()),
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.git(&["config", "agent.budget.total", "0.02"]);
+    env.agent(&["new", "--agent", "opencode", "--name", "a", "t"])
+        .ok();
+    env.wait_until("a's spend to be recorded", || {
+        env.record("a")["runs"][0]["outcome"]["usage"]["cost_usd"].as_f64() == Some(0.03)
+    });
+    let out = env
+        .agent(&["new", "--agent", "opencode", "--name", "b", "t"])
+        .ok();
+    assert!(out.stdout.contains("Queued b"), "{out}");
+    env.wait_until("b's queued event to say why", || {
+        std::fs::read_to_string(env.state_dir().join("events.jsonl"))
+            .unwrap()
+            .contains("running sessions have spent $0.03 of agent.budget.total $0.02")
+    });
+    std::fs::write(&gate, "").unwrap();
+    env.wait_state("a", "done");
+    // a's slot and its spend are gone from the running ones: b starts and finishes.
+    env.wait_state("b", "done");
+}
