@@ -539,7 +539,11 @@ impl Config {
         self.string(key)
             .map(|v| {
                 parse(&v).map_err(|why| {
-                    Failure::fatal(format!("bad config value '{v}' for '{key}': {why}")).into()
+                    Failure::fatal(format!("bad config value '{v}' for '{key}': {why}"))
+                        .hint(format!(
+                            "correct it with 'git config {key} VALUE', or drop it with 'git config --unset {key}'"
+                        ))
+                        .into()
                 })
             })
             .transpose()
@@ -547,12 +551,9 @@ impl Config {
 
     /// A duration (`agent.timeout`, `agent.stopGrace`); a bad value is an error naming the key.
     pub fn duration(&self, key: &str) -> Result<Option<std::time::Duration>> {
-        self.string(key)
-            .map(|v| {
-                crate::time::parse_duration(&v)
-                    .with_context(|| format!("bad config value for '{key}'"))
-            })
-            .transpose()
+        self.parsed(key, |v| {
+            crate::time::parse_duration(v).map_err(|e| crate::error::Report::from_error(&e).message)
+        })
     }
 
     /// Names of the subsections of `agent.<prefix>.*`, e.g. the profile names under

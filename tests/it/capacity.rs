@@ -377,3 +377,22 @@ fn a_total_budget_holds_new_starts_while_the_running_sessions_have_spent_it() {
     // a's slot and its spend are gone from the running ones: b starts and finishes.
     env.wait_state("b", "done");
 }
+
+#[test]
+fn max_run_time_stops_a_run_that_goes_on_too_long() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.maxRunTime", "1s"]);
+    env.spawn(&["--name", "slow", "t"], "write half.txt x\nsleep 60");
+    let r = env.wait_state("slow", "stopped");
+    assert_eq!(r["reason"], "timed out after 1s", "{r:#}");
+    assert!(
+        env.git(&["ls-tree", "--name-only", "agent/slow"])
+            .contains("half.txt")
+    );
+    env.git(&["config", "agent.maxRunTime", "soon"]);
+    let fake = env.fake("x", "exit 0");
+    let mut args = vec!["new", "--name", "x", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(128);
+    assert!(out.stderr.contains("agent.maxRunTime"), "{out}");
+}

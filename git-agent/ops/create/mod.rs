@@ -147,7 +147,11 @@ impl Running {
     ) -> Result<Self> {
         let timeout = match timeout {
             Some(t) => Some(crate::time::parse_duration(t)?),
-            None => config.duration("agent.timeout")?,
+            // `agent.maxRunTime` is the same limit under the name the capacity settings use.
+            None => match config.duration("agent.timeout")? {
+                Some(t) => Some(t),
+                None => config.duration("agent.maxRunTime")?,
+            },
         };
         if timeout.is_some_and(|t| t.is_zero()) {
             return Err(Failure::usage("--timeout must be longer than zero").into());
