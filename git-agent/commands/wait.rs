@@ -73,6 +73,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut all_done = true;
     let mut report = Vec::new();
+    let mut last_look = Instant::now();
     while !pending.is_empty() {
         let mut ended = Vec::new();
         for name in &pending {
@@ -115,6 +116,12 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 )?;
             }
             return Ok(code::NEGATIVE);
+        }
+        // A queued session waits for a slot someone frees; one freed by a supervisor that was
+        // killed is given away by whoever looks, so look now and then.
+        if last_look.elapsed() >= Duration::from_secs(1) {
+            last_look = Instant::now();
+            let _ = crate::supervisor::schedule::advance(&state);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -116,22 +116,21 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    // Nobody gave the slot away; the next command that looks at the sessions does.
-    env.wait_until("k-1 to be lost and k-2 to start", || {
-        let list = env.agent(&["list", "--json"]).ok().json();
-        let state = |n: &str| {
-            list["sessions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["name"] == n)
-                .map(|s| s["state"].clone())
-        };
-        state("k-1") == Some("lost".into()) && state("k-2") != Some("queued".into())
-    });
+    // Nobody gave the slot away; a command that looks at the sessions does: here `wait`,
+    // which looks now and then while it waits for queued sessions.
     std::fs::write(&gate, "").unwrap();
     env.agent(&["wait", "k-2", "k-3", "k-4", "--timeout", "60s"])
         .ok();
+    let list = env.agent(&["list", "--json"]).ok().json();
+    assert_eq!(
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "k-1")
+            .unwrap()["state"],
+        "lost"
+    );
     let spans = run_spans(&env);
     let later: Vec<&(String, i128, i128)> = spans.iter().filter(|(n, _, _)| n != "k-1").collect();
     for (i, a) in later.iter().enumerate() {
