@@ -58,52 +58,7 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 });
             }
         }
-        "assistant" => {
-            let model = model_of(v.pointer("/message/model"));
-            if let Some(m) = &model {
-                events.push(Event::Model(m.clone()));
-            }
-            if let (Some(id), Some(usage)) = (
-                v.pointer("/message/id").and_then(s),
-                v.pointer("/message/usage").filter(|u| u.is_object()),
-            ) && model.is_some()
-            {
-                events.push(Event::MessageUsage {
-                    id: id.to_owned(),
-                    model,
-                    usage: Usage {
-                        input_tokens: add(
-                            usage.get("input_tokens").and_then(u),
-                            usage.get("cache_creation_input_tokens").and_then(u),
-                        ),
-                        output_tokens: usage.get("output_tokens").and_then(u),
-                        cached_tokens: usage.get("cache_read_input_tokens").and_then(u),
-                        ..Usage::default()
-                    },
-                });
-            }
-            let content = v.pointer("/message/content").and_then(Value::as_array);
-            for block in content.into_iter().flatten() {
-                match block.get("type").and_then(s) {
-                    Some("text") => {
-                        if let Some(t) = block.get("text").and_then(s) {
-                            events.push(Event::Text {
-                                text: t.to_owned(),
-                                partial: false,
-                            });
-                        }
-                    }
-                    Some("tool_use") => {
-                        let name = block.get("name").and_then(s).unwrap_or("tool");
-                        events.push(Event::Tool(tool_summary(
-                            name,
-                            block.get("input").unwrap_or(&Value::Null),
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        "assistant" => assistant(v, &mut events),
         "result" => {
             let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
                 || v.get("subtype")
@@ -152,6 +107,53 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         _ => {}
     }
     events
+}
+
+/// An assistant line: the model, its message's tokens so far, what it said, its tool calls.
+fn assistant(v: &Value, events: &mut Vec<Event>) {
+    let model = model_of(v.pointer("/message/model"));
+    if let Some(m) = &model {
+        events.push(Event::Model(m.clone()));
+    }
+    if let (Some(id), Some(usage)) = (
+        v.pointer("/message/id").and_then(s),
+        v.pointer("/message/usage").filter(|u| u.is_object()),
+    ) {
+        events.push(Event::MessageUsage {
+            id: id.to_owned(),
+            model,
+            usage: Usage {
+                input_tokens: add(
+                    usage.get("input_tokens").and_then(u),
+                    usage.get("cache_creation_input_tokens").and_then(u),
+                ),
+                output_tokens: usage.get("output_tokens").and_then(u),
+                cached_tokens: usage.get("cache_read_input_tokens").and_then(u),
+                ..Usage::default()
+            },
+        });
+    }
+    let content = v.pointer("/message/content").and_then(Value::as_array);
+    for block in content.into_iter().flatten() {
+        match block.get("type").and_then(s) {
+            Some("text") => {
+                if let Some(t) = block.get("text").and_then(s) {
+                    events.push(Event::Text {
+                        text: t.to_owned(),
+                        partial: false,
+                    });
+                }
+            }
+            Some("tool_use") => {
+                let name = block.get("name").and_then(s).unwrap_or("tool");
+                events.push(Event::Tool(tool_summary(
+                    name,
+                    block.get("input").unwrap_or(&Value::Null),
+                )));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A model name claude reported; not its placeholder for messages no model wrote.
