@@ -139,13 +139,11 @@ impl Prices {
                     key("output")
                 ))
             };
-            let input = match input.or(known.map(|k| k.input)) {
-                Some(v) => v,
-                None => return Err(missing("input").into()),
+            let Some(input) = input.or(known.map(|k| k.input)) else {
+                return Err(missing("input").into());
             };
-            let output = match output.or(known.map(|k| k.output)) {
-                Some(v) => v,
-                None => return Err(missing("output").into()),
+            let Some(output) = output.or(known.map(|k| k.output)) else {
+                return Err(missing("output").into());
             };
             // Cached input never costs more than input.
             let cached = cached.or(known.map(|k| k.cached)).unwrap_or(input);
