@@ -248,10 +248,7 @@ fn cells(row: &Row, now: Timestamp) -> Vec<String> {
     if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
         agent = format!("{agent} {}", ui::warning("(no sandbox)"));
     }
-    let cost = s
-        .usage()
-        .cost_usd
-        .map_or_else(|| "-".into(), crate::agents::output::format_cost);
+    let cost = crate::agents::output::format_spend(&s.usage()).unwrap_or_else(|| "-".into());
     vec![
         s.name.clone(),
         state,

@@ -339,8 +339,8 @@ fn spending_rows(rows: &mut Rows, s: &Session) {
     if let (Some(i), Some(o)) = (usage.input_tokens, usage.output_tokens) {
         spent.push(format!("{i} tokens in, {o} out"));
     }
-    if let Some(c) = usage.cost_usd {
-        spent.push(crate::agents::output::format_cost(c));
+    if let Some(c) = crate::agents::output::format_spend(&usage) {
+        spent.push(c);
     }
     if !spent.is_empty() {
         rows.push(("usage", spent.join(", ")));

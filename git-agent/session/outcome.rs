@@ -49,14 +49,22 @@ impl Format {
 /// Tokens and cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Input tokens. What they count is the CLI's: claude's exclude the cached ones, codex's
+    /// and gemini's include them (`crate::agents::pricing` knows which).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u64>,
+    /// What it cost in US dollars: as the agent reported it, or (`cost_estimated`) as priced
+    /// from its tokens (`crate::agents::pricing`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// `cost_usd` is our estimate from the tokens, not a cost the agent reported (absent when
+    /// false). A sum is estimated if any part of it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cost_estimated: bool,
 }
 
 /// Adds two counts; unknown plus unknown stays unknown (the format parsers sum parts too).
@@ -82,6 +90,7 @@ impl Usage {
             output_tokens: add(self.output_tokens, other.output_tokens),
             cached_tokens: add(self.cached_tokens, other.cached_tokens),
             cost_usd: add_f(self.cost_usd, other.cost_usd),
+            cost_estimated: self.cost_estimated || other.cost_estimated,
         }
     }
 
@@ -108,6 +117,10 @@ pub struct Outcome {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Usage::is_empty")]
     pub usage: Usage,
+    /// The model the agent ran, as its CLI named it (or as its arguments or configuration
+    /// name it, for codex, whose stream does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// The last thing the agent said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_text: Option<String>,
@@ -118,6 +131,13 @@ pub struct Outcome {
     /// JSON). A run that went on to succeed has none: the CLI's own retries got through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Tokens by model while the run is followed, to price them (not recorded): claude's per
+    /// message, gemini's per model.
+    #[serde(skip)]
+    pub by_model: Vec<(String, Usage)>,
+    /// The message claude is streaming (its id and usage so far): its repeats replace it.
+    #[serde(skip)]
+    pub message: Option<(String, String, Usage)>,
 }
 
 /// A rate limit or usage limit an agent's CLI gave up on (HTTP 429, `rate_limit_error`,

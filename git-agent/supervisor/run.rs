@@ -1,5 +1,11 @@
 //! One run of the agent: its sandbox, its launch, its output parsed into the run's outcome
-//! (flushed to the record as it changes), its status reports, and how it ended.
+//! (flushed to the record as it changes, its tokens priced where the agent reports no cost),
+//! its status reports, its budget, and how it ended.
+//!
+//! A budget holds on what the session spent: the cost its agent reported, else the cost of
+//! its tokens at `agents::pricing` prices (estimated). An agent that reports only tokens
+//! (codex, gemini) on a model with no price is stopped `failed` at its first token report
+//! rather than run unbudgeted; one that reports its cost (claude) is held to that cost.
 //!
 //! Owns the `Running` state and the run's start in the record. It does not commit nor record
 //! the end (that is `finish.rs`), and stops nothing itself (that is `watch.rs`).
@@ -14,7 +20,8 @@ use super::RunEnd;
 use super::env::agent_env;
 use super::watch::{Follow, StatusFile, Watched, open_log, watch};
 use crate::agents;
-use crate::agents::output::{self, Event, Outcome};
+use crate::agents::output::{self, Event, Format, Outcome};
+use crate::agents::pricing::{self, Estimate, Prices};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
@@ -47,6 +54,20 @@ pub(super) fn run_once(
     if !session.worktree.is_dir() {
         return Ok(RunEnd::ended(State::Failed, "the worktree is gone"));
     }
+    // Read for each run: a price configured since `new` applies. A bad one fails the run
+    // before the agent starts (`new` refuses it too).
+    let prices =
+        match crate::git::repo::Repo::open_common(state.root().parent().unwrap_or(state.root()))
+            .and_then(|repo| Prices::from_config(&repo.config()))
+        {
+            Ok(prices) => prices,
+            Err(err) => return Ok(RunEnd::ended(State::Failed, &format!("{err:#}"))),
+        };
+    let model = pricing::model_before_run(
+        session.agent.format,
+        &run.args,
+        &agent_env(state, session, &run),
+    );
     let (mut log, log_offset) = open_log(state, name)?;
     // Taken before the agent starts: a report it makes in its first moments is a new one.
     let status_file = StatusFile::at(state.status_path(name));
@@ -56,7 +77,22 @@ pub(super) fn run_once(
     };
     record_start(state, name, &run, &launched.process, &in_force, log_offset)?;
     let mut follow = Follow::new(state, session, &mut log, signalled);
-    let (watched, outcome) = follow_agent(&mut follow, launched, spec_sandboxed, status_file)?;
+    let mut outcome = Outcome::default();
+    if let Some(model) = model {
+        outcome.apply(&Event::Model(model));
+    }
+    let (mut watched, outcome) = follow_agent(
+        &mut follow,
+        launched,
+        spec_sandboxed,
+        status_file,
+        (&prices, outcome),
+    )?;
+    // What it reported last may be what crosses the budget (gemini and codex report tokens
+    // only as they end): the run then ends over budget even though the agent finished.
+    if watched.stopped.is_none() {
+        watched.stopped = over_budget(session, &prices, &outcome);
+    }
     Ok(run_end(watched, outcome))
 }
 
@@ -131,11 +167,12 @@ fn follow_agent(
     launched: Launched,
     spec_sandboxed: bool,
     mut status_file: StatusFile,
+    (prices, outcome): (&Prices, Outcome),
 ) -> Result<(Watched, Outcome)> {
     let (state, session) = (follow.state, follow.session);
     let name = session.name.as_str();
     let format = session.agent.format;
-    let outcome = std::cell::RefCell::new(Outcome::default());
+    let outcome = std::cell::RefCell::new(outcome);
     // Inside the sandbox git cannot lock `packed-refs` (it lives beside `config` and `hooks/`,
     // which stay closed), and says so whenever it deletes a ref: a commit deletes
     // `AUTO_MERGE`. The commit succeeds; the complaint is kept in the log but is not what the
@@ -166,11 +203,20 @@ fn follow_agent(
             } else {
                 output::parse_line(format, text)
             };
+            let mut spent = false;
             for event in events {
+                spent |= matches!(
+                    event,
+                    Event::Usage { .. } | Event::MessageUsage { .. } | Event::ModelUsage { .. }
+                );
                 if outcome.borrow_mut().apply(&event) {
                     dirty.set(true);
                     flush_now.set(flush_now.get() || matches!(event, Event::Session(_)));
                 }
+            }
+            if spent {
+                prices.price(format, &mut outcome.borrow_mut());
+                dirty.set(true);
             }
             Ok(())
         },
@@ -191,7 +237,7 @@ fn follow_agent(
                 released = true;
                 let _ = super::schedule::advance(state);
             }
-            Ok(over_budget(session, &outcome.borrow()).map(|why| (State::OverBudget, why)))
+            Ok(over_budget(session, prices, &outcome.borrow()))
         },
     )?;
     // A report made just before the agent exited is still recorded (as an event).
@@ -202,23 +248,54 @@ fn follow_agent(
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
         output::end_of_stream(format, &mut outcome);
     }
+    prices.price(format, &mut outcome);
     Ok((watched, outcome))
 }
 
-/// Why the run must stop because the session has spent its budget (all its runs, this one as
-/// far as the agent has reported its cost), if it has.
-fn over_budget(session: &Session, current: &Outcome) -> Option<String> {
+/// Why the run must stop because of the session's budget, and the state it ends in: it has
+/// spent the budget (all its runs, this one as far as reported or estimated), `over-budget`;
+/// or this run spends tokens that cannot be priced while its agent reports no cost, `failed`.
+fn over_budget(session: &Session, prices: &Prices, current: &Outcome) -> Option<(State, String)> {
     let budget = session.limits.budget_usd?;
+    let format = session.agent.format;
+    if let Estimate::Unpriced(model) = prices.estimate(format, current)
+        && !output::reports_cost(format)
+    {
+        return Some((State::Failed, unpriced(format, model.as_deref(), budget)));
+    }
     // The record was read when this run started: its runs hold what the earlier ones spent.
-    let before = session.usage().cost_usd.unwrap_or(0.0);
-    let spent = before + current.usage.cost_usd.unwrap_or(0.0);
-    (spent >= budget).then(|| {
-        format!(
-            "over budget: spent {} of {}",
-            output::format_cost(spent),
-            output::format_cost(budget)
+    let spent = session.usage().plus(&current.usage);
+    let usd = spent.cost_usd.unwrap_or(0.0);
+    (usd >= budget).then(|| {
+        (
+            State::OverBudget,
+            format!(
+                "over budget: spent {} of {}",
+                output::format_spend(&spent).unwrap_or_else(|| output::format_cost(usd)),
+                output::format_cost(budget)
+            ),
         )
     })
+}
+
+/// Why a budget cannot be held on tokens with no price.
+fn unpriced(format: Format, model: Option<&str>, budget: f64) -> String {
+    let budget = output::format_cost(budget);
+    match model {
+        Some(m) => format!(
+            "the budget of {budget} cannot be held: the agent spends tokens on '{m}', which has \
+             no known price (set agent.price.{m}.input and agent.price.{m}.output, US dollars \
+             per million tokens)"
+        ),
+        None if format == Format::Codex => format!(
+            "the budget of {budget} cannot be held: codex does not say which model it runs \
+             (name it with -m in the profile's arguments, or `model` in codex's config.toml)"
+        ),
+        None => format!(
+            "the budget of {budget} cannot be held: the agent spends tokens without naming its \
+             model"
+        ),
+    }
 }
 
 /// How the run ended, from how the agent exited and what it reported.

@@ -31,6 +31,10 @@
 //!   rate-limit          end as the CLI does when it gives up on HTTP 429
 //!   rate-limit-unless PATH   the same if PATH does not exist yet (it creates PATH); once it
 //!                       exists the script goes on: limited on the first run only
+//!   tokens MODEL IN OUT tokens spent on MODEL, reported without a cost: a claude assistant
+//!                       message of its own, a codex `turn.completed` (codex names no
+//!                       model), gemini's `result` with `stats.models` (it ends the run's
+//!                       output: no other result follows)
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
 
@@ -437,6 +441,38 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             }
         }
         "rate-limit" => return Some(finish(Some(RATE_LIMITED))),
+        "tokens" => {
+            static MESSAGES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let mut words = rest.split_whitespace();
+            let model = words.next().expect("tokens MODEL IN OUT");
+            let mut number = || -> u64 {
+                words
+                    .next()
+                    .and_then(|w| w.parse().ok())
+                    .expect("tokens MODEL IN OUT")
+            };
+            let (input, output) = (number(), number());
+            let (cli, session) = speaker(|s| (s.cli, s.session.clone()));
+            match cli {
+                Cli::Claude => {
+                    let n = MESSAGES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    emit(
+                        serde_json::json!({"type":"assistant","session_id":session,"message":{"id":format!("msg_fake_{n}"),"model":model,"content":[],"usage":{"input_tokens":input,"output_tokens":output}}}),
+                    );
+                }
+                Cli::Codex => emit(
+                    serde_json::json!({"type":"turn.completed","usage":{"input_tokens":input,"cached_input_tokens":0,"output_tokens":output}}),
+                ),
+                Cli::Gemini => {
+                    speaker(|s| s.finished = true);
+                    let used = serde_json::json!({"total_tokens":input + output,"input_tokens":input,"output_tokens":output,"cached":0});
+                    emit(
+                        serde_json::json!({"type":"result","status":"success","stats":{"total_tokens":input + output,"input_tokens":input,"output_tokens":output,"cached":0,"models":{model:used}}}),
+                    );
+                }
+                _ => {}
+            }
+        }
         other => {
             eprintln!("fake-agent: unknown script step '{other}'");
             return Some(96);

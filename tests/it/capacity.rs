@@ -286,14 +286,15 @@ fn limits_that_cannot_hold_are_refused_before_anything_is_made() {
             "{flag} {value}: {out}"
         );
     }
-    // A budget for an agent that reports no cost could not be held: refused, not ignored.
+    // A budget for an agent that reports neither cost nor tokens could not be held:
+    // refused, not ignored.
     let out = new(&["--budget", "2"]).code(128);
     assert!(
-        out.stderr
-            .contains("fatal: --budget $2.00 cannot be held for 'command': it reports no cost")
-            && out
-                .stderr
-                .contains("hint: budgets work with claude, opencode and aider"),
+        out.stderr.contains(
+            "fatal: --budget $2.00 cannot be held for 'command': it reports neither cost nor tokens"
+        ) && out
+            .stderr
+            .contains("hint: budgets work with claude, codex, gemini, opencode and aider"),
         "{out}"
     );
     env.git(&["config", "agent.budget", "1"]);

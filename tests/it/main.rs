@@ -3,6 +3,7 @@
 mod support;
 
 mod architecture;
+mod budgets;
 mod capacity;
 mod cleanup;
 mod conversations;

@@ -109,7 +109,8 @@ mod tests {
                 input_tokens: Some(2000),
                 output_tokens: Some(30),
                 cached_tokens: None,
-                cost_usd: Some(0.0125)
+                cost_usd: Some(0.0125),
+                cost_estimated: false,
             }
         );
         assert_eq!(outcome.turns, 2);

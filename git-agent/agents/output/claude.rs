@@ -5,6 +5,12 @@
 //! (Europe/Berlin)", "Claude AI usage limit reached|1753441200"); subscribers also get a
 //! `rate_limit_event` whose `status` is `rejected` with the reset time (`resetsAt`).
 //!
+//! The model is named by `system` `init` (`claude-opus-4-8[1m]`) and each assistant line's
+//! `message.model`; each assistant line also carries its message's `usage` so far (the
+//! same message spans several lines, one per content block), which prices the run before
+//! its `result` reports the real cost. A message's `cache_creation_input_tokens` count as
+//! input there (cache writes cost at least that), its `cache_read_input_tokens` as cached.
+//!
 //! Owns reading claude's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
 
@@ -23,6 +29,11 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         events.push(Event::Session(id.to_owned()));
     }
     match kind {
+        "system" if v.get("subtype").and_then(s) == Some("init") => {
+            if let Some(model) = model_of(v.get("model")) {
+                events.push(Event::Model(model));
+            }
+        }
         "system" if v.get("subtype").and_then(s) == Some("api_retry") => {
             let status = v
                 .get("error_status")
@@ -47,29 +58,7 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                 });
             }
         }
-        "assistant" => {
-            let content = v.pointer("/message/content").and_then(Value::as_array);
-            for block in content.into_iter().flatten() {
-                match block.get("type").and_then(s) {
-                    Some("text") => {
-                        if let Some(t) = block.get("text").and_then(s) {
-                            events.push(Event::Text {
-                                text: t.to_owned(),
-                                partial: false,
-                            });
-                        }
-                    }
-                    Some("tool_use") => {
-                        let name = block.get("name").and_then(s).unwrap_or("tool");
-                        events.push(Event::Tool(tool_summary(
-                            name,
-                            block.get("input").unwrap_or(&Value::Null),
-                        )));
-                    }
-                    _ => {}
-                }
-            }
-        }
+        "assistant" => assistant(v, &mut events),
         "result" => {
             let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false)
                 || v.get("subtype")
@@ -86,6 +75,7 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                     output_tokens: usage.get("output_tokens").and_then(u),
                     cached_tokens: cached,
                     cost_usd: v.get("total_cost_usd").and_then(Value::as_f64),
+                    cost_estimated: false,
                 },
                 total: true,
             });
@@ -117,4 +107,59 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         _ => {}
     }
     events
+}
+
+/// An assistant line: the model, its message's tokens so far, what it said, its tool calls.
+fn assistant(v: &Value, events: &mut Vec<Event>) {
+    let model = model_of(v.pointer("/message/model"));
+    if let Some(m) = &model {
+        events.push(Event::Model(m.clone()));
+    }
+    if let (Some(id), Some(usage)) = (
+        v.pointer("/message/id").and_then(s),
+        v.pointer("/message/usage").filter(|u| u.is_object()),
+    ) {
+        events.push(Event::MessageUsage {
+            id: id.to_owned(),
+            model,
+            usage: Usage {
+                input_tokens: add(
+                    usage.get("input_tokens").and_then(u),
+                    usage.get("cache_creation_input_tokens").and_then(u),
+                ),
+                output_tokens: usage.get("output_tokens").and_then(u),
+                cached_tokens: usage.get("cache_read_input_tokens").and_then(u),
+                ..Usage::default()
+            },
+        });
+    }
+    let content = v.pointer("/message/content").and_then(Value::as_array);
+    for block in content.into_iter().flatten() {
+        match block.get("type").and_then(s) {
+            Some("text") => {
+                if let Some(t) = block.get("text").and_then(s) {
+                    events.push(Event::Text {
+                        text: t.to_owned(),
+                        partial: false,
+                    });
+                }
+            }
+            Some("tool_use") => {
+                let name = block.get("name").and_then(s).unwrap_or("tool");
+                events.push(Event::Tool(tool_summary(
+                    name,
+                    block.get("input").unwrap_or(&Value::Null),
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A model name claude reported; not its placeholder for messages no model wrote.
+fn model_of(v: Option<&Value>) -> Option<String> {
+    v.and_then(s)
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !m.starts_with('<'))
+        .map(str::to_owned)
 }

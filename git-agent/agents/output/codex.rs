@@ -4,12 +4,16 @@
 //! `turn.failed` ("exceeded retry limit, last status: 429 Too Many Requests", or "You've hit
 //! your usage limit. … try again at 2:00 PM.").
 //!
+//! Its stream never names the model (the supervisor takes it from the arguments or codex's
+//! `config.toml`: `crate::agents::pricing::model_in_args`). `turn.completed` usage counts
+//! cached input within `input_tokens` and reasoning within `output_tokens`
+//! (`reasoning_output_tokens` is a breakdown of it, as in the Responses API).
+//!
 //! Owns reading codex's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
 
 use serde_json::Value;
 
-use super::outcome::add;
 use super::{Event, Usage, limits, s, tool_summary, u, unwrap_api_error};
 
 /// The events of one codex line (already parsed as a JSON object).
@@ -65,12 +69,9 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
             events.push(Event::Usage {
                 usage: Usage {
                     input_tokens: usage.get("input_tokens").and_then(u),
-                    output_tokens: add(
-                        usage.get("output_tokens").and_then(u),
-                        usage.get("reasoning_output_tokens").and_then(u),
-                    ),
+                    output_tokens: usage.get("output_tokens").and_then(u),
                     cached_tokens: usage.get("cached_input_tokens").and_then(u),
-                    cost_usd: None,
+                    ..Usage::default()
                 },
                 total: false,
             });

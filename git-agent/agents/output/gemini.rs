@@ -4,6 +4,10 @@
 //! Resource has been exhausted (e.g. check quota).\nSuggested retry after 5s.]", "You have
 //! exhausted your daily quota on this model.").
 //!
+//! `init` names the model asked for (`auto` when gemini routes each request itself); the
+//! `result` stats give the tokens per model actually used (`stats.models`: the router's
+//! flash-lite and the main model), which price the run. Input tokens include the cached.
+//!
 //! Owns reading gemini's lines into [`Event`]s; it keeps no state and must not touch the
 //! outcome or the log (the accumulator and the renderer do).
 
@@ -18,6 +22,9 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         "init" => {
             if let Some(id) = v.get("session_id").and_then(s) {
                 events.push(Event::Session(id.to_owned()));
+            }
+            if let Some(model) = v.get("model").and_then(s).filter(|m| !is_routed(m)) {
+                events.push(Event::Model(model.to_owned()));
             }
         }
         "message" if v.get("role").and_then(s) == Some("assistant") => {
@@ -38,13 +45,24 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         }
         "result" => {
             let stats = v.get("stats").unwrap_or(&Value::Null);
+            let models = stats.get("models").and_then(Value::as_object);
+            let mut main: Option<(&str, u64)> = None;
+            for (model, used) in models.into_iter().flatten() {
+                let usage = tokens(used);
+                let total = used.get("total_tokens").and_then(u).unwrap_or(0);
+                if main.is_none_or(|(_, most)| total > most) {
+                    main = Some((model, total));
+                }
+                events.push(Event::ModelUsage {
+                    model: model.clone(),
+                    usage,
+                });
+            }
+            if let Some((model, _)) = main {
+                events.push(Event::Model(model.to_owned()));
+            }
             events.push(Event::Usage {
-                usage: Usage {
-                    input_tokens: stats.get("input_tokens").and_then(u),
-                    output_tokens: stats.get("output_tokens").and_then(u),
-                    cached_tokens: stats.get("cached").and_then(u),
-                    cost_usd: None,
-                },
+                usage: tokens(stats),
                 total: true,
             });
             let ok = v.get("status").and_then(s) == Some("success");
@@ -77,4 +95,19 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
         _ => {}
     }
     events
+}
+
+/// The tokens of a `stats` object (the run's, or one model's).
+fn tokens(stats: &Value) -> Usage {
+    Usage {
+        input_tokens: stats.get("input_tokens").and_then(u),
+        output_tokens: stats.get("output_tokens").and_then(u),
+        cached_tokens: stats.get("cached").and_then(u),
+        ..Usage::default()
+    }
+}
+
+/// `auto` (and `auto-…`): gemini picks a model per request; the stats name them.
+fn is_routed(model: &str) -> bool {
+    model == "auto" || model.starts_with("auto-")
 }

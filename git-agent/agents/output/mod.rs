@@ -34,15 +34,20 @@ mod text;
 
 pub use crate::session::{Format, Outcome, RateLimit, Usage};
 pub use limits::MAX_AHEAD;
-pub use outcome::format_cost;
+pub use outcome::{format_cost, format_spend};
 pub use render::Renderer;
 
 use serde_json::Value;
 
-/// True if agents printing `format` report what they spent (claude, opencode, aider), so a
-/// budget can be held; codex and gemini report only tokens, and a plain command nothing.
+/// True if agents printing `format` report what they spent (claude, opencode, aider).
 pub fn reports_cost(format: Format) -> bool {
     matches!(format, Format::Claude | Format::Opencode | Format::Aider)
+}
+
+/// True if agents printing `format` report their cost or their tokens, so a budget can be
+/// held: all but a plain command's. Tokens are priced with `crate::agents::pricing`.
+pub fn reports_spend(format: Format) -> bool {
+    format != Format::Text
 }
 
 /// Something an agent reported.
@@ -60,6 +65,19 @@ pub enum Event {
     Turn,
     /// Token usage and cost: `total` replaces what was counted so far, otherwise it adds.
     Usage { usage: Usage, total: bool },
+    /// The model the agent runs (the last one named wins).
+    Model(String),
+    /// The tokens of one model message so far (claude's assistant lines, several per message
+    /// with the same `id`: a repeat replaces what the earlier lines said). Added to the run's
+    /// usage, and kept by model to price it mid-run.
+    MessageUsage {
+        id: String,
+        model: Option<String>,
+        usage: Usage,
+    },
+    /// The run's tokens so far on one model (gemini's `stats.models`), kept to price them;
+    /// the run's total comes in its own `Usage` event.
+    ModelUsage { model: String, usage: Usage },
     /// The run's final result.
     Result {
         ok: bool,

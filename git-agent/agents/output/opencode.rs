@@ -47,6 +47,7 @@ pub(super) fn parse(v: &Value) -> Vec<Event> {
                     ),
                     cached_tokens: tokens.pointer("/cache/read").and_then(u),
                     cost_usd: part.get("cost").and_then(Value::as_f64),
+                    cost_estimated: false,
                 },
                 total: false,
             });

@@ -61,6 +61,41 @@ impl Outcome {
                 } else {
                     self.usage.plus(usage)
                 };
+                if usage.cost_usd.is_some() && !usage.cost_estimated {
+                    // A reported cost always wins over our estimate.
+                    self.usage.cost_estimated = false;
+                }
+            }
+            Event::Model(model) => {
+                if self.model.as_deref() == Some(model) {
+                    return false;
+                }
+                self.model = Some(model.clone());
+            }
+            Event::MessageUsage { id, model, usage } => {
+                let model = model
+                    .clone()
+                    .or_else(|| self.model.clone())
+                    .unwrap_or_default();
+                let earlier = match self.message.take() {
+                    Some((last, m, u)) if last == *id && m == model => Some(u),
+                    _ => None,
+                };
+                let zero = Usage::default();
+                let earlier = earlier.as_ref().unwrap_or(&zero);
+                self.usage = replaced(&self.usage, earlier, usage);
+                match self.by_model.iter_mut().find(|(m, _)| *m == model) {
+                    Some((_, u)) => *u = replaced(u, earlier, usage),
+                    None => self.by_model.push((model.clone(), *usage)),
+                }
+                self.message = Some((id.clone(), model, *usage));
+            }
+            Event::ModelUsage { model, usage } => {
+                match self.by_model.iter_mut().find(|(m, _)| m == model) {
+                    Some((_, u)) => *u = *usage,
+                    None => self.by_model.push((model.clone(), *usage)),
+                }
+                return false;
             }
             Event::Result { ok, text, turns } => {
                 if *ok && self.ok != Some(false) {
@@ -116,7 +151,34 @@ impl Outcome {
             output_tokens: total.output_tokens.or(self.usage.output_tokens),
             cached_tokens: total.cached_tokens.or(self.usage.cached_tokens),
             cost_usd: total.cost_usd.or(self.usage.cost_usd),
+            cost_estimated: if total.cost_usd.is_some() {
+                total.cost_estimated
+            } else {
+                self.usage.cost_estimated
+            },
         }
+    }
+}
+
+/// `total` with the tokens of `earlier` taken out and those of `now` put in (a streamed
+/// message reported again).
+fn replaced(total: &Usage, earlier: &Usage, now: &Usage) -> Usage {
+    let swap = |t: Option<u64>, e: Option<u64>, n: Option<u64>| {
+        add(t.map(|t| t.saturating_sub(e.unwrap_or(0))), n)
+    };
+    Usage {
+        input_tokens: swap(total.input_tokens, earlier.input_tokens, now.input_tokens),
+        output_tokens: swap(
+            total.output_tokens,
+            earlier.output_tokens,
+            now.output_tokens,
+        ),
+        cached_tokens: swap(
+            total.cached_tokens,
+            earlier.cached_tokens,
+            now.cached_tokens,
+        ),
+        ..*total
     }
 }
 
@@ -129,6 +191,16 @@ pub fn format_cost(usd: f64) -> String {
     } else {
         format!("${usd:.4}")
     }
+}
+
+/// What was spent, for people: `$0.0194`, or `~$0.12 (estimated)` when priced from tokens.
+pub fn format_spend(usage: &Usage) -> Option<String> {
+    let usd = usage.cost_usd?;
+    Some(if usage.cost_estimated {
+        format!("~{} (estimated)", format_cost(usd))
+    } else {
+        format_cost(usd)
+    })
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 pub use self::plan::{Naming, Plan};
-use crate::agents::{self, Profile};
+use crate::agents::{self, Profile, output};
 use crate::error::Failure;
 use crate::git::repo::{Config, Repo};
 use crate::procs::ProcessRef;
@@ -134,6 +134,9 @@ pub struct Running {
     pub sandbox: crate::sandbox::Request,
     /// `--max-parallel` and `--budget` (the profile's own caps are added per session).
     pub limits: Limits,
+    /// The prices of models' tokens (`agent.price.*`), to refuse a budget that could not be
+    /// held; the supervisor reads them again when a run starts.
+    pub prices: crate::agents::pricing::Prices,
 }
 
 impl Running {
@@ -189,19 +192,24 @@ impl Running {
         // refused now, before anything is created.
         config.cap("agent.maxParallel")?;
         config.budget("agent.budget.total")?;
+        let prices = crate::agents::pricing::Prices::from_config(config)?;
         Ok(Self {
             timeout,
             grace,
             auto_commit,
             sandbox,
             limits,
+            prices,
         })
     }
 }
 
 impl Running {
     /// With `new --max-parallel` and `--budget` (a flag wins over `agent.budget`). A budget
-    /// is refused up front for an agent that reports no cost: it could not be held.
+    /// is refused up front for an agent that reports neither cost nor tokens, and for one
+    /// that reports only tokens on a model whose price is not known: it could not be held.
+    /// Where the model is only known once the agent runs, the supervisor stops the run at its
+    /// first token report if it has no price (`supervisor/run.rs`).
     pub fn limited(
         mut self,
         max_parallel: Option<u32>,
@@ -212,24 +220,53 @@ impl Running {
         if budget.is_some() {
             self.limits.budget_usd = budget;
         }
-        if let Some(usd) = self.limits.budget_usd
-            && let Some((profile, _, _)) = profiles
-                .iter()
-                .find(|(p, _, _)| !crate::agents::output::reports_cost(p.format))
-        {
-            let from = if budget.is_some() {
-                "--budget"
-            } else {
-                "agent.budget"
+        let Some(usd) = self.limits.budget_usd else {
+            return Ok(self);
+        };
+        let from = if budget.is_some() {
+            "--budget"
+        } else {
+            "agent.budget"
+        };
+        for (profile, _, _) in profiles {
+            let cannot = |why: String| {
+                Failure::fatal(format!(
+                    "{from} {} cannot be held for '{}': {why}",
+                    output::format_cost(usd),
+                    profile.name,
+                ))
             };
-            return Err(Failure::fatal(format!(
-                "{from} {} cannot be held for '{}': it reports no cost (output format '{}')",
-                crate::agents::output::format_cost(usd),
-                profile.name,
-                profile.format.as_str()
-            ))
-            .hint("budgets work with claude, opencode and aider; run this one without a budget")
-            .into());
+            if !output::reports_spend(profile.format) {
+                return Err(cannot(format!(
+                    "it reports neither cost nor tokens (output format '{}')",
+                    profile.format.as_str()
+                ))
+                .hint(
+                    "budgets work with claude, codex, gemini, opencode and aider; run this one \
+                     without a budget",
+                )
+                .into());
+            }
+            if output::reports_cost(profile.format) {
+                continue;
+            }
+            let model = crate::agents::pricing::model_before_run(
+                profile.format,
+                &profile.args,
+                &profile.env,
+            );
+            if let Some(model) = model
+                && self.prices.of(&model).is_none()
+            {
+                return Err(cannot(format!(
+                    "it reports tokens, and its model '{model}' has no known price"
+                ))
+                .hint(format!(
+                    "price it in US dollars per million tokens: git config \
+                     agent.price.{model}.input 1.25; git config agent.price.{model}.output 10"
+                ))
+                .into());
+            }
         }
         Ok(self)
     }
@@ -259,6 +296,7 @@ impl Request {
             auto_commit,
             ref sandbox,
             ref limits,
+            prices: _,
         } = self.running;
         let (attach, me, repo_path) = (self.attach, &self.creator, &self.repo_path);
         let spec = plan.profile.spec(plan.program.clone());
