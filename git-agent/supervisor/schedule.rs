@@ -125,13 +125,17 @@ pub fn blocked_by(candidate: &Session, all: &[Session], limits: &RepoLimits) -> 
 }
 
 /// A session of a serially-started profile whose current run has not yet told its own
-/// session id, for at most [`SERIAL_START`].
+/// session id: granted but not launched yet, or launched less than [`SERIAL_START`] ago.
 fn still_starting(s: &Session) -> bool {
     let Some(run) = s.run() else { return false };
     if run.outcome.session_id.is_some() {
         return false;
     }
-    let since = run.started_at.unwrap_or(s.created_at);
+    // Not from its creation: one that waited in the queue longer than that would let the
+    // next one start with it when both are granted at once.
+    let Some(since) = run.started_at else {
+        return true;
+    };
     crate::time::between(since, crate::time::now()) < SERIAL_START
 }
 

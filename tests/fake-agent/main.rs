@@ -35,6 +35,12 @@
 //!                       message of its own, a codex `turn.completed` (codex names no
 //!                       model), gemini's `result` with `stats.models` (it ends the run's
 //!                       output: no other result follows)
+//!   lock-or-fail PATH   create PATH exclusively; if it exists already, say so on stderr and
+//!                       exit 1 (a CLI whose start-up finds its database being migrated)
+//!   unlock PATH         remove PATH
+//!   announce            report the session here instead of first: with this line in the
+//!                       script the session event waits for it (a CLI that reports its
+//!                       session only after its own start-up)
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
 
@@ -80,7 +86,8 @@ fn speaker<R>(f: impl FnOnce(&mut Speaker) -> R) -> R {
     SPEAKER.with(|s| f(&mut s.borrow_mut()))
 }
 
-fn start_session(argv: &[String]) {
+/// Who we are and our session; reported at once unless `now` is false (the script says when).
+fn start_session(argv: &[String], now: bool) {
     let name = std::path::Path::new(&argv[0])
         .file_name()
         .unwrap_or_default()
@@ -111,6 +118,14 @@ fn start_session(argv: &[String]) {
         s.cli = cli;
         s.session.clone_from(&session);
     });
+    if now {
+        announce();
+    }
+}
+
+/// The session event of the CLI we pretend to be.
+fn announce() {
+    let (cli, session) = speaker(|s| (s.cli, s.session.clone()));
     match cli {
         Cli::Claude => {
             emit(serde_json::json!({"type":"system","subtype":"init","session_id":session}));
@@ -229,7 +244,6 @@ fn main() -> ExitCode {
         let _ = std::io::stdin().read_to_string(&mut stdin);
     }
     log_call(&argv, &stdin);
-    start_session(&argv);
 
     let script = argv
         .iter()
@@ -245,6 +259,7 @@ fn main() -> ExitCode {
             return ExitCode::from(99);
         }
     };
+    start_session(&argv, !text.lines().any(|l| l.trim() == "announce"));
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -473,6 +488,19 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
                 _ => {}
             }
         }
+        "lock-or-fail" => {
+            let path = PathBuf::from(unescape(rest));
+            if let Err(e) = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                eprintln!("fake-agent: {} is held: {e}", path.display());
+                return Some(1);
+            }
+        }
+        "unlock" => out(std::fs::remove_file(unescape(rest))),
+        "announce" => announce(),
         other => {
             eprintln!("fake-agent: unknown script step '{other}'");
             return Some(96);

@@ -396,3 +396,88 @@ fn max_run_time_stops_a_run_that_goes_on_too_long() {
     let out = env.agent(&args).code(128);
     assert!(out.stderr.contains("agent.maxRunTime"), "{out}");
 }
+
+/// A config profile `oc` of the fake installed as `opencode` whose start takes a lock the way
+/// OpenCode migrates its database on a first start: without waiting, failing if it is held,
+/// before it reports its session (`announce`); then it writes `s.txt`.
+fn migrating_profile(env: &TestEnv) {
+    env.install_fake("opencode");
+    let lock = env.path("db.lock");
+    let script = env.script(
+        "migrate",
+        &format!(
+            "lock-or-fail {l}\nsleep 1.5\nunlock {l}\nannounce\nwrite s.txt done",
+            l = lock.display()
+        ),
+    );
+    for (key, value) in [
+        ("command", format!("opencode --script {}", script.display())),
+        ("format", "opencode".into()),
+        ("startSerially", "true".into()),
+    ] {
+        env.git(&["config", &format!("agent.profile.oc.{key}"), &value]);
+    }
+}
+
+#[track_caller]
+fn assert_done_with_file(env: &TestEnv, names: &[&str]) {
+    for name in names {
+        let r = env.record(name);
+        assert_eq!(r["state"], "done", "{name}: {r:#}");
+        assert!(r["agent_session_id"].is_string(), "{name}: {r:#}");
+        assert!(
+            env.git(&["ls-tree", "--name-only", &format!("agent/{name}")])
+                .contains("s.txt"),
+            "{name}"
+        );
+    }
+}
+
+/// Started serially, the second session of the profile starts only once the first has
+/// reported its session (or ended, or after a few seconds): both `done`. Started together
+/// (`startSerially false`), one finds the lock held and fails: the check can fail.
+#[test]
+fn a_profile_that_starts_serially_starts_one_session_at_a_time() {
+    let env = TestEnv::new();
+    migrating_profile(&env);
+    env.agent(&["new", "-n", "2", "--agent", "oc", "--name", "s", "t"])
+        .ok();
+    env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
+    assert_done_with_file(&env, &["s-1", "s-2"]);
+
+    env.git(&["config", "agent.profile.oc.startSerially", "false"]);
+    env.agent(&["new", "-n", "2", "--agent", "oc", "--name", "u", "t"])
+        .ok();
+    env.agent(&["wait", "--all", "--timeout", "60s"]);
+    let states: Vec<String> = ["u-1", "u-2"].iter().map(|n| env.stored_state(n)).collect();
+    assert!(
+        states.contains(&"done".to_owned()) && states.contains(&"failed".to_owned()),
+        "{states:?}"
+    );
+    let failed = if states[0] == "failed" { "u-1" } else { "u-2" };
+    let logs = env.agent(&["logs", failed, "--raw"]).stdout;
+    assert!(logs.contains("is held"), "{logs}");
+}
+
+/// Sessions of such a profile that waited in the queue longer than the few seconds a start
+/// may take are still started one at a time when slots free up for both at once.
+#[test]
+fn serial_starts_hold_after_a_long_wait_in_the_queue() {
+    let env = TestEnv::new();
+    migrating_profile(&env);
+    env.git(&["config", "agent.maxParallel", "1"]);
+    let gate = env.path("gate");
+    env.spawn(
+        &["--name", "blocker", "t"],
+        &format!("wait-for {}\nwrite b.txt done", gate.display()),
+    );
+    env.wait_state("blocker", "running");
+    env.agent(&["new", "-n", "2", "--agent", "oc", "--name", "s", "t"])
+        .ok();
+    // Longer than a serial start counts as starting (5 s) without reporting its session.
+    std::thread::sleep(std::time::Duration::from_millis(5500));
+    env.git(&["config", "agent.maxParallel", "3"]);
+    std::fs::write(&gate, "").unwrap();
+    env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
+    assert_done_with_file(&env, &["s-1", "s-2"]);
+}
