@@ -55,6 +55,10 @@ pub struct ProjectFile {
     pub submodules: Option<bool>,
     #[serde(default)]
     pub lfs: Option<String>,
+    /// Agents running at once in the repository (a cap never needs approval: it only
+    /// holds agents back).
+    #[serde(default, alias = "maxParallel", alias = "max-parallel")]
+    pub max_parallel: Option<u32>,
     /// Agent profiles, raw (the profile code interprets them).
     #[serde(default)]
     pub profile: BTreeMap<String, toml::Table>,
@@ -73,6 +77,7 @@ impl ProjectFile {
             "ports" => self.ports.map(|p| p.to_string()),
             "submodules" => self.submodules.map(|b| b.to_string()),
             "lfs" => self.lfs.clone(),
+            "max_parallel" => self.max_parallel.map(|n| n.to_string()),
             _ => None,
         }
     }

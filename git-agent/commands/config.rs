@@ -46,6 +46,12 @@ pub const KEYS: &[(&str, &str)] = &[
     ("agent.cleanOlderThan", "none"),
     ("agent.sandbox", "auto"),
     ("agent.sandbox.allowWrite", "none"),
+    ("agent.maxParallel", "no limit"),
+    ("agent.maxRunTime", "none"),
+    ("agent.budget", "none"),
+    ("agent.budget.total", "none"),
+    ("agent.retry.max", "5"),
+    ("agent.retry.base", "30s"),
 ];
 
 /// Keys `.git-agent.toml` may set (project settings, approved before their commands run).
@@ -56,6 +62,7 @@ const PROJECT_KEYS: &[(&str, &str)] = &[
     ("ports", "agent.ports"),
     ("submodules", "agent.submodules"),
     ("lfs", "agent.lfs"),
+    ("max_parallel", "agent.maxParallel"),
 ];
 
 /// One value in effect (or a default).
@@ -82,6 +89,12 @@ fn canonical(key: &str) -> Option<&'static str> {
 }
 
 fn known_profile_key(key: &str) -> bool {
+    // `agent.price.<model>.input|output|cached`: a model's token prices.
+    if let Some(rest) = key.strip_prefix("agent.price.") {
+        let field = rest.rsplit('.').next().unwrap_or("");
+        return rest.contains('.')
+            && ["input", "output", "cached"].contains(&field.to_ascii_lowercase().as_str());
+    }
     let Some(rest) = key.strip_prefix("agent.profile.") else {
         return false;
     };
@@ -98,6 +111,8 @@ fn known_profile_key(key: &str) -> bool {
         "permissionmode",
         "bypass",
         "sandboxwrite",
+        "maxparallel",
+        "startserially",
     ]
     .contains(&field.to_ascii_lowercase().as_str())
 }

@@ -101,11 +101,11 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
     let env = TestEnv::new();
     let gate = env.path("gate");
     env.spawn(
-        &["-n", "4", "--max-parallel", "1", "--name", "k", "t"],
+        &["-n", "7", "--max-parallel", "1", "--name", "k", "t"],
         &format!("wait-for {}\nwrite k.txt done", gate.display()),
     );
     env.wait_state("k-1", "running");
-    for i in 2..=4 {
+    for i in 2..=7 {
         assert_eq!(env.stored_state(&format!("k-{i}")), "queued");
     }
     let supervisor = env.record("k-1")["processes"]["supervisor"]["pid"]
@@ -119,8 +119,8 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
     // Nobody gave the slot away; a command that looks at the sessions does: here `wait`,
     // which looks now and then while it waits for queued sessions.
     std::fs::write(&gate, "").unwrap();
-    env.agent(&["wait", "k-2", "k-3", "k-4", "--timeout", "60s"])
-        .ok();
+    // Exit 1: k-1 is lost.
+    env.agent(&["wait", "--all", "--timeout", "60s"]).code(1);
     let list = env.agent(&["list", "--json"]).ok().json();
     assert_eq!(
         list["sessions"]
@@ -139,7 +139,7 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
         }
     }
     let events = std::fs::read_to_string(env.state_dir().join("events.jsonl")).unwrap();
-    for i in 2..=4 {
+    for i in 2..=7 {
         let name = format!("k-{i}");
         let r = env.record(&name);
         assert_eq!(r["state"], "done", "{r:#}");
@@ -480,4 +480,50 @@ fn serial_starts_hold_after_a_long_wait_in_the_queue() {
     std::fs::write(&gate, "").unwrap();
     env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
     assert_done_with_file(&env, &["s-1", "s-2"]);
+}
+
+#[test]
+fn the_project_file_can_cap_its_sessions_and_config_knows_every_new_setting() {
+    let env = TestEnv::new();
+    env.write(".git-agent.toml", "max_parallel = 1\n");
+    env.git(&["add", ".git-agent.toml"]);
+    env.git(&["commit", "-q", "-m", "cap"]);
+    let gate = env.path("gate");
+    let script = format!("wait-for {}\nwrite f.txt x", gate.display());
+    env.spawn(&["--name", "a", "t"], &script);
+    env.wait_state("a", "running");
+    let out = env.spawn(&["--name", "b", "t"], &script);
+    assert!(out.stdout.contains("Queued b"), "{out}");
+    assert_eq!(env.record("b")["limits"]["max_parallel"], 1);
+    std::fs::write(&gate, "").unwrap();
+    env.agent(&["wait", "a", "b", "--timeout", "60s"]).ok();
+
+    for (key, value) in [
+        ("agent.maxParallel", "3"),
+        ("agent.budget", "2"),
+        ("agent.budget.total", "10"),
+        ("agent.retry.max", "2"),
+        ("agent.retry.base", "10s"),
+        ("agent.maxRunTime", "1h"),
+        ("agent.price.gpt-5.input", "1.25"),
+        ("agent.profile.claude.maxParallel", "2"),
+        ("agent.profile.opencode.startSerially", "false"),
+    ] {
+        env.git(&["config", key, value]);
+    }
+    let config = env.agent(&["config"]).ok();
+    assert!(!config.stderr.contains("not a setting"), "{config}");
+    assert!(config.stdout.contains("agent.retry.base"), "{config}");
+
+    env.write(".git-agent.toml", "max_parallel = 0\n");
+    env.git(&["commit", "-qam", "no"]);
+    let fake = env.fake("c", "exit 0");
+    let mut args = vec!["new", "--name", "c", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: max_parallel = 0 in .git-agent.toml: it must be at least 1"),
+        "{out}"
+    );
 }

@@ -51,6 +51,8 @@ pub struct Settings {
     pub ports: u16,
     pub submodules: bool,
     pub skip_lfs: bool,
+    /// `max_parallel` in the project file: a cap for the sessions created with it.
+    pub max_parallel: Option<u32>,
 }
 
 impl Settings {
@@ -96,11 +98,21 @@ impl Settings {
                     .into());
             }
         };
+        let max_parallel = project.and_then(|p| p.max_parallel);
+        if max_parallel == Some(0) {
+            return Err(Failure::fatal(format!(
+                "max_parallel = 0 in {}: it must be at least 1",
+                crate::project::FILE
+            ))
+            .hint("0 would never start anything; remove it for no limit")
+            .into());
+        }
         Ok(Self {
             setup,
             ports,
             submodules,
             skip_lfs,
+            max_parallel,
         })
     }
 }
@@ -367,6 +379,11 @@ impl Request {
             changes: None,
             run_token: Some(Session::new_run_token(&plan.name)),
             limits: Limits {
+                // The smaller of `--max-parallel` and the project file's.
+                max_parallel: [limits.max_parallel, settings.max_parallel]
+                    .into_iter()
+                    .flatten()
+                    .min(),
                 profile_max_parallel: plan.profile.max_parallel,
                 start_serially: plan.profile.start_serially,
                 ..limits.clone()
