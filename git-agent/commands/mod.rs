@@ -58,12 +58,13 @@ impl Ctx<'_> {
         state: &crate::state::StateDir,
     ) -> Result<Vec<crate::session::Session>> {
         let mut listing = state.load_all()?;
-        // A slot nobody gave away (its holder was killed): the queue moves now.
+        // A slot nobody gave away (its holder was killed): the queue moves now. Best effort:
+        // where the state cannot be locked (inside an agent's sandbox) it is someone else's job.
         if listing
             .sessions
             .iter()
             .any(|s| s.live_state() == crate::session::State::Queued)
-            && !crate::supervisor::schedule::advance(state)?.is_empty()
+            && crate::supervisor::schedule::advance(state).is_ok_and(|started| !started.is_empty())
         {
             listing = state.load_all()?;
         }

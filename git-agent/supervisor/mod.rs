@@ -109,6 +109,9 @@ pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
     for var in crate::process::REPO_ENV {
         cmd = cmd.env_remove(var);
     }
+    // Started from anywhere (a command an agent ran, say), a supervisor carries no run's tag:
+    // what it starts is tagged with its own session's token only.
+    cmd = cmd.env_remove(crate::procs::TOKEN_VAR);
     let dir = if worktree.is_dir() {
         worktree
     } else {

@@ -192,7 +192,9 @@ pub fn queue(all: &[Session]) -> Vec<&Session> {
 /// the names started. Safe to call from anywhere at any time: it only acts on what the
 /// records say under the lock.
 pub fn advance(state: &StateDir) -> Result<Vec<String>> {
-    if !has_queue(state) {
+    // What an agent runs (its `git agent list`) never starts another session's agent: that
+    // would run inside this agent's sandbox and carry its run token.
+    if std::env::var_os(crate::procs::TOKEN_VAR).is_some() || !has_queue(state) {
         return Ok(Vec::new());
     }
     let common_dir = state.root().parent().unwrap_or(state.root()).to_owned();

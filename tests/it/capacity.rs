@@ -527,3 +527,37 @@ fn the_project_file_can_cap_its_sessions_and_config_knows_every_new_setting() {
         "{out}"
     );
 }
+
+#[test]
+fn what_an_agent_runs_never_starts_another_sessions_agent() {
+    let env = TestEnv::new();
+    let gate = env.path("gate");
+    env.spawn(
+        &["-n", "2", "--max-parallel", "1", "--name", "g", "t"],
+        &format!("wait-for {}\nwrite g.txt x", gate.display()),
+    );
+    env.wait_state("g-1", "running");
+    assert_eq!(env.stored_state("g-2"), "queued");
+    let supervisor = env.record("g-1")["processes"]["supervisor"]["pid"]
+        .as_i64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    env.wait_until("g-1's supervisor to die", || {
+        crate::support::process_gone(supervisor as i32)
+    });
+    // `git agent list` as an agent would run it (its run token in the environment).
+    let mut cmd = env.command("git", &env.repo);
+    cmd.args(["agent", "list"])
+        .env("GIT_AGENT_RUN_TOKEN", "0123456789abcdef");
+    env.run(cmd).ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(env.stored_state("g-2"), "queued", "not started by an agent");
+    // The user's own look gives the slot away.
+    env.agent(&["list"]).ok();
+    std::fs::write(&gate, "").unwrap();
+    env.wait_state("g-2", "done");
+}
