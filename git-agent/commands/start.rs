@@ -20,6 +20,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let name = args.name.as_str();
     let live = state.load(name)?.live_state();
     if live != State::Queued || !schedule::start_now(&state, name)? {
+        // Read again: another command may have started it since we looked.
+        let live = state.load(name)?.live_state();
         return Err(Failure::fatal(format!("'{name}' is not queued (it is {live})"))
             .hint("'git agent start' starts a queued session; 'git agent resume' restarts one that ended")
             .into());

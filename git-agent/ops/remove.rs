@@ -458,6 +458,15 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
             "'git agent doctor --fix' leaves the record without a worktree; then remove it",
         )?;
     }
+    if live == crate::session::State::Queued {
+        // Taking it out of the queue commits nothing (its agent never ran): what its worktree
+        // holds was put there by hand, and an rm refused for it must not cost the session
+        // its place in the queue.
+        let mem = Memory::new(repo);
+        if let Some(failure) = refusal(&inspect(repo, &mem, &s)?, opts, force_flag) {
+            return Err(failure.into());
+        }
+    }
     if s.live_state().is_active() || s.live_state() == crate::session::State::Lost {
         let why = format!("stopped to remove the session ({})", opts.reason);
         crate::ops::stop::stop_session_for(&state, &s, opts.grace, Some(&why))?;

@@ -195,10 +195,24 @@ impl RunEnd {
 
 fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
     let me = ProcessRef::current();
+    let mut stray = false;
     let session = state.update(name, |s| {
-        s.processes.supervisor = Some(me.clone());
+        // Another live supervisor owns the session: we were started by a command killed
+        // before it recorded us, and the slot was given away again since. Running on would
+        // start the agent twice.
+        stray = s.state.is_active()
+            && s.processes
+                .supervisor
+                .as_ref()
+                .is_some_and(|p| p.pid != me.pid && p.is_alive());
+        if !stray {
+            s.processes.supervisor = Some(me.clone());
+        }
         Ok(s.clone())
     })?;
+    if stray {
+        return Ok(());
+    }
     if session
         .setup
         .as_ref()

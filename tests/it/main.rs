@@ -5,6 +5,7 @@ mod support;
 mod architecture;
 mod budgets;
 mod capacity;
+mod capacity_attacks;
 mod cleanup;
 mod conversations;
 mod dispatch;
