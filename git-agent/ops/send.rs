@@ -105,6 +105,21 @@ pub fn deliver_as(
         }
         _ => {}
     }
+    // Its budget covers all its runs: a run started with nothing of it left would only be
+    // stopped again, after its agent had spent more (invariant 13: refused up front).
+    if let Some(budget) = s.limits.budget_usd {
+        let spent = s.usage();
+        if spent.cost_usd.is_some_and(|usd| usd >= budget) {
+            use crate::agents::output::{format_cost, format_spend};
+            return Err(Failure::fatal(format!(
+                "'{name}' has spent its budget ({} of {}); its agent is not started again",
+                format_spend(&spent).unwrap_or_default(),
+                format_cost(budget)
+            ))
+            .hint("a session's budget covers all its runs: for more work, start a new session")
+            .into());
+        }
+    }
     if !s.worktree.is_dir() {
         return Err(Failure::fatal(format!(
             "the worktree of '{name}' is gone: {}",

@@ -227,3 +227,188 @@ fn wait_on_a_queued_session_ends_when_it_is_stopped() {
     std::fs::write(&gate, "").unwrap();
     assert_eq!(starts(&env, "q"), 0);
 }
+
+/// A config profile `name` of the fake installed as `cli`, running `script`.
+fn profile(env: &TestEnv, name: &str, cli: &str, script: &str) {
+    if !env.bin.join(cli).exists() {
+        env.install_fake(cli);
+    }
+    let path = env.script(name, script);
+    for (key, value) in [
+        ("command", format!("{cli} --script {}", path.display())),
+        ("format", cli.to_owned()),
+    ] {
+        env.git(&["config", &format!("agent.profile.{name}.{key}"), &value]);
+    }
+}
+
+/// `doctor` does not call queued, rate-limited or over-budget sessions lost or broken, and
+/// `clean` keeps the queued and the rate-limited ones.
+#[test]
+fn doctor_and_clean_leave_queued_rate_limited_and_over_budget_sessions_alone() {
+    let env = TestEnv::new();
+    profile(&env, "spend", "opencode", "step 0.03\nstep 0.03\nsleep 30");
+    profile(&env, "limited", "claude", "rate-limit");
+    env.git(&["config", "agent.retry.base", "1h"]);
+    env.agent(&[
+        "new", "--agent", "spend", "--budget", "0.05", "--name", "b", "t",
+    ])
+    .ok();
+    env.wait_state("b", "over-budget");
+    env.git(&["config", "agent.maxParallel", "1"]);
+    env.agent(&["new", "--agent", "limited", "--name", "r", "t"])
+        .ok();
+    env.wait_state("r", "rate-limited");
+    env.spawn(&["--name", "q", "t"], "write q.txt x");
+    assert_eq!(env.stored_state("q"), "queued");
+    let doctor = env.agent(&["doctor"]);
+    assert_eq!(doctor.code, 0, "{doctor}");
+    let json = env.agent(&["doctor", "--json"]).ok().json();
+    assert_eq!(
+        json["findings"].as_array().map(Vec::len),
+        Some(0),
+        "{json:#}"
+    );
+    env.agent(&["clean", "--yes"]).ok();
+    for name in ["q", "r", "b"] {
+        assert!(env.has_record(name), "clean removed {name}");
+    }
+    assert_eq!(env.stored_state("q"), "queued");
+    assert_eq!(env.stored_state("r"), "rate-limited");
+    env.agent(&["stop", "r"]).ok();
+    env.wait_state("q", "done");
+}
+
+/// A follow-up to a session that has spent its budget does not start its agent again.
+#[test]
+fn a_follow_up_to_an_over_budget_session_does_not_spend_more() {
+    let env = TestEnv::new();
+    profile(&env, "spend", "opencode", "step 0.03\nstep 0.03\nsleep 30");
+    env.agent(&[
+        "new", "--agent", "spend", "--budget", "0.05", "--name", "b", "t",
+    ])
+    .ok();
+    env.wait_state("b", "over-budget");
+    let calls = starts(&env, "b");
+    let out = env.agent(&["send", "b", "more"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(starts(&env, "b"), calls, "the agent ran again: {out}");
+    assert_eq!(env.stored_state("b"), "over-budget", "{out}");
+    assert_eq!(out.code, 128, "{out}");
+    assert!(
+        out.stderr
+            .contains("fatal: 'b' has spent its budget ($0.060 of $0.050)")
+            && out.stderr.contains("hint:"),
+        "{out}"
+    );
+    env.agent(&["resume", "b"]).code(128);
+    assert_eq!(starts(&env, "b"), calls);
+}
+
+/// `--budget` with `-n 3` is each session's own.
+#[test]
+fn a_budget_with_variants_is_per_session() {
+    let env = TestEnv::new();
+    profile(&env, "spend", "opencode", "step 0.03\nstep 0.03\nsleep 30");
+    env.agent(&[
+        "new", "-n", "3", "--agent", "spend", "--budget", "0.05", "--name", "v", "t",
+    ])
+    .ok();
+    for i in 1..=3 {
+        let r = env.wait_state(&format!("v-{i}"), "over-budget");
+        assert_eq!(r["reason"], "over budget: spent $0.060 of $0.050", "{r:#}");
+    }
+}
+
+/// `rm` of a session waiting to retry after a rate limit removes it at once, and it never
+/// retries afterwards; `pause` then `stop` ends a held retry.
+#[test]
+fn a_waiting_retry_is_removed_or_stopped_while_paused() {
+    let env = TestEnv::new();
+    profile(&env, "limited", "claude", "rate-limit");
+    env.git(&["config", "agent.retry.base", "1s"]);
+    env.agent(&["new", "--agent", "limited", "--name", "r", "t"])
+        .ok();
+    env.wait_state("r", "rate-limited");
+    let started = Instant::now();
+    env.agent(&["rm", "r"]).ok();
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert!(!env.has_record("r"));
+    let calls = starts(&env, "r");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(starts(&env, "r"), calls, "retried after rm");
+
+    env.agent(&["pause"]).ok();
+    env.agent(&["new", "--agent", "limited", "--name", "p", "t"])
+        .ok();
+    // Paused, a new session waits in the queue; started on purpose it runs and is limited.
+    env.agent(&["start", "p"]).ok();
+    env.wait_state("p", "rate-limited");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(env.stored_state("p"), "rate-limited", "held by the pause");
+    env.agent(&["stop", "p"]).ok();
+    let r = env.record("p");
+    assert_eq!(r["state"], "stopped", "{r:#}");
+    assert_eq!(r["runs"].as_array().unwrap().len(), 1, "{r:#}");
+    assert!(r.get("retry").is_none(), "{r:#}");
+}
+
+/// An agent that cannot resume its conversation (aider) is retried with its task afresh.
+#[test]
+fn an_agent_that_cannot_resume_is_retried_with_its_task() {
+    let env = TestEnv::new();
+    let marker = env.path("limited-once");
+    profile(
+        &env,
+        "ai",
+        "aider",
+        &format!("rate-limit-unless {}\nwrite a.txt x", marker.display()),
+    );
+    env.git(&["config", "agent.retry.base", "1s"]);
+    env.agent(&["new", "--agent", "ai", "--name", "a", "the task"])
+        .ok();
+    let r = env.wait_state("a", "done");
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{r:#}");
+    assert_eq!(runs[1]["kind"], "retry", "{r:#}");
+    assert_eq!(runs[1]["resumed"], false, "{r:#}");
+    assert!(
+        runs[1]["prompt"].as_str().unwrap().contains("the task"),
+        "{r:#}"
+    );
+}
+
+/// A queued session whose worktree was deleted by hand before its slot came ends `failed`
+/// saying so, and the queue moves on past it.
+#[test]
+fn a_queued_session_whose_worktree_was_deleted_fails_and_the_queue_moves_on() {
+    let env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "gone", "t"], "write g.txt x");
+    env.spawn(&["--name", "next", "t"], "write n.txt x");
+    let worktree = std::path::PathBuf::from(env.record("gone")["worktree"].as_str().unwrap());
+    std::fs::remove_dir_all(&worktree).unwrap();
+    std::fs::write(&gate, "").unwrap();
+    let r = env.wait_state("gone", "failed");
+    assert_eq!(r["reason"], "the worktree is gone", "{r:#}");
+    env.wait_state("next", "done");
+    assert_eq!(starts(&env, "gone"), 0);
+    let doctor = env.agent(&["doctor"]);
+    assert!(doctor.stdout.contains("gone"), "{doctor}");
+}
+
+/// Names with dots queue and start like any other.
+#[test]
+fn names_with_dots_queue_and_start() {
+    let env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "v1.2", "t"], "write d.txt x");
+    env.spawn(&["--name", "v1.2.fix", "t"], "write d.txt x");
+    assert_eq!(env.stored_state("v1.2"), "queued");
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("waiting for a slot (next)"), "{list}");
+    env.agent(&["start", "v1.2.fix"]).ok();
+    std::fs::write(&gate, "").unwrap();
+    env.agent(&["wait", "v1.2", "v1.2.fix", "--timeout", "60s"])
+        .ok();
+}
