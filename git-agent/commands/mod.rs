@@ -64,9 +64,14 @@ impl Ctx<'_> {
             .sessions
             .iter()
             .any(|s| s.live_state() == crate::session::State::Queued)
-            && crate::supervisor::schedule::advance(state).is_ok_and(|started| !started.is_empty())
         {
-            listing = state.load_all()?;
+            match crate::supervisor::schedule::advance(state) {
+                Ok(started) if !started.is_empty() => listing = state.load_all()?,
+                Ok(_) => {}
+                // Nothing starts on a limit that cannot be read (a bad `agent.maxParallel`
+                // set since): the sessions wait, but not in silence.
+                Err(err) => self.warn(&format!("queued sessions cannot start: {err:#}"))?,
+            }
         }
         for problem in &listing.problems {
             self.warn(&problem.message)?;

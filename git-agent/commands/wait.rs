@@ -74,6 +74,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     let mut all_done = true;
     let mut report = Vec::new();
     let mut last_look = Instant::now();
+    let mut warned = false;
     while !pending.is_empty() {
         let mut ended = Vec::new();
         for name in &pending {
@@ -121,7 +122,13 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         // killed is given away by whoever looks, so look now and then.
         if last_look.elapsed() >= Duration::from_secs(1) {
             last_look = Instant::now();
-            let _ = crate::supervisor::schedule::advance(&state);
+            if let Err(err) = crate::supervisor::schedule::advance(&state)
+                && !warned
+            {
+                // Said once: a limit that cannot be read keeps the queue where it is.
+                warned = true;
+                writeln!(ctx.err, "warning: queued sessions cannot start: {err:#}")?;
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -412,3 +412,54 @@ fn names_with_dots_queue_and_start() {
     env.agent(&["wait", "v1.2", "v1.2.fix", "--timeout", "60s"])
         .ok();
 }
+
+/// A queued session in a repository that was moved (with its worktrees): `doctor` explains
+/// it without starting it or calling it lost, `--fix` makes the record follow, and it runs
+/// from the new place once released.
+#[test]
+fn a_queued_session_in_a_moved_repository_is_repaired_then_runs() {
+    let env = TestEnv::new();
+    env.agent(&["pause"]).ok();
+    env.spawn(&["--name", "q", "t"], "write q.txt x");
+    assert_eq!(env.stored_state("q"), "queued");
+    let moved = env.root().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::rename(&env.repo, moved.join("repo")).unwrap();
+    std::fs::rename(env.agents_dir(), moved.join("repo.agents")).unwrap();
+    let repo = moved.join("repo");
+    let out = env.agent_in(&repo, &["doctor"]).code(1);
+    assert!(out.stdout.contains("q: the repository moved from"), "{out}");
+    assert!(!out.stdout.contains("lost"), "{out}");
+    env.agent_in(&repo, &["doctor", "--fix"]).ok();
+    env.agent_in(&repo, &["doctor"]).ok();
+    let list = env.agent_in(&repo, &["list"]).ok();
+    assert!(list.stdout.contains("queued"), "{list}");
+    env.agent_in(&repo, &["unpause"]).ok();
+    env.agent_in(&repo, &["wait", "q", "--timeout", "60s"]).ok();
+    let files = env.git_in(&repo, &["ls-tree", "--name-only", "agent/q"]);
+    assert!(files.contains("q.txt"), "{files}");
+}
+
+/// A bad `agent.maxParallel` set while sessions wait keeps them waiting (nothing starts on a
+/// limit that cannot be read), but never silently: `list` and `wait` say why.
+#[test]
+fn a_bad_cap_set_while_sessions_wait_is_reported_where_they_are_listed() {
+    let env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "q", "t"], "write q.txt x");
+    env.git(&["config", "agent.maxParallel", "lots"]);
+    std::fs::write(&gate, "").unwrap();
+    env.wait_state("blocker", "done");
+    let list = env.agent(&["list"]).ok();
+    assert!(
+        list.stderr.contains(
+            "warning: queued sessions cannot start: bad config value 'lots' for 'agent.maxParallel'"
+        ),
+        "{list}"
+    );
+    let wait = env.agent(&["wait", "q", "--timeout", "2s"]).code(1);
+    assert!(wait.stderr.contains("agent.maxParallel"), "{wait}");
+    assert_eq!(env.stored_state("q"), "queued");
+    env.git(&["config", "agent.maxParallel", "1"]);
+    env.agent(&["wait", "q", "--timeout", "60s"]).ok();
+}
