@@ -105,21 +105,7 @@ pub fn deliver_as(
         }
         _ => {}
     }
-    // Its budget covers all its runs: a run started with nothing of it left would only be
-    // stopped again, after its agent had spent more (invariant 13: refused up front).
-    if let Some(budget) = s.limits.budget_usd {
-        let spent = s.usage();
-        if spent.cost_usd.is_some_and(|usd| usd >= budget) {
-            use crate::agents::output::{format_cost, format_spend};
-            return Err(Failure::fatal(format!(
-                "'{name}' has spent its budget ({} of {}); its agent is not started again",
-                format_spend(&spent).unwrap_or_default(),
-                format_cost(budget)
-            ))
-            .hint("a session's budget covers all its runs: for more work, start a new session")
-            .into());
-        }
-    }
+    refuse_spent(&s)?;
     if !s.worktree.is_dir() {
         return Err(Failure::fatal(format!(
             "the worktree of '{name}' is gone: {}",
@@ -166,6 +152,28 @@ pub fn deliver_as(
         session_id: started.agent_session_id,
     });
     Ok(Delivered::Run { n, kind, resumed })
+}
+
+/// Refuses a new run of a session that has spent its budget: the budget covers all its runs,
+/// and a run started with nothing of it left would only be stopped again, after its agent had
+/// spent more (invariant 13: refused up front).
+fn refuse_spent(s: &crate::session::Session) -> Result<()> {
+    use crate::agents::output::{format_cost, format_spend};
+    let Some(budget) = s.limits.budget_usd else {
+        return Ok(());
+    };
+    let spent = s.usage();
+    if spent.cost_usd.is_some_and(|usd| usd >= budget) {
+        return Err(Failure::fatal(format!(
+            "'{}' has spent its budget ({} of {}); its agent is not started again",
+            s.name,
+            format_spend(&spent).unwrap_or_default(),
+            format_cost(budget)
+        ))
+        .hint("a session's budget covers all its runs: for more work, start a new session")
+        .into());
+    }
+    Ok(())
 }
 
 /// A review round sent.

@@ -79,6 +79,14 @@ pub fn stop_session_for(
         match now.live_state() {
             State::Lost => return lost(&now).map(Some),
             s if s.is_terminal() => return Ok(Some(now)),
+            // Asked to stop while it was starting, it joined the queue meanwhile and its
+            // supervisor exited: nothing will stop it but us (it would wait for a slot first).
+            State::Queued => {
+                let why = reason.unwrap_or("stopped by 'git agent stop' while queued");
+                if let Some(stopped) = supervisor::schedule::dequeue(state, name, why)? {
+                    return Ok(Some(stopped));
+                }
+            }
             _ => {}
         }
         if Instant::now() >= deadline {

@@ -463,3 +463,34 @@ fn a_bad_cap_set_while_sessions_wait_is_reported_where_they_are_listed() {
     env.git(&["config", "agent.maxParallel", "1"]);
     env.agent(&["wait", "q", "--timeout", "60s"]).ok();
 }
+
+/// `stop` of a session that is still starting when every slot is taken: whether it finds the
+/// session before or after its supervisor queued it, it ends `stopped` at once and its agent
+/// never runs (a stop requested before the queue took it must not wait for a slot).
+#[test]
+fn stop_of_a_session_queued_while_it_is_being_stopped_ends_it_at_once() {
+    let env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    for i in 0..4 {
+        let name = format!("s{i}");
+        std::thread::scope(|scope| {
+            let creating = scope.spawn(|| env.spawn(&["--name", &name, "t"], "write s.txt x"));
+            env.wait_until("the record", || env.has_record(&name));
+            let started = Instant::now();
+            let out = env.agent(&["stop", &name]);
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "stop took {:?}: {out}",
+                started.elapsed()
+            );
+            creating.join().unwrap();
+        });
+        env.wait_state(&name, "stopped");
+    }
+    std::fs::write(&gate, "").unwrap();
+    env.wait_state("blocker", "done");
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..4 {
+        assert_eq!(starts(&env, &format!("s{i}")), 0);
+    }
+}
