@@ -256,7 +256,12 @@ pub fn delivered(d: &Delivered, name: &str) -> String {
         Delivered::Queued(queued) => {
             format!("Queued for {name}: delivered when its current run ends ({queued} waiting).")
         }
-        Delivered::Run { n, kind, resumed } => {
+        Delivered::Run {
+            n,
+            kind,
+            resumed,
+            queued,
+        } => {
             let how = match resumed {
                 Some(Resumed {
                     profile,
@@ -278,7 +283,13 @@ pub fn delivered(d: &Delivered, name: &str) -> String {
             } else {
                 "Sent to"
             };
-            format!("{verb} {} (run {n}, {how})", bold(name))
+            // A follow-up is a new start: with every slot taken it waits, and says so.
+            let waits = if *queued {
+                "; queued: it starts when a slot frees"
+            } else {
+                ""
+            };
+            format!("{verb} {} (run {n}, {how}){waits}", bold(name))
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum Delivered {
         kind: RunKind,
         /// `None` if the agent cannot resume its conversation (it got the task afresh).
         resumed: Option<Resumed>,
+        /// Every slot was taken: the run waits in the queue (`agent.maxParallel`).
+        queued: bool,
     },
     /// Queued for the end of the current run: how many are waiting.
     Queued(usize),
@@ -147,11 +149,17 @@ pub fn deliver_as(
 
     let child = supervisor::spawn(repo.common_dir(), name, &s.worktree)?;
     let started = supervisor::wait_started(&state, name, child)?;
+    let queued = started.state == State::Queued;
     let resumed = resumed.then_some(Resumed {
         profile: started.agent.profile,
         session_id: started.agent_session_id,
     });
-    Ok(Delivered::Run { n, kind, resumed })
+    Ok(Delivered::Run {
+        n,
+        kind,
+        resumed,
+        queued,
+    })
 }
 
 /// Refuses a new run of a session that has spent its budget: the budget covers all its runs,

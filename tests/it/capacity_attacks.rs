@@ -70,6 +70,11 @@ fn a_follow_up_to_a_finished_session_waits_for_a_slot() {
     let out = env.agent(&["send", "a", "more"]).ok();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(env.stored_state("a"), "queued", "{out}");
+    assert!(
+        out.stdout
+            .contains("(run 2, the agent cannot resume: it got the task and the message afresh); queued: it starts when a slot frees"),
+        "{out}"
+    );
     assert_eq!(starts(&env, "a"), 1, "a's follow-up ran over the cap");
     std::fs::write(&gate, "").unwrap();
     let r = env.wait_state("a", "done");
