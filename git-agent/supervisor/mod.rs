@@ -194,6 +194,7 @@ impl RunEnd {
 }
 
 fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
+    crate::faults::point("supervise:start");
     let me = ProcessRef::current();
     let mut stray = false;
     let session = state.update(name, |s| {

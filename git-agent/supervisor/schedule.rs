@@ -290,7 +290,10 @@ fn start_granted(
     worktree: &Path,
 ) -> Result<()> {
     let child = match super::spawn(common_dir, name, worktree) {
-        Ok(child) => child,
+        Ok(child) => {
+            crate::faults::point("advance:spawned");
+            child
+        }
         Err(err) => {
             let mut s = state.load(name)?;
             s.state = State::Failed;

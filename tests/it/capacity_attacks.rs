@@ -499,3 +499,68 @@ fn stop_of_a_session_queued_while_it_is_being_stopped_ends_it_at_once() {
         assert_eq!(starts(&env, &format!("s{i}")), 0);
     }
 }
+
+/// Kills the supervisor of `name` (its agent runs on, as after `kill -9` of the supervisor).
+fn kill_supervisor(env: &TestEnv, name: &str) {
+    let pid = env.record(name)["processes"]["supervisor"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    env.wait_until("the supervisor to die", || crate::support::process_gone(pid));
+}
+
+/// The command giving a slot away is killed after it started the session's supervisor but
+/// before it recorded the grant: the supervisor takes the slot itself, once.
+#[test]
+fn a_command_killed_while_it_gives_a_slot_away_starts_nothing_twice() {
+    let mut env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "q", "t"], "write q.txt x");
+    kill_supervisor(&env, "blocker");
+    env.set_env("GIT_AGENT_CRASH_AT", "advance:spawned");
+    let out = env.agent(&["list"]);
+    env.set_env("GIT_AGENT_CRASH_AT", "");
+    assert_ne!(out.code, 0, "the crash point was not reached: {out}");
+    env.agent(&["list"]).ok();
+    env.agent(&["wait", "q", "--timeout", "60s"]).ok();
+    assert_eq!(starts(&env, "q"), 1);
+    std::fs::write(&gate, "").unwrap();
+}
+
+/// A supervisor given a slot dies before it records itself: its session is `lost` (never
+/// `running` for ever), the slot goes to the next in the queue, and `resume` runs it.
+#[test]
+fn a_granted_supervisor_that_dies_at_once_frees_its_slot() {
+    let mut env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "q1", "t"], "write q.txt x");
+    env.spawn(&["--name", "q2", "t"], "write q.txt x");
+    kill_supervisor(&env, "blocker");
+    env.set_env("GIT_AGENT_CRASH_AT", "supervise:start");
+    env.agent(&["list"]).ok();
+    env.set_env("GIT_AGENT_CRASH_AT", "");
+    env.wait_until("q1's supervisor to die", || {
+        env.record("q1")["processes"]["supervisor"]["pid"]
+            .as_i64()
+            .is_some_and(|pid| crate::support::process_gone(pid as i32))
+    });
+    env.agent(&["wait", "q2", "--timeout", "60s"]).ok();
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let q1 = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "q1")
+        .unwrap()
+        .clone();
+    assert_eq!(q1["state"], "lost", "{q1:#}");
+    assert_eq!(starts(&env, "q1"), 0);
+    env.agent(&["resume", "q1"]).ok();
+    env.agent(&["wait", "q1", "--timeout", "60s"]).ok();
+    assert_eq!(starts(&env, "q1"), 1);
+    std::fs::write(&gate, "").unwrap();
+}
