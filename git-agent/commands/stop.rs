@@ -39,6 +39,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         writeln!(ctx.err, "No running sessions.")?;
         return Ok(0);
     }
+    // The queued first: stopping a running one frees its slot, which would start a queued
+    // session we are about to stop (its agent launched only to be stopped).
+    let mut targets = targets;
+    targets.sort_by_key(|s| s.live_state() != crate::session::State::Queued);
     let mut code = 0;
     for session in targets {
         match stop_session(&state, &session, grace) {

@@ -510,7 +510,9 @@ fn kill_supervisor(env: &TestEnv, name: &str) {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    env.wait_until("the supervisor to die", || crate::support::process_gone(pid));
+    env.wait_until("the supervisor to die", || {
+        crate::support::process_gone(pid)
+    });
 }
 
 /// The command giving a slot away is killed after it started the session's supervisor but
@@ -563,4 +565,31 @@ fn a_granted_supervisor_that_dies_at_once_frees_its_slot() {
     env.agent(&["wait", "q1", "--timeout", "60s"]).ok();
     assert_eq!(starts(&env, "q1"), 1);
     std::fs::write(&gate, "").unwrap();
+}
+
+/// `stop --all` takes the queued sessions out of the queue before it frees slots: stopping
+/// a running one must not start a queued one it is about to stop.
+#[test]
+fn stop_all_never_starts_a_queued_session_on_its_way() {
+    let env = TestEnv::new();
+    env.git(&["config", "agent.maxParallel", "1"]);
+    let gate = env.path("gate");
+    for round in 0..4 {
+        let blocker = format!("a{round}");
+        env.spawn(
+            &["--name", &blocker, "t"],
+            &format!("wait-for {}\nwrite b.txt done", gate.display()),
+        );
+        env.wait_state(&blocker, "running");
+        for q in ["q1", "q2", "q3"] {
+            env.spawn(&["--name", &format!("{q}-{round}"), "t"], "write q.txt x");
+        }
+        env.agent(&["stop", "--all"]).ok();
+        std::thread::sleep(Duration::from_millis(300));
+        for q in ["q1", "q2", "q3"] {
+            let name = format!("{q}-{round}");
+            assert_eq!(env.stored_state(&name), "stopped");
+            assert_eq!(starts(&env, &name), 0, "{name} was started by stop --all");
+        }
+    }
 }
