@@ -43,6 +43,8 @@ pub enum Slot {
     Queued {
         ahead: usize,
     },
+    /// Another supervisor was given the session's slot: this one must leave it alone.
+    Elsewhere,
 }
 
 /// The limits that apply to the whole repository, read when the queue moves.
@@ -148,7 +150,15 @@ pub fn acquire(state: &StateDir, name: &str) -> Result<Slot> {
     let lock = state.lock()?;
     let mut me = state.load(name)?;
     if me.state == State::Running {
-        return Ok(Slot::Granted);
+        // Granted by `advance` to the supervisor it started, which is us, unless the command
+        // that started us was killed before it recorded the grant and another command gave
+        // the slot to a supervisor of its own since: two would run the agent.
+        let ours = me
+            .processes
+            .supervisor
+            .as_ref()
+            .is_some_and(|p| p.pid == std::process::id());
+        return Ok(if ours { Slot::Granted } else { Slot::Elsewhere });
     }
     // In the queue (in memory) first: it gets a slot only in its turn.
     me.state = State::Queued;
