@@ -562,8 +562,16 @@ fn a_granted_supervisor_that_dies_at_once_frees_its_slot() {
     let mut env = TestEnv::new();
     let gate = one_slot_taken(&env);
     env.spawn(&["--name", "q1", "t"], "write q.txt x");
-    env.spawn(&["--name", "q2", "t"], "write q.txt x");
+    // q1's supervisor queued it and exits (moving the queue as it goes): wait for that before
+    // the slot frees, so that nobody but the next look gives it away.
+    env.wait_until("q1's first supervisor to exit", || {
+        env.record("q1")["processes"]["supervisor"]["pid"]
+            .as_i64()
+            .is_some_and(|pid| crate::support::process_gone(pid as i32))
+    });
     kill_supervisor(&env, "blocker");
+    // Only q1 waits when the slot is given away, so only its supervisor gets the crash point
+    // (every process that look starts inherits it).
     env.set_env("GIT_AGENT_CRASH_AT", "supervise:start");
     env.agent(&["list"]).ok();
     env.set_env("GIT_AGENT_CRASH_AT", "");
@@ -572,16 +580,18 @@ fn a_granted_supervisor_that_dies_at_once_frees_its_slot() {
             .as_i64()
             .is_some_and(|pid| crate::support::process_gone(pid as i32))
     });
+    let state_of = |name: &str| {
+        env.agent(&["list", "--json"]).ok().json()["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["state"].clone())
+    };
+    env.wait_until("q1 to show lost", || state_of("q1") == Some("lost".into()));
+    // Its slot goes to the next one in the queue.
+    env.spawn(&["--name", "q2", "t"], "write q.txt x");
     env.agent(&["wait", "q2", "--timeout", "60s"]).ok();
-    let list = env.agent(&["list", "--json"]).ok().json();
-    let q1 = list["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "q1")
-        .unwrap()
-        .clone();
-    assert_eq!(q1["state"], "lost", "{q1:#}");
     assert_eq!(starts(&env, "q1"), 0);
     env.agent(&["resume", "q1"]).ok();
     env.agent(&["wait", "q1", "--timeout", "60s"]).ok();
