@@ -538,6 +538,13 @@ fn what_an_agent_runs_never_starts_another_sessions_agent() {
     );
     env.wait_state("g-1", "running");
     assert_eq!(env.stored_state("g-2"), "queued");
+    // g-2's supervisor queued it and exits, moving the queue as it goes: only then free the
+    // slot, so that nobody but the looks below can give it away.
+    env.wait_until("g-2's first supervisor to exit", || {
+        env.record("g-2")["processes"]["supervisor"]["pid"]
+            .as_i64()
+            .is_some_and(|pid| crate::support::process_gone(pid as i32))
+    });
     let supervisor = env.record("g-1")["processes"]["supervisor"]["pid"]
         .as_i64()
         .unwrap();
