@@ -50,10 +50,12 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
             ahead: None,
         })
         .collect();
-    let sessions: Vec<Session> = rows.iter().map(|r| r.session.clone()).collect();
-    let queue = crate::supervisor::schedule::queue(&sessions);
+    let queue: Vec<String> = crate::supervisor::schedule::queue(rows.iter().map(|r| &r.session))
+        .into_iter()
+        .map(|s| s.name.clone())
+        .collect();
     for row in &mut rows {
-        row.ahead = queue.iter().position(|q| q.name == row.session.name);
+        row.ahead = queue.iter().position(|q| *q == row.session.name);
     }
     if all {
         rows.extend(state.load_archive()?.into_iter().map(|s| Row {

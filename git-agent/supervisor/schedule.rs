@@ -187,9 +187,9 @@ pub fn acquire(state: &StateDir, name: &str) -> Result<Slot> {
 }
 
 /// The queued sessions, first to start first.
-pub fn queue(all: &[Session]) -> Vec<&Session> {
+pub fn queue<'a>(all: impl IntoIterator<Item = &'a Session>) -> Vec<&'a Session> {
     let mut queued: Vec<&Session> = all
-        .iter()
+        .into_iter()
         .filter(|s| s.live_state() == State::Queued)
         .collect();
     queued.sort_by(|a, b| {

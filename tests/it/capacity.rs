@@ -108,14 +108,7 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
     for i in 2..=7 {
         assert_eq!(env.stored_state(&format!("k-{i}")), "queued");
     }
-    let supervisor = env.record("k-1")["processes"]["supervisor"]["pid"]
-        .as_i64()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    env.kill_supervisor("k-1");
     // Nobody gave the slot away; a command that looks at the sessions does: here `wait`,
     // which looks now and then while it waits for queued sessions.
     std::fs::write(&gate, "").unwrap();
@@ -540,22 +533,8 @@ fn what_an_agent_runs_never_starts_another_sessions_agent() {
     assert_eq!(env.stored_state("g-2"), "queued");
     // g-2's supervisor queued it and exits, moving the queue as it goes: only then free the
     // slot, so that nobody but the looks below can give it away.
-    env.wait_until("g-2's first supervisor to exit", || {
-        env.record("g-2")["processes"]["supervisor"]["pid"]
-            .as_i64()
-            .is_some_and(|pid| crate::support::process_gone(pid as i32))
-    });
-    let supervisor = env.record("g-1")["processes"]["supervisor"]["pid"]
-        .as_i64()
-        .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    env.wait_until("g-1's supervisor to die", || {
-        crate::support::process_gone(supervisor as i32)
-    });
+    env.wait_supervisor_gone("g-2");
+    env.kill_supervisor("g-1");
     // `git agent list` as an agent would run it (its run token in the environment).
     let mut cmd = env.command("git", &env.repo);
     cmd.args(["agent", "list"])

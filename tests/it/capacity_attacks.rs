@@ -500,21 +500,6 @@ fn stop_of_a_session_queued_while_it_is_being_stopped_ends_it_at_once() {
     }
 }
 
-/// Kills the supervisor of `name` (its agent runs on, as after `kill -9` of the supervisor).
-fn kill_supervisor(env: &TestEnv, name: &str) {
-    let pid = env.record(name)["processes"]["supervisor"]["pid"]
-        .as_i64()
-        .unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    env.wait_until("the supervisor to die", || {
-        crate::support::process_gone(pid)
-    });
-}
-
 /// The command giving a slot away is killed after it started the session's supervisor but
 /// before it recorded the grant; the next command gives the slot away again: whichever
 /// supervisor gets it, the agent runs once (a race: tried a few times).
@@ -532,7 +517,7 @@ fn a_command_killed_while_it_gives_a_slot_away_starts_nothing_twice() {
         );
         env.wait_state(&blocker, "running");
         env.spawn(&["--name", &q, "t"], "write q.txt x");
-        kill_supervisor(&env, &blocker);
+        env.kill_supervisor(&blocker);
         let mut crashing = env.command("git", &env.repo);
         crashing
             .args(["agent", "list"])
@@ -564,22 +549,14 @@ fn a_granted_supervisor_that_dies_at_once_frees_its_slot() {
     env.spawn(&["--name", "q1", "t"], "write q.txt x");
     // q1's supervisor queued it and exits (moving the queue as it goes): wait for that before
     // the slot frees, so that nobody but the next look gives it away.
-    env.wait_until("q1's first supervisor to exit", || {
-        env.record("q1")["processes"]["supervisor"]["pid"]
-            .as_i64()
-            .is_some_and(|pid| crate::support::process_gone(pid as i32))
-    });
-    kill_supervisor(&env, "blocker");
+    env.wait_supervisor_gone("q1");
+    env.kill_supervisor("blocker");
     // Only q1 waits when the slot is given away, so only its supervisor gets the crash point
     // (every process that look starts inherits it).
     env.set_env("GIT_AGENT_CRASH_AT", "supervise:start");
     env.agent(&["list"]).ok();
     env.set_env("GIT_AGENT_CRASH_AT", "");
-    env.wait_until("q1's supervisor to die", || {
-        env.record("q1")["processes"]["supervisor"]["pid"]
-            .as_i64()
-            .is_some_and(|pid| crate::support::process_gone(pid as i32))
-    });
+    env.wait_supervisor_gone("q1");
     let state_of = |name: &str| {
         env.agent(&["list", "--json"]).ok().json()["sessions"]
             .as_array()

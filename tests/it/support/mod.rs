@@ -385,6 +385,33 @@ impl TestEnv {
         self.root().join("shared").join(name)
     }
 
+    /// The pid of the supervisor recorded for session `name`.
+    #[track_caller]
+    pub fn supervisor_pid(&self, name: &str) -> i32 {
+        let pid = self.record(name)["processes"]["supervisor"]["pid"].as_i64();
+        i32::try_from(pid.expect("a supervisor is recorded")).unwrap()
+    }
+
+    /// Waits until the supervisor recorded for `name` has exited (or was never alive).
+    #[track_caller]
+    pub fn wait_supervisor_gone(&self, name: &str) {
+        self.wait_until(&format!("{name}'s supervisor to exit"), || {
+            process_gone(self.supervisor_pid(name))
+        });
+    }
+
+    /// Kills session `name`'s supervisor (`kill -9`) and waits until it is gone.
+    #[track_caller]
+    pub fn kill_supervisor(&self, name: &str) {
+        let pid = self.supervisor_pid(name);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        self.wait_until(&format!("{name}'s supervisor to die"), || process_gone(pid));
+    }
+
     /// Creates a sentinel file (releases a `wait-for` step).
     pub fn touch(&self, name: &str) {
         std::fs::write(self.path(name), "").unwrap();
