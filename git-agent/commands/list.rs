@@ -81,6 +81,8 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
     rows.sort_by(|a, b| {
         (a.archived, a.state.attention_rank())
             .cmp(&(b.archived, b.state.attention_rank()))
+            // Queued ones in the order they will start.
+            .then_with(|| a.ahead.cmp(&b.ahead))
             .then_with(|| b.session.created_at.cmp(&a.session.created_at))
             .then_with(|| a.session.name.cmp(&b.session.name))
     });

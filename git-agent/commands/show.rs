@@ -248,7 +248,8 @@ fn limit_rows(rows: &mut Rows, s: &Session) {
     let l = &s.limits;
     let mut limits = Vec::new();
     if let Some(n) = l.max_parallel {
-        limits.push(format!("{n} agents at once"));
+        let agents = if n == 1 { "agent" } else { "agents" };
+        limits.push(format!("{n} {agents} at once"));
     }
     if let Some(n) = l.profile_max_parallel {
         limits.push(format!("{n} {} at once", s.agent.profile));
@@ -370,7 +371,13 @@ fn spending_rows(rows: &mut Rows, s: &Session) {
         }
     }
     let mut pids = Vec::new();
-    if let Some(p) = &s.processes.supervisor {
+    // A queued session has no process: the supervisor recorded is the one that queued it.
+    if let Some(p) = s
+        .processes
+        .supervisor
+        .as_ref()
+        .filter(|_| s.state != State::Queued)
+    {
         pids.push(format!("supervisor {}", p.pid));
     }
     if let Some(p) = &s.processes.agent {
