@@ -100,6 +100,8 @@ pub enum Command {
     Path(commands::path::Args),
     /// Review and approve the commands .git-agent.toml defines
     Trust(commands::trust::Args),
+    /// Plans: a graph of tasks in a TOML file ('plan check' validates one)
+    Plan(commands::plan::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),
     /// The stream of state changes of all sessions (--follow to keep watching)
@@ -204,6 +206,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Exec(args) => commands::exec::run(ctx, args),
         Command::Path(args) => commands::path::run(ctx, args),
         Command::Trust(args) => commands::trust::run(ctx, args),
+        Command::Plan(args) => commands::plan::run(ctx, args),
         Command::Demo(args) => commands::demo::run(ctx, args),
         Command::Events(args) => commands::events::run(ctx, args),
         Command::Config(args) => commands::config::run(ctx, args),

@@ -20,6 +20,7 @@ pub mod new;
 pub mod notify;
 pub mod path;
 pub mod pause;
+pub mod plan;
 pub mod profiles;
 pub mod resume;
 pub mod rm;

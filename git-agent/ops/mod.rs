@@ -5,7 +5,8 @@
 //!   new worktree) and `take.rs` (`--take-changes`) prepare its worktrees;
 //! - `stop.rs`, `send.rs` (follow-ups and review rounds), `remove.rs` (`rm`, `clean`, and
 //!   `merge` once the work landed), `verify.rs` (the project's tests in a worktree);
-//! - `doctor/`: one file per group of checks; `plugins.rs`: `git-agent-*` plugins.
+//! - `doctor/`: one file per group of checks; `plugins.rs`: `git-agent-*` plugins;
+//! - `plan/`: plan files (a task graph): format, validation, waves.
 //!
 //! Below the commands in the one-way flow (binaries → cli → commands → ops → model/store, git
 //! layer → process wrapper): nothing here prints or prompts (text a caller may print is
@@ -16,6 +17,7 @@ pub mod create;
 pub mod doctor;
 pub mod foreground;
 pub mod include;
+pub mod plan;
 pub mod plugins;
 pub mod remove;
 pub mod send;

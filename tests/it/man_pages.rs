@@ -31,8 +31,21 @@ fn render(mut cmd: clap::Command, bin: &str, sections: Sections) -> String {
         roff.control("SH", ["COMMANDS"]);
         let prefix = cmd.get_bin_name().unwrap_or(bin).to_owned();
         let prefix = prefix.strip_suffix(" merge").unwrap_or(&prefix).to_owned();
-        for sub in subs {
-            let name = format!("{prefix} {}", sub.get_name());
+        // Depth first: a subcommand group (`plan`) is followed by its own subcommands.
+        let mut queue: Vec<(String, &clap::Command)> = subs
+            .into_iter()
+            .rev()
+            .map(|s| (format!("{prefix} {}", s.get_name()), s))
+            .collect();
+        while let Some((name, sub)) = queue.pop() {
+            // (clap's generated `help` subcommand lists the others again: not repeated.)
+            let children: Vec<&clap::Command> = sub
+                .get_subcommands()
+                .filter(|s| !s.is_hide_set() && sub.get_name() != "help")
+                .collect();
+            for child in children.into_iter().rev() {
+                queue.push((format!("{name} {}", child.get_name()), child));
+            }
             let usage = sub
                 .clone()
                 .bin_name(&name)
