@@ -246,3 +246,23 @@ fn bad_settings_and_unknown_keys_name_their_line() {
         "{err}"
     );
 }
+
+/// The README's plan example is a valid plan.
+#[test]
+fn the_readme_example_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```toml\nname = \"search-v2\"")
+        .expect("the example")
+        + 8;
+    let len = readme[start..].find("```").unwrap();
+    let env = TestEnv::new();
+    env.write("plan.toml", &readme[start..start + len]);
+    env.write("prompts/index.md", "Implement the index builder\n");
+    let out = env.agent(&["plan", "check", "plan.toml"]).ok();
+    assert!(
+        out.stdout.contains("wave 2: index (after skeleton)"),
+        "{out}"
+    );
+}
