@@ -15,23 +15,7 @@ const TERMINAL: &[&str] = &["Ctx", "Format", "JSON_VERSION"];
 
 #[test]
 fn nothing_below_commands_imports_commands_or_cli() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = root.join("git-agent");
-    let mut violations = Vec::new();
-    for file in rust_files(&lib) {
-        let rel = file.strip_prefix(&lib).unwrap();
-        if rel.starts_with("commands")
-            || rel.starts_with("cli")
-            || rel == Path::new("lib.rs")
-            || rel == Path::new("main.rs")
-        {
-            continue;
-        }
-        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
-        for line in upward_in_library(&tokens) {
-            violations.push(format!("git-agent/{}:{line}", rel.display()));
-        }
-    }
+    let violations = library_lines(&[], upward_in_library);
     assert!(
         violations.is_empty(),
         "the library reaches up into commands/ or cli/ (move the logic down into \
@@ -42,28 +26,37 @@ fn nothing_below_commands_imports_commands_or_cli() {
 
 #[test]
 fn nothing_below_commands_imports_ui() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let lib = root.join("git-agent");
-    let mut violations = Vec::new();
-    for file in rust_files(&lib) {
-        let rel = file.strip_prefix(&lib).unwrap();
-        if rel.starts_with("commands")
-            || rel.starts_with("cli")
-            || ["lib.rs", "main.rs", "ui.rs"].map(Path::new).contains(&rel)
-        {
-            continue;
-        }
-        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
-        for line in naming(&tokens, &["ui"]) {
-            violations.push(format!("git-agent/{}:{line}", rel.display()));
-        }
-    }
+    let violations = library_lines(&["ui.rs"], |tokens| naming(tokens, &["ui"]));
     assert!(
         violations.is_empty(),
         "the library renders for the terminal (return the data; let commands/ render it \
          with ui):\n  {}",
         violations.join("\n  ")
     );
+}
+
+/// `git-agent/FILE:LINE` of every line `find` reports in the library below `commands/` and
+/// `cli/` (leaving out `lib.rs`, `main.rs` and the files in `skip`).
+fn library_lines(skip: &[&str], find: impl Fn(&[Token]) -> Vec<usize>) -> Vec<String> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("git-agent");
+    let mut found = Vec::new();
+    for file in rust_files(&lib) {
+        let rel = file.strip_prefix(&lib).unwrap();
+        if rel.starts_with("commands")
+            || rel.starts_with("cli")
+            || ["lib.rs", "main.rs"]
+                .iter()
+                .chain(skip)
+                .any(|f| rel == Path::new(f))
+        {
+            continue;
+        }
+        let tokens = tokens(&std::fs::read_to_string(&file).unwrap());
+        for line in find(&tokens) {
+            found.push(format!("git-agent/{}:{line}", rel.display()));
+        }
+    }
+    found
 }
 
 #[test]
