@@ -61,7 +61,7 @@ fn compare_url(remote_url: &str, base: &str, branch: &str) -> Option<String> {
 
 fn body(s: &Session) -> String {
     let mut body = format!("## Task\n\n{}\n", s.prompt.trim());
-    if let Some(summary) = land::summary(s) {
+    if let Some(summary) = s.summary() {
         body.push_str(&format!("\n## What the agent reported\n\n{summary}\n"));
     }
     body.push_str(&format!(

@@ -449,7 +449,7 @@ pub fn conflict_prompt(repo: &Repo, s: &Session, refused: &Refused, how: How) ->
         ])
         .run()
         .unwrap_or_default();
-    let did = land::summary(s).unwrap_or_else(|| s.prompt.trim().to_owned());
+    let did = s.summary().unwrap_or_else(|| s.prompt.trim().to_owned());
     let finish = match how {
         How::Merge => "then `git add` them and finish the merge with `git commit --no-edit`",
         How::Rebase => {

@@ -138,6 +138,8 @@ pub struct ProjectCommand {
     /// `setup`, `run`, `verify` or `profile <name>`.
     pub what: String,
     pub text: String,
+    /// Where it is written: `.git-agent.toml`, or a plan file.
+    pub source: String,
 }
 
 impl ProjectCommand {
@@ -145,6 +147,15 @@ impl ProjectCommand {
         Self {
             what: what.into(),
             text: text.into(),
+            source: FILE.to_owned(),
+        }
+    }
+
+    /// A command of a plan file (`validate`, a task's `verify`), named by `file`.
+    pub fn from_plan(what: impl Into<String>, text: impl Into<String>, file: &str) -> Self {
+        Self {
+            source: file.to_owned(),
+            ..Self::new(what, text)
         }
     }
 

@@ -40,26 +40,6 @@ pub fn subject(s: &Session) -> String {
     }
 }
 
-/// What the agent said it did (its final answer), shortened.
-pub fn summary(s: &Session) -> Option<String> {
-    let run = s.run()?;
-    let text = run
-        .outcome
-        .result
-        .as_deref()
-        .or(run.outcome.last_text.as_deref())?
-        .trim();
-    if text.is_empty() {
-        return None;
-    }
-    const MAX: usize = 1500;
-    Some(if text.chars().count() > MAX {
-        text.chars().take(MAX).collect::<String>() + "…"
-    } else {
-        text.to_owned()
-    })
-}
-
 /// The message of the commit that lands a session: `--message`, else the task and what the
 /// agent said it did; then the commits it squashes, and trailers naming the session.
 pub(super) fn message(s: &Session, opts: &Options, commits: &[String], squash: bool) -> String {
@@ -73,7 +53,7 @@ pub(super) fn message(s: &Session, opts: &Options, commits: &[String], squash: b
                 t.push_str("\n\n");
                 t.push_str(rest.trim());
             }
-            if let Some(summary) = summary(s) {
+            if let Some(summary) = s.summary() {
                 t.push_str("\n\n");
                 t.push_str(&summary);
             }

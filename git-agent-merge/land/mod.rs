@@ -39,7 +39,7 @@ use git_agent::git::merging::Memory;
 use git_agent::git::repo::Repo;
 
 pub use self::build::{rebase_branch, unmerged_paths};
-pub use self::messages::{subject, summary};
+pub use self::messages::subject;
 pub use self::model::{Landed, Options, Plan, Refused, Step, Strategy};
 use self::predict::Predicted;
 pub use self::prepare::{commit_leftovers, ensure_idle};

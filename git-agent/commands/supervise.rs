@@ -1,5 +1,5 @@
 //! `git-agent __supervise COMMON_DIR NAME`: the detached supervisor (internal; started by
-//! `git agent new`).
+//! `git agent new`), and the plan it belongs to advanced at its end.
 
 use std::path::PathBuf;
 
@@ -16,7 +16,19 @@ pub struct Args {
     pub name: String,
 }
 
-pub fn run(_ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    crate::supervisor::run(&args.common_dir, &args.name)?;
+pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let supervised = crate::supervisor::run(&args.common_dir, &args.name);
+    // The session's end may be what its plan waits for: land it, start what can start.
+    if let Ok(repo) = crate::git::repo::Repo::open_common(&args.common_dir)
+        && let Err(err) = crate::ops::plan::drive::advance_for(&repo, &args.name)
+    {
+        // The supervisor's stderr is its log.
+        writeln!(
+            ctx.err,
+            "could not advance the plan of {}: {err:#}",
+            args.name
+        )?;
+    }
+    supervised?;
     Ok(0)
 }

@@ -59,7 +59,7 @@ pub fn project_commands(project: &ProjectFile) -> Vec<ProjectCommand> {
 }
 
 fn show(ctx: &mut Ctx<'_>, command: &ProjectCommand) -> Result<()> {
-    writeln!(ctx.err, "{} ({}):", ui::bold(&command.what), project::FILE)?;
+    writeln!(ctx.err, "{} ({}):", ui::bold(&command.what), command.source)?;
     for line in command.text.lines() {
         writeln!(ctx.err, "    {line}")?;
     }
@@ -96,8 +96,7 @@ impl Ctx<'_> {
                 writeln!(
                     self.err,
                     "Approved the {} command of {} for this repository.",
-                    c.what,
-                    project::FILE
+                    c.what, c.source
                 )?;
             }
             return Ok(());
@@ -118,8 +117,7 @@ impl Ctx<'_> {
                 if !yes {
                     let mut f = Failure::fatal(format!(
                         "the {} command of {} was not approved",
-                        c.what,
-                        project::FILE
+                        c.what, c.source
                     ));
                     if let Some(h) = skip_hint {
                         f = f.hint(h.to_owned());
@@ -133,7 +131,7 @@ impl Ctx<'_> {
         let first = &pending[0];
         let mut f = Failure::fatal(format!(
             "{} defines a {} command you have not approved: {}",
-            project::FILE,
+            first.source,
             first.what,
             first.text.lines().next().unwrap_or_default()
         ))

@@ -19,6 +19,7 @@ pub mod command;
 pub mod hooks;
 pub mod link;
 pub mod merging;
+pub mod refs;
 pub mod repo;
 pub mod status;
 pub mod worktree;

@@ -241,6 +241,27 @@ impl Session {
         self.agent.leaves.iter().cloned().chain(brought).collect()
     }
 
+    /// What the agent said it did (its final answer, else the last thing it said), shortened
+    /// to 1500 characters: a commit message's body, a dependent task's `{{ deps }}`.
+    pub fn summary(&self) -> Option<String> {
+        let run = self.run()?;
+        let text = run
+            .outcome
+            .result
+            .as_deref()
+            .or(run.outcome.last_text.as_deref())?
+            .trim();
+        if text.is_empty() {
+            return None;
+        }
+        const MAX: usize = 1500;
+        Some(if text.chars().count() > MAX {
+            text.chars().take(MAX).collect::<String>() + "…"
+        } else {
+            text.to_owned()
+        })
+    }
+
     /// The agent as shown in tables: the profile, or the program's name for a command.
     pub fn short_agent(&self) -> String {
         if self.agent.source == "command" {

@@ -106,6 +106,19 @@ impl StateDir {
         Ok(Ok(LockGuard { _file: file }))
     }
 
+    /// Takes lock `file_name` if it is free; `None` if somebody holds it.
+    pub(super) fn try_lock_file(&self, file_name: &str) -> Result<Option<LockGuard>> {
+        let path = self.root.join(file_name);
+        let file = open_lock(&path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(LockGuard { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("could not lock {}", path.display()))
+            }
+        }
+    }
+
     fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
         self.ensure()?;
         let path = self.root.join(file_name);

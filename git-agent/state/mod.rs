@@ -16,6 +16,7 @@
 //!   sessions/<name>/supervisor.log  the supervisor's own diagnostics
 //!   archive/                  records of removed sessions, never silently deleted
 //!   quarantine/               records that failed to parse, moved aside
+//!   plans/<name>.json         running plans (see `plans.rs`)
 //! ```
 //!
 //! Invariants (DESIGN.md §5.5):
@@ -54,6 +55,7 @@ pub mod cache;
 mod events;
 mod listing;
 mod locks;
+pub mod plans;
 pub mod ports;
 pub mod rounds;
 pub mod status;
@@ -290,13 +292,13 @@ impl StateDir {
     }
 }
 
-/// Writes `session` to `path` atomically: a temporary file in `dir`, synced, then renamed.
-fn write_atomically(dir: &Path, path: &Path, session: &Session) -> Result<()> {
+/// Writes `value` to `path` atomically: a temporary file in `dir`, synced, then renamed.
+fn write_atomically(dir: &Path, path: &Path, value: &impl serde::Serialize) -> Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .with_context(|| format!("could not create a temporary file in {}", dir.display()))?;
-    serde_json::to_writer_pretty(&mut tmp, session)?;
+    serde_json::to_writer_pretty(&mut tmp, value)?;
     tmp.write_all(b"\n")?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)

@@ -83,7 +83,7 @@ fn the_example_plan_checks_and_prints_its_waves() {
     );
     assert!(
         out.stdout
-            .contains("'git agent plan run' is not available yet"),
+            .contains("Nothing ran; run it with: git agent plan run plan.toml"),
         "{out}"
     );
     // New files are fine: a warning, not an error.

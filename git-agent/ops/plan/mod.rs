@@ -3,7 +3,10 @@
 //! each error naming its line); `check.rs` validates a parsed plan against the repository
 //! (base, profiles, prompt files, `touches` globs) and `graph.rs` orders its tasks into waves.
 //!
-//! Nothing here runs a task: `plan check` is the only consumer so far. Invariant: a [`Plan`]
+//! Running a plan: `start.rs` (`plan run`), `drive.rs` (each advance: land, start, retry),
+//! `finish.rs` (validate and land the integration branch), `calls.rs` (the `git agent`
+//! commands a plan runs), `templates.rs` (`{{ deps }}`); the record is
+//! `crate::state::plans`. Invariant: a [`Plan`]
 //! that [`check::check`] accepted has unique non-empty ids, known dependencies, no cycle, one
 //! non-empty prompt per task and `touches` globs inside the repository.
 
@@ -16,8 +19,14 @@ use toml::Spanned;
 
 use crate::error::Failure;
 
+pub mod calls;
 pub mod check;
+pub mod control;
+pub mod drive;
+pub mod finish;
 pub mod graph;
+pub mod start;
+pub mod templates;
 
 /// When the integration branch lands on the base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -1,34 +1,19 @@
-//! `git agent plan`: plans, a task graph in a TOML file (README "Plans"). Only `plan check`
-//! exists so far: it validates a plan and prints its waves; nothing runs.
+//! `git agent plan check`: validate a plan and print its waves; nothing runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{Ctx, Format, OutputArgs};
+use crate::commands::{Ctx, Format, OutputArgs};
 use crate::error::Failure;
+use crate::git::repo::Repo;
+use crate::ops::plan::Plan;
 use crate::ops::plan::{self, Land, Problem, check::Checked, graph::Wave};
+use crate::session::Base;
 
 #[derive(Debug, clap::Args)]
-#[command(arg_required_else_help = true)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: PlanCommand,
-}
-
-#[derive(Debug, clap::Subcommand)]
-pub enum PlanCommand {
-    /// Validate a plan file and print its waves (nothing runs)
-    #[command(
-        after_help = "Exit status: 0 the plan is valid; 128 it is not (each problem is named \
-                      with its task and line)."
-    )]
-    Check(CheckArgs),
-}
-
-#[derive(Debug, clap::Args)]
-#[command(mut_args(super::reword("json", |a| a.help("Print the plan, its tasks and waves as JSON"))))]
+#[command(mut_args(crate::commands::reword("json", |a| a.help("Print the plan, its tasks and waves as JSON"))))]
 pub struct CheckArgs {
     /// The plan file (TOML)
     pub file: PathBuf,
@@ -75,31 +60,9 @@ struct TaskDoc {
     retries: u32,
 }
 
-pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
-    match args.command {
-        PlanCommand::Check(args) => check(ctx, args),
-    }
-}
-
-fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
+pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
     let repo = ctx.repo()?;
-    let path = ctx.cwd.join(&args.file);
-    let (raw, text) = plan::read(&path, &args.file)?;
-    let checked = plan::check::check(&repo, &path, raw, &text)?;
-    for warning in &checked.warnings {
-        ctx.warn(&warning.render(&args.file))?;
-    }
-    let Checked {
-        plan: Some(plan),
-        base: Some(base),
-        waves,
-        problems,
-        ..
-    } = checked
-    else {
-        return Err(invalid(ctx, &args.file, &checked.problems)?);
-    };
-    debug_assert!(problems.is_empty());
+    let (plan, base, waves, warnings) = checked(ctx, &repo, &args.file)?;
     let wave_of = |id: &str| {
         waves
             .iter()
@@ -139,7 +102,7 @@ fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
             fix: plan.fix,
             tasks,
             waves,
-            warnings: checked.warnings,
+            warnings,
         })?;
         return Ok(0);
     }
@@ -180,9 +143,34 @@ fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
     }
     writeln!(
         ctx.out,
-        "Nothing ran: 'git agent plan run' is not available yet."
+        "Nothing ran; run it with: git agent plan run {}",
+        args.file.display()
     )?;
     Ok(0)
+}
+
+/// Reads and checks a plan file: its warnings shown, its problems the error (exit 128).
+pub fn checked(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    file: &Path,
+) -> Result<(Plan, Base, Vec<Wave>, Vec<Problem>)> {
+    let path = ctx.cwd.join(file);
+    let (raw, text) = plan::read(&path, file)?;
+    let checked = plan::check::check(repo, &path, raw, &text)?;
+    for warning in &checked.warnings {
+        ctx.warn(&warning.render(file))?;
+    }
+    match checked {
+        Checked {
+            plan: Some(plan),
+            base: Some(base),
+            waves,
+            problems,
+            warnings,
+        } if problems.is_empty() => Ok((plan, base, waves, warnings)),
+        checked => Err(invalid(ctx, file, &checked.problems)?),
+    }
 }
 
 /// Reports the problems of an invalid plan: one is the `fatal:` line itself; several are

@@ -1,0 +1,122 @@
+//! The `git agent` commands a plan runs for its tasks: `new`, `merge`, `sync`, `send`,
+//! `resume`. A plan goes through the same commands a user would type, so every rule they keep
+//! (trust, the queue, budgets, the merge pipeline's refusals) holds for a plan too.
+//!
+//! Each call runs our own executable in the repository's main worktree, with the repository
+//! variables of whoever advances the plan removed, and returns what it printed. What ran and
+//! what it said go to the plan's log. Never prints.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::process::Cmd;
+use crate::state::StateDir;
+
+/// What one call gave back.
+#[derive(Debug)]
+pub struct Called {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Called {
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+
+    /// The gist of its error output: the `fatal:`/`error:` lines, else the last line.
+    pub fn why(&self) -> String {
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("fatal:") || l.starts_with("error:"))
+            .collect();
+        if lines.is_empty() {
+            return self
+                .stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("it failed without saying why")
+                .trim()
+                .to_owned();
+        }
+        lines
+            .iter()
+            .map(|l| {
+                l.trim_start_matches("fatal: ")
+                    .trim_start_matches("error: ")
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Its stdout as JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.stdout).ok()
+    }
+}
+
+/// Runs `git agent ARGS…` for plan `plan` in `repo_dir`, with `config` as `git -c` settings.
+pub fn git_agent(
+    state: &StateDir,
+    plan: &str,
+    repo_dir: &Path,
+    args: &[&str],
+    config: &[(&str, &str)],
+) -> Result<Called> {
+    let mut cmd = Cmd::new(crate::process::git_agent_exe()?)
+        .args(args)
+        .current_dir(repo_dir);
+    for var in crate::process::REPO_ENV
+        .iter()
+        .chain(crate::process::INVOCATION_ENV)
+    {
+        cmd = cmd.env_remove(var);
+    }
+    // A plan advanced from a supervisor carries no run's tag: what it starts is not an agent's.
+    cmd = cmd
+        .env_remove(crate::procs::TOKEN_VAR)
+        .env("GIT_TERMINAL_PROMPT", "0");
+    if !config.is_empty() {
+        cmd = cmd.env("GIT_CONFIG_PARAMETERS", config_parameters(config));
+    }
+    state.plan_log(plan, &format!("$ git agent {}", args.join(" ")));
+    let out = cmd.output()?;
+    let called = Called {
+        code: out.status.code().unwrap_or(128),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    for line in called.stderr.lines() {
+        state.plan_log(plan, &format!("  {line}"));
+    }
+    state.plan_log(plan, &format!("  (exit {})", called.code));
+    Ok(called)
+}
+
+/// `GIT_CONFIG_PARAMETERS` as git writes it for `git -c k=v`: each `'key'='value'`, quoted
+/// for the shell-like parser git uses.
+fn config_parameters(config: &[(&str, &str)]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    config
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_parameters_quote_like_git() {
+        assert_eq!(
+            config_parameters(&[("agent.verify", "echo 'ok' && true")]),
+            r#"'agent.verify'='echo '\''ok'\'' && true'"#
+        );
+    }
+}

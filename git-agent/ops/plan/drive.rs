@@ -1,0 +1,589 @@
+//! Advancing a running plan: one pass looks at every task and does what is due — lands a task
+//! whose agent finished, gives a conflicting one its `sync --ask-agent` round, starts the
+//! tasks whose dependencies have landed, and, once all have landed, validates and lands the
+//! integration branch.
+//!
+//! There is no daemon: `plan run` advances once, and every supervisor of one of the plan's
+//! sessions advances it when its session ends (`git-agent __supervise`); `plan wait` and
+//! `plan resume` do too. Only one process advances a plan at a time (the drive lock); one that
+//! finds it held leaves a mark (`again`) so the holder makes one more pass, so no end goes
+//! unnoticed.
+//!
+//! Invariants:
+//! - A task's sessions are named in the plan record before `new` creates them, and a task
+//!   never gets a second `new`: after a crash the plan finds its sessions, and never runs a
+//!   task twice.
+//! - Nothing lands but through `git agent merge` (fast-forward of the integration branch
+//!   only; its refusals hold). A landing that happened but was not recorded (killed in
+//!   between) is found again from the commit's `Git-Agent-Session` trailer.
+//! - The state lock is never held while a command runs: each change to the record is its own
+//!   short update.
+
+use std::collections::HashSet;
+
+use anyhow::Result;
+
+use super::calls::{Called, git_agent};
+use super::templates;
+use crate::git::repo::Repo;
+use crate::session::{Session, State};
+use crate::state::plans::{PlanRecord, PlanState, TaskRecord, TaskState, Validation};
+use crate::state::{Event, StateDir};
+
+/// Advances plan `name` until nothing is due, unless another process is at it (which then
+/// makes one more pass for us).
+pub fn advance(repo: &Repo, name: &str) -> Result<()> {
+    let state = repo.state();
+    let again = state.plan_dir(name).join("again");
+    loop {
+        std::fs::create_dir_all(state.plan_dir(name))?;
+        std::fs::write(&again, b"")?;
+        let Some(guard) = state.try_drive_lock(name)? else {
+            return Ok(());
+        };
+        loop {
+            let _ = std::fs::remove_file(&again);
+            step(repo, name)?;
+            if !again.exists() {
+                break;
+            }
+        }
+        drop(guard);
+        // Marked after our last look but before we let go: the one who marked it gave up.
+        if !again.exists() {
+            return Ok(());
+        }
+    }
+}
+
+/// Advances the plan session `session` belongs to, if any (a supervisor, at its end).
+pub fn advance_for(repo: &Repo, session: &str) -> Result<()> {
+    match repo.state().plan_of(session) {
+        Some((plan, _)) => advance(repo, &plan.name),
+        None => Ok(()),
+    }
+}
+
+/// One pass.
+fn step(repo: &Repo, name: &str) -> Result<()> {
+    let state = repo.state();
+    let plan = state.load_plan(name)?;
+    if !plan.state.is_active() {
+        return Ok(());
+    }
+    for task in plan.tasks.iter().filter(|t| t.state.is_active()) {
+        observe(repo, &plan, task)?;
+    }
+    start_ready(repo, name)?;
+    let plan = state.load_plan(name)?;
+    if plan.tasks.iter().all(|t| t.state == TaskState::Landed) {
+        super::finish::integrate(repo, &plan)?;
+    } else {
+        settle(&state, &plan)?;
+    }
+    Ok(())
+}
+
+/// A plan where nothing runs and nothing can start needs the user: `blocked`.
+fn settle(state: &StateDir, plan: &PlanRecord) -> Result<()> {
+    let active = plan.tasks.iter().any(|t| t.state.is_active());
+    let startable = plan
+        .tasks
+        .iter()
+        .any(|t| t.state == TaskState::Waiting && !can_never_start(plan, t));
+    if active || startable || plan.state != PlanState::Running {
+        return Ok(());
+    }
+    let stuck: Vec<String> = plan
+        .tasks
+        .iter()
+        .filter(|t| matches!(t.state, TaskState::Blocked | TaskState::Failed))
+        .map(|t| format!("{} is {}", t.id, t.state))
+        .collect();
+    let reason = stuck.join(", ");
+    set_plan_state(state, &plan.name, PlanState::Blocked, Some(reason))
+}
+
+pub(super) fn set_plan_state(
+    state: &StateDir,
+    name: &str,
+    to: PlanState,
+    reason: Option<String>,
+) -> Result<()> {
+    state.update_plan(name, |p| {
+        p.state = to;
+        p.reason = reason.clone();
+        if !to.is_active() {
+            p.ended_at = Some(crate::time::now());
+        }
+        Ok(())
+    })?;
+    let mut event = Event::new("", "plan");
+    event.detail = Some(match &reason {
+        Some(r) => format!("{name}: {to} ({r})"),
+        None => format!("{name}: {to}"),
+    });
+    state.append_event(&event)
+}
+
+/// A waiting task one of whose dependencies is blocked or failed.
+fn can_never_start(plan: &PlanRecord, task: &TaskRecord) -> bool {
+    task.depends_on.iter().any(|d| {
+        plan.task(d)
+            .is_some_and(|t| matches!(t.state, TaskState::Blocked | TaskState::Failed))
+            || plan.task(d).is_some_and(|t| can_never_start(plan, t))
+    })
+}
+
+fn update_task(
+    state: &StateDir,
+    plan: &str,
+    id: &str,
+    f: impl FnOnce(&mut TaskRecord),
+) -> Result<()> {
+    state.update_plan(plan, |p| {
+        if let Some(t) = p.task_mut(id) {
+            f(t);
+        }
+        Ok(())
+    })
+}
+
+fn task_event(state: &StateDir, plan: &str, task: &str, what: &str) {
+    let mut event = Event::new("", "plan-task");
+    event.detail = Some(format!("{plan}/{task}: {what}"));
+    let _ = state.append_event(&event);
+}
+
+/// Looks at a running task's sessions and does what their end calls for.
+fn observe(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
+    let state = repo.state();
+    let mut sessions = Vec::new();
+    for name in &task.sessions {
+        match state.load_settled(name) {
+            Ok(s) => sessions.push(s),
+            // Removed: landed (and removed by the merge) if its commit is on the branch.
+            Err(_) => {
+                if let Some(commit) =
+                    crate::git::refs::find_trailer(repo, &plan.branch, &plan.base.commit, name)?
+                {
+                    return landed(&state, plan, task, name, &commit);
+                }
+            }
+        }
+    }
+    if sessions.is_empty() {
+        return fail(
+            &state,
+            plan,
+            task,
+            "its sessions were removed before it landed",
+        );
+    }
+    if let Some(s) = sessions.iter().find(|s| s.live_state() == State::Merged) {
+        let commit = s
+            .merged
+            .as_ref()
+            .map(|m| m.commit.clone())
+            .unwrap_or_default();
+        return landed(&state, plan, task, &s.name.clone(), &commit);
+    }
+    // Still at work (or lost: `plan status` shows it, `plan resume` continues it).
+    if sessions
+        .iter()
+        .any(|s| s.live_state().is_active() || s.live_state() == State::Lost)
+    {
+        return Ok(());
+    }
+    record_end(&state, plan, task, &sessions)?;
+    let chosen = match task.state {
+        TaskState::Syncing => task
+            .chosen
+            .as_ref()
+            .and_then(|c| sessions.iter().find(|s| &s.name == c)),
+        _ => sessions.iter().find(|s| s.live_state() == State::Done),
+    };
+    let Some(chosen) = chosen else {
+        return retry_or_fail(repo, plan, task, &sessions);
+    };
+    if task.state == TaskState::Syncing && chosen.sync_pending.is_some() {
+        // The agent resolved the files (it may not run git): the sync is finished for it.
+        let done = git_agent(
+            &state,
+            &plan.name,
+            &plan.repo,
+            &["sync", "--continue", &chosen.name],
+            &[],
+        )?;
+        if !done.ok() {
+            return block(
+                &state,
+                plan,
+                task,
+                &format!(
+                    "the conflict with {} is still there after its agent's round: {}",
+                    plan.branch,
+                    done.why()
+                ),
+            );
+        }
+    }
+    land(repo, plan, task, chosen)
+}
+
+/// Keeps the cost, run time and final summary of a task's sessions.
+fn record_end(
+    state: &StateDir,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    sessions: &[Session],
+) -> Result<()> {
+    let now = crate::time::now();
+    let cost: f64 = sessions.iter().filter_map(|s| s.usage().cost_usd).sum();
+    let run_secs = sessions
+        .iter()
+        .map(|s| s.runs.iter().map(|r| run_secs(r, now)).sum::<f64>())
+        .reduce(f64::max);
+    let result = sessions
+        .iter()
+        .find(|s| s.live_state() == State::Done)
+        .and_then(Session::summary);
+    // When the last of them really ended (not when this pass noticed).
+    let ended = sessions
+        .iter()
+        .filter_map(|s| s.ended_at)
+        .max()
+        .unwrap_or(now);
+    update_task(state, &plan.name, &task.id, |t| {
+        t.ended_at = Some(ended);
+        t.cost_usd = (cost > 0.0).then_some(cost);
+        t.run_secs = run_secs;
+        if result.is_some() {
+            t.result = result;
+        }
+    })
+}
+
+fn run_secs(run: &crate::session::Run, now: jiff::Timestamp) -> f64 {
+    match run.started_at {
+        Some(start) => crate::time::between(start, run.ended_at.unwrap_or(now)).as_secs_f64(),
+        None => 0.0,
+    }
+}
+
+fn landed(
+    state: &StateDir,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    session: &str,
+    commit: &str,
+) -> Result<()> {
+    update_task(state, &plan.name, &task.id, |t| {
+        t.state = TaskState::Landed;
+        t.reason = None;
+        t.chosen = Some(session.to_owned());
+        t.landed = Some(commit.to_owned());
+        t.landed_at = Some(crate::time::now());
+    })?;
+    task_event(
+        state,
+        &plan.name,
+        &task.id,
+        &format!(
+            "landed {} on {}",
+            crate::session::short_id(commit),
+            plan.branch
+        ),
+    );
+    Ok(())
+}
+
+fn fail(state: &StateDir, plan: &PlanRecord, task: &TaskRecord, why: &str) -> Result<()> {
+    update_task(state, &plan.name, &task.id, |t| {
+        t.state = TaskState::Failed;
+        t.reason = Some(why.to_owned());
+    })?;
+    task_event(state, &plan.name, &task.id, &format!("failed: {why}"));
+    Ok(())
+}
+
+fn block(state: &StateDir, plan: &PlanRecord, task: &TaskRecord, why: &str) -> Result<()> {
+    update_task(state, &plan.name, &task.id, |t| {
+        t.state = TaskState::Blocked;
+        t.reason = Some(why.to_owned());
+    })?;
+    task_event(state, &plan.name, &task.id, &format!("blocked: {why}"));
+    Ok(())
+}
+
+/// No session ended `done`: resumed while retries are left (`retries`), else failed.
+fn retry_or_fail(
+    repo: &Repo,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    sessions: &[Session],
+) -> Result<()> {
+    let state = repo.state();
+    let why = sessions
+        .iter()
+        .map(|s| {
+            let live = s.live_state();
+            match &s.reason {
+                Some(r) => format!("{} {live} ({r})", s.name),
+                None => format!("{} {live}", s.name),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    if task.attempts > task.retries {
+        return fail(&state, plan, task, &why);
+    }
+    update_task(&state, &plan.name, &task.id, |t| {
+        t.attempts += 1;
+        t.ended_at = None;
+    })?;
+    task_event(&state, &plan.name, &task.id, &format!("retrying: {why}"));
+    for s in sessions {
+        let resumed = git_agent(&state, &plan.name, &plan.repo, &["resume", &s.name], &[])?;
+        if !resumed.ok() {
+            return fail(
+                &state,
+                plan,
+                task,
+                &format!("could not resume {}: {}", s.name, resumed.why()),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Lands `chosen` on the integration branch through `git agent merge` (squash, verify on
+/// what lands); a conflict gets the agent one `sync --ask-agent` round.
+fn land(repo: &Repo, plan: &PlanRecord, task: &TaskRecord, chosen: &Session) -> Result<()> {
+    let state = repo.state();
+    let mut args = vec![
+        "merge",
+        chosen.name.as_str(),
+        "--into",
+        plan.branch.as_str(),
+    ];
+    args.extend(["--squash", "--json"]);
+    let mut config = Vec::new();
+    if let Some(verify) = &task.verify {
+        args.push("--verify");
+        config.push(("agent.verify", verify.as_str()));
+    }
+    let merged = git_agent(&state, &plan.name, &plan.repo, &args, &config)?;
+    let step = merged
+        .json()
+        .and_then(|doc| doc["steps"].get(0).cloned())
+        .unwrap_or_default();
+    match step["result"].as_str() {
+        Some("merged" | "already-merged") => {
+            let commit = step["commit"].as_str().unwrap_or_default();
+            landed(&state, plan, task, &chosen.name, commit)
+        }
+        Some("refused") => {
+            let why = step["why"].as_str().unwrap_or("refused").to_owned();
+            let paths: Vec<String> = step["paths"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| p.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !paths.is_empty() && task.sync_rounds == 0 {
+                return ask_agent(repo, plan, task, chosen, &paths);
+            }
+            let why = if paths.is_empty() {
+                why
+            } else {
+                format!("{why}: {}", paths.join(", "))
+            };
+            block(&state, plan, task, &why)
+        }
+        _ => block(
+            &state,
+            plan,
+            task,
+            &format!("could not land it on {}: {}", plan.branch, merged.why()),
+        ),
+    }
+}
+
+/// One `sync --ask-agent` round: the integration branch is merged into the task's branch
+/// and its agent is asked to resolve the conflicts; its end advances the plan again.
+fn ask_agent(
+    repo: &Repo,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    chosen: &Session,
+    paths: &[String],
+) -> Result<()> {
+    let state = repo.state();
+    update_task(&state, &plan.name, &task.id, |t| {
+        t.state = TaskState::Syncing;
+        t.sync_rounds += 1;
+        t.chosen = Some(chosen.name.clone());
+        t.reason = Some(format!("resolving conflicts in {}", paths.join(", ")));
+    })?;
+    task_event(
+        &state,
+        &plan.name,
+        &task.id,
+        &format!(
+            "conflicts with {} in {}: its agent resolves them",
+            plan.branch,
+            paths.join(", ")
+        ),
+    );
+    let synced: Called = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &[
+            "sync",
+            "--merge",
+            "--into",
+            &plan.branch,
+            "--ask-agent",
+            &chosen.name,
+        ],
+        &[],
+    )?;
+    match synced.code {
+        // Brought up to date without a conflict after all: land again on the next pass.
+        0 => {
+            update_task(&state, &plan.name, &task.id, |t| {
+                t.state = TaskState::Running;
+            })?;
+            std::fs::write(state.plan_dir(&plan.name).join("again"), b"")?;
+            Ok(())
+        }
+        // The conflict stands and the agent was asked.
+        1 => Ok(()),
+        _ => block(
+            &state,
+            plan,
+            task,
+            &format!(
+                "could not ask its agent to resolve the conflicts: {}",
+                synced.why()
+            ),
+        ),
+    }
+}
+
+/// Starts every waiting task whose dependencies have landed, which owns nothing a running
+/// task owns, within the plan's `max_parallel`.
+fn start_ready(repo: &Repo, name: &str) -> Result<()> {
+    let state = repo.state();
+    let plan = state.load_plan(name)?;
+    let mut active: Vec<&TaskRecord> = plan.tasks.iter().filter(|t| t.state.is_active()).collect();
+    let cap = plan.max_parallel.map_or(usize::MAX, |n| n as usize);
+    let mut started: HashSet<String> = HashSet::new();
+    for task in plan.tasks.iter().filter(|t| t.state == TaskState::Waiting) {
+        let deps_landed = task
+            .depends_on
+            .iter()
+            .all(|d| plan.task(d).is_some_and(|t| t.state == TaskState::Landed));
+        if !deps_landed {
+            continue;
+        }
+        if let Some(owner) = active
+            .iter()
+            .find(|a| super::graph::touches_overlap(&a.touches, &task.touches, &[]).is_some())
+        {
+            let why = format!("waits for {}: they own the same paths", owner.id);
+            if task.reason.as_deref() != Some(why.as_str()) {
+                update_task(&state, name, &task.id, |t| t.reason = Some(why))?;
+            }
+            continue;
+        }
+        if active.len() >= cap {
+            break;
+        }
+        start(repo, &plan, task)?;
+        started.insert(task.id.clone());
+        active.push(task);
+    }
+    Ok(())
+}
+
+/// The names `new` gives a task's sessions: `<plan>-<id>`, numbered when there are several.
+pub fn session_names(plan: &str, task: &TaskRecord) -> Vec<String> {
+    let base = format!("{plan}-{}", task.id);
+    let total = task.agents.len().max(1) as u32 * task.variants;
+    if total == 1 {
+        return vec![base];
+    }
+    (1..=total).map(|i| format!("{base}-{i}")).collect()
+}
+
+/// Starts one task: its sessions named in the record first, then `git agent new` from the
+/// integration branch's tip.
+fn start(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
+    let state = repo.state();
+    let names = session_names(&plan.name, task);
+    let prompt = templates::fill(&state, plan, task);
+    let prompt_file = state
+        .plan_dir(&plan.name)
+        .join(format!("{}.prompt.md", task.id));
+    std::fs::write(&prompt_file, &prompt)?;
+    update_task(&state, &plan.name, &task.id, |t| {
+        t.state = TaskState::Running;
+        t.reason = None;
+        t.sessions = names.clone();
+        t.attempts = 1;
+        t.started_at = Some(crate::time::now());
+    })?;
+    task_event(
+        &state,
+        &plan.name,
+        &task.id,
+        &format!("started as {}", names.join(", ")),
+    );
+    let base_name = format!("{}-{}", plan.name, task.id);
+    let file = prompt_file.to_string_lossy().into_owned();
+    let mut args: Vec<String> = vec![
+        "new".into(),
+        "--name".into(),
+        base_name,
+        "--base".into(),
+        plan.branch.clone(),
+        "--json".into(),
+        "-F".into(),
+        file,
+    ];
+    if !task.agents.is_empty() {
+        args.extend(["--agent".into(), task.agents.join(",")]);
+    }
+    if task.variants > 1 {
+        args.extend(["-n".into(), task.variants.to_string()]);
+    }
+    if let Some(b) = task.budget {
+        args.extend(["--budget".into(), b.to_string()]);
+    }
+    if let Some(t) = task.timeout_secs {
+        args.extend(["--timeout".into(), format!("{t}s")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let created = git_agent(&state, &plan.name, &plan.repo, &args, &[])?;
+    if !created.ok() {
+        // `new` leaves no record when it fails: nothing of the task exists.
+        update_task(&state, &plan.name, &task.id, |t| t.sessions.clear())?;
+        return fail(
+            &state,
+            plan,
+            task,
+            &format!("could not start: {}", created.why()),
+        );
+    }
+    Ok(())
+}
+
+/// The validation record's session, if validate has started.
+pub fn validation(plan: &PlanRecord) -> Option<&Validation> {
+    plan.validation.as_ref()
+}

@@ -1,0 +1,252 @@
+//! The end of a plan: once every task has landed, `validate` runs on the integration branch in
+//! a session of its own (`<plan>-integration`, a worktree on `plan/<name>` whose "agent" is the
+//! validate command, so its output is in `git agent logs`, it runs in the write sandbox and
+//! under the usual time limits), and the integration branch lands on the base through
+//! `git agent merge` (`plan land`, or at once with `land = "auto"`).
+//!
+//! Invariants: the integration session is named in the record before it is created (never a
+//! second one); nothing lands on the base unless validate passed and left the integration
+//! worktree as it found it (what a test run writes is never committed onto the plan).
+
+use anyhow::Result;
+
+use super::calls::git_agent;
+use super::drive::set_plan_state;
+use crate::error::Failure;
+use crate::git::repo::Repo;
+use crate::session::State;
+use crate::state::plans::{PlanLanded, PlanRecord, PlanState, Validation};
+
+/// How much of a failed validate's output the plan keeps.
+const OUTPUT_LINES: usize = 40;
+
+/// The integration session's name.
+pub fn integration_session(plan: &str) -> String {
+    format!("{plan}-integration")
+}
+
+/// Every task landed: validate (starting it, or looking at its end), then land if asked.
+pub fn integrate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
+    let state = repo.state();
+    let Some(v) = &plan.validation else {
+        return start_validate(repo, plan);
+    };
+    if v.passed.is_some() {
+        return Ok(());
+    }
+    let s = match state.load_settled(&v.session) {
+        Ok(s) => s,
+        Err(err) => {
+            return set_plan_state(
+                &state,
+                &plan.name,
+                PlanState::Failed,
+                Some(format!("validate's session is gone: {err:#}")),
+            );
+        }
+    };
+    let live = s.live_state();
+    if live.is_active() || live == State::Lost {
+        return Ok(());
+    }
+    let passed = live == State::Done;
+    let output = (!passed).then(|| log_tail(&state.log_path(&s.name)));
+    state.update_plan(&plan.name, |p| {
+        if let Some(v) = p.validation.as_mut() {
+            v.passed = Some(passed);
+            v.ended_at = Some(crate::time::now());
+            v.output = output.clone();
+        }
+        Ok(())
+    })?;
+    if !passed {
+        let why = match &s.reason {
+            Some(r) => format!("validate failed ({r}); see: git agent logs {}", s.name),
+            None => format!("validate failed; see: git agent logs {}", s.name),
+        };
+        return set_plan_state(&state, &plan.name, PlanState::Failed, Some(why));
+    }
+    set_plan_state(&state, &plan.name, PlanState::Validated, None)?;
+    if plan.land == "auto" {
+        let plan = state.load_plan(&plan.name)?;
+        if let Err(err) = land(repo, &plan) {
+            state.plan_log(&plan.name, &format!("could not land: {err:#}"));
+            state.update_plan(&plan.name, |p| {
+                p.reason = Some(format!("land = \"auto\" could not land it: {err:#}"));
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The last lines of a log.
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(OUTPUT_LINES)..].join("\n")
+}
+
+/// Starts `<plan>-integration` on the integration branch, running `validate` (or nothing).
+fn start_validate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
+    let state = repo.state();
+    let session = integration_session(&plan.name);
+    state.update_plan(&plan.name, |p| {
+        p.state = PlanState::Validating;
+        p.validation = Some(Validation {
+            session: session.clone(),
+            started_at: crate::time::now(),
+            ended_at: None,
+            passed: None,
+            output: None,
+            fixer: None,
+            runs: 1,
+        });
+        Ok(())
+    })?;
+    let command = plan.validate.as_deref().unwrap_or("true");
+    let message = format!("Validate plan {}: {command}", plan.name);
+    let created = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &[
+            "new",
+            "--name",
+            &session,
+            "--branch",
+            &plan.branch,
+            "--no-auto-commit",
+            "--json",
+            "-m",
+            &message,
+            "--",
+            "sh",
+            "-c",
+            command,
+        ],
+        &[],
+    )?;
+    if !created.ok() {
+        return set_plan_state(
+            &state,
+            &plan.name,
+            PlanState::Failed,
+            Some(format!("could not start validate: {}", created.why())),
+        );
+    }
+    Ok(())
+}
+
+/// Lands the integration branch on the plan's base through `git agent merge`: a fast-forward
+/// when the base has not moved, else a merge commit, so the tasks' commits stay as they are.
+pub fn land(repo: &Repo, plan: &PlanRecord) -> Result<PlanLanded> {
+    let state = repo.state();
+    if plan.state != PlanState::Validated {
+        let hint = match plan.state {
+            PlanState::Running | PlanState::Validating => {
+                format!("wait for it: git agent plan wait {}", plan.name)
+            }
+            PlanState::Landed => "it has landed already".to_owned(),
+            _ => format!("see what it needs: git agent plan status {}", plan.name),
+        };
+        return Err(Failure::fatal(format!(
+            "plan '{}' is {}, not validated: nothing to land",
+            plan.name, plan.state
+        ))
+        .hint(hint)
+        .code(crate::error::code::NEGATIVE)
+        .into());
+    }
+    let Some(into) = plan
+        .base
+        .ref_name
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/heads/"))
+    else {
+        return Err(Failure::fatal(format!(
+            "plan '{}' started from a commit, not a branch: there is no branch to land it on",
+            plan.name
+        ))
+        .hint(format!("merge {} where you want it yourself", plan.branch))
+        .into());
+    };
+    let session = integration_session(&plan.name);
+    let s = state.load(&session)?;
+    let leftovers = crate::git::changes::status(&s.worktree, &s.left_out())?;
+    if !leftovers.is_empty() {
+        let paths = crate::git::merging::status_paths(&leftovers);
+        return Err(Failure::fatal(format!(
+            "validate left changes in {}: {}",
+            s.worktree.display(),
+            paths.join(", ")
+        ))
+        .hint(
+            "they would land with the plan: remove them (or ignore them), then run plan land again",
+        )
+        .code(crate::error::code::NEGATIVE)
+        .into());
+    }
+    let tip = repo
+        .branch_tip(&plan.branch)?
+        .ok_or_else(|| Failure::fatal(format!("the branch {} is gone", plan.branch)))?;
+    let base_tip = repo
+        .branch_tip(into)?
+        .ok_or_else(|| Failure::fatal(format!("the branch {into} is gone")))?;
+    let mem = crate::git::merging::Memory::new(repo);
+    let strategy = if mem.is_ancestor(base_tip, tip)? {
+        "--ff-only"
+    } else {
+        "--merge"
+    };
+    let message = format!("Land plan {}", plan.name);
+    let merged = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &[
+            "merge", &session, "--into", into, strategy, "-m", &message, "--json",
+        ],
+        &[],
+    )?;
+    let step = merged
+        .json()
+        .and_then(|doc| doc["steps"].get(0).cloned())
+        .unwrap_or_default();
+    match step["result"].as_str() {
+        Some("merged" | "already-merged") => {
+            let landed = PlanLanded {
+                into: into.to_owned(),
+                commit: step["commit"].as_str().unwrap_or_default().to_owned(),
+                at: crate::time::now(),
+            };
+            state.update_plan(&plan.name, |p| {
+                p.landed = Some(landed.clone());
+                Ok(())
+            })?;
+            set_plan_state(&state, &plan.name, PlanState::Landed, None)?;
+            Ok(landed)
+        }
+        Some("refused") => {
+            let mut why = step["why"].as_str().unwrap_or("refused").to_owned();
+            if let Some(paths) = step["paths"].as_array().filter(|p| !p.is_empty()) {
+                let paths: Vec<&str> = paths.iter().filter_map(|p| p.as_str()).collect();
+                why = format!("{why}: {}", paths.join(", "));
+            }
+            let mut failure = Failure::fatal(format!("could not land plan '{}': {why}", plan.name))
+                .code(crate::error::code::NEGATIVE);
+            for hint in step["hints"].as_array().into_iter().flatten() {
+                if let Some(h) = hint.as_str() {
+                    failure = failure.hint(h);
+                }
+            }
+            Err(failure.into())
+        }
+        _ => Err(Failure::fatal(format!(
+            "could not land plan '{}': {}",
+            plan.name,
+            merged.why()
+        ))
+        .into()),
+    }
+}

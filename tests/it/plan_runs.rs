@@ -1,0 +1,195 @@
+//! Running plans (`git agent plan run`, `status`, `wait`, `land`): tasks start when their
+//! dependencies have landed on the integration branch, never beside a task owning the same
+//! paths, within the plan's cap; each lands as one commit; validate runs once; `plan land`
+//! moves the base.
+
+use serde_json::Value;
+
+use crate::support::TestEnv;
+
+/// A config profile `id` running the fake agent with `script`.
+fn profile(env: &TestEnv, id: &str, script: &str) {
+    let path = env.script(&format!("task-{id}"), script);
+    env.git(&[
+        "config",
+        &format!("agent.profile.{id}.command"),
+        &format!("fake-agent --script {}", path.display()),
+    ]);
+}
+
+fn ts(v: &Value) -> i128 {
+    v.as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_nanosecond())
+        .unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+/// The plan's record (`plan status --json`).
+fn status(env: &TestEnv, name: &str) -> Value {
+    env.agent(&["plan", "status", name, "--json"]).ok().json()
+}
+
+fn task<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["plan"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id}"))
+}
+
+const SIX: &str = r#"name = "six"
+base = "main"
+max_parallel = 2
+validate = "test -f docs.md && echo once >> VALIDATE_COUNT"
+
+[[task]]
+id = "skeleton"
+agent = "skeleton"
+prompt = "Lay out the modules"
+touches = ["src/types.rs"]
+
+[[task]]
+id = "lint"
+agent = "lint"
+prompt = "Add a lint config"
+touches = ["lint.toml"]
+
+[[task]]
+id = "alpha"
+agent = "alpha"
+depends_on = ["skeleton"]
+prompt = "Build alpha"
+touches = ["src/alpha.rs"]
+
+[[task]]
+id = "beta"
+agent = "beta"
+depends_on = ["skeleton"]
+prompt = "Build beta"
+touches = ["src/shared/**"]
+
+[[task]]
+id = "gamma"
+agent = "gamma"
+depends_on = ["skeleton"]
+prompt = "Build gamma"
+touches = ["src/shared/gamma.rs"]
+
+[[task]]
+id = "docs"
+agent = "docs"
+depends_on = ["alpha", "beta", "gamma"]
+prompt = "Document it all:\n{{ deps }}"
+touches = ["docs.md"]
+"#;
+
+fn six_task_env() -> TestEnv {
+    let env = TestEnv::new();
+    let count = env.path("validate.count");
+    env.write(
+        "plan.toml",
+        &SIX.replace("VALIDATE_COUNT", &count.to_string_lossy()),
+    );
+    profile(
+        &env,
+        "skeleton",
+        "sleep 0.3\nwrite src/types.rs pub struct T;\nprint Made src/types.rs with the type T.",
+    );
+    profile(
+        &env,
+        "lint",
+        "sleep 0.6\nwrite lint.toml strict = true\nprint Lint is strict.",
+    );
+    profile(
+        &env,
+        "alpha",
+        "sleep 0.3\nwrite src/alpha.rs alpha\nprint Alpha is built.",
+    );
+    profile(
+        &env,
+        "beta",
+        "sleep 0.3\nwrite src/shared/beta.rs beta\nprint Beta is built.",
+    );
+    profile(
+        &env,
+        "gamma",
+        "sleep 0.3\nwrite src/shared/gamma.rs gamma\nprint Gamma is built.",
+    );
+    profile(&env, "docs", "write docs.md docs\nprint Documented.");
+    env
+}
+
+#[test]
+fn six_tasks_land_in_dependency_order_within_the_cap_and_validate_once() {
+    let env = six_task_env();
+    let out = env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    assert!(out.stdout.contains("Plan 'six' runs on plan/six"), "{out}");
+    let waited = env
+        .agent(&["plan", "wait", "six", "--timeout", "120s"])
+        .code(0);
+    assert!(waited.stdout.contains("plan six: validated"), "{waited}");
+
+    let doc = status(&env, "six");
+    let span = |id: &str| {
+        let t = task(&doc, id);
+        assert_eq!(t["state"], "landed", "{t}");
+        (
+            ts(&t["started_at"]),
+            ts(&t["ended_at"]),
+            ts(&t["landed_at"]),
+        )
+    };
+    let ids = ["skeleton", "lint", "alpha", "beta", "gamma", "docs"];
+    let spans: Vec<(i128, i128, i128)> = ids.iter().map(|id| span(id)).collect();
+    // Dependencies: each task started after what it depends on landed.
+    let (skeleton, alpha, beta, gamma, docs) = (spans[0], spans[2], spans[3], spans[4], spans[5]);
+    for (id, s) in [("alpha", alpha), ("beta", beta), ("gamma", gamma)] {
+        assert!(s.0 > skeleton.2, "{id} started before skeleton landed");
+    }
+    for dep in [alpha, beta, gamma] {
+        assert!(docs.0 > dep.2, "docs started before a dependency landed");
+    }
+    // The overlapping pair never ran at the same time.
+    assert!(
+        beta.1 < gamma.0 || gamma.1 < beta.0,
+        "beta and gamma overlapped in time: {beta:?} {gamma:?}"
+    );
+    // Never more than 2 at once.
+    for s in &spans {
+        let at_once = spans.iter().filter(|o| o.0 <= s.0 && s.0 < o.1).count();
+        assert!(at_once <= 2, "{at_once} tasks ran at once");
+    }
+    // Validate ran once.
+    let count = std::fs::read_to_string(env.path("validate.count")).unwrap();
+    assert_eq!(count, "once\n");
+    // The integration branch: six commits, one per task, in an order dependencies allow.
+    let log = env.git(&["log", "--format=%s", "--reverse", "main..plan/six"]);
+    let subjects: Vec<&str> = log.lines().collect();
+    assert_eq!(subjects.len(), 6, "{log}");
+    let pos = |s: &str| subjects.iter().position(|x| x.starts_with(s)).unwrap();
+    assert!(pos("Lay out") < pos("Build alpha"));
+    assert!(pos("Build beta") < pos("Document"));
+    assert!(pos("Build gamma") < pos("Document"));
+    // The dependent's prompt carried what its dependencies reported.
+    let prompt = std::fs::read_to_string(env.state_dir().join("plans/six/docs.prompt.md")).unwrap();
+    assert!(prompt.contains("## Task 'alpha'"), "{prompt}");
+    assert!(prompt.contains("Alpha is built."), "{prompt}");
+    assert!(prompt.contains("Gamma is built."), "{prompt}");
+
+    // Land: main moves to the integration branch.
+    let tip = env.git(&["rev-parse", "plan/six"]);
+    let landed = env.agent(&["plan", "land", "six"]).ok();
+    assert!(
+        landed.stdout.contains("Landed plan six on main"),
+        "{landed}"
+    );
+    assert_eq!(env.git(&["rev-parse", "main"]), tip);
+    assert!(env.root().join("repo/docs.md").exists());
+    let table = env.agent(&["plan", "status", "six"]).ok();
+    assert!(
+        table.stdout.contains("Plan six: landed — 6 of 6 landed"),
+        "{table}"
+    );
+    eprintln!("{table}");
+}
