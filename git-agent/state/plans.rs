@@ -205,6 +205,9 @@ pub struct Validation {
     /// The fixer session started on failure (`fix = true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixer: Option<String>,
+    /// The commit that landed the fixer's work on the integration branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<String>,
     /// Validate runs so far (a second one after the fixer landed).
     #[serde(default)]
     pub runs: u32,

@@ -191,5 +191,55 @@ fn six_tasks_land_in_dependency_order_within_the_cap_and_validate_once() {
         table.stdout.contains("Plan six: landed — 6 of 6 landed"),
         "{table}"
     );
-    eprintln!("{table}");
+}
+
+#[test]
+fn a_failing_validate_gets_one_fixer_whose_work_lands_then_validate_passes() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"fixme\"\nvalidate = \"test -f fixed.txt\"\nfix = true\n\n[[task]]\nid = \"t\"\nagent = \"t\"\nprompt = \"Do t\"\n",
+    );
+    profile(&env, "t", "write t.txt t\nprint Did t.");
+    profile(&env, "fixer", "write fixed.txt ok\nprint Fixed it.");
+    env.git(&["config", "agent.default", "fixer"]);
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    let waited = env.agent(&["plan", "wait", "--timeout", "120s"]).code(0);
+    assert!(waited.stdout.contains("plan fixme: validated"), "{waited}");
+    let doc = status(&env, "fixme");
+    let v = &doc["plan"]["validation"];
+    assert_eq!(v["runs"], 2, "{v}");
+    assert_eq!(v["passed"], true, "{v}");
+    assert_eq!(v["fixer"], "fixme-fix", "{v}");
+    let log = env.git(&["log", "--format=%s", "main..plan/fixme"]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+    // The fixer was told what failed.
+    let prompt =
+        std::fs::read_to_string(env.state_dir().join("plans/fixme/fix.prompt.md")).unwrap();
+    assert!(prompt.contains("test -f fixed.txt"), "{prompt}");
+}
+
+#[test]
+fn a_failing_validate_without_fix_fails_the_plan_and_plan_land_refuses() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"nofix\"\nvalidate = \"echo broken; exit 3\"\n\n[[task]]\nid = \"t\"\nagent = \"t\"\nprompt = \"Do t\"\n",
+    );
+    profile(&env, "t", "write t.txt t");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    let waited = env.agent(&["plan", "wait", "--timeout", "120s"]).code(1);
+    assert!(waited.stdout.contains("plan nofix: failed"), "{waited}");
+    let table = env.agent(&["plan", "status"]).ok();
+    assert!(table.stdout.contains("Validate: failed"), "{table}");
+    assert!(table.stdout.contains("broken"), "{table}");
+    let main = env.git(&["rev-parse", "main"]);
+    let refused = env.agent(&["plan", "land", "nofix"]).code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("fatal: plan 'nofix' is failed, not validated"),
+        "{refused}"
+    );
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
 }

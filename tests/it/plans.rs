@@ -266,3 +266,57 @@ fn the_readme_example_is_valid() {
         "{out}"
     );
 }
+
+#[test]
+fn a_result_of_a_task_it_does_not_depend_on_is_refused() {
+    let err = refused(
+        "prompt = \"Implement the index builder …\"",
+        "prompt = \"Implement the index builder after {{ task.ranking.result }}\"",
+    );
+    assert!(
+        err.contains(
+            "task 'index': its prompt uses the result of 'ranking', which it does not depend on"
+        ),
+        "{err}"
+    );
+    // A result of a task it depends on, even through another, is fine.
+    let env = with_plan(&EXAMPLE.replacen(
+        "prompt = \"Document search v2\"",
+        "prompt = \"Document: {{ deps }} and {{ task.skeleton.result }}\"",
+        1,
+    ));
+    env.agent(&["plan", "check", "plan.toml"]).ok();
+}
+
+#[test]
+fn ids_that_cannot_name_a_session_are_refused() {
+    let err = refused("id = \"docs\"", "id = \"integration\"");
+    assert!(
+        err.contains("task 'integration': the id 'integration' is taken"),
+        "{err}"
+    );
+    let err = refused("id = \"docs\"", "id = \"do..cs\"");
+    assert!(
+        err.contains("the id cannot name its session 'search-v2-do..cs'"),
+        "{err}"
+    );
+}
+
+/// `plan check` warns of a profile whose program is missing; `plan run` refuses it, naming
+/// the task and line, and starts nothing.
+#[test]
+fn plan_run_refuses_a_task_whose_agent_is_missing_and_starts_nothing() {
+    let env = with_plan(EXAMPLE);
+    let out = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
+    assert!(
+        out.stderr.contains(
+            "plan.toml:10: task 'skeleton': profile 'claude': its program 'claude' is not installed"
+        ),
+        "{out}"
+    );
+    assert_eq!(env.git(&["branch", "--list", "plan/*"]), "");
+    assert!(!env.state_dir().join("plans/search-v2.json").exists());
+    assert!(!env.has_record("search-v2-skeleton"));
+}

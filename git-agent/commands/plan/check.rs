@@ -62,7 +62,7 @@ struct TaskDoc {
 
 pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
     let repo = ctx.repo()?;
-    let (plan, base, waves, warnings) = checked(ctx, &repo, &args.file)?;
+    let (plan, base, waves, warnings) = checked(ctx, &repo, &args.file, false)?;
     let wave_of = |id: &str| {
         waves
             .iter()
@@ -149,15 +149,22 @@ pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// Reads and checks a plan file: its warnings shown, its problems the error (exit 128).
+/// Reads and checks a plan file: its warnings shown, its problems the error (exit 128). To
+/// `run` it, a profile whose program is missing is a problem too.
 pub fn checked(
     ctx: &mut Ctx<'_>,
     repo: &Repo,
     file: &Path,
+    run: bool,
 ) -> Result<(Plan, Base, Vec<Wave>, Vec<Problem>)> {
     let path = ctx.cwd.join(file);
     let (raw, text) = plan::read(&path, file)?;
-    let checked = plan::check::check(repo, &path, raw, &text)?;
+    let mut checked = plan::check::check(repo, &path, raw, &text)?;
+    if run {
+        let missing = std::mem::take(&mut checked.missing);
+        checked.warnings.retain(|w| !missing.contains(w));
+        checked.problems.extend(missing);
+    }
     for warning in &checked.warnings {
         ctx.warn(&warning.render(file))?;
     }
@@ -168,6 +175,7 @@ pub fn checked(
             waves,
             problems,
             warnings,
+            ..
         } if problems.is_empty() => Ok((plan, base, waves, warnings)),
         checked => Err(invalid(ctx, file, &checked.problems)?),
     }

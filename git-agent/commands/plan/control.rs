@@ -15,7 +15,7 @@ use crate::state::plans::{PlanState, TaskState};
 
 pub fn run(ctx: &mut Ctx<'_>, args: RunArgs) -> Result<u8> {
     let repo = ctx.repo()?;
-    let (plan, base, _waves, _warnings) = checked(ctx, &repo, &args.file)?;
+    let (plan, base, _waves, _warnings) = checked(ctx, &repo, &args.file, true)?;
     let shown = args.file.display().to_string();
     let mut commands = Vec::new();
     if let Some(v) = &plan.validate {

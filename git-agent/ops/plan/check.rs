@@ -23,6 +23,9 @@ pub struct Checked {
     pub waves: Vec<Wave>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// The warnings that name a profile whose program is not installed: `plan check` only
+    /// warns (the plan may run elsewhere), `plan run` refuses.
+    pub missing: Vec<Problem>,
 }
 
 impl Checked {
@@ -36,6 +39,7 @@ struct Findings<'t> {
     text: &'t str,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
+    missing: Vec<Problem>,
 }
 
 impl Findings<'_> {
@@ -65,6 +69,7 @@ pub fn check(repo: &Repo, file: &Path, raw: PlanFile, text: &str) -> Result<Chec
         text,
         problems: Vec::new(),
         warnings: Vec::new(),
+        missing: Vec::new(),
     };
     let (name, land, max_parallel) = settings(&mut f, &raw);
     if raw.tasks.is_empty() {
@@ -100,7 +105,9 @@ pub fn check(repo: &Repo, file: &Path, raw: PlanFile, text: &str) -> Result<Chec
             tasks.push(task);
         }
     }
+    check_names(&mut f, &name, &tasks);
     let waves = check_graph(&mut f, &raw, &tasks, &files);
+    check_templates(&mut f, &tasks);
     let valid = f.problems.is_empty();
     Ok(Checked {
         plan: valid.then(|| Plan {
@@ -117,7 +124,69 @@ pub fn check(repo: &Repo, file: &Path, raw: PlanFile, text: &str) -> Result<Chec
         waves,
         problems: f.problems,
         warnings: f.warnings,
+        missing: f.missing,
     })
+}
+
+/// Each task's sessions are named `<plan>-<id>`: the id must make a valid session name, and
+/// must not take the name of the plan's integration session.
+fn check_names(f: &mut Findings<'_>, plan: &str, tasks: &[Task]) {
+    for t in tasks {
+        let session = format!("{plan}-{}", t.id);
+        if let Err(err) = crate::names::check(&session) {
+            f.problem(
+                Some(t.line),
+                Some(&t.id),
+                format!("the id cannot name its session '{session}': {err}"),
+            );
+        } else if t.id == "integration" {
+            f.problem(
+                Some(t.line),
+                Some(&t.id),
+                "the id 'integration' is taken by the plan's validate session",
+            );
+        }
+    }
+}
+
+/// `{{ task.ID.result }}` must name a task this one depends on (directly or not): any other
+/// may not have run when it starts. `{{ deps }}` without dependencies is empty.
+fn check_templates(f: &mut Findings<'_>, tasks: &[Task]) {
+    use super::templates::{Placeholder, placeholders};
+    let deps_of = |id: &str| -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut todo = vec![id.to_owned()];
+        while let Some(next) = todo.pop() {
+            if let Some(t) = tasks.iter().find(|t| t.id == next) {
+                for d in &t.depends_on {
+                    if seen.insert(d.clone()) {
+                        todo.push(d.clone());
+                    }
+                }
+            }
+        }
+        seen
+    };
+    for t in tasks {
+        for p in placeholders(&t.prompt) {
+            match p {
+                Placeholder::Deps if t.depends_on.is_empty() => f.warning(
+                    Some(t.line),
+                    Some(&t.id),
+                    "its prompt uses {{ deps }} but it depends on nothing (it will be empty)",
+                ),
+                Placeholder::Result(other) if !deps_of(&t.id).contains(other) => f.problem(
+                    Some(t.line),
+                    Some(&t.id),
+                    format!(
+                        "its prompt uses the result of '{other}', which it does not depend on \
+                         (add it to depends_on)"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
 }
 
 fn check_task(
@@ -153,6 +222,7 @@ fn check_task(
                             profile.program
                         ),
                     );
+                    f.missing.extend(f.warnings.last().cloned());
                 }
             }
             Err(err) => f.problem(agent_line, shown, format!("unknown profile: {err:#}")),

@@ -31,6 +31,11 @@ pub fn integrate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
     let Some(v) = &plan.validation else {
         return start_validate(repo, plan);
     };
+    if let Some(fixer) = v.fixer.as_deref()
+        && v.fixed.is_none()
+    {
+        return observe_fixer(repo, plan, fixer);
+    }
     if v.passed.is_some() {
         return Ok(());
     }
@@ -60,6 +65,9 @@ pub fn integrate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
         Ok(())
     })?;
     if !passed {
+        if plan.fix && v.fixer.is_none() {
+            return start_fixer(repo, plan, output.as_deref().unwrap_or_default());
+        }
         let why = match &s.reason {
             Some(r) => format!("validate failed ({r}); see: git agent logs {}", s.name),
             None => format!("validate failed; see: git agent logs {}", s.name),
@@ -76,6 +84,128 @@ pub fn integrate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
                 Ok(())
             })?;
         }
+    }
+    Ok(())
+}
+
+/// The fixer session's name.
+pub fn fixer_session(plan: &str) -> String {
+    format!("{plan}-fix")
+}
+
+/// `fix = true` and validate failed: an agent session from the integration branch's tip gets
+/// the failing command and its output, to make it pass. Its agent is the default profile.
+fn start_fixer(repo: &Repo, plan: &PlanRecord, output: &str) -> Result<()> {
+    let state = repo.state();
+    let session = fixer_session(&plan.name);
+    let command = plan.validate.as_deref().unwrap_or("true");
+    let prompt = format!(
+        "Every task of the plan '{}' has landed on this branch, but its validate command \
+         fails:\n\n    {command}\n\nIts output ended with:\n\n```\n{output}\n```\n\n\
+         Fix the code so that the command passes. Keep the changes small; do not weaken or \
+         delete tests to make them pass.",
+        plan.name
+    );
+    let file = state.plan_dir(&plan.name).join("fix.prompt.md");
+    std::fs::write(&file, prompt)?;
+    state.update_plan(&plan.name, |p| {
+        if let Some(v) = p.validation.as_mut() {
+            v.fixer = Some(session.clone());
+        }
+        p.reason = Some(format!("validate failed; {session} is fixing it"));
+        Ok(())
+    })?;
+    let file = file.to_string_lossy().into_owned();
+    let created = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &[
+            "new",
+            "--name",
+            &session,
+            "--base",
+            &plan.branch,
+            "--json",
+            "-F",
+            &file,
+        ],
+        &[],
+    )?;
+    if !created.ok() {
+        return set_plan_state(
+            &state,
+            &plan.name,
+            PlanState::Failed,
+            Some(format!(
+                "validate failed, and the fixer could not start: {}",
+                created.why()
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// The fixer ended: its work lands on the integration branch (through its checkout in the
+/// integration session's worktree), then validate runs again, once.
+fn observe_fixer(repo: &Repo, plan: &PlanRecord, fixer: &str) -> Result<()> {
+    let state = repo.state();
+    let Ok(s) = state.load_settled(fixer) else {
+        return set_plan_state(
+            &state,
+            &plan.name,
+            PlanState::Failed,
+            Some(format!("validate failed, and the fixer {fixer} is gone")),
+        );
+    };
+    let live = s.live_state();
+    if live.is_active() || live == State::Lost {
+        return Ok(());
+    }
+    let fail = |why: String| {
+        set_plan_state(
+            &state,
+            &plan.name,
+            PlanState::Failed,
+            Some(format!("validate failed; {why}")),
+        )
+    };
+    if live != State::Done {
+        return fail(format!("the fixer {fixer} ended {live}"));
+    }
+    let merged = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &["merge", fixer, "--into", &plan.branch, "--squash", "--json"],
+        &[],
+    )?;
+    let step = merged
+        .json()
+        .and_then(|doc| doc["steps"].get(0).cloned())
+        .unwrap_or_default();
+    let Some("merged" | "already-merged") = step["result"].as_str() else {
+        let why = step["why"]
+            .as_str()
+            .map_or_else(|| merged.why(), str::to_owned);
+        return fail(format!("the fixer's work could not land: {why}"));
+    };
+    let commit = step["commit"].as_str().unwrap_or_default().to_owned();
+    let validate = integration_session(&plan.name);
+    state.update_plan(&plan.name, |p| {
+        if let Some(v) = p.validation.as_mut() {
+            v.fixed = Some(commit.clone());
+            v.passed = None;
+            v.ended_at = None;
+            v.output = None;
+            v.runs += 1;
+        }
+        p.reason = None;
+        Ok(())
+    })?;
+    let again = git_agent(&state, &plan.name, &plan.repo, &["resume", &validate], &[])?;
+    if !again.ok() {
+        return fail(format!("could not run validate again: {}", again.why()));
     }
     Ok(())
 }
@@ -100,6 +230,7 @@ fn start_validate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
             passed: None,
             output: None,
             fixer: None,
+            fixed: None,
             runs: 1,
         });
         Ok(())
