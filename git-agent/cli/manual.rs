@@ -50,6 +50,9 @@ an OS file lock, so a crash never leaves a stale lock or a half-written record.
   Records that could not be read, moved aside and reported, never deleted.
 * $GIT_COMMON_DIR/agent/ports.json
   Ports reserved for sessions (agent.ports).
+* $GIT_COMMON_DIR/agent/plans/NAME.json, plans/NAME/
+  A running plan (git agent plan run): its tasks as run, their state, sessions and landed
+  commits; its log of the commands it ran, the prompts it gave and its drive lock.
 * $GIT_COMMON_DIR/agent/lock, worktree.lock, locks/NAME.lock
   The state lock; the lock held around git worktree add/remove/lock (git reads every
   worktree's admin folder); the lock held while a session is being removed.

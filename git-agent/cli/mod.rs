@@ -100,7 +100,7 @@ pub enum Command {
     Path(commands::path::Args),
     /// Review and approve the commands .git-agent.toml defines
     Trust(commands::trust::Args),
-    /// Plans: a graph of tasks in a TOML file ('plan check' validates one)
+    /// Plans: a graph of tasks in a TOML file, run in the background onto plan/<name>
     Plan(commands::plan::Args),
     /// Try git-agent on a throw-away repository with scripted agents
     Demo(commands::demo::Args),

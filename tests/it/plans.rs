@@ -252,19 +252,26 @@ fn bad_settings_and_unknown_keys_name_their_line() {
 fn the_readme_example_is_valid() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("```toml\nname = \"search-v2\"")
-        .expect("the example")
-        + 8;
-    let len = readme[start..].find("```").unwrap();
-    let env = TestEnv::new();
-    env.write("plan.toml", &readme[start..start + len]);
-    env.write("prompts/index.md", "Implement the index builder\n");
-    let out = env.agent(&["plan", "check", "plan.toml"]).ok();
-    assert!(
-        out.stdout.contains("wave 2: index (after skeleton)"),
-        "{out}"
-    );
+    // Every plan in the README: the format's example and the workflows'.
+    let plans: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter(|block| block.starts_with("name = "))
+        .map(|block| &block[..block.find("```").unwrap()])
+        .collect();
+    assert_eq!(plans.len(), 3, "the example and two workflows");
+    for (i, plan) in plans.iter().enumerate() {
+        let env = TestEnv::new();
+        env.write("plan.toml", plan);
+        env.write("prompts/index.md", "Implement the index builder\n");
+        let out = env.agent(&["plan", "check", "plan.toml"]).ok();
+        if i == 0 {
+            assert!(
+                out.stdout.contains("wave 2: index (after skeleton)"),
+                "{out}"
+            );
+        }
+    }
 }
 
 #[test]
