@@ -24,6 +24,7 @@ mod plans;
 mod profiles;
 mod rate_limits;
 mod real_agents;
+mod real_plans;
 mod removal_safety;
 mod review;
 mod sandbox;

@@ -57,9 +57,9 @@ fn selected() -> Result<Vec<&'static str>, String> {
         .collect())
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -113,7 +113,7 @@ fn start_server(env: &TestEnv, cli: &str, fallback_cwd: &Path) -> Server {
 }
 
 /// Starts the fake model server playing `script` (see `fake_llm.py`'s doc).
-fn serve(env: &TestEnv, script: &str, fallback_cwd: &Path) -> Server {
+pub(crate) fn serve(env: &TestEnv, script: &str, fallback_cwd: &Path) -> Server {
     let script_path = env.path("fake-llm-script.json");
     std::fs::write(&script_path, script).unwrap();
     let port_file = env.path("fake-llm.port");
@@ -156,7 +156,7 @@ fn serve(env: &TestEnv, script: &str, fallback_cwd: &Path) -> Server {
 
 /// Points the CLI at the fake server through its environment and config files in the
 /// isolated HOME, the way the rig does; the argv stays git-agent's own.
-fn configure(env: &mut TestEnv, cli: &str, program: &Path, base: &str) {
+pub(crate) fn configure(env: &mut TestEnv, cli: &str, program: &Path, base: &str) {
     let mut path = vec![program.parent().unwrap().to_owned()];
     if let Ok(node) = which::which("node") {
         path.push(node.parent().unwrap().to_owned());
@@ -485,7 +485,7 @@ fn real_agent_clis_work_end_to_end() {
 }
 
 /// The model requests of the agents' main loops in the fake server's log.
-fn model_requests(env: &TestEnv) -> Vec<serde_json::Value> {
+pub(crate) fn model_requests(env: &TestEnv) -> Vec<serde_json::Value> {
     std::fs::read_to_string(env.path("fake-llm.log"))
         .unwrap_or_default()
         .lines()
@@ -495,7 +495,7 @@ fn model_requests(env: &TestEnv) -> Vec<serde_json::Value> {
 }
 
 /// Which CLIs to run among `clis`, printing why any is skipped.
-fn installed(clis: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
+pub(crate) fn installed(clis: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
     let selected = match selected() {
         Ok(selected) => selected,
         Err(why) => {
