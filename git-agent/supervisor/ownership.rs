@@ -230,7 +230,13 @@ mod tests {
             found(
                 &p,
                 "a",
-                &["src/a/x.rs", "src/b/x.rs", "src/c/x.rs", "docs/d.md", "src/e.rs"]
+                &[
+                    "src/a/x.rs",
+                    "src/b/x.rs",
+                    "src/c/x.rs",
+                    "docs/d.md",
+                    "src/e.rs"
+                ]
             ),
             [
                 ("src/b/x.rs".into(), Some("b".into())),
