@@ -15,6 +15,7 @@ pub mod commit;
 pub mod error;
 pub mod faults;
 pub mod git;
+pub mod globs;
 pub mod names;
 pub mod ops;
 pub mod process;

@@ -8,6 +8,8 @@ use super::{Ctx, Format, OutputArgs, SessionDoc};
 use crate::git::changes::{self, Changes};
 use crate::git::repo::Repo;
 use crate::session::{Session, State};
+use crate::state::StateDir;
+use crate::state::plans::{Overlap, TaskState};
 use crate::ui;
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +34,9 @@ pub struct Row {
     pub changes: Option<Changes>,
     /// Sessions ahead of it in the queue (`queued` only).
     pub ahead: Option<usize>,
+    /// The overlaps of its plan task, while the task has not landed (see
+    /// `supervisor::ownership`).
+    pub overlaps: Vec<Overlap>,
 }
 
 /// Loads the sessions to list, sorted by attention, reporting damaged records as warnings.
@@ -48,14 +53,17 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
             archived: false,
             changes: None,
             ahead: None,
+            overlaps: Vec::new(),
         })
         .collect();
     let queue: Vec<String> = crate::supervisor::schedule::queue(rows.iter().map(|r| &r.session))
         .into_iter()
         .map(|s| s.name.clone())
         .collect();
+    let mut overlaps = overlaps_by_session(&state);
     for row in &mut rows {
         row.ahead = queue.iter().position(|q| *q == row.session.name);
+        row.overlaps = overlaps.remove(&row.session.name).unwrap_or_default();
     }
     if all {
         rows.extend(state.load_archive()?.into_iter().map(|s| Row {
@@ -64,6 +72,7 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
             archived: true,
             changes: None,
             ahead: None,
+            overlaps: Vec::new(),
         }));
     }
     if full {
@@ -89,7 +98,26 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
     Ok(rows)
 }
 
-/// The JSON form of a listed session: the record with the derived state and changes.
+/// The overlaps of the tasks of plans that have not landed, by session. The plan records are
+/// read only if there are plans: without, `list` pays one `stat`.
+fn overlaps_by_session(state: &StateDir) -> std::collections::HashMap<String, Vec<Overlap>> {
+    let mut by_session = std::collections::HashMap::new();
+    if !state.plans_dir().is_dir() {
+        return by_session;
+    }
+    for plan in state.load_plans() {
+        for task in plan.tasks {
+            if task.overlaps.is_empty() || task.state == TaskState::Landed {
+                continue;
+            }
+            for session in task.sessions {
+                by_session.insert(session, task.overlaps.clone());
+            }
+        }
+    }
+    by_session
+}
+
 /// One worktree measured by `--full`: row, uncommitted count, ahead/behind (cache key).
 type Measured = (usize, Option<u64>, Option<(String, u64, u64)>);
 
@@ -181,6 +209,9 @@ struct Entry<'a> {
     #[serde(flatten)]
     session: SessionDoc<'a>,
     archived: bool,
+    /// Its plan task's overlaps (`{path, owner, at}`), while the task has not landed.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    overlaps: &'a [Overlap],
 }
 
 impl<'a> Entry<'a> {
@@ -193,6 +224,7 @@ impl<'a> Entry<'a> {
                 changes: row.changes.as_ref(),
             },
             archived: row.archived,
+            overlaps: &row.overlaps,
         }
     }
 }
@@ -367,9 +399,29 @@ fn drop_usual_branch(repo: &Repo, header: &mut Vec<&str>, table: &mut [Vec<Strin
     }
 }
 
-/// One line about how the session is doing: what the agent reported, why it ended, or what
-/// it finally said.
+/// One line about how the session is doing: first the paths its plan task should not have
+/// touched (`overlap: src/b/x.rs (b), notes.txt (outside)`), then what the agent reported, why
+/// it ended, or what it finally said.
 pub fn note(row: &Row) -> String {
+    let said = how_it_does(row);
+    if row.overlaps.is_empty() {
+        return said;
+    }
+    let paths: Vec<String> = row
+        .overlaps
+        .iter()
+        .map(|o| format!("{} ({})", o.path, o.owner.as_deref().unwrap_or("outside")))
+        .collect();
+    let overlap = format!("overlap: {}", paths.join(", "));
+    if said.is_empty() {
+        overlap
+    } else {
+        format!("{overlap}; {said}")
+    }
+}
+
+/// What the agent reported, why it ended, or what it finally said.
+fn how_it_does(row: &Row) -> String {
     let s = &row.session;
     let first_line = |t: &str| {
         t.lines()

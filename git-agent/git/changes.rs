@@ -137,6 +137,68 @@ fn committed(
     Ok(())
 }
 
+/// What a session changed since it was measured from ([`measured_from`]), path by path:
+/// committed on its branch, staged, modified, deleted, renamed (both names) or untracked
+/// (each file), the files the agent leaves behind left out. For a caller that asks again and
+/// again (the supervisor's ownership check, `supervisor::ownership`): the committed part is
+/// read in-process and only when the branch has moved; the rest costs one `git status` per
+/// call (`--no-optional-locks`, so never in the agent's way).
+#[derive(Debug, Default)]
+pub struct ChangedPaths {
+    /// The branch tip the committed part was read at, and its paths.
+    committed: Option<(ObjectId, Vec<String>)>,
+}
+
+impl ChangedPaths {
+    /// The paths changed now, sorted, each once.
+    pub fn now(&mut self, repo: &Repo, session: &Session) -> Result<Vec<String>> {
+        crate::git::link::guard(session)?;
+        let mut paths = std::collections::BTreeSet::new();
+        if let Some(tip) = repo.branch_tip(&session.branch)? {
+            let base = ObjectId::from_hex(measured_from(session).as_bytes())?;
+            match &self.committed {
+                Some((at, _)) if *at == tip => {}
+                _ => {
+                    let committed = committed_paths(repo.gix(), base, tip)?;
+                    self.committed = Some((tip, committed));
+                }
+            }
+        }
+        if let Some((_, committed)) = &self.committed {
+            paths.extend(committed.iter().cloned());
+        }
+        for entry in status(&session.worktree, &session.left_out())? {
+            if !entry.is_ignored() {
+                paths.extend(entry.paths().map(str::to_owned));
+            }
+        }
+        Ok(paths.into_iter().collect())
+    }
+}
+
+/// The files (not trees) that differ between two commits, renames as a deletion and an
+/// addition.
+fn committed_paths(repo: &gix::Repository, base: ObjectId, tip: ObjectId) -> Result<Vec<String>> {
+    let mut paths = Vec::new();
+    if base == tip {
+        return Ok(paths);
+    }
+    let base_tree = repo.find_commit(base)?.tree()?;
+    let tip_tree = repo.find_commit(tip)?.tree()?;
+    base_tree
+        .changes()?
+        .options(|o| {
+            o.track_path().track_rewrites(None);
+        })
+        .for_each_to_obtain_tree(&tip_tree, |change| {
+            if !change.entry_mode().is_tree() {
+                paths.push(change.location().to_string());
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+    Ok(paths)
+}
+
 /// Number of `git status` entries in a worktree (tracked changes and untracked files), not
 /// counting the files the agent leaves behind.
 pub fn uncommitted(worktree: &Path, leaves: &[String]) -> Result<u64> {

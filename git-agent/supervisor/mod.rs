@@ -23,11 +23,14 @@
 //! - `setup.rs`: submodules and the setup hook before the first run;
 //! - `run.rs`: one run of the agent, and the sandbox of what runs in the worktree;
 //! - `watch.rs`: following a process to its end (log, stop, timeout) and the status file;
+//! - `ownership.rs`: a plan task's live ownership (the `overlap` of a path another running
+//!   task owns, or outside its own `touches`), looked at while the agent runs;
 //! - `finish.rs`: recording a run's end (commit, queue, final state).
 
 mod env;
 mod finish;
 mod followups;
+mod ownership;
 mod retry;
 mod run;
 pub mod schedule;

@@ -76,6 +76,8 @@ pub(super) fn run_once(
         Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
     };
     record_start(state, name, &run, &launched.process, &in_force, log_offset)?;
+    // A plan task's paths are watched while it runs (nothing for a session in no plan).
+    let mut ownership = super::ownership::Ownership::of(state, session);
     let mut follow = Follow::new(state, session, &mut log, signalled);
     let mut outcome = Outcome::default();
     if let Some(model) = model {
@@ -87,7 +89,12 @@ pub(super) fn run_once(
         spec_sandboxed,
         status_file,
         (&prices, outcome),
+        ownership.as_mut(),
     )?;
+    // An edit made (and maybe committed) since the last look, before the leftovers commit.
+    if let Some(ownership) = &mut ownership {
+        ownership.look_now(state, session);
+    }
     // What it reported last may be what crosses the budget (gemini and codex report tokens
     // only as they end): the run then ends over budget even though the agent finished.
     if watched.stopped.is_none() {
@@ -168,6 +175,7 @@ fn follow_agent(
     spec_sandboxed: bool,
     mut status_file: StatusFile,
     (prices, outcome): (&Prices, Outcome),
+    mut ownership: Option<&mut super::ownership::Ownership>,
 ) -> Result<(Watched, Outcome)> {
     let (state, session) = (follow.state, follow.session);
     let name = session.name.as_str();
@@ -229,6 +237,9 @@ fn follow_agent(
             }
             for (word, message) in status_file.reports() {
                 status::report(state, name, &word, message)?;
+            }
+            if let Some(ownership) = ownership.as_deref_mut() {
+                ownership.tick(state, session);
             }
             if !released
                 && (outcome.borrow().session_id.is_some()

@@ -197,20 +197,7 @@ fn table(plan: &PlanRecord, tasks: &[TaskDoc]) -> Vec<String> {
         .map(str::to_owned),
     ];
     for (t, doc) in plan.tasks.iter().zip(tasks) {
-        let note = t
-            .reason
-            .clone()
-            .or_else(|| {
-                (t.state == TaskState::Waiting && !t.depends_on.is_empty())
-                    .then(|| format!("after {}", t.depends_on.join(", ")))
-            })
-            .or_else(|| {
-                (!t.overlaps.is_empty()).then(|| {
-                    let paths: Vec<&str> = t.overlaps.iter().map(|o| o.path.as_str()).collect();
-                    format!("overlap: {}", paths.join(", "))
-                })
-            })
-            .unwrap_or_default();
+        let note = note(t);
         rows.push([
             t.id.clone(),
             doc.live.clone(),
@@ -249,6 +236,28 @@ fn table(plan: &PlanRecord, tasks: &[TaskDoc]) -> Vec<String> {
         lines.push(line.trim_end().to_owned());
     }
     lines
+}
+
+/// The task's note: why it is in its state (or what it waits for), and the paths its agent
+/// should not have touched (`overlap: src/b/x.rs (b), notes.txt (outside)`), each shown even
+/// beside the other.
+fn note(t: &TaskRecord) -> String {
+    let why = t.reason.clone().or_else(|| {
+        (t.state == TaskState::Waiting && !t.depends_on.is_empty())
+            .then(|| format!("after {}", t.depends_on.join(", ")))
+    });
+    let overlap = (!t.overlaps.is_empty()).then(|| {
+        let paths: Vec<String> = t
+            .overlaps
+            .iter()
+            .map(|o| format!("{} ({})", o.path, o.owner.as_deref().unwrap_or("outside")))
+            .collect();
+        format!("overlap: {}", paths.join(", "))
+    });
+    match (why, overlap) {
+        (Some(why), Some(overlap)) => format!("{why}; {overlap}"),
+        (why, overlap) => why.or(overlap).unwrap_or_default(),
+    }
 }
 
 /// A time for the table: tenths under a minute (fake agents take less than a second).

@@ -2,17 +2,14 @@
 //! dependency graph: wave 1 has no dependencies) and, within a wave, the pairs of tasks whose
 //! `touches` overlap and so cannot run at the same time.
 //!
-//! The overlap rule (conservative where it cannot know, since new files are allowed): two
-//! globs overlap when they are equal, when one matches the other's literal prefix (the text
-//! before its first `*`, `?`, `[` or `\`; for a glob without any, the whole path), or when a
-//! file of the base commit matches both. Globs follow git's wildmatch with `*` stopping at `/`
-//! and `**` crossing directories. So `src/search/**` overlaps `src/search/index/*.rs` and
-//! `src/search/mod.rs`, while `src/*.rs` and `src/*.md` do not.
+//! The overlap rule and what a glob matches live in [`crate::globs`] (the supervisor's live
+//! ownership check uses them too, and must not reach up into `ops`); in short, two globs
+//! overlap when they may own a common path, so `src/search/**` overlaps
+//! `src/search/index/*.rs`, while `src/*.rs` and `src/*.md` do not.
 
 use std::collections::{BTreeMap, HashMap};
 
-use gix::bstr::ByteSlice;
-use gix::glob::wildmatch::Mode;
+pub use crate::globs::{globs_overlap, matches};
 
 /// A task as the graph sees it.
 #[derive(Debug, Clone, Copy)]
@@ -153,33 +150,6 @@ pub fn touches_overlap(a: &[String], b: &[String], files: &[String]) -> Option<(
             .find(|y| globs_overlap(x, y, files))
             .map(|y| (x.clone(), y.clone()))
     })
-}
-
-/// Whether two globs may own a common path (the rule in the module docs).
-pub fn globs_overlap(a: &str, b: &str, files: &[String]) -> bool {
-    a == b
-        || matches(a, literal_prefix(b))
-        || matches(b, literal_prefix(a))
-        || files.iter().any(|f| matches(a, f) && matches(b, f))
-}
-
-/// Whether `glob` matches `path` (git's wildmatch, `*` does not cross `/`). A pattern naming a
-/// directory (`src/search` or `src/search/`) also owns what is below it.
-pub fn matches(glob: &str, path: &str) -> bool {
-    let mode = Mode::NO_MATCH_SLASH_LITERAL;
-    let glob = glob.trim_end_matches('/');
-    gix::glob::wildmatch(glob.as_bytes().as_bstr(), path.as_bytes().as_bstr(), mode)
-        || gix::glob::wildmatch(
-            format!("{glob}/**").as_bytes().as_bstr(),
-            path.as_bytes().as_bstr(),
-            mode,
-        )
-}
-
-/// The text of `glob` before its first special character.
-pub fn literal_prefix(glob: &str) -> &str {
-    let end = glob.find(['*', '?', '[', '\\']).unwrap_or(glob.len());
-    &glob[..end]
 }
 
 #[cfg(test)]
