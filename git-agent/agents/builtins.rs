@@ -254,7 +254,9 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 about: "applies its edits and commits them; suggested commands are never run",
             },
             // Aider's ask mode discusses the code and never edits it; its chat and input
-            // histories (files in the worktree otherwise) go nowhere.
+            // histories (files in the worktree otherwise) go nowhere. Its repository map's
+            // cache (`.aider.tags.cache.*`) has no such setting: only the sandbox keeps it out
+            // of a checkout (seen with aider 0.86.2).
             Mode {
                 name: "ask",
                 args: &[
