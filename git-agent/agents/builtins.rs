@@ -20,6 +20,8 @@ pub struct Mode {
     pub root_env: &'static [(&'static str, &'static str)],
     /// Everything allowed without asking.
     pub bypass: bool,
+    /// Cannot edit files: the mode `git agent plan draft` runs the agent in.
+    pub read_only: bool,
     pub about: &'static str,
 }
 
@@ -57,6 +59,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--permission-mode", "acceptEdits"],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "edits files in the worktree and runs simple read-only commands; anything else is refused",
             },
             Mode {
@@ -64,6 +67,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--permission-mode", "auto"],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "edits files; a classifier decides which commands may run",
             },
             Mode {
@@ -71,6 +75,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--permission-mode", "plan"],
                 root_env: &[],
                 bypass: false,
+                read_only: true,
                 about: "reads and plans only",
             },
             Mode {
@@ -79,6 +84,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 // Claude refuses this flag as root unless told it runs in a sandbox.
                 root_env: &[("IS_SANDBOX", "1")],
                 bypass: true,
+                read_only: false,
                 about: "runs any command and writes anywhere, without asking",
             },
         ],
@@ -115,6 +121,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--sandbox", "workspace-write"],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "runs any command inside a sandbox that can write only the worktree (no network)",
             },
             Mode {
@@ -122,6 +129,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--sandbox", "read-only"],
                 root_env: &[],
                 bypass: false,
+                read_only: true,
                 about: "runs commands in a read-only sandbox; edits are refused",
             },
             Mode {
@@ -129,6 +137,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--dangerously-bypass-approvals-and-sandbox"],
                 root_env: &[],
                 bypass: true,
+                read_only: false,
                 about: "no sandbox, no approvals",
             },
         ],
@@ -149,6 +158,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--approval-mode", "auto_edit"],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "edits files in the worktree; no shell tool is offered",
             },
             Mode {
@@ -156,6 +166,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--approval-mode", "plan"],
                 root_env: &[],
                 bypass: false,
+                read_only: true,
                 about: "reads and plans only",
             },
             Mode {
@@ -163,6 +174,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &["--approval-mode", "yolo"],
                 root_env: &[],
                 bypass: true,
+                read_only: false,
                 about: "runs any command without asking",
             },
         ],
@@ -191,6 +203,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &[],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "edits files; the shell tool is denied",
             },
             Mode {
@@ -198,13 +211,23 @@ pub(super) const BUILTINS: &[Builtin] = &[
                 args: &[],
                 root_env: &[],
                 bypass: false,
+                read_only: false,
                 about: "opencode's own rules: edits and any shell command, unsandboxed",
+            },
+            Mode {
+                name: "read-only",
+                args: &[],
+                root_env: &[],
+                bypass: false,
+                read_only: true,
+                about: "reads only: edits and the shell tool are denied",
             },
             Mode {
                 name: "bypass",
                 args: &["--auto"],
                 root_env: &[],
                 bypass: true,
+                read_only: false,
                 about: "approves every permission request",
             },
         ],
@@ -221,13 +244,38 @@ pub(super) const BUILTINS: &[Builtin] = &[
         args: &AIDER_ARGS,
         resume: Some(&AIDER_RESUME),
         format: Format::Aider,
-        modes: &[Mode {
-            name: "yes-always",
-            args: &["--yes-always"],
-            root_env: &[],
-            bypass: false,
-            about: "applies its edits and commits them; suggested commands are never run",
-        }],
+        modes: &[
+            Mode {
+                name: "yes-always",
+                args: &["--yes-always"],
+                root_env: &[],
+                bypass: false,
+                read_only: false,
+                about: "applies its edits and commits them; suggested commands are never run",
+            },
+            // Aider's ask mode discusses the code and never edits it; its chat and input
+            // histories (files in the worktree otherwise) go nowhere. Its repository map's
+            // cache (`.aider.tags.cache.*`) has no such setting: only the sandbox keeps it out
+            // of a checkout (seen with aider 0.86.2).
+            Mode {
+                name: "ask",
+                args: &[
+                    "--chat-mode",
+                    "ask",
+                    "--yes-always",
+                    "--no-auto-commits",
+                    "--no-dirty-commits",
+                    "--chat-history-file",
+                    "/dev/null",
+                    "--input-history-file",
+                    "/dev/null",
+                ],
+                root_env: &[],
+                bypass: false,
+                read_only: true,
+                about: "answers questions about the code and never edits it",
+            },
+        ],
         default_mode: "yes-always",
         env: &[],
         leaves: &[".aider*"],
@@ -239,6 +287,7 @@ pub(super) const BUILTINS: &[Builtin] = &[
 pub(super) fn mode_env(profile: &str, mode: &str) -> &'static [(&'static str, &'static str)] {
     match (profile, mode) {
         ("opencode", "edits") => &[("OPENCODE_PERMISSION", r#"{"bash":"deny"}"#)],
+        ("opencode", "read-only") => &[("OPENCODE_PERMISSION", r#"{"edit":"deny","bash":"deny"}"#)],
         _ => &[],
     }
 }
@@ -251,6 +300,11 @@ pub(super) fn builtin(name: &str) -> Option<&'static Builtin> {
 /// The permission modes of a built-in profile (empty for other names).
 pub fn builtin_modes(name: &str) -> &'static [Mode] {
     builtin(name).map_or(&[], |b| b.modes)
+}
+
+/// The mode of a built-in profile that cannot edit files, if it has one.
+pub fn read_only_mode(name: &str) -> Option<&'static Mode> {
+    builtin_modes(name).iter().find(|m| m.read_only)
 }
 /// Aider's command line; resuming adds only the chat history of the worktree.
 const AIDER_ARGS: [&str; 9] = [

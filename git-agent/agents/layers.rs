@@ -431,8 +431,8 @@ impl Draft {
             );
         }
         let mut env = self.env;
-        let (mode_args, bypass): (Vec<String>, bool) = if self.modes.is_empty() {
-            (Vec::new(), self.bypass.unwrap_or(false))
+        let (mode_args, bypass, read_only): (Vec<String>, bool, bool) = if self.modes.is_empty() {
+            (Vec::new(), self.bypass.unwrap_or(false), false)
         } else {
             let name = self.mode.as_deref().unwrap_or_default();
             let mode = self.modes.iter().find(|m| m.name == name).ok_or_else(|| {
@@ -453,6 +453,8 @@ impl Draft {
             (
                 mode.args.iter().map(|a| (*a).to_owned()).collect(),
                 mode.bypass || self.bypass.unwrap_or(false),
+                // `bypass = true` set by the user on a read-only mode wins: not read-only.
+                mode.read_only && !self.bypass.unwrap_or(false),
             )
         };
         let expand = |template: Vec<String>| -> Vec<String> {
@@ -480,6 +482,7 @@ impl Draft {
             sandbox_writes: self.sandbox_writes,
             permission_mode: self.mode,
             bypass,
+            read_only,
             project_text: self.project_text,
             max_parallel: self.max_parallel,
             start_serially: self.start_serially,

@@ -46,7 +46,7 @@ pub mod output;
 pub mod pricing;
 mod sandbox;
 
-pub use builtins::{DETECT_ORDER, Mode, builtin_modes};
+pub use builtins::{DETECT_ORDER, Mode, builtin_modes, read_only_mode};
 pub use layers::{Profiles, ProfilesFile};
 pub use sandbox::{Allowed, narrow_own_sandbox, own_sandbox, sandbox_writes};
 
@@ -108,6 +108,9 @@ pub struct Profile {
     pub sandbox_writes: Vec<String>,
     pub permission_mode: Option<String>,
     pub bypass: bool,
+    /// Its permission mode is a built-in one that cannot edit files (claude's `plan`, codex's
+    /// `read-only`…): false for every profile without built-in modes.
+    pub read_only: bool,
     /// The repository defines (part of) this profile: the text the user must approve.
     pub project_text: Option<String>,
     /// At most this many of its sessions hold a slot at once (`maxParallel`).
@@ -147,6 +150,7 @@ pub fn command_profile(argv: &[String], cwd: &Path) -> Result<Profile> {
         sandbox_writes: Vec::new(),
         permission_mode: None,
         bypass: false,
+        read_only: false,
         project_text: None,
         max_parallel: None,
         start_serially: false,

@@ -46,6 +46,8 @@ struct ProfileDoc {
 struct ModeDoc {
     name: &'static str,
     bypass: bool,
+    /// Cannot edit files: `plan draft` runs the profile in it.
+    read_only: bool,
     about: &'static str,
 }
 
@@ -87,6 +89,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                 .map(|m| ModeDoc {
                     name: m.name,
                     bypass: m.bypass,
+                    read_only: m.read_only,
                     about: m.about,
                 })
                 .collect(),
@@ -141,6 +144,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         for mode in agents::builtin_modes(name) {
             let tag = if mode.bypass {
                 format!(" {}", ui::warning("(bypass)"))
+            } else if mode.read_only {
+                " (read-only: plan draft)".to_owned()
             } else {
                 String::new()
             };

@@ -18,6 +18,10 @@
 //! (the built-in profile starts its sessions one at a time: OpenCode's first starts migrate
 //! its database, and two at once can fail one with `Failed query: CREATE TABLE workspace`).
 //!
+//! Plans (issue 15): `plan draft` with each CLI in its read-only mode and our sandbox off: the
+//! model's attempt to write into the checkout is refused by the mode alone, and its plan is
+//! written and checked.
+//!
 //! `.ci/run` installs the pinned CLIs (`tests/real-agents/install.sh`) and runs this tier.
 //!
 //! ```sh
@@ -709,5 +713,70 @@ fn real_opencode_starts_three_sessions_in_a_fresh_home() {
                 "opencode started 3 at once in a fresh home: {failed} of {together} times a session failed"
             );
         }
+    }
+}
+
+/// `plan draft` with each real CLI in its read-only mode: the model first tries to write into
+/// the checkout (the CLI's mode must refuse it: our sandbox is off here), then answers with a plan in
+/// a ```toml block, which is written, checked and shown; the checkout holds only the plan file.
+fn draft_a_plan(cli: &str, program: &Path) {
+    let mut env = TestEnv::new();
+    let plan = "name = \"greeting\"\n\n[[task]]\nid = \"hello\"\nprompt = \"Write hello.txt\"\n\
+                touches = [\"hello.txt\"]\n\n[[task]]\nid = \"docs\"\ndepends_on = [\"hello\"]\n\
+                prompt = \"Document it: {{ deps }}\"\ntouches = [\"README.md\"]";
+    let answer = format!("Here is the plan:\n\n```toml\n{plan}\n```");
+    let script = serde_json::json!({"conversations": [
+        {"match": "Greet the world", "turns": [
+            {"text": "Let me note the plan.", "write": "draft-escape.txt", "content": "escaped\n"},
+            {"text": answer},
+        ]},
+        {"match": "Wave at the world", "turns": [{"text": answer}]},
+    ]})
+    .to_string();
+    let server = serve(&env, &script, &env.repo.clone());
+    configure(&mut env, cli, program, &server.base);
+    let repo = env.repo.to_string_lossy().into_owned();
+    env.set_env("PWD", &repo);
+    // Without our sandbox: the CLI's read-only mode alone must refuse the write.
+    env.git(&["config", "agent.sandbox", "off"]);
+    let mut out = env.agent(&["plan", "draft", "--agent", cli, "Greet the world"]);
+    if cli == "opencode" {
+        // OpenCode ends its whole run at a refused permission: no plan then (exit 128), and
+        // nothing written; asked again without the write, it answers.
+        assert_eq!(out.code, 128, "{cli}: {out}");
+        assert!(!env.repo.join("draft-escape.txt").exists(), "{cli}: {out}");
+        assert_eq!(env.git(&["status", "--porcelain"]), "", "{cli}: {out}");
+        out = env.agent(&["plan", "draft", "--agent", cli, "Wave at the world"]);
+    }
+    let requests = model_requests(&env).len();
+    assert_eq!(out.code, 0, "{cli}: {out}\n{requests} model requests");
+    assert!(
+        out.stdout
+            .contains("Plan 'greeting' is valid: 2 tasks in 2 waves"),
+        "{cli}: {out}"
+    );
+    assert!(
+        !env.repo.join("draft-escape.txt").exists(),
+        "{cli} wrote into the checkout while drafting:\n{out}"
+    );
+    // Aider's ask mode edits nothing but still writes its repository map's cache in the
+    // worktree (it has no setting for where): only our sandbox, off here, keeps it out.
+    let status: String = env
+        .git(&["status", "--porcelain", "--untracked-files=all"])
+        .lines()
+        .filter(|l| !(cli == "aider" && l.starts_with("?? .aider.tags.cache.")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(status, "?? plans/greeting.toml\n", "{cli}: {out}");
+    eprintln!(
+        "real agent {cli}: plan draft -> valid plan, the write refused by its mode; {}",
+        out.stderr.lines().next().unwrap_or_default()
+    );
+}
+
+#[test]
+fn real_agents_draft_a_plan_without_touching_the_checkout() {
+    for (cli, program) in installed(CLIS) {
+        draft_a_plan(cli, &program);
     }
 }

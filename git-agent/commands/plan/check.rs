@@ -106,6 +106,17 @@ pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
         })?;
         return Ok(0);
     }
+    show_waves(ctx, &plan, &base, &waves)?;
+    writeln!(
+        ctx.out,
+        "Nothing ran; run it with: git agent plan run {}",
+        args.file.display()
+    )?;
+    Ok(0)
+}
+
+/// Prints a valid plan's summary and waves (what `plan check` shows, and `plan draft`).
+pub fn show_waves(ctx: &mut Ctx<'_>, plan: &Plan, base: &Base, waves: &[Wave]) -> Result<()> {
     let short = crate::session::short_id(&base.commit);
     let base_name = plan.base.as_deref().unwrap_or("the current branch");
     writeln!(
@@ -117,7 +128,7 @@ pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
         waves.len(),
         if waves.len() == 1 { "" } else { "s" },
     )?;
-    for wave in &waves {
+    for wave in waves {
         let tasks: Vec<String> = wave
             .tasks
             .iter()
@@ -141,22 +152,20 @@ pub fn check(ctx: &mut Ctx<'_>, args: CheckArgs) -> Result<u8> {
     if let Some(n) = plan.max_parallel {
         writeln!(ctx.out, "At most {n} at once (and agent.maxParallel).")?;
     }
-    writeln!(
-        ctx.out,
-        "Nothing ran; run it with: git agent plan run {}",
-        args.file.display()
-    )?;
-    Ok(0)
+    Ok(())
 }
 
-/// Reads and checks a plan file: its warnings shown, its problems the error (exit 128). To
-/// `run` it, a profile whose program is missing is a problem too.
-pub fn checked(
-    ctx: &mut Ctx<'_>,
-    repo: &Repo,
-    file: &Path,
-    run: bool,
-) -> Result<(Plan, Base, Vec<Wave>, Vec<Problem>)> {
+/// What checking a plan file found (its warnings already shown).
+pub enum Verdict {
+    Valid(Box<(Plan, Base, Vec<Wave>, Vec<Problem>)>),
+    /// Its problems, each naming its task and line.
+    Invalid(Vec<Problem>),
+}
+
+/// Reads and checks a plan file, showing its warnings. A file that cannot be read or is not
+/// a plan file's TOML is the error (exit 128). To `run` it, a profile whose program is missing
+/// is a problem too.
+pub fn verdict(ctx: &mut Ctx<'_>, repo: &Repo, file: &Path, run: bool) -> Result<Verdict> {
     let path = ctx.cwd.join(file);
     let (raw, text) = plan::read(&path, file)?;
     let mut checked = plan::check::check(repo, &path, raw, &text)?;
@@ -168,7 +177,7 @@ pub fn checked(
     for warning in &checked.warnings {
         ctx.warn(&warning.render(file))?;
     }
-    match checked {
+    Ok(match checked {
         Checked {
             plan: Some(plan),
             base: Some(base),
@@ -176,8 +185,22 @@ pub fn checked(
             problems,
             warnings,
             ..
-        } if problems.is_empty() => Ok((plan, base, waves, warnings)),
-        checked => Err(invalid(ctx, file, &checked.problems)?),
+        } if problems.is_empty() => Verdict::Valid(Box::new((plan, base, waves, warnings))),
+        checked => Verdict::Invalid(checked.problems),
+    })
+}
+
+/// Reads and checks a plan file: its warnings shown, its problems the error (exit 128). To
+/// `run` it, a profile whose program is missing is a problem too.
+pub fn checked(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    file: &Path,
+    run: bool,
+) -> Result<(Plan, Base, Vec<Wave>, Vec<Problem>)> {
+    match verdict(ctx, repo, file, run)? {
+        Verdict::Valid(valid) => Ok(*valid),
+        Verdict::Invalid(problems) => Err(invalid(ctx, file, &problems)?),
     }
 }
 

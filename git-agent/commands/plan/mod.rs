@@ -1,9 +1,10 @@
-//! `git agent plan`: plans, a task graph in a TOML file (README "Plans"): `check` validates
-//! one, `run` starts it in the background, `status`/`wait` follow it, `stop`/`resume` pause
+//! `git agent plan`: plans, a task graph in a TOML file (README "Plans"): `draft` asks an
+//! agent, read-only, for one; `check` validates one, `run` starts it in the background, `status`/`wait` follow it, `stop`/`resume` pause
 //! and continue it, `land` lands its integration branch, `rm` removes it.
 
 mod check;
 mod control;
+mod draft;
 mod status;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use anyhow::Result;
 use super::{Ctx, OutputArgs};
 
 pub use check::CheckArgs;
+pub use draft::DraftArgs;
 
 #[derive(Debug, clap::Args)]
 #[command(arg_required_else_help = true)]
@@ -29,6 +31,19 @@ pub enum PlanCommand {
                       with its task and line)."
     )]
     Check(CheckArgs),
+    /// Ask an agent, read-only, to draft a plan for a goal; check it and show it (nothing runs)
+    #[command(after_help = "\
+The agent runs in the foreground in this worktree, in its permission mode that cannot edit
+files (claude plan, codex read-only, gemini plan, opencode read-only, aider ask) and, where the
+kernel can, in a write sandbox that leaves the whole repository read-only. A profile without
+such a mode is refused unless --permission-mode names one. It is asked for a plan in the format
+of 'plan check'; the first ```toml block of its answer is written (never over an existing file
+without --force), checked, and its waves shown. Run it with: git agent plan run FILE.
+
+Exit status: 0 the drafted plan is valid; 1 it is not (its problems are shown and the file is
+kept to be fixed); 128 the agent failed or gave no plan (nothing written), the profile has no
+read-only mode, or FILE exists.")]
+    Draft(DraftArgs),
     /// Run a plan in the background: its tasks start as their dependencies land
     #[command(after_help = "\
 The plan is checked first (as 'plan check'); nothing starts if it is invalid. An integration
@@ -119,6 +134,7 @@ pub struct RmArgs {
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     match args.command {
         PlanCommand::Check(args) => check::check(ctx, args),
+        PlanCommand::Draft(args) => draft::draft(ctx, args),
         PlanCommand::Run(args) => control::run(ctx, args),
         PlanCommand::Status(args) => status::status(ctx, args),
         PlanCommand::Wait(args) => control::wait(ctx, args),

@@ -5,7 +5,8 @@
 //!
 //! Running a plan: `start.rs` (`plan run`), `drive.rs` (each advance: land, start, retry),
 //! `finish.rs` (validate and land the integration branch), `calls.rs` (the `git agent`
-//! commands a plan runs), `templates.rs` (`{{ deps }}`); the record is
+//! commands a plan runs), `templates.rs` (`{{ deps }}`); `draft.rs` asks an agent, read-only,
+//! for a plan (`plan draft`); the record is
 //! `crate::state::plans`. Invariant: a [`Plan`]
 //! that [`check::check`] accepted has unique non-empty ids, known dependencies, no cycle, one
 //! non-empty prompt per task and `touches` globs inside the repository.
@@ -22,6 +23,7 @@ use crate::error::Failure;
 pub mod calls;
 pub mod check;
 pub mod control;
+pub mod draft;
 pub mod drive;
 pub mod finish;
 pub mod graph;
