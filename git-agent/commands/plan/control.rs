@@ -78,7 +78,6 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
     state.load_plan(&name)?;
     let timeout = crate::time::parse_flag(args.timeout.as_deref())?;
     let deadline = timeout.map(|t| Instant::now() + t);
-    let started = Instant::now();
     loop {
         drive::advance(&repo, &name)?;
         let plan = state.load_plan(&name)?;
@@ -96,7 +95,9 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
             .collect();
         let settled = !plan.state.is_active() || (!lost.is_empty() && !busy(&state, &plan));
         if settled {
-            let took = crate::time::format_duration(started.elapsed());
+            // The plan's own time, from `plan run` (not this wait's).
+            let end = plan.ended_at.unwrap_or_else(crate::time::now);
+            let took = crate::time::format_duration(crate::time::between(plan.created_at, end));
             let ok = matches!(plan.state, PlanState::Validated | PlanState::Landed);
             let mut line = format!("plan {}: {} in {took}", plan.name, plan.state);
             if let Some(r) = &plan.reason {
