@@ -327,3 +327,12 @@ fn plan_run_refuses_a_task_whose_agent_is_missing_and_starts_nothing() {
     assert!(!env.state_dir().join("plans/search-v2.json").exists());
     assert!(!env.has_record("search-v2-skeleton"));
 }
+
+#[test]
+fn a_task_with_more_sessions_than_max_parallel_can_never_start() {
+    let err = refused("max_parallel = 3", "max_parallel = 1");
+    assert!(
+        err.contains("plan.toml:21: task 'ranking': it runs 2 sessions at once (variants × agents), more than max_parallel = 1: it could never start"),
+        "{err}"
+    );
+}

@@ -106,6 +106,7 @@ pub fn check(repo: &Repo, file: &Path, raw: PlanFile, text: &str) -> Result<Chec
         }
     }
     check_names(&mut f, &name, &tasks);
+    check_sizes(&mut f, max_parallel, &tasks);
     let waves = check_graph(&mut f, &raw, &tasks, &files);
     check_templates(&mut f, &tasks);
     let valid = f.problems.is_empty();
@@ -144,6 +145,27 @@ fn check_names(f: &mut Findings<'_>, plan: &str, tasks: &[Task]) {
                 Some(t.line),
                 Some(&t.id),
                 "the id 'integration' is taken by the plan's validate session",
+            );
+        }
+    }
+}
+
+/// A task runs all its sessions (variants × profiles) at once, and they count against the
+/// plan's `max_parallel`: one that needs more could never start.
+fn check_sizes(f: &mut Findings<'_>, max_parallel: Option<u32>, tasks: &[Task]) {
+    let Some(cap) = max_parallel else {
+        return;
+    };
+    for t in tasks {
+        let sessions = t.agents.len().max(1) as u32 * t.variants;
+        if sessions > cap {
+            f.problem(
+                Some(t.line),
+                Some(&t.id),
+                format!(
+                    "it runs {sessions} sessions at once (variants × agents), more than \
+                     max_parallel = {cap}: it could never start"
+                ),
             );
         }
     }
