@@ -19,6 +19,7 @@ mod man_pages;
 mod merge;
 mod names_and_variants;
 mod ownership;
+mod plan_recovery;
 mod plan_runs;
 mod plans;
 mod profiles;

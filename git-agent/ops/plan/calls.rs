@@ -26,13 +26,26 @@ impl Called {
         self.code == 0
     }
 
-    /// The gist of its error output: the `fatal:`/`error:` lines, else the last line.
+    /// The gist of its error output: the `fatal:`/`error:` lines (with the paths listed
+    /// under one ending in `in:`, as the merge commands list conflicts), else the last line.
     pub fn why(&self) -> String {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-            .collect();
+        let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut listing = false;
+        for l in self.stderr.lines() {
+            if let Some(msg) = l
+                .strip_prefix("fatal: ")
+                .or_else(|| l.strip_prefix("error: "))
+            {
+                listing = msg.ends_with(" in:");
+                lines.push((msg.to_owned(), Vec::new()));
+            } else if listing && l.starts_with("    ") {
+                if let Some((_, paths)) = lines.last_mut() {
+                    paths.push(l.trim());
+                }
+            } else {
+                listing = false;
+            }
+        }
         if lines.is_empty() {
             return self
                 .stderr
@@ -44,10 +57,10 @@ impl Called {
                 .to_owned();
         }
         lines
-            .iter()
-            .map(|l| {
-                l.trim_start_matches("fatal: ")
-                    .trim_start_matches("error: ")
+            .into_iter()
+            .map(|(msg, paths)| match msg.strip_suffix(" in:") {
+                Some(head) if !paths.is_empty() => format!("{head}: {}", paths.join(", ")),
+                _ => msg,
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -111,6 +124,28 @@ fn config_parameters(config: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn called(stderr: &str) -> Called {
+        Called {
+            code: 1,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn why_names_the_paths_listed_under_an_error() {
+        let c = called(
+            "error: s: conflict markers are still in in:\n    README.md\n    a b.txt\nhint: resolve them\n",
+        );
+        assert_eq!(
+            c.why(),
+            "s: conflict markers are still in: README.md, a b.txt"
+        );
+        let c = called("fatal: no sync\nerror: other\n");
+        assert_eq!(c.why(), "no sync; other");
+        assert_eq!(called("\nlast words\n\n").why(), "last words");
+    }
 
     #[test]
     fn config_parameters_quote_like_git() {

@@ -206,13 +206,15 @@ fn observe(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
     let Some(chosen) = chosen else {
         return retry_or_fail(repo, plan, task, &sessions);
     };
-    if task.state == TaskState::Syncing && chosen.sync_pending.is_some() {
-        // The agent resolved the files (it may not run git): the sync is finished for it.
+    if task.state == TaskState::Syncing && sync_left_open(repo, chosen) {
+        // The agent resolved the files but did not commit them (it may not run git): the
+        // sync is finished for it. One that committed the merge itself needs nothing more
+        // (its record still names the sync: only `sync --continue` clears that).
         let done = git_agent(
             &state,
             &plan.name,
             &plan.repo,
-            &["sync", "--continue", &chosen.name],
+            &["sync", "--continue", "--into", &plan.branch, &chosen.name],
             &[],
         )?;
         if !done.ok() {
@@ -229,6 +231,15 @@ fn observe(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
         }
     }
     land(repo, plan, task, chosen)
+}
+
+/// The sync `ask_agent` started is still in progress in the session's worktree (seen from the
+/// repository's side: the agent can rewrite the worktree's own `.git`).
+fn sync_left_open(repo: &Repo, s: &Session) -> bool {
+    s.sync_pending.is_some()
+        && crate::git::link::admin_dir(repo.common_dir(), &s.worktree)
+            .and_then(|admin| crate::git::worktree_dir::operation_in(&admin))
+            .is_some()
 }
 
 /// Keeps the cost, run time and final summary of a task's sessions.
