@@ -163,3 +163,129 @@ fn a_conflict_left_after_the_agents_round_blocks_the_task_and_the_plan() {
     );
     assert!(env.has_record("clash-right"));
 }
+
+const CHECKS: &str = r#"name = "checks"
+base = "main"
+
+[[task]]
+id = "solid"
+agent = "solid"
+prompt = "Do solid work"
+touches = ["solid.txt"]
+verify = "cat solid.txt >> SHARED/solid.verified"
+
+[[task]]
+id = "flaky"
+agent = "flaky"
+prompt = "Do flaky work"
+touches = ["flaky.txt"]
+retries = 1
+verify = "echo v >> SHARED/flaky.count; test $(wc -l < SHARED/flaky.count) -ge 2"
+
+[[task]]
+id = "stubborn"
+agent = "stubborn"
+prompt = "Do stubborn work"
+touches = ["stubborn.txt"]
+retries = 1
+verify = "echo v >> SHARED/stubborn.count; false"
+"#;
+
+fn lines_in(env: &TestEnv, file: &str) -> usize {
+    std::fs::read_to_string(env.path(file))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[test]
+fn a_failing_verify_blocks_the_task_after_its_retries_and_a_passing_one_lands() {
+    let env = TestEnv::new();
+    let shared = env.path("");
+    env.write(
+        "plan.toml",
+        &CHECKS.replace("SHARED/", &shared.to_string_lossy()),
+    );
+    for id in ["solid", "flaky", "stubborn"] {
+        profile(&env, id, &format!("append {id}.txt {id} work\ncommit {id}"));
+    }
+    // Its commands need approval: without --trust and without a terminal, nothing starts.
+    let refused = env.agent(&["plan", "run", "plan.toml"]).code(3);
+    assert!(
+        refused
+            .stderr
+            .contains("defines a task solid verify command you have not approved: cat solid.txt"),
+        "{refused}"
+    );
+    env.agent(&["plan", "status", "checks"]).code(128);
+    assert!(env.git(&["branch", "--list", "plan/*"]).is_empty());
+    assert!(!env.has_record("checks-solid"));
+    assert!(env.calls().is_empty());
+
+    let ran = env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    assert!(
+        ran.stderr
+            .contains("Approved the task stubborn verify command"),
+        "{ran}"
+    );
+    let waited = wait(&env, "checks").code(1);
+    assert!(waited.stdout.contains("plan checks: blocked"), "{waited}");
+    let doc = status(&env, "checks");
+
+    // A passing verify lands, and it ran on what landed.
+    assert_eq!(task(&doc, "solid")["state"], "landed");
+    assert_eq!(
+        runs_of(&env, "checks-solid"),
+        1,
+        "{:#?}",
+        calls_of(&env, "checks-solid")
+    );
+    assert_eq!(lines_in(&env, "solid.verified"), 1);
+    assert_eq!(
+        std::fs::read_to_string(env.path("solid.verified")).unwrap(),
+        env.git(&["show", "plan/checks:solid.txt"])
+    );
+    // A verify that failed once, then passed after the one retry's run: landed.
+    let flaky = task(&doc, "flaky");
+    assert_eq!(flaky["state"], "landed", "{flaky}");
+    assert_eq!(flaky["attempts"], 2, "{flaky}");
+    assert_eq!(runs_of(&env, "checks-flaky"), 2);
+    assert_eq!(lines_in(&env, "flaky.count"), 2);
+    let retried = calls_of(&env, "checks-flaky")[1]["argv"].to_string();
+    assert!(retried.contains("the verify command"), "{retried}");
+    // Failed on both runs: blocked, nothing of it landed, its work kept on its branch.
+    let stubborn = task(&doc, "stubborn");
+    assert_eq!(stubborn["state"], "blocked", "{stubborn}");
+    assert!(
+        stubborn["reason"]
+            .as_str()
+            .unwrap()
+            .contains("verify failed"),
+        "{stubborn}"
+    );
+    assert_eq!(runs_of(&env, "checks-stubborn"), 2);
+    assert_eq!(lines_in(&env, "stubborn.count"), 2);
+    let mut landed = subjects(&env, "checks");
+    landed.sort();
+    assert_eq!(landed, ["Do flaky work", "Do solid work"]);
+    assert_eq!(
+        env.git(&["show", "agent/checks-stubborn:stubborn.txt"]),
+        "stubborn work\nstubborn work\n"
+    );
+    assert_eq!(doc["plan"]["reason"], "stubborn is blocked");
+
+    // The approval is remembered: the same commands in another plan need no --trust.
+    env.write(
+        "again.toml",
+        &CHECKS
+            .replace("SHARED/", &shared.to_string_lossy())
+            .replace("name = \"checks\"", "name = \"again\"")
+            .replace("retries = 1\n", "")
+            .split("[[task]]\nid = \"flaky\"")
+            .next()
+            .unwrap(),
+    );
+    let again = env.agent(&["plan", "run", "again.toml"]).ok();
+    assert!(!again.stderr.contains("Approved"), "{again}");
+    wait(&env, "again").code(0);
+}

@@ -12,7 +12,7 @@ use anyhow::Result;
 use super::calls::{Called, git_agent};
 use super::drive::{block, landed, task_event, update_task};
 use crate::git::repo::Repo;
-use crate::session::Session;
+use crate::session::{Session, Verify};
 use crate::state::plans::{PlanRecord, TaskRecord, TaskState};
 
 /// The end of a task's sync round: finishes the sync its agent left open, then lands.
@@ -68,6 +68,14 @@ pub(super) fn land(
     chosen: &Session,
 ) -> Result<()> {
     let state = repo.state();
+    // Landed already, by a merge whose answer never reached the record (killed in between,
+    // or the user ran it): found from its commit, never landed twice.
+    if let Some(commit) =
+        crate::git::refs::find_trailer(repo, &plan.branch, &plan.base.commit, &chosen.name)?
+    {
+        return landed(&state, plan, task, &chosen.name, &commit);
+    }
+    let asked = crate::time::now();
     let mut args = vec![
         "merge",
         chosen.name.as_str(),
@@ -103,6 +111,15 @@ pub(super) fn land(
             if !paths.is_empty() && task.sync_rounds == 0 {
                 return ask_agent(repo, plan, task, chosen, &paths);
             }
+            if paths.is_empty()
+                && let Some(failed) = failed_verify(repo, chosen, asked)
+            {
+                if task.attempts <= task.retries {
+                    return retry_verify(repo, plan, task, chosen, &failed);
+                }
+                let why = format!("{why}; see its output with: git agent show {}", chosen.name);
+                return block(&state, plan, task, &why);
+            }
             let why = if paths.is_empty() {
                 why
             } else {
@@ -117,6 +134,66 @@ pub(super) fn land(
             &format!("could not land it on {}: {}", plan.branch, merged.why()),
         ),
     }
+}
+
+/// The verify that the merge asked at `since` ran and failed, as the session's record keeps it.
+fn failed_verify(repo: &Repo, chosen: &Session, since: jiff::Timestamp) -> Option<Verify> {
+    let s = repo.state().load(&chosen.name).ok()?;
+    s.verify.filter(|v| !v.passed && v.at >= since)
+}
+
+/// A failed `verify` with a retry left: the task's agent runs again in its worktree, told
+/// what failed; its end advances the plan, which tries to land it again.
+fn retry_verify(
+    repo: &Repo,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    chosen: &Session,
+    failed: &Verify,
+) -> Result<()> {
+    let state = repo.state();
+    let exit = failed
+        .exit
+        .as_ref()
+        .map_or_else(|| "it failed".to_owned(), |e| e.describe());
+    update_task(&state, &plan.name, &task.id, |t| {
+        t.attempts += 1;
+        t.ended_at = None;
+        t.reason = Some(format!("verify failed ({exit}): its agent tries again"));
+    })?;
+    task_event(
+        &state,
+        &plan.name,
+        &task.id,
+        &format!("verify failed ({exit}): retrying"),
+    );
+    let message = format!(
+        "Your work was not landed on {}: the verify command `{}` failed on it, merged there \
+         ({exit}). The end of its output:\n\n```\n{}\n```\n\nFix what it reports in this \
+         worktree; it runs again when you are done.",
+        plan.branch,
+        failed.command,
+        failed.tail.join("\n")
+    );
+    let sent = git_agent(
+        &state,
+        &plan.name,
+        &plan.repo,
+        &["send", &chosen.name, "-m", &message],
+        &[],
+    )?;
+    if !sent.ok() {
+        return block(
+            &state,
+            plan,
+            task,
+            &format!(
+                "verify failed ({exit}), and its agent could not be asked again: {}",
+                sent.why()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// One `sync --ask-agent` round: the integration branch is merged into the task's branch
