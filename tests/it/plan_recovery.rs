@@ -32,6 +32,18 @@ fn task(doc: &Value, id: &str) -> Value {
         .clone()
 }
 
+/// The state `plan status` shows for a task (`lost` while a session of it is).
+fn live(doc: &Value, id: &str) -> String {
+    doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .and_then(|t| t["live"].as_str())
+        .unwrap_or_else(|| panic!("no task {id}: {doc}"))
+        .to_owned()
+}
+
 fn wait(env: &TestEnv, name: &str) -> crate::support::Out {
     env.agent(&["plan", "wait", name, "--timeout", "120s"])
 }
@@ -283,4 +295,148 @@ fn a_failing_verify_blocks_the_task_after_its_retries_and_a_passing_one_lands() 
     let again = env.agent(&["plan", "run", "again.toml"]).ok();
     assert!(!again.stderr.contains("Approved"), "{again}");
     wait(&env, "again").code(0);
+}
+
+const CRASH: &str = r#"name = "crash"
+base = "main"
+
+[[task]]
+id = "first"
+agent = "first"
+prompt = "Lay the first stone"
+touches = ["first.txt"]
+
+[[task]]
+id = "side"
+agent = "side"
+prompt = "Work on the side"
+touches = ["side.txt"]
+
+[[task]]
+id = "second"
+agent = "second"
+depends_on = ["first"]
+prompt = "Build on it"
+touches = ["second.txt"]
+"#;
+
+/// The crash plan: `first` and `side` commit their work, say so (`SHARED/<id>.ready`) and
+/// wait for the sentinel `<id>.go`; `second` (after `first`) just works.
+fn crash_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.write("plan.toml", CRASH);
+    for id in ["first", "side"] {
+        let ready = env.path(&format!("{id}.ready"));
+        let go = env.path(&format!("{id}.go"));
+        profile(
+            &env,
+            id,
+            &format!(
+                "append {id}.txt {id} work\ncommit {id} work\nwrite {} ready\nwait-for {}",
+                ready.display(),
+                go.display()
+            ),
+        );
+    }
+    profile(&env, "second", "write second.txt second\ncommit second");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    for id in ["first", "side"] {
+        env.wait_until(&format!("{id} to commit its work"), || {
+            env.path(&format!("{id}.ready")).exists()
+        });
+    }
+    env
+}
+
+/// How many times `new` created session `name` (its `created` events).
+fn created(env: &TestEnv, name: &str) -> usize {
+    std::fs::read_to_string(env.state_dir().join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "created" && e["session"] == name)
+        .count()
+}
+
+/// After a crash: `plan wait` names what was lost, `plan resume` carries it on, and the plan
+/// completes with every task run in one session and every commit of the lost runs landed.
+#[track_caller]
+fn resume_after_crash(env: &TestEnv, lost: &[&str]) {
+    let doc = status(env, "crash");
+    for id in lost {
+        assert_eq!(live(&doc, id), "lost", "{doc:#}");
+    }
+    assert_eq!(task(&doc, "second")["state"], "waiting");
+    let table = env.agent(&["plan", "status", "crash"]).ok();
+    assert!(table.stdout.contains("lost"), "{table}");
+    let waited = wait(env, "crash").code(1);
+    for id in lost {
+        assert!(waited.stdout.contains(&format!("crash-{id}")), "{waited}");
+    }
+    assert!(waited.stdout.contains("lost: "), "{waited}");
+    assert!(
+        waited
+            .stderr
+            .contains("hint: continue it with: git agent plan resume crash"),
+        "{waited}"
+    );
+
+    for id in lost {
+        env.touch(&format!("{id}.go"));
+    }
+    let resumed = env.agent(&["plan", "resume", "crash"]).ok();
+    for id in lost {
+        assert!(resumed.stdout.contains(&format!("crash-{id}")), "{resumed}");
+    }
+    let waited = wait(env, "crash").code(0);
+    assert!(waited.stdout.contains("plan crash: validated"), "{waited}");
+    let doc = status(env, "crash");
+    for id in ["first", "side", "second"] {
+        assert_eq!(task(&doc, id)["state"], "landed", "{doc:#}");
+        assert_eq!(created(env, &format!("crash-{id}")), 1, "crash-{id}");
+    }
+    // Each lost task ran twice in its one session: the lost run and the resumed one.
+    for id in lost {
+        assert_eq!(runs_of(env, &format!("crash-{id}")), 2, "crash-{id}");
+        let again = calls_of(env, &format!("crash-{id}"))[1]["argv"].to_string();
+        assert!(again.contains("interrupted"), "{again}");
+        // The lost run's commit and the resumed run's both landed.
+        assert_eq!(
+            env.git(&["show", &format!("plan/crash:{id}.txt")]),
+            format!("{id} work\n{id} work\n")
+        );
+    }
+    let mut landed = subjects(env, "crash");
+    landed.sort();
+    assert_eq!(
+        landed,
+        ["Build on it", "Lay the first stone", "Work on the side"]
+    );
+}
+
+#[test]
+fn a_task_whose_supervisor_was_killed_is_lost_then_resumed_in_its_session() {
+    let env = crash_env();
+    env.kill_supervisor("crash-first");
+    // What was not killed carries on and lands.
+    env.touch("side.go");
+    env.wait_until("side to land", || {
+        task(&status(&env, "crash"), "side")["state"] == "landed"
+    });
+    resume_after_crash(&env, &["first"]);
+}
+
+#[test]
+fn after_kill_9_of_every_process_the_plan_resumes_without_running_a_task_twice() {
+    let env = crash_env();
+    for name in ["crash-first", "crash-side"] {
+        let agent = env.record(name)["processes"]["agent"].clone();
+        let agent: git_agent::procs::ProcessRef = serde_json::from_value(agent).unwrap();
+        env.kill_supervisor(name);
+        agent.signal_group(nix::sys::signal::Signal::SIGKILL);
+        env.wait_until(&format!("{name}'s agent to die"), || {
+            crate::support::process_gone(agent.pid as i32)
+        });
+    }
+    resume_after_crash(&env, &["first", "side"]);
 }
