@@ -440,3 +440,87 @@ fn after_kill_9_of_every_process_the_plan_resumes_without_running_a_task_twice()
     }
     resume_after_crash(&env, &["first", "side"]);
 }
+
+const WINDOW: &str = r#"name = "window"
+base = "main"
+
+[[task]]
+id = "solo"
+agent = "solo"
+prompt = "Go solo"
+touches = ["solo.txt"]
+
+[[task]]
+id = "kept"
+agent = "kept"
+prompt = "Keep it"
+touches = ["kept.txt"]
+
+[[task]]
+id = "after"
+agent = "after"
+depends_on = ["solo", "kept"]
+prompt = "Come after"
+touches = ["after.txt"]
+"#;
+
+/// Killed between `merge` landing a task and the record saying so: simulated by landing the
+/// tasks by hand while the plan's drive lock is held (so their ends advance nothing). The next
+/// advance finds them landed — one from the commit's `Git-Agent-Session` trailer (`merge`
+/// removed the session), one from its session's record (`--keep`) — and lands neither twice.
+#[test]
+fn a_landing_the_record_missed_is_found_and_not_landed_twice() {
+    let env = TestEnv::new();
+    env.write("plan.toml", WINDOW);
+    let go = env.path("go");
+    for id in ["solo", "kept"] {
+        profile(
+            &env,
+            id,
+            &format!(
+                "wait-for {}\nwrite {id}.txt {id}\ncommit {id}",
+                go.display()
+            ),
+        );
+    }
+    profile(&env, "after", "write after.txt after\ncommit after");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    let lock = std::fs::File::open(env.state_dir().join("plans/window/drive.lock")).unwrap();
+    lock.lock().unwrap();
+    env.touch("go");
+    for id in ["solo", "kept"] {
+        let name = format!("window-{id}");
+        env.wait_state(&name, "done");
+        env.wait_supervisor_gone(&name);
+    }
+    env.agent(&["merge", "window-solo", "--into", "plan/window", "--squash"])
+        .ok();
+    env.agent(&[
+        "merge",
+        "window-kept",
+        "--into",
+        "plan/window",
+        "--squash",
+        "--keep",
+    ])
+    .ok();
+    assert!(!env.has_record("window-solo"));
+    let by_hand = env.git(&["rev-parse", "plan/window~1", "plan/window"]);
+    let by_hand: Vec<&str> = by_hand.lines().collect();
+    let doc = status(&env, "window");
+    assert_eq!(task(&doc, "solo")["state"], "running", "{doc:#}");
+    drop(lock);
+
+    wait(&env, "window").code(0);
+    let doc = status(&env, "window");
+    assert_eq!(task(&doc, "solo")["landed"], by_hand[0], "{doc:#}");
+    assert_eq!(task(&doc, "kept")["landed"], by_hand[1], "{doc:#}");
+    assert_eq!(task(&doc, "after")["state"], "landed", "{doc:#}");
+    assert_eq!(
+        subjects(&env, "window"),
+        ["Go solo", "Keep it", "Come after"]
+    );
+    for id in ["solo", "kept", "after"] {
+        assert_eq!(runs_of(&env, &format!("window-{id}")), 1, "{id}");
+    }
+}
