@@ -524,3 +524,150 @@ fn a_landing_the_record_missed_is_found_and_not_landed_twice() {
         assert_eq!(runs_of(&env, &format!("window-{id}")), 1, "{id}");
     }
 }
+
+const HALT: &str = r#"name = "halt"
+base = "main"
+
+[[task]]
+id = "a"
+agent = "a"
+prompt = "Start it"
+touches = ["a.txt"]
+
+[[task]]
+id = "b"
+agent = "b"
+depends_on = ["a"]
+prompt = "Finish it"
+touches = ["b.txt"]
+"#;
+
+/// The halt plan under `name`: `a` commits a line, leaves another uncommitted, says so
+/// (`SHARED/<name>.ready`) and waits for `SHARED/<name>.go`.
+fn halt_env(env: &TestEnv, name: &str) {
+    env.write(
+        &format!("{name}.toml"),
+        &HALT.replace("name = \"halt\"", &format!("name = \"{name}\"")),
+    );
+    profile(
+        env,
+        "a",
+        &format!(
+            "append a.txt one\ncommit one\nappend a.txt two\nwrite {} ready\nwait-for {}",
+            env.path(&format!("{name}.ready")).display(),
+            env.path(&format!("{name}.go")).display()
+        ),
+    );
+    profile(env, "b", "write b.txt b\ncommit b");
+    let toml = format!("{name}.toml");
+    env.agent(&["plan", "run", &toml, "--trust"]).ok();
+    env.wait_until("a to be at work", || {
+        env.path(&format!("{name}.ready")).exists()
+    });
+}
+
+fn archived(env: &TestEnv, name: &str) -> bool {
+    std::fs::read_dir(env.state_dir().join("archive"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("plan-{name}-"))
+                && e.path().join("plan.json").exists()
+        })
+}
+
+#[test]
+fn plan_stop_keeps_the_work_and_starts_nothing_and_plan_rm_removes_only_what_landed() {
+    let env = TestEnv::new();
+    halt_env(&env, "halt");
+
+    // Not while it runs.
+    let refused = env.agent(&["plan", "rm", "halt"]).code(128);
+    assert!(
+        refused.stderr.contains("fatal: plan 'halt' is running"),
+        "{refused}"
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("hint: stop it first: git agent plan stop halt"),
+        "{refused}"
+    );
+    assert!(env.has_record("halt-a"));
+
+    let stopped = env.agent(&["plan", "stop", "halt"]).ok();
+    assert!(
+        stopped.stdout.contains("Stopped plan halt and halt-a"),
+        "{stopped}"
+    );
+    env.wait_state("halt-a", "stopped");
+    // Its work is committed, as `git agent stop` commits it.
+    assert_eq!(env.git(&["show", "agent/halt-a:a.txt"]), "one\ntwo\n");
+    let waited = wait(&env, "halt").code(1);
+    assert!(waited.stdout.contains("plan halt: stopped"), "{waited}");
+    let doc = status(&env, "halt");
+    assert_eq!(doc["plan"]["state"], "stopped");
+    assert_eq!(task(&doc, "b")["state"], "waiting");
+    assert!(!env.has_record("halt-b"));
+    assert_eq!(runs_of(&env, "halt-b"), 0);
+
+    // Resumed: a carries on in its session, then b runs; nothing lost.
+    env.touch("halt.go");
+    let resumed = env.agent(&["plan", "resume", "halt"]).ok();
+    assert!(resumed.stdout.contains("carrying on: halt-a"), "{resumed}");
+    wait(&env, "halt").code(0);
+    assert_eq!(runs_of(&env, "halt-a"), 2);
+    assert_eq!(created(&env, "halt-a"), 1);
+    let a = env.git(&["show", "plan/halt:a.txt"]);
+    assert!(a.starts_with("one\ntwo\n"), "{a}");
+    assert_eq!(subjects(&env, "halt"), ["Start it", "Finish it"]);
+
+    // Landed on main: plan rm removes its sessions, the integration branch and the record.
+    env.agent(&["plan", "land", "halt"]).ok();
+    let removed = env.agent(&["plan", "rm", "halt"]).ok();
+    assert!(
+        removed.stdout.contains("Deleted plan/halt (it landed)"),
+        "{removed}"
+    );
+    assert!(removed.stdout.contains("Removed plan halt"), "{removed}");
+    for name in ["halt-a", "halt-b", "halt-integration"] {
+        assert!(!env.has_record(name), "{name}");
+    }
+    assert!(env.git(&["branch", "--list", "plan/halt"]).is_empty());
+    env.agent(&["plan", "status", "halt"]).code(128);
+    assert!(archived(&env, "halt"));
+}
+
+#[test]
+fn plan_rm_keeps_work_that_has_not_landed_unless_forced() {
+    let env = TestEnv::new();
+    halt_env(&env, "keep");
+    env.agent(&["plan", "stop", "keep"]).ok();
+    env.wait_state("keep-a", "stopped");
+
+    let kept = env.agent(&["plan", "rm", "keep"]).code(1);
+    assert!(kept.stderr.contains("error: kept keep-a"), "{kept}");
+    assert!(
+        kept.stderr.contains("git agent plan rm --force keep"),
+        "{kept}"
+    );
+    assert!(env.has_record("keep-a"));
+    assert_eq!(status(&env, "keep")["plan"]["state"], "stopped");
+    assert!(!archived(&env, "keep"));
+
+    let forced = env.agent(&["plan", "rm", "--force", "keep"]).ok();
+    assert!(forced.stdout.contains("Removed keep-a"), "{forced}");
+    assert!(
+        forced.stdout.contains("Kept plan/keep: it has not landed"),
+        "{forced}"
+    );
+    assert!(!env.has_record("keep-a"));
+    // Branches are kept: the integration branch (not landed) and the task's own.
+    assert!(!env.git(&["branch", "--list", "plan/keep"]).is_empty());
+    assert_eq!(env.git(&["show", "agent/keep-a:a.txt"]), "one\ntwo\n");
+    env.agent(&["plan", "status", "keep"]).code(128);
+    assert!(archived(&env, "keep"));
+}

@@ -200,8 +200,13 @@ pub fn remove(repo: &Repo, name: &str, force: bool) -> Result<Removed> {
     if !removed.kept.is_empty() {
         return Ok(removed);
     }
+    // Landed: it holds something (a branch still at the base landed nothing, though the base
+    // contains it) and the base branch contains it all.
     let landed = match (&plan.base.ref_name, repo.branch_tip(&plan.branch)?) {
         (_, None) => false,
+        (Some(_), Some(tip)) if plan.landed.is_none() && tip.to_string() == plan.base.commit => {
+            false
+        }
         (Some(base), Some(tip)) => {
             let base = base.strip_prefix("refs/heads/").unwrap_or(base);
             match repo.branch_tip(base)? {
