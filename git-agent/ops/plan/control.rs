@@ -204,9 +204,7 @@ pub fn remove(repo: &Repo, name: &str, force: bool) -> Result<Removed> {
     // contains it) and the base branch contains it all.
     let landed = match (&plan.base.ref_name, repo.branch_tip(&plan.branch)?) {
         (_, None) => false,
-        (Some(_), Some(tip)) if plan.landed.is_none() && tip.to_string() == plan.base.commit => {
-            false
-        }
+        (Some(_), Some(tip)) if plan.landed.is_none() && tip == plan.base.commit.as_str() => false,
         (Some(base), Some(tip)) => {
             let base = base.strip_prefix("refs/heads/").unwrap_or(base);
             match repo.branch_tip(base)? {
