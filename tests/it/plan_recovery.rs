@@ -671,3 +671,143 @@ fn plan_rm_keeps_work_that_has_not_landed_unless_forced() {
     env.agent(&["plan", "status", "keep"]).code(128);
     assert!(archived(&env, "keep"));
 }
+
+const SMALL: &str = r#"name = "small"
+base = "main"
+
+[[task]]
+id = "one"
+agent = "one"
+prompt = "Do one"
+
+[[task]]
+id = "two"
+agent = "one"
+depends_on = ["one"]
+prompt = "Do two"
+"#;
+
+/// `plan run` refused: exit 128, and nothing of the plan exists.
+#[track_caller]
+fn refused_run(env: &TestEnv, file: &str, name: &str) -> String {
+    let out = env.agent(&["plan", "run", file, "--trust"]).code(128);
+    assert!(out.stdout.is_empty(), "{out}");
+    assert!(!env.state_dir().join(format!("plans/{name}.json")).exists());
+    assert!(env.calls().is_empty(), "an agent ran");
+    out.stderr
+}
+
+/// No session records at all.
+fn no_sessions(env: &TestEnv) -> bool {
+    std::fs::read_dir(env.state_dir().join("sessions"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)
+}
+
+#[test]
+fn plan_run_refuses_a_bad_plan_and_starts_nothing() {
+    let env = TestEnv::new();
+    profile(&env, "one", "append one.txt one\ncommit one");
+    let cases = [
+        (
+            SMALL.replace(
+                "prompt = \"Do one\"",
+                "depends_on = [\"two\"]\nprompt = \"Do one\"",
+            ),
+            "plan.toml:5: task 'one'",
+            "a dependency cycle: one → two → one",
+        ),
+        (
+            SMALL.replace("depends_on = [\"one\"]", "depends_on = [\"three\"]"),
+            "plan.toml:12: task 'two'",
+            "depends on 'three', which is not a task",
+        ),
+    ];
+    for (text, want1, want2) in cases {
+        env.write("plan.toml", &text);
+        let err = refused_run(&env, "plan.toml", "small");
+        assert!(err.contains("fatal:"), "{err}");
+        assert!(err.contains(want1) && err.contains(want2), "{err}");
+        assert!(
+            err.contains("task 'two'") || err.contains("task 'one'"),
+            "{err}"
+        );
+        assert!(env.git(&["branch", "--list", "plan/*"]).is_empty());
+        assert!(no_sessions(&env));
+    }
+}
+
+#[test]
+fn plan_run_refuses_a_name_a_branch_or_a_session_that_is_taken() {
+    let env = TestEnv::new();
+    profile(&env, "one", "append one.txt one\ncommit one");
+    // The branch plan/small exists.
+    env.git(&["branch", "plan/small"]);
+    env.write("plan.toml", SMALL);
+    let err = refused_run(&env, "plan.toml", "small");
+    assert!(
+        err.contains("fatal: the branch plan/small exists already"),
+        "{err}"
+    );
+    assert!(err.contains("hint: give the plan another name"), "{err}");
+    assert!(no_sessions(&env));
+    assert_eq!(
+        env.git(&["rev-parse", "plan/small"]),
+        env.git(&["rev-parse", "main"])
+    );
+    env.git(&["branch", "-D", "plan/small"]);
+
+    // A session the plan would name exists.
+    env.spawn(&["--name", "small-two"], "print hello");
+    env.wait_state("small-two", "done");
+    let calls = env.calls().len();
+    let out = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: the plan would name a session 'small-two', and one exists already"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: "), "{out}");
+    assert!(!env.state_dir().join("plans/small.json").exists());
+    assert!(env.git(&["branch", "--list", "plan/*"]).is_empty());
+    assert!(!env.has_record("small-one"));
+    assert_eq!(env.calls().len(), calls);
+    env.agent(&["rm", "--force", "small-two"]).ok();
+    // Its branch is kept: `new` could not make it again.
+    let out = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
+    assert!(
+        out.stderr.contains(
+            "fatal: the plan would make a branch agent/small-two for its session 'small-two', and it exists already"
+        ),
+        "{out}"
+    );
+    assert!(env.git(&["branch", "--list", "plan/*"]).is_empty());
+    assert!(no_sessions(&env));
+    env.git(&["branch", "-D", "agent/small-two"]);
+
+    // A plan of that name on record.
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    wait(&env, "small").code(0);
+    let tip = env.git(&["rev-parse", "plan/small"]);
+    let calls = env.calls().len();
+    let out = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: a plan named 'small' exists already (validated)"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: see it with: git agent plan status small"),
+        "{out}"
+    );
+    assert_eq!(env.git(&["rev-parse", "plan/small"]), tip);
+    assert_eq!(env.calls().len(), calls);
+    assert_eq!(status(&env, "small")["plan"]["state"], "validated");
+}
