@@ -174,6 +174,22 @@ fn a_conflict_left_after_the_agents_round_blocks_the_task_and_the_plan() {
         "{readme}"
     );
     assert!(env.has_record("clash-right"));
+
+    // The user resolves the file there; `plan resume` finishes the sync and lands it.
+    std::fs::write(wt.join("README.md"), "left and right\n").unwrap();
+    let resumed = env.agent(&["plan", "resume", "clash"]).ok();
+    assert!(resumed.stdout.contains("trying again: right"), "{resumed}");
+    let waited = wait(&env, "clash").code(0);
+    assert!(waited.stdout.contains("plan clash: validated"), "{waited}");
+    assert_eq!(
+        subjects(&env, "clash"),
+        ["Greet from the left", "Greet from the right"]
+    );
+    assert_eq!(
+        env.git(&["show", "plan/clash:README.md"]),
+        "left and right\n"
+    );
+    assert_eq!(task(&status(&env, "clash"), "right")["sync_rounds"], 1);
 }
 
 const CHECKS: &str = r#"name = "checks"
@@ -810,4 +826,55 @@ fn plan_run_refuses_a_name_a_branch_or_a_session_that_is_taken() {
     assert_eq!(env.git(&["rev-parse", "plan/small"]), tip);
     assert_eq!(env.calls().len(), calls);
     assert_eq!(status(&env, "small")["plan"]["state"], "validated");
+}
+
+/// Validate's session is one of the plan's too: killed, it shows lost and `plan resume`
+/// carries it on; stopped by `plan stop`, it is not taken for a failed validate.
+#[test]
+fn a_validate_killed_or_stopped_mid_run_is_carried_on_by_plan_resume() {
+    let env = TestEnv::new();
+    let go = env.path("validate.go");
+    let count = env.path("validate.count");
+    env.write(
+        "plan.toml",
+        &format!(
+            "name = \"val\"\nbase = \"main\"\nvalidate = \"echo run >> {}; while [ ! -f {} ]; do sleep 0.05; done\"\n\n[[task]]\nid = \"only\"\nagent = \"only\"\nprompt = \"Do it\"\n",
+            count.display(),
+            go.display()
+        ),
+    );
+    profile(&env, "only", "write only.txt only\ncommit only");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    env.wait_until("validate to run", || lines_in(&env, "validate.count") == 1);
+
+    // Stopped: the plan stops; resumed, validate runs again.
+    let stopped = env.agent(&["plan", "stop", "val"]).ok();
+    assert!(stopped.stdout.contains("val-integration"), "{stopped}");
+    env.wait_state("val-integration", "stopped");
+    assert_eq!(status(&env, "val")["plan"]["state"], "stopped");
+    let resumed = env.agent(&["plan", "resume", "val"]).ok();
+    assert!(
+        resumed.stdout.contains("carrying on: val-integration"),
+        "{resumed}"
+    );
+    assert_eq!(status(&env, "val")["plan"]["state"], "validating");
+    env.wait_until("validate to run again", || {
+        lines_in(&env, "validate.count") == 2
+    });
+
+    // Killed: lost, named by plan wait; resumed, it passes.
+    env.kill_supervisor("val-integration");
+    let waited = wait(&env, "val").code(1);
+    assert!(waited.stdout.contains("lost: val-integration"), "{waited}");
+    env.touch("validate.go");
+    let resumed = env.agent(&["plan", "resume", "val"]).ok();
+    assert!(
+        resumed.stdout.contains("carrying on: val-integration"),
+        "{resumed}"
+    );
+    let waited = wait(&env, "val").code(0);
+    assert!(waited.stdout.contains("plan val: validated"), "{waited}");
+    assert_eq!(lines_in(&env, "validate.count"), 3);
+    assert_eq!(created(&env, "val-integration"), 1);
+    assert_eq!(subjects(&env, "val"), ["Do it"]);
 }

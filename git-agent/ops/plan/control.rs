@@ -81,7 +81,6 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
         if matches!(task.state, TaskState::Failed | TaskState::Blocked) {
             resumed.retried.push(task.id.clone());
         }
-        let mut ran = false;
         for session in &task.sessions {
             let Ok(s) = state.load_settled(session) else {
                 continue;
@@ -99,7 +98,6 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
                     .into());
                 }
                 resumed.sessions.push(session.clone());
-                ran = true;
             }
         }
         let sessions_left = task.sessions.iter().any(|s| state.exists(s));
@@ -111,20 +109,38 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
                         t.state = TaskState::Waiting;
                         t.sessions.clear();
                     }
-                    TaskState::Failed | TaskState::Blocked => {
-                        t.state = if ran || t.state == TaskState::Failed {
-                            TaskState::Running
-                        } else {
-                            // Blocked: its agent is done; landing is tried again.
-                            TaskState::Running
-                        };
+                    // After its sync round, the end of that round is looked at again: a
+                    // sync the user (or the agent, now) resolved is finished, then it lands.
+                    TaskState::Failed | TaskState::Blocked
+                        if t.sync_rounds > 0 && t.chosen.is_some() =>
+                    {
+                        t.state = TaskState::Syncing;
                     }
+                    // Its agent runs again, or is done: landing is tried again at its end.
+                    TaskState::Failed | TaskState::Blocked => t.state = TaskState::Running,
                     _ => {}
                 }
                 t.reason = None;
             }
             Ok(())
         })?;
+    }
+    // A validate whose supervisor was killed, or that `plan stop` stopped, carries on.
+    if let Some(v) = plan.validation.as_ref().filter(|v| v.passed.is_none())
+        && state
+            .load_settled(&v.session)
+            .is_ok_and(|s| matches!(s.live_state(), State::Lost | State::Stopped))
+    {
+        let called = git_agent(&state, name, &plan.repo, &["resume", &v.session], &[])?;
+        if !called.ok() {
+            return Err(Failure::fatal(format!(
+                "could not resume {}: {}",
+                v.session,
+                called.why()
+            ))
+            .into());
+        }
+        resumed.sessions.push(v.session.clone());
     }
     // A failed validate runs again (after the user fixed the integration branch, say).
     if plan.state == PlanState::Failed
