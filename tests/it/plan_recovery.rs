@@ -482,8 +482,9 @@ touches = ["after.txt"]
 
 /// Killed between `merge` landing a task and the record saying so: simulated by landing the
 /// tasks by hand while the plan's drive lock is held (so their ends advance nothing). The next
-/// advance finds them landed — one from the commit's `Git-Agent-Session` trailer (`merge`
-/// removed the session), one from its session's record (`--keep`) — and lands neither twice.
+/// advance finds them landed from the commit's `Git-Agent-Session` trailer — one whose session
+/// `merge` removed, one whose session still says `done` (`--keep`, and killed before the merge
+/// wrote its record) — and lands neither twice.
 #[test]
 fn a_landing_the_record_missed_is_found_and_not_landed_twice() {
     let env = TestEnv::new();
@@ -521,6 +522,12 @@ fn a_landing_the_record_missed_is_found_and_not_landed_twice() {
     ])
     .ok();
     assert!(!env.has_record("window-solo"));
+    // Killed before the merge wrote its record: the session still says it is done.
+    let path = env.state_dir().join("sessions/window-kept.json");
+    let mut record = env.record("window-kept");
+    assert!(record["merged"].is_object(), "{record}");
+    record.as_object_mut().unwrap().remove("merged");
+    std::fs::write(&path, serde_json::to_string_pretty(&record).unwrap()).unwrap();
     let by_hand = env.git(&["rev-parse", "plan/window~1", "plan/window"]);
     let by_hand: Vec<&str> = by_hand.lines().collect();
     let doc = status(&env, "window");
@@ -536,6 +543,11 @@ fn a_landing_the_record_missed_is_found_and_not_landed_twice() {
         subjects(&env, "window"),
         ["Go solo", "Keep it", "Come after"]
     );
+    // The plan did not even try to merge them again.
+    let log = std::fs::read_to_string(env.state_dir().join("plans/window/log")).unwrap();
+    assert!(log.contains("$ git agent merge window-after"), "{log}");
+    assert!(!log.contains("$ git agent merge window-solo"), "{log}");
+    assert!(!log.contains("$ git agent merge window-kept"), "{log}");
     for id in ["solo", "kept", "after"] {
         assert_eq!(runs_of(&env, &format!("window-{id}")), 1, "{id}");
     }
