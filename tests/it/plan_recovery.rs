@@ -890,3 +890,44 @@ fn a_validate_killed_or_stopped_mid_run_is_carried_on_by_plan_resume() {
     assert_eq!(created(&env, "val-integration"), 1);
     assert_eq!(subjects(&env, "val"), ["Do it"]);
 }
+
+/// `plan stop` while the plan is busy landing a task (its verify runs): the landing finishes,
+/// and the task it unblocked does not start.
+#[test]
+fn a_plan_stopped_while_a_task_lands_starts_nothing_after() {
+    let env = TestEnv::new();
+    let verifying = env.path("verifying");
+    let go = env.path("verify.go");
+    env.write(
+        "plan.toml",
+        &HALT.replace(
+            "touches = [\"a.txt\"]",
+            &format!(
+                "touches = [\"a.txt\"]\nverify = \"touch {}; while [ ! -f {} ]; do sleep 0.05; done\"",
+                verifying.display(),
+                go.display()
+            ),
+        ),
+    );
+    profile(&env, "a", "write a.txt a\ncommit a");
+    profile(&env, "b", "write b.txt b\ncommit b");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    env.wait_until("a's verify to run", || verifying.exists());
+    env.agent(&["plan", "stop", "halt"]).ok();
+    env.touch("verify.go");
+    env.wait_until("a to land", || {
+        task(&status(&env, "halt"), "a")["state"] == "landed"
+    });
+    // The advance that landed it has let go of the plan.
+    let lock = std::fs::File::open(env.state_dir().join("plans/halt/drive.lock")).unwrap();
+    env.wait_until("the advance to end", || lock.try_lock().is_ok());
+    drop(lock);
+    let doc = status(&env, "halt");
+    assert_eq!(doc["plan"]["state"], "stopped");
+    assert_eq!(task(&doc, "b")["state"], "waiting", "{doc:#}");
+    assert!(!env.has_record("halt-b"));
+
+    env.agent(&["plan", "resume", "halt"]).ok();
+    wait(&env, "halt").code(0);
+    assert_eq!(subjects(&env, "halt"), ["Start it", "Finish it"]);
+}

@@ -33,6 +33,8 @@ pub fn stop(repo: &Repo, name: &str) -> Result<Vec<String>> {
         PlanState::Stopped,
         Some("stopped by 'git agent plan stop'".into()),
     )?;
+    // Read again: a task that started before the stop has its sessions named by now.
+    let plan = state.load_plan(name)?;
     let mut stopped = Vec::new();
     for session in plan.sessions() {
         let Ok(s) = state.load(&session) else {

@@ -354,6 +354,10 @@ fn retry_or_fail(
 fn start_ready(repo: &Repo, name: &str) -> Result<()> {
     let state = repo.state();
     let plan = state.load_plan(name)?;
+    // Stopped (or blocked) while this pass was landing something: nothing new starts.
+    if plan.state != PlanState::Running {
+        return Ok(());
+    }
     let mut active: Vec<&TaskRecord> = plan.tasks.iter().filter(|t| t.state.is_active()).collect();
     let cap = plan.max_parallel.map_or(usize::MAX, |n| n as usize);
     let mut started: HashSet<String> = HashSet::new();
@@ -405,13 +409,26 @@ fn start(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
         .plan_dir(&plan.name)
         .join(format!("{}.prompt.md", task.id));
     std::fs::write(&prompt_file, &prompt)?;
-    update_task(&state, &plan.name, &task.id, |t| {
-        t.state = TaskState::Running;
-        t.reason = None;
-        t.sessions = names.clone();
-        t.attempts = 1;
-        t.started_at = Some(crate::time::now());
+    // In the same update as the plan's state is checked: a `plan stop` either comes first
+    // (nothing starts) or finds the task's sessions named (and stops them).
+    let go = state.update_plan(&plan.name, |p| {
+        let running = p.state == PlanState::Running;
+        if let Some(t) = p
+            .task_mut(&task.id)
+            .filter(|t| running && t.state == TaskState::Waiting)
+        {
+            t.state = TaskState::Running;
+            t.reason = None;
+            t.sessions = names.clone();
+            t.attempts = 1;
+            t.started_at = Some(crate::time::now());
+            return Ok(true);
+        }
+        Ok(false)
     })?;
+    if !go {
+        return Ok(());
+    }
     task_event(
         &state,
         &plan.name,
