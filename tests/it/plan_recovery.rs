@@ -838,6 +838,31 @@ fn plan_run_refuses_a_name_a_branch_or_a_session_that_is_taken() {
     assert_eq!(env.git(&["rev-parse", "plan/small"]), tip);
     assert_eq!(env.calls().len(), calls);
     assert_eq!(status(&env, "small")["plan"]["state"], "validated");
+
+    // Validated, not landed: its work is on the integration branch only, so plan rm keeps
+    // validate's session (on that branch) unless forced, and always keeps the branch.
+    let kept = env.agent(&["plan", "rm", "small"]).code(1);
+    assert!(
+        kept.stderr.contains(
+            "error: kept small-integration: 'small-integration' holds work that would be lost: commits on plan/small that are not merged anywhere: "
+        ),
+        "{kept}"
+    );
+    assert!(env.has_record("small-integration"));
+    let removed = env.agent(&["plan", "rm", "--force", "small"]).ok();
+    assert!(
+        removed.stdout.contains("Removed small-integration"),
+        "{removed}"
+    );
+    assert!(
+        removed
+            .stdout
+            .contains("Kept plan/small: it has not landed"),
+        "{removed}"
+    );
+    assert!(!env.has_record("small-integration"));
+    assert_eq!(env.git(&["rev-parse", "plan/small"]), tip);
+    assert!(archived(&env, "small"));
 }
 
 /// Validate's session is one of the plan's too: killed, it shows lost and `plan resume`

@@ -26,21 +26,27 @@ impl Called {
         self.code == 0
     }
 
-    /// The gist of its error output: the `fatal:`/`error:` lines (with the paths listed
-    /// under one ending in `in:`, as the merge commands list conflicts), else the last line.
+    /// The gist of its error output: the `fatal:`/`error:` lines, each with what is listed
+    /// under it when it ends in `:` (the conflicting paths, the commits a removal would
+    /// lose), else the last line.
     pub fn why(&self) -> String {
-        let mut lines: Vec<(String, Vec<&str>)> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
         let mut listing = false;
         for l in self.stderr.lines() {
             if let Some(msg) = l
                 .strip_prefix("fatal: ")
                 .or_else(|| l.strip_prefix("error: "))
             {
-                listing = msg.ends_with(" in:");
-                lines.push((msg.to_owned(), Vec::new()));
-            } else if listing && l.starts_with("    ") {
-                if let Some((_, paths)) = lines.last_mut() {
-                    paths.push(l.trim());
+                listing = msg.ends_with(':');
+                // "stopped at a conflict in:" + paths reads "stopped at a conflict: paths".
+                lines.push(match msg.strip_suffix(" in:") {
+                    Some(head) => format!("{head}:"),
+                    None => msg.to_owned(),
+                });
+            } else if listing && l.starts_with(char::is_whitespace) && !l.trim().is_empty() {
+                if let Some(last) = lines.last_mut() {
+                    last.push_str(if last.ends_with(':') { " " } else { ", " });
+                    last.push_str(l.trim());
                 }
             } else {
                 listing = false;
@@ -56,14 +62,7 @@ impl Called {
                 .trim()
                 .to_owned();
         }
-        lines
-            .into_iter()
-            .map(|(msg, paths)| match msg.strip_suffix(" in:") {
-                Some(head) if !paths.is_empty() => format!("{head}: {}", paths.join(", ")),
-                _ => msg,
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        lines.join("; ")
     }
 
     /// Its stdout as JSON.
@@ -141,6 +140,13 @@ mod tests {
         assert_eq!(
             c.why(),
             "s: conflict markers are still in: README.md, a b.txt"
+        );
+        let c = called(
+            "error: 'x' holds work that would be lost:\n  commits on plan/p that are not merged anywhere:\n    abc1234 One\n    def5678 Two\nhint: merge it first\n",
+        );
+        assert_eq!(
+            c.why(),
+            "'x' holds work that would be lost: commits on plan/p that are not merged anywhere: abc1234 One, def5678 Two"
         );
         let c = called("fatal: no sync\nerror: other\n");
         assert_eq!(c.why(), "no sync; other");
