@@ -2,9 +2,10 @@
 //!
 //! Invariants: stopping never loses an agent's work (its sessions stop as `git agent stop`
 //! stops them: leftovers committed); resuming never runs a landed task again, and continues a
-//! task in its own worktree (`git agent resume`) rather than starting it afresh; removing goes
-//! through `git agent rm` for every session, so work that has not landed is kept unless the
-//! user typed `--force`, and the integration branch is deleted only once it landed.
+//! task (or a lost or stopped validate) in its own worktree (`git agent resume`) rather than
+//! starting it afresh; removing goes through `git agent rm` for every session, so work that
+//! has not landed is kept unless the user typed `--force`, and the integration branch is
+//! deleted only once it landed on the base (one still at the base landed nothing).
 
 use anyhow::Result;
 

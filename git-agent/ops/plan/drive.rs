@@ -18,6 +18,8 @@
 //!   between) is found again from the commit's `Git-Agent-Session` trailer.
 //! - The state lock is never held while a command runs: each change to the record is its own
 //!   short update.
+//! - A task starts only while the plan is `running`, checked in the same update that names its
+//!   sessions: a `plan stop` made during a pass (while it lands something) is never overtaken.
 
 use std::collections::HashSet;
 
