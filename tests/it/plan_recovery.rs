@@ -956,3 +956,47 @@ fn a_plan_stopped_while_a_task_lands_starts_nothing_after() {
     wait(&env, "halt").code(0);
     assert_eq!(subjects(&env, "halt"), ["Start it", "Finish it"]);
 }
+
+/// A session name a plan reuses (a task's, after a session of that name was removed): each
+/// removal keeps its own archive entry, even within the same second.
+#[test]
+fn removing_a_session_name_twice_in_one_second_keeps_both_archived() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "dup"], "print first");
+    env.wait_state("dup", "done");
+    env.agent(&["rm", "dup"]).ok();
+    env.git(&["branch", "-D", "agent/dup"]);
+    // Whatever second the next removal falls in, an entry of that name is there already.
+    let archive = env.state_dir().join("archive");
+    let now = jiff::Timestamp::now().as_second();
+    let mut planted = 0;
+    for s in now - 2..now + 60 {
+        let dir = archive.join(format!("dup.{s}"));
+        if !dir.exists() {
+            planted += 2;
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("placeholder"), "earlier").unwrap();
+            std::fs::write(archive.join(format!("dup.{s}.json")), "earlier").unwrap();
+        }
+    }
+    env.spawn(&["--name", "dup"], "print second");
+    env.wait_state("dup", "done");
+    env.agent(&["rm", "dup"]).ok();
+    assert!(!env.has_record("dup"));
+    let mut placeholders = 0;
+    let mut records = 0;
+    for e in std::fs::read_dir(&archive).unwrap().flatten() {
+        let path = e.path();
+        if path.join("placeholder").exists() {
+            placeholders += 1;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text == "earlier" {
+            placeholders += 1;
+        } else if text.contains("\"name\": \"dup\"") {
+            records += 1;
+        }
+    }
+    assert_eq!(placeholders, planted, "an earlier entry was replaced");
+    assert_eq!(records, 2, "both removals are archived");
+}
