@@ -191,12 +191,17 @@ impl Approval {
     }
 }
 
-/// A kind of command the project file defines: `setup`, `run`, `verify`, `profile NAME`.
+/// A kind of command the project file defines (`setup`, `run`, `verify`, `profile NAME`) or a
+/// plan file does (`plan validate`, `task ID verify`).
 pub fn is_kind(what: &str) -> bool {
-    matches!(what, "setup" | "run" | "verify")
+    matches!(what, "setup" | "run" | "verify" | "plan validate")
         || what
             .strip_prefix("profile ")
             .is_some_and(|name| !name.is_empty())
+        || what
+            .strip_prefix("task ")
+            .and_then(|t| t.strip_suffix(" verify"))
+            .is_some_and(|id| !id.is_empty())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

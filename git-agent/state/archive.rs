@@ -41,7 +41,7 @@ impl StateDir {
         let stamp = crate::time::now().as_second();
         write_atomically(
             &dir,
-            &dir.join(format!("{}.{stamp}.json", record.name)),
+            &unused(&dir, &format!("{}.{stamp}", record.name), ".json"),
             record,
         )?;
         crate::faults::point("rm:archived");
@@ -55,11 +55,23 @@ impl StateDir {
         let files = self.session_dir(name);
         if files.exists() {
             let stamp = crate::time::now().as_second();
-            let dest = self.archive_dir().join(format!("{name}.{stamp}"));
+            let dest = unused(&self.archive_dir(), &format!("{name}.{stamp}"), "");
             fs::rename(&files, &dest)
                 .with_context(|| format!("could not archive {}", files.display()))?;
         }
         let record = self.record_path(name);
         fs::remove_file(&record).with_context(|| format!("could not remove {}", record.display()))
     }
+}
+
+/// `dir/<stem><ext>`, or `dir/<stem>-2<ext>`, `-3`… if that is taken: a session (or plan) of
+/// the same name removed in the same second must not replace the one archived before it.
+pub(super) fn unused(dir: &std::path::Path, stem: &str, ext: &str) -> std::path::PathBuf {
+    let mut path = dir.join(format!("{stem}{ext}"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}{ext}"));
+        n += 1;
+    }
+    path
 }

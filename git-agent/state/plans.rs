@@ -387,7 +387,7 @@ impl StateDir {
     pub fn retire_plan(&self, _lock: &LockGuard, name: &str) -> Result<PathBuf> {
         crate::names::validate(name)?;
         let stamp = crate::time::now().as_second();
-        let to = self.archive_dir().join(format!("plan-{name}-{stamp}"));
+        let to = super::archive::unused(&self.archive_dir(), &format!("plan-{name}-{stamp}"), "");
         fs::create_dir_all(&to)?;
         fs::rename(self.plan_path(name), to.join("plan.json"))
             .with_context(|| format!("could not move the record of plan '{name}'"))?;

@@ -21,6 +21,7 @@ mod names_and_variants;
 mod ownership;
 mod plan_draft;
 mod plan_overlap;
+mod plan_recovery;
 mod plan_runs;
 mod plans;
 mod profiles;

@@ -81,11 +81,18 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
     loop {
         drive::advance(&repo, &name)?;
         let plan = state.load_plan(&name)?;
+        // The active tasks' sessions, and validate's while it runs.
+        let running_validate = plan
+            .validation
+            .iter()
+            .filter(|v| v.passed.is_none())
+            .map(|v| &v.session);
         let lost: Vec<String> = plan
             .tasks
             .iter()
             .filter(|t| t.state.is_active())
             .flat_map(|t| t.sessions.iter())
+            .chain(running_validate)
             .filter(|s| {
                 state
                     .load(s)

@@ -26,13 +26,32 @@ impl Called {
         self.code == 0
     }
 
-    /// The gist of its error output: the `fatal:`/`error:` lines, else the last line.
+    /// The gist of its error output: the `fatal:`/`error:` lines, each with what is listed
+    /// under it when it ends in `:` (the conflicting paths, the commits a removal would
+    /// lose), else the last line.
     pub fn why(&self) -> String {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("fatal:") || l.starts_with("error:"))
-            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        let mut listing = false;
+        for l in self.stderr.lines() {
+            if let Some(msg) = l
+                .strip_prefix("fatal: ")
+                .or_else(|| l.strip_prefix("error: "))
+            {
+                listing = msg.ends_with(':');
+                // "stopped at a conflict in:" + paths reads "stopped at a conflict: paths".
+                lines.push(match msg.strip_suffix(" in:") {
+                    Some(head) => format!("{head}:"),
+                    None => msg.to_owned(),
+                });
+            } else if listing && l.starts_with(char::is_whitespace) && !l.trim().is_empty() {
+                if let Some(last) = lines.last_mut() {
+                    last.push_str(if last.ends_with(':') { " " } else { ", " });
+                    last.push_str(l.trim());
+                }
+            } else {
+                listing = false;
+            }
+        }
         if lines.is_empty() {
             return self
                 .stderr
@@ -43,14 +62,7 @@ impl Called {
                 .trim()
                 .to_owned();
         }
-        lines
-            .iter()
-            .map(|l| {
-                l.trim_start_matches("fatal: ")
-                    .trim_start_matches("error: ")
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
+        lines.join("; ")
     }
 
     /// Its stdout as JSON.
@@ -111,6 +123,35 @@ fn config_parameters(config: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn called(stderr: &str) -> Called {
+        Called {
+            code: 1,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn why_names_the_paths_listed_under_an_error() {
+        let c = called(
+            "error: s: conflict markers are still in in:\n    README.md\n    a b.txt\nhint: resolve them\n",
+        );
+        assert_eq!(
+            c.why(),
+            "s: conflict markers are still in: README.md, a b.txt"
+        );
+        let c = called(
+            "error: 'x' holds work that would be lost:\n  commits on plan/p that are not merged anywhere:\n    abc1234 One\n    def5678 Two\nhint: merge it first\n",
+        );
+        assert_eq!(
+            c.why(),
+            "'x' holds work that would be lost: commits on plan/p that are not merged anywhere: abc1234 One, def5678 Two"
+        );
+        let c = called("fatal: no sync\nerror: other\n");
+        assert_eq!(c.why(), "no sync; other");
+        assert_eq!(called("\nlast words\n\n").why(), "last words");
+    }
 
     #[test]
     fn config_parameters_quote_like_git() {

@@ -2,9 +2,10 @@
 //!
 //! Invariants: stopping never loses an agent's work (its sessions stop as `git agent stop`
 //! stops them: leftovers committed); resuming never runs a landed task again, and continues a
-//! task in its own worktree (`git agent resume`) rather than starting it afresh; removing goes
-//! through `git agent rm` for every session, so work that has not landed is kept unless the
-//! user typed `--force`, and the integration branch is deleted only once it landed.
+//! task (or a lost or stopped validate) in its own worktree (`git agent resume`) rather than
+//! starting it afresh; removing goes through `git agent rm` for every session, so work that
+//! has not landed is kept unless the user typed `--force`, and the integration branch is
+//! deleted only once it landed on the base (one still at the base landed nothing).
 
 use anyhow::Result;
 
@@ -33,6 +34,8 @@ pub fn stop(repo: &Repo, name: &str) -> Result<Vec<String>> {
         PlanState::Stopped,
         Some("stopped by 'git agent plan stop'".into()),
     )?;
+    // Read again: a task that started before the stop has its sessions named by now.
+    let plan = state.load_plan(name)?;
     let mut stopped = Vec::new();
     for session in plan.sessions() {
         let Ok(s) = state.load(&session) else {
@@ -81,7 +84,6 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
         if matches!(task.state, TaskState::Failed | TaskState::Blocked) {
             resumed.retried.push(task.id.clone());
         }
-        let mut ran = false;
         for session in &task.sessions {
             let Ok(s) = state.load_settled(session) else {
                 continue;
@@ -99,7 +101,6 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
                     .into());
                 }
                 resumed.sessions.push(session.clone());
-                ran = true;
             }
         }
         let sessions_left = task.sessions.iter().any(|s| state.exists(s));
@@ -111,20 +112,38 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
                         t.state = TaskState::Waiting;
                         t.sessions.clear();
                     }
-                    TaskState::Failed | TaskState::Blocked => {
-                        t.state = if ran || t.state == TaskState::Failed {
-                            TaskState::Running
-                        } else {
-                            // Blocked: its agent is done; landing is tried again.
-                            TaskState::Running
-                        };
+                    // After its sync round, the end of that round is looked at again: a
+                    // sync the user (or the agent, now) resolved is finished, then it lands.
+                    TaskState::Failed | TaskState::Blocked
+                        if t.sync_rounds > 0 && t.chosen.is_some() =>
+                    {
+                        t.state = TaskState::Syncing;
                     }
+                    // Its agent runs again, or is done: landing is tried again at its end.
+                    TaskState::Failed | TaskState::Blocked => t.state = TaskState::Running,
                     _ => {}
                 }
                 t.reason = None;
             }
             Ok(())
         })?;
+    }
+    // A validate whose supervisor was killed, or that `plan stop` stopped, carries on.
+    if let Some(v) = plan.validation.as_ref().filter(|v| v.passed.is_none())
+        && state
+            .load_settled(&v.session)
+            .is_ok_and(|s| matches!(s.live_state(), State::Lost | State::Stopped))
+    {
+        let called = git_agent(&state, name, &plan.repo, &["resume", &v.session], &[])?;
+        if !called.ok() {
+            return Err(Failure::fatal(format!(
+                "could not resume {}: {}",
+                v.session,
+                called.why()
+            ))
+            .into());
+        }
+        resumed.sessions.push(v.session.clone());
     }
     // A failed validate runs again (after the user fixed the integration branch, say).
     if plan.state == PlanState::Failed
@@ -200,8 +219,11 @@ pub fn remove(repo: &Repo, name: &str, force: bool) -> Result<Removed> {
     if !removed.kept.is_empty() {
         return Ok(removed);
     }
+    // Landed: it holds something (a branch still at the base landed nothing, though the base
+    // contains it) and the base branch contains it all.
     let landed = match (&plan.base.ref_name, repo.branch_tip(&plan.branch)?) {
         (_, None) => false,
+        (Some(_), Some(tip)) if plan.landed.is_none() && tip == plan.base.commit.as_str() => false,
         (Some(base), Some(tip)) => {
             let base = base.strip_prefix("refs/heads/").unwrap_or(base);
             match repo.branch_tip(base)? {

@@ -1,7 +1,7 @@
 //! Advancing a running plan: one pass looks at every task and does what is due — lands a task
-//! whose agent finished, gives a conflicting one its `sync --ask-agent` round, starts the
-//! tasks whose dependencies have landed, and, once all have landed, validates and lands the
-//! integration branch.
+//! whose agent finished (`landing.rs`: the merge, its sync round, a retry after a failed
+//! verify), starts the tasks whose dependencies have landed, and, once all have landed,
+//! validates and lands the integration branch (`finish.rs`).
 //!
 //! There is no daemon: `plan run` advances once, and every supervisor of one of the plan's
 //! sessions advances it when its session ends (`git-agent __supervise`); `plan wait` and
@@ -18,12 +18,15 @@
 //!   between) is found again from the commit's `Git-Agent-Session` trailer.
 //! - The state lock is never held while a command runs: each change to the record is its own
 //!   short update.
+//! - A task starts only while the plan is `running`, checked in the same update that names its
+//!   sessions: a `plan stop` made during a pass (while it lands something) is never overtaken.
 
 use std::collections::HashSet;
 
 use anyhow::Result;
 
-use super::calls::{Called, git_agent};
+use super::calls::git_agent;
+use super::landing;
 use super::templates;
 use crate::git::repo::Repo;
 use crate::session::{Session, State};
@@ -135,7 +138,7 @@ fn can_never_start(plan: &PlanRecord, task: &TaskRecord) -> bool {
     })
 }
 
-fn update_task(
+pub(super) fn update_task(
     state: &StateDir,
     plan: &str,
     id: &str,
@@ -149,7 +152,7 @@ fn update_task(
     })
 }
 
-fn task_event(state: &StateDir, plan: &str, task: &str, what: &str) {
+pub(super) fn task_event(state: &StateDir, plan: &str, task: &str, what: &str) {
     let mut event = Event::new("", "plan-task");
     event.detail = Some(format!("{plan}/{task}: {what}"));
     let _ = state.append_event(&event);
@@ -206,29 +209,10 @@ fn observe(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
     let Some(chosen) = chosen else {
         return retry_or_fail(repo, plan, task, &sessions);
     };
-    if task.state == TaskState::Syncing && chosen.sync_pending.is_some() {
-        // The agent resolved the files (it may not run git): the sync is finished for it.
-        let done = git_agent(
-            &state,
-            &plan.name,
-            &plan.repo,
-            &["sync", "--continue", &chosen.name],
-            &[],
-        )?;
-        if !done.ok() {
-            return block(
-                &state,
-                plan,
-                task,
-                &format!(
-                    "the conflict with {} is still there after its agent's round: {}",
-                    plan.branch,
-                    done.why()
-                ),
-            );
-        }
+    if task.state == TaskState::Syncing {
+        return landing::after_round(repo, plan, task, chosen);
     }
-    land(repo, plan, task, chosen)
+    landing::land(repo, plan, task, chosen)
 }
 
 /// Keeps the cost, run time and final summary of a task's sessions.
@@ -271,7 +255,7 @@ fn run_secs(run: &crate::session::Run, now: jiff::Timestamp) -> f64 {
     }
 }
 
-fn landed(
+pub(super) fn landed(
     state: &StateDir,
     plan: &PlanRecord,
     task: &TaskRecord,
@@ -298,7 +282,12 @@ fn landed(
     Ok(())
 }
 
-fn fail(state: &StateDir, plan: &PlanRecord, task: &TaskRecord, why: &str) -> Result<()> {
+pub(super) fn fail(
+    state: &StateDir,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    why: &str,
+) -> Result<()> {
     update_task(state, &plan.name, &task.id, |t| {
         t.state = TaskState::Failed;
         t.reason = Some(why.to_owned());
@@ -307,7 +296,12 @@ fn fail(state: &StateDir, plan: &PlanRecord, task: &TaskRecord, why: &str) -> Re
     Ok(())
 }
 
-fn block(state: &StateDir, plan: &PlanRecord, task: &TaskRecord, why: &str) -> Result<()> {
+pub(super) fn block(
+    state: &StateDir,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    why: &str,
+) -> Result<()> {
     update_task(state, &plan.name, &task.id, |t| {
         t.state = TaskState::Blocked;
         t.reason = Some(why.to_owned());
@@ -357,129 +351,15 @@ fn retry_or_fail(
     Ok(())
 }
 
-/// Lands `chosen` on the integration branch through `git agent merge` (squash, verify on
-/// what lands); a conflict gets the agent one `sync --ask-agent` round.
-fn land(repo: &Repo, plan: &PlanRecord, task: &TaskRecord, chosen: &Session) -> Result<()> {
-    let state = repo.state();
-    let mut args = vec![
-        "merge",
-        chosen.name.as_str(),
-        "--into",
-        plan.branch.as_str(),
-    ];
-    args.extend(["--squash", "--json"]);
-    let mut config = Vec::new();
-    if let Some(verify) = &task.verify {
-        args.push("--verify");
-        config.push(("agent.verify", verify.as_str()));
-    }
-    let merged = git_agent(&state, &plan.name, &plan.repo, &args, &config)?;
-    let step = merged
-        .json()
-        .and_then(|doc| doc["steps"].get(0).cloned())
-        .unwrap_or_default();
-    match step["result"].as_str() {
-        Some("merged" | "already-merged") => {
-            let commit = step["commit"].as_str().unwrap_or_default();
-            landed(&state, plan, task, &chosen.name, commit)
-        }
-        Some("refused") => {
-            let why = step["why"].as_str().unwrap_or("refused").to_owned();
-            let paths: Vec<String> = step["paths"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| p.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !paths.is_empty() && task.sync_rounds == 0 {
-                return ask_agent(repo, plan, task, chosen, &paths);
-            }
-            let why = if paths.is_empty() {
-                why
-            } else {
-                format!("{why}: {}", paths.join(", "))
-            };
-            block(&state, plan, task, &why)
-        }
-        _ => block(
-            &state,
-            plan,
-            task,
-            &format!("could not land it on {}: {}", plan.branch, merged.why()),
-        ),
-    }
-}
-
-/// One `sync --ask-agent` round: the integration branch is merged into the task's branch
-/// and its agent is asked to resolve the conflicts; its end advances the plan again.
-fn ask_agent(
-    repo: &Repo,
-    plan: &PlanRecord,
-    task: &TaskRecord,
-    chosen: &Session,
-    paths: &[String],
-) -> Result<()> {
-    let state = repo.state();
-    update_task(&state, &plan.name, &task.id, |t| {
-        t.state = TaskState::Syncing;
-        t.sync_rounds += 1;
-        t.chosen = Some(chosen.name.clone());
-        t.reason = Some(format!("resolving conflicts in {}", paths.join(", ")));
-    })?;
-    task_event(
-        &state,
-        &plan.name,
-        &task.id,
-        &format!(
-            "conflicts with {} in {}: its agent resolves them",
-            plan.branch,
-            paths.join(", ")
-        ),
-    );
-    let synced: Called = git_agent(
-        &state,
-        &plan.name,
-        &plan.repo,
-        &[
-            "sync",
-            "--merge",
-            "--into",
-            &plan.branch,
-            "--ask-agent",
-            &chosen.name,
-        ],
-        &[],
-    )?;
-    match synced.code {
-        // Brought up to date without a conflict after all: land again on the next pass.
-        0 => {
-            update_task(&state, &plan.name, &task.id, |t| {
-                t.state = TaskState::Running;
-            })?;
-            std::fs::write(state.plan_dir(&plan.name).join("again"), b"")?;
-            Ok(())
-        }
-        // The conflict stands and the agent was asked.
-        1 => Ok(()),
-        _ => block(
-            &state,
-            plan,
-            task,
-            &format!(
-                "could not ask its agent to resolve the conflicts: {}",
-                synced.why()
-            ),
-        ),
-    }
-}
-
 /// Starts every waiting task whose dependencies have landed, which owns nothing a running
 /// task owns, within the plan's `max_parallel`.
 fn start_ready(repo: &Repo, name: &str) -> Result<()> {
     let state = repo.state();
     let plan = state.load_plan(name)?;
+    // Stopped (or blocked) while this pass was landing something: nothing new starts.
+    if plan.state != PlanState::Running {
+        return Ok(());
+    }
     let mut active: Vec<&TaskRecord> = plan.tasks.iter().filter(|t| t.state.is_active()).collect();
     let cap = plan.max_parallel.map_or(usize::MAX, |n| n as usize);
     let mut started: HashSet<String> = HashSet::new();
@@ -531,13 +411,26 @@ fn start(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
         .plan_dir(&plan.name)
         .join(format!("{}.prompt.md", task.id));
     std::fs::write(&prompt_file, &prompt)?;
-    update_task(&state, &plan.name, &task.id, |t| {
-        t.state = TaskState::Running;
-        t.reason = None;
-        t.sessions = names.clone();
-        t.attempts = 1;
-        t.started_at = Some(crate::time::now());
+    // In the same update as the plan's state is checked: a `plan stop` either comes first
+    // (nothing starts) or finds the task's sessions named (and stops them).
+    let go = state.update_plan(&plan.name, |p| {
+        let running = p.state == PlanState::Running;
+        if let Some(t) = p
+            .task_mut(&task.id)
+            .filter(|t| running && t.state == TaskState::Waiting)
+        {
+            t.state = TaskState::Running;
+            t.reason = None;
+            t.sessions = names.clone();
+            t.attempts = 1;
+            t.started_at = Some(crate::time::now());
+            return Ok(true);
+        }
+        Ok(false)
     })?;
+    if !go {
+        return Ok(());
+    }
     task_event(
         &state,
         &plan.name,

@@ -3,7 +3,8 @@
 //! each error naming its line); `check.rs` validates a parsed plan against the repository
 //! (base, profiles, prompt files, `touches` globs) and `graph.rs` orders its tasks into waves.
 //!
-//! Running a plan: `start.rs` (`plan run`), `drive.rs` (each advance: land, start, retry),
+//! Running a plan: `start.rs` (`plan run`), `drive.rs` (each advance: observe, start, retry),
+//! `landing.rs` (a task onto the integration branch: merge, sync round, verify retries),
 //! `finish.rs` (validate and land the integration branch), `calls.rs` (the `git agent`
 //! commands a plan runs), `templates.rs` (`{{ deps }}`); `draft.rs` asks an agent, read-only,
 //! for a plan (`plan draft`); the record is
@@ -27,6 +28,7 @@ pub mod draft;
 pub mod drive;
 pub mod finish;
 pub mod graph;
+mod landing;
 pub mod start;
 pub mod templates;
 

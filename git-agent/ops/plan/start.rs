@@ -3,8 +3,8 @@
 //! which starts the tasks that can start. Everything after happens in the background.
 //!
 //! Refuses before anything is made: a plan of that name on record, an existing `plan/<name>`
-//! branch, a session name the plan's tasks would take. If the record cannot be written, the
-//! branch it just made is deleted again (it holds nothing yet).
+//! branch, a session name (or its branch) the plan's tasks would take. If the record cannot
+//! be written, the branch it just made is deleted again (it holds nothing yet).
 
 use anyhow::Result;
 
@@ -85,6 +85,10 @@ fn ensure_free(repo: &Repo, record: &PlanRecord) -> Result<()> {
         .flat_map(|t| session_names(&record.name, t))
         .collect();
     names.push(integration_session(&record.name));
+    let prefix = repo
+        .config()
+        .string("agent.branchPrefix")
+        .unwrap_or_else(|| "agent/".into());
     for name in &names {
         crate::names::validate(name)?;
         if state.exists(name) {
@@ -92,6 +96,15 @@ fn ensure_free(repo: &Repo, record: &PlanRecord) -> Result<()> {
                 "the plan would name a session '{name}', and one exists already"
             ))
             .hint("give the plan another name, or remove that session (git agent rm)")
+            .into());
+        }
+        // `new` would refuse it then, failing the task: refused now, before anything starts.
+        let branch = format!("{prefix}{name}");
+        if *name != integration_session(&record.name) && repo.branch_exists(&branch)? {
+            return Err(Failure::fatal(format!(
+                "the plan would make a branch {branch} for its session '{name}', and it exists already"
+            ))
+            .hint("give the plan another name, or delete or rename that branch")
             .into());
         }
     }
