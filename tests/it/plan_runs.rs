@@ -243,3 +243,61 @@ fn a_failing_validate_without_fix_fails_the_plan_and_plan_land_refuses() {
     );
     assert_eq!(env.git(&["rev-parse", "main"]), main);
 }
+
+/// `max_parallel` counts sessions: a task's two variants fill a cap of 2, so another task
+/// waits for them although nothing else stops it.
+#[test]
+fn variants_count_against_max_parallel() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"cap\"\nmax_parallel = 2\n\n[[task]]\nid = \"v\"\nagent = \"v\"\nvariants = 2\nprompt = \"Do v\"\ntouches = [\"v.txt\"]\n\n[[task]]\nid = \"w\"\nagent = \"w\"\nprompt = \"Do w\"\ntouches = [\"w.txt\"]\n",
+    );
+    profile(&env, "v", "sleep 0.5\nwrite v.txt v\nprint Did v.");
+    profile(&env, "w", "sleep 0.2\nwrite w.txt w\nprint Did w.");
+    env.agent(&["plan", "run", "plan.toml"]).ok();
+    env.agent(&["plan", "wait", "--timeout", "120s"]).code(0);
+    let doc = status(&env, "cap");
+    let (v, w) = (task(&doc, "v"), task(&doc, "w"));
+    assert_eq!(
+        v["sessions"],
+        serde_json::json!(["cap-v-1", "cap-v-2"]),
+        "{v}"
+    );
+    assert!(
+        ts(&w["started_at"]) > ts(&v["ended_at"]),
+        "w started while v's two variants ran: {v} {w}"
+    );
+    // One variant landed; the other is kept for review.
+    assert_eq!(v["state"], "landed");
+    let kept = if v["chosen"] == "cap-v-1" {
+        "cap-v-2"
+    } else {
+        "cap-v-1"
+    };
+    assert!(env.has_record(kept), "{v}");
+}
+
+/// A task whose agent changes nothing lands nothing, and says so.
+#[test]
+fn a_task_that_changes_nothing_says_it_landed_nothing() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"idle\"\n\n[[task]]\nid = \"look\"\nagent = \"look\"\nprompt = \"Just look\"\n",
+    );
+    profile(&env, "look", "print Nothing to do.");
+    env.agent(&["plan", "run", "plan.toml"]).ok();
+    env.agent(&["plan", "wait", "--timeout", "120s"]).code(0);
+    let table = env.agent(&["plan", "status"]).ok();
+    assert!(
+        table
+            .stdout
+            .contains("nothing new to land: its work was on the branch already"),
+        "{table}"
+    );
+    assert_eq!(
+        env.git(&["rev-list", "--count", "main..plan/idle"]).trim(),
+        "0"
+    );
+}

@@ -69,7 +69,7 @@ landed). Exit status: 0 validated or landed; 1 blocked, failed, stopped, a task 
 --timeout expired; 128 no such plan.")]
     Wait(WaitArgs),
     /// Stop a plan: its running tasks are stopped, nothing new starts
-    #[command(after_help = "Exit status: 0 stopped; 128 no such plan.")]
+    #[command(after_help = "Exit status: 0 stopped; 1 it was not running; 128 no such plan.")]
     Stop(NameArgs),
     /// Continue a plan after a stop, a crash or a fix: lost or stopped tasks carry on
     #[command(after_help = "\

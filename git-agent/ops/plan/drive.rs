@@ -21,8 +21,6 @@
 //! - A task starts only while the plan is `running`, checked in the same update that names its
 //!   sessions: a `plan stop` made during a pass (while it lands something) is never overtaken.
 
-use std::collections::HashSet;
-
 use anyhow::Result;
 
 use super::calls::git_agent;
@@ -361,8 +359,9 @@ fn start_ready(repo: &Repo, name: &str) -> Result<()> {
         return Ok(());
     }
     let mut active: Vec<&TaskRecord> = plan.tasks.iter().filter(|t| t.state.is_active()).collect();
+    // The cap counts sessions: a task's variants all run at once.
+    let sessions = |t: &TaskRecord| session_names(&plan.name, t).len();
     let cap = plan.max_parallel.map_or(usize::MAX, |n| n as usize);
-    let mut started: HashSet<String> = HashSet::new();
     for task in plan.tasks.iter().filter(|t| t.state == TaskState::Waiting) {
         let deps_landed = task
             .depends_on
@@ -381,11 +380,11 @@ fn start_ready(repo: &Repo, name: &str) -> Result<()> {
             }
             continue;
         }
-        if active.len() >= cap {
+        // First come, first served: a task that does not fit yet keeps later ones waiting.
+        if active.iter().map(|t| sessions(t)).sum::<usize>() + sessions(task) > cap {
             break;
         }
         start(repo, &plan, task)?;
-        started.insert(task.id.clone());
         active.push(task);
     }
     Ok(())

@@ -94,9 +94,18 @@ pub(super) fn land(
         .and_then(|doc| doc["steps"].get(0).cloned())
         .unwrap_or_default();
     match step["result"].as_str() {
-        Some("merged" | "already-merged") => {
+        Some(result @ ("merged" | "already-merged")) => {
             let commit = step["commit"].as_str().unwrap_or_default();
-            landed(&state, plan, task, &chosen.name, commit)
+            landed(&state, plan, task, &chosen.name, commit)?;
+            if result == "already-merged" {
+                // Its agent changed nothing (or only what had landed): the branch's tip is
+                // all there is to show.
+                update_task(&state, &plan.name, &task.id, |t| {
+                    t.reason =
+                        Some("nothing new to land: its work was on the branch already".into());
+                })?;
+            }
+            Ok(())
         }
         Some("refused") => {
             let why = step["why"].as_str().unwrap_or("refused").to_owned();
