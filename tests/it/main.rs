@@ -19,6 +19,7 @@ mod man_pages;
 mod merge;
 mod names_and_variants;
 mod ownership;
+mod plan_attacks;
 mod plan_draft;
 mod plan_overlap;
 mod plan_recovery;

@@ -72,6 +72,9 @@ fn step(repo: &Repo, name: &str) -> Result<()> {
     if !plan.state.is_active() {
         return Ok(());
     }
+    if let Some(why) = branch_lost_work(repo, &plan)? {
+        return set_plan_state(&state, name, PlanState::Blocked, Some(why));
+    }
     for task in plan.tasks.iter().filter(|t| t.state.is_active()) {
         observe(repo, &plan, task)?;
     }
@@ -83,6 +86,55 @@ fn step(repo: &Repo, name: &str) -> Result<()> {
         settle(&state, &plan)?;
     }
     Ok(())
+}
+
+/// What is wrong with the integration branch if it no longer holds every landed task's
+/// commit (deleted, or moved by hand with `git branch -f`/`reset`): a dependent would start
+/// without its dependency's work, and the plan would validate and land without it. The plan
+/// stops there (`blocked`), naming the tasks, until the branch is put back.
+pub(super) fn branch_lost_work(repo: &Repo, plan: &PlanRecord) -> Result<Option<String>> {
+    let landed: Vec<(&TaskRecord, &str)> = plan
+        .tasks
+        .iter()
+        .filter_map(|t| t.landed.as_deref().map(|c| (t, c)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    let Some(tip) = repo.branch_tip(&plan.branch)? else {
+        let why = format!("its integration branch {} is gone", plan.branch);
+        return Ok(Some(with_restore(why, plan, &landed)));
+    };
+    let mem = crate::git::merging::Memory::new(repo);
+    let mut missing = Vec::new();
+    for (task, commit) in &landed {
+        // A commit that cannot be read (pruned since) is not held either.
+        let holds = gix::ObjectId::from_hex(commit.as_bytes())
+            .ok()
+            .and_then(|c| mem.is_ancestor(c, tip).ok())
+            .unwrap_or(false);
+        if !holds {
+            missing.push(format!("{} ({})", task.id, crate::session::short_id(commit)));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let why = format!(
+        "{} no longer holds what landed of {}: the branch was moved",
+        plan.branch,
+        missing.join(", ")
+    );
+    Ok(Some(with_restore(why, plan, &landed)))
+}
+
+/// `why`, and how to put the integration branch back: at the last landed commit.
+fn with_restore(why: String, plan: &PlanRecord, landed: &[(&TaskRecord, &str)]) -> String {
+    match landed.iter().max_by_key(|(t, _)| t.landed_at) {
+        Some((_, last)) => format!(
+            "{why}; put it back with: git branch -f {} {last}, then: git agent plan resume {}",
+            plan.branch, plan.name
+        ),
+        None => why,
+    }
 }
 
 /// A plan where nothing runs and nothing can start needs the user: `blocked`.
