@@ -333,8 +333,13 @@ impl StateDir {
             }
             Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
         };
-        let plan: PlanRecord = serde_json::from_str(&text)
-            .map_err(|e| Failure::fatal(format!("the record of plan '{name}' is damaged: {e}")))?;
+        let plan: PlanRecord = serde_json::from_str(&text).map_err(|e| {
+            Failure::fatal(format!(
+                "the record of plan '{name}' is damaged ({}): {e}",
+                path.display()
+            ))
+            .hint("move that file away to forget the plan; its sessions are kept")
+        })?;
         if plan.version > PLAN_VERSION {
             return Err(Failure::fatal(format!(
                 "plan '{name}' was written by a newer git-agent (schema {})",

@@ -74,7 +74,10 @@ fn a_checked_out_integration_branch_with_your_edits_is_never_overwritten() {
     profile(
         &env,
         "first",
-        &format!("wait-for {}\nwrite README.md agent\ncommit agent", go.display()),
+        &format!(
+            "wait-for {}\nwrite README.md agent\ncommit agent",
+            go.display()
+        ),
     );
     env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
     env.git(&["checkout", "-q", "plan/two"]);
@@ -115,16 +118,25 @@ fn a_force_moved_integration_branch_stops_the_plan() {
     let doc = status(&env, "two");
     assert_ne!(doc["plan"]["state"], "validated", "{waited}\n{doc}");
     assert_eq!(doc["plan"]["state"], "blocked", "{doc}");
-    let reason = doc["plan"]["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = doc["plan"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(reason.contains("first ("), "{doc}");
     // Put back as the reason says, the plan carries on and holds both tasks' work.
     let landed = task(&doc, "first")["landed"].as_str().unwrap().to_owned();
-    assert!(reason.contains(&format!("git branch -f plan/two {landed}")), "{doc}");
+    assert!(
+        reason.contains(&format!("git branch -f plan/two {landed}")),
+        "{doc}"
+    );
     env.git(&["branch", "-f", "plan/two", &landed]);
     env.agent(&["plan", "resume", "two"]).ok();
     wait(&env, "two").code(0);
     let files = env.git(&["ls-tree", "-r", "--name-only", "plan/two"]);
-    assert!(files.contains("first/a") && files.contains("second/b"), "{files}");
+    assert!(
+        files.contains("first/a") && files.contains("second/b"),
+        "{files}"
+    );
     // Moved again after it validated (checked out in validate's worktree: only update-ref
     // moves it): `plan land` refuses, main stays.
     env.git(&["update-ref", "refs/heads/plan/two", main.trim()]);
@@ -158,7 +170,10 @@ fn an_agents_setup_command_on_the_integration_branch_never_runs_unapproved() {
     let second = task(&doc, "second");
     assert_eq!(second["state"], "failed", "{doc}");
     let reason = second["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains(&format!("touch {}", pwned.display())), "{doc}");
+    assert!(
+        reason.contains(&format!("touch {}", pwned.display())),
+        "{doc}"
+    );
     assert_eq!(doc["plan"]["state"], "blocked", "{doc}");
 }
 
@@ -197,7 +212,9 @@ fn a_damaged_plan_record_is_named_and_the_rest_keep_working() {
     std::fs::write(plans.join("broken.json"), "{ not json").unwrap();
     let shown = env.agent(&["plan", "status", "broken"]).code(128);
     assert!(
-        shown.stderr.contains(&plans.join("broken.json").display().to_string()),
+        shown
+            .stderr
+            .contains(&plans.join("broken.json").display().to_string()),
         "{shown}"
     );
     let all = env.agent(&["plan", "status"]).ok();
@@ -216,7 +233,9 @@ fn an_agents_run_cannot_start_or_land_a_plan() {
     env.write("plan.toml", ONE);
     profile(&env, "first", "write first/a a\ncommit first");
     env.set_env("GIT_AGENT_RUN_TOKEN", "some-agent-run");
-    let refused = env.agent(&["plan", "run", "plan.toml", "--trust"]).code(128);
+    let refused = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
     assert!(refused.stderr.contains("fatal:"), "{refused}");
     assert!(refused.stderr.contains("hint:"), "{refused}");
     assert!(env.git(&["branch", "--list", "plan/two"]).trim().is_empty());

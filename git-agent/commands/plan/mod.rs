@@ -132,6 +132,24 @@ pub struct RmArgs {
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
+    let verb = match &args.command {
+        PlanCommand::Run(_) => Some("start"),
+        PlanCommand::Resume(_) => Some("resume"),
+        PlanCommand::Land(_) => Some("land"),
+        _ => None,
+    };
+    // An agent (what its run started carries its run token) does not start, continue or land
+    // plans: their sessions would run outside its run and sandbox, `--trust` would approve
+    // commands in the user's name, and `land` moves the user's branch. Drafting one is fine.
+    if let Some(verb) = verb
+        && std::env::var_os(crate::procs::TOKEN_VAR).is_some()
+    {
+        return Err(
+            crate::error::Failure::fatal(format!("an agent's run cannot {verb} a plan"))
+                .hint("write the plan file; the user runs it with: git agent plan run FILE")
+                .into(),
+        );
+    }
     match args.command {
         PlanCommand::Check(args) => check::check(ctx, args),
         PlanCommand::Draft(args) => draft::draft(ctx, args),

@@ -271,7 +271,14 @@ fn seconds(s: f64) -> String {
 
 /// Every plan, one line each.
 fn overview(ctx: &mut Ctx<'_>, state: &StateDir, format: Format) -> Result<u8> {
-    let plans = state.load_plans();
+    // A damaged record is named, and the others are shown.
+    let mut plans = Vec::new();
+    for name in state.plan_names() {
+        match state.load_plan(&name) {
+            Ok(p) => plans.push(p),
+            Err(err) => ctx.warn(&format!("{err:#}"))?,
+        }
+    }
     if format == Format::Json {
         #[derive(Serialize)]
         struct All<'a> {

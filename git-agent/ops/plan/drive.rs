@@ -112,7 +112,11 @@ pub(super) fn branch_lost_work(repo: &Repo, plan: &PlanRecord) -> Result<Option<
             .and_then(|c| mem.is_ancestor(c, tip).ok())
             .unwrap_or(false);
         if !holds {
-            missing.push(format!("{} ({})", task.id, crate::session::short_id(commit)));
+            missing.push(format!(
+                "{} ({})",
+                task.id,
+                crate::session::short_id(commit)
+            ));
         }
     }
     if missing.is_empty() {

@@ -304,9 +304,11 @@ pub fn land(repo: &Repo, plan: &PlanRecord) -> Result<PlanLanded> {
     };
     // Moved by hand since it was validated: what would land is not what the tasks landed.
     if let Some(why) = super::drive::branch_lost_work(repo, plan)? {
-        return Err(Failure::fatal(format!("cannot land plan '{}': {why}", plan.name))
-            .code(crate::error::code::NEGATIVE)
-            .into());
+        return Err(
+            Failure::fatal(format!("cannot land plan '{}': {why}", plan.name))
+                .code(crate::error::code::NEGATIVE)
+                .into(),
+        );
     }
     let session = integration_session(&plan.name);
     let s = state.load(&session)?;
