@@ -972,11 +972,13 @@ fn removing_a_session_name_twice_in_one_second_keeps_both_archived() {
     let mut planted = 0;
     for s in now - 2..now + 60 {
         let dir = archive.join(format!("dup.{s}"));
-        if !dir.exists() {
+        let json = archive.join(format!("dup.{s}.json"));
+        // The first removal's record and files may straddle a second: never plant over either.
+        if !dir.exists() && !json.exists() {
             planted += 2;
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("placeholder"), "earlier").unwrap();
-            std::fs::write(archive.join(format!("dup.{s}.json")), "earlier").unwrap();
+            std::fs::write(&json, "earlier").unwrap();
         }
     }
     env.spawn(&["--name", "dup"], "print second");
