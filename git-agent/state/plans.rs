@@ -148,9 +148,13 @@ pub struct TaskRecord {
     /// Its sessions (one per variant), named before they are created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sessions: Vec<String>,
-    /// The session that landed.
+    /// The session that landed (or is being landed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chosen: Option<String>,
+    /// Variants whose verify failed with no retry left: the next variant that ended `done`
+    /// is landed instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<String>,
     /// Runs started for it: 1 + the retries used.
     #[serde(default)]
     pub attempts: u32,

@@ -301,3 +301,28 @@ fn a_task_that_changes_nothing_says_it_landed_nothing() {
         "0"
     );
 }
+
+/// Several approaches: the first variant that ended `done` fails its verify (no retry left),
+/// so the next one that ended `done` lands instead; the first stays for review.
+#[test]
+fn when_a_variants_verify_fails_the_next_done_variant_lands() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"two\"\n\n[[task]]\nid = \"v\"\nagent = \"v\"\nvariants = 2\nprompt = \"Do v\"\ntouches = [\"v.txt\"]\nverify = \"grep -q two-v-2 v.txt\"\n",
+    );
+    profile(&env, "v", "write v.txt $GIT_AGENT_NAME\nprint Did it.");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    let waited = env.agent(&["plan", "wait", "--timeout", "120s"]);
+    let doc = status(&env, "two");
+    let v = task(&doc, "v");
+    assert_eq!(waited.code, 0, "{waited}\n{v:#}");
+    assert_eq!(v["state"], "landed", "{v:#}");
+    assert_eq!(v["chosen"], "two-v-2", "{v:#}");
+    assert_eq!(v["rejected"], serde_json::json!(["two-v-1"]), "{v:#}");
+    assert_eq!(env.git(&["show", "plan/two:v.txt"]).trim(), "two-v-2");
+    assert!(
+        env.has_record("two-v-1"),
+        "the rejected variant stays for review"
+    );
+}

@@ -258,7 +258,9 @@ fn observe(repo: &Repo, plan: &PlanRecord, task: &TaskRecord) -> Result<()> {
             .chosen
             .as_ref()
             .and_then(|c| sessions.iter().find(|s| &s.name == c)),
-        _ => sessions.iter().find(|s| s.live_state() == State::Done),
+        _ => sessions
+            .iter()
+            .find(|s| s.live_state() == State::Done && !task.rejected.contains(&s.name)),
     };
     let Some(chosen) = chosen else {
         return retry_or_fail(repo, plan, task, &sessions);

@@ -126,6 +126,9 @@ pub(super) fn land(
                 if task.attempts <= task.retries {
                     return retry_verify(repo, plan, task, chosen, &failed);
                 }
+                if let Some(next) = next_variant(repo, task, chosen) {
+                    return reject(repo, plan, task, chosen, &next);
+                }
                 let why = format!("{why}; see its output with: git agent show {}", chosen.name);
                 return block(&state, plan, task, &why);
             }
@@ -143,6 +146,45 @@ pub(super) fn land(
             &format!("could not land it on {}: {}", plan.branch, merged.why()),
         ),
     }
+}
+
+/// Another variant of the task that ended `done` and was not tried yet.
+fn next_variant(repo: &Repo, task: &TaskRecord, chosen: &Session) -> Option<String> {
+    let state = repo.state();
+    task.sessions
+        .iter()
+        .filter(|n| **n != chosen.name && !task.rejected.contains(n))
+        .find(|n| {
+            state
+                .load(n)
+                .is_ok_and(|s| s.live_state() == crate::session::State::Done)
+        })
+        .cloned()
+}
+
+/// `chosen`'s verify failed and no retry is left, but another variant ended `done`: that one
+/// is landed on the next pass (`chosen` stays, for review).
+fn reject(
+    repo: &Repo,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    chosen: &Session,
+    next: &str,
+) -> Result<()> {
+    let state = repo.state();
+    update_task(&state, &plan.name, &task.id, |t| {
+        t.rejected.push(chosen.name.clone());
+        t.reason = Some(format!("verify failed for {}; trying {next}", chosen.name));
+    })?;
+    task_event(
+        &state,
+        &plan.name,
+        &task.id,
+        &format!("verify failed for {}: landing {next} instead", chosen.name),
+    );
+    // Another pass lands it.
+    std::fs::write(state.plan_dir(&plan.name).join("again"), b"")?;
+    Ok(())
 }
 
 /// The verify that the merge asked at `since` ran and failed, as the session's record keeps it.

@@ -51,6 +51,7 @@ fn tasks(plan: &Plan) -> Vec<TaskRecord> {
             run_secs: None,
             result: None,
             overlaps: Vec::new(),
+            rejected: Vec::new(),
         })
         .collect()
 }

@@ -120,6 +120,7 @@ mod tests {
             run_secs: None,
             result: result.map(str::to_owned),
             overlaps: vec![],
+            rejected: vec![],
         }
     }
 
