@@ -6,16 +6,7 @@
 use serde_json::Value;
 
 use crate::support::TestEnv;
-
-/// A config profile `id` running the fake agent with `script`.
-fn profile(env: &TestEnv, id: &str, script: &str) {
-    let path = env.script(&format!("task-{id}"), script);
-    env.git(&[
-        "config",
-        &format!("agent.profile.{id}.command"),
-        &format!("fake-agent --script {}", path.display()),
-    ]);
-}
+use crate::support::plans::profile;
 
 const PLAN: &str = r#"name = "own"
 base = "main"

@@ -6,31 +6,7 @@
 use serde_json::Value;
 
 use crate::support::TestEnv;
-
-/// A config profile `id` running the fake agent with `script`.
-fn profile(env: &TestEnv, id: &str, script: &str) {
-    let path = env.script(&format!("task-{id}"), script);
-    env.git(&[
-        "config",
-        &format!("agent.profile.{id}.command"),
-        &format!("fake-agent --script {}", path.display()),
-    ]);
-}
-
-/// The plan's record (`plan status --json`).
-fn status(env: &TestEnv, name: &str) -> Value {
-    env.agent(&["plan", "status", name, "--json"]).ok().json()
-}
-
-fn task(doc: &Value, id: &str) -> Value {
-    doc["plan"]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no task {id}: {doc}"))
-        .clone()
-}
+use crate::support::plans::{profile, status, task};
 
 /// The state `plan status` shows for a task (`lost` while a session of it is).
 fn live(doc: &Value, id: &str) -> String {

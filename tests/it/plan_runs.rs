@@ -3,40 +3,8 @@
 //! paths, within the plan's cap; each lands as one commit; validate runs once; `plan land`
 //! moves the base.
 
-use serde_json::Value;
-
 use crate::support::TestEnv;
-
-/// A config profile `id` running the fake agent with `script`.
-fn profile(env: &TestEnv, id: &str, script: &str) {
-    let path = env.script(&format!("task-{id}"), script);
-    env.git(&[
-        "config",
-        &format!("agent.profile.{id}.command"),
-        &format!("fake-agent --script {}", path.display()),
-    ]);
-}
-
-fn ts(v: &Value) -> i128 {
-    v.as_str()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_nanosecond())
-        .unwrap_or_else(|| panic!("not a time: {v}"))
-}
-
-/// The plan's record (`plan status --json`).
-fn status(env: &TestEnv, name: &str) -> Value {
-    env.agent(&["plan", "status", name, "--json"]).ok().json()
-}
-
-fn task<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["plan"]["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["id"] == id)
-        .unwrap_or_else(|| panic!("no task {id}"))
-}
+use crate::support::plans::{profile, status, task, ts};
 
 const SIX: &str = r#"name = "six"
 base = "main"

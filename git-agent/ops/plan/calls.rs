@@ -69,6 +69,14 @@ impl Called {
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_str(&self.stdout).ok()
     }
+
+    /// The one step of `git agent merge NAME --json` (`{result, commit, why, paths, hints…}`;
+    /// `Null` if it printed none: it failed before it could say).
+    pub fn merge_step(&self) -> serde_json::Value {
+        self.json()
+            .and_then(|doc| doc["steps"].get(0).cloned())
+            .unwrap_or_default()
+    }
 }
 
 /// Runs `git agent ARGS…` for plan `plan` in `repo_dir`, with `config` as `git -c` settings.

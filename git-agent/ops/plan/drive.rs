@@ -344,12 +344,7 @@ pub(super) fn fail(
     task: &TaskRecord,
     why: &str,
 ) -> Result<()> {
-    update_task(state, &plan.name, &task.id, |t| {
-        t.state = TaskState::Failed;
-        t.reason = Some(why.to_owned());
-    })?;
-    task_event(state, &plan.name, &task.id, &format!("failed: {why}"));
-    Ok(())
+    stop_task(state, plan, task, TaskState::Failed, why)
 }
 
 pub(super) fn block(
@@ -358,11 +353,22 @@ pub(super) fn block(
     task: &TaskRecord,
     why: &str,
 ) -> Result<()> {
+    stop_task(state, plan, task, TaskState::Blocked, why)
+}
+
+/// A task that needs the user (`failed` or `blocked`), with why.
+fn stop_task(
+    state: &StateDir,
+    plan: &PlanRecord,
+    task: &TaskRecord,
+    to: TaskState,
+    why: &str,
+) -> Result<()> {
     update_task(state, &plan.name, &task.id, |t| {
-        t.state = TaskState::Blocked;
+        t.state = to;
         t.reason = Some(why.to_owned());
     })?;
-    task_event(state, &plan.name, &task.id, &format!("blocked: {why}"));
+    task_event(state, &plan.name, &task.id, &format!("{to}: {why}"));
     Ok(())
 }
 

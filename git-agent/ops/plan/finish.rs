@@ -14,7 +14,7 @@ use super::calls::git_agent;
 use super::drive::set_plan_state;
 use crate::error::Failure;
 use crate::git::repo::Repo;
-use crate::session::State;
+use crate::session::{Session, State};
 use crate::state::plans::{PlanLanded, PlanRecord, PlanState, Validation};
 
 /// How much of a failed validate's output the plan keeps.
@@ -39,21 +39,10 @@ pub fn integrate(repo: &Repo, plan: &PlanRecord) -> Result<()> {
     if v.passed.is_some() {
         return Ok(());
     }
-    let s = match state.load_settled(&v.session) {
-        Ok(s) => s,
-        Err(err) => {
-            return set_plan_state(
-                &state,
-                &plan.name,
-                PlanState::Failed,
-                Some(format!("validate's session is gone: {err:#}")),
-            );
-        }
+    let Some(s) = ended(repo, plan, &v.session, "validate's session")? else {
+        return Ok(());
     };
     let live = s.live_state();
-    if live.is_active() || live == State::Lost {
-        return Ok(());
-    }
     let passed = live == State::Done;
     let output = (!passed).then(|| log_tail(&state.log_path(&s.name)));
     state.update_plan(&plan.name, |p| {
@@ -150,18 +139,16 @@ fn start_fixer(repo: &Repo, plan: &PlanRecord, output: &str) -> Result<()> {
 /// integration session's worktree), then validate runs again, once.
 fn observe_fixer(repo: &Repo, plan: &PlanRecord, fixer: &str) -> Result<()> {
     let state = repo.state();
-    let Ok(s) = state.load_settled(fixer) else {
-        return set_plan_state(
-            &state,
-            &plan.name,
-            PlanState::Failed,
-            Some(format!("validate failed, and the fixer {fixer} is gone")),
-        );
+    let Some(s) = ended(
+        repo,
+        plan,
+        fixer,
+        "validate failed, and the fixer's session",
+    )?
+    else {
+        return Ok(());
     };
     let live = s.live_state();
-    if live.is_active() || live == State::Lost {
-        return Ok(());
-    }
     let fail = |why: String| {
         set_plan_state(
             &state,
@@ -180,10 +167,7 @@ fn observe_fixer(repo: &Repo, plan: &PlanRecord, fixer: &str) -> Result<()> {
         &["merge", fixer, "--into", &plan.branch, "--squash", "--json"],
         &[],
     )?;
-    let step = merged
-        .json()
-        .and_then(|doc| doc["steps"].get(0).cloned())
-        .unwrap_or_default();
+    let step = merged.merge_step();
     let Some("merged" | "already-merged") = step["result"].as_str() else {
         let why = step["why"]
             .as_str()
@@ -208,6 +192,22 @@ fn observe_fixer(repo: &Repo, plan: &PlanRecord, fixer: &str) -> Result<()> {
         return fail(format!("could not run validate again: {}", again.why()));
     }
     Ok(())
+}
+
+/// Session `name` of the plan once it has ended; `None` while it runs (or is lost: `plan
+/// status` shows it, `plan resume` continues it). A session that is gone fails the plan.
+fn ended(repo: &Repo, plan: &PlanRecord, name: &str, what: &str) -> Result<Option<Session>> {
+    let state = repo.state();
+    let s = match state.load_settled(name) {
+        Ok(s) => s,
+        Err(err) => {
+            let why = format!("{what} {name} is gone: {err:#}");
+            set_plan_state(&state, &plan.name, PlanState::Failed, Some(why))?;
+            return Ok(None);
+        }
+    };
+    let live = s.live_state();
+    Ok((!live.is_active() && live != State::Lost).then_some(s))
 }
 
 /// The last lines of a log.
@@ -348,10 +348,7 @@ pub fn land(repo: &Repo, plan: &PlanRecord) -> Result<PlanLanded> {
         ],
         &[],
     )?;
-    let step = merged
-        .json()
-        .and_then(|doc| doc["steps"].get(0).cloned())
-        .unwrap_or_default();
+    let step = merged.merge_step();
     match step["result"].as_str() {
         Some("merged" | "already-merged") => {
             let landed = PlanLanded {

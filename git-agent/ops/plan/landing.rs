@@ -89,10 +89,7 @@ pub(super) fn land(
         config.push(("agent.verify", verify.as_str()));
     }
     let merged = git_agent(&state, &plan.name, &plan.repo, &args, &config)?;
-    let step = merged
-        .json()
-        .and_then(|doc| doc["steps"].get(0).cloned())
-        .unwrap_or_default();
+    let step = merged.merge_step();
     match step["result"].as_str() {
         Some(result @ ("merged" | "already-merged")) => {
             let commit = step["commit"].as_str().unwrap_or_default();

@@ -6,6 +6,8 @@
 
 #![allow(clippy::disallowed_methods, dead_code)] // test harness: runs processes directly
 
+pub mod plans;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
