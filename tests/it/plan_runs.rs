@@ -294,3 +294,34 @@ fn when_a_variants_verify_fails_the_next_done_variant_lands() {
         "the rejected variant stays for review"
     );
 }
+
+/// `land = "auto"`: once validate passes, the integration branch lands on the base by itself,
+/// through the checkout of the base (a fast-forward: the task's commit stays as it is).
+#[test]
+fn land_auto_lands_the_plan_once_validate_passes() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"auto\"\nvalidate = \"test -f t.txt\"\nland = \"auto\"\n\n[[task]]\nid = \"t\"\nagent = \"t\"\nprompt = \"Do t\"\n",
+    );
+    env.git(&["add", "plan.toml"]);
+    env.git(&["commit", "-q", "-m", "the plan"]);
+    profile(&env, "t", "write t.txt t\nprint Did t.");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    let waited = env.agent(&["plan", "wait", "--timeout", "120s"]).code(0);
+    assert!(waited.stdout.contains("plan auto: landed"), "{waited}");
+    let doc = status(&env, "auto");
+    let tip = env.git(&["rev-parse", "plan/auto"]);
+    assert_eq!(env.git(&["rev-parse", "main"]), tip);
+    assert_eq!(doc["plan"]["landed"]["into"], "main", "{doc:#}");
+    assert_eq!(doc["plan"]["landed"]["commit"], tip.trim(), "{doc:#}");
+    // The checkout of main moved with it.
+    assert_eq!(
+        std::fs::read_to_string(env.root().join("repo/t.txt")).unwrap(),
+        "t\n"
+    );
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s", "main"]).trim(),
+        "Do t"
+    );
+}
