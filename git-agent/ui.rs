@@ -97,19 +97,50 @@ pub fn color_flag(args: &[std::ffi::OsString]) -> Option<String> {
     None
 }
 
+/// How a state name is painted: one table for every view of the states (`list`'s columns,
+/// `watch`'s rows), each turning it into its own style type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paint {
+    pub color: Option<console::Color>,
+    pub bold: bool,
+    pub dim: bool,
+}
+
+/// The paint of a state name: what needs the user is bold yellow (waiting) or red (failed).
+pub fn state_paint(state: State) -> Paint {
+    use console::Color;
+    let (color, bold) = match state {
+        State::Waiting => (Some(Color::Yellow), true),
+        State::Failed | State::SetupFailed | State::Lost | State::OverBudget => {
+            (Some(Color::Red), true)
+        }
+        State::Stopped => (Some(Color::Magenta), false),
+        State::RateLimited => (Some(Color::Yellow), false),
+        State::Done | State::Merged => (Some(Color::Green), false),
+        State::Running | State::Setup => (Some(Color::Cyan), false),
+        State::Starting | State::Queued => (None, false),
+    };
+    Paint {
+        color,
+        bold,
+        dim: color.is_none(),
+    }
+}
+
 /// The style of a state name.
 pub fn state_style(state: State) -> Style {
-    match state {
-        State::Waiting => Style::new().yellow().bold(),
-        State::Failed | State::SetupFailed | State::Lost | State::OverBudget => {
-            Style::new().red().bold()
-        }
-        State::Stopped => Style::new().magenta(),
-        State::RateLimited => Style::new().yellow(),
-        State::Done | State::Merged => Style::new().green(),
-        State::Running | State::Setup => Style::new().cyan(),
-        State::Starting | State::Queued => Style::new().dim(),
+    let paint = state_paint(state);
+    let mut style = Style::new();
+    if let Some(color) = paint.color {
+        style = style.fg(color);
     }
+    if paint.bold {
+        style = style.bold();
+    }
+    if paint.dim {
+        style = style.dim();
+    }
+    style
 }
 
 /// A state name, colored when colors are on.

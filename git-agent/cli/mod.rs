@@ -78,6 +78,8 @@ pub enum Command {
     Unpause(commands::pause::Args),
     /// Wait for sessions to end
     Wait(commands::wait::Args),
+    /// A live full-screen view of the sessions, to act from
+    Watch(commands::watch::Args),
     /// Send a follow-up to a session's agent, resuming its conversation
     Send(commands::send::Args),
     /// Report an agent's state (for agents and their hooks)
@@ -195,6 +197,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Pause(args) => commands::pause::pause(ctx, args),
         Command::Unpause(args) => commands::pause::unpause(ctx, args),
         Command::Wait(args) => commands::wait::run(ctx, args),
+        Command::Watch(args) => commands::watch::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
         Command::Resume(args) => commands::resume::run(ctx, args),

@@ -268,46 +268,81 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     Ok(0)
 }
 
-/// The columns every listing has, for one session.
-fn cells(row: &Row, now: Timestamp) -> Vec<String> {
-    let s = &row.session;
-    let state = if row.archived {
-        format!("{} (removed)", row.state)
-    } else {
-        ui::state(row.state)
-    };
-    let mut agent = if s.agent.bypass {
-        format!("{} {}", s.short_agent(), ui::warning("(bypass)"))
-    } else {
-        s.short_agent()
-    };
-    if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
-        agent = format!("{agent} {}", ui::warning("(no sandbox)"));
+/// The columns every view of the sessions has (`list`'s table, `watch`'s rows), unstyled:
+/// each view paints them its own way ([`ui::state_paint`] for the state).
+pub struct Columns {
+    pub name: String,
+    pub state: State,
+    pub archived: bool,
+    pub agent: String,
+    /// Warnings about the agent's permissions: `(bypass)`, `(no sandbox)`.
+    pub agent_flags: Vec<&'static str>,
+    pub branch: String,
+    pub age: String,
+    pub ran: String,
+    pub exit: String,
+    pub cost: String,
+    /// What it changed, `*` marking a snapshot older than the branch.
+    pub changes: String,
+    /// [`note`], made printable.
+    pub note: String,
+}
+
+impl Columns {
+    /// The columns of `row` at `now`.
+    pub fn of(row: &Row, now: Timestamp) -> Self {
+        let s = &row.session;
+        let mut agent_flags = Vec::new();
+        if s.agent.bypass {
+            agent_flags.push("(bypass)");
+        }
+        if s.sandbox.in_force.as_ref().is_some_and(|f| !f.confined()) {
+            agent_flags.push("(no sandbox)");
+        }
+        Columns {
+            name: s.name.clone(),
+            state: row.state,
+            archived: row.archived,
+            agent: s.short_agent(),
+            agent_flags,
+            branch: s.branch.clone(),
+            age: crate::time::format_ago(s.created_at, now)
+                .trim_end_matches(" ago")
+                .to_owned(),
+            ran: s
+                .run_time(now)
+                .map_or_else(|| "-".into(), crate::time::format_duration),
+            exit: s.exit.map_or_else(|| "-".into(), |e| e.short()),
+            cost: crate::agents::output::format_spend(&s.usage()).unwrap_or_else(|| "-".into()),
+            changes: row.changes.as_ref().map_or_else(
+                || "-".into(),
+                |c| {
+                    if c.stale {
+                        format!("{}*", c.summary())
+                    } else {
+                        c.summary()
+                    }
+                },
+            ),
+            note: ui::printable(&note(row)).into_owned(),
+        }
     }
-    let cost = crate::agents::output::format_spend(&s.usage()).unwrap_or_else(|| "-".into());
+}
+
+/// The columns every listing has, for one session, styled for the terminal.
+fn cells(row: &Row, now: Timestamp) -> Vec<String> {
+    let c = Columns::of(row, now);
+    let state = if c.archived {
+        format!("{} (removed)", c.state)
+    } else {
+        ui::state(c.state)
+    };
+    let mut agent = c.agent;
+    for flag in c.agent_flags {
+        agent = format!("{agent} {}", ui::warning(flag));
+    }
     vec![
-        s.name.clone(),
-        state,
-        agent,
-        s.branch.clone(),
-        crate::time::format_ago(s.created_at, now)
-            .trim_end_matches(" ago")
-            .to_owned(),
-        s.run_time(now)
-            .map_or_else(|| "-".into(), crate::time::format_duration),
-        s.exit.map_or_else(|| "-".into(), |e| e.short()),
-        cost,
-        row.changes.as_ref().map_or_else(
-            || "-".into(),
-            |c| {
-                if c.stale {
-                    format!("{}*", c.summary())
-                } else {
-                    c.summary()
-                }
-            },
-        ),
-        ui::printable(&note(row)).into_owned(),
+        c.name, state, agent, c.branch, c.age, c.ran, c.exit, c.cost, c.changes, c.note,
     ]
 }
 

@@ -30,7 +30,7 @@ pub struct Args {
 }
 
 /// Turns log bytes into output lines: run markers, then rendered (or raw) lines.
-struct Reader {
+pub struct Reader {
     renderer: Option<Renderer>,
     /// Start offsets of runs after the first, with their marker text, in order.
     markers: Vec<(u64, String)>,
@@ -42,7 +42,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(session: &Session, raw: bool) -> Self {
+    pub fn new(session: &Session, raw: bool) -> Self {
         let mut reader = Self {
             renderer: (!raw).then(|| Renderer::new(session.agent.format)),
             markers: Vec::new(),
@@ -55,7 +55,7 @@ impl Reader {
     }
 
     /// Learns about runs started since (a queued follow-up during `-f`).
-    fn update_runs(&mut self, session: &Session) {
+    pub fn update_runs(&mut self, session: &Session) {
         if session.runs.len() < 2 {
             return;
         }
@@ -82,7 +82,7 @@ impl Reader {
     }
 
     /// Consumes bytes; returns the text to print (complete lines only, unless `end`).
-    fn feed(&mut self, bytes: &[u8], end: bool) -> String {
+    pub fn feed(&mut self, bytes: &[u8], end: bool) -> String {
         self.partial.extend_from_slice(bytes);
         let mut out = String::new();
         let mut start = 0;
@@ -176,7 +176,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
 }
 
 /// The file's bytes from `offset` on (nothing if it does not exist yet).
-fn read_from(path: &std::path::Path, offset: u64) -> Result<Vec<u8>> {
+pub fn read_from(path: &std::path::Path, offset: u64) -> Result<Vec<u8>> {
     let Ok(mut file) = File::open(path) else {
         return Ok(Vec::new());
     };

@@ -34,6 +34,7 @@ pub mod supervise;
 pub mod terminal;
 pub mod trust;
 pub mod wait;
+pub mod watch;
 
 /// What a command may touch: its output streams, where it was started, and the user (the
 /// approval of repository commands: [`Ctx::ensure_trusted`]).

@@ -100,29 +100,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         }
         match remove::remove(&repo, &s, &opts, &force_flag) {
             Ok(outcome) => {
-                let tip = outcome.branch_tip.as_deref().map(short_id).unwrap_or("-");
-                let branch = if outcome.branch_deleted {
-                    format!("branch {} deleted (was {tip})", outcome.branch)
-                } else if outcome.branch_tip.is_some() {
-                    format!(
-                        "branch {} kept at {tip} ({})",
-                        outcome.branch, outcome.branch_state
-                    )
-                } else {
-                    "its branch was already gone".to_owned()
-                };
                 if format != Format::Json {
-                    let worktree = match &outcome.worktree_kept {
-                        Some(why) => format!(
-                            "worktree {} left alone ({why})",
-                            ui::short_path(&outcome.worktree, &ctx.cwd)
-                        ),
-                        None => format!(
-                            "worktree {} removed",
-                            ui::short_path(&outcome.worktree, &ctx.cwd)
-                        ),
-                    };
-                    writeln!(ctx.out, "Removed {name}: {worktree}; {branch}")?;
+                    writeln!(ctx.out, "{}", removed_line(&outcome, &ctx.cwd))?;
                     if outcome.leftovers_stopped > 0 {
                         writeln!(
                             ctx.err,
@@ -164,6 +143,32 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         ctx.write_doc(&Doc { results })?;
     }
     Ok(exit)
+}
+
+/// `Removed NAME: worktree … removed; branch … kept at …`: what removing a session did.
+pub fn removed_line(outcome: &remove::Outcome, cwd: &std::path::Path) -> String {
+    let tip = outcome.branch_tip.as_deref().map(short_id).unwrap_or("-");
+    let branch = if outcome.branch_deleted {
+        format!("branch {} deleted (was {tip})", outcome.branch)
+    } else if outcome.branch_tip.is_some() {
+        format!(
+            "branch {} kept at {tip} ({})",
+            outcome.branch, outcome.branch_state
+        )
+    } else {
+        "its branch was already gone".to_owned()
+    };
+    let worktree = match &outcome.worktree_kept {
+        Some(why) => format!(
+            "worktree {} left alone ({why})",
+            ui::short_path(&outcome.worktree, cwd)
+        ),
+        None => format!(
+            "worktree {} removed",
+            ui::short_path(&outcome.worktree, cwd)
+        ),
+    };
+    format!("Removed {}: {worktree}; {branch}", outcome.name)
 }
 
 fn report(ctx: &mut Ctx<'_>, name: &str, e: &anyhow::Error) -> Result<()> {

@@ -92,6 +92,12 @@ impl State {
             Self::Merged => 7,
         }
     }
+
+    /// The session waits for the user: it asks (`waiting`) or it ended badly (failed,
+    /// setup-failed, over-budget, lost): the states [`State::attention_rank`] puts first.
+    pub fn needs_user(self) -> bool {
+        self.attention_rank() < Self::Stopped.attention_rank()
+    }
 }
 
 impl std::fmt::Display for State {

@@ -17,6 +17,7 @@
 //!   archive/                  records of removed sessions, never silently deleted
 //!   quarantine/               records that failed to parse, moved aside
 //!   plans/<name>.json         running plans (see `plans.rs`)
+//!   watching                  the session `git agent watch` shows (see `watching.rs`)
 //! ```
 //!
 //! Invariants (DESIGN.md §5.5):
@@ -35,7 +36,7 @@
 //!
 //! This folder owns the directory and its files: paths, reading and writing records
 //! (here), locks (`locks.rs`), loading every record and quarantine (`listing.rs`), the
-//! archive (`archive.rs`), the event log (`events.rs`), the commit-keyed cache
+//! archive (`archive.rs`), the event log (`events.rs`), what `watch` shows (`watching.rs`), the commit-keyed cache
 //! (`cache.rs`), reserved ports (`ports.rs`), review rounds (`rounds.rs`) and the status file
 //! an agent reports through (`status.rs`). It must not run git or agents (`ports.rs` only
 //! binds 127.0.0.1 to see a port is free), nor decide what a session's state means (that is
@@ -59,6 +60,7 @@ pub mod plans;
 pub mod ports;
 pub mod rounds;
 pub mod status;
+pub mod watching;
 
 pub use events::Event;
 pub use listing::{Listing, Problem};

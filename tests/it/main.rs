@@ -35,6 +35,7 @@ mod sandbox;
 mod setup;
 mod shell;
 mod state_files;
+mod watch;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
 /// silently never run).

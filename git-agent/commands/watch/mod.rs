@@ -1,0 +1,270 @@
+//! `git agent watch`: a full-screen, live view of the repository's sessions that the user can
+//! act from.
+//!
+//! The sessions are `list`'s rows, sorted as `list` sorts them (what needs the user first) and
+//! grouped by plan and variant group ([`model`]); a pane follows the selected session's
+//! readable log (what `logs -f` shows). Every action is the code path of its command, with its
+//! safety rules and messages: `x` is `stop` ([`crate::ops::stop`]), `s` is `send`
+//! ([`crate::ops::send::deliver`]), `d` is `rm` ([`crate::ops::remove`], refused as `rm`
+//! refuses it; watch never forces). Slow actions (a stop waits for the agent) run on a thread;
+//! their outcome comes back as the status line.
+//!
+//! Invariants:
+//! - Idle, it wakes every [`TICK`] for input and two `stat`s ([`model::Watcher`]), reads the
+//!   records only when they changed (or every [`model::RELOAD`]), and redraws at most once a
+//!   second unless something changed: no busy loop, no git lock taken.
+//! - The terminal is given back as it was (no alternate screen, cursor shown, raw mode off) on
+//!   `q`, Ctrl-C, an error and a panic ([`term`]).
+//! - While a session is shown, `agent/watching` names it ([`crate::state::watching`]), so
+//!   notifications can leave it out; the file goes when watch quits.
+//! - Without a terminal it refuses (exit 3), pointing at `list` and `events -f`.
+
+mod keys;
+mod model;
+mod term;
+mod view;
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+
+use super::Ctx;
+use crate::error::{Failure, code};
+use crate::git::repo::Repo;
+use crate::state::{StateDir, watching};
+
+/// How long watch sleeps waiting for a key before it looks at the files again.
+pub const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Keys: up/down or j/k move; w jumps to the next session that needs you; s sends a follow-up;
+x stops; d removes (refused, as 'git agent rm' refuses, where work would be lost); / filters;
+? shows the keys; q or Ctrl-C quits.")]
+pub struct Args {}
+
+/// What the keys are typing into, if anything.
+pub enum Mode {
+    Normal,
+    Help,
+    /// An input line: a follow-up for the session, or the filter.
+    Input {
+        kind: Input,
+        text: String,
+    },
+    /// A yes/no question before removing the session.
+    ConfirmRemove {
+        name: String,
+        what: Vec<String>,
+    },
+    /// Lines to read (why a removal was refused), closed by any key.
+    Notice {
+        title: String,
+        lines: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Send(String),
+    Filter,
+}
+
+/// A finished action: what it was (as `busy` shows it) and its outcome line.
+type Done = (String, String);
+
+/// The state of the view.
+pub struct App {
+    pub repo: Repo,
+    pub state: StateDir,
+    pub cwd: PathBuf,
+    pub sessions: model::Sessions,
+    /// The selected session's name (kept across reloads, which may move it).
+    pub selected: Option<String>,
+    pub log: Option<model::LogTail>,
+    pub filter: String,
+    pub mode: Mode,
+    /// The status line: the outcome of the last action.
+    pub message: Option<String>,
+    /// Actions under way on their threads, by what they do ("stopping x").
+    pub busy: Vec<String>,
+    results: (Sender<Done>, Receiver<Done>),
+    watcher: model::Watcher,
+    /// What `agent/watching` says now.
+    watched: Option<String>,
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+pub fn run(ctx: &mut Ctx<'_>, _args: Args) -> Result<u8> {
+    if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+        return Err(Failure::fatal("watch needs a terminal")
+            .code(code::NEEDS_TERMINAL)
+            .hint("for the sessions as they are: git agent list")
+            .hint("to follow their changes: git agent events -f")
+            .into());
+    }
+    let repo = ctx.repo()?;
+    let mut app = App::new(repo, ctx.cwd.clone())?;
+    let mut terminal = term::enter()?;
+    let result = event_loop(&mut terminal, &mut app);
+    term::leave();
+    watching::clear(&app.state);
+    result?;
+    Ok(code::SUCCESS)
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<()> {
+    let mut drawn: Option<Instant> = None;
+    loop {
+        app.tick()?;
+        if app.quit {
+            return Ok(());
+        }
+        // The ages and run times tick: once a second at least.
+        if app.dirty || drawn.is_none_or(|d| d.elapsed() >= Duration::from_secs(1)) {
+            terminal.draw(|frame| view::draw(frame, app))?;
+            app.dirty = false;
+            drawn = Some(Instant::now());
+        }
+        if event::poll(TICK)? {
+            match event::read()? {
+                Event::Key(key) if key.kind != KeyEventKind::Release => keys::handle(app, key),
+                Event::Resize(..) => app.dirty = true,
+                _ => {}
+            }
+        }
+    }
+}
+
+impl App {
+    fn new(repo: Repo, cwd: PathBuf) -> Result<Self> {
+        let state = repo.state();
+        let sessions = model::load(&repo, &cwd, "")?;
+        let mut app = Self {
+            watcher: model::Watcher::new(&state),
+            state,
+            cwd,
+            sessions,
+            selected: None,
+            log: None,
+            filter: String::new(),
+            mode: Mode::Normal,
+            message: None,
+            busy: Vec::new(),
+            results: channel(),
+            watched: None,
+            dirty: true,
+            quit: false,
+            repo,
+        };
+        app.selected = app.sessions.rows.first().map(|r| r.session.name.clone());
+        Ok(app)
+    }
+
+    /// Looks at the files (reloading what changed) and collects finished actions.
+    fn tick(&mut self) -> Result<()> {
+        while let Ok((what, message)) = self.results.1.try_recv() {
+            self.busy.retain(|b| *b != what);
+            self.message = Some(message);
+            self.dirty = true;
+            // What the action changed shows now, not at the next tick.
+            self.reload()?;
+        }
+        if self.watcher.due() {
+            self.reload()?;
+        }
+        self.follow_log();
+        self.mark_watching();
+        Ok(())
+    }
+
+    /// Loads the sessions again, keeping the selection on the same session where it is still
+    /// shown (else on the row where it was).
+    pub fn reload(&mut self) -> Result<()> {
+        let at = self.selected_index();
+        self.sessions = model::load(&self.repo, &self.cwd, &self.filter)?;
+        let still = self
+            .selected
+            .as_ref()
+            .is_some_and(|n| self.sessions.rows.iter().any(|r| r.session.name == *n));
+        if !still {
+            let rows = &self.sessions.rows;
+            let i = at.unwrap_or(0).min(rows.len().saturating_sub(1));
+            self.selected = rows.get(i).map(|r| r.session.name.clone());
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Where the selected session is in `rows`.
+    pub fn selected_index(&self) -> Option<usize> {
+        let name = self.selected.as_ref()?;
+        self.sessions
+            .rows
+            .iter()
+            .position(|r| r.session.name == *name)
+    }
+
+    pub fn selected_row(&self) -> Option<&crate::commands::list::Row> {
+        self.selected_index().map(|i| &self.sessions.rows[i])
+    }
+
+    /// The log pane follows the selected session's log.
+    fn follow_log(&mut self) {
+        let Some(row) = self.selected_row() else {
+            self.log = None;
+            return;
+        };
+        let session = row.session.clone();
+        if self.log.as_ref().is_none_or(|l| l.name != session.name) {
+            self.log = Some(model::LogTail::new(&session));
+        }
+        if let Some(log) = &mut self.log
+            && log.follow(&self.state, &session)
+        {
+            self.dirty = true;
+        }
+    }
+
+    /// Keeps `agent/watching` naming the session shown (best effort: a state directory that
+    /// cannot be written costs notifications about the shown session, nothing else).
+    fn mark_watching(&mut self) {
+        if self.watched == self.selected {
+            return;
+        }
+        match &self.selected {
+            Some(name) => {
+                let _ = watching::write(&self.state, name);
+            }
+            None => watching::clear(&self.state),
+        }
+        self.watched = self.selected.clone();
+    }
+
+    /// Runs `work` on a thread; its outcome (a line for the status line) comes back through
+    /// [`App::tick`]. `what` is shown meanwhile.
+    pub fn spawn(&mut self, what: String, work: impl FnOnce() -> String + Send + 'static) {
+        let tx = self.results.0.clone();
+        self.busy.push(what.clone());
+        std::thread::spawn(move || {
+            let message = work();
+            let _ = tx.send((what, message));
+        });
+        self.dirty = true;
+    }
+}
+
+/// An error as one status line: `error: message (hint: …)`.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let report = crate::error::Report::from_error(err);
+    let mut line = format!("error: {}", report.message.lines().next().unwrap_or(""));
+    if let Some(hint) = report.hints.first() {
+        line.push_str(&format!(" (hint: {hint})"));
+    }
+    line
+}

@@ -1,0 +1,327 @@
+//! Drawing `watch`: title, the session table (`list`'s columns, [`Columns`]), the log pane,
+//! the status line and the keys. Colours are `list`'s ([`ui::state_paint`]); with colours off
+//! (`NO_COLOR`, `--color=never`) nothing is coloured, the selection is shown reversed.
+
+use console::{Alignment, measure_text_width, pad_str};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line as TextLine, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph};
+
+use super::model::Line;
+use super::{App, Input, Mode};
+use crate::commands::list::Columns;
+use crate::session::State;
+use crate::ui;
+
+/// The keys, as the footer shows them (the help shows them at length).
+const FOOTER: &str = "j/k move  w needs you  s send  x stop  d rm  / filter  ? help  q quit";
+
+/// The keys at length, for `?`.
+pub const HELP: &[(&str, &str)] = &[
+    ("up/down, j/k", "move between sessions"),
+    (
+        "w",
+        "jump to the next session that needs you (waiting, failed…)",
+    ),
+    ("s", "send the selected session a follow-up (an input line)"),
+    (
+        "x",
+        "stop the selected session's agent (as 'git agent stop')",
+    ),
+    (
+        "d",
+        "remove the session (as 'git agent rm'; refused if work would be lost)",
+    ),
+    ("/", "filter the sessions (name, state, agent or note)"),
+    ("esc", "clear the filter and the status line"),
+    ("?", "this help"),
+    ("q, Ctrl-C", "quit"),
+];
+
+fn colors() -> bool {
+    console::colors_enabled()
+}
+
+/// A style, or none when colours are off.
+fn paint(style: Style) -> Style {
+    if colors() { style } else { Style::default() }
+}
+
+fn state_style(state: State) -> Style {
+    let p = ui::state_paint(state);
+    let mut style = Style::default();
+    if let Some(c) = p.color {
+        style = style.fg(match c {
+            console::Color::Black => Color::Black,
+            console::Color::Red => Color::Red,
+            console::Color::Green => Color::Green,
+            console::Color::Yellow => Color::Yellow,
+            console::Color::Blue => Color::Blue,
+            console::Color::Magenta => Color::Magenta,
+            console::Color::Cyan => Color::Cyan,
+            console::Color::White => Color::White,
+            console::Color::Color256(n) => Color::Indexed(n),
+            _ => Color::Reset,
+        });
+    }
+    if p.bold {
+        style = style.add_modifier(Modifier::BOLD);
+    }
+    if p.dim {
+        style = style.add_modifier(Modifier::DIM);
+    }
+    paint(style)
+}
+
+pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let [title, table, log, status, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(4),
+        Constraint::Percentage(40),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_title(frame, app, title);
+    draw_table(frame, app, table);
+    draw_log(frame, app, log);
+    draw_status(frame, app, status);
+    draw_footer(frame, app, footer);
+    match &app.mode {
+        Mode::Help => {
+            let lines: Vec<String> = HELP
+                .iter()
+                .map(|(k, what)| format!("{k:<14}{what}"))
+                .collect();
+            popup(frame, "keys (any key closes)", &lines);
+        }
+        Mode::Notice { title, lines } => popup(frame, title, lines),
+        _ => {}
+    }
+}
+
+fn draw_title(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let rows = &app.sessions.rows;
+    let needs = rows.iter().filter(|r| r.state.needs_user()).count();
+    let mut text = format!("git agent watch  {} session(s)", rows.len());
+    if needs > 0 {
+        text.push_str(&format!(", {needs} need(s) you"));
+    }
+    if !app.filter.is_empty() {
+        text.push_str(&format!("  filter: {}", app.filter));
+    }
+    frame.render_widget(
+        Paragraph::new(text).style(paint(Style::default().add_modifier(Modifier::BOLD))),
+        area,
+    );
+}
+
+/// Column widths: each as wide as its widest cell (the name and changes capped), the note
+/// taking what is left.
+fn widths(cols: &[Columns]) -> [usize; 7] {
+    let mut w = [4, 5, 5, 3, 3, 4, 7];
+    for c in cols {
+        let cells = [
+            measure_text_width(&c.name) + 2,
+            measure_text_width(c.state.as_str()),
+            measure_text_width(&c.agent),
+            measure_text_width(&c.age),
+            measure_text_width(&c.ran),
+            measure_text_width(&c.cost),
+            measure_text_width(&c.changes),
+        ];
+        for (w, cell) in w.iter_mut().zip(cells) {
+            *w = (*w).max(cell);
+        }
+    }
+    w[0] = w[0].min(28);
+    w[6] = w[6].min(16);
+    w
+}
+
+fn cell(text: &str, width: usize) -> String {
+    format!("{}  ", pad_str(text, width, Alignment::Left, Some("…")))
+}
+
+fn draw_table(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let now = crate::time::now();
+    let cols: Vec<Columns> = app
+        .sessions
+        .rows
+        .iter()
+        .map(|r| Columns::of(r, now))
+        .collect();
+    let w = widths(&cols);
+    let head = ["NAME", "STATE", "AGENT", "AGE", "RAN", "COST", "CHANGES"]
+        .iter()
+        .zip(w)
+        .map(|(h, w)| cell(h, w))
+        .collect::<String>()
+        + "NOTE";
+    let [head_area, list_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(head).style(paint(Style::default().add_modifier(Modifier::DIM))),
+        head_area,
+    );
+    if cols.is_empty() {
+        let text = if app.filter.is_empty() {
+            "No agent sessions in this repository. Start one with: git agent new \"the task\""
+        } else {
+            "No session matches the filter (esc clears it)."
+        };
+        frame.render_widget(Paragraph::new(text), list_area);
+        return;
+    }
+    let selected = app.selected_index();
+    let mut state = ListState::default();
+    let items: Vec<ListItem<'_>> = app
+        .sessions
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(at, line)| match line {
+            Line::Header(h) => {
+                ListItem::new(Span::styled(h.clone(), paint(Style::default().bold())))
+            }
+            Line::Session { index, grouped } => {
+                if Some(*index) == selected {
+                    state.select(Some(at));
+                }
+                ListItem::new(row_line(&cols[*index], *grouped, &w))
+            }
+        })
+        .collect();
+    let list = List::new(items).highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    frame.render_stateful_widget(list, list_area, &mut state);
+}
+
+fn row_line(c: &Columns, grouped: bool, w: &[usize; 7]) -> TextLine<'static> {
+    let name = if grouped {
+        format!("  {}", c.name)
+    } else {
+        c.name.clone()
+    };
+    let mut agent = c.agent.clone();
+    for flag in &c.agent_flags {
+        agent = format!("{agent} {flag}");
+    }
+    TextLine::from(vec![
+        Span::raw(cell(&name, w[0])),
+        Span::styled(cell(c.state.as_str(), w[1]), state_style(c.state)),
+        Span::raw(cell(&agent, w[2])),
+        Span::raw(cell(&c.age, w[3])),
+        Span::raw(cell(&c.ran, w[4])),
+        Span::raw(cell(&c.cost, w[5])),
+        Span::raw(cell(&c.changes, w[6])),
+        Span::raw(c.note.clone()),
+    ])
+}
+
+fn draw_log(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let title = match (app.selected_row(), &app.log) {
+        (Some(row), Some(_)) => format!(" log: {} ({}) ", row.session.name, row.state),
+        _ => " log ".to_owned(),
+    };
+    let block = Block::default().borders(Borders::TOP).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(log) = &app.log else {
+        return;
+    };
+    let height = usize::from(inner.height);
+    let skip = log.lines.len().saturating_sub(height);
+    let lines: Vec<TextLine<'_>> = log
+        .lines
+        .iter()
+        .skip(skip)
+        .map(|l| TextLine::raw(l.as_str()))
+        .collect();
+    let text = if lines.is_empty() {
+        vec![TextLine::styled(
+            "(nothing in the log yet)",
+            paint(Style::default().add_modifier(Modifier::DIM)),
+        )]
+    } else {
+        lines
+    };
+    frame.render_widget(Paragraph::new(text), inner);
+}
+
+fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let text = if let Some(what) = app.busy.last() {
+        format!("{what}…")
+    } else if let Some(m) = &app.message {
+        m.clone()
+    } else if let Some(w) = app.sessions.warnings.first() {
+        format!("warning: {w}")
+    } else {
+        String::new()
+    };
+    frame.render_widget(Paragraph::new(text), area);
+}
+
+fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let text = match &app.mode {
+        Mode::Input { kind, text } => {
+            let label = match kind {
+                Input::Send(name) => format!("follow-up for {name}"),
+                Input::Filter => "filter".to_owned(),
+            };
+            frame.set_cursor_position((
+                area.x
+                    + u16::try_from(measure_text_width(&label) + 2 + measure_text_width(text))
+                        .unwrap_or(0),
+                area.y,
+            ));
+            format!("{label}: {text}")
+        }
+        Mode::ConfirmRemove { name, .. } => {
+            format!("remove {name}? y removes, any other key keeps it")
+        }
+        _ => FOOTER.to_owned(),
+    };
+    frame.render_widget(
+        Paragraph::new(text).style(paint(Style::default().add_modifier(Modifier::DIM))),
+        area,
+    );
+    if let Mode::ConfirmRemove { name, what } = &app.mode {
+        popup(frame, &format!("remove {name}?"), what);
+    }
+}
+
+/// A box in the middle of the screen with `lines` in it.
+fn popup(frame: &mut Frame<'_>, title: &str, lines: &[String]) {
+    let area = frame.area();
+    let width = lines
+        .iter()
+        .map(|l| measure_text_width(l))
+        .chain([measure_text_width(title)])
+        .max()
+        .unwrap_or(0)
+        .saturating_add(4)
+        .min(usize::from(area.width));
+    let height = (lines.len() + 2).min(usize::from(area.height));
+    let (width, height) = (
+        u16::try_from(width).unwrap_or(area.width),
+        u16::try_from(height).unwrap_or(area.height),
+    );
+    let rect = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    let text: Vec<TextLine<'_>> = lines.iter().map(|l| TextLine::raw(l.as_str())).collect();
+    frame.render_widget(
+        Paragraph::new(text).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_owned()),
+        ),
+        rect,
+    );
+}

@@ -1,0 +1,268 @@
+//! `git agent watch`, driven in a pseudo-terminal (80×24) through real git, its screen read
+//! back with a terminal emulator (`vt100`).
+
+use std::io::{Read as _, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+use crate::support::TestEnv;
+
+/// A running `git agent watch` and the screen it draws.
+struct Watch {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn std::io::Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+}
+
+impl Watch {
+    fn start(env: &TestEnv) -> Self {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: 24,
+                cols: 80,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let template = env.command("git", &env.repo);
+        let mut cmd = CommandBuilder::new("git");
+        cmd.env_clear();
+        for (k, v) in template.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.args(["agent", "watch"]);
+        cmd.cwd(&env.repo);
+        let child = pty.slave.spawn_command(cmd).expect("spawn watch");
+        drop(pty.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::default()));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let sink = Arc::clone(&parser);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let writer = pty.master.take_writer().unwrap();
+        // The master must outlive the child: closing it hangs up the terminal.
+        std::mem::forget(pty.master);
+        Self {
+            child,
+            writer,
+            parser,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits (up to `within`) until the screen satisfies `cond`; returns the screen.
+    #[track_caller]
+    fn wait_for_within(&self, what: &str, within: Duration, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen();
+            if cond(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[track_caller]
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        self.wait_for_within(what, Duration::from_secs(15), cond)
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Waits for watch to exit; its exit code.
+    #[track_caller]
+    fn exit_code(&mut self) -> u32 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(Instant::now() < deadline, "watch did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// The screen line that shows session `name` (a row starts with the name, maybe indented).
+fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+}
+
+fn shows(screen: &str, name: &str, state: &str) -> bool {
+    row(screen, name).is_some_and(|l| l.contains(state))
+}
+
+/// Three sessions: `r` running (until `g-r`), `w` waiting (until `g-w`), `d` done.
+fn three(env: &TestEnv) {
+    let gate = |g: &str| env.path(g).display().to_string();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    env.spawn(&["--name", "r", "t"], &format!("wait-for {}", gate("g-r")));
+    env.spawn(
+        &["--name", "w", "t"],
+        &format!("notify waiting need an API token\nwait-for {}", gate("g-w")),
+    );
+    env.wait_state("d", "done");
+    env.wait_until("w waiting", || {
+        env.agent(&["list", "--json"]).ok().json()["sessions"][0]["state"] == "waiting"
+    });
+}
+
+#[test]
+fn watch_shows_the_sessions_follows_them_and_jumps_to_the_one_waiting() {
+    let env = TestEnv::new();
+    three(&env);
+    let mut watch = Watch::start(&env);
+    let screen = watch.wait_for("the three sessions", |s| {
+        shows(s, "w", "waiting") && shows(s, "r", "running") && shows(s, "d", "done")
+    });
+    // As `list` sorts: what needs the user first.
+    let at = |name: &str| screen.find(row(&screen, name).unwrap()).unwrap();
+    assert!(at("w") < at("d") && at("d") < at("r"), "{screen}");
+    assert!(
+        row(&screen, "w").unwrap().contains("need an API token"),
+        "{screen}"
+    );
+    // The log pane follows the selected session.
+    watch.wait_for("d's log", |s| s.contains("log: w (waiting)"));
+    watch.keys("jj");
+    watch.wait_for("r selected", |s| s.contains("log: r (running)"));
+    watch.keys("w");
+    watch.wait_for("w selected again", |s| s.contains("log: w (waiting)"));
+    // `agent/watching` names the session shown, for notifications.
+    let watching = env.state_dir().join("watching");
+    let text = std::fs::read_to_string(&watching).unwrap();
+    assert!(text.contains(r#""session": "w""#), "{text}");
+
+    // One ends: the screen says so within a second.
+    env.touch("g-r");
+    env.wait_state("r", "done");
+    let seen = Instant::now();
+    watch.wait_for_within("r done", Duration::from_secs(1), |s| shows(s, "r", "done"));
+    assert!(seen.elapsed() < Duration::from_secs(1));
+
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
+    assert!(!watching.exists(), "watching is removed on exit");
+    env.touch("g-w");
+}
+
+#[test]
+fn watch_sends_a_follow_up_and_stops_a_running_agent() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    env.spawn(&["--name", "r", "t"], "wait-for never");
+    env.wait_state("d", "done");
+    let mut watch = Watch::start(&env);
+    watch.wait_for("both", |s| {
+        shows(s, "d", "done") && shows(s, "r", "running")
+    });
+    // `d` (done) comes first; `s` opens the input line.
+    watch.keys("s");
+    watch.wait_for("the input line", |s| s.contains("follow-up for d:"));
+    watch.keys("also update the changelog\r");
+    env.wait_until("the follow-up to reach the agent", || {
+        env.calls()
+            .iter()
+            .filter(|c| c["env"]["GIT_AGENT_NAME"] == "d")
+            .any(|c| c.to_string().contains("also update the changelog"))
+    });
+    watch.wait_for("the delivery line", |s| s.contains("Sent to d"));
+
+    watch.keys("j");
+    watch.wait_for("r selected", |s| s.contains("log: r (running)"));
+    watch.keys("x");
+    env.wait_state("r", "stopped");
+    watch.wait_for("r stopped", |s| {
+        shows(s, "r", "stopped") && s.contains("r: stopped")
+    });
+    watch.keys("\x03"); // Ctrl-C quits too
+    assert_eq!(watch.exit_code(), 0);
+}
+
+#[test]
+fn watch_refuses_to_remove_uncommitted_work_and_says_why() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    env.wait_state("d", "done");
+    let worktree = env.agents_dir().join("d");
+    std::fs::write(worktree.join("draft.txt"), "not committed\n").unwrap();
+    let mut watch = Watch::start(&env);
+    watch.wait_for("d", |s| shows(s, "d", "done"));
+    watch.keys("d");
+    let screen = watch.wait_for("the refusal", |s| s.contains("cannot remove d"));
+    assert!(screen.contains("draft.txt"), "{screen}");
+    assert!(screen.contains("Nothing removed"), "{screen}");
+    watch.keys(" ");
+    watch.wait_for("the refusal closed", |s| !s.contains("cannot remove d"));
+    assert!(worktree.join("draft.txt").exists());
+    assert!(env.has_record("d"));
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
+}
+
+#[test]
+fn watch_gives_the_terminal_back_on_quit() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    let mut watch = Watch::start(&env);
+    watch.wait_for("d", |s| row(s, "d").is_some());
+    {
+        let parser = watch.parser.lock().unwrap();
+        assert!(parser.screen().alternate_screen());
+        assert!(parser.screen().hide_cursor());
+    }
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
+    // The last bytes may still be on their way.
+    std::thread::sleep(Duration::from_millis(200));
+    let parser = watch.parser.lock().unwrap();
+    assert!(!parser.screen().alternate_screen(), "alternate screen left");
+    assert!(!parser.screen().hide_cursor(), "cursor shown again");
+}
+
+#[test]
+fn watch_without_a_terminal_points_at_list_and_events() {
+    let env = TestEnv::new();
+    let out = env.agent(&["watch"]).code(3);
+    assert!(
+        out.stderr.contains("fatal: watch needs a terminal"),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("hint: for the sessions as they are: git agent list"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("git agent events -f"), "{out}");
+}
