@@ -52,6 +52,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("agent.budget.total", "none"),
     ("agent.retry.max", "5"),
     ("agent.retry.base", "30s"),
+    ("agent.notify", "on"),
+    (
+        "agent.notify.on",
+        "waiting, failed, rate-limited, over-budget, done, blocked, validated, landed",
+    ),
+    (
+        "agent.notifyCommand",
+        "none (a desktop notification where a session bus exists)",
+    ),
 ];
 
 /// Keys `.git-agent.toml` may set (project settings, approved before their commands run).
