@@ -27,8 +27,8 @@
 //! - A desktop notification (Linux, `notify-rust`) where a D-Bus session bus exists
 //!   (`DBUS_SESSION_BUS_ADDRESS` set), shown by a detached `git-agent __notify-desktop` so a
 //!   slow bus never holds the caller. Without a bus and without a command it is skipped, and
-//!   the first skip is recorded once as a `notify-skipped` event (`git agent doctor` says so
-//!   too).
+//!   the first skip is recorded once (a line in `notify.log`, and `git agent config` says so
+//!   beside `agent.notifyCommand` from then on).
 //!
 //! Invariants: a notification never blocks its caller (reading config and starting a
 //! process is all it does) and never changes an outcome (every error is swallowed: it is
@@ -49,8 +49,8 @@ use crate::git::repo::{Config, Repo};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::State;
+use crate::state::StateDir;
 use crate::state::plans::PlanState;
-use crate::state::{Event, StateDir};
 
 /// The words `agent.notify.on` may list. Sessions: `waiting`, `failed` (also `setup-failed`),
 /// `rate-limited`, `over-budget`, `done`, `stopped`; plans: `blocked`, `failed`,
@@ -339,22 +339,30 @@ pub fn desktop_bus() -> bool {
         && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty())
 }
 
-/// Records, once per repository, that a notification went nowhere.
+/// Records, once per repository, that a notification went nowhere: a line in
+/// `notify.log` (where a notification command's output goes too), and the marker
+/// `notify-skipped` that `git agent config` reads to say so.
 fn hint_once(state: &StateDir) {
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(state.root().join("notify-skipped"));
+        .open(skipped_path(state));
     if created.is_ok() {
-        let _ = state.append_event(&Event {
-            detail: Some(
-                "no desktop notification: no session bus (DBUS_SESSION_BUS_ADDRESS is unset); \
-                 set agent.notifyCommand, or agent.notify=off"
-                    .to_owned(),
-            ),
-            ..Event::new("", "notify-skipped")
-        });
+        let line = format!(
+            "{}: a notification was not shown: no desktop session bus (DBUS_SESSION_BUS_ADDRESS is unset) and no agent.notifyCommand; set one, or agent.notify=off\n",
+            crate::time::format_timestamp(crate::time::now())
+        );
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state.root().join("notify.log"))
+            .and_then(|mut log| std::io::Write::write_all(&mut log, line.as_bytes()));
     }
+}
+
+/// The marker of a notification that went nowhere (see [`hint_once`]).
+pub fn skipped_path(state: &StateDir) -> PathBuf {
+    state.root().join("notify-skipped")
 }
 
 /// Shows a desktop notification (`git-agent __notify-desktop`). Blocks until the bus

@@ -188,19 +188,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     let base = resolve_base(ctx, repo, &config, args)?;
     let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
     if let Some(p) = &project {
-        for key in p.unknown.keys() {
-            if key.to_ascii_lowercase().starts_with("notify") {
-                // A command the repository named would run unsandboxed on every transition.
-                ctx.warn(&format!(
-                    "{}: '{key}' is ignored: notifications are set in your own git config (git config --global agent.notifyCommand …)",
-                    crate::project::FILE
-                ))?;
-                continue;
-            }
-            ctx.warn(&format!(
-                "{}: unknown setting '{key}' (from a newer git-agent?); ignored",
-                crate::project::FILE
-            ))?;
+        for warning in p.ignored_keys() {
+            ctx.warn(&warning)?;
         }
     }
     let choice = plan::Choice {

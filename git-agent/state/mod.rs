@@ -17,6 +17,7 @@
 //!   archive/                  records of removed sessions, never silently deleted
 //!   quarantine/               records that failed to parse, moved aside
 //!   plans/<name>.json         running plans (see `plans.rs`)
+//!   notify.log, notify-skipped, watching   notifications' (owned by `crate::notify`)
 //! ```
 //!
 //! Invariants (DESIGN.md §5.5):

@@ -10,7 +10,9 @@
 //! - watches `GIT_AGENT_STATUS_FILE` for `waiting`/`working`/`done` reports;
 //! - after the agent exits: stops whatever it left running in its group, commits leftover
 //!   changes, and records the end, or starts the next run if a follow-up was queued
-//!   (`git agent send --queue`).
+//!   (`git agent send --queue`);
+//! - tells the user (`crate::notify`) of each end, rate limit and `waiting` report it
+//!   records, after recording it and outside the state lock.
 //!
 //! If the supervisor itself is killed, nobody records an end: readers then derive `lost`
 //! from its pid and start time (see `Session::live_state`).
