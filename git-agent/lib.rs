@@ -17,6 +17,7 @@ pub mod faults;
 pub mod git;
 pub mod globs;
 pub mod names;
+pub mod notify;
 pub mod ops;
 pub mod process;
 pub mod procs;

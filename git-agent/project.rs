@@ -82,6 +82,24 @@ impl ProjectFile {
         }
     }
 
+    /// What to say about the keys this version does not read: notification settings (only
+    /// the user's git config sets them: a command the repository named would run unsandboxed
+    /// on every transition), and keys it does not know (a newer git-agent's?).
+    pub fn ignored_keys(&self) -> Vec<String> {
+        self.unknown
+            .keys()
+            .map(|key| {
+                if key.to_ascii_lowercase().starts_with("notify") {
+                    format!(
+                        "{FILE}: '{key}' is ignored: notifications are set in your own git config (git config --global agent.notifyCommand …)"
+                    )
+                } else {
+                    format!("{FILE}: unknown setting '{key}' (from a newer git-agent?); ignored")
+                }
+            })
+            .collect()
+    }
+
     /// Parses the file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| {

@@ -123,6 +123,9 @@ pub enum Command {
     /// Internal: the sandbox trampoline in front of an agent
     #[command(name = "__sandbox", hide = true)]
     Sandbox(commands::sandbox::Args),
+    /// Internal: one desktop notification, shown detached
+    #[command(name = "__notify-desktop", hide = true)]
+    NotifyDesktop(commands::notify_desktop::Args),
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -218,6 +221,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Help(args) => commands::help::run(ctx, args),
         Command::Supervise(args) => commands::supervise::run(ctx, args),
         Command::Sandbox(args) => commands::sandbox::run(ctx, args),
+        Command::NotifyDesktop(args) => commands::notify_desktop::run(ctx, args),
         Command::External(argv) => commands::help::run_plugin(ctx, &argv),
     }
 }

@@ -52,6 +52,15 @@ pub const KEYS: &[(&str, &str)] = &[
     ("agent.budget.total", "none"),
     ("agent.retry.max", "5"),
     ("agent.retry.base", "30s"),
+    ("agent.notify", "on"),
+    (
+        "agent.notify.on",
+        "waiting, failed, rate-limited, over-budget, done, blocked, validated, landed",
+    ),
+    (
+        "agent.notifyCommand",
+        "none (a desktop notification where a session bus exists)",
+    ),
 ];
 
 /// Keys `.git-agent.toml` may set (project settings, approved before their commands run).
@@ -212,6 +221,14 @@ pub fn settings(repo: &Repo) -> Result<Vec<Setting>> {
         });
     }
     settings.extend(found.into_iter().filter(|s| canonical(&s.key).is_none()));
+    // The one-time hint of a notification that went nowhere (see `notify.rs`).
+    if crate::notify::skipped_path(&repo.state()).exists() && !crate::notify::desktop_bus() {
+        for s in settings.iter_mut() {
+            if s.key == "agent.notifyCommand" && s.scope == "default" {
+                s.origin = "none, and no desktop session bus here: notifications go nowhere (set this, or agent.notify=off)".into();
+            }
+        }
+    }
     Ok(settings)
 }
 

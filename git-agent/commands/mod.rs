@@ -18,6 +18,7 @@ pub mod list;
 pub mod logs;
 pub mod new;
 pub mod notify;
+pub mod notify_desktop;
 pub mod path;
 pub mod pause;
 pub mod plan;

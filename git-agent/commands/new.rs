@@ -188,11 +188,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     let base = resolve_base(ctx, repo, &config, args)?;
     let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
     if let Some(p) = &project {
-        for key in p.unknown.keys() {
-            ctx.warn(&format!(
-                "{}: unknown setting '{key}' (from a newer git-agent?); ignored",
-                crate::project::FILE
-            ))?;
+        for warning in p.ignored_keys() {
+            ctx.warn(&warning)?;
         }
     }
     let choice = plan::Choice {

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::Ctx;
 use crate::error::Failure;
 use crate::git::repo::Repo;
+use crate::session::State;
 use crate::state::status;
 
 #[derive(Debug, clap::Args)]
@@ -68,7 +69,10 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     state.load(&name)?;
     // A report about an ended session changes nothing, and is not an error: hooks fire late.
-    status::report(&state, &name, &args.state, message)?;
+    if status::report(&state, &name, &args.state, message.clone())? == Some(State::Waiting) {
+        // Recorded here, not by the supervisor: the user is told from here.
+        crate::notify::session_entered(&state, &name, State::Waiting, message.as_deref());
+    }
     Ok(0)
 }
 

@@ -18,6 +18,7 @@
 //!   quarantine/               records that failed to parse, moved aside
 //!   plans/<name>.json         running plans (see `plans.rs`)
 //!   watching                  the session `git agent watch` shows (see `watching.rs`)
+//!   notify.log, notify-skipped    notifications' (owned by `crate::notify`)
 //! ```
 //!
 //! Invariants (DESIGN.md §5.5):

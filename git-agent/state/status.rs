@@ -42,17 +42,26 @@ pub fn validate(word: &str) -> Result<()> {
         .into())
 }
 
-/// Records a status report. Returns false if the session has already ended.
-pub fn report(state: &StateDir, name: &str, word: &str, message: Option<String>) -> Result<bool> {
+/// Records a status report. Returns the state the session entered if the report moved it
+/// to another one (a report that only changes the message is no transition), `None` if it
+/// did not, or if the session has already ended.
+pub fn report(
+    state: &StateDir,
+    name: &str,
+    word: &str,
+    message: Option<String>,
+) -> Result<Option<State>> {
     let new_state = if word == "working" {
         State::Running
     } else {
         State::Waiting
     };
+    let mut moved = false;
     let applied = state.update(name, |s| {
         if !matches!(s.state, State::Running | State::Waiting) {
             return Ok(false);
         }
+        moved = s.state != new_state;
         let unchanged = s.state == new_state
             && s.status
                 .as_ref()
@@ -72,7 +81,7 @@ pub fn report(state: &StateDir, name: &str, word: &str, message: Option<String>)
         let detail = message.map_or_else(|| word.to_owned(), |m| format!("{word}: {m}"));
         state.append_event(&Event::state(name, new_state, Some(detail)))?;
     }
-    Ok(applied)
+    Ok((applied && moved).then_some(new_state))
 }
 
 #[cfg(test)]

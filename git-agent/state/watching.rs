@@ -2,10 +2,12 @@
 //! notifications can leave it out (the user sees it change already).
 //!
 //! Format: one JSON object, written atomically (temporary file, rename) whenever watch's
-//! selection changes, `{"session": "NAME", "pid": PID}` with `pid` the watch process. Watch
-//! removes the file when it quits and when it shows no session. A file whose `pid` is no longer
-//! alive (watch was killed) means nothing: [`read`] returns `None` for it, as for a missing or
+//! selection changes, `{"session": "NAME", "process": {"pid": PID, "start": "…"}}` naming the
+//! watch process (its pid and start time, so a reused pid is not taken for it). Watch removes
+//! the file when it quits and when it shows no session. A file whose process is no longer alive
+//! (watch was killed) means nothing: [`read`] returns `None` for it, as for a missing or
 //! unreadable file. With two watches open, the last one to move its selection wins.
+//! `crate::notify` reads it to hold the notices of the session on screen.
 //!
 //! Owns only this file: it neither locks the state nor reads the records.
 
@@ -15,6 +17,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::StateDir;
+use crate::procs::ProcessRef;
 
 /// The content of `agent/watching`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +25,7 @@ pub struct Watching {
     /// The session shown.
     pub session: String,
     /// The `watch` process showing it.
-    pub pid: u32,
+    pub process: ProcessRef,
 }
 
 fn path(state: &StateDir) -> PathBuf {
@@ -33,14 +36,14 @@ fn path(state: &StateDir) -> PathBuf {
 pub fn write(state: &StateDir, session: &str) -> Result<()> {
     let value = Watching {
         session: session.to_owned(),
-        pid: std::process::id(),
+        process: ProcessRef::current(),
     };
     super::write_atomically(state.root(), &path(state), &value)
 }
 
 /// Removes the record if it is this process's (another watch's stays).
 pub fn clear(state: &StateDir) {
-    if read(state).is_some_and(|w| w.pid == std::process::id()) {
+    if read(state).is_some_and(|w| w.process == ProcessRef::current()) {
         // Best effort: a file left behind names a dead pid, which readers ignore.
         let _ = std::fs::remove_file(path(state));
     }
@@ -50,10 +53,7 @@ pub fn clear(state: &StateDir) {
 pub fn read(state: &StateDir) -> Option<Watching> {
     let text = std::fs::read(path(state)).ok()?;
     let watching: Watching = serde_json::from_slice(&text).ok()?;
-    let pid = i32::try_from(watching.pid).ok()?;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-        .is_ok()
-        .then_some(watching)
+    watching.process.is_alive().then_some(watching)
 }
 
 #[cfg(test)]
@@ -71,7 +71,7 @@ mod tests {
             read(&state),
             Some(Watching {
                 session: "fix-login".into(),
-                pid: std::process::id()
+                process: ProcessRef::current()
             })
         );
         clear(&state);

@@ -10,7 +10,9 @@
 //! - watches `GIT_AGENT_STATUS_FILE` for `waiting`/`working`/`done` reports;
 //! - after the agent exits: stops whatever it left running in its group, commits leftover
 //!   changes, and records the end, or starts the next run if a follow-up was queued
-//!   (`git agent send --queue`).
+//!   (`git agent send --queue`);
+//! - tells the user (`crate::notify`) of each end, rate limit and `waiting` report it
+//!   records, after recording it and outside the state lock.
 //!
 //! If the supervisor itself is killed, nobody records an end: readers then derive `lost`
 //! from its pid and start time (see `Session::live_state`).
@@ -85,15 +87,23 @@ pub fn run(common_dir: &Path, name: &str) -> Result<()> {
     if let Err(err) = &result {
         // Record the failure rather than leave the session looking alive or lost.
         let reason = format!("supervisor error: {err:#}");
-        let _ = state.update(name, |s| {
-            if s.state.is_active() {
+        let failed = state.update(name, |s| {
+            let active = s.state.is_active();
+            if active {
                 s.state = State::Failed;
                 s.reason = Some(reason.clone());
                 s.ended_at = Some(crate::time::now());
             }
-            Ok(())
+            Ok(active)
         });
-        let _ = state.append_event(&StateEvent::state(name, State::Failed, Some(reason)));
+        let _ = state.append_event(&StateEvent::state(
+            name,
+            State::Failed,
+            Some(reason.clone()),
+        ));
+        if let Ok(true) = failed {
+            crate::notify::session_entered(&state, name, State::Failed, Some(&reason));
+        }
     }
     result
 }
@@ -223,7 +233,8 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
         .is_some_and(|s| s.started_at.is_none())
         && let Some(end) = setup(state, &session, signalled)?
     {
-        finish(state, name, end)?;
+        let next = finish(state, name, end)?;
+        announce(state, name, &next);
         return Ok(());
     }
     if schedule::acquire(state, name)? != schedule::Slot::Granted {
@@ -233,13 +244,34 @@ fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()>
     let mut session = state.load(name)?;
     loop {
         let end = run_once(state, &session, signalled)?;
-        session = match finish(state, name, end)? {
+        let next = finish(state, name, end)?;
+        announce(state, name, &next);
+        session = match next {
             Next::Run(next) => *next,
             Next::Retry => match retry::wait(state, name, signalled)? {
                 Some(next) => next,
-                None => return Ok(()),
+                None => {
+                    announce(state, name, &Next::End);
+                    return Ok(());
+                }
             },
             Next::End => return Ok(()),
         };
+    }
+}
+
+/// Tells the user what `finish` recorded: the session's end, or a rate limit it waits out
+/// (each entry into `rate-limited` is one). Called once per recorded end, after the state
+/// lock is released, so each transition notifies once and a slow notification holds nothing.
+fn announce(state: &StateDir, name: &str, next: &Next) {
+    if matches!(next, Next::Run(_)) {
+        return;
+    }
+    if let Ok(s) = state.load(name) {
+        let reason = match (&s.retry, next) {
+            (Some(retry), Next::Retry) => Some(retry.message.clone()),
+            _ => s.reason.clone(),
+        };
+        crate::notify::session_entered(state, name, s.state, reason.as_deref());
     }
 }

@@ -167,6 +167,28 @@ fn record_start(
     })
 }
 
+/// Records the reports the agent made since the last look; with `tell`, a move into
+/// `waiting` notifies the user (after the record is written, outside the state lock).
+fn record_reports(
+    state: &StateDir,
+    session: &Session,
+    status_file: &mut StatusFile,
+    tell: bool,
+) -> Result<()> {
+    for (word, message) in status_file.reports() {
+        let entered = status::report(state, &session.name, &word, message.clone())?;
+        if tell && entered == Some(State::Waiting) {
+            crate::notify::session_entered(
+                state,
+                &session.name,
+                State::Waiting,
+                message.as_deref(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Follows the launched agent to its end: its stdout parsed in the profile's format into the
 /// run's outcome (flushed to the record as it changes), its status reports recorded.
 fn follow_agent(
@@ -235,9 +257,7 @@ fn follow_agent(
                 flush_now.set(false);
                 last_flush = Instant::now();
             }
-            for (word, message) in status_file.reports() {
-                status::report(state, name, &word, message)?;
-            }
+            record_reports(state, session, &mut status_file, true)?;
             if let Some(ownership) = ownership.as_deref_mut() {
                 ownership.tick(state, session);
             }
@@ -251,10 +271,9 @@ fn follow_agent(
             Ok(over_budget(session, prices, &outcome.borrow()))
         },
     )?;
-    // A report made just before the agent exited is still recorded (as an event).
-    for (word, message) in status_file.reports() {
-        status::report(state, name, &word, message)?;
-    }
+    // A report made just before the agent exited is still recorded (as an event); the end
+    // that follows is what the user is told about.
+    record_reports(state, session, &mut status_file, false)?;
     let mut outcome = outcome.into_inner();
     if matches!(watched.exit, Ok(Exit { code: Some(0), .. })) {
         output::end_of_stream(format, &mut outcome);

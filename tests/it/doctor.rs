@@ -12,6 +12,9 @@ fn worktree(env: &TestEnv, name: &str) -> PathBuf {
 fn done(env: &TestEnv, name: &str, script: &str) {
     env.spawn(&["--name", name, "t"], script);
     env.wait_state(name, "done");
+    // Its supervisor's last steps (the queue, the plan, notifications) read every record:
+    // a record damaged before they end would be found by them, not by the test.
+    env.wait_supervisor_gone(name);
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod location;
 mod man_pages;
 mod merge;
 mod names_and_variants;
+mod notifications;
 mod ownership;
 mod plan_attacks;
 mod plan_draft;

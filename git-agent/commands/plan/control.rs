@@ -80,6 +80,9 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         drive::advance(&repo, &name)?;
+        // Another process may be mid-step (a supervisor landing the plan right after its
+        // validate passed): settle only on a record nobody was changing as it was read.
+        let idle = idle(&state, &name)?;
         let plan = state.load_plan(&name)?;
         // The active tasks' sessions, and validate's while it runs.
         let running_validate = plan
@@ -100,7 +103,8 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
             })
             .cloned()
             .collect();
-        let settled = !plan.state.is_active() || (!lost.is_empty() && !busy(&state, &plan));
+        let settled =
+            idle && (!plan.state.is_active() || (!lost.is_empty() && !busy(&state, &plan)));
         if settled {
             // The plan's own time, from `plan run` (not this wait's).
             let end = plan.ended_at.unwrap_or_else(crate::time::now);
@@ -131,6 +135,15 @@ pub fn wait(ctx: &mut Ctx<'_>, args: WaitArgs) -> Result<u8> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Nobody drives plan `name` now, and nobody asked for another pass.
+fn idle(state: &crate::state::StateDir, name: &str) -> Result<bool> {
+    let Some(guard) = state.try_drive_lock(name)? else {
+        return Ok(false);
+    };
+    drop(guard);
+    Ok(!state.plan_dir(name).join("again").exists())
 }
 
 /// Some session of the plan is still at work.

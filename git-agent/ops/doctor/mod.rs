@@ -17,17 +17,19 @@
 //!   works in the repository;
 //! - entries of `.git/worktrees/` a killed `git worktree add` of ours left half made;
 //! - records pointing at a worktree git-agent did not create for the session (the main
-//!   checkout, another tool's): never followed or adopted; `--fix` lets go of it.
+//!   checkout, another tool's): never followed or adopted; `--fix` lets go of it;
+//! - notification settings it cannot read (`agent.notify`, `agent.notify.on`).
 //!
 //! Never a repository-wide `git worktree prune`; only the entries named here. Fixes run in
 //! an order that cannot dead-end (git's stale locks first, our worktree lock before removing
 //! an entry), and one that fails is reported while the others still run.
 //!
 //! This module and its files (one per group of checks: `sessions`, `worktrees`, `records`,
-//! `locks`, `processes`) find and fix; the command renders. Nothing here prints or imports
-//! `commands` or `cli`.
+//! `locks`, `processes`, `notify`) find and fix; the command renders. Nothing here prints or
+//! imports `commands` or `cli`.
 
 mod locks;
+mod notify;
 mod processes;
 mod records;
 mod sessions;
@@ -55,7 +57,7 @@ pub struct Options {
 pub struct Finding {
     /// `worktree-gone`, `worktree-moved`, `repo-moved`, `unknown-worktree`, `prunable`,
     /// `lost`, `quarantined`, `too-new`, `stray` (in `sessions/`, not a record), `stray-process`,
-    /// `foreign-process`, `stale-lock`.
+    /// `foreign-process`, `stale-lock`, `notify-config`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -199,5 +201,6 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
         )?;
     }
     processes::check_strays_of_removed(&state, &listing.sessions, opts, &mut findings)?;
+    notify::check_settings(&repo.config(), &mut findings);
     Ok(findings)
 }

@@ -167,20 +167,26 @@ pub(super) fn set_plan_state(
     to: PlanState,
     reason: Option<String>,
 ) -> Result<()> {
-    state.update_plan(name, |p| {
+    let from = state.update_plan(name, |p| {
+        let from = p.state;
         p.state = to;
         p.reason = reason.clone();
         if !to.is_active() {
             p.ended_at = Some(crate::time::now());
         }
-        Ok(())
+        Ok(from)
     })?;
     let mut event = Event::new("", "plan");
     event.detail = Some(match &reason {
         Some(r) => format!("{name}: {to} ({r})"),
         None => format!("{name}: {to}"),
     });
-    state.append_event(&event)
+    state.append_event(&event)?;
+    // Told once per change, after the lock: a plan set to the state it is in is no news.
+    if from != to {
+        crate::notify::plan_entered(state, name, to, reason.as_deref());
+    }
+    Ok(())
 }
 
 /// A waiting task one of whose dependencies is blocked or failed.
