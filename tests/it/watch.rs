@@ -14,6 +14,8 @@ struct Watch {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn std::io::Write + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
+    /// BEL bytes watch wrote (its bell; it sets no window title, whose end could be one).
+    bells: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Watch {
@@ -42,12 +44,16 @@ impl Watch {
         let parser = Arc::new(Mutex::new(vt100::Parser::default()));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let sink = Arc::clone(&parser);
+        let bells = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let rung = Arc::clone(&bells);
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
+                let n_bells = buf[..n].iter().filter(|b| **b == 0x07).count();
+                rung.fetch_add(n_bells, std::sync::atomic::Ordering::SeqCst);
                 sink.lock().unwrap().process(&buf[..n]);
             }
         });
@@ -58,7 +64,13 @@ impl Watch {
             child,
             writer,
             parser,
+            bells,
         }
+    }
+
+    /// How many times watch rang the terminal's bell.
+    fn bells(&self) -> usize {
+        self.bells.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn screen(&self) -> String {
@@ -325,4 +337,34 @@ fn watch_idle_cpu_with_twenty_sessions() {
     for i in (0..20).step_by(2) {
         env.agent(&["stop", &format!("s{i:02}")]).ok();
     }
+}
+
+/// The bell rings once when a session comes to need the user (it failed), never for one that
+/// ends done.
+#[test]
+fn watch_rings_the_bell_when_a_session_comes_to_need_the_user() {
+    let env = TestEnv::new();
+    let gate = |g: &str| env.path(g).display().to_string();
+    env.spawn(
+        &["--name", "ok", "t"],
+        &format!("wait-for {}", gate("g-ok")),
+    );
+    env.spawn(
+        &["--name", "bad", "t"],
+        &format!("wait-for {}\nexit 3", gate("g-bad")),
+    );
+    let mut watch = Watch::start(&env);
+    watch.wait_for("both running", |s| {
+        shows(s, "ok", "running") && shows(s, "bad", "running")
+    });
+    env.touch("g-ok");
+    watch.wait_for("ok done", |s| shows(s, "ok", "done"));
+    assert_eq!(watch.bells(), 0, "no bell for a session that ends done");
+    env.touch("g-bad");
+    watch.wait_for("bad failed", |s| shows(s, "bad", "failed"));
+    env.wait_until("the bell", || watch.bells() == 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(watch.bells(), 1, "one bell per transition");
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
 }

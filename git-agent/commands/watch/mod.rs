@@ -97,6 +97,8 @@ pub struct App {
     /// What `agent/watching` says now.
     watched: Option<String>,
     pub dirty: bool,
+    /// A session came to need the user since the last draw: ring the terminal's bell.
+    pub bell: bool,
     pub quit: bool,
 }
 
@@ -128,6 +130,12 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
         // The ages and run times tick: once a second at least.
         if app.dirty || drawn.is_none_or(|d| d.elapsed() >= Duration::from_secs(1)) {
             terminal.draw(|frame| view::draw(frame, app))?;
+            if std::mem::take(&mut app.bell) {
+                use std::io::Write as _;
+                let out = terminal.backend_mut();
+                out.write_all(b"\x07")?;
+                out.flush()?;
+            }
             app.dirty = false;
             drawn = Some(Instant::now());
         }
@@ -159,6 +167,7 @@ impl App {
             results: channel(),
             watched: None,
             dirty: true,
+            bell: false,
             quit: false,
             repo,
         };
@@ -187,7 +196,11 @@ impl App {
     /// shown (else on the row where it was).
     pub fn reload(&mut self) -> Result<()> {
         let at = self.selected_index();
+        let needed: Vec<String> = self.needing_user().cloned().collect();
         self.sessions = model::load(&self.repo, &self.cwd, &self.filter)?;
+        // The bell, as the notifications: once per session that comes to need the user.
+        let newly = self.needing_user().any(|n| !needed.contains(n));
+        self.bell |= newly;
         let still = self
             .selected
             .as_ref()
@@ -199,6 +212,15 @@ impl App {
         }
         self.dirty = true;
         Ok(())
+    }
+
+    /// The sessions that need the user (waiting, failed…), by name.
+    fn needing_user(&self) -> impl Iterator<Item = &String> {
+        self.sessions
+            .rows
+            .iter()
+            .filter(|r| r.state.needs_user())
+            .map(|r| &r.session.name)
     }
 
     /// Where the selected session is in `rows`.
