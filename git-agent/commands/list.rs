@@ -389,32 +389,33 @@ fn add_verify(repo: &Repo, header: &mut Vec<&str>, table: &mut [Vec<String>], ro
         let at = header.len() - 2;
         header.insert(at, "VERIFY");
         for (cells, row) in table.iter_mut().zip(rows) {
-            // The branch as it is now (a snapshot's tip may be older).
-            let tip = repo
-                .branch_tip(&row.session.branch)
-                .ok()
-                .flatten()
-                .map(|t| t.to_string());
-            let tip = tip.as_deref();
-            let v = match &row.session.verify {
-                Some(v) => {
-                    let word = if v.passed { "passed" } else { "failed" };
-                    let word = if v.is_stale(&row.session, tip) {
-                        format!("{word} (stale)")
-                    } else {
-                        word.to_owned()
-                    };
-                    if v.passed {
-                        word
-                    } else {
-                        ui::state_style(State::Failed).apply_to(word).to_string()
-                    }
-                }
+            let v = match verify_word(repo, row) {
+                Some((word, true)) => word,
+                Some((word, false)) => ui::state_style(State::Failed).apply_to(word).to_string(),
                 None => "-".to_owned(),
             };
             cells.insert(at, v);
         }
     }
+}
+
+/// The VERIFY cell: `passed`, `failed`, `(stale)` added where the branch moved since, and
+/// whether it passed; none without a result.
+pub fn verify_word(repo: &Repo, row: &Row) -> Option<(String, bool)> {
+    let v = row.session.verify.as_ref()?;
+    // The branch as it is now (a snapshot's tip may be older).
+    let tip = repo
+        .branch_tip(&row.session.branch)
+        .ok()
+        .flatten()
+        .map(|t| t.to_string());
+    let word = if v.passed { "passed" } else { "failed" };
+    let word = if v.is_stale(&row.session, tip.as_deref()) {
+        format!("{word} (stale)")
+    } else {
+        word.to_owned()
+    };
+    Some((word, v.passed))
 }
 
 /// The branch is worth its width only where it is not the usual agent/<name>.

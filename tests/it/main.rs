@@ -37,6 +37,7 @@ mod setup;
 mod shell;
 mod state_files;
 mod watch;
+mod watch_actions;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
 /// silently never run).

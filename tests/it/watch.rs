@@ -10,16 +10,16 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use crate::support::TestEnv;
 
 /// A running `git agent watch` and the screen it draws.
-struct Watch {
+pub struct Watch {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn std::io::Write + Send>,
-    parser: Arc<Mutex<vt100::Parser>>,
+    pub parser: Arc<Mutex<vt100::Parser>>,
     /// BEL bytes watch wrote (its bell; it sets no window title, whose end could be one).
     bells: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Watch {
-    fn start(env: &TestEnv) -> Self {
+    pub fn start(env: &TestEnv) -> Self {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: 24,
@@ -73,13 +73,18 @@ impl Watch {
         self.bells.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn screen(&self) -> String {
+    pub fn screen(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
     }
 
     /// Waits (up to `within`) until the screen satisfies `cond`; returns the screen.
     #[track_caller]
-    fn wait_for_within(&self, what: &str, within: Duration, cond: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for_within(
+        &self,
+        what: &str,
+        within: Duration,
+        cond: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + within;
         loop {
             let screen = self.screen();
@@ -95,18 +100,18 @@ impl Watch {
     }
 
     #[track_caller]
-    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
         self.wait_for_within(what, Duration::from_secs(15), cond)
     }
 
-    fn keys(&mut self, keys: &str) {
+    pub fn keys(&mut self, keys: &str) {
         self.writer.write_all(keys.as_bytes()).unwrap();
         self.writer.flush().unwrap();
     }
 
     /// Waits for watch to exit; its exit code.
     #[track_caller]
-    fn exit_code(&mut self) -> u32 {
+    pub fn exit_code(&mut self) -> u32 {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -125,13 +130,13 @@ impl Drop for Watch {
 }
 
 /// The screen line that shows session `name` (a row starts with the name, maybe indented).
-fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+pub fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
     screen
         .lines()
         .find(|l| l.trim_start().starts_with(&format!("{name} ")))
 }
 
-fn shows(screen: &str, name: &str, state: &str) -> bool {
+pub fn shows(screen: &str, name: &str, state: &str) -> bool {
     row(screen, name).is_some_and(|l| l.contains(state))
 }
 

@@ -1,9 +1,10 @@
 //! What each key of `watch` does. The actions are their commands' code paths
-//! ([`crate::ops`]) with their refusals; their outcomes are the commands' lines.
+//! ([`crate::ops`], or the command itself run by [`actions`]) with their refusals; their
+//! outcomes are the commands' lines.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{App, Input, Mode, error_line};
+use super::{App, Input, Mode, actions, error_line};
 use crate::git::merging::Memory;
 use crate::git::repo::Repo;
 use crate::ops::remove;
@@ -25,6 +26,24 @@ pub fn handle(app: &mut App, key: KeyEvent) {
                 start_remove(app, name);
             } else {
                 app.message = Some(format!("{name} kept."));
+            }
+        }
+        Mode::ConfirmMerge { name, .. } => {
+            if key.code == KeyCode::Char('y') {
+                actions::start_merge(app, name);
+            } else {
+                app.message = Some(format!("{name} not merged."));
+            }
+        }
+        Mode::ConfirmTrust { name, command } => {
+            if key.code == KeyCode::Char('y') {
+                actions::approve_and_verify(app, name, command);
+            } else {
+                app.message = Some(format!(
+                    "error: the {} command of {} was not approved (hint: review and approve \
+                     it with 'git agent trust')",
+                    command.what, command.source
+                ));
             }
         }
     }
@@ -60,6 +79,15 @@ fn normal(app: &mut App, key: KeyEvent) {
             }
         }
         KeyCode::Char('d') => inspect_removal(app),
+        KeyCode::Enter => app.review = app.selected.clone(),
+        KeyCode::Char('v') => actions::verify(app),
+        KeyCode::Char('m') => actions::inspect_merge(app),
+        KeyCode::Char('n') => {
+            app.mode = Mode::Input {
+                kind: Input::New,
+                text: String::new(),
+            };
+        }
         _ => {}
     }
 }
@@ -104,6 +132,7 @@ fn input(app: &mut App, key: KeyEvent, kind: Input, mut text: String) {
                 reload(app);
             }
             Input::Send(name) => send(app, name, text),
+            Input::New => actions::start_new(app, text),
         },
         KeyCode::Backspace => {
             text.pop();

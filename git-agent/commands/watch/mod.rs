@@ -6,8 +6,12 @@
 //! readable log (what `logs -f` shows). Every action is the code path of its command, with its
 //! safety rules and messages: `x` is `stop` ([`crate::ops::stop`]), `s` is `send`
 //! ([`crate::ops::send::deliver`]), `d` is `rm` ([`crate::ops::remove`], refused as `rm`
-//! refuses it; watch never forces). Slow actions (a stop waits for the agent) run on a thread;
-//! their outcome comes back as the status line.
+//! refuses it; watch never forces), `v` is `review --verify` ([`crate::ops::verify`], a
+//! repository's command only once approved); `enter` (`review`), `m` (`merge`, after its dry
+//! run and a `y`) and `n` (`new`) run the command itself ([`actions`]). Slow actions (a stop
+//! waits for the agent) run on a thread; their outcome comes back as the status line (or a
+//! box to read, for a refusal). A review gets the terminal: watch gives it up (as on `q`) and
+//! takes it back after.
 //!
 //! Invariants:
 //! - Idle, it wakes every [`TICK`] for input and two `stat`s ([`model::Watcher`]), reads the
@@ -19,6 +23,7 @@
 //!   notifications can leave it out; the file goes when watch quits.
 //! - Without a terminal it refuses (exit 3), pointing at `list` and `events -f`.
 
+mod actions;
 mod keys;
 mod model;
 mod term;
@@ -42,9 +47,10 @@ pub const TICK: Duration = Duration::from_millis(250);
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Keys: up/down or j/k move; w jumps to the next session that needs you; s sends a follow-up;
-x stops; d removes (refused, as 'git agent rm' refuses, where work would be lost); / filters;
-? shows the keys; q or Ctrl-C quits.")]
+Keys: up/down or j/k move; w jumps to the next session that needs you; enter reviews (git agent
+review, in your pager); s sends a follow-up; v runs the verify command; m merges (shows the dry
+run and asks; never forces); x stops; d removes (refused, as 'git agent rm' refuses, where work
+would be lost); n starts a new session; / filters; ? shows the keys; q or Ctrl-C quits.")]
 pub struct Args {}
 
 /// What the keys are typing into, if anything.
@@ -61,6 +67,17 @@ pub enum Mode {
         name: String,
         what: Vec<String>,
     },
+    /// A yes/no question after the merge's dry run (its lines).
+    ConfirmMerge {
+        name: String,
+        lines: Vec<String>,
+    },
+    /// A yes/no question before running a verify command the repository defines, not
+    /// approved yet (as `git agent trust` asks).
+    ConfirmTrust {
+        name: String,
+        command: crate::project::ProjectCommand,
+    },
     /// Lines to read (why a removal was refused), closed by any key.
     Notice {
         title: String,
@@ -72,10 +89,28 @@ pub enum Mode {
 pub enum Input {
     Send(String),
     Filter,
+    /// The task of a new session.
+    New,
 }
 
-/// A finished action: what it was (as `busy` shows it) and its outcome line.
-type Done = (String, String);
+/// A finished action: what it was (as `busy` shows it) and its outcome.
+type Done = (String, Outcome);
+
+/// What an action comes back with.
+pub enum Outcome {
+    /// A line for the status line.
+    Line(String),
+    /// Lines to read (a refusal and its conflicts), in a box any key closes.
+    Notice { title: String, lines: Vec<String> },
+    /// A line, and a session to select (one just created).
+    Select { name: String, line: String },
+}
+
+impl From<String> for Outcome {
+    fn from(line: String) -> Self {
+        Self::Line(line)
+    }
+}
 
 /// The state of the view.
 pub struct App {
@@ -99,6 +134,8 @@ pub struct App {
     pub dirty: bool,
     /// A session came to need the user since the last draw: ring the terminal's bell.
     pub bell: bool,
+    /// A session to review: the loop gives the terminal to `git agent review` for it.
+    pub review: Option<String>,
     pub quit: bool,
 }
 
@@ -139,6 +176,14 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
             app.dirty = false;
             drawn = Some(Instant::now());
         }
+        if let Some(name) = app.review.take() {
+            // The review gets the terminal (its pager), watch gets it back after.
+            term::suspend();
+            app.message = Some(actions::review(&app.cwd, &name));
+            term::resume(terminal)?;
+            app.dirty = true;
+            continue;
+        }
         if event::poll(TICK)? {
             match event::read()? {
                 Event::Key(key) if key.kind != KeyEventKind::Release => keys::handle(app, key),
@@ -168,6 +213,7 @@ impl App {
             watched: None,
             dirty: true,
             bell: false,
+            review: None,
             quit: false,
             repo,
         };
@@ -177,12 +223,11 @@ impl App {
 
     /// Looks at the files (reloading what changed) and collects finished actions.
     fn tick(&mut self) -> Result<()> {
-        while let Ok((what, message)) = self.results.1.try_recv() {
+        while let Ok((what, outcome)) = self.results.1.try_recv() {
             self.busy.retain(|b| *b != what);
-            self.message = Some(message);
-            self.dirty = true;
             // What the action changed shows now, not at the next tick.
             self.reload()?;
+            self.show(outcome);
         }
         if self.watcher.due() {
             self.reload()?;
@@ -268,15 +313,34 @@ impl App {
         self.watched = self.selected.clone();
     }
 
-    /// Runs `work` on a thread; its outcome (a line for the status line) comes back through
-    /// [`App::tick`]. `what` is shown meanwhile.
-    pub fn spawn(&mut self, what: String, work: impl FnOnce() -> String + Send + 'static) {
+    /// Runs `work` on a thread; its outcome (a line for the status line, or lines to read)
+    /// comes back through [`App::tick`]. `what` is shown meanwhile.
+    pub fn spawn<O: Into<Outcome>>(
+        &mut self,
+        what: String,
+        work: impl FnOnce() -> O + Send + 'static,
+    ) {
         let tx = self.results.0.clone();
         self.busy.push(what.clone());
         std::thread::spawn(move || {
-            let message = work();
-            let _ = tx.send((what, message));
+            let outcome = work().into();
+            let _ = tx.send((what, outcome));
         });
+        self.dirty = true;
+    }
+
+    /// Shows an action's outcome.
+    pub fn show(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Line(line) => self.message = Some(line),
+            Outcome::Notice { title, lines } => self.mode = Mode::Notice { title, lines },
+            Outcome::Select { name, line } => {
+                if self.sessions.rows.iter().any(|r| r.session.name == name) {
+                    self.selected = Some(name);
+                }
+                self.message = Some(line);
+            }
+        }
         self.dirty = true;
     }
 }

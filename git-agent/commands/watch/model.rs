@@ -42,6 +42,9 @@ pub struct Sessions {
     pub lines: Vec<Line>,
     /// Damaged records and other warnings met while loading.
     pub warnings: Vec<String>,
+    /// The VERIFY cell of each of `rows` ([`list::verify_word`]), read at load (it looks up
+    /// the branch) rather than at every draw.
+    pub verify: Vec<Option<(String, bool)>>,
 }
 
 /// Size and modification time of a file or directory: has it changed?
@@ -70,10 +73,12 @@ pub fn load(repo: &Repo, cwd: &std::path::Path, filter: &str) -> Result<Sessions
         .collect();
     let rows: Vec<Row> = rows.into_iter().filter(|r| shown(r, filter)).collect();
     let (rows, lines) = group(&repo.state(), rows);
+    let verify = rows.iter().map(|r| list::verify_word(repo, r)).collect();
     Ok(Sessions {
         rows,
         lines,
         warnings,
+        verify,
     })
 }
 

@@ -5,10 +5,10 @@ use std::io::stdout;
 use std::sync::Once;
 
 use anyhow::Result;
-use ratatui::crossterm::cursor::Show;
+use ratatui::crossterm::cursor::{Hide, Show};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
 static PANIC_HOOK: Once = Once::new();
@@ -43,4 +43,19 @@ pub fn enter() -> Result<ratatui::DefaultTerminal> {
 pub fn leave() {
     let _ = disable_raw_mode();
     let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+}
+
+/// Lends the terminal to a command (`git agent review` and its pager): as [`leave`] does.
+pub fn suspend() {
+    leave();
+}
+
+/// Takes the terminal back after [`suspend`]; everything is drawn again. A new `Terminal`
+/// rather than `Terminal::clear`, which asks the terminal where its cursor is (a question
+/// not every terminal answers).
+pub fn resume(terminal: &mut ratatui::DefaultTerminal) -> Result<()> {
+    enable_raw_mode()?;
+    execute!(stdout(), EnterAlternateScreen, Clear(ClearType::All), Hide)?;
+    *terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(stdout()))?;
+    Ok(())
 }

@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TextLine, Span};
-use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::model::Line;
 use super::{App, Input, Mode};
@@ -16,7 +16,9 @@ use crate::session::State;
 use crate::ui;
 
 /// The keys, as the footer shows them (the help shows them at length).
-const FOOTER: &str = "j/k move  w needs you  s send  x stop  d rm  / filter  ? help  q quit";
+/// Wider than 80 columns: it takes two lines where it does not fit in one.
+const FOOTER: &str = "j/k move  w needs you  enter review  s send  v verify  m merge  x stop  d rm  \
+                      n new  / filter  ? help  q quit";
 
 /// The keys at length, for `?`.
 pub const HELP: &[(&str, &str)] = &[
@@ -25,7 +27,19 @@ pub const HELP: &[(&str, &str)] = &[
         "w",
         "jump to the next session that needs you (waiting, failed…)",
     ),
+    (
+        "enter",
+        "review the session (as 'git agent review', in your pager)",
+    ),
     ("s", "send the selected session a follow-up (an input line)"),
+    (
+        "v",
+        "run the verify command (as 'git agent review --verify')",
+    ),
+    (
+        "m",
+        "merge the session (shows the dry run, asks; never forces)",
+    ),
     (
         "x",
         "stop the selected session's agent (as 'git agent stop')",
@@ -34,6 +48,7 @@ pub const HELP: &[(&str, &str)] = &[
         "d",
         "remove the session (as 'git agent rm'; refused if work would be lost)",
     ),
+    ("n", "start a new session (the task on an input line)"),
     ("/", "filter the sessions (name, state, agent or note)"),
     ("esc", "clear the filter and the status line"),
     ("?", "this help"),
@@ -76,12 +91,17 @@ fn state_style(state: State) -> Style {
 }
 
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
+    let footer_lines = if measure_text_width(FOOTER) > usize::from(frame.area().width) {
+        2
+    } else {
+        1
+    };
     let [title, table, log, status, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(4),
         Constraint::Percentage(40),
         Constraint::Length(1),
-        Constraint::Length(1),
+        Constraint::Length(footer_lines),
     ])
     .areas(frame.area());
     draw_title(frame, app, title);
@@ -118,10 +138,24 @@ fn draw_title(frame: &mut Frame<'_>, app: &App, area: Rect) {
     );
 }
 
+/// The VERIFY cells, as `list` shows them; the column is there only where a session has a
+/// result (as in `list`).
+type Verify<'a> = &'a [Option<(String, bool)>];
+
+fn verify_text(v: Option<&(String, bool)>) -> &str {
+    v.map_or("-", |(word, _)| word.as_str())
+}
+
 /// Column widths: each as wide as its widest cell (the name and changes capped), the note
-/// taking what is left.
-fn widths(cols: &[Columns]) -> [usize; 7] {
-    let mut w = [4, 5, 5, 3, 3, 4, 7];
+/// taking what is left; VERIFY (the last) 0 where no session has a result.
+fn widths(cols: &[Columns], verify: Verify<'_>) -> [usize; 8] {
+    let mut w = [4, 5, 5, 3, 3, 4, 7, 0];
+    if verify.iter().any(Option::is_some) {
+        w[7] = verify
+            .iter()
+            .map(|v| measure_text_width(verify_text(v.as_ref())))
+            .fold(6, usize::max);
+    }
     for c in cols {
         let cells = [
             measure_text_width(&c.name) + 2,
@@ -153,13 +187,18 @@ fn draw_table(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .iter()
         .map(|r| Columns::of(r, now))
         .collect();
-    let w = widths(&cols);
-    let head = ["NAME", "STATE", "AGENT", "AGE", "RAN", "COST", "CHANGES"]
+    let verify = &app.sessions.verify;
+    let w = widths(&cols, verify);
+    let mut head = ["NAME", "STATE", "AGENT", "AGE", "RAN", "COST"]
         .iter()
         .zip(w)
         .map(|(h, w)| cell(h, w))
-        .collect::<String>()
-        + "NOTE";
+        .collect::<String>();
+    if w[7] > 0 {
+        head += &cell("VERIFY", w[7]);
+    }
+    head += &cell("CHANGES", w[6]);
+    head += "NOTE";
     let [head_area, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
     frame.render_widget(
@@ -190,7 +229,8 @@ fn draw_table(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 if Some(*index) == selected {
                     state.select(Some(at));
                 }
-                ListItem::new(row_line(&cols[*index], *grouped, &w))
+                let v = verify.get(*index).and_then(Option::as_ref);
+                ListItem::new(row_line(&cols[*index], v, *grouped, &w))
             }
         })
         .collect();
@@ -198,7 +238,12 @@ fn draw_table(frame: &mut Frame<'_>, app: &App, area: Rect) {
     frame.render_stateful_widget(list, list_area, &mut state);
 }
 
-fn row_line(c: &Columns, grouped: bool, w: &[usize; 7]) -> TextLine<'static> {
+fn row_line(
+    c: &Columns,
+    verify: Option<&(String, bool)>,
+    grouped: bool,
+    w: &[usize; 8],
+) -> TextLine<'static> {
     let name = if grouped {
         format!("  {}", c.name)
     } else {
@@ -208,16 +253,25 @@ fn row_line(c: &Columns, grouped: bool, w: &[usize; 7]) -> TextLine<'static> {
     for flag in &c.agent_flags {
         agent = format!("{agent} {flag}");
     }
-    TextLine::from(vec![
+    let mut spans = vec![
         Span::raw(cell(&name, w[0])),
         Span::styled(cell(c.state.as_str(), w[1]), state_style(c.state)),
         Span::raw(cell(&agent, w[2])),
         Span::raw(cell(&c.age, w[3])),
         Span::raw(cell(&c.ran, w[4])),
         Span::raw(cell(&c.cost, w[5])),
-        Span::raw(cell(&c.changes, w[6])),
-        Span::raw(c.note.clone()),
-    ])
+    ];
+    if w[7] > 0 {
+        // A failed verify in the colour of a failed session, as `list` paints it.
+        let style = match verify {
+            Some((_, false)) => state_style(State::Failed),
+            _ => Style::default(),
+        };
+        spans.push(Span::styled(cell(verify_text(verify), w[7]), style));
+    }
+    spans.push(Span::raw(cell(&c.changes, w[6])));
+    spans.push(Span::raw(c.note.clone()));
+    TextLine::from(spans)
 }
 
 fn draw_log(frame: &mut Frame<'_>, app: &App, area: Rect) {
@@ -269,6 +323,7 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
             let label = match kind {
                 Input::Send(name) => format!("follow-up for {name}"),
                 Input::Filter => "filter".to_owned(),
+                Input::New => "new task".to_owned(),
             };
             frame.set_cursor_position((
                 area.x
@@ -281,14 +336,33 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Mode::ConfirmRemove { name, .. } => {
             format!("remove {name}? y removes, any other key keeps it")
         }
+        Mode::ConfirmMerge { name, .. } => {
+            format!("merge {name}? y merges, any other key does not")
+        }
+        Mode::ConfirmTrust { name, .. } => {
+            format!("verify {name} with the repository's command? y approves and runs it")
+        }
         _ => FOOTER.to_owned(),
     };
     frame.render_widget(
-        Paragraph::new(text).style(paint(Style::default().add_modifier(Modifier::DIM))),
+        Paragraph::new(text)
+            .wrap(Wrap { trim: true })
+            .style(paint(Style::default().add_modifier(Modifier::DIM))),
         area,
     );
-    if let Mode::ConfirmRemove { name, what } = &app.mode {
-        popup(frame, &format!("remove {name}?"), what);
+    match &app.mode {
+        Mode::ConfirmRemove { name, what } => popup(frame, &format!("remove {name}?"), what),
+        Mode::ConfirmMerge { name, lines } => popup(frame, &format!("merge {name}?"), lines),
+        Mode::ConfirmTrust { command, .. } => {
+            let mut lines = vec![
+                "This repository defines a command git-agent would run for you:".to_owned(),
+                format!("{} ({}):", command.what, command.source),
+            ];
+            lines.extend(command.text.lines().map(|l| format!("    {l}")));
+            lines.push("Run it, and remember this approval for this repository? (y/N)".into());
+            popup(frame, "approve the verify command?", &lines);
+        }
+        _ => {}
     }
 }
 
