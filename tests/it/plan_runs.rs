@@ -325,3 +325,29 @@ fn land_auto_lands_the_plan_once_validate_passes() {
         "Do t"
     );
 }
+
+/// A plan that cannot start (its branch is taken) asks nothing and approves nothing, even with
+/// `--trust`.
+#[test]
+fn a_plan_that_cannot_start_approves_none_of_its_commands() {
+    let env = TestEnv::new();
+    env.write(
+        "plan.toml",
+        "name = \"taken\"\nvalidate = \"echo validated-by-taken\"\n\n[[task]]\nid = \"t\"\nagent = \"t\"\nprompt = \"Do t\"\n",
+    );
+    profile(&env, "t", "write t.txt t");
+    env.git(&["branch", "plan/taken"]);
+    let out = env
+        .agent(&["plan", "run", "plan.toml", "--trust"])
+        .code(128);
+    assert!(
+        out.stderr.contains("the branch plan/taken exists already"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("Approved"), "{out}");
+    let approved = env.agent(&["trust", "--list"]).ok();
+    assert!(
+        !approved.stdout.contains("validated-by-taken"),
+        "{approved}"
+    );
+}

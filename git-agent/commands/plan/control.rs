@@ -34,6 +34,8 @@ pub fn run(ctx: &mut Ctx<'_>, args: RunArgs) -> Result<u8> {
             ));
         }
     }
+    // A plan that could not start asks nothing (and records no approval).
+    start::check_free(&repo, &plan, &base)?;
     ctx.ensure_trusted(&repo, &commands, args.trust, None)?;
     let record = start::run(&repo, &plan, &base)?;
     let started: Vec<&str> = record

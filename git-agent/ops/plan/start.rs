@@ -112,10 +112,9 @@ fn ensure_free(repo: &Repo, record: &PlanRecord) -> Result<()> {
     Ok(())
 }
 
-/// Starts `plan` from `base`; returns its record after the first advance.
-pub fn run(repo: &Repo, plan: &Plan, base: &Base) -> Result<PlanRecord> {
-    let state = repo.state();
-    let record = PlanRecord {
+/// The record `plan` starts with.
+fn record(repo: &Repo, plan: &Plan, base: &Base) -> PlanRecord {
+    PlanRecord {
         version: PLAN_VERSION,
         name: plan.name.clone(),
         file: plan.path.clone(),
@@ -139,7 +138,19 @@ pub fn run(repo: &Repo, plan: &Plan, base: &Base) -> Result<PlanRecord> {
         tasks: tasks(plan),
         validation: None,
         landed: None,
-    };
+    }
+}
+
+/// Refuses, before anything is asked or made, a plan whose name, branch or sessions are taken
+/// (`plan run` checks this before it asks to approve the plan's commands).
+pub fn check_free(repo: &Repo, plan: &Plan, base: &Base) -> Result<()> {
+    ensure_free(repo, &record(repo, plan, base))
+}
+
+/// Starts `plan` from `base`; returns its record after the first advance.
+pub fn run(repo: &Repo, plan: &Plan, base: &Base) -> Result<PlanRecord> {
+    let state = repo.state();
+    let record = record(repo, plan, base);
     ensure_free(repo, &record)?;
     let why = format!("git agent plan run {}", plan.name);
     crate::git::refs::create_branch(repo, &record.branch, &base.commit, &why)?;
