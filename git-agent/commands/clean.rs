@@ -5,7 +5,7 @@
 //! else, and its branch is merged by content (`merged`, `squash-merged`), has no commits of its
 //! own (`empty`), or is gone along with its worktree (`worktree-missing`). Branches are kept.
 //! By default only sessions that ended `done` (or `merged`) are looked at; `--all` adds the
-//! failed, stopped and lost ones (the same rules apply). On a terminal the plan is shown and
+//! failed, stopped and lost ones (the same rules apply); named sessions limit it to those. On a terminal the plan is shown and
 //! confirmed; without one, `--yes` is needed.
 
 use anyhow::Result;
@@ -21,6 +21,10 @@ use crate::session::{Session, State};
 #[derive(Debug, clap::Args)]
 #[command(mut_args(super::reword("json", |a| a.help("Print the plan (and what was done) as JSON"))))]
 pub struct Args {
+    /// Only these sessions (each must exist; the same rules apply); all of them when none is
+    /// named
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
     /// Show what would be removed and what is kept, and why; remove nothing
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -78,12 +82,23 @@ pub fn plan(
     repo: &Repo,
     all: bool,
     older_than: Option<std::time::Duration>,
+    names: &[String],
 ) -> Result<Vec<Verdict>> {
     let state = repo.state();
     let mem = Memory::new(repo);
     let now = crate::time::now();
     let mut verdicts = Vec::new();
-    for s in ctx.sessions(&state)? {
+    let mut sessions = ctx.sessions(&state)?;
+    if !names.is_empty() {
+        if let Some(unknown) = names
+            .iter()
+            .find(|n| !sessions.iter().any(|s| s.name == **n))
+        {
+            return Err(crate::state::no_such_session(unknown));
+        }
+        sessions.retain(|s| names.contains(&s.name));
+    }
+    for s in sessions {
         let live = s.live_state();
         if live.is_active() {
             verdicts.push(kept(&s, format!("its agent is running ({live})")));
@@ -177,7 +192,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         Some(d) => Some(crate::time::parse_duration(d)?),
         None => repo.config().duration("agent.cleanOlderThan")?,
     };
-    let verdicts = plan(ctx, &repo, args.all, older_than)?;
+    let verdicts = plan(ctx, &repo, args.all, older_than, &args.names)?;
     let doomed: Vec<&Verdict> = verdicts.iter().filter(|v| v.remove.is_some()).collect();
     if format != Format::Json {
         show_plan(ctx, &verdicts, args.dry_run)?;

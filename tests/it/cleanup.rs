@@ -352,3 +352,33 @@ fn rm_stops_the_agent_and_the_server_it_left_but_not_a_strangers_process() {
     let _ = stranger.wait();
     assert!(!wt.exists());
 }
+
+/// `clean NAME…` looks at those sessions only (the same rules); an unknown name is an error
+/// before anything is removed.
+#[test]
+fn clean_named_sessions_only() {
+    let env = TestEnv::new();
+    for name in ["a", "b", "c"] {
+        env.spawn(&["--name", name, "t"], "print nothing");
+    }
+    for name in ["a", "b", "c"] {
+        env.wait_state(name, "done");
+    }
+    let out = env.agent(&["clean", "--yes", "a", "nope"]).code(128);
+    assert!(
+        out.stderr.contains("fatal: no session named 'nope'"),
+        "{out}"
+    );
+    assert!(env.has_record("a"), "nothing removed on an unknown name");
+    let out = env.agent(&["clean", "--yes", "--json", "a", "c"]).ok();
+    let doc = out.json();
+    let names: Vec<&str> = doc["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c"], "{out}");
+    assert!(!env.has_record("a") && !env.has_record("c"));
+    assert!(env.has_record("b"), "b was not named");
+}

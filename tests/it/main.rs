@@ -38,6 +38,7 @@ mod shell;
 mod state_files;
 mod watch;
 mod watch_actions;
+mod watch_loop;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
 /// silently never run).

@@ -22,7 +22,7 @@ use crate::project::{Approvals, ProjectCommand};
 
 /// `git agent ARGS` in `cwd`, through our own executable (which hands `review` and `merge` to
 /// their binaries, as git's dispatch would).
-fn git_agent<I, S>(cwd: &Path, args: I) -> Result<Cmd>
+pub fn git_agent<I, S>(cwd: &Path, args: I) -> Result<Cmd>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
@@ -130,7 +130,7 @@ fn merge_step(cwd: &Path, name: &str, dry_run: bool) -> Result<Value, Vec<String
     }
 }
 
-fn text(v: &Value) -> &str {
+pub fn text(v: &Value) -> &str {
     v.as_str().unwrap_or_default()
 }
 
@@ -222,7 +222,7 @@ pub fn inspect_merge(app: &mut App) {
 
 /// What a command printed when it printed no document (a fatal error and its hints): one
 /// line on the status line, more in a box titled `title`.
-fn failed(title: String, mut lines: Vec<String>) -> Outcome {
+pub fn failed(title: String, mut lines: Vec<String>) -> Outcome {
     if lines.len() <= 1 {
         return Outcome::Line(lines.pop().unwrap_or_else(|| format!("error: {title}")));
     }
@@ -282,7 +282,7 @@ pub fn start_new(app: &mut App, prompt: String) {
     });
 }
 
-fn stderr_lines(stderr: &[u8]) -> Vec<String> {
+pub fn stderr_lines(stderr: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stderr)
         .lines()
         .map(str::to_owned)

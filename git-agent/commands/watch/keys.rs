@@ -4,7 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::{App, Input, Mode, actions, error_line};
+use super::{App, Input, Mode, actions, clean, error_line};
 use crate::git::merging::Memory;
 use crate::git::repo::Repo;
 use crate::ops::remove;
@@ -33,6 +33,13 @@ pub fn handle(app: &mut App, key: KeyEvent) {
                 actions::start_merge(app, name);
             } else {
                 app.message = Some(format!("{name} not merged."));
+            }
+        }
+        Mode::ConfirmClean { names, .. } => {
+            if key.code == KeyCode::Char('y') {
+                clean::start(app, names);
+            } else {
+                app.message = Some("Nothing removed.".into());
             }
         }
         Mode::ConfirmTrust { name, command } => {
@@ -82,6 +89,7 @@ fn normal(app: &mut App, key: KeyEvent) {
         KeyCode::Enter => app.review = app.selected.clone(),
         KeyCode::Char('v') => actions::verify(app),
         KeyCode::Char('m') => actions::inspect_merge(app),
+        KeyCode::Char('c') => clean::inspect(app),
         KeyCode::Char('n') => {
             app.mode = Mode::Input {
                 kind: Input::New,
