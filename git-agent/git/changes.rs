@@ -137,6 +137,54 @@ fn committed(
     Ok(())
 }
 
+/// One file of a branch's diff stat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStat {
+    pub path: String,
+    /// Lines added and removed; `None` for a binary file.
+    pub lines: Option<(u64, u64)>,
+}
+
+/// What the branch of `session` changed since it was measured from ([`measured_from`]), file
+/// by file (a rename as a deletion and an addition), read in-process; empty when the branch
+/// is gone or has no commits of its own.
+pub fn committed_files(repo: &Repo, session: &Session) -> Result<Vec<FileStat>> {
+    let mut files = Vec::new();
+    let Some(tip) = repo.branch_tip(&session.branch)? else {
+        return Ok(files);
+    };
+    let base = ObjectId::from_hex(measured_from(session).as_bytes())?;
+    if tip == base {
+        return Ok(files);
+    }
+    let gix = repo.gix();
+    let base_tree = gix.find_commit(base)?.tree()?;
+    let tip_tree = gix.find_commit(tip)?.tree()?;
+    let mut cache = gix.diff_resource_cache_for_tree_diff()?;
+    base_tree
+        .changes()?
+        .options(|o| {
+            o.track_path().track_rewrites(None);
+        })
+        .for_each_to_obtain_tree(&tip_tree, |change| {
+            if !change.entry_mode().is_tree() {
+                let lines = change
+                    .diff(&mut cache)
+                    .ok()
+                    .and_then(|mut p| p.line_counts().ok())
+                    .flatten()
+                    .map(|c| (u64::from(c.insertions), u64::from(c.removals)));
+                files.push(FileStat {
+                    path: change.location().to_string(),
+                    lines,
+                });
+                cache.clear_resource_cache_keep_allocation();
+            }
+            Ok(std::ops::ControlFlow::Continue(()))
+        })?;
+    Ok(files)
+}
+
 /// What a session changed since it was measured from ([`measured_from`]), path by path:
 /// committed on its branch, staged, modified, deleted, renamed (both names) or untracked
 /// (each file), the files the agent leaves behind left out. For a caller that asks again and

@@ -20,10 +20,15 @@ pub struct Watch {
 
 impl Watch {
     pub fn start(env: &TestEnv) -> Self {
+        Self::start_sized(env, 24, 80)
+    }
+
+    /// Watch on a terminal of `rows` × `cols`.
+    pub fn start_sized(env: &TestEnv, rows: u16, cols: u16) -> Self {
         let pty = native_pty_system()
             .openpty(PtySize {
-                rows: 24,
-                cols: 80,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -41,7 +46,11 @@ impl Watch {
         cmd.cwd(&env.repo);
         let child = pty.slave.spawn_command(cmd).expect("spawn watch");
         drop(pty.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::default()));
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            rows.try_into().unwrap(),
+            cols.try_into().unwrap(),
+            0,
+        )));
         let mut reader = pty.master.try_clone_reader().unwrap();
         let sink = Arc::clone(&parser);
         let bells = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -370,6 +379,39 @@ fn watch_rings_the_bell_when_a_session_comes_to_need_the_user() {
     env.wait_until("the bell", || watch.bells() == 1);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(watch.bells(), 1, "one bell per transition");
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
+}
+
+/// The diff stat of the selected session: summed up in the log's title on 80 columns; on a
+/// wide terminal its files beside the log, committed ones with their lines, uncommitted ones
+/// with their status letters; read again when the worktree changes.
+#[test]
+fn watch_shows_the_selected_sessions_diff_stat() {
+    let env = TestEnv::new();
+    env.spawn(
+        &["--name", "d", "t"],
+        "write src/lexer.rs one\\ntwo\ncommit add lexer",
+    );
+    env.wait_state("d", "done");
+    let mut watch = Watch::start(&env);
+    watch.wait_for("the summary", |s| {
+        s.contains("log: d (done) · 1 file +2 -0")
+    });
+    watch.keys("q");
+    assert_eq!(watch.exit_code(), 0);
+
+    std::fs::write(env.agents_dir().join("d/draft.txt"), "wip\n").unwrap();
+    let mut watch = Watch::start_sized(&env, 30, 120);
+    let screen = watch.wait_for("the files", |s| s.contains("src/lexer.rs"));
+    assert!(screen.contains("+2 -0 src/lexer.rs"), "{screen}");
+    assert!(screen.contains("?? draft.txt"), "{screen}");
+    assert!(screen.contains("1 file +2 -0, 1 uncommitted"), "{screen}");
+    // The worktree changes: the stat follows (at the next reload at the latest).
+    std::fs::remove_file(env.agents_dir().join("d/draft.txt")).unwrap();
+    watch.wait_for("draft gone", |s| {
+        !s.contains("draft.txt") && s.contains("· 1 file +2 -0 ")
+    });
     watch.keys("q");
     assert_eq!(watch.exit_code(), 0);
 }

@@ -8,7 +8,7 @@
 //! ([`crate::ops::send::deliver`]), `d` is `rm` ([`crate::ops::remove`], refused as `rm`
 //! refuses it; watch never forces), `v` is `review --verify` ([`crate::ops::verify`], a
 //! repository's command only once approved); `enter` (`review`), `m` (`merge`, after its dry
-//! run and a `y`) and `n` (`new`) run the command itself ([`actions`]). Slow actions (a stop
+//! run and a `y`), `c` (`clean`, likewise) and `n` (`new`) run the command itself ([`actions`]). Slow actions (a stop
 //! waits for the agent) run on a thread; their outcome comes back as the status line (or a
 //! box to read, for a refusal). A review gets the terminal: watch gives it up (as on `q`) and
 //! takes it back after.
@@ -24,8 +24,10 @@
 //! - Without a terminal it refuses (exit 3), pointing at `list` and `events -f`.
 
 mod actions;
+mod clean;
 mod keys;
 mod model;
+mod stat;
 mod term;
 mod view;
 
@@ -50,7 +52,7 @@ pub const TICK: Duration = Duration::from_millis(250);
 Keys: up/down or j/k move; w jumps to the next session that needs you; enter reviews (git agent
 review, in your pager); s sends a follow-up; v runs the verify command; m merges (shows the dry
 run and asks; never forces); x stops; d removes (refused, as 'git agent rm' refuses, where work
-would be lost); n starts a new session; / filters; ? shows the keys; q or Ctrl-C quits.")]
+would be lost); c cleans up what is merged (shows what, asks); n starts a new session; / filters; ? shows the keys; q or Ctrl-C quits.")]
 pub struct Args {}
 
 /// What the keys are typing into, if anything.
@@ -70,6 +72,11 @@ pub enum Mode {
     /// A yes/no question after the merge's dry run (its lines).
     ConfirmMerge {
         name: String,
+        lines: Vec<String>,
+    },
+    /// A yes/no question after `clean`'s dry run: the sessions it would remove, its lines.
+    ConfirmClean {
+        names: Vec<String>,
         lines: Vec<String>,
     },
     /// A yes/no question before running a verify command the repository defines, not
@@ -121,6 +128,10 @@ pub struct App {
     /// The selected session's name (kept across reloads, which may move it).
     pub selected: Option<String>,
     pub log: Option<model::LogTail>,
+    /// The selected session's diff stat ([`stat`]).
+    pub stat: Option<stat::DiffStat>,
+    /// The records were reloaded since the stat was read: read it again.
+    stat_due: bool,
     pub filter: String,
     pub mode: Mode,
     /// The status line: the outcome of the last action.
@@ -205,6 +216,8 @@ impl App {
             sessions,
             selected: None,
             log: None,
+            stat: None,
+            stat_due: true,
             filter: String::new(),
             mode: Mode::Normal,
             message: None,
@@ -233,6 +246,7 @@ impl App {
             self.reload()?;
         }
         self.follow_log();
+        self.follow_stat();
         self.mark_watching();
         Ok(())
     }
@@ -243,6 +257,7 @@ impl App {
         let at = self.selected_index();
         let needed: Vec<String> = self.needing_user().cloned().collect();
         self.sessions = model::load(&self.repo, &self.cwd, &self.filter)?;
+        self.stat_due = true;
         // The bell, as the notifications: once per session that comes to need the user.
         let newly = self.needing_user().any(|n| !needed.contains(n));
         self.bell |= newly;
@@ -294,6 +309,24 @@ impl App {
         if let Some(log) = &mut self.log
             && log.follow(&self.state, &session)
         {
+            self.dirty = true;
+        }
+    }
+
+    /// The diff stat follows the selection; it is read again after each reload.
+    fn follow_stat(&mut self) {
+        let Some(row) = self.selected_row() else {
+            self.stat = None;
+            return;
+        };
+        if self.stat_due
+            || self
+                .stat
+                .as_ref()
+                .is_none_or(|s| s.name != row.session.name)
+        {
+            self.stat = Some(stat::DiffStat::read(&self.repo, &row.session));
+            self.stat_due = false;
             self.dirty = true;
         }
     }

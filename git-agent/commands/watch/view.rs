@@ -18,7 +18,7 @@ use crate::ui;
 /// The keys, as the footer shows them (the help shows them at length).
 /// Wider than 80 columns: it takes two lines where it does not fit in one.
 const FOOTER: &str = "j/k move  w needs you  enter review  s send  v verify  m merge  x stop  d rm  \
-                      n new  / filter  ? help  q quit";
+                      c clean  n new  / filter  ? help  q quit";
 
 /// The keys at length, for `?`.
 pub const HELP: &[(&str, &str)] = &[
@@ -47,6 +47,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "d",
         "remove the session (as 'git agent rm'; refused if work would be lost)",
+    ),
+    (
+        "c",
+        "clean up: remove what is merged (as 'git agent clean'; shows what, asks)",
     ),
     ("n", "start a new session (the task on an input line)"),
     ("/", "filter the sessions (name, state, agent or note)"),
@@ -274,14 +278,34 @@ fn row_line(
     TextLine::from(spans)
 }
 
+/// Below this width the diff stat is only summed up in the log's title; from it on, its
+/// files have a pane of their own beside the log.
+const STAT_PANE_FROM: u16 = 100;
+
 fn draw_log(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let title = match (app.selected_row(), &app.log) {
-        (Some(row), Some(_)) => format!(" log: {} ({}) ", row.session.name, row.state),
+        (Some(row), Some(_)) => {
+            let mut t = format!(" log: {} ({}) ", row.session.name, row.state);
+            if let Some(stat) = &app.stat {
+                t.push_str(&format!("· {} ", stat.summary()));
+            }
+            t
+        }
         _ => " log ".to_owned(),
     };
     let block = Block::default().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let inner = match &app.stat {
+        Some(stat) if inner.width >= STAT_PANE_FROM => {
+            let [log, files] =
+                Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)])
+                    .areas(inner);
+            draw_stat(frame, stat, files);
+            log
+        }
+        _ => inner,
+    };
     let Some(log) = &app.log else {
         return;
     };
@@ -301,6 +325,44 @@ fn draw_log(frame: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         lines
     };
+    frame.render_widget(Paragraph::new(text), inner);
+}
+
+/// `line` in `width` columns: a line too long loses the middle of its path rather than its
+/// end (the file's name) or its start (the counts, 10 columns).
+fn keep_end(line: &str, width: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= width {
+        return line.to_owned();
+    }
+    let head = 10.min(width / 2);
+    let tail = width.saturating_sub(head + 1);
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// The selected session's files, beside its log: as many as fit, then how many more.
+fn draw_stat(frame: &mut Frame<'_>, stat: &super::stat::DiffStat, area: Rect) {
+    let block = Block::default().borders(Borders::LEFT).title(" changes ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut lines = stat.lines();
+    if lines.is_empty() {
+        lines.push("(no changes)".into());
+    }
+    let height = usize::from(inner.height);
+    if lines.len() > height && height > 0 {
+        let more = lines.len() - (height - 1);
+        lines.truncate(height - 1);
+        lines.push(format!("… {more} more"));
+    }
+    let width = usize::from(inner.width);
+    let text: Vec<TextLine<'_>> = lines
+        .into_iter()
+        .map(|l| TextLine::raw(keep_end(&l, width)))
+        .collect();
     frame.render_widget(Paragraph::new(text), inner);
 }
 
@@ -339,6 +401,12 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Mode::ConfirmMerge { name, .. } => {
             format!("merge {name}? y merges, any other key does not")
         }
+        Mode::ConfirmClean { names, .. } => {
+            format!(
+                "remove {} session(s)? y removes them, any other key keeps them",
+                names.len()
+            )
+        }
         Mode::ConfirmTrust { name, .. } => {
             format!("verify {name} with the repository's command? y approves and runs it")
         }
@@ -353,6 +421,7 @@ fn draw_footer(frame: &mut Frame<'_>, app: &App, area: Rect) {
     match &app.mode {
         Mode::ConfirmRemove { name, what } => popup(frame, &format!("remove {name}?"), what),
         Mode::ConfirmMerge { name, lines } => popup(frame, &format!("merge {name}?"), lines),
+        Mode::ConfirmClean { lines, .. } => popup(frame, "clean?", lines),
         Mode::ConfirmTrust { command, .. } => {
             let mut lines = vec![
                 "This repository defines a command git-agent would run for you:".to_owned(),
