@@ -78,12 +78,16 @@ pub struct Args {
     pub timeout: Option<String>,
     /// Run at most N agents at once, counting every session of the repository; the others
     /// are created and wait, queued [config: agent.maxParallel]
-    #[arg(long, value_name = "N", value_parser = cap_arg)]
+    #[arg(long, value_name = "N", value_parser = crate::session::parse_cap)]
     pub max_parallel: Option<u32>,
     /// Stop the agent once the session has spent this much, in US dollars (2, 0.50), and
     /// end it over-budget [config: agent.budget]
-    #[arg(long, value_name = "USD", value_parser = budget_arg)]
+    #[arg(long, value_name = "USD", value_parser = crate::session::parse_budget)]
     pub budget: Option<f64>,
+    /// Where the agents run: local (the default), docker, podman, ssh://[user@]host[:port]/path,
+    /// or NAME (git-agent-runner-NAME on PATH) [config: agent.runner]
+    #[arg(long, value_name = "RUNNER")]
+    pub runner: Option<String>,
     #[command(flatten)]
     pub task: MessageArgs,
     /// Run the agent in this permission mode (see 'git agent profiles')
@@ -113,14 +117,6 @@ pub struct Args {
     /// Run this command as the agent (an argv, never through a shell)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-fn cap_arg(text: &str) -> std::result::Result<u32, String> {
-    crate::session::parse_cap(text)
-}
-
-fn budget_arg(text: &str) -> std::result::Result<f64, String> {
-    crate::session::parse_budget(text)
 }
 
 /// Everything checked and asked before anything is created.
@@ -230,7 +226,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         args.no_auto_commit,
         &profiles,
     )?
-    .limited(args.max_parallel, args.budget, &profiles)?;
+    .limited(args.max_parallel, args.budget, &profiles)?
+    .run_by(crate::runner::choose(&config, args.runner.as_deref())?);
 
     let prefix = config
         .string("agent.branchPrefix")

@@ -163,6 +163,9 @@ fn agent_rows(rows: &mut Rows, s: &Session, live: State, now: Timestamp) {
         _ => format!("{} (built-in profile{mode})", s.agent.profile),
     };
     rows.push(("agent", agent));
+    if let Some(runner) = &s.runner {
+        rows.push(("runner", runner.describe()));
+    }
     rows.push((
         "sandbox",
         s.sandbox.in_force.as_ref().map_or_else(

@@ -14,6 +14,7 @@
 //! below everything else: nothing here imports the agents' machinery, `ops`, `commands` or
 //! `cli`, and nothing here prints. Parsers are pure functions of git's output.
 
+pub mod bundle;
 pub mod changes;
 pub mod command;
 pub mod hooks;

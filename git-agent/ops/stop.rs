@@ -11,7 +11,6 @@ use anyhow::Result;
 use nix::sys::signal::Signal;
 
 use crate::error::Failure;
-use crate::runner::{LocalRunner, Runner as _};
 use crate::session::{Session, State, StopRequest};
 use crate::state::{Event, StateDir};
 use crate::supervisor;
@@ -109,9 +108,12 @@ fn stop_lost(
 ) -> Result<Session> {
     let name = session.name.as_str();
     let grace = grace.unwrap_or(Duration::from_secs(session.stop_grace_secs));
+    let runner = crate::runner::for_session(state, session)?;
     if let Some(agent) = &session.processes.agent {
-        LocalRunner.terminate(agent, grace);
+        runner.terminate(agent, grace);
     }
+    // What the runner left (a container) goes with the agent.
+    runner.clean_up()?;
     let why = match reason {
         Some(r) => format!("{r}, after its supervisor was lost"),
         None => "stopped by 'git agent stop' after its supervisor was lost".to_owned(),

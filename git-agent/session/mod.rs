@@ -19,6 +19,7 @@ mod changes;
 pub mod outcome;
 mod parts;
 mod run;
+mod runner;
 mod sandbox;
 mod state;
 
@@ -29,6 +30,7 @@ pub use parts::{
     Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,
 };
 pub use run::{CommitOutcome, Exit, Run, RunKind, StopRequest};
+pub use runner::{ContainerRecord, PluginRecord, RunnerRecord, SshRecord, Workspace};
 pub use sandbox::{InForce, Request as SandboxRequest, Setting as SandboxSetting};
 pub use state::State;
 
@@ -147,6 +149,9 @@ pub struct Session {
     /// The pending automatic resume after a rate or usage limit (`rate-limited`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    /// Where its agent runs, when not on this machine as a local process group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerRecord>,
 }
 
 impl Session {

@@ -43,7 +43,8 @@ pub struct Request {
 /// The sandbox a run had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InForce {
-    /// `landlock`, `agent`, `off` or `none`.
+    /// `landlock`, `agent`, `runner` (the runner's own room: a container, another
+    /// machine), `off` or `none`.
     pub kind: String,
     /// In words, for `show` and `list`.
     pub detail: String,
@@ -55,6 +56,6 @@ pub struct InForce {
 impl InForce {
     /// True if some sandbox confined the agent's writes.
     pub fn confined(&self) -> bool {
-        matches!(self.kind.as_str(), "landlock" | "agent")
+        matches!(self.kind.as_str(), "landlock" | "agent" | "runner")
     }
 }

@@ -24,7 +24,7 @@ use crate::agents::output::{self, Event, Format, Outcome};
 use crate::agents::pricing::{self, Estimate, Prices};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
-use crate::runner::{LaunchSpec, Launched, LocalRunner, Runner};
+use crate::runner::{LaunchSpec, Launched, Runner};
 use crate::sandbox::InForce;
 use crate::session::{Exit, Run, Session, State};
 use crate::state::StateDir;
@@ -71,7 +71,11 @@ pub(super) fn run_once(
     let (mut log, log_offset) = open_log(state, name)?;
     // Taken before the agent starts: a report it makes in its first moments is a new one.
     let status_file = StatusFile::at(state.status_path(name));
-    let (launched, in_force, spec_sandboxed) = match launch(state, session, &run) {
+    let runner = match crate::runner::for_session(state, session) {
+        Ok(runner) => runner,
+        Err(err) => return Ok(RunEnd::ended(State::Failed, &format!("{err:#}"))),
+    };
+    let (launched, in_force, spec_sandboxed) = match launch(state, session, &run, &*runner) {
         Ok(started) => started,
         Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),
     };
@@ -85,12 +89,18 @@ pub(super) fn run_once(
     }
     let (mut watched, outcome) = follow_agent(
         &mut follow,
-        launched,
+        (&*runner, launched),
         spec_sandboxed,
         status_file,
         (&prices, outcome),
         ownership.as_mut(),
     )?;
+    // What a runner elsewhere made comes back to the branch and worktree here first: the
+    // end is recorded (and the leftovers committed) on what the agent made.
+    if let Err(err) = runner.collect() {
+        let reason = format!("the agent's work could not be brought back: {err:#}");
+        watched.stopped.get_or_insert((State::Failed, reason));
+    }
     // An edit made (and maybe committed) since the last look, before the leftovers commit.
     if let Some(ownership) = &mut ownership {
         ownership.look_now(state, session);
@@ -109,11 +119,17 @@ fn launch(
     state: &StateDir,
     session: &Session,
     run: &Run,
+    runner: &dyn Runner,
 ) -> std::result::Result<(Launched, InForce, bool), String> {
     let name = session.name.as_str();
     let mut env = agent_env(state, session, run);
     let mut args = run.args.clone();
-    let (sandbox, in_force) = match sandbox_for(state, session, crate::sandbox::Purpose::Agent) {
+    let sandboxed = if runner.wants_sandbox() {
+        sandbox_for(state, session, crate::sandbox::Purpose::Agent)
+    } else {
+        Ok(Sandboxed::by_runner(session))
+    };
+    let (sandbox, in_force) = match sandboxed {
         Ok(Sandboxed {
             writable,
             in_force,
@@ -139,7 +155,7 @@ fn launch(
         sandbox,
     };
     let spec_sandboxed = spec.sandbox.is_some();
-    match LocalRunner.launch(&spec) {
+    match runner.launch(&spec) {
         Ok(l) => Ok((l, in_force, spec_sandboxed)),
         Err(err) => Err(format!("could not start the agent: {err:#}")),
     }
@@ -193,7 +209,7 @@ fn record_reports(
 /// run's outcome (flushed to the record as it changes), its status reports recorded.
 fn follow_agent(
     follow: &mut Follow<'_>,
-    launched: Launched,
+    (runner, launched): (&dyn Runner, Launched),
     spec_sandboxed: bool,
     mut status_file: StatusFile,
     (prices, outcome): (&Prices, Outcome),
@@ -223,6 +239,7 @@ fn follow_agent(
     let (started, mut released) = (Instant::now(), !session.limits.start_serially);
     let watched = watch(
         follow,
+        runner,
         launched,
         |is_err, text| {
             if spec_sandboxed && text.trim_end() == sandbox_noise {
@@ -414,6 +431,26 @@ pub struct Sandboxed {
     pub in_force: crate::sandbox::InForce,
     /// The private temporary folder (the `TMPDIR` of a sandboxed run).
     pub tmp: PathBuf,
+}
+
+impl Sandboxed {
+    /// No sandbox of ours: the runner's own room confines the agent (a container, another
+    /// machine); the shared temporary folder is not the agent's to see.
+    fn by_runner(session: &Session) -> Self {
+        let where_ = session.runner.as_ref().map_or_else(
+            || "its runner".to_owned(),
+            crate::session::RunnerRecord::label,
+        );
+        Self {
+            writable: None,
+            in_force: crate::sandbox::InForce {
+                kind: "runner".into(),
+                detail: format!("{where_}: the runner's own room"),
+                writable: Vec::new(),
+            },
+            tmp: std::env::temp_dir(),
+        }
+    }
 }
 
 fn flush_outcome(state: &StateDir, name: &str, outcome: &Outcome) -> Result<()> {

@@ -141,8 +141,10 @@ fn run_steps(follow: &mut Follow<'_>, plan: Plan) -> Result<(Option<RunEnd>, Opt
                 break;
             }
         };
+        // The setup hook runs here, whatever runs the agent: it prepares the worktree.
         let watched = watch(
             follow,
+            &LocalRunner,
             launched,
             |_, line| {
                 if !line.trim().is_empty() {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
 
-use crate::runner::{LocalRunner, Runner};
+use crate::runner::Runner;
 use crate::session::{Exit, Session, State};
 use crate::state::StateDir;
 use crate::state::status;
@@ -112,6 +112,7 @@ pub(super) struct Watched {
 /// the rest of its output drained.
 pub(super) fn watch(
     follow: &mut Follow<'_>,
+    runner: &dyn Runner,
     launched: crate::runner::Launched,
     mut on_line: impl FnMut(bool, &str) -> Result<()>,
     mut on_tick: impl FnMut() -> Result<Option<(State, String)>>,
@@ -124,7 +125,6 @@ pub(super) fn watch(
         timeout_at,
     } = *follow;
     let name = session.name.as_str();
-    let runner = LocalRunner;
     let process = launched.process.clone();
     let (tx, rx) = mpsc::channel();
     for (reader, is_err) in [(launched.stdout, false), (launched.stderr, true)] {

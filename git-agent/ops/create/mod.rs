@@ -149,6 +149,9 @@ pub struct Running {
     /// The prices of models' tokens (`agent.price.*`), to refuse a budget that could not be
     /// held; the supervisor reads them again when a run starts.
     pub prices: crate::agents::pricing::Prices,
+    /// Where the agents run (`--runner`, `agent.runner`); `None` here, as a local process
+    /// group.
+    pub runner: Option<crate::session::RunnerRecord>,
 }
 
 impl Running {
@@ -212,11 +215,19 @@ impl Running {
             sandbox,
             limits,
             prices,
+            runner: None,
         })
     }
 }
 
 impl Running {
+    /// With the runner `new` chose ([`crate::runner::choose`]).
+    #[must_use]
+    pub fn run_by(mut self, runner: Option<crate::session::RunnerRecord>) -> Self {
+        self.runner = runner;
+        self
+    }
+
     /// With `new --max-parallel` and `--budget` (a flag wins over `agent.budget`). A budget
     /// is refused up front for an agent that reports neither cost nor tokens, and for one
     /// that reports only tokens on a model whose price is not known: it could not be held.
@@ -309,6 +320,7 @@ impl Request {
             ref sandbox,
             ref limits,
             prices: _,
+            ref runner,
         } = self.running;
         let (attach, me, repo_path) = (self.attach, &self.creator, &self.repo_path);
         let spec = plan.profile.spec(plan.program.clone());
@@ -390,6 +402,7 @@ impl Request {
             },
             queued_at: None,
             retry: None,
+            runner: runner.clone(),
         }
     }
 }

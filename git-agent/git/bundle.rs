@@ -1,0 +1,139 @@
+//! Moving a session's branch to and from a runner that has no view of this repository (a
+//! container's own clone, a runner plugin, another machine): out as a git bundle of the
+//! branch, back as a bundle (or a fetch) that is checked before anything here moves.
+//!
+//! Invariants: what comes back is verified (`git bundle verify`), fetched with
+//! `transfer.fsckObjects`, into a ref of our own (`refs/agent-incoming/<name>`), and must
+//! descend from the branch as it was sent; the branch and its worktree then move by a
+//! fast-forward made *in the worktree* (`git merge --ff-only`), which refuses rather than
+//! overwrite anything there. A result that cannot be brought in stays under its incoming ref,
+//! and the error names it: nothing the agent made is lost, nothing of the user's is touched.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::Failure;
+use crate::git::repo::Repo;
+use crate::git::worktree_dir::WorktreeDir;
+use crate::session::Session;
+
+/// Where a result waits before it is brought to the branch.
+pub fn incoming_ref(name: &str) -> String {
+    format!("refs/agent-incoming/{name}")
+}
+
+/// Writes a bundle of the session's branch (its history up to its tip) to `path`; returns the
+/// tip bundled.
+pub fn create(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
+    let tip = repo
+        .branch_tip(&session.branch)?
+        .ok_or_else(|| Failure::fatal(format!("the branch {} is gone", session.branch)))?
+        .to_string();
+    repo.git()
+        .args(["bundle", "create", "--quiet"])
+        .arg(path)
+        .arg(format!("refs/heads/{}", session.branch))
+        .run()?;
+    Ok(tip)
+}
+
+/// Checks the bundle at `path` and fetches its `refs/heads/<branch>` into the session's
+/// incoming ref; returns the commit.
+pub fn fetch(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
+    repo.git()
+        .args(["bundle", "verify", "--quiet"])
+        .arg(path)
+        .run()
+        .map_err(|e| {
+            Failure::fatal(format!(
+                "the result of {} is not a bundle git can use: {e:#}",
+                session.name
+            ))
+        })?;
+    fetch_from(repo, session, &path.to_string_lossy())
+}
+
+/// Fetches `refs/heads/<branch>` from `source` (a bundle, a URL) into the session's incoming
+/// ref, objects checked; returns the commit.
+pub fn fetch_from(repo: &Repo, session: &Session, source: &str) -> Result<String> {
+    let incoming = incoming_ref(&session.name);
+    repo.git()
+        .args([
+            "-c",
+            "transfer.fsckObjects=true",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            source,
+        ])
+        .arg(format!("+refs/heads/{}:{incoming}", session.branch))
+        .run()?;
+    let out = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{incoming}^{{commit}}"))
+        .run()?;
+    Ok(out.trim().to_owned())
+}
+
+/// Moves the session's branch and worktree to `commit` (in the object store already): a
+/// fast-forward in the worktree, refused (the result kept under its incoming ref) when the
+/// branch is not an ancestor of it or the worktree is in the way. True if anything moved.
+pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> {
+    let incoming = incoming_ref(&session.name);
+    let tip = repo
+        .branch_tip(&session.branch)?
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    if tip == commit {
+        delete_incoming(repo, &incoming, commit);
+        return Ok(false);
+    }
+    let descends = repo
+        .git()
+        .args(["merge-base", "--is-ancestor", &tip, commit])
+        .status()
+        .is_ok_and(|s| s.success());
+    let keep_hint = format!("the agent's work is kept as {incoming} ({commit})");
+    if !descends {
+        return Err(Failure::fatal(format!(
+            "the branch {} moved here while the agent worked elsewhere",
+            session.branch
+        ))
+        .hint(keep_hint)
+        .hint(format!("merge it by hand: git merge {incoming}"))
+        .into());
+    }
+    crate::git::link::guard(session)?;
+    // No hook runs: this is not the user's merge, and nothing may run what the agent wrote.
+    WorktreeDir::new(&session.worktree)
+        .git()
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "merge",
+            "--ff-only",
+            "--quiet",
+            commit,
+        ])
+        .run()
+        .map_err(|e| {
+            Failure::fatal(format!(
+                "could not bring the agent's work into {}: {e:#}",
+                session.worktree.display()
+            ))
+            .hint(keep_hint.clone())
+        })?;
+    delete_incoming(repo, &incoming, commit);
+    Ok(true)
+}
+
+/// Deletes the incoming ref if it still points at `commit` (compare-and-delete).
+fn delete_incoming(repo: &Repo, incoming: &str, commit: &str) {
+    let _ = repo
+        .git()
+        .args(["update-ref", "-d", incoming, commit])
+        .run();
+}

@@ -1,0 +1,122 @@
+//! Runners start an agent and let the supervisor watch and stop it.
+//!
+//! This is the seam of DESIGN.md §4: a runner takes the prepared worktree, argv and
+//! environment and reports the process, its exit, and its output (as streams the supervisor
+//! reads, logs and parses). [`local`] runs the agent as a local process group; the others
+//! are chosen by the session's [`RunnerRecord`] ([`for_session`]).
+//!
+//! Invariants, whatever the runner:
+//! - the result is commits on the session's branch in the local repository, in its worktree
+//!   ([`Runner::collect`] brings them back before the run's end is recorded);
+//! - the process a runner reports ([`Launched::process`]) is a local process group of ours
+//!   that lives exactly as long as the agent does (the agent itself, or the client that
+//!   follows it: `docker run`, `ssh`, a plugin), so liveness is judged as for a local agent;
+//! - a runner touches only what it started (its containers carry our labels).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use nix::sys::signal::Signal;
+
+use crate::procs::ProcessRef;
+use crate::session::{Exit, RunnerRecord, Session};
+use crate::state::StateDir;
+
+mod local;
+
+pub use local::LocalRunner;
+
+/// Everything needed to start an agent.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The agent's worktree.
+    pub cwd: PathBuf,
+    /// Added to the (scrubbed) inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Fed to the agent's stdin; `None` means stdin is closed (`/dev/null`), which matters:
+    /// some CLIs (codex, opencode) wait for EOF on an open stdin pipe.
+    pub stdin: Option<PathBuf>,
+    /// The write sandbox: the only paths beneath which the agent may write (`None`: no
+    /// sandbox of ours). See `crate::sandbox`.
+    pub sandbox: Option<Vec<PathBuf>>,
+}
+
+/// A started agent.
+pub struct Launched {
+    pub process: ProcessRef,
+    /// What the agent prints.
+    pub stdout: Box<dyn Read + Send>,
+    pub stderr: Box<dyn Read + Send>,
+    /// Blocks until the agent exits.
+    pub wait: Box<dyn FnOnce() -> Result<Exit> + Send>,
+}
+
+/// Starts and controls agents.
+pub trait Runner {
+    /// Starts the agent; returns as soon as it runs.
+    fn launch(&self, spec: &LaunchSpec) -> Result<Launched>;
+    /// Sends a signal to everything the agent started. False if nothing of it is left.
+    fn signal(&self, process: &ProcessRef, sig: Signal) -> bool;
+    /// True while anything the agent started still runs.
+    fn is_running(&self, process: &ProcessRef) -> bool;
+    /// Stops everything the agent started: SIGTERM, `grace`, SIGKILL.
+    fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool;
+    /// Whether the agent needs our write sandbox around it ([`LaunchSpec::sandbox`]): a
+    /// runner whose agent runs elsewhere (a container, another machine) is its own room.
+    fn wants_sandbox(&self) -> bool {
+        true
+    }
+    /// After the agent exited, before its end is recorded: brings what it made back to the
+    /// session's branch and worktree here (nothing to do where it worked in the worktree).
+    fn collect(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Removes what the runner left of the session (a container), for `rm`, `doctor` and
+    /// crash recovery; never anything it did not start.
+    fn clean_up(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The runner of `session`, as its record names it; an error for a kind this build cannot
+/// run (a record written by a newer one).
+pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner>> {
+    let _ = state;
+    match &session.runner {
+        None => Ok(Box::new(LocalRunner)),
+        Some(other) => Err(crate::error::Failure::fatal(format!(
+            "this build of git-agent cannot run {}'s agent (runner {})",
+            session.name,
+            other.label()
+        ))
+        .hint("update git-agent, or start the task again with another --runner")
+        .into()),
+    }
+}
+
+/// The runner `new` records: `--runner` (`flag`), else `agent.runner`; `None` for the local
+/// one (`local`, or nothing set).
+pub fn choose(
+    config: &crate::git::repo::Config,
+    flag: Option<&str>,
+) -> Result<Option<RunnerRecord>> {
+    let (spec, from) = match flag {
+        Some(f) => (f.to_owned(), "--runner"),
+        None => match config.string("agent.runner") {
+            Some(v) => (v, "agent.runner"),
+            None => return Ok(None),
+        },
+    };
+    match spec.as_str() {
+        "" | "local" => Ok(None),
+        other => Err(
+            crate::error::Failure::usage(format!("unknown runner '{other}' ({from})"))
+                .hint("the runners: local")
+                .into(),
+        ),
+    }
+}
