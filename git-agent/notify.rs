@@ -20,7 +20,10 @@
 //! - `agent.notifyCommand`, from git config only (`.git-agent.toml` cannot set it: a command
 //!   the repository defines would run unsandboxed on every transition), run as `sh -c` (the
 //!   user's own text), detached in its own process group, its output appended to
-//!   `agent/notify.log`. What it is told is in its environment only, never in its argv:
+//!   `agent/notify.log`. It may run for `agent.notifyTimeout` (default [`DEFAULT_TIMEOUT`]);
+//!   past that its process group is killed and `notify.log` says so. A detached
+//!   `git-agent __notify-run` enforces that ([`run_limited`]): the caller (a supervisor that
+//!   exits after announcing) waits for nothing. What it is told is in its environment only, never in its argv:
 //!   `GIT_AGENT_NAME` (the session; unset for a plan), `GIT_AGENT_PLAN` (the plan, also for
 //!   a plan's sessions), `GIT_AGENT_STATE`, `GIT_AGENT_MESSAGE` (what happened and what to
 //!   run next), `GIT_AGENT_REPO` (the repository's path).
@@ -42,6 +45,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use crate::git::repo::{Config, Repo};
 use crate::process::Cmd;
@@ -89,6 +93,13 @@ const VARS: &[&str] = &[
 /// Where the desktop notification's text reaches `git-agent __notify-desktop`.
 pub const SUMMARY_VAR: &str = "GIT_AGENT_NOTIFY_SUMMARY";
 pub const BODY_VAR: &str = "GIT_AGENT_NOTIFY_BODY";
+
+/// Where `git-agent __notify-run` finds the command and its time limit (milliseconds).
+pub const COMMAND_VAR: &str = "GIT_AGENT_NOTIFY_COMMAND";
+pub const TIMEOUT_VAR: &str = "GIT_AGENT_NOTIFY_TIMEOUT_MS";
+
+/// How long a notification command may run when `agent.notifyTimeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,7 +286,14 @@ fn send(state: &StateDir, config: &Config, notice: &Notice) {
         .string("agent.notifyCommand")
         .filter(|c| !c.trim().is_empty());
     if let Some(command) = &command {
-        let cmd = Cmd::new("sh").arg("-c").arg(command);
+        // Under its watchdog (which holds its time limit); without our own binary, bare.
+        let cmd = match crate::process::git_agent_exe() {
+            Ok(exe) => Cmd::new(exe)
+                .arg("__notify-run")
+                .env(COMMAND_VAR, command)
+                .env(TIMEOUT_VAR, timeout(config).as_millis().to_string()),
+            Err(_) => Cmd::new("sh").arg("-c").arg(command),
+        };
         detach(state, with_notice(cmd, notice));
     }
     if desktop_bus() {
@@ -328,6 +346,44 @@ fn detach(state: &StateDir, cmd: Cmd) {
     if let Ok(mut child) = cmd.spawn(Stdio::null(), out, err, true) {
         std::thread::spawn(move || child.wait());
     }
+}
+
+/// `agent.notifyTimeout`; [`DEFAULT_TIMEOUT`] where it is unset, zero or unreadable (`doctor`
+/// names a value it cannot read).
+fn timeout(config: &Config) -> Duration {
+    match config.duration("agent.notifyTimeout") {
+        Ok(Some(limit)) if !limit.is_zero() => limit,
+        _ => DEFAULT_TIMEOUT,
+    }
+}
+
+/// Runs notification command `command` (`sh -c`, stdout and stderr inherited) in a process
+/// group of its own for at most `limit`; past it the group gets SIGTERM, and SIGKILL a second
+/// later if the shell still runs. Whether it was killed. For `git-agent __notify-run` only:
+/// it blocks until the command ends or is killed.
+pub fn run_limited(command: &str, limit: Duration) -> anyhow::Result<bool> {
+    use nix::sys::signal::{Signal, killpg};
+    let mut child = Cmd::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env_remove(COMMAND_VAR)
+        .env_remove(TIMEOUT_VAR)
+        .spawn(Stdio::null(), Stdio::inherit(), Stdio::inherit(), true)?;
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    if rx.recv_timeout(limit).is_ok() {
+        return Ok(false);
+    }
+    // The shell is not reaped yet (no answer came): its pid, the group's id, is still ours.
+    let _ = killpg(group, Signal::SIGTERM);
+    if rx.recv_timeout(Duration::from_secs(1)).is_err() {
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = rx.recv_timeout(Duration::from_secs(1));
+    }
+    Ok(true)
 }
 
 /// A desktop session bus is there to take notifications.

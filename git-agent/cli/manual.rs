@@ -128,12 +128,13 @@ where each value comes from.
   squash, rebase, merge or ff-only (default squash); merge or rebase (default merge).
 * agent.cleanOlderThan
   What clean leaves alone: sessions that ended more recently than this.
-* agent.notify, agent.notify.on, agent.notifyCommand
+* agent.notify, agent.notify.on, agent.notifyCommand, agent.notifyTimeout
   Notifications when a session becomes waiting, failed, rate-limited, over-budget or done,
   and when a plan becomes blocked, failed, validated or landed: off silences them; the
   states that notify (commas or spaces); a command (sh -c, git config only) run with
   GIT_AGENT_NAME, GIT_AGENT_PLAN, GIT_AGENT_STATE, GIT_AGENT_MESSAGE, GIT_AGENT_REPO in its
-  environment. A desktop notification is shown where a D-Bus session bus exists.
+  environment, killed after agent.notifyTimeout (default 30s). A desktop notification is
+  shown where a D-Bus session bus exists.
 * agent.profile.NAME.command, .program, .arg, .resume, .prompt, .format, .leaves, .env,
 .permissionMode, .bypass
   An agent profile, or changes to a built-in one (see git agent profiles).

@@ -126,6 +126,9 @@ pub enum Command {
     /// Internal: one desktop notification, shown detached
     #[command(name = "__notify-desktop", hide = true)]
     NotifyDesktop(commands::notify_desktop::Args),
+    /// Internal: one notification command, under its time limit
+    #[command(name = "__notify-run", hide = true)]
+    NotifyRun(commands::notify_run::Args),
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -222,6 +225,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Supervise(args) => commands::supervise::run(ctx, args),
         Command::Sandbox(args) => commands::sandbox::run(ctx, args),
         Command::NotifyDesktop(args) => commands::notify_desktop::run(ctx, args),
+        Command::NotifyRun(args) => commands::notify_run::run(ctx, args),
         Command::External(argv) => commands::help::run_plugin(ctx, &argv),
     }
 }

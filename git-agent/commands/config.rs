@@ -61,6 +61,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "agent.notifyCommand",
         "none (a desktop notification where a session bus exists)",
     ),
+    ("agent.notifyTimeout", "30s"),
 ];
 
 /// Keys `.git-agent.toml` may set (project settings, approved before their commands run).

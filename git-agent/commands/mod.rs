@@ -19,6 +19,7 @@ pub mod logs;
 pub mod new;
 pub mod notify;
 pub mod notify_desktop;
+pub mod notify_run;
 pub mod path;
 pub mod pause;
 pub mod plan;

@@ -284,3 +284,71 @@ fn the_session_a_live_viewer_shows_is_not_notified() {
     assert!(calls_of(&env, "GIT_AGENT_NAME", "seen").is_empty());
     assert_eq!(states(&calls_of(&env, "GIT_AGENT_NAME", "other")), ["done"]);
 }
+
+/// Whether process `pid` is gone (a zombie not yet reaped counts: it runs nothing).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn a_hung_notify_command_is_killed_after_agent_notify_timeout_and_the_log_says_so() {
+    let env = TestEnv::new();
+    let pid_file = env.path("notify.pid");
+    env.git(&[
+        "config",
+        "--global",
+        "agent.notifyCommand",
+        &format!("echo $$ > '{}'; sleep 600", pid_file.display()),
+    ]);
+    env.git(&["config", "--global", "agent.notifyTimeout", "1s"]);
+    let started = Instant::now();
+    run_to_end(&env, "d", "write a.txt a");
+    // The supervisor announced and left; the command still runs, under its watchdog.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    env.wait_until("the command's pid", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n'))
+    });
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let log = env.state_dir().join("notify.log");
+    env.wait_until("the command killed and logged", || {
+        gone(&pid)
+            && std::fs::read_to_string(&log)
+                .is_ok_and(|l| l.contains("agent.notifyCommand killed after 1s"))
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// No session bus and no command: nothing is shown, and that is said once (a line in
+/// `notify.log`, and `git agent config` beside `agent.notifyCommand`), not once per notice.
+#[test]
+fn a_notification_that_goes_nowhere_is_said_once() {
+    let env = TestEnv::new();
+    run_to_end(&env, "d1", "write a.txt a");
+    run_to_end(&env, "f1", "exit 1");
+    run_to_end(&env, "d2", "write b.txt b");
+    std::thread::sleep(Duration::from_millis(400));
+    let log = std::fs::read_to_string(env.state_dir().join("notify.log")).unwrap();
+    let said = log
+        .lines()
+        .filter(|l| l.contains("a notification was not shown: no desktop session bus"))
+        .count();
+    assert_eq!(said, 1, "{log}");
+    let config = env.agent(&["config"]).ok();
+    assert!(
+        config.stdout.contains("notifications go nowhere"),
+        "{config}"
+    );
+}

@@ -18,6 +18,41 @@ pub struct Watch {
     bells: Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// `program args…` started in a new pseudo-terminal of `(rows, cols)` with the environment of
+/// `env`'s commands, in its repository: the child and the terminal's master side.
+fn spawn_in_pty(
+    env: &TestEnv,
+    program: &str,
+    args: &[&str],
+    (rows, cols): (u16, u16),
+) -> (
+    Box<dyn portable_pty::Child + Send + Sync>,
+    Box<dyn portable_pty::MasterPty + Send>,
+) {
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("a pseudo-terminal");
+    let template = env.command("git", &env.repo);
+    let mut cmd = CommandBuilder::new(program);
+    cmd.env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("TERM", "xterm-256color");
+    cmd.args(args);
+    cmd.cwd(&env.repo);
+    let child = pty.slave.spawn_command(cmd).expect("spawn watch");
+    drop(pty.slave);
+    (child, pty.master)
+}
+
 impl Watch {
     pub fn start(env: &TestEnv) -> Self {
         Self::start_sized(env, 24, 80)
@@ -25,33 +60,13 @@ impl Watch {
 
     /// Watch on a terminal of `rows` × `cols`.
     pub fn start_sized(env: &TestEnv, rows: u16, cols: u16) -> Self {
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("a pseudo-terminal");
-        let template = env.command("git", &env.repo);
-        let mut cmd = CommandBuilder::new("git");
-        cmd.env_clear();
-        for (k, v) in template.get_envs() {
-            if let Some(v) = v {
-                cmd.env(k, v);
-            }
-        }
-        cmd.env("TERM", "xterm-256color");
-        cmd.args(["agent", "watch"]);
-        cmd.cwd(&env.repo);
-        let child = pty.slave.spawn_command(cmd).expect("spawn watch");
-        drop(pty.slave);
+        let (child, master) = spawn_in_pty(env, "git", &["agent", "watch"], (rows, cols));
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
             rows.try_into().unwrap(),
             cols.try_into().unwrap(),
             0,
         )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
+        let mut reader = master.try_clone_reader().unwrap();
         let sink = Arc::clone(&parser);
         let bells = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let rung = Arc::clone(&bells);
@@ -66,9 +81,9 @@ impl Watch {
                 sink.lock().unwrap().process(&buf[..n]);
             }
         });
-        let writer = pty.master.take_writer().unwrap();
+        let writer = master.take_writer().unwrap();
         // The master must outlive the child: closing it hangs up the terminal.
-        std::mem::forget(pty.master);
+        std::mem::forget(master);
         Self {
             child,
             writer,
@@ -275,6 +290,64 @@ fn watch_gives_the_terminal_back_on_quit() {
     let parser = watch.parser.lock().unwrap();
     assert!(!parser.screen().alternate_screen(), "alternate screen left");
     assert!(!parser.screen().hide_cursor(), "cursor shown again");
+}
+
+/// The terminal as `q` leaves it (see above) and no `agent/watching` left behind.
+fn assert_given_back(env: &TestEnv, watch: &Watch) {
+    // The last bytes may still be on their way.
+    std::thread::sleep(Duration::from_millis(200));
+    let parser = watch.parser.lock().unwrap();
+    assert!(!parser.screen().alternate_screen(), "alternate screen left");
+    assert!(!parser.screen().hide_cursor(), "cursor shown again");
+    assert!(
+        !env.state_dir().join("watching").exists(),
+        "watching is removed"
+    );
+}
+
+/// SIGTERM (a `kill`) ends watch as `q` does: the terminal given back, `agent/watching`
+/// removed (notifications resume), and exit 128 + 15 as git's.
+#[test]
+fn watch_gives_the_terminal_back_on_sigterm() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    let mut watch = Watch::start(&env);
+    watch.wait_for("d", |s| row(s, "d").is_some());
+    let watching = env.state_dir().join("watching");
+    env.wait_until("watching written", || watching.exists());
+    assert!(watch.parser.lock().unwrap().screen().alternate_screen());
+    let pid = watch_process(watch.child.process_id().unwrap());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(watch.exit_code(), 128 + 15);
+    assert_given_back(&env, &watch);
+}
+
+/// The terminal closed under watch (SIGHUP, every write failing from then on): watch ends
+/// quietly, without a panic (exit 128 + 1, not 101) or a hang, and removes `agent/watching`.
+#[test]
+fn watch_ends_cleanly_when_its_terminal_hangs_up() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "d", "t"], "print finished");
+    // `git-agent` itself, to see its own exit code (git would die of the SIGHUP too).
+    let (mut child, master) = spawn_in_pty(&env, "git-agent", &["watch"], (24, 80));
+    let watching = env.state_dir().join("watching");
+    env.wait_until("watch to show d", || watching.exists());
+    std::thread::sleep(Duration::from_millis(300));
+    drop(master); // its only descriptor: the terminal hangs up
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "watch did not exit on hang-up");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.exit_code(), 128 + 1);
+    assert!(!watching.exists(), "watching is removed");
 }
 
 #[test]

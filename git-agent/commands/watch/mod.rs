@@ -18,9 +18,9 @@
 //!   records only when they changed (or every [`model::RELOAD`]), and redraws at most once a
 //!   second unless something changed: no busy loop, no git lock taken.
 //! - The terminal is given back as it was (no alternate screen, cursor shown, raw mode off) on
-//!   `q`, Ctrl-C, an error and a panic ([`term`]).
+//!   `q`, Ctrl-C, an error, a panic, SIGTERM and SIGHUP (exit 128 + the signal) ([`term`]).
 //! - While a session is shown, `agent/watching` names it ([`crate::state::watching`]), so
-//!   notifications can leave it out; the file goes when watch quits.
+//!   notifications can leave it out; the file goes when watch quits (a signal included).
 //! - Without a terminal it refuses (exit 3), pointing at `list` and `events -f`.
 
 mod actions;
@@ -160,10 +160,16 @@ pub fn run(ctx: &mut Ctx<'_>, _args: Args) -> Result<u8> {
     }
     let repo = ctx.repo()?;
     let mut app = App::new(repo, ctx.cwd.clone())?;
+    let state = app.state.clone();
+    let signal = term::on_signal(move || watching::clear(&state))?;
     let mut terminal = term::enter()?;
     let result = event_loop(&mut terminal, &mut app);
-    term::leave();
+    term::close(terminal);
     watching::clear(&app.state);
+    // A signal ends watch as `q` does, whatever failed meanwhile (the terminal hung up).
+    if let Some(code) = signal.exit_code(result.is_err()) {
+        return Ok(code);
+    }
     result?;
     Ok(code::SUCCESS)
 }

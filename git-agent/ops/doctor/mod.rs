@@ -18,7 +18,8 @@
 //! - entries of `.git/worktrees/` a killed `git worktree add` of ours left half made;
 //! - records pointing at a worktree git-agent did not create for the session (the main
 //!   checkout, another tool's): never followed or adopted; `--fix` lets go of it;
-//! - notification settings it cannot read (`agent.notify`, `agent.notify.on`).
+//! - notification settings it cannot read (`agent.notify`, `agent.notify.on`,
+//!   `agent.notifyTimeout`).
 //!
 //! Never a repository-wide `git worktree prune`; only the entries named here. Fixes run in
 //! an order that cannot dead-end (git's stale locks first, our worktree lock before removing

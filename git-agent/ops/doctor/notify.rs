@@ -4,7 +4,8 @@
 use super::Finding;
 use crate::git::repo::Config;
 
-/// A bad `agent.notify` value, or words in `agent.notify.on` that name no state.
+/// A bad `agent.notify` value, words in `agent.notify.on` that name no state, an
+/// `agent.notifyTimeout` that is no duration.
 pub(super) fn check_settings(config: &Config, findings: &mut Vec<Finding>) {
     if config.boolean("agent.notify").is_err() {
         let value = config.string("agent.notify").unwrap_or_default();
@@ -13,6 +14,16 @@ pub(super) fn check_settings(config: &Config, findings: &mut Vec<Finding>) {
             None,
             format!(
                 "agent.notify = '{value}' is not on or off: no notification is sent (git config agent.notify on)"
+            ),
+        ));
+    }
+    if let Err(err) = config.duration("agent.notifyTimeout") {
+        findings.push(Finding::new(
+            "notify-config",
+            None,
+            format!(
+                "agent.notifyTimeout: {}: a notification command is given the default 30s",
+                crate::error::Report::from_error(&err).message
             ),
         ));
     }
