@@ -249,17 +249,18 @@ fn main() {
     }
 
     eprintln!("measuring git agent watch for {} s…", o.seconds);
-    let watch = Pty::start(&w, &repo, &["git", "agent", "watch"]);
+    let mut watch = Pty::start(&w, &repo, &["git", "agent", "watch"]);
     cleanup.started(watch.pid());
     let shown = format!("{} session(s)", o.sessions);
     watch.wait_for("watch to show the sessions", |s| s.contains(&shown));
     let ours = idle_share(watch.pid(), o.seconds);
     cleanup.stop(watch.pid());
+    let _ = watch.child.wait();
 
     let mut rows = Vec::new();
     eprintln!("measuring the polling loop for {} s…", o.seconds);
     let script = "while true; do git agent list >/dev/null; sleep 1; done";
-    let sh = w
+    let mut sh = w
         .cmd("sh", &repo)
         .args(["-c", script])
         .spawn(Stdio::null(), Stdio::null(), Stdio::null(), true)
@@ -270,10 +271,11 @@ fn main() {
         idle_share(sh.id(), o.seconds),
     ));
     cleanup.stop(sh.id());
+    let _ = sh.wait();
 
     if which::which("watch").is_ok() {
         eprintln!("measuring watch -n1 git agent list for {} s…", o.seconds);
-        let procps = Pty::start(&w, &repo, &["watch", "-n1", "git", "agent", "list"]);
+        let mut procps = Pty::start(&w, &repo, &["watch", "-n1", "git", "agent", "list"]);
         cleanup.started(procps.pid());
         procps.wait_for("watch -n1 to show the sessions", |s| s.contains("s00"));
         rows.push((
@@ -281,6 +283,7 @@ fn main() {
             idle_share(procps.pid(), o.seconds),
         ));
         cleanup.stop(procps.pid());
+        let _ = procps.child.wait();
     } else {
         eprintln!("(no `watch` installed: its row is left out)");
     }
