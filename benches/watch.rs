@@ -12,9 +12,10 @@
 //! - `watch -n1 git agent list` (procps' `watch`, in the same pseudo-terminal size), if
 //!   installed.
 //!
-//! Options: `--seconds N` (default 10), `--sessions N` (20), `--files N` (1000, the
-//! repository's size), `--dir DIR` (where to build; default a temporary folder, removed
-//! afterwards). Every agent is stopped at the end, also when the bench fails.
+//! Options: `--seconds N` (default 30: `/proc` counts CPU time in ticks of 10 ms, so 10 s
+//! resolve only 0.1% of a core, about what watch uses idle), `--sessions N` (20), `--files N`
+//! (1000, the repository's size), `--dir DIR` (where to build; default a temporary folder,
+//! removed afterwards). Every agent is stopped at the end, also when the bench fails.
 //!
 //! Linux only (`/proc`).
 
@@ -43,7 +44,7 @@ struct Opts {
 
 fn opts() -> Opts {
     let mut o = Opts {
-        seconds: 10,
+        seconds: 30,
         sessions: 20,
         files: 1000,
         dir: None,
@@ -201,13 +202,18 @@ fn tree_ticks(root: u32) -> u64 {
     total
 }
 
+/// The unit of `/proc`'s CPU times (USER_HZ).
+fn ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64
+}
+
 /// The share of one core `root`'s tree used over `seconds` (after 2 s to settle), in percent.
 fn idle_share(root: u32, seconds: u64) -> f64 {
     std::thread::sleep(Duration::from_secs(2));
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .unwrap_or(100) as f64;
+    let hz = ticks_per_second();
     let before = tree_ticks(root);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
@@ -288,12 +294,15 @@ fn main() {
         eprintln!("(no `watch` installed: its row is left out)");
     }
 
+    let hz = ticks_per_second();
     println!();
     println!(
-        "idle CPU over {} s, {} sessions ({running} running, {} ended), share of one core:",
+        "idle CPU over {} s, {} sessions ({running} running, {} ended), share of one core \
+         (resolution {:.3}%: CPU time counts in ticks of 1/{hz} s; raise --seconds for finer):",
         o.seconds,
         o.sessions,
-        o.sessions - running
+        o.sessions - running,
+        100.0 / (hz * o.seconds as f64),
     );
     println!();
     println!("| what | git agent watch | floor | floor is | ratio | target |");
