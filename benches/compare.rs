@@ -12,10 +12,14 @@
 //! Options: `--files N` (default 10000), `--sessions N` (50), `--new-files N` (50000; 0 skips
 //! `new`), `--runs N` (7), `--repo PATH` (a local clone to use instead of a synthetic one),
 //! `--dir DIR` (where to build; default a temporary folder, removed afterwards).
+//!
+//! The idle CPU of `git agent watch` against a polling loop is `cargo bench --bench watch`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use git_agent::process::Cmd;
+mod common;
+
+use common::{World, synthetic};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -54,88 +58,23 @@ fn opts() -> Opts {
     o
 }
 
-/// The environment every command runs in: our binaries first on PATH, a private HOME.
-struct World {
-    root: PathBuf,
-    path: String,
-    home: PathBuf,
-}
-
-impl World {
-    /// A command through the project's process wrapper (stdin closed), in this world.
-    fn cmd(&self, program: &str, dir: &Path) -> Cmd {
-        Cmd::new(program)
-            .current_dir(dir)
-            .env("PATH", &self.path)
-            .env("HOME", &self.home)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-    }
-
-    fn sh(&self, dir: &Path, script: &str) {
-        let out = self
-            .cmd("sh", dir)
-            .args(["-c", script])
-            .output()
-            .expect("sh");
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn time(&self, dir: &Path, script: &str) -> Duration {
-        let start = Instant::now();
-        let out = self
-            .cmd("sh", dir)
-            .args(["-c", script])
-            .output()
-            .expect("sh");
-        let took = start.elapsed();
-        // Exit 1 is a result for some (conflicts found); anything else is a broken bench.
-        assert!(
-            out.status.code().is_some_and(|c| c <= 1),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        took
-    }
+/// Runs `script` through `sh -c` in `dir`; how long it took.
+fn time(w: &World, dir: &Path, script: &str) -> Duration {
+    let start = Instant::now();
+    let out = w.cmd("sh", dir).args(["-c", script]).output().expect("sh");
+    let took = start.elapsed();
+    // Exit 1 is a result for some (conflicts found); anything else is a broken bench.
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
-}
-
-/// A repository of `files` files in folders of 100, one commit, written with fast-import.
-fn synthetic(w: &World, dir: &Path, files: usize) {
-    w.sh(&w.root, &format!("git init -q -b main '{}'", dir.display()));
-    let mut stream = String::new();
-    stream
-        .push_str("commit refs/heads/main\ncommitter Bench <b@b> 1700000000 +0000\ndata 4\ninit\n");
-    for i in 0..files {
-        let content: String = (0..20).map(|l| format!("line {l} of file {i}\n")).collect();
-        stream.push_str(&format!(
-            "M 100644 inline src/d{:03}/f{:03}.txt\ndata {}\n{content}\n",
-            i / 100,
-            i % 100,
-            content.len()
-        ));
-    }
-    let out = w
-        .cmd("git", dir)
-        .args(["fast-import", "--quiet"])
-        .output_with_input(stream.as_bytes())
-        .expect("fast-import");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    w.sh(dir, "git reset -q --hard main && git gc -q");
 }
 
 struct Row {
@@ -158,8 +97,8 @@ fn compare(
     let (mut a, mut b) = (Vec::new(), Vec::new());
     // One warm-up each.
     if prepare.is_none() {
-        w.time(dir, ours);
-        w.time(dir, floor);
+        time(w, dir, ours);
+        time(w, dir, floor);
     }
     for i in 0..runs {
         if let Some(p) = prepare {
@@ -178,14 +117,14 @@ fn compare(
         };
         if i % 2 == 0 {
             settle();
-            a.push(w.time(dir, &ours));
+            a.push(time(w, dir, &ours));
             settle();
-            b.push(w.time(dir, &floor));
+            b.push(time(w, dir, &floor));
         } else {
             settle();
-            b.push(w.time(dir, &floor));
+            b.push(time(w, dir, &floor));
             settle();
-            a.push(w.time(dir, &ours));
+            a.push(time(w, dir, &ours));
         }
     }
     (median(a), median(b))
@@ -193,44 +132,9 @@ fn compare(
 
 fn main() {
     let o = opts();
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_git-agent"));
-    let bin_dir = bin.parent().unwrap().to_owned();
-    let tmp = tempfile::Builder::new()
-        .prefix("git-agent-bench-")
-        .tempdir_in(o.dir.clone().unwrap_or_else(std::env::temp_dir))
-        .expect("tempdir");
-    let root = tmp.path().canonicalize().unwrap();
-    let home = root.join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(
-        home.join(".gitconfig"),
-        "[user]\n\tname = Bench\n\temail = bench@example.com\n[agent]\n\tallowTemp = true\n[advice]\n\tdetachedHead = false\n",
-    )
-    .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let w = World {
-        root: root.clone(),
-        path,
-        home,
-    };
-    let git_version = String::from_utf8_lossy(
-        &w.cmd("git", &root)
-            .arg("--version")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .trim()
-    .to_owned();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "git-agent {} vs {git_version}, {cores} cores",
-        env!("CARGO_PKG_VERSION")
-    );
+    let (tmp, w) = World::new(o.dir.as_deref());
+    let root = w.root.clone();
+    w.banner();
 
     let repo = match &o.repo {
         Some(r) => {

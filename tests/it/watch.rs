@@ -366,66 +366,6 @@ fn watch_without_a_terminal_points_at_list_and_events() {
     assert!(out.stderr.contains("git agent events -f"), "{out}");
 }
 
-/// User plus system CPU time of process `pid` so far, in clock ticks (`/proc/PID/stat`).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-/// The `git-agent` process git started for `watch` (git runs it as a child).
-fn watch_process(git: u32) -> u32 {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let ppid = stat[close + 2..].split_whitespace().nth(1);
-        if ppid == Some(&git.to_string()) && stat.contains("(git-agent)") {
-            return pid;
-        }
-    }
-    git // git exec'd it
-}
-
-/// Idle CPU of watch with 20 sessions (half running, half done) over 10 s: under 2% of one
-/// core. Slow, so run on demand: `cargo test --test it watch_idle -- --ignored --nocapture`.
-#[test]
-#[ignore = "takes 10 s of measuring; run on demand"]
-fn watch_idle_cpu_with_twenty_sessions() {
-    let env = TestEnv::new();
-    for i in 0..20 {
-        let script = if i % 2 == 0 {
-            "wait-for never"
-        } else {
-            "print done"
-        };
-        env.spawn(&["--name", &format!("s{i:02}"), "t"], script);
-    }
-    let watch = Watch::start(&env);
-    watch.wait_for("the sessions", |s| s.contains("20 session(s)"));
-    std::thread::sleep(Duration::from_secs(2)); // the start-up is not idling
-    let pid = watch_process(watch.child.process_id().unwrap());
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let before = cpu_ticks(pid);
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_secs(10));
-    let used = (cpu_ticks(pid) - before) as f64 / ticks_per_second;
-    let share = used / start.elapsed().as_secs_f64() * 100.0;
-    eprintln!("watch idle with 20 sessions: {used:.2} s CPU in 10 s = {share:.2}% of one core");
-    assert!(share < 2.0, "{share:.2}% of one core");
-    for i in (0..20).step_by(2) {
-        env.agent(&["stop", &format!("s{i:02}")]).ok();
-    }
-}
-
 /// The bell rings once when a session comes to need the user (it failed), never for one that
 /// ends done.
 #[test]
