@@ -428,3 +428,22 @@ fn watch_shows_the_selected_sessions_diff_stat() {
     watch.keys("q");
     assert_eq!(watch.exit_code(), 0);
 }
+/// The `git-agent` process git started for `watch` (git runs it as a child).
+fn watch_process(git: u32) -> u32 {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let ppid = stat[close + 2..].split_whitespace().nth(1);
+        if ppid == Some(&git.to_string()) && stat.contains("(git-agent)") {
+            return pid;
+        }
+    }
+    git // git exec'd it
+}
