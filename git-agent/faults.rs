@@ -1,4 +1,4 @@
-//! Crash points for the reliability tests.
+//! Crash points (and panic points) for the reliability tests.
 //!
 //! Built with the `test-fakes` feature (test builds only: `cargo install` leaves it out),
 //! `GIT_AGENT_CRASH_AT=<point>` makes the process SIGKILL itself when it reaches `point`, as a
@@ -11,6 +11,19 @@ pub fn point(name: &str) {
     #[cfg(feature = "test-fakes")]
     if std::env::var("GIT_AGENT_CRASH_AT").is_ok_and(|v| v == name) {
         let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    }
+    #[cfg(not(feature = "test-fakes"))]
+    let _ = name;
+}
+
+/// A place where a panic must leave the user's terminal as it was (`watch`): built with
+/// `test-fakes`, `GIT_AGENT_PANIC_AT=<point>` panics there. Without the feature this is
+/// nothing.
+#[inline]
+pub fn panic_point(name: &str) {
+    #[cfg(feature = "test-fakes")]
+    if std::env::var("GIT_AGENT_PANIC_AT").is_ok_and(|v| v == name) {
+        panic!("a test asked for a panic at {name}");
     }
     #[cfg(not(feature = "test-fakes"))]
     let _ = name;

@@ -162,9 +162,24 @@ fn agent_exit_codes_and_signals_are_recorded() {
 #[test]
 fn wait_exits_zero_only_when_all_are_done() {
     let env = TestEnv::new();
-    env.spawn(&["--name", "a", "t"], "sleep 0.2");
-    env.spawn(&["--name", "b", "t"], "sleep 0.3");
+    // Both still running when `wait` starts, however slow the machine (`wait` without names
+    // waits for the running ones only); they end on their own a moment later.
+    let gate = env.path("go");
+    for name in ["a", "b"] {
+        env.spawn(
+            &["--name", name, "t"],
+            &format!("wait-for {}", gate.display()),
+        );
+    }
+    let go = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::write(gate, "").unwrap();
+        })
+    };
     let out = env.agent(&["wait"]).ok();
+    go.join().unwrap();
     assert_eq!(out.stdout.lines().count(), 2, "{out}");
 
     let nothing = env.agent(&["wait"]).ok();

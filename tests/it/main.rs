@@ -39,6 +39,7 @@ mod state_files;
 mod watch;
 mod watch_actions;
 mod watch_loop;
+mod watch_terminal;
 
 /// Every `.rs` file under `tests/it/` must be declared above (a forgotten file would
 /// silently never run).

@@ -13,6 +13,9 @@ use crate::support::TestEnv;
 pub struct Watch {
     child: Box<dyn portable_pty::Child + Send + Sync>,
     writer: Box<dyn std::io::Write + Send>,
+    /// The terminal's master side: it must outlive the child (closing it hangs up the
+    /// terminal).
+    master: Box<dyn portable_pty::MasterPty + Send>,
     pub parser: Arc<Mutex<vt100::Parser>>,
     /// BEL bytes watch wrote (its bell; it sets no window title, whose end could be one).
     bells: Arc<std::sync::atomic::AtomicUsize>,
@@ -82,14 +85,30 @@ impl Watch {
             }
         });
         let writer = master.take_writer().unwrap();
-        // The master must outlive the child: closing it hangs up the terminal.
-        std::mem::forget(master);
         Self {
             child,
             writer,
+            master,
             parser,
             bells,
         }
+    }
+
+    /// Resizes the terminal (watch gets SIGWINCH) and the emulator reading it.
+    pub fn resize(&mut self, rows: u16, cols: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        self.parser
+            .lock()
+            .unwrap()
+            .screen_mut()
+            .set_size(rows.try_into().unwrap(), cols.try_into().unwrap());
     }
 
     /// How many times watch rang the terminal's bell.
@@ -293,7 +312,7 @@ fn watch_gives_the_terminal_back_on_quit() {
 }
 
 /// The terminal as `q` leaves it (see above) and no `agent/watching` left behind.
-fn assert_given_back(env: &TestEnv, watch: &Watch) {
+pub fn assert_given_back(env: &TestEnv, watch: &Watch) {
     // The last bytes may still be on their way.
     std::thread::sleep(Duration::from_millis(200));
     let parser = watch.parser.lock().unwrap();

@@ -18,9 +18,12 @@
 //!   records only when they changed (or every [`model::RELOAD`]), and redraws at most once a
 //!   second unless something changed: no busy loop, no git lock taken.
 //! - The terminal is given back as it was (no alternate screen, cursor shown, raw mode off) on
-//!   `q`, Ctrl-C, an error, a panic, SIGTERM and SIGHUP (exit 128 + the signal) ([`term`]).
+//!   `q`, Ctrl-C, an error, a panic, SIGTERM and SIGHUP (exit 128 + the signal) ([`term`]). A
+//!   Ctrl-C while a review has the terminal is the review's: watch stays.
 //! - While a session is shown, `agent/watching` names it ([`crate::state::watching`]), so
-//!   notifications can leave it out; the file goes when watch quits (a signal included).
+//!   notifications can leave it out; the file goes when watch quits (a signal or a panic
+//!   included).
+//! - The worktrees are not looked at, but for the selected session's diff stat ([`stat`]).
 //! - Without a terminal it refuses (exit 3), pointing at `list` and `events -f`.
 
 mod actions;
@@ -162,10 +165,12 @@ pub fn run(ctx: &mut Ctx<'_>, _args: Args) -> Result<u8> {
     let mut app = App::new(repo, ctx.cwd.clone())?;
     let state = app.state.clone();
     let signal = term::on_signal(move || watching::clear(&state))?;
+    // `agent/watching` goes however watch ends, a panic included (dropped as it unwinds).
+    let watching = ClearWatching(app.state.clone());
     let mut terminal = term::enter()?;
     let result = event_loop(&mut terminal, &mut app);
     term::close(terminal);
-    watching::clear(&app.state);
+    drop(watching);
     // A signal ends watch as `q` does, whatever failed meanwhile (the terminal hung up).
     if let Some(code) = signal.exit_code(result.is_err()) {
         return Ok(code);
@@ -174,11 +179,21 @@ pub fn run(ctx: &mut Ctx<'_>, _args: Args) -> Result<u8> {
     Ok(code::SUCCESS)
 }
 
+/// Removes `agent/watching` when dropped.
+struct ClearWatching(StateDir);
+
+impl Drop for ClearWatching {
+    fn drop(&mut self) {
+        watching::clear(&self.0);
+    }
+}
+
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<()> {
     let mut drawn: Option<Instant> = None;
+    let interrupt = term::Interrupt::catch()?;
     loop {
         app.tick()?;
-        if app.quit {
+        if app.quit || interrupt.came() {
             return Ok(());
         }
         // The ages and run times tick: once a second at least.
@@ -197,13 +212,18 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> Result<
             // The review gets the terminal (its pager), watch gets it back after.
             term::suspend();
             app.message = Some(actions::review(&app.cwd, &name));
+            // A Ctrl-C meanwhile was the review's.
+            let _ = interrupt.came();
             term::resume(terminal)?;
             app.dirty = true;
             continue;
         }
         if event::poll(TICK)? {
             match event::read()? {
-                Event::Key(key) if key.kind != KeyEventKind::Release => keys::handle(app, key),
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    crate::faults::panic_point("watch:key");
+                    keys::handle(app, key);
+                }
                 Event::Resize(..) => app.dirty = true,
                 _ => {}
             }

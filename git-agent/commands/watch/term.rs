@@ -132,3 +132,22 @@ impl Caught {
         }
     }
 }
+
+/// SIGINT while watch has lent the terminal (a review and its pager, where Ctrl-C is the
+/// terminal's, not a key): it is the lent command's, and must not end watch. Raised
+/// otherwise (a `kill -INT`), it quits as `q` does. A handler, not SIG_IGN: a command
+/// watch starts gets the default back when it runs.
+pub struct Interrupt(Arc<std::sync::atomic::AtomicBool>);
+
+impl Interrupt {
+    pub fn catch() -> Result<Self> {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&flag))?;
+        Ok(Self(flag))
+    }
+
+    /// Whether one came since the last look (and forgets it).
+    pub fn came(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}

@@ -230,6 +230,11 @@ impl TestEnv {
         self.env.push((key.into(), value.into()));
     }
 
+    /// Leaves an environment variable out of every later command.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// A hermetic command.
     pub fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
         let mut cmd = Command::new(program);
