@@ -9,7 +9,7 @@
 //! - `signal`: passes TERM or KILL to the agent's group;
 //! - when the agent ends: commits what it left uncommitted, says `exited`; on `collect`
 //!   writes the result bundle and says `result`;
-//! - stdin ending (the supervisor is gone) while the agent runs: stops it, commits the
+//! - stdin ending (the supervisor is gone), or a SIGTERM to it, while the agent runs: stops it, commits the
 //!   leftovers and writes the result bundle anyway, then exits.
 //!
 //! For the tests, `GIT_AGENT_TESTPLUG_RESULT=garbage` (in its own environment) makes it
@@ -47,6 +47,15 @@ fn main() {
     let out: Out = Arc::new(Mutex::new(std::io::stdout()));
     let (tx, rx) = mpsc::channel();
     read_host(tx.clone());
+    // A TERM to us (the host stopping what is left of a lost supervisor's run) is the
+    // same as our stdin ending: the agent goes first.
+    let term = tx.clone();
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM]).unwrap();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = term.send(Event::HostGone);
+        }
+    });
     let Some(Event::Host(hello)) = rx.recv().ok() else {
         return;
     };

@@ -285,7 +285,7 @@ pub(super) fn wait(
     };
     let report = lock(&shared.report);
     match (&report.exit, &report.error) {
-        (Some(exit), _) => Ok(exit.clone()),
+        (Some(exit), _) => Ok(*exit),
         (None, Some(error)) => Err(anyhow!("{label}: {error}")),
         (None, None) => Err(anyhow!(
             "{label} ended ({}) without reporting the agent's exit",
