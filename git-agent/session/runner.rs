@@ -45,7 +45,12 @@ impl RunnerRecord {
                 )
             }
             Self::Ssh(s) => format!("ssh, {}", s.target),
-            Self::Plugin(p) => format!("plugin {} ({})", p.name, p.program.display()),
+            Self::Plugin(p) => match &p.handle {
+                Some(handle) => {
+                    format!("plugin {} ({}), run {handle}", p.name, p.program.display())
+                }
+                None => format!("plugin {} ({})", p.name, p.program.display()),
+            },
         }
     }
 }

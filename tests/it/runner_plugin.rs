@@ -104,6 +104,10 @@ fn a_session_runs_through_a_plugin_in_a_clone_of_its_own_and_lands_here() {
     assert!(messages[1]["env"].get("SECRET_TOKEN").is_none());
     assert_eq!(messages.last().unwrap()["type"], "collect");
 
+    let show = env.agent(&["show", "far"]).ok();
+    assert!(show.stdout.contains("plugin testplug ("), "{show}");
+    assert!(show.stdout.contains(", run testplug-"), "{show}");
+
     // Review and merge work as for any session.
     env.agent(&["review", "far", "--stat"]).ok();
     env.agent(&["merge", "far"]).ok();
