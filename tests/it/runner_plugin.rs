@@ -170,6 +170,35 @@ fn a_result_that_is_no_bundle_fails_the_run_and_leaves_the_branch_alone() {
 }
 
 #[test]
+fn a_plugin_that_cannot_start_the_run_fails_it_with_its_reason() {
+    let mut env = plugin_env();
+    env.set_env("GIT_AGENT_TESTPLUG_REFUSE", "no cluster at this address");
+    let base = rev(&env, "main");
+    let fake = env.fake("refused", "write a.txt x");
+    let mut args = vec!["new", "--runner", "testplug", "--name", "refused", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    let started = std::time::Instant::now();
+    let out = env.agent(&args).code(128);
+    assert!(
+        out.stderr
+            .contains("git-agent-runner-testplug could not start: no cluster at this address"),
+        "{out}"
+    );
+    // Told the run is over (its stdin closed), the plugin ended at once: nothing waited.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{out}"
+    );
+    assert_eq!(env.stored_state("refused"), "failed");
+    assert_eq!(rev(&env, "agent/refused"), base);
+    assert!(
+        env.calls()
+            .iter()
+            .all(|c| c["env"]["GIT_AGENT_NAME"] != "refused")
+    );
+}
+
+#[test]
 fn a_branch_moved_here_meanwhile_keeps_the_result_under_agent_incoming() {
     let env = plugin_env();
     let go = env.path("go");

@@ -13,7 +13,8 @@
 //!   leftovers and writes the result bundle anyway, then exits.
 //!
 //! For the tests, `GIT_AGENT_TESTPLUG_RESULT=garbage` (in its own environment) makes it
-//! write garbage instead of a bundle, and `GIT_AGENT_TESTPLUG_LOG=FILE` appends every message
+//! write garbage instead of a bundle, `GIT_AGENT_TESTPLUG_REFUSE=WHY` makes it answer `start`
+//! with that error, and `GIT_AGENT_TESTPLUG_LOG=FILE` appends every message
 //! it receives to FILE.
 
 #![allow(clippy::disallowed_methods)] // a test tool, not part of the product
@@ -118,6 +119,9 @@ fn run(
 ) -> Result<(), String> {
     if start["type"] != "start" {
         return Err("expected start".into());
+    }
+    if let Ok(why) = std::env::var("GIT_AGENT_TESTPLUG_REFUSE") {
+        return Err(why);
     }
     let text = |key: &str| start[key].as_str().unwrap_or_default().to_owned();
     let (branch, bundle, result) = (

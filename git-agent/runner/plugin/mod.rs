@@ -19,9 +19,9 @@ pub mod protocol;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
@@ -153,6 +153,25 @@ impl PluginRunner {
         })
     }
 
+    /// Ends a plugin that did not start the run, and says why.
+    fn give_up(&self, mut child: Child, process: &ProcessRef, why: &str) -> anyhow::Error {
+        // Its stdin closed, it ends by itself; a plugin that does not is stopped. It is
+        // reaped before its group is judged (a zombie still counts as a member).
+        self.shared.close();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            process.signal_group(Signal::SIGKILL);
+        }
+        let _ = child.wait();
+        process.signal_group(Signal::SIGKILL);
+        Failure::fatal(format!("{} could not start: {why}", self.label()))
+            .hint(format!("try it by hand: {}", self.plugin.program.display()))
+            .into()
+    }
+
     /// Records the plugin's name for the run.
     fn record_handle(&self, handle: &str) -> Result<()> {
         self.state.update(&self.session.name, |s| {
@@ -199,16 +218,7 @@ impl Runner for PluginRunner {
         };
         let handle = match started {
             Ok(handle) => handle,
-            Err(why) => {
-                self.shared.close();
-                process.terminate_group(Duration::from_secs(2));
-                let _ = child.wait();
-                return Err(
-                    Failure::fatal(format!("{} could not start: {why}", self.label()))
-                        .hint(format!("try it by hand: {}", self.plugin.program.display()))
-                        .into(),
-                );
-            }
+            Err(why) => return Err(self.give_up(child, &process, &why)),
         };
         self.record_handle(&handle)?;
         let (shared, label) = (Arc::clone(&self.shared), self.label());
@@ -258,8 +268,8 @@ impl Runner for PluginRunner {
     fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool {
         // A plugin whose stdin has ended stops the agent and hands back what it can by
         // itself: that gets the grace period before its group is signalled.
-        let deadline = std::time::Instant::now() + grace;
-        while process.group_is_ours() && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + grace;
+        while process.group_is_ours() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(25));
         }
         process.terminate_group(grace)
