@@ -280,3 +280,52 @@ fn an_unknown_runner_is_fatal_and_names_the_program() {
     assert!(out.stderr.contains("unknown runner '../bin/x'"), "{out}");
     assert!(!env.has_record("t"));
 }
+
+#[test]
+fn an_agents_own_output_is_read_through_the_plugin_and_a_follow_up_builds_on_the_first_run() {
+    let mut env = plugin_env();
+    env.install_fake("claude");
+    let script = env.script(
+        "agent",
+        "say Working\nwrite fix-$GIT_AGENT_RUN.txt fixed\nsay Done",
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.git(&[
+        "config",
+        "--add",
+        "agent.runner.env",
+        "GIT_AGENT_TEST_SCRIPT",
+    ]);
+    env.agent(&[
+        "new", "--runner", "testplug", "--agent", "claude", "--name", "c", "fix it",
+    ])
+    .ok();
+    let r = env.wait_state("c", "done");
+    // Claude's JSON came as `output` lines and was parsed as if it ran here.
+    let session_id = r["agent_session_id"].as_str().unwrap().to_owned();
+    assert!(session_id.starts_with("fake-session-"), "{r}");
+    assert_eq!(r["runs"][0]["outcome"]["usage"]["cost_usd"], 0.01);
+
+    // Run 2 starts from a bundle holding run 1's work, and resumes the conversation.
+    env.agent(&["send", "c", "more"]).ok();
+    env.wait_until("run 2 to end", || {
+        env.record("c")["runs"][1]["state"] == "done"
+    });
+    assert_eq!(env.git(&["show", "agent/c:fix-1.txt"]), "fixed\n");
+    assert_eq!(env.git(&["show", "agent/c:fix-2.txt"]), "fixed\n");
+    let calls: Vec<_> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c["env"]["GIT_AGENT_NAME"] == "c")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls[1]["argv"].to_string().contains(&session_id),
+        "{}",
+        calls[1]
+    );
+    assert_ne!(
+        calls[0]["cwd"], calls[1]["cwd"],
+        "each run in a fresh clone"
+    );
+}
