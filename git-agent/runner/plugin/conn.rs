@@ -68,6 +68,14 @@ impl Shared {
         lock(&self.input).take();
     }
 
+    /// Closes the plugin's stdin unless a write to it is under way (one blocked on a plugin
+    /// that does not read: killing the plugin ends it).
+    pub(super) fn close_unless_busy(&self) {
+        if let Ok(mut input) = self.input.try_lock() {
+            input.take();
+        }
+    }
+
     /// Waits for `started`: the handle, or why the plugin will not start.
     pub(super) fn started(&self, timeout: Duration) -> std::result::Result<String, String> {
         let deadline = Instant::now() + timeout;

@@ -157,7 +157,7 @@ impl PluginRunner {
     fn give_up(&self, mut child: Child, process: &ProcessRef, why: &str) -> anyhow::Error {
         // Its stdin closed, it ends by itself; a plugin that does not is stopped. It is
         // reaped before its group is judged (a zombie still counts as a member).
-        self.shared.close();
+        self.shared.close_unless_busy();
         let deadline = Instant::now() + Duration::from_secs(2);
         while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -208,14 +208,16 @@ impl Runner for PluginRunner {
             .context("the plugin's stderr is missing")?;
         self.shared.open(input);
         let streams = conn::follow(&self.shared, (&self.label(), &process), output, diagnostics)?;
-        let sent = self.shared.send(&ToPlugin::Hello {
-            version: protocol::VERSION,
-        }) && self.shared.send(&ToPlugin::Start(Box::new(start)));
-        let started = if sent {
-            self.shared.started(START_TIMEOUT)
-        } else {
-            Err("it did not read its start message".to_owned())
-        };
+        // Written from a thread: a plugin that never reads its stdin must not hold up the
+        // supervisor (it is given up on when it does not say `started` in time).
+        let (shared, start) = (Arc::clone(&self.shared), ToPlugin::Start(Box::new(start)));
+        std::thread::spawn(move || {
+            let hello = ToPlugin::Hello {
+                version: protocol::VERSION,
+            };
+            let _ = shared.send(&hello) && shared.send(&start);
+        });
+        let started = self.shared.started(START_TIMEOUT);
         let handle = match started {
             Ok(handle) => handle,
             Err(why) => return Err(self.give_up(child, &process, &why)),
