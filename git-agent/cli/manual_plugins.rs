@@ -55,8 +55,8 @@ Plugin to host:
   A line the agent printed, without its newline; stream is stdout or stderr. It is logged and
   read as the agent profile's output (cost, session id, errors), as for a local agent.
 * {\"type\":\"exited\",\"code\":0,\"signal\":null}
-  The agent ended: its exit code, or the number of the signal that killed it. Before saying
-  so, the plugin commits what the agent left uncommitted onto the branch (git add -A, a
+  The agent ended: its exit code, or the number of the signal that killed it. It comes
+  after the agent's last output line. Before saying so, the plugin commits what the agent left uncommitted onto the branch (git add -A, a
   commit of its own), as git-agent does for local agents: nothing the agent made is lost.
 * {\"type\":\"result\",\"bundle\":\"PATH\"}
   The answer to collect: a bundle at the result path of start, holding refs/heads/BRANCH at a
