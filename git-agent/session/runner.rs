@@ -27,7 +27,7 @@ impl RunnerRecord {
         match self {
             Self::Container(c) => c.engine.clone(),
             Self::Ssh(s) => format!("ssh {}", s.host),
-            Self::Plugin(p) => p.name.clone(),
+            Self::Plugin(p) => format!("plugin {}", p.name),
         }
     }
 

@@ -52,6 +52,12 @@ fn a_session_runs_through_a_plugin_in_a_clone_of_its_own_and_lands_here() {
         "{record}"
     );
     assert_eq!(record["sandbox"]["in_force"]["kind"], "runner");
+    assert!(
+        record["sandbox"]["in_force"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("plugin testplug: ")),
+        "{record}"
+    );
 
     // The agent ran elsewhere: not in the worktree, not in the repository.
     let worktree = env.agents_dir().join("far");
