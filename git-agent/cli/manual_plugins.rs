@@ -59,8 +59,9 @@ Plugin to host:
   after the agent's last output line. Before saying so, the plugin commits what the agent left uncommitted onto the branch (git add -A, a
   commit of its own), as git-agent does for local agents: nothing the agent made is lost.
 * {\"type\":\"result\",\"bundle\":\"PATH\"}
-  The answer to collect: a bundle at the result path of start, holding refs/heads/BRANCH at a
-  commit that descends from tip.
+  The answer to collect: a bundle, normally at the result path of start (a relative PATH is
+  taken from the plugin's folder), holding refs/heads/BRANCH at a commit that descends from
+  tip.
 * {\"type\":\"error\",\"message\":\"...\"}
   The run cannot go on, or collect failed. The run then fails with the message.
 

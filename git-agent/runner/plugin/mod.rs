@@ -287,6 +287,8 @@ impl Runner for PluginRunner {
             let why = error.unwrap_or_else(|| "it ended without handing back the work".into());
             return Err(Failure::fatal(format!("{}: {why}", self.label())).into());
         };
+        // A relative path is the plugin's: relative to the folder it runs in.
+        let path = self.dir().join(path);
         let repo = self.repo()?;
         let commit = bundle::fetch(&repo, &self.session, &path)?;
         bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
