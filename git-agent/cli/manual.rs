@@ -176,6 +176,7 @@ pub const GIT_AGENT: Sections = &[
     ("ENVIRONMENT", ENVIRONMENT),
     ("CONFIGURATION", CONFIGURATION),
     ("EXAMPLES", EXAMPLES),
+    ("RUNNER PLUGINS", super::manual_plugins::RUNNER_PLUGINS),
     (
         "SEE ALSO",
         "git-agent-review(1), git-agent-merge(1), git-worktree(1), git-config(1). git agent \

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 pub mod manual;
+mod manual_plugins;
 pub mod merge;
 pub mod review;
 

@@ -25,8 +25,10 @@ use crate::session::{Exit, RunnerRecord, Session};
 use crate::state::StateDir;
 
 mod local;
+pub mod plugin;
 
 pub use local::LocalRunner;
+pub use plugin::PluginRunner;
 
 /// Everything needed to start an agent.
 #[derive(Debug, Clone)]
@@ -85,9 +87,9 @@ pub trait Runner {
 /// The runner of `session`, as its record names it; an error for a kind this build cannot
 /// run (a record written by a newer one).
 pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner>> {
-    let _ = state;
     match &session.runner {
         None => Ok(Box::new(LocalRunner)),
+        Some(RunnerRecord::Plugin(p)) => Ok(Box::new(PluginRunner::new(state, session, p))),
         Some(other) => Err(crate::error::Failure::fatal(format!(
             "this build of git-agent cannot run {}'s agent (runner {})",
             session.name,
@@ -113,10 +115,7 @@ pub fn choose(
     };
     match spec.as_str() {
         "" | "local" => Ok(None),
-        other => Err(
-            crate::error::Failure::usage(format!("unknown runner '{other}' ({from})"))
-                .hint("the runners: local")
-                .into(),
-        ),
+        // Any other name is a plugin's: `git-agent-runner-NAME` on PATH.
+        name => plugin::find(name, from).map(Some),
     }
 }

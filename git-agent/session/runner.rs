@@ -27,7 +27,7 @@ impl RunnerRecord {
         match self {
             Self::Container(c) => c.engine.clone(),
             Self::Ssh(s) => format!("ssh {}", s.host),
-            Self::Plugin(p) => p.name.clone(),
+            Self::Plugin(p) => format!("plugin {}", p.name),
         }
     }
 
@@ -45,7 +45,12 @@ impl RunnerRecord {
                 )
             }
             Self::Ssh(s) => format!("ssh, {}", s.target),
-            Self::Plugin(p) => format!("plugin {} ({})", p.name, p.program.display()),
+            Self::Plugin(p) => match &p.handle {
+                Some(handle) => {
+                    format!("plugin {} ({}), run {handle}", p.name, p.program.display())
+                }
+                None => format!("plugin {} ({})", p.name, p.program.display()),
+            },
         }
     }
 }
