@@ -25,8 +25,10 @@ use crate::session::{Exit, RunnerRecord, Session};
 use crate::state::StateDir;
 
 mod local;
+mod ssh;
 
 pub use local::LocalRunner;
+pub use ssh::SshRunner;
 
 /// Everything needed to start an agent.
 #[derive(Debug, Clone)]
@@ -85,9 +87,9 @@ pub trait Runner {
 /// The runner of `session`, as its record names it; an error for a kind this build cannot
 /// run (a record written by a newer one).
 pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner>> {
-    let _ = state;
     match &session.runner {
         None => Ok(Box::new(LocalRunner)),
+        Some(RunnerRecord::Ssh(record)) => Ok(Box::new(SshRunner::new(state, session, record))),
         Some(other) => Err(crate::error::Failure::fatal(format!(
             "this build of git-agent cannot run {}'s agent (runner {})",
             session.name,
@@ -113,9 +115,10 @@ pub fn choose(
     };
     match spec.as_str() {
         "" | "local" => Ok(None),
+        ssh if ssh.starts_with("ssh://") => Ok(Some(RunnerRecord::Ssh(ssh::parse(ssh)?))),
         other => Err(
             crate::error::Failure::usage(format!("unknown runner '{other}' ({from})"))
-                .hint("the runners: local")
+                .hint("the runners: local, ssh://[user@]host[:port]/path")
                 .into(),
         ),
     }
