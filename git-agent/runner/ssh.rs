@@ -294,6 +294,16 @@ impl SshRunner {
         })
     }
 
+    /// Fetches the branch over there (checked) and fast-forwards the branch and worktree
+    /// here to it.
+    fn fetch_back(&self, repo: &Repo) -> Result<()> {
+        let env = self.git_env()?;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let commit = bundle::fetch_from_with(repo, &self.session, &self.url(), &env)?;
+        bundle::bring_back(repo, &self.session, &commit)?;
+        Ok(())
+    }
+
     /// `git agent stop` over there (nothing if no remote session was started).
     fn stop_remote(&self, grace: Option<Duration>) -> Result<()> {
         let Some(remote) = self.remote_name() else {
@@ -318,6 +328,11 @@ impl Runner for SshRunner {
         // commit on it in its sandbox) from the base pushed beside it; later runs push to it.
         let first = self.remote_name().is_none()
             || self.session.run().is_some_and(|r| r.kind == RunKind::New);
+        if !first {
+            // What the remote session made while nobody followed it (a lost connection)
+            // comes first: the push below is then a fast-forward (or nothing).
+            self.fetch_back(&repo)?;
+        }
         let dest = if first {
             format!("+refs/agent-base/{}", self.session.name)
         } else {
@@ -412,16 +427,11 @@ impl Runner for SshRunner {
 
     fn collect(&self) -> Result<()> {
         let repo = self.repo()?;
-        let env = self.git_env()?;
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let commit = match bundle::fetch_from_with(&repo, &self.session, &self.url(), &env) {
-            Ok(commit) => commit,
+        match self.fetch_back(&repo) {
             // The work stays over there; the run that reconnects brings it.
-            Err(_) if self.lost.load(Ordering::SeqCst) => return Ok(()),
-            Err(err) => return Err(err),
-        };
-        bundle::bring_back(&repo, &self.session, &commit)?;
-        Ok(())
+            Err(_) if self.lost.load(Ordering::SeqCst) => Ok(()),
+            other => other,
+        }
     }
 
     fn clean_up(&self) -> Result<()> {

@@ -59,3 +59,130 @@ fn new_over_ssh_brings_the_branch_back_and_list_shows_the_host() {
     let show = env.agent(&["show", "remote"]).ok();
     assert!(show.stdout.contains("ssh"), "{show}");
 }
+
+/// `git agent new --runner ssh://… ARGS -- fake-agent --script …` for session `name`.
+fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str) {
+    let fake = env.fake(name, script);
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        name,
+        "-m",
+        prompt,
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+}
+
+/// The remote session's record, as `git agent show --json` says it over there.
+fn remote_record(env: &TestEnv, sshd: &Sshd, name: &str) -> serde_json::Value {
+    env.agent_in(&sshd.remote_repo, &["show", "--json", name])
+        .ok()
+        .json()["session"]
+        .clone()
+}
+
+#[test]
+fn a_prompt_with_shell_code_arrives_verbatim_and_runs_nothing() {
+    let Some((env, sshd)) = world() else { return };
+    let pwned = env.path("pwned");
+    let prompt = format!(
+        "fix it; touch {p}; $(touch {p}) `touch {p}` \"it's\" 'quoted' \\ $HOME & | > {p}",
+        p = pwned.display()
+    );
+    start(&env, &sshd, "quoting", &prompt, "print ok\n");
+    env.wait_state("quoting", "done");
+    let call = env.call_of("quoting");
+    assert_eq!(call["env"]["GIT_AGENT_PROMPT"], prompt.as_str(), "{call:#}");
+    assert_eq!(
+        remote_record(&env, &sshd, "quoting")["prompt"],
+        prompt.as_str()
+    );
+    assert!(!pwned.exists(), "the prompt ran as shell code over there");
+}
+
+#[test]
+fn stop_stops_the_remote_session() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "halt",
+        "wait",
+        &format!("print waiting\nwait-for {}\n", go.display()),
+    );
+    env.call_of("halt");
+    env.wait_state("halt", "running");
+    env.agent(&["stop", "halt"]).ok();
+    let record = env.wait_state("halt", "stopped");
+    assert_eq!(record["runner"]["remote_name"], "halt");
+    let remote = remote_record(&env, &sshd, "halt");
+    assert_eq!(remote["state"], "stopped", "{remote:#}");
+}
+
+#[test]
+fn send_reaches_the_remote_agent_and_its_commits_come_back() {
+    let Some((env, sshd)) = world() else { return };
+    let script = "append notes.txt another run\ncommit a run\n";
+    start(&env, &sshd, "again", "first task", script);
+    env.wait_state("again", "done");
+    env.agent(&["send", "again", "now the second thing"]).ok();
+    env.wait_until("the second run to end", || {
+        let r = env.record("again");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let remote = remote_record(&env, &sshd, "again");
+    let runs = remote["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{remote:#}");
+    assert!(
+        runs[1]["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("now the second thing"),
+        "{remote:#}"
+    );
+    let log = env.git(&["log", "--format=%s", "main..agent/again"]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+}
+
+#[test]
+fn a_lost_connection_fails_the_run_and_resume_reconnects() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nappend out.txt late\ncommit late work\n",
+        go.display()
+    );
+    start(&env, &sshd, "drop", "wait then commit", &script);
+    env.call_of("drop");
+    let running = env.wait_state("drop", "running");
+    let client = running["processes"]["agent"]["pid"].as_i64().unwrap();
+    // The local ssh client dies, as when the network goes.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let failed = env.wait_state("drop", "failed");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("lost the connection to 127.0.0.1"),
+        "{failed:#}"
+    );
+    assert!(reason.contains("git agent resume drop"), "{failed:#}");
+    // Over there the agent goes on.
+    assert_eq!(remote_record(&env, &sshd, "drop")["state"], "running");
+    env.agent(&["resume", "drop"]).ok();
+    env.wait_state("drop", "running");
+    std::fs::write(&go, "").unwrap();
+    env.wait_state("drop", "done");
+    // Reconnected, not restarted: one run over there, its commit here.
+    let remote = remote_record(&env, &sshd, "drop");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    let log = env.git(&["log", "--format=%s", "-1", "agent/drop"]);
+    assert_eq!(log.trim(), "late work");
+}
