@@ -206,13 +206,12 @@ impl SshRunner {
     /// Runs `script` remotely to its end; its stdout, or the error with its stderr.
     fn run_remote(&self, script: &str) -> Result<String> {
         self.remote(script)?.run().map_err(|e| {
-            Failure::fatal(format!("{} failed: {e:#}", self.record.target))
-                .hint(format!(
-                    "the SSH runner needs 'git agent' on {} and a clone of the repository \
-                     at {}",
-                    self.record.host, self.record.path
-                ))
-                .into()
+            Failure::fatal(format!(
+                "{} failed (the SSH runner needs 'git agent' on {} and a clone of the \
+                 repository at {}): {e:#}",
+                self.record.target, self.record.host, self.record.path
+            ))
+            .into()
         })
     }
 
@@ -340,13 +339,18 @@ impl Runner for SshRunner {
         };
         let url = self.url();
         let base = bundle::push_to(&repo, &self.session, (&url, &dest), &env).map_err(|e| {
+            let text = format!("{e:#}");
+            let why = if text.contains("does not appear to be a git repository") {
+                format!(
+                    " (the SSH runner needs a clone of the repository at {} on {})",
+                    self.record.path, self.record.host
+                )
+            } else {
+                String::new()
+            };
             Failure::fatal(format!(
-                "could not push {} to {}: {e:#}",
+                "could not push {} to {}{why}: {text}",
                 self.session.branch, self.record.target
-            ))
-            .hint(format!(
-                "the SSH runner needs a clone of the repository at {} on {}",
-                self.record.path, self.record.host
             ))
         })?;
         let (remote, skip) = self.start_remote(&base)?;

@@ -186,3 +186,71 @@ fn a_lost_connection_fails_the_run_and_resume_reconnects() {
     let log = env.git(&["log", "--format=%s", "-1", "agent/drop"]);
     assert_eq!(log.trim(), "late work");
 }
+
+#[test]
+fn connections_dropped_by_the_server_are_lost_too_and_resume_brings_the_work() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nappend out.txt x\ncommit cut off\n",
+        go.display()
+    );
+    start(&env, &sshd, "cut", "wait", &script);
+    env.call_of("cut");
+    env.wait_state("cut", "running");
+    sshd.drop_connections();
+    let failed = env.wait_state("cut", "failed");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lost the connection"),
+        "{failed:#}"
+    );
+    // Meanwhile the agent finishes over there; resume fetches what it made.
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the remote session to end", || {
+        remote_record(&env, &sshd, "cut")["state"] == "done"
+    });
+    env.agent(&["resume", "cut"]).ok();
+    env.wait_until("the resumed run to end", || {
+        let r = env.record("cut");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] != "running"
+    });
+    let log = env.git(&["log", "--format=%s", "main..agent/cut"]);
+    assert!(log.lines().any(|l| l == "cut off"), "{log}");
+}
+
+#[test]
+fn a_missing_remote_repository_is_named() {
+    let Some((env, sshd)) = world() else { return };
+    let runner = format!(
+        "ssh://127.0.0.1:{}{}/nowhere",
+        sshd.port,
+        env.root().display()
+    );
+    let fake = env.fake("none", "print hi\n");
+    let mut args = vec!["new", "--runner", runner.as_str(), "--name", "none", "task"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("needs a clone of the repository at"),
+        "{out}"
+    );
+    assert_eq!(env.stored_state("none"), "failed");
+}
+
+#[test]
+fn a_runner_without_a_path_is_a_usage_error() {
+    let env = TestEnv::new();
+    let fake = env.fake("box", "print hi\n");
+    let mut args = vec!["new", "--runner", "ssh://box", "task"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(2);
+    assert!(out.stderr.contains("bad SSH runner 'ssh://box'"), "{out}");
+    assert!(
+        out.stderr.contains("ssh://[user@]host[:port]/path"),
+        "{out}"
+    );
+}
