@@ -357,7 +357,7 @@ impl Runner for SshRunner {
         self.record_remote_name(&remote)?;
         let q = shell_words::quote(&remote);
         let follow = format!(
-            "{{ git agent logs -f --raw {q} | tail -n +{}; }}; exec git agent wait {q} >&2",
+            "{{ git agent logs -f --raw {q} | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
             skip + 1
         );
         let mut child =

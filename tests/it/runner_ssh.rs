@@ -32,6 +32,11 @@ fn new_over_ssh_brings_the_branch_back_and_list_shows_the_host() {
     let record = env.wait_state("remote", "done");
     assert_eq!(record["runner"]["kind"], "ssh", "{record:#}");
     assert_eq!(record["runner"]["remote_name"], "remote", "{record:#}");
+    // What the agent said last is its result here too.
+    assert_eq!(
+        record["runs"][0]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
     // The agent ran over there, in the remote clone's worktree.
     let call = env.call_of("remote");
     let cwd = call["cwd"].as_str().unwrap();
@@ -252,5 +257,29 @@ fn a_runner_without_a_path_is_a_usage_error() {
     assert!(
         out.stderr.contains("ssh://[user@]host[:port]/path"),
         "{out}"
+    );
+}
+
+#[test]
+fn stop_after_the_local_supervisor_died_stops_the_remote_session_too() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "orphan",
+        "wait",
+        &format!("wait-for {}\n", go.display()),
+    );
+    env.call_of("orphan");
+    let running = env.wait_state("orphan", "running");
+    let client = running["processes"]["agent"]["pid"].as_i64().unwrap();
+    env.kill_supervisor("orphan");
+    env.agent(&["stop", "orphan"]).ok();
+    let remote = remote_record(&env, &sshd, "orphan");
+    assert_eq!(remote["state"], "stopped", "{remote:#}");
+    assert!(
+        crate::support::process_gone(i32::try_from(client).unwrap()),
+        "the local ssh client is left"
     );
 }

@@ -158,7 +158,30 @@ impl Sshd {
 }
 
 impl Drop for Sshd {
+    /// Leaves no process behind: the connections, sshd, and the remote sessions' supervisors
+    /// and agents (a failed test may leave them running over there).
     fn drop(&mut self) {
+        let sessions = self.remote_repo.join(".git/agent/sessions");
+        for entry in std::fs::read_dir(sessions).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for key in ["supervisor", "agent"] {
+                let Ok(p) = serde_json::from_value::<git_agent::procs::ProcessRef>(
+                    record["processes"][key].clone(),
+                ) else {
+                    continue;
+                };
+                if key == "agent" {
+                    p.signal_group(nix::sys::signal::Signal::SIGKILL);
+                } else {
+                    p.signal(nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
         self.drop_connections();
         let _ = self.child.kill();
         let _ = self.child.wait();
