@@ -247,7 +247,7 @@ impl SshRunner {
             // Reconnecting: the remote session carries on as it is.
             count
         } else {
-            let message = followup_message(&self.session, run);
+            let message = followup_message(&self.session.prompt, &run.prompt);
             let queue = if running { " --queue" } else { "" };
             format!(
                 "n=$({count}) && git agent send{queue} {} {q} >&2 && echo \"$n\"",
@@ -503,10 +503,47 @@ fn created_name(out: &str) -> Option<String> {
 
 /// What a follow-up run asks: the message alone (a run that cannot resume the agent's
 /// conversation has the task before it; the remote session adds it again itself).
-fn followup_message(s: &Session, run: &crate::session::Run) -> String {
-    let prefix = format!("{}\n\nFollow-up:\n", s.prompt);
-    run.prompt
+fn followup_message(task: &str, run_prompt: &str) -> String {
+    let prefix = format!("{task}\n\nFollow-up:\n");
+    run_prompt
         .strip_prefix(&prefix)
-        .unwrap_or(&run.prompt)
+        .unwrap_or(run_prompt)
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_into_their_parts() {
+        let r = parse("ssh://me@box.lan:2222/src/proj").unwrap();
+        assert_eq!(
+            (r.user.as_deref(), r.host.as_str(), r.port, r.path.as_str()),
+            (Some("me"), "box.lan", Some(2222), "/src/proj")
+        );
+        let r = parse("ssh://box/~/proj").unwrap();
+        assert_eq!((r.user, r.port, r.path.as_str()), (None, None, "~/proj"));
+        assert_eq!(cd(&r.path), "cd ~/proj");
+        assert_eq!(cd("/a b/it's"), "cd '/a b/it'\\''s'");
+        for bad in [
+            "ssh://box",
+            "ssh://box/",
+            "ssh://:22/x",
+            "ssh://box:port/x",
+            "ssh://-oProxyCommand=x/p",
+            "ssh://@box/p",
+            "box:/p",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_followup_message_is_the_message_alone() {
+        let prompt = "the task\n\nFollow-up:\nnow this";
+        assert_eq!(followup_message("the task", prompt), "now this");
+        // A run that resumes the agent's conversation has the message alone already.
+        assert_eq!(followup_message("other", prompt), prompt);
+    }
 }
