@@ -16,9 +16,11 @@
 //! - every remote argument is quoted for the remote shell (`shell_words::quote`): the prompt
 //!   and messages are user text, never shell code over there;
 //! - the user's own SSH setup is used (keys, agent, config, known_hosts), nothing of theirs
-//!   is copied; `BatchMode=yes`: a prompt for a password fails rather than hangs. The `ssh`
-//!   program and its options are git's: `GIT_SSH_COMMAND`, else `core.sshCommand`, else
-//!   `ssh`; the same command reaches `git push`/`git fetch`;
+//!   is copied; `BatchMode=yes`: a prompt for a password fails rather than hangs;
+//!   `ConnectTimeout`/`ServerAliveInterval`: a silent network is a lost connection. The
+//!   `ssh` program and its options are git's: `GIT_SSH_COMMAND`, else `core.sshCommand`,
+//!   else `ssh` (options given there come first, so they win over ours); the same command
+//!   reaches `git push`/`git fetch`;
 //! - the several `ssh` calls of a run share one connection (`ControlMaster=auto`, its socket
 //!   in the state directory, `ControlPersist=60`) where the socket path fits;
 //! - the client dying (connection lost, killed) ends the local run `failed` with a reason
@@ -151,7 +153,21 @@ impl SshRunner {
     /// The base command with our options: no prompts, one shared connection.
     fn ssh_command(&self) -> Result<Vec<String>> {
         let mut argv = self.base_command()?;
-        argv.extend(["-o", "BatchMode=yes"].map(str::to_owned));
+        // No prompt; a host that does not answer, or a network that goes silent, is a
+        // lost connection within a minute or so rather than a client that waits for hours.
+        argv.extend(
+            [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=30",
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=4",
+            ]
+            .map(str::to_owned),
+        );
         // A Unix socket path has room for about 104 bytes; `%C` is 40.
         let control = self.state.root().join("ssh-%C");
         if control.as_os_str().len() < 100 {
