@@ -44,6 +44,9 @@ use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, RunKind, RunnerRecord, Session, SshRecord, State};
 use crate::state::StateDir;
+use noise::DropSandboxNoise;
+
+mod noise;
 
 /// `ssh`'s own exit code for an error of its own (the connection failed or dropped).
 const SSH_FAILED: i32 = 255;
@@ -406,7 +409,7 @@ impl Runner for SshRunner {
         });
         Ok(Launched {
             process,
-            stdout: Box::new(stdout),
+            stdout: Box::new(DropSandboxNoise::new(stdout)),
             stderr: Box::new(stderr),
             wait,
         })
