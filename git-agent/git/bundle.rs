@@ -126,7 +126,14 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
         .branch_tip(&session.branch)?
         .map(|t| t.to_string())
         .unwrap_or_default();
-    if tip == commit {
+    // Nothing new (the branch moved here past what came back: commits made here meanwhile).
+    let contained = tip == commit
+        || repo
+            .git()
+            .args(["merge-base", "--is-ancestor", commit, &tip])
+            .status()
+            .is_ok_and(|s| s.success());
+    if contained {
         delete_incoming(repo, &incoming, commit);
         return Ok(false);
     }

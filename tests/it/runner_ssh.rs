@@ -293,3 +293,28 @@ fn stop_after_the_local_supervisor_died_stops_the_remote_session_too() {
         "the local ssh client is left"
     );
 }
+
+#[test]
+fn commits_made_here_between_runs_reach_the_remote_agent() {
+    let Some((env, sshd)) = world() else { return };
+    let script = "append notes.txt a run\ncommit a run\n";
+    start(&env, &sshd, "both", "task", script);
+    let record = env.wait_state("both", "done");
+    let worktree = std::path::PathBuf::from(record["worktree"].as_str().unwrap());
+    std::fs::write(worktree.join("mine.txt"), "from here\n").unwrap();
+    env.git_in(&worktree, &["add", "mine.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "mine"]);
+    env.agent(&["send", "both", "carry on"]).ok();
+    env.wait_until("the second run to end", || {
+        let r = env.record("both");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let log = env.git(&["log", "--format=%s", "main..agent/both"]);
+    assert_eq!(log, "a run\nmine\na run\n");
+    // Over there, the agent's second run had the commit made here in its worktree.
+    let remote_tree = remote_record(&env, &sshd, "both")["worktree"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&remote_tree).join("mine.txt").exists());
+}

@@ -267,9 +267,23 @@ impl SshRunner {
             count
         } else {
             let message = followup_message(&self.session.prompt, &run.prompt);
-            let queue = if running { " --queue" } else { "" };
+            // The branch as it is here (commits made here since, on what came back): a
+            // fast-forward of the remote worktree, refused rather than overwrite anything
+            // there; not while its agent runs (the message then waits for its run's end).
+            let (queue, forward) = if running {
+                (" --queue", String::new())
+            } else {
+                (
+                    "",
+                    format!(
+                        "git -C \"$(git agent path {q})\" -c core.hooksPath=/dev/null merge \
+                         --ff-only --quiet {} >&2 && ",
+                        shell_words::quote(base)
+                    ),
+                )
+            };
             format!(
-                "n=$({count}) && git agent send{queue} {} {q} >&2 && echo \"$n\"",
+                "{forward}n=$({count}) && git agent send{queue} {} {q} >&2 && echo \"$n\"",
                 shell_words::quote(&format!("--message={message}"))
             )
         };
@@ -343,19 +357,18 @@ impl Runner for SshRunner {
         let env = self.git_env()?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // The first run's branch is made over there by `git agent new` (so its agent may
-        // commit on it in its sandbox) from the base pushed beside it; later runs push to it.
+        // commit on it in its sandbox) from the commit pushed beside it; a later run's
+        // commit is where the remote worktree fast-forwards to (`start_remote`).
         let first = self.remote_name().is_none()
             || self.session.run().is_some_and(|r| r.kind == RunKind::New);
         if !first {
             // What the remote session made while nobody followed it (a lost connection)
-            // comes first: the push below is then a fast-forward (or nothing).
+            // comes first: what is pushed below then descends from it.
             self.fetch_back(&repo)?;
         }
-        let dest = if first {
-            format!("+refs/agent-base/{}", self.session.name)
-        } else {
-            format!("refs/heads/{}", self.session.branch)
-        };
+        // A ref of ours there: the branch itself may be checked out in the remote worktree
+        // (git refuses to push to it); a later run fast-forwards that worktree to it.
+        let dest = format!("+refs/agent-base/{}", self.session.name);
         let url = self.url();
         let base = bundle::push_to(&repo, &self.session, (&url, &dest), &env).map_err(|e| {
             let text = format!("{e:#}");
