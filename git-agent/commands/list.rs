@@ -303,7 +303,11 @@ impl Columns {
             name: s.name.clone(),
             state: row.state,
             archived: row.archived,
-            agent: s.short_agent(),
+            // Where it runs, if not here: `claude (ssh box)`.
+            agent: match &s.runner {
+                Some(runner) => format!("{} ({})", s.short_agent(), runner.label()),
+                None => s.short_agent(),
+            },
             agent_flags,
             branch: s.branch.clone(),
             age: crate::time::format_ago(s.created_at, now)

@@ -57,25 +57,64 @@ pub fn fetch(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
 /// Fetches `refs/heads/<branch>` from `source` (a bundle, a URL) into the session's incoming
 /// ref, objects checked; returns the commit.
 pub fn fetch_from(repo: &Repo, session: &Session, source: &str) -> Result<String> {
+    fetch_from_with(repo, session, source, &[])
+}
+
+/// [`fetch_from`] with more environment for git (`GIT_SSH_COMMAND` for a fetch over SSH).
+pub fn fetch_from_with(
+    repo: &Repo,
+    session: &Session,
+    source: &str,
+    env: &[(&str, &str)],
+) -> Result<String> {
     let incoming = incoming_ref(&session.name);
-    repo.git()
-        .args([
-            "-c",
-            "transfer.fsckObjects=true",
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            source,
-        ])
-        .arg(format!("+refs/heads/{}:{incoming}", session.branch))
-        .run()?;
+    let mut git = repo.git();
+    for (key, value) in env {
+        git = git.env(key, value);
+    }
+    git.args([
+        "-c",
+        "transfer.fsckObjects=true",
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--no-write-fetch-head",
+        source,
+    ])
+    .arg(format!("+refs/heads/{}:{incoming}", session.branch))
+    .run()?;
     let out = repo
         .git()
         .args(["rev-parse", "--verify", "--quiet"])
         .arg(format!("{incoming}^{{commit}}"))
         .run()?;
     Ok(out.trim().to_owned())
+}
+
+/// Pushes the session's branch to the ref `dest` at `url` (a runner on another machine
+/// starts from it); a fast-forward only (a ref that moved there is never overwritten) unless
+/// `dest` starts with `+`.
+/// Returns the tip pushed.
+pub fn push_to(
+    repo: &Repo,
+    session: &Session,
+    (url, dest): (&str, &str),
+    env: &[(&str, &str)],
+) -> Result<String> {
+    let tip = repo
+        .branch_tip(&session.branch)?
+        .ok_or_else(|| Failure::fatal(format!("the branch {} is gone", session.branch)))?
+        .to_string();
+    let mut git = repo.git();
+    for (key, value) in env {
+        git = git.env(key, value);
+    }
+    // `+dest`: a ref of ours over there, replaced whatever it held.
+    let (force, dest) = dest.strip_prefix('+').map_or(("", dest), |d| ("+", d));
+    git.args(["push", "--quiet", "--no-verify", url])
+        .arg(format!("{force}{tip}:{dest}"))
+        .run()?;
+    Ok(tip)
 }
 
 /// Moves the session's branch and worktree to `commit` (in the object store already): a
@@ -87,7 +126,14 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
         .branch_tip(&session.branch)?
         .map(|t| t.to_string())
         .unwrap_or_default();
-    if tip == commit {
+    // Nothing new (the branch moved here past what came back: commits made here meanwhile).
+    let contained = tip == commit
+        || repo
+            .git()
+            .args(["merge-base", "--is-ancestor", commit, &tip])
+            .status()
+            .is_ok_and(|s| s.success());
+    if contained {
         delete_incoming(repo, &incoming, commit);
         return Ok(false);
     }

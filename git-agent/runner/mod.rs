@@ -26,9 +26,11 @@ use crate::state::StateDir;
 
 mod local;
 pub mod plugin;
+mod ssh;
 
 pub use local::LocalRunner;
 pub use plugin::PluginRunner;
+pub use ssh::SshRunner;
 
 /// Everything needed to start an agent.
 #[derive(Debug, Clone)]
@@ -90,6 +92,7 @@ pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner
     match &session.runner {
         None => Ok(Box::new(LocalRunner)),
         Some(RunnerRecord::Plugin(p)) => Ok(Box::new(PluginRunner::new(state, session, p))),
+        Some(RunnerRecord::Ssh(record)) => Ok(Box::new(SshRunner::new(state, session, record))),
         Some(other) => Err(crate::error::Failure::fatal(format!(
             "this build of git-agent cannot run {}'s agent (runner {})",
             session.name,
@@ -115,6 +118,7 @@ pub fn choose(
     };
     match spec.as_str() {
         "" | "local" => Ok(None),
+        ssh if ssh.starts_with("ssh://") => Ok(Some(RunnerRecord::Ssh(ssh::parse(ssh)?))),
         // Any other name is a plugin's: `git-agent-runner-NAME` on PATH.
         name => plugin::find(name, from).map(Some),
     }

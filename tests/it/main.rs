@@ -33,6 +33,7 @@ mod real_plans;
 mod removal_safety;
 mod review;
 mod runner_plugin;
+mod runner_ssh;
 mod sandbox;
 mod setup;
 mod shell;

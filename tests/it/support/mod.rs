@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods, dead_code)] // test harness: runs processes directly
 
 pub mod plans;
+pub mod sshd;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,7 @@ impl std::fmt::Display for Out {
     }
 }
 
-fn git_dir_on_path() -> PathBuf {
+pub fn git_dir_on_path() -> PathBuf {
     which::which("git")
         .expect("git on PATH")
         .parent()

@@ -1,0 +1,581 @@
+//! The SSH runner (`--runner ssh://[user@]host[:port]/path`): the agent runs in a session of
+//! `git agent` on another machine, in the clone of the repository at `path` there, and the
+//! supervisor here follows it through one `ssh` client.
+//!
+//! A run, as the supervisor sees it: [`SshRunner::launch`] pushes the session's branch to the
+//! remote clone (a fast-forward only), starts the remote session (`git agent new --json` on
+//! the first run, `git agent send` on later ones), records its name there
+//! ([`SshRecord::remote_name`]), then starts the one local process the supervisor watches: an
+//! `ssh` client printing the remote session's raw log (`git agent logs -f --raw`) and exiting
+//! with `git agent wait`'s code (0 when the remote session ended done). Its output is the
+//! agent's as far as the supervisor is concerned: logged, parsed, priced here.
+//! [`SshRunner::collect`] fetches the branch back (checked, into `refs/agent-incoming/<name>`)
+//! and fast-forwards the local worktree.
+//!
+//! Invariants:
+//! - every remote argument is quoted for the remote shell (`shell_words::quote`): the prompt
+//!   and messages are user text, never shell code over there;
+//! - the user's own SSH setup is used (keys, agent, config, known_hosts), nothing of theirs
+//!   is copied; `BatchMode=yes`: a prompt for a password fails rather than hangs;
+//!   `ConnectTimeout`/`ServerAliveInterval`: a silent network is a lost connection. The
+//!   `ssh` program and its options are git's: `GIT_SSH_COMMAND`, else `core.sshCommand`,
+//!   else `ssh` (options given there come first, so they win over ours); the same command
+//!   reaches `git push`/`git fetch`;
+//! - the several `ssh` calls of a run share one connection (`ControlMaster=auto`, its socket
+//!   in the state directory, `ControlPersist=60`) where the socket path fits;
+//! - the client dying (connection lost, killed) ends the local run `failed` with a reason
+//!   that says so; the remote session is left running, and a new run (`git agent resume`)
+//!   reconnects to it rather than starting it again.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use nix::sys::signal::Signal;
+
+use super::{LaunchSpec, Launched, Runner};
+use crate::error::Failure;
+use crate::git::bundle;
+use crate::git::repo::Repo;
+use crate::process::Cmd;
+use crate::procs::ProcessRef;
+use crate::session::{Exit, RunKind, RunnerRecord, Session, SshRecord, State};
+use crate::state::StateDir;
+use noise::DropSandboxNoise;
+
+mod noise;
+
+/// `ssh`'s own exit code for an error of its own (the connection failed or dropped).
+const SSH_FAILED: i32 = 255;
+
+/// Parses `ssh://[user@]host[:port]/path` (a path of `/~/x` is `~/x`, under the remote
+/// user's home).
+pub fn parse(spec: &str) -> Result<SshRecord> {
+    let bad = |why: &str| -> anyhow::Error {
+        Failure::usage(format!("bad SSH runner '{spec}': {why}"))
+            .hint("the form: ssh://[user@]host[:port]/path/to/repo")
+            .into()
+    };
+    let rest = spec
+        .strip_prefix("ssh://")
+        .ok_or_else(|| bad("it must start with ssh://"))?;
+    let (authority, path) = rest
+        .find('/')
+        .map(|i| rest.split_at(i))
+        .ok_or_else(|| bad("no path to the repository"))?;
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_owned()), h),
+        None => (None, authority),
+    };
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| bad("the port is not a number"))?,
+            ),
+        ),
+        None => (host_port, None),
+    };
+    if host.is_empty() || host.starts_with('-') {
+        return Err(bad("no host"));
+    }
+    if user
+        .as_deref()
+        .is_some_and(|u| u.is_empty() || u.starts_with('-'))
+    {
+        return Err(bad("an empty user"));
+    }
+    let path = path
+        .strip_prefix("/~")
+        .map_or(path.to_owned(), |p| format!("~{p}"));
+    if path == "/" || path == "~" || path == "~/" {
+        return Err(bad("no path to the repository"));
+    }
+    Ok(SshRecord {
+        target: spec.to_owned(),
+        host: host.to_owned(),
+        user,
+        port,
+        path,
+        remote_name: None,
+    })
+}
+
+/// Runs the session's agent on another machine (see the module's documentation).
+pub struct SshRunner {
+    state: StateDir,
+    session: Session,
+    record: SshRecord,
+    /// The remote session's name, once known (recorded too).
+    remote_name: Mutex<Option<String>>,
+    /// The client of this run died without the remote session's end: the connection is lost.
+    lost: Arc<AtomicBool>,
+}
+
+impl SshRunner {
+    pub fn new(state: &StateDir, session: &Session, record: &SshRecord) -> Self {
+        Self {
+            state: state.clone(),
+            session: session.clone(),
+            record: record.clone(),
+            remote_name: Mutex::new(record.remote_name.clone()),
+            lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn repo(&self) -> Result<Repo> {
+        Repo::open_common(self.state.root().parent().unwrap_or(self.state.root()))
+    }
+
+    /// The `ssh` program and the user's options: git's `GIT_SSH_COMMAND`, `core.sshCommand`,
+    /// else `ssh`.
+    fn base_command(&self) -> Result<Vec<String>> {
+        let configured = std::env::var("GIT_SSH_COMMAND")
+            .ok()
+            .filter(|c| !c.trim().is_empty())
+            .or_else(|| {
+                self.repo()
+                    .ok()
+                    .and_then(|r| r.config().string("core.sshCommand"))
+            });
+        match configured {
+            Some(command) => {
+                let words = shell_words::split(&command)
+                    .with_context(|| format!("could not read the SSH command '{command}'"))?;
+                anyhow::ensure!(!words.is_empty(), "the SSH command is empty");
+                Ok(words)
+            }
+            None => Ok(vec!["ssh".to_owned()]),
+        }
+    }
+
+    /// The base command with our options: no prompts, one shared connection.
+    fn ssh_command(&self) -> Result<Vec<String>> {
+        let mut argv = self.base_command()?;
+        // No prompt; a host that does not answer, or a network that goes silent, is a
+        // lost connection within a minute or so rather than a client that waits for hours.
+        argv.extend(
+            [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=30",
+                "-o",
+                "ServerAliveInterval=15",
+                "-o",
+                "ServerAliveCountMax=4",
+            ]
+            .map(str::to_owned),
+        );
+        // A Unix socket path has room for about 104 bytes; `%C` is 40.
+        let control = self.state.root().join("ssh-%C");
+        if control.as_os_str().len() < 100 {
+            argv.extend([
+                "-o".to_owned(),
+                "ControlMaster=auto".to_owned(),
+                "-o".to_owned(),
+                format!("ControlPath={}", control.display()),
+                "-o".to_owned(),
+                "ControlPersist=60".to_owned(),
+            ]);
+        }
+        Ok(argv)
+    }
+
+    /// The environment for `git push`/`git fetch`: our `ssh` command.
+    fn git_env(&self) -> Result<Vec<(&'static str, String)>> {
+        Ok(vec![(
+            "GIT_SSH_COMMAND",
+            shell_words::join(self.ssh_command()?),
+        )])
+    }
+
+    /// The repository's URL, for git.
+    fn url(&self) -> String {
+        let r = &self.record;
+        let user = r.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
+        let port = r.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let path = match r.path.strip_prefix('~') {
+            Some(rest) => format!("/~{rest}"),
+            None => r.path.clone(),
+        };
+        format!("ssh://{user}{}{port}{path}", r.host)
+    }
+
+    /// `ssh … host 'cd PATH && SCRIPT'`: `script` must quote what it takes from anyone.
+    fn remote(&self, script: &str) -> Result<Cmd> {
+        let mut argv = self.ssh_command()?;
+        if let Some(port) = self.record.port {
+            argv.extend(["-p".to_owned(), port.to_string()]);
+        }
+        if let Some(user) = &self.record.user {
+            argv.extend(["-l".to_owned(), user.clone()]);
+        }
+        argv.push("-n".to_owned());
+        argv.push(self.record.host.clone());
+        argv.push(format!("{} && {script}", cd(&self.record.path)));
+        let (program, args) = argv.split_first().context("no ssh program")?;
+        Ok(Cmd::new(program).args(args))
+    }
+
+    /// Runs `script` remotely to its end; its stdout, or the error with its stderr.
+    fn run_remote(&self, script: &str) -> Result<String> {
+        self.remote(script)?.run().map_err(|e| {
+            Failure::fatal(format!(
+                "{} failed (the SSH runner needs 'git agent' on {} and a clone of the \
+                 repository at {}): {e:#}",
+                self.record.target, self.record.host, self.record.path
+            ))
+            .into()
+        })
+    }
+
+    fn remote_name(&self) -> Option<String> {
+        self.remote_name
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_default()
+    }
+
+    /// Starts this run over there: the remote session's name and how many lines of its log
+    /// are older than this run.
+    fn start_remote(&self, base: &str) -> Result<(String, usize)> {
+        let run = self
+            .session
+            .run()
+            .context("the session has no run to start")?;
+        let existing = self.remote_name();
+        let Some(remote) = existing.filter(|_| run.kind != RunKind::New) else {
+            let out = self.run_remote(&new_script(&self.session, base))?;
+            let name = created_name(&out).with_context(|| {
+                format!(
+                    "'git agent new' on {} said no session name",
+                    self.record.host
+                )
+            })?;
+            return Ok((name, 0));
+        };
+        let q = shell_words::quote(&remote);
+        let running = self.remote_is_active(&remote)?;
+        let count = format!("git agent logs --raw {q} 2>/dev/null | wc -l");
+        let script = if running && run.kind == RunKind::Resume {
+            // Reconnecting: the remote session carries on as it is.
+            count
+        } else {
+            let message = followup_message(&self.session.prompt, &run.prompt);
+            // The branch as it is here (commits made here since, on what came back): a
+            // fast-forward of the remote worktree, refused rather than overwrite anything
+            // there; not while its agent runs (the message then waits for its run's end).
+            let (queue, forward) = if running {
+                (" --queue", String::new())
+            } else {
+                (
+                    "",
+                    format!(
+                        "git -C \"$(git agent path {q})\" -c core.hooksPath=/dev/null merge \
+                         --ff-only --quiet {} >&2 && ",
+                        shell_words::quote(base)
+                    ),
+                )
+            };
+            format!(
+                "{forward}n=$({count}) && git agent send{queue} {} {q} >&2 && echo \"$n\"",
+                shell_words::quote(&format!("--message={message}"))
+            )
+        };
+        let out = self.run_remote(&script)?;
+        let lines = out
+            .lines()
+            .last()
+            .unwrap_or("0")
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        Ok((remote, lines))
+    }
+
+    /// Whether the remote session is running (or starting, or queued) now.
+    fn remote_is_active(&self, remote: &str) -> Result<bool> {
+        let out = self.run_remote(&format!(
+            "git agent show --json {}",
+            shell_words::quote(remote)
+        ))?;
+        let value: serde_json::Value = serde_json::from_str(out.trim())
+            .with_context(|| format!("'git agent show' on {} said no JSON", self.record.host))?;
+        let state = value["session"]["state"].as_str().unwrap_or("");
+        Ok(
+            serde_json::from_value::<State>(serde_json::Value::from(state))
+                .is_ok_and(|s| s.is_active()),
+        )
+    }
+
+    /// Records the remote session's name.
+    fn record_remote_name(&self, remote: &str) -> Result<()> {
+        if let Ok(mut mine) = self.remote_name.lock() {
+            *mine = Some(remote.to_owned());
+        }
+        self.state.update(&self.session.name, |s| {
+            if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
+                r.remote_name = Some(remote.to_owned());
+            }
+            Ok(())
+        })
+    }
+
+    /// Fetches the branch over there (checked) and fast-forwards the branch and worktree
+    /// here to it.
+    fn fetch_back(&self, repo: &Repo) -> Result<()> {
+        let env = self.git_env()?;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let commit = bundle::fetch_from_with(repo, &self.session, &self.url(), &env)?;
+        bundle::bring_back(repo, &self.session, &commit)?;
+        Ok(())
+    }
+
+    /// `git agent stop` over there (nothing if no remote session was started).
+    fn stop_remote(&self, grace: Option<Duration>) -> Result<()> {
+        let Some(remote) = self.remote_name() else {
+            return Ok(());
+        };
+        let grace = grace.map(|g| format!(" --grace {}s", g.as_secs()));
+        self.run_remote(&format!(
+            "git agent stop{} {}",
+            grace.unwrap_or_default(),
+            shell_words::quote(&remote)
+        ))
+        .map(drop)
+    }
+}
+
+impl Runner for SshRunner {
+    fn launch(&self, _spec: &LaunchSpec) -> Result<Launched> {
+        let repo = self.repo()?;
+        let env = self.git_env()?;
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        // The first run's branch is made over there by `git agent new` (so its agent may
+        // commit on it in its sandbox) from the commit pushed beside it; a later run's
+        // commit is where the remote worktree fast-forwards to (`start_remote`).
+        let first = self.remote_name().is_none()
+            || self.session.run().is_some_and(|r| r.kind == RunKind::New);
+        if !first {
+            // What the remote session made while nobody followed it (a lost connection)
+            // comes first: what is pushed below then descends from it.
+            self.fetch_back(&repo)?;
+        }
+        // A ref of ours there: the branch itself may be checked out in the remote worktree
+        // (git refuses to push to it); a later run fast-forwards that worktree to it.
+        let dest = format!("+refs/agent-base/{}", self.session.name);
+        let url = self.url();
+        let base = bundle::push_to(&repo, &self.session, (&url, &dest), &env).map_err(|e| {
+            let text = format!("{e:#}");
+            let why = if text.contains("does not appear to be a git repository") {
+                format!(
+                    " (the SSH runner needs a clone of the repository at {} on {})",
+                    self.record.path, self.record.host
+                )
+            } else {
+                String::new()
+            };
+            Failure::fatal(format!(
+                "could not push {} to {}{why}: {text}",
+                self.session.branch, self.record.target
+            ))
+        })?;
+        let (remote, skip) = self.start_remote(&base)?;
+        self.record_remote_name(&remote)?;
+        let q = shell_words::quote(&remote);
+        let follow = format!(
+            "{{ git agent logs -f --raw {q} | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
+            skip + 1
+        );
+        let mut child =
+            self.remote(&follow)?
+                .spawn(Stdio::null(), Stdio::piped(), Stdio::piped(), true)?;
+        let process = ProcessRef::of_child(child.id());
+        let stdout = child.stdout.take().context("ssh's stdout is missing")?;
+        let stderr = child.stderr.take().context("ssh's stderr is missing")?;
+        let (lost, host, name) = (
+            Arc::clone(&self.lost),
+            self.record.host.clone(),
+            self.session.name.clone(),
+        );
+        let wait = Box::new(move || -> Result<Exit> {
+            use std::os::unix::process::ExitStatusExt as _;
+            let status = child.wait().context("could not wait for ssh")?;
+            let exit = Exit {
+                code: status.code(),
+                signal: status.signal(),
+            };
+            if exit.code == Some(SSH_FAILED) || exit.signal.is_some() {
+                lost.store(true, Ordering::SeqCst);
+                anyhow::bail!(
+                    "lost the connection to {host} (ssh {}); the session may still run there: \
+                     'git agent resume {name}' reconnects",
+                    exit.describe()
+                );
+            }
+            Ok(exit)
+        });
+        Ok(Launched {
+            process,
+            stdout: Box::new(DropSandboxNoise::new(stdout)),
+            stderr: Box::new(stderr),
+            wait,
+        })
+    }
+
+    fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {
+        if sig == Signal::SIGTERM && process.group_is_ours() {
+            // The remote session stops; the client follows it to its end and exits. From a
+            // thread: the supervisor's loop goes on meanwhile (it kills the client after the
+            // grace period).
+            let stop = SshRunner {
+                state: self.state.clone(),
+                session: self.session.clone(),
+                record: self.record.clone(),
+                remote_name: Mutex::new(self.remote_name()),
+                lost: Arc::clone(&self.lost),
+            };
+            std::thread::spawn(move || stop.stop_remote(None));
+            return true;
+        }
+        process.signal_group(sig)
+    }
+
+    fn is_running(&self, process: &ProcessRef) -> bool {
+        process.group_is_ours()
+    }
+
+    fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool {
+        if process.group_is_ours() {
+            let _ = self.stop_remote(Some(grace));
+        }
+        process.terminate_group(grace)
+    }
+
+    fn wants_sandbox(&self) -> bool {
+        false
+    }
+
+    fn collect(&self) -> Result<()> {
+        let repo = self.repo()?;
+        match self.fetch_back(&repo) {
+            // The work stays over there; the run that reconnects brings it.
+            Err(_) if self.lost.load(Ordering::SeqCst) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn clean_up(&self) -> Result<()> {
+        // The session here is being stopped or removed: its remote one stops too. An
+        // unreachable host does not keep it here.
+        let _ = self.stop_remote(None);
+        Ok(())
+    }
+}
+
+/// `cd PATH` for the remote shell; `~/…` stays under the remote user's home.
+fn cd(path: &str) -> String {
+    match path.strip_prefix("~/") {
+        Some(rest) => format!("cd ~/{}", shell_words::quote(rest)),
+        None => format!("cd {}", shell_words::quote(path)),
+    }
+}
+
+/// `git agent new` over there: the same task, agent and options, the branch made from
+/// `base` (pushed).
+fn new_script(s: &Session, base: &str) -> String {
+    let mut args: Vec<String> = vec![
+        "--json".into(),
+        format!("--name={}", s.name),
+        format!("--branch={}", s.branch),
+        format!("--base={base}"),
+    ];
+    if let Some(secs) = s.timeout_secs {
+        args.push(format!("--timeout={secs}s"));
+    }
+    if let Some(usd) = s.limits.budget_usd {
+        args.push(format!("--budget={usd}"));
+    }
+    if !s.auto_commit {
+        args.push("--no-auto-commit".into());
+    }
+    if let Some(mode) = &s.agent.permission_mode {
+        args.push(format!("--permission-mode={mode}"));
+    }
+    let command = s.agent.source == "command";
+    if !command {
+        args.push(format!("--agent={}", s.agent.profile));
+    }
+    if !s.prompt.is_empty() {
+        args.push(format!("--message={}", s.prompt));
+    }
+    if command {
+        // The program by its name: the remote machine's PATH finds its own.
+        let program: PathBuf = s.agent.program.file_name().map_or_else(
+            || s.agent.program.clone(),
+            |n| PathBuf::from(n.to_os_string()),
+        );
+        args.push("--".into());
+        args.push(program.to_string_lossy().into_owned());
+        args.extend(s.agent.args.iter().cloned());
+    }
+    format!("git agent new {}", shell_words::join(args))
+}
+
+/// The name in `git agent new --json`'s output (`{"sessions": [{"name": …}]}`).
+fn created_name(out: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(out.trim()).ok()?;
+    value["sessions"][0]["name"].as_str().map(str::to_owned)
+}
+
+/// What a follow-up run asks: the message alone (a run that cannot resume the agent's
+/// conversation has the task before it; the remote session adds it again itself).
+fn followup_message(task: &str, run_prompt: &str) -> String {
+    let prefix = format!("{task}\n\nFollow-up:\n");
+    run_prompt
+        .strip_prefix(&prefix)
+        .unwrap_or(run_prompt)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_into_their_parts() {
+        let r = parse("ssh://me@box.lan:2222/src/proj").unwrap();
+        assert_eq!(
+            (r.user.as_deref(), r.host.as_str(), r.port, r.path.as_str()),
+            (Some("me"), "box.lan", Some(2222), "/src/proj")
+        );
+        let r = parse("ssh://box/~/proj").unwrap();
+        assert_eq!((r.user, r.port, r.path.as_str()), (None, None, "~/proj"));
+        assert_eq!(cd(&r.path), "cd ~/proj");
+        assert_eq!(cd("/a b/it's"), "cd '/a b/it'\\''s'");
+        for bad in [
+            "ssh://box",
+            "ssh://box/",
+            "ssh://:22/x",
+            "ssh://box:port/x",
+            "ssh://-oProxyCommand=x/p",
+            "ssh://@box/p",
+            "box:/p",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_followup_message_is_the_message_alone() {
+        let prompt = "the task\n\nFollow-up:\nnow this";
+        assert_eq!(followup_message("the task", prompt), "now this");
+        // A run that resumes the agent's conversation has the message alone already.
+        assert_eq!(followup_message("other", prompt), prompt);
+    }
+}

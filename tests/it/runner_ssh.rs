@@ -1,0 +1,320 @@
+//! The SSH runner against a real sshd on 127.0.0.1 (`support::sshd`): the session runs in a
+//! second clone under a second home, and its branch comes back here.
+
+use crate::support::TestEnv;
+use crate::support::sshd::Sshd;
+
+/// A test world with sshd, or `None` (the test is skipped, and says why).
+fn world() -> Option<(TestEnv, Sshd)> {
+    let mut env = TestEnv::new();
+    let sshd = Sshd::start(&mut env)?;
+    Some((env, sshd))
+}
+
+#[test]
+fn new_over_ssh_brings_the_branch_back_and_list_shows_the_host() {
+    let Some((env, sshd)) = world() else { return };
+    let fake = env.fake(
+        "remote",
+        "write done.txt made remotely\ncommit remote work\nprint bye\n",
+    );
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        "remote",
+        "do it",
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+    let record = env.wait_state("remote", "done");
+    assert_eq!(record["runner"]["kind"], "ssh", "{record:#}");
+    assert_eq!(record["runner"]["remote_name"], "remote", "{record:#}");
+    // What the agent said last is its result here too.
+    assert_eq!(
+        record["runs"][0]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
+    // The agent ran over there, in the remote clone's worktree.
+    let call = env.call_of("remote");
+    let cwd = call["cwd"].as_str().unwrap();
+    assert!(
+        cwd.starts_with(&format!("{}", sshd.remote_repo.display())),
+        "{call:#}"
+    );
+    // Its commit is on the local branch and in the local worktree.
+    let log = env.git(&["log", "--format=%s", "agent/remote"]);
+    assert_eq!(log.lines().next(), Some("remote work"), "{log}");
+    let worktree = record["worktree"].as_str().unwrap();
+    let made = std::fs::read_to_string(std::path::Path::new(worktree).join("done.txt")).unwrap();
+    assert_eq!(made, "made remotely\n");
+    // Its output reached the local log.
+    let logs = env.agent(&["logs", "remote"]).ok();
+    assert!(logs.stdout.contains("bye"), "{logs}");
+    // Not the remote sandbox's complaint about packed-refs (it is in the remote log).
+    let raw = env.agent(&["logs", "--raw", "remote"]).ok();
+    assert!(!raw.stdout.contains("packed-refs.lock"), "{raw}");
+    let remote_raw = env
+        .agent_in(&sshd.remote_repo, &["logs", "--raw", "remote"])
+        .ok();
+    assert!(
+        remote_raw.stdout.contains("packed-refs.lock"),
+        "{remote_raw}"
+    );
+    let list = env.agent(&["list"]).ok();
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("remote"))
+        .unwrap_or_default();
+    assert!(line.contains("done"), "{list}");
+    assert!(line.contains("fake-agent (ssh 127.0.0.1)"), "{list}");
+    let show = env.agent(&["show", "remote"]).ok();
+    assert!(show.stdout.contains("ssh"), "{show}");
+}
+
+/// `git agent new --runner ssh://… ARGS -- fake-agent --script …` for session `name`.
+fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str) {
+    let fake = env.fake(name, script);
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        name,
+        "-m",
+        prompt,
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+}
+
+/// The remote session's record, as `git agent show --json` says it over there.
+fn remote_record(env: &TestEnv, sshd: &Sshd, name: &str) -> serde_json::Value {
+    env.agent_in(&sshd.remote_repo, &["show", "--json", name])
+        .ok()
+        .json()["session"]
+        .clone()
+}
+
+#[test]
+fn a_prompt_with_shell_code_arrives_verbatim_and_runs_nothing() {
+    let Some((env, sshd)) = world() else { return };
+    let pwned = env.path("pwned");
+    let prompt = format!(
+        "fix it; touch {p}; $(touch {p}) `touch {p}` \"it's\" 'quoted' \\ $HOME & | > {p}",
+        p = pwned.display()
+    );
+    start(&env, &sshd, "quoting", &prompt, "print ok\n");
+    env.wait_state("quoting", "done");
+    let call = env.call_of("quoting");
+    assert_eq!(call["env"]["GIT_AGENT_PROMPT"], prompt.as_str(), "{call:#}");
+    assert_eq!(
+        remote_record(&env, &sshd, "quoting")["prompt"],
+        prompt.as_str()
+    );
+    assert!(!pwned.exists(), "the prompt ran as shell code over there");
+}
+
+#[test]
+fn stop_stops_the_remote_session() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "halt",
+        "wait",
+        &format!("print waiting\nwait-for {}\n", go.display()),
+    );
+    env.call_of("halt");
+    env.wait_state("halt", "running");
+    env.agent(&["stop", "halt"]).ok();
+    let record = env.wait_state("halt", "stopped");
+    assert_eq!(record["runner"]["remote_name"], "halt");
+    let remote = remote_record(&env, &sshd, "halt");
+    assert_eq!(remote["state"], "stopped", "{remote:#}");
+}
+
+#[test]
+fn send_reaches_the_remote_agent_and_its_commits_come_back() {
+    let Some((env, sshd)) = world() else { return };
+    let script = "append notes.txt another run\ncommit a run\n";
+    start(&env, &sshd, "again", "first task", script);
+    env.wait_state("again", "done");
+    env.agent(&["send", "again", "now the second thing"]).ok();
+    env.wait_until("the second run to end", || {
+        let r = env.record("again");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let remote = remote_record(&env, &sshd, "again");
+    let runs = remote["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{remote:#}");
+    assert!(
+        runs[1]["prompt"]
+            .as_str()
+            .unwrap()
+            .contains("now the second thing"),
+        "{remote:#}"
+    );
+    let log = env.git(&["log", "--format=%s", "main..agent/again"]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+}
+
+#[test]
+fn a_lost_connection_fails_the_run_and_resume_reconnects() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nappend out.txt late\ncommit late work\n",
+        go.display()
+    );
+    start(&env, &sshd, "drop", "wait then commit", &script);
+    env.call_of("drop");
+    let running = env.wait_state("drop", "running");
+    let client = running["processes"]["agent"]["pid"].as_i64().unwrap();
+    // The local ssh client dies, as when the network goes.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let failed = env.wait_state("drop", "failed");
+    let reason = failed["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("lost the connection to 127.0.0.1"),
+        "{failed:#}"
+    );
+    assert!(reason.contains("git agent resume drop"), "{failed:#}");
+    // Over there the agent goes on.
+    assert_eq!(remote_record(&env, &sshd, "drop")["state"], "running");
+    env.agent(&["resume", "drop"]).ok();
+    env.wait_state("drop", "running");
+    std::fs::write(&go, "").unwrap();
+    env.wait_state("drop", "done");
+    // Reconnected, not restarted: one run over there, its commit here.
+    let remote = remote_record(&env, &sshd, "drop");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    let log = env.git(&["log", "--format=%s", "-1", "agent/drop"]);
+    assert_eq!(log.trim(), "late work");
+}
+
+#[test]
+fn connections_dropped_by_the_server_are_lost_too_and_resume_brings_the_work() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nappend out.txt x\ncommit cut off\n",
+        go.display()
+    );
+    start(&env, &sshd, "cut", "wait", &script);
+    env.call_of("cut");
+    env.wait_state("cut", "running");
+    sshd.drop_connections();
+    let failed = env.wait_state("cut", "failed");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lost the connection"),
+        "{failed:#}"
+    );
+    // Meanwhile the agent finishes over there; resume fetches what it made.
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the remote session to end", || {
+        remote_record(&env, &sshd, "cut")["state"] == "done"
+    });
+    env.agent(&["resume", "cut"]).ok();
+    env.wait_until("the resumed run to end", || {
+        let r = env.record("cut");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] != "running"
+    });
+    let log = env.git(&["log", "--format=%s", "main..agent/cut"]);
+    assert!(log.lines().any(|l| l == "cut off"), "{log}");
+}
+
+#[test]
+fn a_missing_remote_repository_is_named() {
+    let Some((env, sshd)) = world() else { return };
+    let runner = format!(
+        "ssh://127.0.0.1:{}{}/nowhere",
+        sshd.port,
+        env.root().display()
+    );
+    let fake = env.fake("none", "print hi\n");
+    let mut args = vec!["new", "--runner", runner.as_str(), "--name", "none", "task"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("needs a clone of the repository at"),
+        "{out}"
+    );
+    assert_eq!(env.stored_state("none"), "failed");
+}
+
+#[test]
+fn a_runner_without_a_path_is_a_usage_error() {
+    let env = TestEnv::new();
+    let fake = env.fake("box", "print hi\n");
+    let mut args = vec!["new", "--runner", "ssh://box", "task"];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args).code(2);
+    assert!(out.stderr.contains("bad SSH runner 'ssh://box'"), "{out}");
+    assert!(
+        out.stderr.contains("ssh://[user@]host[:port]/path"),
+        "{out}"
+    );
+}
+
+#[test]
+fn stop_after_the_local_supervisor_died_stops_the_remote_session_too() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "orphan",
+        "wait",
+        &format!("wait-for {}\n", go.display()),
+    );
+    env.call_of("orphan");
+    let running = env.wait_state("orphan", "running");
+    let client = running["processes"]["agent"]["pid"].as_i64().unwrap();
+    env.kill_supervisor("orphan");
+    env.agent(&["stop", "orphan"]).ok();
+    let remote = remote_record(&env, &sshd, "orphan");
+    assert_eq!(remote["state"], "stopped", "{remote:#}");
+    assert!(
+        crate::support::process_gone(i32::try_from(client).unwrap()),
+        "the local ssh client is left"
+    );
+}
+
+#[test]
+fn commits_made_here_between_runs_reach_the_remote_agent() {
+    let Some((env, sshd)) = world() else { return };
+    let script = "append notes.txt a run\ncommit a run\n";
+    start(&env, &sshd, "both", "task", script);
+    let record = env.wait_state("both", "done");
+    let worktree = std::path::PathBuf::from(record["worktree"].as_str().unwrap());
+    std::fs::write(worktree.join("mine.txt"), "from here\n").unwrap();
+    env.git_in(&worktree, &["add", "mine.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "mine"]);
+    env.agent(&["send", "both", "carry on"]).ok();
+    env.wait_until("the second run to end", || {
+        let r = env.record("both");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let log = env.git(&["log", "--format=%s", "main..agent/both"]);
+    assert_eq!(log, "a run\nmine\na run\n");
+    // Over there, the agent's second run had the commit made here in its worktree.
+    let remote_tree = remote_record(&env, &sshd, "both")["worktree"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&remote_tree).join("mine.txt").exists());
+}
