@@ -213,10 +213,19 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     let has_submodules =
         crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
     let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
+    let runner = crate::runner::choose(&config, args.runner.as_deref())?;
+    let runner =
+        crate::runner::container::config::complete(runner, repo.gix(), &base.commit, &profiles)?;
+    let mut to_trust = settings.to_trust(&profiles);
+    to_trust.extend(
+        runner
+            .as_ref()
+            .and_then(crate::runner::container::config::image_to_trust),
+    );
     // Commands the repository defines run only once the user approved their exact text.
     ctx.ensure_trusted(
         repo,
-        &settings.to_trust(&profiles),
+        &to_trust,
         args.trust,
         Some("or skip the setup hook with --no-setup"),
     )?;
@@ -227,7 +236,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         &profiles,
     )?
     .limited(args.max_parallel, args.budget, &profiles)?
-    .run_by(crate::runner::choose(&config, args.runner.as_deref())?);
+    .run_by(runner);
 
     let prefix = config
         .string("agent.branchPrefix")

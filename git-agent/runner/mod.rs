@@ -24,8 +24,10 @@ use crate::procs::ProcessRef;
 use crate::session::{Exit, RunnerRecord, Session};
 use crate::state::StateDir;
 
+pub mod container;
 mod local;
 
+pub use container::ContainerRunner;
 pub use local::LocalRunner;
 
 /// Everything needed to start an agent.
@@ -85,9 +87,9 @@ pub trait Runner {
 /// The runner of `session`, as its record names it; an error for a kind this build cannot
 /// run (a record written by a newer one).
 pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner>> {
-    let _ = state;
     match &session.runner {
         None => Ok(Box::new(LocalRunner)),
+        Some(RunnerRecord::Container(c)) => Ok(Box::new(ContainerRunner::new(state, session, c))),
         Some(other) => Err(crate::error::Failure::fatal(format!(
             "this build of git-agent cannot run {}'s agent (runner {})",
             session.name,
@@ -113,9 +115,12 @@ pub fn choose(
     };
     match spec.as_str() {
         "" | "local" => Ok(None),
+        engine @ ("docker" | "podman") => Ok(Some(RunnerRecord::Container(
+            container::config::choose(config, engine)?,
+        ))),
         other => Err(
             crate::error::Failure::usage(format!("unknown runner '{other}' ({from})"))
-                .hint("the runners: local")
+                .hint("the runners: local, docker, podman")
                 .into(),
         ),
     }

@@ -32,6 +32,7 @@ mod real_agents;
 mod real_plans;
 mod removal_safety;
 mod review;
+mod runner_docker;
 mod sandbox;
 mod setup;
 mod shell;
