@@ -187,9 +187,18 @@ fn spawn(env: &TestEnv, name: &str, script: &str) {
 
 /// Our containers of `env`'s repository (running or not).
 fn containers(env: &TestEnv) -> Vec<String> {
+    ours(env, "-aq")
+}
+
+/// Our running containers of `env`'s repository.
+fn running(env: &TestEnv) -> Vec<String> {
+    ours(env, "-q")
+}
+
+fn ours(env: &TestEnv, which: &str) -> Vec<String> {
     let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
     let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
+        .args(["ps", which, "--filter"])
         .arg(format!("label=git-agent.repo={}", repo.display()))
         .output()
         .unwrap();
@@ -279,7 +288,7 @@ fn stop_ends_the_container() {
     let env = docker_env(&image);
     spawn(&env, "long", "sleep 300\n");
     env.wait_state("long", "running");
-    env.wait_until("the container to run", || !containers(&env).is_empty());
+    env.wait_until("the container to run", || !running(&env).is_empty());
     env.agent(&["stop", "long"]).ok();
     assert_eq!(env.stored_state("long"), "stopped");
     env.wait_until("no container of ours", || containers(&env).is_empty());
@@ -291,16 +300,19 @@ fn a_lost_supervisor_leaves_no_container_after_stop_or_rm() {
     let env = docker_env(&image);
     spawn(&env, "orphan", "sleep 300\n");
     env.wait_state("orphan", "running");
-    env.wait_until("the container to run", || !containers(&env).is_empty());
+    env.wait_until("the container to run", || !running(&env).is_empty());
     env.kill_supervisor("orphan");
-    // The container outlives its supervisor until someone cleans up.
-    assert_eq!(containers(&env).len(), 1);
+    // And the `docker run` client with it: the container outlives both until someone
+    // cleans up.
+    kill_client(&env, "orphan");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(running(&env).len(), 1);
     env.agent(&["stop", "orphan"]).ok();
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 
     spawn(&env, "gone", "sleep 300\n");
     env.wait_state("gone", "running");
-    env.wait_until("the container to run", || !containers(&env).is_empty());
+    env.wait_until("the container to run", || !running(&env).is_empty());
     env.kill_supervisor("gone");
     env.agent(&["rm", "gone", "--force"]).ok();
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
@@ -387,4 +399,85 @@ fn no_image_names_both_places() {
     assert!(out.stderr.contains("example/dev:1"), "{}", out.stderr);
     assert!(out.stderr.contains("--trust"), "{}", out.stderr);
     assert!(!env.has_record("dc"));
+}
+
+/// Kills the `docker run` client of `name` (after its supervisor): nothing local is left to
+/// signal, and only the engine can still stop the container.
+fn kill_client(env: &TestEnv, name: &str) {
+    let client = env.record(name)["processes"]["agent"]["pid"]
+        .as_i64()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[test]
+fn doctor_fix_removes_our_leftover_containers_and_no_one_elses() {
+    let image = docker_or_skip!();
+    let env = docker_env(&image);
+    // A crash: supervisor and client killed, the container runs on.
+    spawn(&env, "crashed", "sleep 300\n");
+    env.wait_state("crashed", "running");
+    env.wait_until("the container to run", || !running(&env).is_empty());
+    env.kill_supervisor("crashed");
+    kill_client(&env, "crashed");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(running(&env).len(), 1);
+    env.agent(&["doctor", "--fix"]);
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+
+    // A container of ours for a session that ended, and one of another repository's.
+    let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
+    let start = |repo_label: &str| {
+        let out = Command::new("docker")
+            .args(["run", "-d", "--network", "none", "--label"])
+            .arg(format!("git-agent.repo={repo_label}"))
+            .args([
+                "--label",
+                "git-agent.session=crashed",
+                &image,
+                "sleep",
+                "300",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let ours = start(&repo.to_string_lossy());
+    let foreign = start("/elsewhere/.git");
+    let _guard = Removes(vec![ours.clone(), foreign.clone()]);
+    let report = env.agent(&["doctor"]);
+    assert!(
+        report.stdout.contains("stray-container") || report.stdout.contains("outlived its session"),
+        "{}",
+        report.stdout
+    );
+    assert!(report.stdout.contains(&ours[..7]), "{}", report.stdout);
+    assert!(!report.stdout.contains(&foreign[..7]), "{}", report.stdout);
+    env.agent(&["doctor", "--fix"]);
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+    let alive = Command::new("docker")
+        .args(["inspect", "--format", "{{.State.Running}}", &foreign])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&alive.stdout).trim(), "true");
+}
+
+/// Removes the containers a test started itself, whatever happens.
+struct Removes(Vec<String>);
+
+impl Drop for Removes {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f"])
+            .args(&self.0)
+            .output();
+    }
 }
