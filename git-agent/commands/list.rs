@@ -303,7 +303,13 @@ impl Columns {
             name: s.name.clone(),
             state: row.state,
             archived: row.archived,
-            agent: s.short_agent(),
+            // Where it runs, if not here: `claude@docker`.
+            agent: match &s.runner {
+                Some(crate::session::RunnerRecord::Container(c)) => {
+                    format!("{}@{}", s.short_agent(), c.engine)
+                }
+                _ => s.short_agent(),
+            },
             agent_flags,
             branch: s.branch.clone(),
             age: crate::time::format_ago(s.created_at, now)

@@ -238,6 +238,8 @@ fn an_agent_in_a_container_commits_to_the_local_branch() {
     );
     let author = env.git(&["log", "-1", "--format=%an", "agent/boxed"]);
     assert_eq!(author.trim(), "Test Author");
+    let list = env.agent(&["list"]).ok();
+    assert!(list.stdout.contains("fake-agent@docker"), "{}", list.stdout);
     let show = env.agent(&["show", "boxed"]).ok();
     assert!(show.stdout.contains(&image), "{}", show.stdout);
     env.agent(&["merge", "boxed"]).ok();
@@ -399,6 +401,19 @@ fn no_image_names_both_places() {
     assert!(out.stderr.contains("example/dev:1"), "{}", out.stderr);
     assert!(out.stderr.contains("--trust"), "{}", out.stderr);
     assert!(!env.has_record("dc"));
+    // `git agent trust` shows it and approves it (nothing is run or pulled here).
+    let shown = env.agent(&["trust", "--yes"]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("image (.devcontainer/devcontainer.json): not approved"),
+        "{}",
+        shown.stdout
+    );
+    let shown = env.agent(&["trust"]).ok();
+    assert!(shown.stdout.contains("example/dev:1"), "{}", shown.stdout);
+    assert!(shown.stdout.contains("approved"), "{}", shown.stdout);
+    assert!(!shown.stdout.contains("not approved"), "{}", shown.stdout);
 }
 
 /// Kills the `docker run` client of `name` (after its supervisor): nothing local is left to

@@ -131,6 +131,24 @@ pub fn image_to_trust(record: &RunnerRecord) -> Option<ProjectCommand> {
     }
 }
 
+/// The image `.devcontainer/devcontainer.json` at `commit` names, as `git agent trust` shows
+/// it for approval; nothing where `agent.image` names the image (or the file names none).
+pub fn devcontainer_to_trust(
+    config: &Config,
+    repo: &gix::Repository,
+    commit: &str,
+) -> Option<ProjectCommand> {
+    if config
+        .string("agent.image")
+        .is_some_and(|i| !i.trim().is_empty())
+    {
+        return None;
+    }
+    let text = crate::project::file_at_commit(repo, commit, DEVCONTAINER).ok()??;
+    let image = devcontainer_image(&text).ok()??;
+    Some(ProjectCommand::from_plan("image", image, DEVCONTAINER))
+}
+
 /// A container record made whole for `new`: its image from the base commit where the user
 /// named none, and the variables the agents' CLIs read their keys from added to the
 /// allowlist. Any other runner passes unchanged.
