@@ -31,6 +31,7 @@ use crate::ops::create::{self, Naming, Notice, Plan, Request, Running, Settings,
 use crate::ops::take::Snapshot;
 use crate::procs::ProcessRef;
 use crate::project::ProjectFile;
+use crate::runner::container::config as container;
 use crate::session::{self, Base, Session, State};
 use crate::state::StateDir;
 use crate::{git::worktree, names, ui};
@@ -214,14 +215,9 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
     let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
     let runner = crate::runner::choose(&config, args.runner.as_deref())?;
-    let runner =
-        crate::runner::container::config::complete(runner, repo.gix(), &base.commit, &profiles)?;
+    let (runner, image) = container::complete(runner, repo.gix(), &base.commit, &profiles)?;
     let mut to_trust = settings.to_trust(&profiles);
-    to_trust.extend(
-        runner
-            .as_ref()
-            .and_then(crate::runner::container::config::image_to_trust),
-    );
+    to_trust.extend(image);
     // Commands the repository defines run only once the user approved their exact text.
     ctx.ensure_trusted(
         repo,

@@ -122,7 +122,7 @@ pub fn resolve_image(
 
 /// What the user approves before an image the repository named runs (nothing for theirs,
 /// nothing for another runner).
-pub fn image_to_trust(record: &RunnerRecord) -> Option<ProjectCommand> {
+fn image_to_trust(record: &RunnerRecord) -> Option<ProjectCommand> {
     match record {
         RunnerRecord::Container(c) if c.image_source == DEVCONTAINER => Some(
             ProjectCommand::from_plan("image", c.image.clone(), DEVCONTAINER),
@@ -151,15 +151,16 @@ pub fn devcontainer_to_trust(
 
 /// A container record made whole for `new`: its image from the base commit where the user
 /// named none, and the variables the agents' CLIs read their keys from added to the
-/// allowlist. Any other runner passes unchanged.
+/// allowlist; with the image to approve first if the repository named it. Any other runner
+/// passes unchanged.
 pub fn complete(
     runner: Option<RunnerRecord>,
     repo: &gix::Repository,
     commit: &str,
     profiles: &[(Profile, PathBuf, u32)],
-) -> Result<Option<RunnerRecord>> {
+) -> Result<(Option<RunnerRecord>, Option<ProjectCommand>)> {
     let Some(RunnerRecord::Container(mut record)) = runner else {
-        return Ok(runner);
+        return Ok((runner, None));
     };
     resolve_image(&mut record, repo, commit)?;
     for (profile, _, _) in profiles {
@@ -169,7 +170,9 @@ pub fn complete(
             }
         }
     }
-    Ok(Some(RunnerRecord::Container(record)))
+    let record = RunnerRecord::Container(record);
+    let image = image_to_trust(&record);
+    Ok((Some(record), image))
 }
 
 /// The `image` of a devcontainer.json (JSON with comments and trailing commas); `None` for
