@@ -189,12 +189,14 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
             ctx.warn(&warning)?;
         }
     }
+    let runner = crate::runner::choose(&config, args.runner.as_deref())?;
     let choice = plan::Choice {
         agents: &args.agent,
         count: args.count,
         permission_mode: args.permission_mode.as_deref(),
         command: &args.command,
         cwd: &ctx.cwd,
+        in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),
     };
     let profiles = plan::choose_profiles(&config, &choice, project.as_ref())?;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
@@ -214,7 +216,6 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     let has_submodules =
         crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
     let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
-    let runner = crate::runner::choose(&config, args.runner.as_deref())?;
     let (runner, image) = container::complete(runner, repo.gix(), &base.commit, &profiles)?;
     let mut to_trust = settings.to_trust(&profiles);
     to_trust.extend(image);

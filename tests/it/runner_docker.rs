@@ -107,7 +107,7 @@ fn build_image() -> String {
         add_with_links(lib, &mut files);
     }
     // The tag names what went in: the same binaries make the same image, built once.
-    let mut key = String::new();
+    let mut key = String::from("image layout 2\n");
     for f in files.iter().chain([&fake]) {
         let meta = std::fs::symlink_metadata(f).unwrap();
         use std::os::unix::fs::MetadataExt as _;
@@ -143,6 +143,8 @@ fn build_image() -> String {
     let bin = stage.path().join("usr/local/bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(&fake, bin.join("fake-agent")).unwrap();
+    // An agent CLI found only in the image, not on the host's PATH.
+    std::os::unix::fs::symlink("fake-agent", bin.join("boxed-agent")).unwrap();
     sh(&format!(
         "(tar -C / --no-recursion -cf - -T {list} && tar -C {stage} -cf - usr/local) | cat > {stage}/image.tar.parts",
         list = list.display(),
@@ -495,4 +497,31 @@ impl Drop for Removes {
             .args(&self.0)
             .output();
     }
+}
+
+#[test]
+fn an_agent_only_the_image_has_runs_by_its_name() {
+    let image = docker_or_skip!();
+    let env = docker_env(&image);
+    let dir = env.repo.join(".git/test-scripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("inside.script");
+    std::fs::write(&script, "write inside.txt made inside\ncommit inside\n").unwrap();
+    env.git(&[
+        "config",
+        "agent.profile.boxed.command",
+        &format!("boxed-agent --script {}", script.display()),
+    ]);
+    env.git(&["config", "agent.profile.boxed.format", "text"]);
+    // Not on the host: the local runner could not start it.
+    assert!(!env.bin.join("boxed-agent").exists());
+    env.agent(&["new", "--agent", "boxed", "--name", "inside", "the task"])
+        .ok();
+    env.wait_state("inside", "done");
+    let subjects = env.git(&["log", "--format=%s", "agent/inside"]);
+    assert!(
+        subjects.starts_with("inside"),
+        "{subjects}\n{}",
+        log(&env, "inside")
+    );
 }
