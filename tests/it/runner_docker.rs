@@ -525,3 +525,28 @@ fn an_agent_only_the_image_has_runs_by_its_name() {
         log(&env, "inside")
     );
 }
+
+#[test]
+fn rm_removes_a_container_its_session_left() {
+    let image = docker_or_skip!();
+    let env = docker_env(&image);
+    spawn(&env, "ended", "print nothing to keep\n");
+    env.wait_state("ended", "done");
+    // As a crash between the container's end and its removal would leave it.
+    let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
+    let out = Command::new("docker")
+        .args(["create", "--network", "none", "--label"])
+        .arg(format!("git-agent.repo={}", repo.display()))
+        .args(["--label", "git-agent.session=ended", &image, "sleep", "300"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _guard = Removes(vec![String::from_utf8_lossy(&out.stdout).trim().to_owned()]);
+    assert_eq!(containers(&env).len(), 1);
+    env.agent(&["rm", "ended"]).ok();
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
