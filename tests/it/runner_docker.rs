@@ -328,8 +328,9 @@ fn an_agent_cannot_plant_a_hook_or_a_config() {
     let env = docker_env(&image);
     let git = env.repo.join(".git");
     let script = format!(
-        "try-write {hook} exit 0\ntry-write {config} [core]\ntry-write {info} x\ntry-write {state} {{}}\ntry-write {objects} ok\n",
+        "try-write {hook} exit 0\ntry-write {config} [core]\ntry-write {info} x\ntry-write {state} {{}}\ntry-write {main} 0\ntry-write {objects} ok\n",
         hook = git.join("hooks/post-merge").display(),
+        main = git.join("refs/heads/main").display(),
         config = git.join("config").display(),
         info = git.join("info/attributes").display(),
         state = git.join("agent/sessions/other.json").display(),
@@ -339,6 +340,7 @@ fn an_agent_cannot_plant_a_hook_or_a_config() {
     env.wait_state("planter", "done");
     let out = log(&env, "planter");
     for denied in [
+        "refs/heads/main",
         "hooks/post-merge",
         "config",
         "info/attributes",

@@ -70,13 +70,30 @@ impl Engine {
             .collect())
     }
 
-    /// Removes containers by id (they are stopped first, by force).
+    /// Removes containers by id (they are stopped first, by force). One the engine is
+    /// removing already (`run --rm` after a stop) counts once it is gone.
     pub fn remove(&self, ids: &[String]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        self.cmd().args(["rm", "-f"]).args(ids).run()?;
-        Ok(())
+        let Err(err) = self.cmd().args(["rm", "-f"]).args(ids).run() else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if !ids.iter().any(|id| self.exists(id)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(err)
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.cmd()
+            .args(["inspect", "--format", "{{.Id}}", id])
+            .output()
+            .is_ok_and(|o| o.status.success())
     }
 
     /// Sends `signal` (`TERM`, `KILL`…) to the container named `name`.

@@ -7,10 +7,11 @@
 //!   worktree's files; HOME and TMPDIR are a tmpfs; the environment is the session's
 //!   (`GIT_AGENT_*`), the user's git identity and the allowlisted host variables, never the
 //!   whole host environment;
-//! - nothing may run what the agent wrote: the git directory is writable (commits write
-//!   objects and refs) but its `config`, `hooks/` and `info/` and our state directory are
-//!   mounted read-only over it, so the agent cannot plant a hook, a config (an alias, a
-//!   filter, `core.fsmonitor`) or a session record that git or git-agent would act on;
+//! - nothing may run what the agent wrote: the git directory is mounted read-only, with only
+//!   what a commit of its branch writes (objects, its own folder of refs and reflogs, its
+//!   worktree's admin folder) writable over it, as under the write sandbox; so the agent
+//!   cannot plant a hook, a config (an alias, a filter, `core.fsmonitor`) or a session
+//!   record that git or git-agent would act on, nor move the user's branches;
 //! - the process the supervisor follows is the local `docker run` client in its own process
 //!   group: it lives exactly as long as the container's main process;
 //! - only containers labelled with this repository and session are ever stopped or removed.
@@ -46,6 +47,8 @@ pub struct ContainerRunner {
     /// The repository's git common directory (its label on our containers).
     repo: PathBuf,
     name: String,
+    branch: String,
+    branch_created: bool,
 }
 
 impl ContainerRunner {
@@ -58,6 +61,8 @@ impl ContainerRunner {
             engine: Engine::new(&record.engine),
             name: container_name(&repo, &session.name),
             repo,
+            branch: session.branch.clone(),
+            branch_created: session.branch_created,
         }
     }
 
@@ -122,29 +127,33 @@ impl ContainerRunner {
         Ok((args, env))
     }
 
-    /// What the container sees of the host, each at its own path: (path, read-only).
+    /// What the container sees of the host, each at its own path: (path, read-only). The git
+    /// directory is read-only but for what a commit of its branch writes, exactly what the
+    /// write sandbox allows (`crate::sandbox::Places`): objects, the folder of refs and
+    /// reflogs of its own branch, its worktree's admin folder. The engine mounts a parent
+    /// before what is beneath it.
     fn mounts(&self, spec: &LaunchSpec) -> Result<Vec<(PathBuf, bool)>> {
         let repo = &self.repo;
-        // A read-only mount needs something to cover: an empty hooks folder, an empty status
-        // file the agent then writes through its own mount.
-        let hooks = repo.join("hooks");
-        std::fs::create_dir_all(&hooks)
-            .with_context(|| format!("could not create {}", hooks.display()))?;
+        // A mount needs something to cover: the folders git would make on first use, an
+        // empty status file the agent then writes through its own mount.
         let status = self.state.status_path(&self.session);
         if !status.exists() {
             File::create(&status)
                 .with_context(|| format!("could not create {}", status.display()))?;
         }
-        let mut mounts = vec![(spec.cwd.clone(), false), (repo.clone(), false)];
-        for ro in ["config", "hooks", "info", "config.worktree"] {
-            let path = repo.join(ro);
-            if path.exists() {
-                mounts.push((path, true));
-            }
+        let mut writable = vec![repo.join("objects")];
+        if let Some(folder) = crate::sandbox::own_ref_folder(&self.branch, self.branch_created) {
+            writable.push(repo.join("refs").join(&folder));
+            writable.push(repo.join("logs/refs").join(&folder));
         }
-        mounts.push((self.state.root().to_owned(), true));
+        for dir in &writable {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        writable.extend(crate::git::link::admin_dir(repo, &spec.cwd));
+        let mut mounts = vec![(spec.cwd.clone(), false), (repo.clone(), true)];
+        mounts.extend(writable.into_iter().map(|p| (p, false)));
         mounts.push((status, false));
-        // The engine mounts a parent before its children; these are already in that order.
         Ok(mounts)
     }
 
