@@ -212,7 +212,7 @@ impl Approval {
 /// A kind of command the project file defines (`setup`, `run`, `verify`, `profile NAME`) or a
 /// plan file does (`plan validate`, `task ID verify`).
 pub fn is_kind(what: &str) -> bool {
-    matches!(what, "setup" | "run" | "verify" | "plan validate")
+    matches!(what, "setup" | "run" | "verify" | "plan validate" | "image")
         || what
             .strip_prefix("profile ")
             .is_some_and(|name| !name.is_empty())

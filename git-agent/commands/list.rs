@@ -303,7 +303,7 @@ impl Columns {
             name: s.name.clone(),
             state: row.state,
             archived: row.archived,
-            // Where it runs, if not here: `claude (ssh box)`.
+            // Where it runs, if not here: `claude (ssh box)`, `claude (docker)`.
             agent: match &s.runner {
                 Some(runner) => format!("{} ({})", s.short_agent(), runner.label()),
                 None => s.short_agent(),

@@ -31,6 +31,7 @@ use crate::ops::create::{self, Naming, Notice, Plan, Request, Running, Settings,
 use crate::ops::take::Snapshot;
 use crate::procs::ProcessRef;
 use crate::project::ProjectFile;
+use crate::runner::container::config as container;
 use crate::session::{self, Base, Session, State};
 use crate::state::StateDir;
 use crate::{git::worktree, names, ui};
@@ -188,12 +189,14 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
             ctx.warn(&warning)?;
         }
     }
+    let runner = crate::runner::choose(&config, args.runner.as_deref())?;
     let choice = plan::Choice {
         agents: &args.agent,
         count: args.count,
         permission_mode: args.permission_mode.as_deref(),
         command: &args.command,
         cwd: &ctx.cwd,
+        in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),
     };
     let profiles = plan::choose_profiles(&config, &choice, project.as_ref())?;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
@@ -213,10 +216,13 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     let has_submodules =
         crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
     let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
+    let (runner, image) = container::complete(runner, repo.gix(), &base.commit, &profiles)?;
+    let mut to_trust = settings.to_trust(&profiles);
+    to_trust.extend(image);
     // Commands the repository defines run only once the user approved their exact text.
     ctx.ensure_trusted(
         repo,
-        &settings.to_trust(&profiles),
+        &to_trust,
         args.trust,
         Some("or skip the setup hook with --no-setup"),
     )?;
@@ -227,7 +233,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         &profiles,
     )?
     .limited(args.max_parallel, args.budget, &profiles)?
-    .run_by(crate::runner::choose(&config, args.runner.as_deref())?);
+    .run_by(runner);
 
     let prefix = config
         .string("agent.branchPrefix")

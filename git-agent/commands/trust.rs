@@ -16,7 +16,10 @@ use crate::ui;
 Commands in .git-agent.toml (setup, run, verify, agent profiles) come with the repository, so
 git-agent runs each one only after you approved its exact text, as that kind of command, for
 this repository: approving verify = \"make\" does not approve setup = \"make\". A changed
-text needs approval again. Your own git config (agent.setup, …) needs no approval.")]
+text needs approval again. Your own git config (agent.setup, …) needs no approval.
+
+The image .devcontainer/devcontainer.json names is approved the same way: a container runner
+(--runner docker) runs it when agent.image names none.")]
 pub struct Args {
     /// Read .git-agent.toml from this commit [default: HEAD]
     #[arg(long, value_name = "REF")]
@@ -178,7 +181,15 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         return Ok(0);
     }
     let base = repo.resolve_base(args.base.as_deref())?;
-    let Some(project) = ProjectFile::at_commit(repo.gix(), &base.commit)? else {
+    let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
+    let mut commands = project.as_ref().map(project_commands).unwrap_or_default();
+    // The image a container runner would take from the repository.
+    commands.extend(crate::runner::container::config::devcontainer_to_trust(
+        &repo.config(),
+        repo.gix(),
+        &base.commit,
+    ));
+    if project.is_none() && commands.is_empty() {
         writeln!(
             ctx.err,
             "{} at {} defines nothing to approve.",
@@ -186,8 +197,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
             base.short_name()
         )?;
         return Ok(0);
-    };
-    let commands = project_commands(&project);
+    }
     if commands.is_empty() {
         writeln!(
             ctx.err,
@@ -208,12 +218,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         } else {
             "approved".to_owned()
         };
-        writeln!(
-            ctx.out,
-            "{} ({}): {status}",
-            ui::bold(&c.what),
-            project::FILE
-        )?;
+        writeln!(ctx.out, "{} ({}): {status}", ui::bold(&c.what), c.source)?;
         for line in c.text.lines() {
             writeln!(ctx.out, "    {line}")?;
         }

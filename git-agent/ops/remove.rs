@@ -493,6 +493,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // A git passing through (another command looking at the worktree) is not worth a word.
     strangers.retain(|f| !f.is_git());
     let leftovers_stopped = crate::procs::terminate(&ours, grace);
+    runner_leftovers(&state, &s);
     let mut outcome = Outcome {
         name: s.name.clone(),
         worktree: s.worktree.clone(),
@@ -547,6 +548,14 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     archive(repo, &s, &outcome)?;
     Ok(outcome)
+}
+
+/// What the session's runner left (a container of ours, by label) goes too; best effort: an
+/// engine that does not answer does not keep the session, and `doctor` finds it later.
+fn runner_leftovers(state: &crate::state::StateDir, s: &Session) {
+    if s.runner.is_some() {
+        let _ = crate::runner::for_session(state, s).clean_up();
+    }
 }
 
 /// Moves the record (with `removed` filled in) and the session's files to `archive/`, and

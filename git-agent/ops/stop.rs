@@ -108,7 +108,7 @@ fn stop_lost(
 ) -> Result<Session> {
     let name = session.name.as_str();
     let grace = grace.unwrap_or(Duration::from_secs(session.stop_grace_secs));
-    let runner = crate::runner::for_session(state, session)?;
+    let runner = crate::runner::for_session(state, session);
     if let Some(agent) = &session.processes.agent {
         runner.terminate(agent, grace);
     }

@@ -24,10 +24,12 @@ use crate::procs::ProcessRef;
 use crate::session::{Exit, RunnerRecord, Session};
 use crate::state::StateDir;
 
+pub mod container;
 mod local;
 pub mod plugin;
 mod ssh;
 
+pub use container::ContainerRunner;
 pub use local::LocalRunner;
 pub use plugin::PluginRunner;
 pub use ssh::SshRunner;
@@ -86,20 +88,14 @@ pub trait Runner {
     }
 }
 
-/// The runner of `session`, as its record names it; an error for a kind this build cannot
-/// run (a record written by a newer one).
-pub fn for_session(state: &StateDir, session: &Session) -> Result<Box<dyn Runner>> {
+/// The runner of `session`, as its record names it. (A record naming a kind this build does
+/// not know does not load at all: `crate::state` refuses it.)
+pub fn for_session(state: &StateDir, session: &Session) -> Box<dyn Runner> {
     match &session.runner {
-        None => Ok(Box::new(LocalRunner)),
-        Some(RunnerRecord::Plugin(p)) => Ok(Box::new(PluginRunner::new(state, session, p))),
-        Some(RunnerRecord::Ssh(record)) => Ok(Box::new(SshRunner::new(state, session, record))),
-        Some(other) => Err(crate::error::Failure::fatal(format!(
-            "this build of git-agent cannot run {}'s agent (runner {})",
-            session.name,
-            other.label()
-        ))
-        .hint("update git-agent, or start the task again with another --runner")
-        .into()),
+        None => Box::new(LocalRunner),
+        Some(RunnerRecord::Container(c)) => Box::new(ContainerRunner::new(state, session, c)),
+        Some(RunnerRecord::Plugin(p)) => Box::new(PluginRunner::new(state, session, p)),
+        Some(RunnerRecord::Ssh(record)) => Box::new(SshRunner::new(state, session, record)),
     }
 }
 
@@ -118,6 +114,9 @@ pub fn choose(
     };
     match spec.as_str() {
         "" | "local" => Ok(None),
+        engine @ ("docker" | "podman") => Ok(Some(RunnerRecord::Container(
+            container::config::choose(config, engine)?,
+        ))),
         ssh if ssh.starts_with("ssh://") => Ok(Some(RunnerRecord::Ssh(ssh::parse(ssh)?))),
         // Any other name is a plugin's: `git-agent-runner-NAME` on PATH.
         name => plugin::find(name, from).map(Some),

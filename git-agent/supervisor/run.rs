@@ -71,10 +71,7 @@ pub(super) fn run_once(
     let (mut log, log_offset) = open_log(state, name)?;
     // Taken before the agent starts: a report it makes in its first moments is a new one.
     let status_file = StatusFile::at(state.status_path(name));
-    let runner = match crate::runner::for_session(state, session) {
-        Ok(runner) => runner,
-        Err(err) => return Ok(RunEnd::ended(State::Failed, &format!("{err:#}"))),
-    };
+    let runner = crate::runner::for_session(state, session);
     let (launched, in_force, spec_sandboxed) = match launch(state, session, &run, &*runner) {
         Ok(started) => started,
         Err(reason) => return Ok(RunEnd::ended(State::Failed, &reason)),

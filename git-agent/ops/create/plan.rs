@@ -266,6 +266,8 @@ pub struct Choice<'a> {
     pub permission_mode: Option<&'a str>,
     pub command: &'a [String],
     pub cwd: &'a Path,
+    /// The agents run in a container: a program missing here is looked up in its image.
+    pub in_image: bool,
 }
 
 /// The profiles to run, each with its program resolved and a count.
@@ -307,7 +309,12 @@ pub fn choose_profiles(
     chosen
         .into_iter()
         .map(|(profile, n)| {
-            let program = profile.resolve_program()?;
+            let program = match profile.resolve_program() {
+                Ok(program) => program,
+                // Run by its name on the image's PATH (see `runner::container`).
+                Err(_) if choice.in_image => PathBuf::from(&profile.program),
+                Err(e) => return Err(e),
+            };
             Ok((profile, program, n))
         })
         .collect()

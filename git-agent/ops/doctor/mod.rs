@@ -18,6 +18,8 @@
 //! - entries of `.git/worktrees/` a killed `git worktree add` of ours left half made;
 //! - records pointing at a worktree git-agent did not create for the session (the main
 //!   checkout, another tool's): never followed or adopted; `--fix` lets go of it;
+//! - containers of ours (labelled with this repository) whose session no longer runs
+//!   (`--fix` removes them);
 //! - notification settings it cannot read (`agent.notify`, `agent.notify.on`,
 //!   `agent.notifyTimeout`).
 //!
@@ -29,6 +31,7 @@
 //! `locks`, `processes`, `notify`) find and fix; the command renders. Nothing here prints or
 //! imports `commands` or `cli`.
 
+mod containers;
 mod locks;
 mod notify;
 mod processes;
@@ -58,7 +61,7 @@ pub struct Options {
 pub struct Finding {
     /// `worktree-gone`, `worktree-moved`, `repo-moved`, `unknown-worktree`, `prunable`,
     /// `lost`, `quarantined`, `too-new`, `stray` (in `sessions/`, not a record), `stray-process`,
-    /// `foreign-process`, `stale-lock`, `notify-config`.
+    /// `foreign-process`, `stale-lock`, `stray-container`, `notify-config`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -202,6 +205,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
         )?;
     }
     processes::check_strays_of_removed(&state, &listing.sessions, opts, &mut findings)?;
+    containers::check_containers(&state, &listing.sessions, opts, &mut findings)?;
     notify::check_settings(&repo.config(), &mut findings);
     Ok(findings)
 }

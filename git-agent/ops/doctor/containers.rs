@@ -1,0 +1,77 @@
+//! Doctor's check of containers: ones of ours (labelled with this repository) whose session
+//! no longer runs, left by a crash; `--fix` removes them. A container without our label for
+//! this repository is never looked at.
+//!
+//! Only engines a session of this repository used are asked (a user who never ran an agent
+//! in a container never waits for a Docker daemon here). Never prints.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use super::{Finding, Options, attempt};
+use crate::runner::container::Engine;
+use crate::session::{RunnerRecord, Session, State};
+use crate::state::StateDir;
+
+/// Leftover containers of ours.
+pub(super) fn check_containers(
+    state: &StateDir,
+    sessions: &[Session],
+    opts: &Options,
+    findings: &mut Vec<Finding>,
+) -> Result<()> {
+    let archived = state.load_archive().unwrap_or_default();
+    let engines: BTreeSet<String> = sessions
+        .iter()
+        .chain(&archived)
+        .filter_map(|s| match &s.runner {
+            Some(RunnerRecord::Container(c)) => Some(c.engine.clone()),
+            _ => None,
+        })
+        .collect();
+    let repo = state.root().parent().unwrap_or(state.root());
+    for program in engines {
+        let engine = Engine::new(&program);
+        let ours = match engine.ours(repo, None) {
+            Ok(ours) => ours,
+            Err(e) => {
+                let mut f = Finding::new(
+                    "container-check",
+                    None,
+                    format!("could not list the {program} containers of this repository"),
+                );
+                f.failed = Some(crate::error::Report::from_error(&e).message);
+                f.info = true;
+                findings.push(f);
+                continue;
+            }
+        };
+        for c in ours {
+            // A running session's container is its own; a lost one's goes with its `lost` fix.
+            let owner = sessions.iter().find(|s| s.name == c.session);
+            if owner.is_some_and(|s| {
+                let live = s.live_state();
+                live.is_active() || live == State::Lost
+            }) {
+                continue;
+            }
+            let mut f = Finding::new(
+                "stray-container",
+                Some(&c.session),
+                format!(
+                    "{}: {program} container {} ({}) outlived its session",
+                    c.session,
+                    crate::session::short_id(&c.id),
+                    if c.running { "running" } else { "stopped" },
+                ),
+            )
+            .with_fix(&format!("remove it ({program} rm -f)"));
+            if opts.fix {
+                attempt(&mut f, || engine.remove(std::slice::from_ref(&c.id)));
+            }
+            findings.push(f);
+        }
+    }
+    Ok(())
+}
