@@ -10,7 +10,6 @@ use nix::sys::signal::Signal;
 use super::{LaunchSpec, Launched, Runner};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
-use crate::session::Exit;
 
 /// Runs the agent as a local process leading its own process group, so one signal reaches
 /// every process it starts, and nothing outside the group is ever touched.
@@ -34,30 +33,8 @@ impl Runner for LocalRunner {
         if let Some(writable) = &spec.sandbox {
             cmd = crate::sandbox::wrap(&cmd, writable)?;
         }
-        let mut child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
-        let process = ProcessRef::of_child(child.id());
-        let stdout = child
-            .stdout
-            .take()
-            .context("the agent's stdout is missing")?;
-        let stderr = child
-            .stderr
-            .take()
-            .context("the agent's stderr is missing")?;
-        let wait = Box::new(move || -> Result<Exit> {
-            use std::os::unix::process::ExitStatusExt as _;
-            let status = child.wait().context("could not wait for the agent")?;
-            Ok(Exit {
-                code: status.code(),
-                signal: status.signal(),
-            })
-        });
-        Ok(Launched {
-            process,
-            stdout: Box::new(stdout),
-            stderr: Box::new(stderr),
-            wait,
-        })
+        let child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
+        Launched::from_child(child, "the agent")
     }
 
     fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {

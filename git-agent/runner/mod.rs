@@ -61,6 +61,39 @@ pub struct Launched {
     pub wait: Box<dyn FnOnce() -> Result<Exit> + Send>,
 }
 
+impl Launched {
+    /// A child spawned with piped stdout and stderr, leading its own process group (`what`
+    /// names it in errors): its group, its output, and a wait for its exit.
+    pub fn from_child(mut child: std::process::Child, what: &'static str) -> Result<Self> {
+        use anyhow::Context as _;
+        let process = ProcessRef::of_child(child.id());
+        let stdout = child
+            .stdout
+            .take()
+            .with_context(|| format!("{what}'s stdout is missing"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .with_context(|| format!("{what}'s stderr is missing"))?;
+        let wait = Box::new(move || -> Result<Exit> {
+            use std::os::unix::process::ExitStatusExt as _;
+            let status = child
+                .wait()
+                .with_context(|| format!("could not wait for {what}"))?;
+            Ok(Exit {
+                code: status.code(),
+                signal: status.signal(),
+            })
+        });
+        Ok(Self {
+            process,
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            wait,
+        })
+    }
+}
+
 /// Starts and controls agents.
 pub trait Runner {
     /// Starts the agent; returns as soon as it runs.

@@ -27,7 +27,7 @@ use nix::sys::signal::Signal;
 use super::{LaunchSpec, Launched, Runner};
 use crate::process::Cmd;
 use crate::procs::ProcessRef;
-use crate::session::{ContainerRecord, Exit, RunnerRecord, Session};
+use crate::session::{ContainerRecord, RunnerRecord, Session};
 use crate::state::StateDir;
 
 pub mod config;
@@ -193,30 +193,8 @@ impl Runner for ContainerRunner {
             cmd = cmd.env(key, value);
         }
         self.record_name()?;
-        let mut child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
-        let process = ProcessRef::of_child(child.id());
-        let stdout = child
-            .stdout
-            .take()
-            .context("the agent's stdout is missing")?;
-        let stderr = child
-            .stderr
-            .take()
-            .context("the agent's stderr is missing")?;
-        let wait = Box::new(move || -> Result<Exit> {
-            use std::os::unix::process::ExitStatusExt as _;
-            let status = child.wait().context("could not wait for the container")?;
-            Ok(Exit {
-                code: status.code(),
-                signal: status.signal(),
-            })
-        });
-        Ok(Launched {
-            process,
-            stdout: Box::new(stdout),
-            stderr: Box::new(stderr),
-            wait,
-        })
+        let child = cmd.spawn(stdin, Stdio::piped(), Stdio::piped(), true)?;
+        Launched::from_child(child, "the container")
     }
 
     fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {
