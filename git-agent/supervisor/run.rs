@@ -218,8 +218,9 @@ fn follow_agent(
     let outcome = std::cell::RefCell::new(outcome);
     // Inside the sandbox git cannot lock `packed-refs` (it lives beside `config` and `hooks/`,
     // which stay closed), and says so whenever it deletes a ref: a commit deletes
-    // `AUTO_MERGE`. The commit succeeds; the complaint is kept in the log but is not what the
-    // agent said (it would become its result, and a squash message).
+    // `AUTO_MERGE`. The commit succeeds; the complaint is not what the agent said (it would
+    // become its result, and a squash message), and in the log it reads as a failure to
+    // anyone following it: it is left out of both.
     let sandbox_noise = format!(
         "error: Unable to create '{}': Permission denied",
         state
@@ -240,7 +241,7 @@ fn follow_agent(
         launched,
         |is_err, text| {
             if spec_sandboxed && text.trim_end() == sandbox_noise {
-                return Ok(());
+                return Ok(false);
             }
             let events = if is_err {
                 output::parse_stderr_line(format, text)
@@ -262,7 +263,7 @@ fn follow_agent(
                 prices.price(format, &mut outcome.borrow_mut());
                 dirty.set(true);
             }
-            Ok(())
+            Ok(true)
         },
         || {
             if dirty.get() && (flush_now.get() || last_flush.elapsed() >= FLUSH) {

@@ -150,7 +150,7 @@ fn run_steps(follow: &mut Follow<'_>, plan: Plan) -> Result<(Option<RunEnd>, Opt
                 if !line.trim().is_empty() {
                     line.trim().clone_into(&mut last_line);
                 }
-                Ok(())
+                Ok(true)
             },
             || Ok(None),
         )?;

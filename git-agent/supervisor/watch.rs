@@ -105,8 +105,9 @@ pub(super) struct Watched {
     pub(super) stopped: Option<(State, String)>,
 }
 
-/// Follows a launched process to its end: every output line goes to the log and to
-/// `on_line` (`true` for stderr); a signal to the supervisor (`git agent stop`) or the
+/// Follows a launched process to its end: every output line goes to `on_line` (`true` for
+/// stderr), then to the log unless `on_line` says it is not the process's own (`false`:
+/// git's complaint inside our sandbox); a signal to the supervisor (`git agent stop`) or the
 /// timeout stops the process group (SIGTERM, SIGKILL after the grace period); `on_tick` runs
 /// every tick. After the process exits, what it left running in its group is stopped and
 /// the rest of its output drained.
@@ -114,7 +115,7 @@ pub(super) fn watch(
     follow: &mut Follow<'_>,
     runner: &dyn Runner,
     launched: crate::runner::Launched,
-    mut on_line: impl FnMut(bool, &str) -> Result<()>,
+    mut on_line: impl FnMut(bool, &str) -> Result<bool>,
     mut on_tick: impl FnMut() -> Result<Option<(State, String)>>,
 ) -> Result<Watched> {
     let Follow {
@@ -147,8 +148,9 @@ pub(super) fn watch(
                     Msg::Err(l) => (l, true),
                     _ => unreachable!("matched above"),
                 };
-                append_line(log, &line)?;
-                on_line(is_err, &String::from_utf8_lossy(&line))?;
+                if on_line(is_err, &String::from_utf8_lossy(&line))? {
+                    append_line(log, &line)?;
+                }
             }
             Ok(Msg::Closed) => closed += 1,
             Ok(Msg::Exited(result)) => {

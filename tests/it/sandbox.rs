@@ -679,3 +679,25 @@ fn what_an_agent_prints_cannot_drive_your_terminal() {
         );
     }
 }
+
+/// A commit inside the sandbox makes git complain that it cannot lock `packed-refs` (it
+/// deletes `AUTO_MERGE`; the commit succeeds): the complaint is not the agent's and reads as
+/// a failure, so it is in neither the log nor the result.
+#[test]
+fn the_sandboxs_packed_refs_complaint_is_not_in_the_log() {
+    let env = TestEnv::new();
+    env.spawn(
+        &["--name", "c", "t"],
+        "write a.txt one\ncommit first\nwrite a.txt two\ncommit second\nprint all done",
+    );
+    env.wait_state("c", "done");
+    if in_force(&env, "c") != "landlock" {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    let log = env.agent(&["logs", "c", "--raw"]).ok().stdout;
+    assert!(log.contains("all done"), "{log}");
+    assert!(!log.contains("packed-refs.lock"), "{log}");
+    let commits = env.git(&["log", "--format=%s", "agent/c"]);
+    assert!(commits.starts_with("second\nfirst"), "{commits}");
+}
