@@ -153,6 +153,26 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
         .into());
     }
     crate::git::link::guard(session)?;
+    // `merge` moves whatever the worktree has checked out: a branch the user switched it to
+    // (or a detached HEAD) is theirs, not the session's.
+    let head = WorktreeDir::new(&session.worktree)
+        .git()
+        .args(["symbolic-ref", "--quiet", "HEAD"])
+        .run()
+        .unwrap_or_default();
+    if head.trim() != format!("refs/heads/{}", session.branch) {
+        return Err(Failure::fatal(format!(
+            "{} no longer has {} checked out",
+            session.worktree.display(),
+            session.branch
+        ))
+        .hint(keep_hint)
+        .hint(format!(
+            "check out {} there again and merge it: git merge --ff-only {incoming}",
+            session.branch
+        ))
+        .into());
+    }
     // No hook runs: this is not the user's merge, and nothing may run what the agent wrote.
     WorktreeDir::new(&session.worktree)
         .git()

@@ -171,9 +171,10 @@ impl SshRunner {
             ]
             .map(str::to_owned),
         );
-        // A Unix socket path has room for about 104 bytes; `%C` is 40.
+        // A Unix socket path has room for 107 bytes (104 on some systems); ssh expands the
+        // two bytes of `%C` to 40, and refuses (exit 255) a path that does not fit.
         let control = self.state.root().join("ssh-%C");
-        if control.as_os_str().len() < 100 {
+        if control.as_os_str().len() + 38 < 104 {
             argv.extend([
                 "-o".to_owned(),
                 "ControlMaster=auto".to_owned(),

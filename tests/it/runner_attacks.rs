@@ -1,0 +1,88 @@
+//! Attacks on the runners (issue 17): what a remote, a plugin or a user acting meanwhile can
+//! do to the local repository when a run's work is brought back, and the SSH runner where its
+//! paths are long.
+
+use crate::support::TestEnv;
+use crate::support::sshd::Sshd;
+
+/// `git agent new --runner ssh://… --name NAME -m PROMPT -- fake-agent --script …`.
+fn start(env: &TestEnv, sshd: &Sshd, name: &str, script: &str) {
+    let fake = env.fake(name, script);
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        name,
+        "-m",
+        "task",
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+}
+
+/// The user checked out a branch of their own in the session's worktree between runs: the
+/// agent's next run must not move *that* branch (bring_back fast-forwards whatever the
+/// worktree's HEAD is); the work stays under the session's branch or its incoming ref.
+#[test]
+fn bringing_back_never_moves_a_branch_the_user_checked_out_in_the_worktree() {
+    let mut env = TestEnv::new();
+    let Some(sshd) = Sshd::start(&mut env) else {
+        return;
+    };
+    start(
+        &env,
+        &sshd,
+        "swap",
+        "append notes.txt a run\ncommit a run\n",
+    );
+    let record = env.wait_state("swap", "done");
+    let worktree = std::path::PathBuf::from(record["worktree"].as_str().unwrap());
+    env.git_in(&worktree, &["checkout", "-q", "-b", "mine"]);
+    let mine_before = env.git(&["rev-parse", "mine"]);
+    env.agent(&["send", "swap", "carry on"]).ok();
+    env.wait_until("the second run to end", || {
+        let r = env.record("swap");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] != "running"
+    });
+    assert_eq!(
+        env.git(&["rev-parse", "mine"]),
+        mine_before,
+        "the user's branch 'mine' was moved by the agent's result"
+    );
+    // The agent's second commit is kept: on its branch or under its incoming ref.
+    let kept = env.git(&[
+        "log",
+        "--format=%s",
+        "--branches=agent/swap",
+        "--glob=refs/agent-incoming/*",
+        "^main",
+    ]);
+    assert_eq!(kept.lines().count(), 2, "{kept}");
+}
+
+/// A repository whose `.git/agent/ssh-%C` is under 100 bytes as written but over the Unix
+/// socket limit once ssh expands `%C` (40 hex digits): every ssh call failed with
+/// "ControlPath too long".
+#[test]
+fn a_repository_at_a_deep_path_still_runs_over_ssh() {
+    let base = std::env::temp_dir().join("deep-enough-for-a-control-path-xxxxx");
+    std::fs::create_dir_all(&base).unwrap();
+    let mut env = TestEnv::new_in(&base);
+    let Some(sshd) = Sshd::start(&mut env) else {
+        return;
+    };
+    let control = env.repo.join(".git/agent/ssh-%C");
+    let len = control.as_os_str().len();
+    assert!((70..100).contains(&len), "{len}: {}", control.display());
+    start(
+        &env,
+        &sshd,
+        "deep",
+        "write deep.txt deep\ncommit deep work\n",
+    );
+    let record = env.wait_state("deep", "done");
+    let log = env.git(&["log", "--format=%s", "-1", "agent/deep"]);
+    assert_eq!(log.trim(), "deep work", "{record:#}");
+}
