@@ -86,3 +86,68 @@ fn a_repository_at_a_deep_path_still_runs_over_ssh() {
     let log = env.git(&["log", "--format=%s", "-1", "agent/deep"]);
     assert_eq!(log.trim(), "deep work", "{record:#}");
 }
+
+/// The test plugin on PATH as runner `testplug` (as in `runner_plugin`).
+fn plugin_env() -> TestEnv {
+    let env = TestEnv::new();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_git-agent-runner-testplug"),
+        env.bin.join("git-agent-runner-testplug"),
+    )
+    .unwrap();
+    for name in [
+        "GIT_AGENT_TEST_LOG",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
+        env.git(&["config", "--add", "agent.runner.env", name]);
+    }
+    env
+}
+
+/// Run 1's result could not be brought in (the user committed on the branch meanwhile) and
+/// waits under `refs/agent-incoming/NAME`; a follow-up run must not overwrite it with its own
+/// result (that ref has no reflog: run 1's work would be gone).
+#[test]
+fn a_kept_result_is_never_overwritten_by_the_next_run() {
+    let env = plugin_env();
+    let go = env.path("go");
+    env.spawn(
+        &["--runner", "testplug", "--name", "kept", "t"],
+        &format!(
+            "wait-for {}\nwrite a-$GIT_AGENT_RUN.txt agent\ncommit agent",
+            go.display()
+        ),
+    );
+    env.call_of("kept");
+    let worktree = env.agents_dir().join("kept");
+    std::fs::write(worktree.join("mine.txt"), "user\n").unwrap();
+    env.git_in(&worktree, &["add", "mine.txt"]);
+    env.git_in(&worktree, &["commit", "-q", "-m", "the user's own"]);
+    env.touch("go");
+    env.wait_state("kept", "failed");
+    let run1 = env.git(&["rev-parse", "refs/agent-incoming/kept"]);
+    let run1 = run1.trim();
+    // Refused at once (or, were it started, its result refused): either way run 1 stays.
+    let out = env.agent(&["send", "kept", "more"]);
+    if out.code == 0 {
+        env.wait_until("run 2 to end", || {
+            let r = env.record("kept");
+            r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] != "running"
+        });
+    } else {
+        assert!(out.stderr.contains("refs/agent-incoming/kept"), "{out}");
+        assert!(
+            out.stderr.contains("git merge refs/agent-incoming/kept"),
+            "{out}"
+        );
+    }
+    let holders = env.git(&["for-each-ref", "--contains", run1]);
+    assert!(
+        !holders.trim().is_empty(),
+        "run 1's work ({run1}) is on no ref any more: {:#}",
+        env.record("kept")
+    );
+}
