@@ -14,6 +14,7 @@
 //!   spawn-daemon PIDFILE  start `sleep 300` detached (setsid), as a server would
 //!   ignore-term         survive SIGTERM           signal NAME     send ourselves KILL, TERM, SEGV…
 //!   status TEXT         write $GIT_AGENT_STATUS_FILE
+//!   symlink TARGET PATH make PATH a symlink to TARGET (replacing a file there)
 //!   notify ARGS…        run `git agent notify ARGS…`
 //!   exit CODE
 //!   try-write PATH TEXT like write, but prints `wrote PATH` or `denied PATH: ERROR`;
@@ -327,6 +328,12 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             out(file
                 .write_all(unescape(content).as_bytes())
                 .and_then(|()| file.write_all(b"\n")));
+        }
+        "symlink" => {
+            let (target, path) = rest.split_once(' ').unwrap_or((rest, ""));
+            let path = PathBuf::from(unescape(path));
+            let _ = std::fs::remove_file(&path);
+            out(std::os::unix::fs::symlink(unescape(target), &path));
         }
         "commit" => {
             for args in [vec!["add", "-A"], vec!["commit", "-q", "-m", rest]] {

@@ -151,3 +151,39 @@ fn a_kept_result_is_never_overwritten_by_the_next_run() {
         env.record("kept")
     );
 }
+
+/// An agent in a container may write its branch's reflog folder and its worktree's admin
+/// folder (a commit needs them). A symlink it leaves there, to a file of the host it cannot
+/// see, must not be followed by git-agent's own git on the host: the commit of its leftovers
+/// appended a reflog line to (or created) whatever the link named, outside every mount.
+#[test]
+fn a_symlinked_reflog_left_by_a_contained_agent_writes_nothing_outside() {
+    let Some(image) = crate::runner_docker::image() else {
+        eprintln!("skipped: 'docker info' fails (no Docker daemon here)");
+        return;
+    };
+    let env = crate::runner_docker::docker_env(&image);
+    let victim = env.path("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let created = env.path("created.txt");
+    let git = env.repo.join(".git");
+    let script = format!(
+        "symlink {victim} {branch_log}\nsymlink {created} {admin}/logs/HEAD\nwrite left.txt leftover\n",
+        victim = victim.display(),
+        created = created.display(),
+        branch_log = git.join("logs/refs/heads/agent/esc").display(),
+        admin = git.join("worktrees/esc").display(),
+    );
+    crate::runner_docker::spawn(&env, "esc", &script);
+    let record = env.wait_state("esc", "done");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious\n",
+        "{record:#}"
+    );
+    assert!(!created.exists(), "{record:#}");
+    // Nothing was run there: the leftovers wait, uncommitted, and the record says why.
+    assert_eq!(record["commit"]["status"], "skipped", "{record:#}");
+    let reason = record["commit"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("is a symlink"), "{reason}");
+}
