@@ -187,3 +187,53 @@ fn a_symlinked_reflog_left_by_a_contained_agent_writes_nothing_outside() {
     let reason = record["commit"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("is a symlink"), "{reason}");
 }
+
+/// The SSH runner's shared connection (`ControlMaster`) listens on a socket under the git
+/// directory, which a container sees (read-only, but a socket on a read-only mount still
+/// connects): an agent in a container of the same user could run commands on the SSH host
+/// through it, with the user's credentials it was never given.
+#[test]
+fn a_contained_agent_cannot_reach_the_ssh_runners_connection() {
+    let Some(image) = crate::runner_docker::image() else {
+        eprintln!("skipped: 'docker info' fails (no Docker daemon here)");
+        return;
+    };
+    let mut env = crate::runner_docker::docker_env(&image);
+    let Some(sshd) = Sshd::start(&mut env) else {
+        return;
+    };
+    let go = env.path("go");
+    let fake = env.fake("far", &format!("wait-for {}\n", go.display()));
+    let runner = sshd.runner();
+    let mut args = vec!["new", "--runner", runner.as_str(), "--name", "far", "t"];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+    env.wait_state("far", "running");
+    let agent_dir = env.repo.join(".git/agent");
+    let sockets = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        use std::os::unix::fs::FileTypeExt as _;
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let folders = [agent_dir.clone(), agent_dir.join("ssh")];
+    let found: Vec<_> = folders.iter().flat_map(|d| sockets(d)).collect();
+    assert!(
+        !found.is_empty(),
+        "no ControlMaster socket under {}",
+        agent_dir.display()
+    );
+    let script: String = folders
+        .iter()
+        .map(|d| format!("try-connect {}\n", d.display()))
+        .collect();
+    crate::runner_docker::spawn(&env, "boxed", &script);
+    env.wait_state("boxed", "done");
+    std::fs::write(&go, "").unwrap();
+    let log = std::fs::read_to_string(env.state_dir().join("sessions/boxed/log")).unwrap();
+    assert!(!log.contains("connected "), "{log}");
+}
