@@ -492,11 +492,8 @@ pub fn control_folder(state: &StateDir) -> PathBuf {
 /// Creates `folder` for the user alone; false if it cannot be.
 fn make_private(folder: &std::path::Path) -> bool {
     use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(folder)
-        .is_ok()
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700).create(folder).is_ok()
 }
 
 fn cd(path: &str) -> String {
