@@ -74,7 +74,9 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         .run()
         .map_err(|e| describe(&e))?;
     let common_dir = std::path::PathBuf::from(common_dir.trim_end_matches('\n'));
-    if let Err(why) = crate::git::link::check_link(&common_dir, wt) {
+    if let Err(why) = crate::git::link::check_link(&common_dir, wt)
+        .and_then(|()| crate::git::link::check_branch_files(&common_dir, &session.branch))
+    {
         return Ok(CommitOutcome::Skipped {
             reason: format!("{why}; nothing was run in the worktree (see 'git agent doctor')"),
         });

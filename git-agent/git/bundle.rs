@@ -23,6 +23,38 @@ pub fn incoming_ref(name: &str) -> String {
     format!("refs/agent-incoming/{name}")
 }
 
+/// Refuses a new run while an earlier result waits under the incoming ref, not contained in
+/// the branch: the new run starts from the branch, and its result must not replace that one.
+pub fn refuse_if_pending(repo: &Repo, session: &Session) -> Result<()> {
+    let incoming = incoming_ref(&session.name);
+    let Ok(kept) = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{incoming}^{{commit}}"))
+        .run()
+    else {
+        return Ok(());
+    };
+    let kept = kept.trim();
+    let contained = repo
+        .git()
+        .args(["merge-base", "--is-ancestor", kept])
+        .arg(format!("refs/heads/{}", session.branch))
+        .status()
+        .is_ok_and(|s| s.success());
+    if contained {
+        return Ok(());
+    }
+    Err(Failure::fatal(format!(
+        "an earlier result of {} waits as {incoming} ({kept}), not on {}",
+        session.name, session.branch
+    ))
+    .hint(format!(
+        "bring it in first (git merge {incoming} in its worktree) or drop it (git update-ref -d {incoming})"
+    ))
+    .into())
+}
+
 /// Writes a bundle of the session's branch (its history up to its tip) to `path`; returns the
 /// tip bundled.
 pub fn create(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
@@ -81,8 +113,19 @@ pub fn fetch_from_with(
         "--no-write-fetch-head",
         source,
     ])
-    .arg(format!("+refs/heads/{}:{incoming}", session.branch))
-    .run()?;
+    // Not forced: a result kept there (one that could not be brought in) is replaced only by
+    // one that contains it. The ref has no reflog; overwriting it would lose that work.
+    .arg(format!("refs/heads/{}:{incoming}", session.branch))
+    .run()
+    .map_err(|e| {
+        Failure::fatal(format!(
+            "the result of {} does not contain the work kept as {incoming}: {e:#}",
+            session.name
+        ))
+        .hint(format!(
+            "bring that in first (git merge {incoming}) or drop it (git update-ref -d {incoming})"
+        ))
+    })?;
     let out = repo
         .git()
         .args(["rev-parse", "--verify", "--quiet"])
@@ -153,6 +196,26 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
         .into());
     }
     crate::git::link::guard(session)?;
+    // `merge` moves whatever the worktree has checked out: a branch the user switched it to
+    // (or a detached HEAD) is theirs, not the session's.
+    let head = WorktreeDir::new(&session.worktree)
+        .git()
+        .args(["symbolic-ref", "--quiet", "HEAD"])
+        .run()
+        .unwrap_or_default();
+    if head.trim() != format!("refs/heads/{}", session.branch) {
+        return Err(Failure::fatal(format!(
+            "{} no longer has {} checked out",
+            session.worktree.display(),
+            session.branch
+        ))
+        .hint(keep_hint)
+        .hint(format!(
+            "check out {} there again and merge it: git merge --ff-only {incoming}",
+            session.branch
+        ))
+        .into());
+    }
     // No hook runs: this is not the user's merge, and nothing may run what the agent wrote.
     WorktreeDir::new(&session.worktree)
         .git()

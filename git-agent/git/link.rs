@@ -80,6 +80,11 @@ pub fn check_link(common_dir: &Path, worktree: &Path) -> std::result::Result<(),
             common_dir.display()
         ));
     }
+    // Git writes through a symlink here (a reflog is appended to, `logs/HEAD` created):
+    // one the agent left would have our git write outside its sandbox.
+    if let Some(link) = symlink_beneath(&admin) {
+        return Err(format!("{} is a symlink", link.display()));
+    }
     // With `extensions.worktreeConfig` (which `git sparse-checkout` turns on), git reads the
     // admin folder's `config.worktree`: a file the agent can write, naming commands git runs.
     let per_worktree = admin.join("config.worktree");
@@ -90,6 +95,49 @@ pub fn check_link(common_dir: &Path, worktree: &Path) -> std::result::Result<(),
         ));
     }
     Ok(())
+}
+
+/// Checks that no symlink is among the refs and reflogs of `branch`'s folder (and its
+/// neighbours there: an agent may write that whole folder): git appends a reflog line through
+/// a symlink, so moving the branch would write wherever the agent pointed it.
+pub fn check_branch_files(common_dir: &Path, branch: &str) -> std::result::Result<(), String> {
+    let Some(folder) = Path::new(branch)
+        .parent()
+        .filter(|f| !f.as_os_str().is_empty())
+    else {
+        return Ok(());
+    };
+    for base in ["refs/heads", "logs/refs/heads"] {
+        let mut path = common_dir.join(base);
+        for part in folder.components() {
+            path.push(part);
+            if path.is_symlink() {
+                return Err(format!("{} is a symlink", path.display()));
+            }
+        }
+        if let Some(link) = symlink_beneath(&path) {
+            return Err(format!("{} is a symlink", link.display()));
+        }
+    }
+    Ok(())
+}
+
+/// The first symlink found in `dir` or beneath it (none followed).
+fn symlink_beneath(dir: &Path) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            return Some(entry.path());
+        }
+        if kind.is_dir()
+            && let Some(found) = symlink_beneath(&entry.path())
+        {
+            return Some(found);
+        }
+    }
+    None
 }
 
 /// Refuses to go on with a session whose worktree's git link was rewritten ([`check_link`]):
@@ -103,7 +151,9 @@ pub fn guard(s: &crate::session::Session) -> Result<()> {
     let Some(common) = common_dir_of_main(&s.repo) else {
         return Ok(());
     };
-    check_link(&common, &s.worktree).map_err(|why| {
+    check_link(&common, &s.worktree)
+        .and_then(|()| check_branch_files(&common, &s.branch))
+        .map_err(|why| {
         Failure::fatal(format!(
             "the worktree of '{}' is no longer linked to this repository the way git made it: {why}",
             s.name

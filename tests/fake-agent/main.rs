@@ -14,6 +14,8 @@
 //!   spawn-daemon PIDFILE  start `sleep 300` detached (setsid), as a server would
 //!   ignore-term         survive SIGTERM           signal NAME     send ourselves KILL, TERM, SEGV…
 //!   status TEXT         write $GIT_AGENT_STATUS_FILE
+//!   symlink TARGET PATH make PATH a symlink to TARGET (replacing a file there)
+//!   try-connect DIR     connect to each Unix socket in DIR: `connected PATH` or `refused…`
 //!   notify ARGS…        run `git agent notify ARGS…`
 //!   exit CODE
 //!   try-write PATH TEXT like write, but prints `wrote PATH` or `denied PATH: ERROR`;
@@ -328,6 +330,12 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
                 .write_all(unescape(content).as_bytes())
                 .and_then(|()| file.write_all(b"\n")));
         }
+        "symlink" => {
+            let (target, path) = rest.split_once(' ').unwrap_or((rest, ""));
+            let path = PathBuf::from(unescape(path));
+            let _ = std::fs::remove_file(&path);
+            out(std::os::unix::fs::symlink(unescape(target), &path));
+        }
         "commit" => {
             for args in [vec!["add", "-A"], vec!["commit", "-q", "-m", rest]] {
                 let status = Command::new("git")
@@ -430,6 +438,20 @@ fn step(verb: &str, rest: &str) -> Option<u8> {
             match std::fs::write(&path, unescape(content)) {
                 Ok(()) => println!("wrote {}", path.display()),
                 Err(e) => println!("denied {}: {e}", path.display()),
+            }
+        }
+        "try-connect" => {
+            // Each Unix socket in the folder REST: `connected PATH` or `refused PATH: ERROR`.
+            for entry in std::fs::read_dir(unescape(rest))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = entry.path();
+                match std::os::unix::net::UnixStream::connect(&path) {
+                    Ok(_) => println!("connected {}", path.display()),
+                    Err(e) => println!("refused {}: {e}", path.display()),
+                }
             }
         }
         "step" => {

@@ -32,6 +32,7 @@ mod real_agents;
 mod real_plans;
 mod removal_safety;
 mod review;
+mod runner_attacks;
 mod runner_docker;
 mod runner_plugin;
 mod runner_ssh;

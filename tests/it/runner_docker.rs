@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use crate::support::TestEnv;
 
 /// The test image's tag, built on first use; `None` (after saying why) without Docker.
-fn image() -> Option<String> {
+pub(crate) fn image() -> Option<String> {
     static IMAGE: OnceLock<Option<String>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
@@ -160,7 +160,7 @@ fn build_image() -> String {
 }
 
 /// A test repository whose agents run in the test image, offline.
-fn docker_env(image: &str) -> TestEnv {
+pub(crate) fn docker_env(image: &str) -> TestEnv {
     let env = TestEnv::new();
     env.git(&["config", "agent.runner", "docker"]);
     env.git(&["config", "agent.image", image]);
@@ -170,7 +170,7 @@ fn docker_env(image: &str) -> TestEnv {
 
 /// `git agent new --name NAME -- fake-agent --script S`, with the script inside the git
 /// directory (the container sees nothing else of the host).
-fn spawn(env: &TestEnv, name: &str, script: &str) {
+pub(crate) fn spawn(env: &TestEnv, name: &str, script: &str) {
     let dir = env.repo.join(".git/test-scripts");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.script"));

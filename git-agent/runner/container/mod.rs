@@ -105,6 +105,13 @@ impl ContainerRunner {
         for (target, readonly) in self.mounts(spec)? {
             args.extend(["--mount".to_owned(), bind(&target, readonly)]);
         }
+        // The SSH runner's shared connections, empty here: through one of those sockets the
+        // agent could run commands on an SSH host as the user.
+        let ssh = crate::runner::ssh::control_folder(&self.state);
+        std::fs::create_dir_all(&ssh)
+            .with_context(|| format!("could not create {}", ssh.display()))?;
+        let ssh = csv_field(format!("destination={}", ssh.to_string_lossy()));
+        args.extend(["--mount".to_owned(), format!("type=tmpfs,{ssh}")]);
         // Given by value: the client itself needs its own HOME (its config, its contexts).
         for fixed in ["HOME=/tmp", "TMPDIR=/tmp"] {
             args.extend(["-e".to_owned(), fixed.to_owned()]);
@@ -233,13 +240,7 @@ fn common_dir(state: &StateDir) -> PathBuf {
 
 /// `--mount` for a bind of `path` at the same path (CSV: a path with a comma is quoted).
 fn bind(path: &Path, readonly: bool) -> String {
-    let field = |s: String| {
-        if s.contains([',', '"']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s
-        }
-    };
+    let field = csv_field;
     let p = path.to_string_lossy();
     let mut spec = format!(
         "type=bind,{},{}",
@@ -250,6 +251,15 @@ fn bind(path: &Path, readonly: bool) -> String {
         spec.push_str(",readonly");
     }
     spec
+}
+
+/// One field of a `--mount` (CSV: quoted if it holds a comma or a quote).
+fn csv_field(s: String) -> String {
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
 }
 
 /// The user's git identity as git resolves it here (their config is not in the container):

@@ -116,6 +116,8 @@ impl PluginRunner {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("could not create {}", dir.display()))?;
         let (out, result) = (dir.join("branch.bundle"), dir.join("result.bundle"));
+        // Before anything is removed: an earlier result kept unmerged stays the only one.
+        bundle::refuse_if_pending(repo, &self.session).map_err(with_hints)?;
         // A result left by an earlier run must not pass for this one's.
         match std::fs::remove_file(&result) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

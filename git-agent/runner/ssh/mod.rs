@@ -171,9 +171,13 @@ impl SshRunner {
             ]
             .map(str::to_owned),
         );
-        // A Unix socket path has room for about 104 bytes; `%C` is 40.
-        let control = self.state.root().join("ssh-%C");
-        if control.as_os_str().len() < 100 {
+        // A Unix socket path has room for 107 bytes (104 on some systems); ssh expands the
+        // two bytes of `%C` to 40, and refuses (exit 255) a path that does not fit.
+        // In a folder of its own, which the container runner hides from its containers (a
+        // socket on a read-only mount still connects: it would be a shell on the host).
+        let folder = control_folder(&self.state);
+        let control = folder.join("%C");
+        if control.as_os_str().len() + 38 < 104 && make_private(&folder) {
             argv.extend([
                 "-o".to_owned(),
                 "ControlMaster=auto".to_owned(),
@@ -479,6 +483,19 @@ impl Runner for SshRunner {
 }
 
 /// `cd PATH` for the remote shell; `~/…` stays under the remote user's home.
+/// The folder of the SSH runner's shared connections (`ControlPath`): sockets anyone of the
+/// user's who reaches them may run commands on the SSH hosts through.
+pub fn control_folder(state: &StateDir) -> PathBuf {
+    state.root().join("ssh")
+}
+
+/// Creates `folder` for the user alone; false if it cannot be.
+fn make_private(folder: &std::path::Path) -> bool {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700).create(folder).is_ok()
+}
+
 fn cd(path: &str) -> String {
     match path.strip_prefix("~/") {
         Some(rest) => format!("cd ~/{}", shell_words::quote(rest)),
