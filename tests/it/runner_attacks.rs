@@ -2,6 +2,7 @@
 //! do to the local repository when a run's work is brought back, and the SSH runner where its
 //! paths are long.
 
+use crate::runner_plugin::plugin_env;
 use crate::support::TestEnv;
 use crate::support::sshd::Sshd;
 
@@ -85,26 +86,6 @@ fn a_repository_at_a_deep_path_still_runs_over_ssh() {
     let record = env.wait_state("deep", "done");
     let log = env.git(&["log", "--format=%s", "-1", "agent/deep"]);
     assert_eq!(log.trim(), "deep work", "{record:#}");
-}
-
-/// The test plugin on PATH as runner `testplug` (as in `runner_plugin`).
-fn plugin_env() -> TestEnv {
-    let env = TestEnv::new();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_git-agent-runner-testplug"),
-        env.bin.join("git-agent-runner-testplug"),
-    )
-    .unwrap();
-    for name in [
-        "GIT_AGENT_TEST_LOG",
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-    ] {
-        env.git(&["config", "--add", "agent.runner.env", name]);
-    }
-    env
 }
 
 /// Run 1's result could not be brought in (the user committed on the branch meanwhile) and

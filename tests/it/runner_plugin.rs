@@ -6,7 +6,7 @@ use crate::support::{TestEnv, process_gone};
 
 /// A test world with the test plugin on PATH as runner `testplug`, and the host variables
 /// the fake agent needs in its (allowlisted) environment: its call log and a git identity.
-fn plugin_env() -> TestEnv {
+pub fn plugin_env() -> TestEnv {
     let mut env = TestEnv::new();
     std::os::unix::fs::symlink(
         env!("CARGO_BIN_EXE_git-agent-runner-testplug"),
