@@ -107,7 +107,7 @@ fn build_image() -> String {
         add_with_links(lib, &mut files);
     }
     // The tag names what went in: the same binaries make the same image, built once.
-    let mut key = String::from("image layout 2\n");
+    let mut key = String::from("image layout 3\n");
     for f in files.iter().chain([&fake]) {
         let meta = std::fs::symlink_metadata(f).unwrap();
         use std::os::unix::fs::MetadataExt as _;
@@ -129,6 +129,7 @@ fn build_image() -> String {
         .stderr(Stdio::null())
         .status()
         .unwrap();
+    drop_older_images();
     if exists.success() {
         return tag;
     }
@@ -153,10 +154,20 @@ fn build_image() -> String {
     // Two archives in one stream: `tar -A` would do; concatenating and ignoring zero blocks
     // (`-i`) on the way out is simpler.
     sh(&format!(
-        "cd {stage} && mkdir root && tar -C root -xif image.tar.parts && tar -C root -cf image.tar . && docker import image.tar {tag} >/dev/null",
+        "cd {stage} && mkdir root && tar -C root -xif image.tar.parts && tar -C root -cf image.tar . && docker import --change 'LABEL git-agent-test=1' image.tar {tag} >/dev/null",
         stage = stage.path().display()
     ));
     tag
+}
+
+/// Removes the test images earlier builds made (each rebuild of the binaries makes a new
+/// one), once per test run: those more than an hour old that no container uses, so that
+/// another checkout's suite running meanwhile keeps its own.
+fn drop_older_images() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        sh("docker image prune -af --filter label=git-agent-test --filter until=1h >/dev/null 2>&1 || true");
+    });
 }
 
 /// A test repository whose agents run in the test image, offline.
