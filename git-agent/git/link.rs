@@ -159,10 +159,16 @@ pub fn guard(s: &crate::session::Session) -> Result<()> {
             s.name
         ))
         .hint("its agent may have rewritten it; git-agent runs nothing there until it is repaired")
-        .hint(format!(
-            "look at {0} yourself; 'git worktree repair {0}' puts git's link back (a config.worktree you remove by hand)",
-            s.worktree.display()
-        ))
+        .hint(match why.strip_suffix(" is a symlink") {
+            // git would write through it; `worktree repair` leaves it where it is.
+            Some(link) => format!(
+                "a symlink git would write through: see where it points ('ls -l {link}'), then remove it ('rm {link}')"
+            ),
+            None => format!(
+                "look at {0} yourself; 'git worktree repair {0}' puts git's link back (a config.worktree you remove by hand)",
+                s.worktree.display()
+            ),
+        })
         .into()
     })
 }

@@ -167,6 +167,16 @@ fn a_symlinked_reflog_left_by_a_contained_agent_writes_nothing_outside() {
     assert_eq!(record["commit"]["status"], "skipped", "{record:#}");
     let reason = record["commit"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("is a symlink"), "{reason}");
+    // A command that would run git there refuses, and says how to mend it: the link goes
+    // (`git worktree repair` would leave it).
+    let out = env.agent(&["merge", "esc", "--dry-run"]).code(128);
+    assert!(out.stderr.contains("is a symlink"), "{out}");
+    assert!(
+        out.stderr
+            .contains("hint: a symlink git would write through"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("rm "), "{out}");
 }
 
 /// The SSH runner's shared connection (`ControlMaster`) listens on a socket under the git
