@@ -392,8 +392,10 @@ impl Runner for SshRunner {
         let (remote, skip) = self.start_remote(&base)?;
         self.record_remote_name(&remote)?;
         let q = shell_words::quote(&remote);
+        // Not `logs -f`'s closing summary on stderr: it raced the agent's last words to be the
+        // run's result (`wait` says what went wrong, if anything did).
         let follow = format!(
-            "{{ git agent logs -f --raw {q} | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
+            "{{ git agent logs -f --raw {q} 2>/dev/null | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
             skip + 1
         );
         let mut child =
