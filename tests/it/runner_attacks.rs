@@ -3,25 +3,9 @@
 //! paths are long.
 
 use crate::runner_plugin::plugin_env;
+use crate::runner_ssh::start;
 use crate::support::TestEnv;
 use crate::support::sshd::Sshd;
-
-/// `git agent new --runner ssh://… --name NAME -m PROMPT -- fake-agent --script …`.
-fn start(env: &TestEnv, sshd: &Sshd, name: &str, script: &str) {
-    let fake = env.fake(name, script);
-    let runner = sshd.runner();
-    let mut args = vec![
-        "new",
-        "--runner",
-        runner.as_str(),
-        "--name",
-        name,
-        "-m",
-        "task",
-    ];
-    args.extend(fake.iter().map(String::as_str));
-    env.agent(&args).ok();
-}
 
 /// The user checked out a branch of their own in the session's worktree between runs: the
 /// agent's next run must not move *that* branch (bring_back fast-forwards whatever the
@@ -36,6 +20,7 @@ fn bringing_back_never_moves_a_branch_the_user_checked_out_in_the_worktree() {
         &env,
         &sshd,
         "swap",
+        "task",
         "append notes.txt a run\ncommit a run\n",
     );
     let record = env.wait_state("swap", "done");
@@ -81,6 +66,7 @@ fn a_repository_at_a_deep_path_still_runs_over_ssh() {
         &env,
         &sshd,
         "deep",
+        "task",
         "write deep.txt deep\ncommit deep work\n",
     );
     let record = env.wait_state("deep", "done");

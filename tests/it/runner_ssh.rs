@@ -76,7 +76,7 @@ fn new_over_ssh_brings_the_branch_back_and_list_shows_the_host() {
 }
 
 /// `git agent new --runner ssh://… ARGS -- fake-agent --script …` for session `name`.
-fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str) {
+pub fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str) {
     let fake = env.fake(name, script);
     let runner = sshd.runner();
     let mut args = vec![
