@@ -215,6 +215,19 @@ impl Cmd {
         Err(CommandFailed::from_output(self, &out).into())
     }
 
+    /// Like [`Cmd::run`], with `stdin` (a file, streamed as the program reads it).
+    pub fn run_with_stdin(&self, stdin: Stdio) -> Result<String> {
+        let mut cmd = self.build()?;
+        cmd.stdin(stdin);
+        let out = cmd
+            .output()
+            .with_context(|| format!("could not run {}", self.display()))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        Err(CommandFailed::from_output(self, &out).into())
+    }
+
     /// Runs in the foreground with all of stdin, stdout and stderr inherited (`git agent
     /// run`/`exec`).
     pub fn status_interactive(&self) -> Result<ExitStatus> {

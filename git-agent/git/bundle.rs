@@ -8,6 +8,10 @@
 //! fast-forward made *in the worktree* (`git merge --ff-only`), which refuses rather than
 //! overwrite anything there. A result that cannot be brought in stays under its incoming ref,
 //! and the error names it: nothing the agent made is lost, nothing of the user's is touched.
+//! What the agent left uncommitted may come back too, as a commit on the branch's tip: it is
+//! kept under `refs/agent-leftovers/<name>` and put in the worktree as uncommitted changes
+//! only where the worktree is clean and at that tip; a new run is refused while either ref
+//! holds work the branch does not.
 
 use std::path::Path;
 
@@ -23,9 +27,35 @@ pub fn incoming_ref(name: &str) -> String {
     format!("refs/agent-incoming/{name}")
 }
 
+/// Where what the agent left uncommitted waits when it could not be put in the worktree: a
+/// commit whose parent is the branch's tip it was left on, its tree the agent's files.
+pub fn leftovers_ref(name: &str) -> String {
+    format!("refs/agent-leftovers/{name}")
+}
+
+/// How a runner that hands back a bundle names the uncommitted work in it.
+pub const BUNDLED_LEFTOVERS: &str = "refs/git-agent/leftovers";
+
 /// Refuses a new run while an earlier result waits under the incoming ref, not contained in
-/// the branch: the new run starts from the branch, and its result must not replace that one.
+/// the branch, or earlier leftovers wait: the new run starts from the branch and worktree,
+/// and its result must not replace those.
 pub fn refuse_if_pending(repo: &Repo, session: &Session) -> Result<()> {
+    let leftovers = leftovers_ref(&session.name);
+    if let Ok(kept) = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{leftovers}^{{commit}}"))
+        .run()
+    {
+        return Err(Failure::fatal(format!(
+            "what an earlier run of {} left uncommitted waits as {leftovers} ({})",
+            session.name,
+            kept.trim()
+        ))
+        .hint(restore_hint(&leftovers))
+        .hint(format!("or drop it: git update-ref -d {leftovers}"))
+        .into());
+    }
     let incoming = incoming_ref(&session.name);
     let Ok(kept) = repo
         .git()
@@ -245,4 +275,102 @@ fn delete_incoming(repo: &Repo, incoming: &str, commit: &str) {
         .git()
         .args(["update-ref", "-d", incoming, commit])
         .run();
+}
+
+/// Fetches the leftovers commit of the bundle at `path` (verified by [`fetch`] first), if it
+/// has one, into the session's leftovers ref; returns it.
+pub fn fetch_leftovers(repo: &Repo, session: &Session, path: &Path) -> Result<Option<String>> {
+    let heads = repo.git().args(["bundle", "list-heads"]).arg(path).run()?;
+    let listed = heads
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(BUNDLED_LEFTOVERS));
+    if !listed {
+        return Ok(None);
+    }
+    let leftovers = leftovers_ref(&session.name);
+    // Not forced: earlier leftovers kept there are never replaced (`refuse_if_pending`).
+    repo.git()
+        .args([
+            "-c",
+            "transfer.fsckObjects=true",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+        ])
+        .arg(path)
+        .arg(format!("{BUNDLED_LEFTOVERS}:{leftovers}"))
+        .run()?;
+    let out = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{leftovers}^{{commit}}"))
+        .run()?;
+    Ok(Some(out.trim().to_owned()))
+}
+
+fn restore_hint(leftovers: &str) -> String {
+    format!("put it in the worktree: git restore --source={leftovers} --worktree -- :/")
+}
+
+/// Puts what the agent left uncommitted (`commit`, under the leftovers ref) in the session's
+/// worktree as uncommitted changes, as a local agent would have left them: only where the
+/// worktree has the branch checked out at the commit's parent and nothing uncommitted or
+/// untracked of its own. Otherwise it stays under the ref and the error says how to get it.
+pub fn restore_leftovers(repo: &Repo, session: &Session, commit: &str) -> Result<()> {
+    let leftovers = leftovers_ref(&session.name);
+    crate::git::link::guard(session)?;
+    let worktree = WorktreeDir::new(&session.worktree);
+    let keep = |why: String| -> anyhow::Error {
+        Failure::fatal(why)
+            .hint(format!(
+                "what the agent left uncommitted is kept as {leftovers} ({commit})"
+            ))
+            .hint(restore_hint(&leftovers))
+            .into()
+    };
+    let head = worktree
+        .git()
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .run()
+        .unwrap_or_default();
+    let parent = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{commit}^"))
+        .run()
+        .unwrap_or_default();
+    let on_branch = worktree
+        .git()
+        .args(["symbolic-ref", "--quiet", "HEAD"])
+        .run()
+        .is_ok_and(|h| h.trim() == format!("refs/heads/{}", session.branch));
+    if !on_branch || head.trim().is_empty() || head.trim() != parent.trim() {
+        return Err(keep(format!(
+            "{} is not at the commit the agent left its changes on",
+            session.worktree.display()
+        )));
+    }
+    let status = worktree
+        .git()
+        .args(["status", "--porcelain", "--untracked-files=all"])
+        .run()?;
+    if !status.trim().is_empty() {
+        return Err(keep(format!(
+            "{} has changes of its own",
+            session.worktree.display()
+        )));
+    }
+    worktree
+        .git()
+        .args(["restore", "--worktree"])
+        .arg(format!("--source={commit}"))
+        .args(["--", ":/"])
+        .run()
+        .map_err(|e| keep(format!("could not restore the agent's changes: {e:#}")))?;
+    let _ = repo
+        .git()
+        .args(["update-ref", "-d", &leftovers, commit])
+        .run();
+    Ok(())
 }

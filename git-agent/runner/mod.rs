@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Result;
 use nix::sys::signal::Signal;
 
+use crate::error::Failure;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, RunnerRecord, Session};
 use crate::state::StateDir;
@@ -153,5 +154,18 @@ pub fn choose(
         ssh if ssh.starts_with("ssh://") => Ok(Some(RunnerRecord::Ssh(ssh::parse(ssh)?))),
         // Any other name is a plugin's: `git-agent-runner-NAME` on PATH.
         name => plugin::find(name, from).map(Some),
+    }
+}
+
+/// The error with its hints in its message: a run's end records one line, and the hints say
+/// where the work is kept.
+pub(crate) fn with_hints(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast::<Failure>() {
+        Ok(f) if !f.hints.is_empty() => {
+            let message = format!("{} ({})", f.message, f.hints.join("; "));
+            anyhow::Error::new(Failure { message, ..f })
+        }
+        Ok(f) => f.into(),
+        Err(e) => e,
     }
 }

@@ -39,10 +39,11 @@ impl RunnerRecord {
                     Workspace::Mount => "the worktree mounted",
                     Workspace::Clone => "a clone of its own",
                 };
-                format!(
-                    "{}, image {} ({}), {how}",
-                    c.engine, c.image, c.image_source
-                )
+                let engine = match &c.host {
+                    Some(host) => format!("{} at {host}", c.engine),
+                    None => c.engine.clone(),
+                };
+                format!("{engine}, image {} ({}), {how}", c.image, c.image_source)
             }
             Self::Ssh(s) => format!("ssh, {}", s.target),
             Self::Plugin(p) => match &p.handle {
@@ -69,6 +70,10 @@ pub enum Workspace {
 pub struct ContainerRecord {
     /// The CLI: `docker` or `podman`.
     pub engine: String,
+    /// The engine's host (`DOCKER_HOST`, podman's `CONTAINER_HOST`) when the session was
+    /// created: every later command (`stop` from another shell) talks to that engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub image: String,
     /// Where the image was named: `agent.image`, `.devcontainer/devcontainer.json`.
     pub image_source: String,

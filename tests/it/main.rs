@@ -34,6 +34,7 @@ mod removal_safety;
 mod review;
 mod runner_attacks;
 mod runner_docker;
+mod runner_docker_clone;
 mod runner_plugin;
 mod runner_ssh;
 mod sandbox;

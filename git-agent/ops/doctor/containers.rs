@@ -22,17 +22,17 @@ pub(super) fn check_containers(
     findings: &mut Vec<Finding>,
 ) -> Result<()> {
     let archived = state.load_archive().unwrap_or_default();
-    let engines: BTreeSet<String> = sessions
+    let engines: BTreeSet<(String, Option<String>)> = sessions
         .iter()
         .chain(&archived)
         .filter_map(|s| match &s.runner {
-            Some(RunnerRecord::Container(c)) => Some(c.engine.clone()),
+            Some(RunnerRecord::Container(c)) => Some((c.engine.clone(), c.host.clone())),
             _ => None,
         })
         .collect();
     let repo = state.root().parent().unwrap_or(state.root());
-    for program in engines {
-        let engine = Engine::new(&program);
+    for (program, host) in engines {
+        let engine = Engine::new(&program, host.as_deref());
         let ours = match engine.ours(repo, None) {
             Ok(ours) => ours,
             Err(e) => {
@@ -68,7 +68,11 @@ pub(super) fn check_containers(
             )
             .with_fix(&format!("remove it ({program} rm -f)"));
             if opts.fix {
-                attempt(&mut f, || engine.remove(std::slice::from_ref(&c.id)));
+                // Its session's runner removes it: a clone's work is kept before it goes.
+                attempt(&mut f, || match owner.filter(|s| s.runner.is_some()) {
+                    Some(s) => crate::runner::for_session(state, s).clean_up(),
+                    None => engine.remove(std::slice::from_ref(&c.id)),
+                });
             }
             findings.push(f);
         }

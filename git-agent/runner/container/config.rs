@@ -1,6 +1,8 @@
 //! What `new --runner docker|podman` records: the engine found on PATH, the image
 //! (`agent.image`, else the `image` of `.devcontainer/devcontainer.json` at the base commit),
-//! the network, limits and the names of the host variables passed in.
+//! the workspace (`mount`, or `clone`: required where the engine's host, `DOCKER_HOST` or
+//! `CONTAINER_HOST`, is not a local socket), that host, the network, limits and the names of
+//! the host variables passed in.
 //!
 //! An image the repository names is code the repository chose to run, so it is trust-gated
 //! like a `.git-agent.toml` command ([`image_to_trust`]); the user's own `agent.image` is not.
@@ -14,6 +16,8 @@ use crate::error::Failure;
 use crate::git::repo::Config;
 use crate::project::ProjectCommand;
 use crate::session::{ContainerRecord, RunnerRecord, Workspace};
+
+use super::Engine;
 
 /// Where a repository names its development container.
 pub const DEVCONTAINER: &str = ".devcontainer/devcontainer.json";
@@ -33,16 +37,30 @@ pub fn choose(config: &Config, engine: &str) -> Result<ContainerRecord> {
                 .into(),
         );
     }
+    let host = std::env::var(Engine::host_variable(engine))
+        .ok()
+        .filter(|h| !h.trim().is_empty());
     let workspace = match config.string("agent.runner.workspace").as_deref() {
         None | Some("" | "mount") => Workspace::Mount,
+        Some("clone") => Workspace::Clone,
         Some(other) => {
             return Err(Failure::usage(format!(
-                "agent.runner.workspace '{other}' is not supported"
+                "agent.runner.workspace '{other}' is not a workspace"
             ))
-            .hint("this build mounts the worktree: agent.runner.workspace = mount")
+            .hint("mount (the worktree mounted, the default) or clone (a clone of its own)")
             .into());
         }
     };
+    if workspace == Workspace::Mount
+        && let Some(host) = host.as_deref().filter(|h| is_remote(h))
+    {
+        // A bind mount names a path on the engine's machine: there, not here.
+        return Err(Failure::fatal(format!(
+            "--runner {engine}: the engine is at {host}, where this worktree cannot be mounted"
+        ))
+        .hint("give the container a clone of its own: git config agent.runner.workspace clone")
+        .into());
+    }
     let (image, image_source) = match config.string("agent.image") {
         Some(image) if !image.trim().is_empty() => (image.trim().to_owned(), FROM_CONFIG),
         _ => (String::new(), DEVCONTAINER),
@@ -57,6 +75,7 @@ pub fn choose(config: &Config, engine: &str) -> Result<ContainerRecord> {
     let nonempty = |key: &str| config.string(key).filter(|v| !v.trim().is_empty());
     Ok(ContainerRecord {
         engine: engine.to_owned(),
+        host,
         image,
         image_source: image_source.to_owned(),
         workspace,
@@ -66,6 +85,12 @@ pub fn choose(config: &Config, engine: &str) -> Result<ContainerRecord> {
         env,
         container: None,
     })
+}
+
+/// Whether the engine at `host` (`DOCKER_HOST`'s form) runs on another machine: anything but
+/// a local socket.
+fn is_remote(host: &str) -> bool {
+    !(host.starts_with("unix://") || host.starts_with('/') || host.starts_with("npipe://"))
 }
 
 fn valid_env_name(name: &str) -> Result<()> {

@@ -24,21 +24,64 @@ pub struct Ours {
     pub running: bool,
 }
 
+/// The label naming how the container works: `mount` or `clone`.
+pub const WORKSPACE_LABEL: &str = "git-agent.workspace";
+
 /// The engine's CLI.
 #[derive(Debug, Clone)]
 pub struct Engine {
     pub program: String,
+    /// The engine's host as recorded (`None`: the CLI's own default).
+    pub host: Option<String>,
 }
 
 impl Engine {
-    pub fn new(program: &str) -> Self {
+    pub fn new(program: &str, host: Option<&str>) -> Self {
         Self {
             program: program.to_owned(),
+            host: host.map(str::to_owned),
         }
     }
 
-    fn cmd(&self) -> Cmd {
-        Cmd::new(&self.program)
+    /// The variable through which the CLI is told its engine's host.
+    pub fn host_variable(program: &str) -> &'static str {
+        if program == "podman" {
+            "CONTAINER_HOST"
+        } else {
+            "DOCKER_HOST"
+        }
+    }
+
+    /// The engine's CLI, pointed at the recorded host.
+    pub fn cmd(&self) -> Cmd {
+        let cmd = Cmd::new(&self.program);
+        match &self.host {
+            Some(host) => cmd.env(Self::host_variable(&self.program), host),
+            None => cmd,
+        }
+    }
+
+    /// Copies a tar archive (`archive`, ownership as it says) into the container `name` at
+    /// `/`; the container may be created and not started.
+    pub fn copy_archive_in(&self, name: &str, archive: &Path) -> Result<()> {
+        use anyhow::Context as _;
+        let file = std::fs::File::open(archive)
+            .with_context(|| format!("could not open {}", archive.display()))?;
+        self.cmd()
+            .args(["cp", "-"])
+            .arg(format!("{name}:/"))
+            .run_with_stdin(std::process::Stdio::from(file))
+            .map(drop)
+    }
+
+    /// Copies the file `from` of the container `name` (running or not) to `to` here.
+    pub fn copy_out(&self, name: &str, from: &str, to: &Path) -> Result<()> {
+        self.cmd()
+            .arg("cp")
+            .arg(format!("{name}:{from}"))
+            .arg(to)
+            .run()
+            .map(drop)
     }
 
     /// The containers of ours for `repo` (of `session` only, if given), running or not.

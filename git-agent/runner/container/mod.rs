@@ -1,8 +1,9 @@
-//! The container runner (`--runner docker|podman`), mount mode: the agent runs in a
-//! container that sees, at the same absolute paths as here, only the session's worktree, the
-//! repository's git directory and the session's status file.
+//! The container runner (`--runner docker|podman`). In mount mode (this module) the agent
+//! runs in a container that sees, at the same absolute paths as here, only the session's
+//! worktree, the repository's git directory and the session's status file; in clone mode
+//! ([`clone`]) it sees nothing of the host at all.
 //!
-//! Invariants:
+//! Invariants of mount mode:
 //! - nothing of the host but those mounts: no home directory, no main checkout, no other
 //!   worktree's files; HOME and TMPDIR are a tmpfs; the environment is the session's
 //!   (`GIT_AGENT_*`), the user's git identity and the allowlisted host variables, never the
@@ -14,7 +15,8 @@
 //!   record that git or git-agent would act on, nor move the user's branches;
 //! - the process the supervisor follows is the local `docker run` client in its own process
 //!   group: it lives exactly as long as the container's main process;
-//! - only containers labelled with this repository and session are ever stopped or removed.
+//! - only containers labelled with this repository and session are ever stopped or removed
+//!   (in either mode); every engine command goes to the engine recorded (`host`).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,11 +27,11 @@ use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
 
 use super::{LaunchSpec, Launched, Runner};
-use crate::process::Cmd;
 use crate::procs::ProcessRef;
-use crate::session::{ContainerRecord, RunnerRecord, Session};
+use crate::session::{ContainerRecord, RunnerRecord, Session, Workspace};
 use crate::state::StateDir;
 
+mod clone;
 pub mod config;
 pub mod engine;
 
@@ -41,14 +43,12 @@ type Env = Vec<(String, String)>;
 /// Runs a session's agent in a container of `record`'s engine and image.
 pub struct ContainerRunner {
     state: StateDir,
-    session: String,
+    session: Session,
     record: ContainerRecord,
     engine: Engine,
     /// The repository's git common directory (its label on our containers).
     repo: PathBuf,
     name: String,
-    branch: String,
-    branch_created: bool,
 }
 
 impl ContainerRunner {
@@ -56,30 +56,37 @@ impl ContainerRunner {
         let repo = common_dir(state);
         Self {
             state: state.clone(),
-            session: session.name.clone(),
+            session: session.clone(),
             record: record.clone(),
-            engine: Engine::new(&record.engine),
+            engine: Engine::new(&record.engine, record.host.as_deref()),
             name: container_name(&repo, &session.name),
             repo,
-            branch: session.branch.clone(),
-            branch_created: session.branch_created,
         }
     }
 
-    /// The `run` arguments up to the image: the container's name, labels, user, limits,
-    /// mounts and environment (the values are the client's, given by name only).
-    fn run_args(&self, spec: &LaunchSpec) -> Result<(Vec<String>, Env)> {
-        let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
+    /// The arguments of `verb` (`run`, `create`) up to the image: the container's name,
+    /// labels, user, limits, mounts (mount mode) and environment (the values are the
+    /// client's, given by name only).
+    fn run_args(&self, verb: &str, spec: &LaunchSpec) -> Result<(Vec<String>, Env)> {
+        let mount = self.record.workspace == Workspace::Mount;
+        let mut args: Vec<String> = vec![verb.into()];
+        if mount {
+            args.push("--rm".into());
+        }
         if spec.stdin.is_some() {
             args.push("-i".into());
         }
         let label = |k: &str, v: &str| ["--label".to_owned(), format!("{k}={v}")];
         args.extend(["--name".to_owned(), self.name.clone()]);
         args.extend(label(engine::REPO_LABEL, &self.repo.to_string_lossy()));
-        args.extend(label(engine::SESSION_LABEL, &self.session));
+        args.extend(label(engine::SESSION_LABEL, &self.session.name));
+        let workspace = if mount { "mount" } else { "clone" };
+        args.extend(label(engine::WORKSPACE_LABEL, workspace));
         let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
         args.extend(["-u".to_owned(), format!("{uid}:{gid}")]);
-        args.extend(["-w".to_owned(), spec.cwd.to_string_lossy().into_owned()]);
+        if mount {
+            args.extend(["-w".to_owned(), spec.cwd.to_string_lossy().into_owned()]);
+        }
         // A real init as pid 1 (signals reach the agent); no privilege to undo the mounts.
         args.extend(
             [
@@ -102,16 +109,18 @@ impl ContainerRunner {
                 args.extend([flag.to_owned(), v.clone()]);
             }
         }
-        for (target, readonly) in self.mounts(spec)? {
-            args.extend(["--mount".to_owned(), bind(&target, readonly)]);
+        if mount {
+            for (target, readonly) in self.mounts(spec)? {
+                args.extend(["--mount".to_owned(), bind(&target, readonly)]);
+            }
+            // The SSH runner's shared connections, empty here: through one of those sockets
+            // the agent could run commands on an SSH host as the user.
+            let ssh = crate::runner::ssh::control_folder(&self.state);
+            std::fs::create_dir_all(&ssh)
+                .with_context(|| format!("could not create {}", ssh.display()))?;
+            let ssh = csv_field(format!("destination={}", ssh.to_string_lossy()));
+            args.extend(["--mount".to_owned(), format!("type=tmpfs,{ssh}")]);
         }
-        // The SSH runner's shared connections, empty here: through one of those sockets the
-        // agent could run commands on an SSH host as the user.
-        let ssh = crate::runner::ssh::control_folder(&self.state);
-        std::fs::create_dir_all(&ssh)
-            .with_context(|| format!("could not create {}", ssh.display()))?;
-        let ssh = csv_field(format!("destination={}", ssh.to_string_lossy()));
-        args.extend(["--mount".to_owned(), format!("type=tmpfs,{ssh}")]);
         // Given by value: the client itself needs its own HOME (its config, its contexts).
         for fixed in ["HOME=/tmp", "TMPDIR=/tmp"] {
             args.extend(["-e".to_owned(), fixed.to_owned()]);
@@ -143,13 +152,14 @@ impl ContainerRunner {
         let repo = &self.repo;
         // A mount needs something to cover: the folders git would make on first use, an
         // empty status file the agent then writes through its own mount.
-        let status = self.state.status_path(&self.session);
+        let status = self.state.status_path(&self.session.name);
         if !status.exists() {
             File::create(&status)
                 .with_context(|| format!("could not create {}", status.display()))?;
         }
         let mut writable = vec![repo.join("objects")];
-        if let Some(folder) = crate::sandbox::own_ref_folder(&self.branch, self.branch_created) {
+        let (branch, created) = (&self.session.branch, self.session.branch_created);
+        if let Some(folder) = crate::sandbox::own_ref_folder(branch, created) {
             writable.push(repo.join("refs").join(&folder));
             writable.push(repo.join("logs/refs").join(&folder));
         }
@@ -166,7 +176,7 @@ impl ContainerRunner {
 
     fn record_name(&self) -> Result<()> {
         let name = self.name.clone();
-        self.state.update(&self.session, |s| {
+        self.state.update(&self.session.name, |s| {
             if let Some(RunnerRecord::Container(c)) = &mut s.runner {
                 c.container = Some(name);
             }
@@ -177,24 +187,20 @@ impl ContainerRunner {
 
 impl Runner for ContainerRunner {
     fn launch(&self, spec: &LaunchSpec) -> Result<Launched> {
-        // A container of ours left from a lost run would hold the name.
+        // A container of ours left from a lost run would hold the name (a clone's hands back
+        // its work first).
         self.clean_up()?;
-        let stdin = match &spec.stdin {
-            Some(path) => Stdio::from(
-                File::open(path).with_context(|| format!("could not open {}", path.display()))?,
-            ),
-            None => Stdio::null(),
-        };
-        let (args, env) = self.run_args(spec)?;
-        // The agent runs by its name on the image's PATH: the host's path means nothing there.
-        let program = spec
-            .program
-            .file_name()
-            .map_or_else(|| spec.program.clone(), PathBuf::from);
-        let mut cmd = Cmd::new(&self.record.engine)
+        if self.record.workspace == Workspace::Clone {
+            return self.launch_clone(spec);
+        }
+        let stdin = stdin_of(spec)?;
+        let (args, env) = self.run_args("run", spec)?;
+        let mut cmd = self
+            .engine
+            .cmd()
             .args(&args)
             .arg(&self.record.image)
-            .arg(program)
+            .arg(program_name(spec))
             .args(&spec.args);
         for (key, value) in &env {
             cmd = cmd.env(key, value);
@@ -205,6 +211,9 @@ impl Runner for ContainerRunner {
     }
 
     fn signal(&self, process: &ProcessRef, sig: Signal) -> bool {
+        if self.record.workspace == Workspace::Clone {
+            return self.signal_clone(process, sig);
+        }
         let name = sig.as_str().trim_start_matches("SIG");
         let container = self.engine.kill(&self.name, name);
         let client = process.signal_group(sig);
@@ -216,7 +225,11 @@ impl Runner for ContainerRunner {
     }
 
     fn terminate(&self, process: &ProcessRef, grace: Duration) -> bool {
-        let stopped = self.engine.stop(&self.name, grace);
+        let stopped = if self.record.workspace == Workspace::Clone {
+            self.stop_for_result(grace)
+        } else {
+            self.engine.stop(&self.name, grace)
+        };
         // The client ends with its container; a lost one goes with its group.
         let killed = process.terminate_group(Duration::from_secs(2));
         !stopped || killed
@@ -226,11 +239,38 @@ impl Runner for ContainerRunner {
         false
     }
 
+    fn collect(&self) -> Result<()> {
+        if self.record.workspace == Workspace::Clone {
+            return self.collect_clone();
+        }
+        Ok(())
+    }
+
     fn clean_up(&self) -> Result<()> {
-        let ours = self.engine.ours(&self.repo, Some(&self.session))?;
+        let ours = self.engine.ours(&self.repo, Some(&self.session.name))?;
+        if self.record.workspace == Workspace::Clone {
+            return self.clean_up_clones(&ours);
+        }
         let ids: Vec<String> = ours.into_iter().map(|c| c.id).collect();
         self.engine.remove(&ids)
     }
+}
+
+/// The agent's stdin: its prompt file, or nothing.
+fn stdin_of(spec: &LaunchSpec) -> Result<Stdio> {
+    Ok(match &spec.stdin {
+        Some(path) => Stdio::from(
+            File::open(path).with_context(|| format!("could not open {}", path.display()))?,
+        ),
+        None => Stdio::null(),
+    })
+}
+
+/// The agent runs by its name on the image's PATH: the host's path means nothing there.
+fn program_name(spec: &LaunchSpec) -> PathBuf {
+    spec.program
+        .file_name()
+        .map_or_else(|| spec.program.clone(), PathBuf::from)
 }
 
 /// The repository's git common directory: our state lives in it (`<common>/agent`).

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use nix::sys::signal::Signal;
 
-use super::{LaunchSpec, Launched, Runner};
+use super::{LaunchSpec, Launched, Runner, with_hints};
 use crate::error::Failure;
 use crate::git::bundle;
 use crate::git::repo::Repo;
@@ -315,18 +315,5 @@ impl Runner for PluginRunner {
                 .with_context(|| format!("could not remove {}", result.display()))?;
         }
         Ok(())
-    }
-}
-
-/// The error with its hints in its message: a run's end records one line, and the hints say
-/// where the work is kept.
-fn with_hints(err: anyhow::Error) -> anyhow::Error {
-    match err.downcast::<Failure>() {
-        Ok(f) if !f.hints.is_empty() => {
-            let message = format!("{} ({})", f.message, f.hints.join("; "));
-            anyhow::Error::new(Failure { message, ..f })
-        }
-        Ok(f) => f.into(),
-        Err(e) => e,
     }
 }

@@ -1,0 +1,342 @@
+//! Clone mode (`agent.runner.workspace = clone`): nothing of the host is mounted, so the
+//! engine may be on another machine (`DOCKER_HOST=ssh://…`). The container gets the
+//! session's branch as a bundle, works in a clone of its own, and hands the branch back as a
+//! bundle.
+//!
+//! Invariants:
+//! - what goes in is copied into the created container before it starts, as an archive
+//!   owned by the user the agent runs as (`/git-agent`: the bundle, the prompt, the status
+//!   file); the clone is `/git-agent/<worktree folder>`;
+//! - the container's main process (under the engine's init) is [`WRAPPER`], not the agent:
+//!   a TERM reaches the agent, a USR1 kills it, and either way the wrapper then hands back
+//!   the branch and, as a commit on `refs/git-agent/leftovers` whose parent is the branch's
+//!   tip, what the agent left uncommitted. So `stop`, a timeout or a kill never loses what
+//!   the agent made;
+//! - what comes back moves nothing here unchecked: `git::bundle` verifies it, fetches it
+//!   with fsck, fast-forwards the worktree, and puts the leftovers in a clean worktree as
+//!   uncommitted changes (the supervisor's leftovers commit then applies as for a local
+//!   agent); what cannot be brought in stays under `refs/agent-incoming/NAME` and
+//!   `refs/agent-leftovers/NAME`;
+//! - a container is removed only after its result was taken or kept under those refs; one
+//!   that handed back nothing stays (the error names it) until the next run, `rm` or
+//!   `doctor --fix` of its session.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use nix::sys::signal::Signal;
+
+use super::{ContainerRunner, Ours, stdin_of};
+use crate::error::Failure;
+use crate::git::bundle;
+use crate::git::repo::Repo;
+use crate::procs::ProcessRef;
+use crate::runner::{LaunchSpec, Launched, with_hints};
+
+/// Where the container keeps what we give it and what it hands back.
+const ROOT: &str = "/git-agent";
+/// How long the wrapper gets to hand back the work after the agent is killed.
+const HAND_BACK: Duration = Duration::from_secs(30);
+
+/// The container's main process: `sh -c WRAPPER git-agent WORKDIR BRANCH PROGRAM ARGS…`.
+/// It clones the branch from the bundle, runs the agent in the background (its stdin the
+/// wrapper's) passing TERM on and turning USR1 into a KILL, then hands back the work.
+const WRAPPER: &str = r#"w=$1 b=$2
+shift 2
+say() { echo "git-agent: $*" >&2; }
+git -c init.defaultBranch=git-agent-clone init -q --template= "$w" && cd "$w" &&
+  git fetch -q --no-tags /git-agent/base.bundle "refs/heads/$b:refs/heads/$b" &&
+  git checkout -q "$b" || { say "could not clone $b into $w"; exit 125; }
+: >/git-agent/base.bundle
+exec 3<&0
+"$@" 0<&3 3<&- &
+pid=$!
+exec 3<&-
+trap 'kill -TERM $pid 2>/dev/null' TERM INT HUP
+trap 'kill -KILL $pid 2>/dev/null' USR1
+while :; do
+  wait $pid
+  code=$?
+  kill -0 $pid 2>/dev/null || break
+done
+trap '' TERM INT HUP USR1
+refs="refs/heads/$b"
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
+  if [ "$(git symbolic-ref -q HEAD)" = "refs/heads/$b" ]; then
+    export GIT_INDEX_FILE=/git-agent/leftovers.index
+    if git read-tree HEAD && git add -A && tree=$(git write-tree) &&
+      left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
+        commit-tree -p HEAD -m "left uncommitted by the agent" "$tree") &&
+      git update-ref refs/git-agent/leftovers "$left"; then
+      refs="$refs refs/git-agent/leftovers"
+    else
+      say "could not take what the agent left uncommitted"
+    fi
+    unset GIT_INDEX_FILE
+  else
+    say "the agent left $b; what it left uncommitted stays in the container"
+  fi
+fi
+git bundle create -q /git-agent/result.bundle $refs || say "could not bundle $b"
+exit $code
+"#;
+
+impl ContainerRunner {
+    /// Our folder for what goes in and comes back (`sessions/NAME/container/`).
+    fn stage(&self) -> PathBuf {
+        self.state.session_dir(&self.session.name).join("container")
+    }
+
+    fn open_repo(&self) -> Result<Repo> {
+        Repo::open_common(&self.repo)
+    }
+
+    /// The clone's folder in the container.
+    fn workdir(&self) -> String {
+        let folder = self
+            .session
+            .worktree
+            .file_name()
+            .map_or_else(|| "work".to_owned(), |n| n.to_string_lossy().into_owned());
+        format!("{ROOT}/{folder}")
+    }
+
+    /// Creates the container, copies the branch in and starts it attached.
+    pub(super) fn launch_clone(&self, spec: &LaunchSpec) -> Result<Launched> {
+        let repo = self.open_repo()?;
+        bundle::refuse_if_pending(&repo, &self.session).map_err(with_hints)?;
+        let stage = self.stage();
+        match std::fs::remove_dir_all(&stage) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context(format!("could not remove {}", stage.display()));
+            }
+            _ => {}
+        }
+        std::fs::create_dir_all(&stage)
+            .with_context(|| format!("could not create {}", stage.display()))?;
+        bundle::create(&repo, &self.session, &stage.join("base.bundle"))?;
+        let prompt = spec.env.iter().find(|(k, _)| k == "GIT_AGENT_PROMPT_FILE");
+        let archive = stage.join("in.tar");
+        write_archive(&archive, &stage.join("base.bundle"), prompt.map(|(_, v)| v))?;
+        let workdir = self.workdir();
+        let mut inside = spec.clone();
+        for (key, value) in &mut inside.env {
+            match key.as_str() {
+                "GIT_AGENT_WORKTREE" | "GIT_AGENT_REPO" => value.clone_from(&workdir),
+                "GIT_AGENT_PROMPT_FILE" => *value = format!("{ROOT}/prompt"),
+                "GIT_AGENT_STATUS_FILE" => *value = format!("{ROOT}/status"),
+                _ => {}
+            }
+        }
+        let (args, env) = self.run_args("create", &inside)?;
+        let mut create = self
+            .engine
+            .cmd()
+            .args(&args)
+            .arg(&self.record.image)
+            .args([
+                "sh",
+                "-c",
+                WRAPPER,
+                "git-agent",
+                &workdir,
+                &self.session.branch,
+            ])
+            .arg(super::program_name(spec))
+            .args(&spec.args);
+        for (key, value) in &env {
+            create = create.env(key, value);
+        }
+        self.record_name()?;
+        create.run()?;
+        let copied = self.engine.copy_archive_in(&self.name, &archive);
+        let _ = std::fs::remove_file(&archive);
+        let _ = std::fs::remove_file(stage.join("base.bundle"));
+        if let Err(err) = copied {
+            let _ = self.engine.remove(std::slice::from_ref(&self.name));
+            return Err(err.context("could not copy the branch into the container"));
+        }
+        let mut start = self.engine.cmd().args(["start", "-a"]);
+        if spec.stdin.is_some() {
+            start = start.arg("-i");
+        }
+        let child =
+            start
+                .arg(&self.name)
+                .spawn(stdin_of(spec)?, Stdio::piped(), Stdio::piped(), true)?;
+        Launched::from_child(child, "the container")
+    }
+
+    /// TERM goes to the agent through the wrapper; KILL becomes USR1 (the wrapper kills the
+    /// agent and hands back the work). The client (`start -a`, which dies of a TERM rather
+    /// than pass it on) is left to end with its container; it is signalled only once no
+    /// container of ours runs.
+    pub(super) fn signal_clone(&self, process: &ProcessRef, sig: Signal) -> bool {
+        let word = if sig == Signal::SIGKILL {
+            "USR1"
+        } else {
+            sig.as_str().trim_start_matches("SIG")
+        };
+        self.engine.kill(&self.name, word) || process.signal_group(sig)
+    }
+
+    /// Stops the container so that it hands back the work: TERM, `grace`, USR1, then
+    /// [`HAND_BACK`] for the wrapper before the engine kills it. True once it is stopped.
+    pub(super) fn stop_for_result(&self, grace: Duration) -> bool {
+        self.stop_container(&self.name, grace)
+    }
+
+    fn stop_container(&self, id: &str, grace: Duration) -> bool {
+        if !self.engine.is_running(id) {
+            return true;
+        }
+        self.engine.kill(id, "TERM");
+        if self.wait_stopped(id, grace) {
+            return true;
+        }
+        self.engine.kill(id, "USR1");
+        if self.wait_stopped(id, HAND_BACK) {
+            return true;
+        }
+        self.engine.stop(id, Duration::from_secs(1))
+    }
+
+    fn wait_stopped(&self, id: &str, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if !self.engine.is_running(id) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// After the run: takes the result out of the container, brings it to the branch and
+    /// worktree, and removes the container.
+    pub(super) fn collect_clone(&self) -> Result<()> {
+        // The client is gone; a container it left running is stopped the careful way.
+        self.stop_for_result(Duration::from_secs(10));
+        let repo = self.open_repo()?;
+        let result = self.take_result(&self.name)?;
+        let status = self.state.status_path(&self.session.name);
+        let _ = self
+            .engine
+            .copy_out(&self.name, &format!("{ROOT}/status"), &status);
+        let (commit, leftovers) = self.fetch_result(&repo, &result)?;
+        self.engine.remove(std::slice::from_ref(&self.name))?;
+        let _ = std::fs::remove_dir_all(self.stage());
+        bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
+        if let Some(leftovers) = leftovers {
+            bundle::restore_leftovers(&repo, &self.session, &leftovers).map_err(with_hints)?;
+        }
+        Ok(())
+    }
+
+    /// Copies the result bundle out of container `id` into our folder.
+    fn take_result(&self, id: &str) -> Result<PathBuf> {
+        let stage = self.stage();
+        std::fs::create_dir_all(&stage)
+            .with_context(|| format!("could not create {}", stage.display()))?;
+        let result = stage.join("result.bundle");
+        let _ = std::fs::remove_file(&result);
+        self.engine
+            .copy_out(id, &format!("{ROOT}/result.bundle"), &result)
+            .map_err(|e| {
+                let failure = Failure::fatal(format!(
+                    "the container {} handed back no result: {e:#}",
+                    self.name
+                ))
+                .hint(format!(
+                    "it is kept: '{} cp {}:{} DIR' copies its clone out; the next run, rm or doctor --fix removes it",
+                    self.record.engine,
+                    self.name,
+                    self.workdir()
+                ));
+                with_hints(failure.into())
+            })?;
+        Ok(result)
+    }
+
+    /// Fetches the branch and the leftovers of the bundle at `result` into our refs (nothing
+    /// of the user's moves): the branch's commit and the leftovers commit.
+    fn fetch_result(&self, repo: &Repo, result: &Path) -> Result<(String, Option<String>)> {
+        let commit = bundle::fetch(repo, &self.session, result).map_err(with_hints)?;
+        let leftovers = bundle::fetch_leftovers(repo, &self.session, result)?;
+        Ok((commit, leftovers))
+    }
+
+    /// Removes the session's containers (`ours`) after keeping what each handed back under
+    /// the incoming and leftovers refs: a running one is stopped the careful way first. One
+    /// whose result cannot be kept is left, and the error says so.
+    pub(super) fn clean_up_clones(&self, ours: &[Ours]) -> Result<()> {
+        if ours.is_empty() {
+            return Ok(());
+        }
+        let repo = self.open_repo()?;
+        for c in ours {
+            self.stop_container(&c.id, Duration::from_secs(10));
+            // A container that never started (or whose wrapper failed) has no result: it
+            // holds nothing of the agent's.
+            if let Ok(result) = self.take_result(&c.id) {
+                self.fetch_result(&repo, &result)?;
+                let _ = std::fs::remove_file(&result);
+            }
+            self.engine.remove(std::slice::from_ref(&c.id))?;
+        }
+        Ok(())
+    }
+}
+
+/// The archive copied into the container: `/git-agent` with the bundle, the prompt and an
+/// empty status file, all owned by the user the agent runs as.
+fn write_archive(path: &Path, bundle: &Path, prompt: Option<&String>) -> Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("could not create {}", path.display()))?;
+    let mut tar = tar::Builder::new(file);
+    let (uid, gid) = (
+        u64::from(nix::unistd::getuid().as_raw()),
+        u64::from(nix::unistd::getgid().as_raw()),
+    );
+    let header = |kind: tar::EntryType, mode: u32, size: u64| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(uid);
+        h.set_gid(gid);
+        h.set_size(size);
+        h.set_mtime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        );
+        h
+    };
+    let root = ROOT.trim_start_matches('/');
+    let mut dir = header(tar::EntryType::Directory, 0o755, 0);
+    tar.append_data(&mut dir, format!("{root}/"), std::io::empty())?;
+    let mut add_file = |name: &str, from: Option<&Path>| -> Result<()> {
+        let (size, reader): (u64, Box<dyn std::io::Read>) = match from {
+            Some(p) => {
+                let f = std::fs::File::open(p)
+                    .with_context(|| format!("could not open {}", p.display()))?;
+                (f.metadata()?.len(), Box::new(f))
+            }
+            None => (0, Box::new(std::io::empty())),
+        };
+        let mut h = header(tar::EntryType::Regular, 0o644, size);
+        tar.append_data(&mut h, format!("{root}/{name}"), reader)?;
+        Ok(())
+    };
+    add_file("base.bundle", Some(bundle))?;
+    add_file("status", None)?;
+    if let Some(prompt) = prompt.map(Path::new).filter(|p| p.is_file()) {
+        add_file("prompt", Some(prompt))?;
+    }
+    tar.into_inner()?;
+    Ok(())
+}

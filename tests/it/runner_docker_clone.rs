@@ -1,0 +1,336 @@
+//! The container runner's clone mode (`agent.runner.workspace = clone`) against a real
+//! Docker: nothing of the host is mounted; the branch goes in and comes back as bundles.
+//! Skips (saying why) where `docker info` fails. The agents' scripts are committed to the
+//! repository: the container sees nothing of the host, not even a script file.
+
+#![allow(clippy::disallowed_methods)] // drives docker directly to look at its containers
+
+use std::process::Command;
+
+use crate::runner_docker::image;
+use crate::support::TestEnv;
+
+macro_rules! docker_or_skip {
+    () => {
+        match image() {
+            Some(image) => image,
+            None => {
+                eprintln!("skipped: 'docker info' fails (no Docker daemon here)");
+                return;
+            }
+        }
+    };
+}
+
+/// A repository whose agents run in the test image, offline, in clones of their own.
+fn clone_env(image: &str) -> TestEnv {
+    let env = crate::runner_docker::docker_env(image);
+    env.git(&["config", "agent.runner.workspace", "clone"]);
+    env
+}
+
+/// Commits `script` to the repository as `.scripts/NAME` and starts session NAME with the
+/// fake agent following it (a path relative to the clone it runs in); `extra` goes before
+/// the agent.
+fn spawn(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
+    let rel = format!(".scripts/{name}");
+    env.write(&rel, script);
+    env.git(&["add", &rel]);
+    env.git(&["commit", "-q", "-m", &format!("script for {name}")]);
+    let mut args = vec!["new", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend(["--", "fake-agent", "--script", &rel]);
+    env.agent(&args).ok();
+}
+
+/// Our containers of `env`'s repository, running or not.
+fn containers(env: &TestEnv) -> Vec<String> {
+    let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
+    let out = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=git-agent.repo={}", repo.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn log(env: &TestEnv, name: &str) -> String {
+    std::fs::read_to_string(env.state_dir().join("sessions").join(name).join("log"))
+        .unwrap_or_default()
+}
+
+fn worktree(env: &TestEnv, name: &str) -> std::path::PathBuf {
+    env.record(name)["worktree"].as_str().unwrap().into()
+}
+
+#[test]
+fn a_clone_round_trips_the_branch_and_what_was_left_uncommitted() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn(
+        &env,
+        "cloned",
+        "write made.txt from the clone\ncommit add made\nwrite loose.txt left over\nprint finished\n",
+        &[],
+    );
+    let record = env.wait_state("cloned", "done");
+    assert_eq!(record["runner"]["workspace"], "clone", "{record}");
+    let subjects = env.git(&["log", "--format=%s", "agent/cloned"]);
+    let subjects: Vec<&str> = subjects.lines().collect();
+    // The agent's commit, then the supervisor's commit of its leftovers, as for a local one.
+    assert_eq!(
+        subjects[1],
+        "add made",
+        "{subjects:?}\n{}",
+        log(&env, "cloned")
+    );
+    let files = env.git(&["show", "--name-only", "--format=", "agent/cloned"]);
+    assert_eq!(files.trim(), "loose.txt", "{subjects:?}");
+    let wt = worktree(&env, "cloned");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("made.txt")).unwrap(),
+        "from the clone\n"
+    );
+    assert!(log(&env, "cloned").contains("finished"));
+    let author = env.git(&["log", "-1", "--format=%an", "agent/cloned^"]);
+    assert_eq!(author.trim(), "Test Author");
+    let show = env.agent(&["show", "cloned"]).ok();
+    assert!(
+        show.stdout.contains("a clone of its own"),
+        "{}",
+        show.stdout
+    );
+    // Nothing is left: no container, no incoming or leftovers ref.
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+    let refs = env.git(&[
+        "for-each-ref",
+        "refs/agent-incoming",
+        "refs/agent-leftovers",
+    ]);
+    assert!(refs.trim().is_empty(), "{refs}");
+}
+
+#[test]
+fn without_auto_commit_the_leftovers_are_uncommitted_in_the_worktree() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    env.write("tracked.txt", "before\n");
+    env.git(&["add", "tracked.txt"]);
+    env.git(&["commit", "-q", "-m", "tracked"]);
+    spawn(
+        &env,
+        "loose",
+        "write tracked.txt after\nwrite new.txt new\n",
+        &["--no-auto-commit"],
+    );
+    env.wait_state("loose", "done");
+    let wt = worktree(&env, "loose");
+    let status = env.git(&["-C", wt.to_str().unwrap(), "status", "--porcelain"]);
+    assert!(status.contains(" M tracked.txt"), "{status}");
+    assert!(status.contains("?? new.txt"), "{status}");
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/loose"]);
+    assert_eq!(tip.trim(), "script for loose");
+}
+
+#[test]
+fn a_clone_sees_nothing_of_the_host() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let readme = env.repo.join("README.md");
+    let git_dir = env.repo.join(".git");
+    let home = env.home.join(".gitconfig");
+    let probe = format!(
+        "for p in {} {} {}; do if test -e $p; then echo SEEN $p; else echo ABSENT $p; fi; done; pwd; echo $GIT_AGENT_WORKTREE",
+        readme.display(),
+        git_dir.display(),
+        home.display(),
+    );
+    env.agent(&["new", "--name", "peek", "--", "sh", "-c", &probe])
+        .ok();
+    env.wait_state("peek", "done");
+    let out = log(&env, "peek");
+    for p in [&readme, &git_dir, &home] {
+        assert!(out.contains(&format!("ABSENT {}", p.display())), "{out}");
+    }
+    let wt = worktree(&env, "peek");
+    let inside = format!("/git-agent/{}", wt.file_name().unwrap().to_string_lossy());
+    assert!(out.contains(&format!("{inside}\n{inside}\n")), "{out}");
+}
+
+#[test]
+fn stop_hands_back_the_work_even_from_an_agent_that_ignores_term() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn(
+        &env,
+        "stubborn",
+        "write first.txt 1\ncommit first\nwrite second.txt 2\nignore-term\nprint ready\nsleep 300\n",
+        &[],
+    );
+    env.wait_until("the agent to be ready", || {
+        log(&env, "stubborn").contains("ready")
+    });
+    env.agent(&["stop", "stubborn", "--grace", "1"]).ok();
+    assert_eq!(env.stored_state("stubborn"), "stopped");
+    let subjects = env.git(&["log", "--format=%s", "agent/stubborn"]);
+    assert!(
+        subjects.lines().nth(1) == Some("first"),
+        "{subjects}\n{}",
+        log(&env, "stubborn")
+    );
+    let files = env.git(&["show", "--name-only", "--format=", "agent/stubborn"]);
+    assert_eq!(files.trim(), "second.txt", "{subjects}");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn after_a_crash_stop_keeps_what_the_container_made_and_resume_waits_for_it() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn(
+        &env,
+        "crashed",
+        "write kept.txt k\ncommit kept\nwrite loose.txt l\nprint ready\nsleep 300\n",
+        &[],
+    );
+    env.wait_until("the agent to be ready", || {
+        log(&env, "crashed").contains("ready")
+    });
+    env.kill_supervisor("crashed");
+    let client = env.record("crashed")["processes"]["agent"]["pid"]
+        .as_i64()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    env.agent(&["stop", "crashed"]).ok();
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+    // The branch did not move behind the user's back; the work waits under our refs.
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/crashed"]);
+    assert_eq!(tip.trim(), "script for crashed");
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/crashed"]);
+    assert_eq!(kept.trim(), "kept");
+    let loose = env.git(&["show", "refs/agent-leftovers/crashed:loose.txt"]);
+    assert_eq!(loose, "l\n");
+    // A new run would start from the branch without it: refused, saying where it is.
+    let out = env.agent(&["resume", "crashed", "-m", "go on"]);
+    let record = env.wait_state("crashed", "failed");
+    let reason = record.to_string();
+    assert!(
+        reason.contains("refs/agent-leftovers/crashed")
+            || out.stderr.contains("refs/agent-leftovers/crashed"),
+        "{reason}\n{}",
+        out.stderr
+    );
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn an_engine_on_another_machine_needs_clone_mode() {
+    if which::which("docker").is_err() {
+        eprintln!("skipped: no docker on PATH");
+        return;
+    }
+    let mut env = TestEnv::new();
+    env.git(&["config", "agent.image", "some/image"]);
+    env.set_env("DOCKER_HOST", "tcp://127.0.0.1:9");
+    let out = env
+        .agent(&[
+            "new",
+            "--name",
+            "far",
+            "--runner",
+            "docker",
+            "--",
+            "fake-agent",
+        ])
+        .code(128);
+    assert!(out.stderr.contains("tcp://127.0.0.1:9"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("agent.runner.workspace clone"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.has_record("far"));
+    env.git(&["config", "agent.runner.workspace", "sideways"]);
+    let out = env
+        .agent(&[
+            "new",
+            "--name",
+            "far",
+            "--runner",
+            "docker",
+            "--",
+            "fake-agent",
+        ])
+        .code(2);
+    assert!(out.stderr.contains("sideways"), "{}", out.stderr);
+}
+
+#[test]
+fn a_remote_engine_over_ssh_runs_the_clone() {
+    let image = docker_or_skip!();
+    let mut env = clone_env(&image);
+    let Some(sshd) = crate::support::sshd::Sshd::start(&mut env) else {
+        return;
+    };
+    // Docker's CLI runs `ssh` from PATH: one that uses the test's client config.
+    let bin = env.root().join("ssh-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let wrapper = bin.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} \"$@\"\n",
+            sshd.ssh_command.replacen("ssh", "/usr/bin/ssh", 1)
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), env.env_value("PATH"));
+    env.set_env("PATH", &path);
+    env.set_env(
+        "DOCKER_HOST",
+        &format!("ssh://root@127.0.0.1:{}", sshd.port),
+    );
+    spawn(
+        &env,
+        "far",
+        "write far.txt over there\ncommit made far away\n",
+        &[],
+    );
+    let record = env.wait_state("far", "done");
+    assert_eq!(
+        record["runner"]["host"],
+        format!("ssh://root@127.0.0.1:{}", sshd.port),
+        "{record}"
+    );
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/far"]);
+    assert_eq!(tip.trim(), "made far away", "{}", log(&env, "far"));
+    let show = env.agent(&["show", "far"]).ok();
+    assert!(show.stdout.contains("docker at ssh://"), "{}", show.stdout);
+    // `stop` from a shell whose DOCKER_HOST names another engine reaches the recorded one.
+    spawn(
+        &env,
+        "far2",
+        "write w.txt w
+commit before the stop
+print ready
+sleep 300
+",
+        &[],
+    );
+    env.wait_until("the agent to be ready", || {
+        log(&env, "far2").contains("ready")
+    });
+    env.set_env("DOCKER_HOST", "tcp://127.0.0.1:9");
+    env.agent(&["stop", "far2"]).ok();
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/far2"]);
+    assert_eq!(tip.trim(), "before the stop", "{}", log(&env, "far2"));
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
