@@ -31,6 +31,12 @@ impl RunnerRecord {
         }
     }
 
+    /// Whether the agent works in the session's worktree here (a mounted container), rather
+    /// than elsewhere, its work coming back only through the runner's `collect`.
+    pub fn works_here(&self) -> bool {
+        matches!(self, Self::Container(c) if c.workspace == Workspace::Mount)
+    }
+
     /// In words, for `show`.
     pub fn describe(&self) -> String {
         match self {

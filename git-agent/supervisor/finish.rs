@@ -116,6 +116,10 @@ fn settle(
         CommitOutcome::Disabled
     } else if !started {
         CommitOutcome::Clean
+    } else if end.not_brought_back {
+        CommitOutcome::Skipped {
+            reason: "the agent's work is kept aside; what the worktree holds is not its".into(),
+        }
     } else {
         commit::commit_leftovers(&session, &how(end.state, end.reason.as_deref()))
     };
@@ -201,17 +205,17 @@ fn next_followup(state: &StateDir, name: &str, ended: State) -> Result<Option<St
 
 /// Records the end of a session whose supervisor is gone (used by `git agent stop`).
 pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
+    let session = state.load(name)?;
     let end = RunEnd {
         state: State::Stopped,
         reason: Some(reason.to_owned()),
         exit: None,
         outcome: Outcome::default(),
+        // An agent that worked elsewhere left nothing of its own in the worktree here: what
+        // its runner saved is kept aside (`clean_up`), not collected.
+        not_brought_back: session.runner.as_ref().is_some_and(|r| !r.works_here()),
     };
-    let outcome = state
-        .load(name)?
-        .run()
-        .map(|r| r.outcome.clone())
-        .unwrap_or_default();
+    let outcome = session.run().map(|r| r.outcome.clone()).unwrap_or_default();
     finish(state, name, RunEnd { outcome, ..end })?;
     Ok(())
 }

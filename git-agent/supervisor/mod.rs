@@ -192,6 +192,9 @@ struct RunEnd {
     reason: Option<String>,
     exit: Option<Exit>,
     outcome: Outcome,
+    /// The runner could not bring the agent's work back here (it is kept aside): what the
+    /// worktree holds is not the agent's, so it is not committed as its leftovers.
+    not_brought_back: bool,
 }
 
 impl RunEnd {
@@ -202,6 +205,7 @@ impl RunEnd {
             reason: Some(reason.to_owned()),
             exit: None,
             outcome: Outcome::default(),
+            not_brought_back: false,
         }
     }
 }

@@ -94,7 +94,8 @@ pub(super) fn run_once(
     )?;
     // What a runner elsewhere made comes back to the branch and worktree here first: the
     // end is recorded (and the leftovers committed) on what the agent made.
-    if let Err(err) = runner.collect() {
+    let collected = runner.collect();
+    if let Err(err) = &collected {
         let reason = format!("the agent's work could not be brought back: {err:#}");
         watched.stopped.get_or_insert((State::Failed, reason));
     }
@@ -107,7 +108,10 @@ pub(super) fn run_once(
     if watched.stopped.is_none() {
         watched.stopped = over_budget(session, &prices, &outcome);
     }
-    Ok(run_end(watched, outcome))
+    Ok(RunEnd {
+        not_brought_back: collected.is_err(),
+        ..run_end(watched, outcome)
+    })
 }
 
 /// Launches the agent of `run` in the session's sandbox: the launched process, the sandbox
@@ -376,6 +380,7 @@ fn run_end(watched: Watched, outcome: Outcome) -> RunEnd {
         reason,
         exit: watched.exit.ok(),
         outcome,
+        not_brought_back: false,
     }
 }
 

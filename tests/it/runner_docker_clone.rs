@@ -334,3 +334,78 @@ sleep 300
     assert_eq!(tip.trim(), "before the stop", "{}", log(&env, "far2"));
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 }
+
+#[test]
+fn a_commit_made_here_meanwhile_is_never_overwritten() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn(
+        &env,
+        "raced",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &[],
+    );
+    env.wait_until("the agent to be ready", || {
+        log(&env, "raced").contains("ready")
+    });
+    // The user commits on the session's branch in its worktree while the agent works
+    // elsewhere, and leaves an edit of their own.
+    let wt = worktree(&env, "raced");
+    std::fs::write(wt.join("mine.txt"), "mine\n").unwrap();
+    let git_wt = |args: &[&str]| {
+        let mut all = vec!["-C", wt.to_str().unwrap()];
+        all.extend_from_slice(args);
+        env.git(&all)
+    };
+    git_wt(&["add", "mine.txt"]);
+    git_wt(&["commit", "-q", "-m", "mine"]);
+    std::fs::write(wt.join("draft.txt"), "draft\n").unwrap();
+    let record = env.wait_state("raced", "failed");
+    let reason = record.to_string();
+    assert!(reason.contains("refs/agent-incoming/raced"), "{reason}");
+    // Theirs is untouched; the agent's is kept, whole.
+    assert_eq!(git_wt(&["log", "-1", "--format=%s"]).trim(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("draft.txt")).unwrap(),
+        "draft\n"
+    );
+    assert!(!wt.join("agent.txt").exists());
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/raced"]);
+    assert_eq!(kept.trim(), "agent work");
+    let loose = env.git(&["show", "refs/agent-leftovers/raced:loose.txt"]);
+    assert_eq!(loose, "l\n");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn an_edit_made_here_meanwhile_keeps_the_leftovers_aside() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn(
+        &env,
+        "edited",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &["--no-auto-commit"],
+    );
+    env.wait_until("the agent to be ready", || {
+        log(&env, "edited").contains("ready")
+    });
+    let wt = worktree(&env, "edited");
+    std::fs::write(wt.join("draft.txt"), "draft\n").unwrap();
+    let record = env.wait_state("edited", "failed");
+    let reason = record.to_string();
+    assert!(reason.contains("refs/agent-leftovers/edited"), "{reason}");
+    // The agent's commit came in (the edit was not in its way); the draft is untouched and
+    // the leftovers wait aside rather than mix with it.
+    assert_eq!(
+        std::fs::read_to_string(wt.join("agent.txt")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(wt.join("draft.txt")).unwrap(),
+        "draft\n"
+    );
+    assert!(!wt.join("loose.txt").exists());
+    let loose = env.git(&["show", "refs/agent-leftovers/edited:loose.txt"]);
+    assert_eq!(loose, "l\n");
+}
