@@ -100,9 +100,73 @@ pub fn create(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
     Ok(tip)
 }
 
+/// Writes a bundle of the session's branch to `path` that leaves out what `have` (commits a
+/// receiver holds) reaches; returns the tip and whether anything was written (nothing when
+/// `have` reaches the tip: the receiver has the whole branch).
+pub fn create_for(
+    repo: &Repo,
+    session: &Session,
+    path: &Path,
+    have: &[String],
+) -> Result<(String, bool)> {
+    let tip = repo
+        .branch_tip(&session.branch)?
+        .ok_or_else(|| Failure::fatal(format!("the branch {} is gone", session.branch)))?
+        .to_string();
+    let mut revs = format!("refs/heads/{}\n", session.branch);
+    for commit in have {
+        revs.push_str(&format!("^{commit}\n"));
+    }
+    let new = repo
+        .git()
+        .args(["rev-list", "-n1", "--stdin"])
+        .run_with_input(revs.as_bytes())?;
+    if new.trim().is_empty() {
+        return Ok((tip, false));
+    }
+    repo.git()
+        .args(["bundle", "create", "--quiet"])
+        .arg(path)
+        .arg("--stdin")
+        .run_with_input(revs.as_bytes())?;
+    Ok((tip, true))
+}
+
+/// The commits of `url`'s branches and tags that this repository has too: what a clone of
+/// `url` is sure to hold, so a bundle for it can leave them out. Empty where `url` cannot
+/// be listed from here.
+pub fn shared_with(repo: &Repo, url: &str) -> Vec<String> {
+    let Ok(listed) = repo.git().args(["ls-remote", "--quiet", url]).run() else {
+        return Vec::new();
+    };
+    let ids: std::collections::BTreeSet<&str> = listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let input: String = ids.iter().map(|id| format!("{id}\n")).collect();
+    let Ok(known) = repo
+        .git()
+        .args(["cat-file", "--batch-check=%(objectname) %(objecttype)"])
+        .run_with_input(input.as_bytes())
+    else {
+        return Vec::new();
+    };
+    known
+        .lines()
+        .filter_map(|l| l.strip_suffix(" commit"))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Checks the bundle at `path` and fetches its `refs/heads/<branch>` into the session's
 /// incoming ref; returns the commit.
 pub fn fetch(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
+    verify(session, repo, path)?;
+    fetch_from(repo, session, &path.to_string_lossy())
+}
+
+/// `git bundle verify`: a bundle git can read whose prerequisites are here.
+fn verify(session: &Session, repo: &Repo, path: &Path) -> Result<()> {
     repo.git()
         .args(["bundle", "verify", "--quiet"])
         .arg(path)
@@ -113,7 +177,7 @@ pub fn fetch(repo: &Repo, session: &Session, path: &Path) -> Result<String> {
                 session.name
             ))
         })?;
-    fetch_from(repo, session, &path.to_string_lossy())
+    Ok(())
 }
 
 /// Fetches `refs/heads/<branch>` from `source` (a bundle, a URL) into the session's incoming
@@ -130,6 +194,11 @@ pub fn fetch_from_with(
     env: &[(&str, &str)],
 ) -> Result<String> {
     let incoming = incoming_ref(&session.name);
+    let kept = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet", &incoming])
+        .run()
+        .is_ok();
     let mut git = repo.git();
     for (key, value) in env {
         git = git.env(key, value);
@@ -148,6 +217,12 @@ pub fn fetch_from_with(
     .arg(format!("refs/heads/{}:{incoming}", session.branch))
     .run()
     .map_err(|e| {
+        if !kept {
+            return Failure::fatal(format!(
+                "could not fetch the result of {}: {e:#}",
+                session.name
+            ));
+        }
         Failure::fatal(format!(
             "the result of {} does not contain the work kept as {incoming}: {e:#}",
             session.name
@@ -280,11 +355,7 @@ fn delete_incoming(repo: &Repo, incoming: &str, commit: &str) {
 /// Fetches the leftovers commit of the bundle at `path` (verified by [`fetch`] first), if it
 /// has one, into the session's leftovers ref; returns it.
 pub fn fetch_leftovers(repo: &Repo, session: &Session, path: &Path) -> Result<Option<String>> {
-    let heads = repo.git().args(["bundle", "list-heads"]).arg(path).run()?;
-    let listed = heads
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(BUNDLED_LEFTOVERS));
-    if !listed {
+    if !lists(repo, path, BUNDLED_LEFTOVERS)? {
         return Ok(None);
     }
     let leftovers = leftovers_ref(&session.name);
@@ -307,6 +378,20 @@ pub fn fetch_leftovers(repo: &Repo, session: &Session, path: &Path) -> Result<Op
         .arg(format!("{leftovers}^{{commit}}"))
         .run()?;
     Ok(Some(out.trim().to_owned()))
+}
+
+/// Whether the (verified) bundle at `path` carries the session's branch.
+pub fn has_branch(repo: &Repo, session: &Session, path: &Path) -> Result<bool> {
+    verify(session, repo, path)?;
+    lists(repo, path, &format!("refs/heads/{}", session.branch))
+}
+
+/// Whether the bundle at `path` lists `refname`.
+fn lists(repo: &Repo, path: &Path, refname: &str) -> Result<bool> {
+    let heads = repo.git().args(["bundle", "list-heads"]).arg(path).run()?;
+    Ok(heads
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(refname)))
 }
 
 fn restore_hint(leftovers: &str) -> String {

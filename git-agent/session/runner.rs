@@ -41,9 +41,10 @@ impl RunnerRecord {
     pub fn describe(&self) -> String {
         match self {
             Self::Container(c) => {
-                let how = match c.workspace {
-                    Workspace::Mount => "the worktree mounted",
-                    Workspace::Clone => "a clone of its own",
+                let how = match (c.workspace, &c.clone_from) {
+                    (Workspace::Mount, _) => "the worktree mounted".to_owned(),
+                    (Workspace::Clone, None) => "a clone of its own".to_owned(),
+                    (Workspace::Clone, Some(url)) => format!("a clone of its own, from {url}"),
                 };
                 let engine = match &c.host {
                     Some(host) => format!("{} at {host}", c.engine),
@@ -85,6 +86,10 @@ pub struct ContainerRecord {
     pub image_source: String,
     #[serde(default)]
     pub workspace: Workspace,
+    /// Clone mode: the URL the container clones from (`agent.runner.cloneFrom`), the branch's
+    /// commits it lacks coming as a bundle; absent: the whole branch comes as a bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_from: Option<String>,
     /// `none` for no network; absent for the engine's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,

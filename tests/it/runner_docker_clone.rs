@@ -409,3 +409,131 @@ fn an_edit_made_here_meanwhile_keeps_the_leftovers_aside() {
     let loose = env.git(&["show", "refs/agent-leftovers/edited:loose.txt"]);
     assert_eq!(loose, "l\n");
 }
+
+/// `git daemon` on 127.0.0.1 serving `root` read-only; killed on drop.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let group = nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap());
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn clone_from_takes_the_history_from_the_remote_and_the_rest_from_here() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let served = env.root().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let bare = served.join("origin.git");
+    env.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        env.repo.to_str().unwrap(),
+        bare.to_str().unwrap(),
+    ]);
+    // A branch only the remote has: the agent sees it only if its clone came from there.
+    env.git(&[
+        "--git-dir",
+        bare.to_str().unwrap(),
+        "branch",
+        "only-upstream",
+        "HEAD",
+    ]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // In a process group of its own: `git daemon` starts `git-daemon` as its child, and the
+    // whole group goes at the end.
+    use std::os::unix::process::CommandExt as _;
+    let daemon = Command::new("git")
+        .process_group(0)
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
+        .arg(format!("--port={port}"))
+        .arg(format!("--base-path={}", served.display()))
+        .arg(&served)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(daemon) = daemon else {
+        eprintln!("skipped: no git daemon here");
+        return;
+    };
+    let _daemon = Daemon(daemon);
+    let url = format!("git://127.0.0.1:{port}/origin.git");
+    env.wait_until("git daemon to serve", || {
+        Command::new("git")
+            .args(["ls-remote", &url])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    env.git(&["remote", "add", "origin", &url]);
+    env.git(&["config", "agent.runner.cloneFrom", "origin"]);
+    env.git(&["config", "agent.runner.network", "host"]);
+    // A commit here that the remote lacks: it comes in the bundle.
+    env.write("local.txt", "only here\n");
+    env.git(&["add", "local.txt"]);
+    env.git(&["commit", "-q", "-m", "not pushed"]);
+    let probe =
+        "git branch -r; cat local.txt; echo more >> local.txt; git commit -qam 'from the clone'";
+    env.agent(&["new", "--name", "upstream", "--", "sh", "-c", probe])
+        .ok();
+    let record = env.wait_state("upstream", "done");
+    assert_eq!(record["runner"]["clone_from"], url.as_str(), "{record}");
+    let out = log(&env, "upstream");
+    assert!(out.contains("origin/only-upstream"), "{out}");
+    assert!(out.contains("only here"), "{out}");
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/upstream"]);
+    assert_eq!(tip.trim(), "from the clone", "{out}");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+
+    // Without network the clone cannot be made: the run fails saying so, and nothing is lost.
+    env.git(&["config", "agent.runner.network", "none"]);
+    env.agent(&["new", "--name", "offline", "--", "sh", "-c", "true"])
+        .ok();
+    env.wait_state("offline", "failed");
+    assert!(
+        log(&env, "offline").contains("could not clone"),
+        "{}",
+        log(&env, "offline")
+    );
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn clone_from_needs_clone_mode() {
+    if which::which("docker").is_err() {
+        eprintln!("skipped: no docker on PATH");
+        return;
+    }
+    let env = TestEnv::new();
+    env.git(&["config", "agent.image", "some/image"]);
+    env.git(&["config", "agent.runner.cloneFrom", "origin"]);
+    let out = env
+        .agent(&[
+            "new",
+            "--name",
+            "m",
+            "--runner",
+            "docker",
+            "--",
+            "fake-agent",
+        ])
+        .code(2);
+    assert!(
+        out.stderr.contains("agent.runner.workspace clone"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.has_record("m"));
+}

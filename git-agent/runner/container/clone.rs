@@ -40,15 +40,29 @@ const ROOT: &str = "/git-agent";
 /// How long the wrapper gets to hand back the work after the agent is killed.
 const HAND_BACK: Duration = Duration::from_secs(30);
 
-/// The container's main process: `sh -c WRAPPER git-agent WORKDIR BRANCH PROGRAM ARGS…`.
-/// It clones the branch from the bundle, runs the agent in the background (its stdin the
-/// wrapper's) passing TERM on and turning USR1 into a KILL, then hands back the work.
-const WRAPPER: &str = r#"w=$1 b=$2
-shift 2
+/// The container's main process:
+/// `sh -c WRAPPER git-agent WORKDIR BRANCH TIP URL PROGRAM ARGS…`. It makes the clone (from
+/// URL when given, else empty) and takes the branch from the bundle (the commits the clone
+/// lacks; none when the clone has TIP already), runs the agent in the background (its stdin
+/// the wrapper's) passing TERM on and turning USR1 into a KILL, then hands back the work: a
+/// bundle of what is new since TIP (the branch, and the leftovers commit), or, when nothing
+/// is, `result.same`.
+const WRAPPER: &str = r#"w=$1 b=$2 tip=$3 url=$4
+shift 4
 say() { echo "git-agent: $*" >&2; }
-git -c init.defaultBranch=git-agent-clone init -q --template= "$w" && cd "$w" &&
-  git fetch -q --no-tags /git-agent/base.bundle "refs/heads/$b:refs/heads/$b" &&
-  git checkout -q "$b" || { say "could not clone $b into $w"; exit 125; }
+if [ -n "$url" ]; then
+  git clone -q --no-checkout --template= "$url" "$w"
+else
+  git -c init.defaultBranch=git-agent-clone init -q --template= "$w"
+fi && cd "$w" && if [ -s /git-agent/base.bundle ]; then
+  git fetch -q --no-tags /git-agent/base.bundle "refs/heads/$b:refs/heads/$b"
+else
+  git branch -f "$b" "$tip"
+fi && git checkout -q "$b" || {
+  say "could not clone $b into $w"
+  echo "$tip" >/git-agent/result.same # the agent never ran: nothing to hand back
+  exit 125
+}
 : >/git-agent/base.bundle
 exec 3<&0
 "$@" 0<&3 3<&- &
@@ -79,7 +93,17 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
     say "the agent left $b; what it left uncommitted stays in the container"
   fi
 fi
-git bundle create -q /git-agent/result.bundle $refs || say "could not bundle $b"
+# A branch still at TIP is left out of the bundle (it would be empty of it): the host then
+# keeps the branch as it is.
+if [ "$(git rev-parse -q --verify "refs/heads/$b")" = "$tip" ]; then
+  refs=${refs#"refs/heads/$b"}
+fi
+if [ -z "$refs" ]; then
+  echo "$tip" >/git-agent/result.same
+else
+  git bundle create -q /git-agent/result.bundle $refs --not "$tip" ||
+    say "could not bundle $b"
+fi
 exit $code
 "#;
 
@@ -116,10 +140,18 @@ impl ContainerRunner {
         }
         std::fs::create_dir_all(&stage)
             .with_context(|| format!("could not create {}", stage.display()))?;
-        bundle::create(&repo, &self.session, &stage.join("base.bundle"))?;
+        // What a clone of `cloneFrom` holds already stays out of the bundle.
+        let url = self.record.clone_from.clone().unwrap_or_default();
+        let have = match url.as_str() {
+            "" => Vec::new(),
+            url => bundle::shared_with(&repo, url),
+        };
+        let base = stage.join("base.bundle");
+        let (tip, written) = bundle::create_for(&repo, &self.session, &base, &have)?;
         let prompt = spec.env.iter().find(|(k, _)| k == "GIT_AGENT_PROMPT_FILE");
         let archive = stage.join("in.tar");
-        write_archive(&archive, &stage.join("base.bundle"), prompt.map(|(_, v)| v))?;
+        let bundled = written.then_some(base.as_path());
+        write_archive(&archive, bundled, prompt.map(|(_, v)| v))?;
         let workdir = self.workdir();
         let mut inside = spec.clone();
         for (key, value) in &mut inside.env {
@@ -143,6 +175,8 @@ impl ContainerRunner {
                 "git-agent",
                 &workdir,
                 &self.session.branch,
+                &tip,
+                &url,
             ])
             .arg(super::program_name(spec))
             .args(&spec.args);
@@ -227,26 +261,46 @@ impl ContainerRunner {
         let _ = self
             .engine
             .copy_out(&self.name, &format!("{ROOT}/status"), &status);
+        let Some(result) = result else {
+            // Nothing new: the branch is as it was sent.
+            self.engine.remove(std::slice::from_ref(&self.name))?;
+            let _ = std::fs::remove_dir_all(self.stage());
+            return Ok(());
+        };
         let (commit, leftovers) = self.fetch_result(&repo, &result)?;
         self.engine.remove(std::slice::from_ref(&self.name))?;
         let _ = std::fs::remove_dir_all(self.stage());
-        bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
+        if let Some(commit) = commit {
+            bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
+        }
         if let Some(leftovers) = leftovers {
             bundle::restore_leftovers(&repo, &self.session, &leftovers).map_err(with_hints)?;
         }
         Ok(())
     }
 
-    /// Copies the result bundle out of container `id` into our folder.
-    fn take_result(&self, id: &str) -> Result<PathBuf> {
+    /// Copies the result bundle out of container `id` into our folder; `None` where the
+    /// container says nothing is new (`result.same`).
+    fn take_result(&self, id: &str) -> Result<Option<PathBuf>> {
         let stage = self.stage();
         std::fs::create_dir_all(&stage)
             .with_context(|| format!("could not create {}", stage.display()))?;
         let result = stage.join("result.bundle");
         let _ = std::fs::remove_file(&result);
-        self.engine
-            .copy_out(id, &format!("{ROOT}/result.bundle"), &result)
-            .map_err(|e| {
+        let copied = self
+            .engine
+            .copy_out(id, &format!("{ROOT}/result.bundle"), &result);
+        let same = stage.join("result.same");
+        if copied.is_err()
+            && self
+                .engine
+                .copy_out(id, &format!("{ROOT}/result.same"), &same)
+                .is_ok()
+        {
+            let _ = std::fs::remove_file(&same);
+            return Ok(None);
+        }
+        copied.map_err(|e| {
                 let failure = Failure::fatal(format!(
                     "the container {} handed back no result: {e:#}",
                     self.name
@@ -259,13 +313,18 @@ impl ContainerRunner {
                 ));
                 with_hints(failure.into())
             })?;
-        Ok(result)
+        Ok(Some(result))
     }
 
     /// Fetches the branch and the leftovers of the bundle at `result` into our refs (nothing
-    /// of the user's moves): the branch's commit and the leftovers commit.
-    fn fetch_result(&self, repo: &Repo, result: &Path) -> Result<(String, Option<String>)> {
-        let commit = bundle::fetch(repo, &self.session, result).map_err(with_hints)?;
+    /// of the user's moves): the branch's commit (`None` where the bundle leaves the branch
+    /// as it was sent) and the leftovers commit.
+    fn fetch_result(&self, repo: &Repo, result: &Path) -> Result<(Option<String>, Option<String>)> {
+        let commit = if bundle::has_branch(repo, &self.session, result).map_err(with_hints)? {
+            Some(bundle::fetch(repo, &self.session, result).map_err(with_hints)?)
+        } else {
+            None
+        };
         let leftovers = bundle::fetch_leftovers(repo, &self.session, result)?;
         Ok((commit, leftovers))
     }
@@ -282,7 +341,7 @@ impl ContainerRunner {
             self.stop_container(&c.id, Duration::from_secs(10));
             // A container that never started (or whose wrapper failed) has no result: it
             // holds nothing of the agent's.
-            if let Ok(result) = self.take_result(&c.id) {
+            if let Ok(Some(result)) = self.take_result(&c.id) {
                 self.fetch_result(&repo, &result)?;
                 let _ = std::fs::remove_file(&result);
             }
@@ -292,9 +351,9 @@ impl ContainerRunner {
     }
 }
 
-/// The archive copied into the container: `/git-agent` with the bundle, the prompt and an
-/// empty status file, all owned by the user the agent runs as.
-fn write_archive(path: &Path, bundle: &Path, prompt: Option<&String>) -> Result<()> {
+/// The archive copied into the container: `/git-agent` with the bundle (empty when the clone
+/// has the whole branch), the prompt and an empty status file, all owned by the user the agent runs as.
+fn write_archive(path: &Path, bundle: Option<&Path>, prompt: Option<&String>) -> Result<()> {
     let file = std::fs::File::create(path)
         .with_context(|| format!("could not create {}", path.display()))?;
     let mut tar = tar::Builder::new(file);
@@ -332,7 +391,7 @@ fn write_archive(path: &Path, bundle: &Path, prompt: Option<&String>) -> Result<
         tar.append_data(&mut h, format!("{root}/{name}"), reader)?;
         Ok(())
     };
-    add_file("base.bundle", Some(bundle))?;
+    add_file("base.bundle", bundle)?;
     add_file("status", None)?;
     if let Some(prompt) = prompt.map(Path::new).filter(|p| p.is_file()) {
         add_file("prompt", Some(prompt))?;

@@ -51,6 +51,7 @@ pub fn choose(config: &Config, engine: &str) -> Result<ContainerRecord> {
             .into());
         }
     };
+    let clone_from = clone_from(config, workspace)?;
     if workspace == Workspace::Mount
         && let Some(host) = host.as_deref().filter(|h| is_remote(h))
     {
@@ -79,12 +80,34 @@ pub fn choose(config: &Config, engine: &str) -> Result<ContainerRecord> {
         image,
         image_source: image_source.to_owned(),
         workspace,
+        clone_from,
         network: nonempty("agent.runner.network"),
         cpus: nonempty("agent.runner.cpus"),
         memory: nonempty("agent.runner.memory"),
         env,
         container: None,
     })
+}
+
+/// `agent.runner.cloneFrom`: a remote of this repository (its URL) or a URL, for clone mode
+/// only.
+fn clone_from(config: &Config, workspace: Workspace) -> Result<Option<String>> {
+    let Some(from) = config
+        .string("agent.runner.cloneFrom")
+        .map(|f| f.trim().to_owned())
+        .filter(|f| !f.is_empty())
+    else {
+        return Ok(None);
+    };
+    if workspace != Workspace::Clone {
+        return Err(Failure::usage(format!(
+            "agent.runner.cloneFrom '{from}' needs a clone of its own"
+        ))
+        .hint("git config agent.runner.workspace clone")
+        .into());
+    }
+    let url = config.string(&format!("remote.{from}.url")).unwrap_or(from);
+    Ok(Some(url))
 }
 
 /// Whether the engine at `host` (`DOCKER_HOST`'s form) runs on another machine: anything but
