@@ -40,16 +40,15 @@ use super::{LaunchSpec, Launched, Runner};
 use crate::error::Failure;
 use crate::git::bundle;
 use crate::git::repo::Repo;
-use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, RunKind, RunnerRecord, Session, SshRecord, State};
 use crate::state::StateDir;
 use noise::DropSandboxNoise;
+pub use remote::control_folder;
+use remote::{Remote, SSH_FAILED};
 
 mod noise;
-
-/// `ssh`'s own exit code for an error of its own (the connection failed or dropped).
-const SSH_FAILED: i32 = 255;
+mod remote;
 
 /// Parses `ssh://[user@]host[:port]/path` (a path of `/~/x` is `~/x`, under the remote
 /// user's home).
@@ -110,6 +109,7 @@ pub struct SshRunner {
     state: StateDir,
     session: Session,
     record: SshRecord,
+    remote: Remote,
     /// The remote session's name, once known (recorded too).
     remote_name: Mutex<Option<String>>,
     /// The client of this run died without the remote session's end: the connection is lost.
@@ -122,120 +122,19 @@ impl SshRunner {
             state: state.clone(),
             session: session.clone(),
             record: record.clone(),
+            remote: Remote::new(state, record),
             remote_name: Mutex::new(record.remote_name.clone()),
             lost: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn repo(&self) -> Result<Repo> {
-        Repo::open_common(self.state.root().parent().unwrap_or(self.state.root()))
+        self.remote.repo()
     }
 
-    /// The `ssh` program and the user's options: git's `GIT_SSH_COMMAND`, `core.sshCommand`,
-    /// else `ssh`.
-    fn base_command(&self) -> Result<Vec<String>> {
-        let configured = std::env::var("GIT_SSH_COMMAND")
-            .ok()
-            .filter(|c| !c.trim().is_empty())
-            .or_else(|| {
-                self.repo()
-                    .ok()
-                    .and_then(|r| r.config().string("core.sshCommand"))
-            });
-        match configured {
-            Some(command) => {
-                let words = shell_words::split(&command)
-                    .with_context(|| format!("could not read the SSH command '{command}'"))?;
-                anyhow::ensure!(!words.is_empty(), "the SSH command is empty");
-                Ok(words)
-            }
-            None => Ok(vec!["ssh".to_owned()]),
-        }
-    }
-
-    /// The base command with our options: no prompts, one shared connection.
-    fn ssh_command(&self) -> Result<Vec<String>> {
-        let mut argv = self.base_command()?;
-        // No prompt; a host that does not answer, or a network that goes silent, is a
-        // lost connection within a minute or so rather than a client that waits for hours.
-        argv.extend(
-            [
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=30",
-                "-o",
-                "ServerAliveInterval=15",
-                "-o",
-                "ServerAliveCountMax=4",
-            ]
-            .map(str::to_owned),
-        );
-        // A Unix socket path has room for 107 bytes (104 on some systems); ssh expands the
-        // two bytes of `%C` to 40, and refuses (exit 255) a path that does not fit.
-        // In a folder of its own, which the container runner hides from its containers (a
-        // socket on a read-only mount still connects: it would be a shell on the host).
-        let folder = control_folder(&self.state);
-        let control = folder.join("%C");
-        if control.as_os_str().len() + 38 < 104 && make_private(&folder) {
-            argv.extend([
-                "-o".to_owned(),
-                "ControlMaster=auto".to_owned(),
-                "-o".to_owned(),
-                format!("ControlPath={}", control.display()),
-                "-o".to_owned(),
-                "ControlPersist=60".to_owned(),
-            ]);
-        }
-        Ok(argv)
-    }
-
-    /// The environment for `git push`/`git fetch`: our `ssh` command.
-    fn git_env(&self) -> Result<Vec<(&'static str, String)>> {
-        Ok(vec![(
-            "GIT_SSH_COMMAND",
-            shell_words::join(self.ssh_command()?),
-        )])
-    }
-
-    /// The repository's URL, for git.
-    fn url(&self) -> String {
-        let r = &self.record;
-        let user = r.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
-        let port = r.port.map(|p| format!(":{p}")).unwrap_or_default();
-        let path = match r.path.strip_prefix('~') {
-            Some(rest) => format!("/~{rest}"),
-            None => r.path.clone(),
-        };
-        format!("ssh://{user}{}{port}{path}", r.host)
-    }
-
-    /// `ssh … host 'cd PATH && SCRIPT'`: `script` must quote what it takes from anyone.
-    fn remote(&self, script: &str) -> Result<Cmd> {
-        let mut argv = self.ssh_command()?;
-        if let Some(port) = self.record.port {
-            argv.extend(["-p".to_owned(), port.to_string()]);
-        }
-        if let Some(user) = &self.record.user {
-            argv.extend(["-l".to_owned(), user.clone()]);
-        }
-        argv.push("-n".to_owned());
-        argv.push(self.record.host.clone());
-        argv.push(format!("{} && {script}", cd(&self.record.path)));
-        let (program, args) = argv.split_first().context("no ssh program")?;
-        Ok(Cmd::new(program).args(args))
-    }
-
-    /// Runs `script` remotely to its end; its stdout, or the error with its stderr.
+    /// Runs `script` over there to its end (see [`Remote::run`]).
     fn run_remote(&self, script: &str) -> Result<String> {
-        self.remote(script)?.run().map_err(|e| {
-            Failure::fatal(format!(
-                "{} failed (the SSH runner needs 'git agent' on {} and a clone of the \
-                 repository at {}): {e:#}",
-                self.record.target, self.record.host, self.record.path
-            ))
-            .into()
-        })
+        self.remote.run(script)
     }
 
     fn remote_name(&self) -> Option<String> {
@@ -333,9 +232,9 @@ impl SshRunner {
     /// Fetches the branch over there (checked) and fast-forwards the branch and worktree
     /// here to it.
     fn fetch_back(&self, repo: &Repo) -> Result<()> {
-        let env = self.git_env()?;
+        let env = self.remote.git_env()?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let commit = bundle::fetch_from_with(repo, &self.session, &self.url(), &env)?;
+        let commit = bundle::fetch_from_with(repo, &self.session, &self.remote.url(), &env)?;
         bundle::bring_back(repo, &self.session, &commit)?;
         Ok(())
     }
@@ -358,7 +257,7 @@ impl SshRunner {
 impl Runner for SshRunner {
     fn launch(&self, _spec: &LaunchSpec) -> Result<Launched> {
         let repo = self.repo()?;
-        let env = self.git_env()?;
+        let env = self.remote.git_env()?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // The first run's branch is made over there by `git agent new` (so its agent may
         // commit on it in its sandbox) from the commit pushed beside it; a later run's
@@ -373,7 +272,7 @@ impl Runner for SshRunner {
         // A ref of ours there: the branch itself may be checked out in the remote worktree
         // (git refuses to push to it); a later run fast-forwards that worktree to it.
         let dest = format!("+refs/agent-base/{}", self.session.name);
-        let url = self.url();
+        let url = self.remote.url();
         let base = bundle::push_to(&repo, &self.session, (&url, &dest), &env).map_err(|e| {
             let text = format!("{e:#}");
             let why = if text.contains("does not appear to be a git repository") {
@@ -398,9 +297,12 @@ impl Runner for SshRunner {
             "{{ git agent logs -f --raw {q} 2>/dev/null | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
             skip + 1
         );
-        let mut child =
-            self.remote(&follow)?
-                .spawn(Stdio::null(), Stdio::piped(), Stdio::piped(), true)?;
+        let mut child = self.remote.command(&follow)?.spawn(
+            Stdio::null(),
+            Stdio::piped(),
+            Stdio::piped(),
+            true,
+        )?;
         let process = ProcessRef::of_child(child.id());
         let stdout = child.stdout.take().context("ssh's stdout is missing")?;
         let stderr = child.stderr.take().context("ssh's stderr is missing")?;
@@ -443,6 +345,7 @@ impl Runner for SshRunner {
                 state: self.state.clone(),
                 session: self.session.clone(),
                 record: self.record.clone(),
+                remote: self.remote.clone(),
                 remote_name: Mutex::new(self.remote_name()),
                 lost: Arc::clone(&self.lost),
             };
@@ -481,27 +384,6 @@ impl Runner for SshRunner {
         // unreachable host does not keep it here.
         let _ = self.stop_remote(None);
         Ok(())
-    }
-}
-
-/// `cd PATH` for the remote shell; `~/…` stays under the remote user's home.
-/// The folder of the SSH runner's shared connections (`ControlPath`): sockets anyone of the
-/// user's who reaches them may run commands on the SSH hosts through.
-pub fn control_folder(state: &StateDir) -> PathBuf {
-    state.root().join("ssh")
-}
-
-/// Creates `folder` for the user alone; false if it cannot be.
-fn make_private(folder: &std::path::Path) -> bool {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true).mode(0o700).create(folder).is_ok()
-}
-
-fn cd(path: &str) -> String {
-    match path.strip_prefix("~/") {
-        Some(rest) => format!("cd ~/{}", shell_words::quote(rest)),
-        None => format!("cd {}", shell_words::quote(path)),
     }
 }
 
@@ -575,8 +457,8 @@ mod tests {
         );
         let r = parse("ssh://box/~/proj").unwrap();
         assert_eq!((r.user, r.port, r.path.as_str()), (None, None, "~/proj"));
-        assert_eq!(cd(&r.path), "cd ~/proj");
-        assert_eq!(cd("/a b/it's"), "cd '/a b/it'\\''s'");
+        assert_eq!(remote::cd(&r.path), "cd ~/proj");
+        assert_eq!(remote::cd("/a b/it's"), "cd '/a b/it'\\''s'");
         for bad in [
             "ssh://box",
             "ssh://box/",
