@@ -92,6 +92,15 @@ pub fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str)
     env.agent(&args).ok();
 }
 
+/// Waits until the local log has `line` from the remote agent: its output arrives through
+/// the client that follows it, so that client is connected (an earlier drop of the
+/// connections would miss it: it would connect afresh).
+fn wait_followed(env: &TestEnv, name: &str, line: &str) {
+    env.wait_until("the remote agent's output to arrive here", || {
+        env.agent(&["logs", "--raw", name]).stdout.contains(line)
+    });
+}
+
 /// The remote session's record, as `git agent show --json` says it over there.
 fn remote_record(env: &TestEnv, sshd: &Sshd, name: &str) -> serde_json::Value {
     env.agent_in(&sshd.remote_repo, &["show", "--json", name])
@@ -213,6 +222,7 @@ fn connections_dropped_by_the_server_are_lost_too_and_resume_brings_the_work() {
     start(&env, &sshd, "cut", "wait", &script);
     env.call_of("cut");
     env.wait_state("cut", "running");
+    wait_followed(&env, "cut", "waiting");
     sshd.drop_connections();
     let failed = env.wait_state("cut", "failed");
     assert!(
@@ -317,4 +327,91 @@ fn commits_made_here_between_runs_reach_the_remote_agent() {
         .unwrap()
         .to_owned();
     assert!(std::path::Path::new(&remote_tree).join("mine.txt").exists());
+}
+
+#[test]
+fn doctor_finds_a_lost_connection_and_fix_reconnects_without_starting_the_agent_again() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nprint said while nobody followed\nappend out.txt x\n\
+         commit made while cut off\nprint bye\n",
+        go.display()
+    );
+    start(&env, &sshd, "doc", "wait", &script);
+    env.call_of("doc");
+    env.wait_state("doc", "running");
+    wait_followed(&env, "doc", "waiting");
+    sshd.drop_connections();
+    env.wait_state("doc", "failed");
+    // The agent finishes over there while nobody follows it.
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the remote session to end", || {
+        remote_record(&env, &sshd, "doc")["state"] == "done"
+    });
+    let before = env.record("doc");
+    let tip = env.git(&["rev-parse", "agent/doc"]);
+    // Doctor says what it found, and changes nothing without --fix.
+    let doc = env.agent(&["doctor", "--json"]).code(1).json();
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "ssh-lost")
+        .cloned()
+        .unwrap_or_else(|| panic!("no ssh-lost finding: {doc:#}"));
+    assert_eq!(finding["session"], "doc", "{doc:#}");
+    assert_eq!(finding["fixed"], false, "{doc:#}");
+    assert!(
+        finding["what"].as_str().unwrap().contains("127.0.0.1"),
+        "{doc:#}"
+    );
+    let text = env.agent(&["doctor"]).code(1);
+    assert!(
+        text.stdout
+            .contains("✗ doc: the connection to 127.0.0.1 was lost"),
+        "{text}"
+    );
+    assert!(text.stdout.contains("--fix: reconnect"), "{text}");
+    assert_eq!(env.record("doc"), before);
+    assert_eq!(env.git(&["rev-parse", "agent/doc"]), tip);
+    // --fix reconnects: the run follows the remote session to its end and brings its work.
+    let fixed = env.agent(&["doctor", "--fix", "--json"]).json();
+    let finding = fixed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "ssh-lost")
+        .cloned()
+        .unwrap_or_else(|| panic!("no ssh-lost finding: {fixed:#}"));
+    assert_eq!(finding["fixed"], true, "{fixed:#}");
+    env.wait_until("the reconnected run to end", || {
+        let r = env.record("doc");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let log = env.git(&["log", "--format=%s", "-1", "agent/doc"]);
+    assert_eq!(log.trim(), "made while cut off");
+    // Not started again over there: one run.
+    let remote = remote_record(&env, &sshd, "doc");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    // What it said while nobody followed reached the log here, and its last words are the
+    // run's result.
+    let record = env.record("doc");
+    assert_eq!(
+        record["runs"][1]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
+    assert!(record["runner"]["disconnected"].is_null(), "{record:#}");
+    let logs = env.agent(&["logs", "--raw", "doc"]).ok();
+    assert!(logs.stdout.contains("said while nobody followed"), "{logs}");
+    // Nothing left for the doctor.
+    let after = env.agent(&["doctor", "--json"]).json();
+    assert!(
+        !after["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "ssh-lost"),
+        "{after:#}"
+    );
 }

@@ -24,12 +24,15 @@
 //! - the several `ssh` calls of a run share one connection (`ControlMaster=auto`, its socket
 //!   in the state directory, `ControlPersist=60`) where the socket path fits;
 //! - the client dying (connection lost, killed) ends the local run `failed` with a reason
-//!   that says so; the remote session is left running, and a new run (`git agent resume`)
-//!   reconnects to it rather than starting it again.
+//!   that says so and records how much of the remote log arrived
+//!   ([`SshRecord::disconnected`]); the remote session is left running, and the next
+//!   resumed run (`git agent resume`, `git agent doctor --fix`) reconnects to it, whether it
+//!   still runs or ended meanwhile, never starting its agent again nor telling it anything,
+//!   and brings the output missed meanwhile into the log here.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,6 +104,7 @@ pub fn parse(spec: &str) -> Result<SshRecord> {
         port,
         path,
         remote_name: None,
+        disconnected: None,
     })
 }
 
@@ -114,6 +118,8 @@ pub struct SshRunner {
     remote_name: Mutex<Option<String>>,
     /// The client of this run died without the remote session's end: the connection is lost.
     lost: Arc<AtomicBool>,
+    /// How many lines of the remote log this run has seen (the ones before it included).
+    seen: Arc<AtomicU64>,
 }
 
 impl SshRunner {
@@ -125,6 +131,7 @@ impl SshRunner {
             remote: Remote::new(state, record),
             remote_name: Mutex::new(record.remote_name.clone()),
             lost: Arc::new(AtomicBool::new(false)),
+            seen: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -146,7 +153,7 @@ impl SshRunner {
 
     /// Starts this run over there: the remote session's name and how many lines of its log
     /// are older than this run.
-    fn start_remote(&self, base: &str) -> Result<(String, usize)> {
+    fn start_remote(&self, base: &str) -> Result<(String, u64)> {
         let run = self
             .session
             .run()
@@ -165,8 +172,11 @@ impl SshRunner {
         let q = shell_words::quote(&remote);
         let running = self.remote_is_active(&remote)?;
         let count = format!("git agent logs --raw {q} 2>/dev/null | wc -l");
-        let script = if running && run.kind == RunKind::Resume {
-            // Reconnecting: the remote session carries on as it is.
+        // After a lost connection a resumed run only reconnects, whether the remote session
+        // still runs or ended meanwhile: its agent is never started again for it.
+        let reconnect =
+            run.kind == RunKind::Resume && (running || self.record.disconnected.is_some());
+        let script = if reconnect {
             count
         } else {
             let message = followup_message(&self.session.prompt, &run.prompt);
@@ -191,13 +201,18 @@ impl SshRunner {
             )
         };
         let out = self.run_remote(&script)?;
-        let lines = out
+        let lines: u64 = out
             .lines()
             .last()
             .unwrap_or("0")
             .trim()
             .parse()
             .unwrap_or(0);
+        // What it printed while nobody here followed it is this run's too.
+        let lines = self
+            .record
+            .disconnected
+            .map_or(lines, |seen| seen.min(lines));
         Ok((remote, lines))
     }
 
@@ -216,7 +231,7 @@ impl SshRunner {
         )
     }
 
-    /// Records the remote session's name.
+    /// Records the remote session's name, followed (connected) again.
     fn record_remote_name(&self, remote: &str) -> Result<()> {
         if let Ok(mut mine) = self.remote_name.lock() {
             *mine = Some(remote.to_owned());
@@ -224,6 +239,7 @@ impl SshRunner {
         self.state.update(&self.session.name, |s| {
             if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
                 r.remote_name = Some(remote.to_owned());
+                r.disconnected = None;
             }
             Ok(())
         })
@@ -292,11 +308,10 @@ impl Runner for SshRunner {
         self.record_remote_name(&remote)?;
         let q = shell_words::quote(&remote);
         // Not `logs -f`'s closing summary on stderr: it raced the agent's last words to be the
-        // run's result (`wait` says what went wrong, if anything did).
-        let follow = format!(
-            "{{ git agent logs -f --raw {q} 2>/dev/null | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
-            skip + 1
-        );
+        // run's result (`wait` says what went wrong, if anything did). The whole log: the
+        // lines older than this run are dropped here (`DropSandboxNoise`).
+        let follow =
+            format!("git agent logs -f --raw {q} 2>/dev/null; exec git agent wait {q} >/dev/null");
         let mut child = self.remote.command(&follow)?.spawn(
             Stdio::null(),
             Stdio::piped(),
@@ -306,10 +321,13 @@ impl Runner for SshRunner {
         let process = ProcessRef::of_child(child.id());
         let stdout = child.stdout.take().context("ssh's stdout is missing")?;
         let stderr = child.stderr.take().context("ssh's stderr is missing")?;
-        let (lost, host, name) = (
+        let stdout = DropSandboxNoise::new(stdout, skip, Arc::clone(&self.seen));
+        let (lost, seen, host, name, state) = (
             Arc::clone(&self.lost),
+            Arc::clone(&self.seen),
             self.record.host.clone(),
             self.session.name.clone(),
+            self.state.clone(),
         );
         let wait = Box::new(move || -> Result<Exit> {
             use std::os::unix::process::ExitStatusExt as _;
@@ -320,6 +338,9 @@ impl Runner for SshRunner {
             };
             if exit.code == Some(SSH_FAILED) || exit.signal.is_some() {
                 lost.store(true, Ordering::SeqCst);
+                // Recorded again by `collect` once the output is drained; lines still in the
+                // pipe count as not seen: a reconnect shows them again rather than miss them.
+                let _ = mark_disconnected(&state, &name, seen.load(Ordering::SeqCst));
                 anyhow::bail!(
                     "lost the connection to {host} (ssh {}); the session may still run there: \
                      'git agent resume {name}' reconnects",
@@ -330,7 +351,7 @@ impl Runner for SshRunner {
         });
         Ok(Launched {
             process,
-            stdout: Box::new(DropSandboxNoise::new(stdout)),
+            stdout: Box::new(stdout),
             stderr: Box::new(stderr),
             wait,
         })
@@ -348,6 +369,7 @@ impl Runner for SshRunner {
                 remote: self.remote.clone(),
                 remote_name: Mutex::new(self.remote_name()),
                 lost: Arc::clone(&self.lost),
+                seen: Arc::clone(&self.seen),
             };
             std::thread::spawn(move || stop.stop_remote(None));
             return true;
@@ -372,6 +394,14 @@ impl Runner for SshRunner {
 
     fn collect(&self) -> Result<()> {
         let repo = self.repo()?;
+        if self.lost.load(Ordering::SeqCst) {
+            // Now that its output is drained: every line that came is in the log here.
+            mark_disconnected(
+                &self.state,
+                &self.session.name,
+                self.seen.load(Ordering::SeqCst),
+            )?;
+        }
         match self.fetch_back(&repo) {
             // The work stays over there; the run that reconnects brings it.
             Err(_) if self.lost.load(Ordering::SeqCst) => Ok(()),
@@ -385,6 +415,17 @@ impl Runner for SshRunner {
         let _ = self.stop_remote(None);
         Ok(())
     }
+}
+
+/// Records that the connection of the session's run was lost after `seen` lines of the remote
+/// log arrived.
+fn mark_disconnected(state: &StateDir, name: &str, seen: u64) -> Result<()> {
+    state.update(name, |s| {
+        if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
+            r.disconnected = Some(seen);
+        }
+        Ok(())
+    })
 }
 
 /// `git agent new` over there: the same task, agent and options, the branch made from
