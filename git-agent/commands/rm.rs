@@ -116,6 +116,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                             outcome.discarded.join(", ")
                         )?;
                     }
+                    if let Some(left) = &outcome.left_elsewhere {
+                        ctx.warn(left)?;
+                    }
                     for p in &outcome.strangers {
                         ctx.warn(&format!(
                             "process {} ({}) was working in that directory; it carries no mark of the agent's run (yours, or one that shed it), so it was left alone",

@@ -119,6 +119,15 @@ pub trait Runner {
     fn clean_up(&self) -> Result<()> {
         Ok(())
     }
+    /// For `rm`, once the session here may go (its agent stopped, nothing here lost): removes
+    /// what the runner keeps of it elsewhere. An error refuses the removal (nothing is removed
+    /// yet); `Ok(Some(words))` says what was left elsewhere (a host that cannot be reached),
+    /// which does not keep the session here. By default [`Runner::clean_up`], best effort.
+    fn remove_elsewhere(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
+        let _ = (force, delete_branch);
+        let _ = self.clean_up();
+        Ok(None)
+    }
 }
 
 /// The runner of `session`, as its record names it. (A record naming a kind this build does

@@ -264,6 +264,10 @@ fn a_missing_remote_repository_is_named() {
         "{out}"
     );
     assert_eq!(env.stored_state("none"), "failed");
+    // Never started over there: rm has nothing to remove there, and says nothing of it.
+    let rm = env.agent(&["rm", "none"]).ok();
+    assert!(!rm.stderr.contains("warning"), "{rm}");
+    assert!(!env.has_record("none"));
 }
 
 #[test]
@@ -413,5 +417,126 @@ fn doctor_finds_a_lost_connection_and_fix_reconnects_without_starting_the_agent_
             .iter()
             .any(|f| f["kind"] == "ssh-lost"),
         "{after:#}"
+    );
+}
+
+/// Whether the remote clone still has session `name` (its record, as `git agent` there says).
+fn remote_has(env: &TestEnv, sshd: &Sshd, name: &str) -> bool {
+    env.agent_in(&sshd.remote_repo, &["show", "--json", name])
+        .code
+        == 0
+}
+
+#[test]
+fn rm_removes_the_remote_session_once_its_work_is_here() {
+    let Some((env, sshd)) = world() else { return };
+    start(
+        &env,
+        &sshd,
+        "gone",
+        "task",
+        "append a.txt x\ncommit remote work\n",
+    );
+    env.wait_state("gone", "done");
+    let remote_tree = remote_record(&env, &sshd, "gone")["worktree"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&remote_tree).is_dir());
+    // Its work landed here.
+    env.git(&["merge", "-q", "agent/gone"]);
+    let out = env.agent(&["rm", "gone"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(
+        !remote_has(&env, &sshd, "gone"),
+        "the remote session is left"
+    );
+    assert!(!std::path::Path::new(&remote_tree).exists());
+    let worktrees = env.git_in(&sshd.remote_repo, &["worktree", "list"]);
+    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+    // The ref pushed over there for it goes too; its branch stays (no --delete-branch).
+    let refs = env.git_in(&sshd.remote_repo, &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("refs/agent-base/gone"), "{refs}");
+    assert!(refs.contains("refs/heads/agent/gone"), "{refs}");
+}
+
+#[test]
+fn rm_refuses_while_the_remote_branch_has_commits_not_here_and_force_drops_them() {
+    let Some((env, sshd)) = world() else { return };
+    start(
+        &env,
+        &sshd,
+        "more",
+        "task",
+        "append a.txt x\ncommit remote work\n",
+    );
+    env.wait_state("more", "done");
+    env.git(&["merge", "-q", "agent/more"]);
+    // Someone commits over there by hand after the run.
+    let remote_tree = std::path::PathBuf::from(
+        remote_record(&env, &sshd, "more")["worktree"]
+            .as_str()
+            .unwrap(),
+    );
+    std::fs::write(remote_tree.join("late.txt"), "late\n").unwrap();
+    env.git_in(&remote_tree, &["add", "late.txt"]);
+    env.git_in(&remote_tree, &["commit", "-q", "-m", "by hand over there"]);
+    let out = env.agent(&["rm", "more"]).code(1);
+    assert!(
+        out.stderr
+            .contains("error: 'more': its session 'more' on 127.0.0.1 holds work that is not here"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("not on agent/more here"), "{out}");
+    assert!(out.stderr.contains("hint: bring its commits here"), "{out}");
+    assert!(out.stderr.contains("git agent rm --force more"), "{out}");
+    // Nothing was removed, here or there.
+    assert_eq!(env.stored_state("more"), "done");
+    assert!(remote_has(&env, &sshd, "more"));
+    assert!(remote_tree.is_dir());
+    // The hint's command brings it here; then rm goes through.
+    let hint = out
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("commits here: ")
+                .map(|(_, cmd)| cmd.to_owned())
+        })
+        .unwrap();
+    let words = shell_words::split(&hint).unwrap();
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    env.git(&args);
+    let log = env.git(&["log", "--format=%s", "-1", "agent/more"]);
+    assert_eq!(log.trim(), "by hand over there");
+    // A commit more over there, and --force drops it.
+    std::fs::write(remote_tree.join("later.txt"), "later\n").unwrap();
+    env.git_in(&remote_tree, &["add", "later.txt"]);
+    env.git_in(&remote_tree, &["commit", "-q", "-m", "later"]);
+    env.agent(&["rm", "--force", "more"]).ok();
+    assert!(!env.has_record("more"));
+    assert!(!remote_has(&env, &sshd, "more"));
+}
+
+#[test]
+fn rm_with_the_host_unreachable_removes_the_session_here_and_says_what_is_left_there() {
+    let Some((env, mut sshd)) = world() else {
+        return;
+    };
+    start(&env, &sshd, "far", "task", "print hi\n");
+    env.wait_state("far", "done");
+    sshd.stop();
+    let began = std::time::Instant::now();
+    let out = env.agent(&["rm", "far"]).ok();
+    assert!(began.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        out.stderr
+            .contains("warning: could not reach 127.0.0.1: its session 'far' is left on 127.0.0.1"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("git agent rm far"), "{out}");
+    assert!(!env.has_record("far"));
+    assert!(
+        remote_has(&env, &sshd, "far"),
+        "nothing over there is touched"
     );
 }

@@ -52,6 +52,7 @@ use remote::{Remote, SSH_FAILED};
 
 mod noise;
 mod remote;
+mod removal;
 
 /// Parses `ssh://[user@]host[:port]/path` (a path of `/~/x` is `~/x`, under the remote
 /// user's home).
@@ -410,10 +411,14 @@ impl Runner for SshRunner {
     }
 
     fn clean_up(&self) -> Result<()> {
-        // The session here is being stopped or removed: its remote one stops too. An
-        // unreachable host does not keep it here.
+        // The session here is being stopped: its remote one stops too. An unreachable host
+        // does not keep it here.
         let _ = self.stop_remote(None);
         Ok(())
+    }
+
+    fn remove_elsewhere(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
+        self.remove_remote(force, delete_branch)
     }
 }
 

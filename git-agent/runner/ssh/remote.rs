@@ -41,6 +41,15 @@ impl Remote {
         }
     }
 
+    /// The same, giving up on a host that does not answer within `timeout` (a command
+    /// that must not hang on an unreachable host for long).
+    pub(super) fn impatient(&self, timeout: Duration) -> Self {
+        Self {
+            connect_timeout: timeout,
+            ..self.clone()
+        }
+    }
+
     pub(super) fn repo(&self) -> Result<Repo> {
         Repo::open_common(self.state.root().parent().unwrap_or(self.state.root()))
     }
@@ -147,6 +156,21 @@ impl Remote {
             ))
             .into()
         })
+    }
+
+    /// Runs `script` over there to its end: its exit code and output (stdout, stderr), or
+    /// `None` if the host could not be reached (or the connection dropped).
+    pub(super) fn try_run(&self, script: &str) -> Result<Option<(i32, String, String)>> {
+        let out = self.command(script)?.output()?;
+        let code = out.status.code().unwrap_or(SSH_FAILED);
+        if code == SSH_FAILED {
+            return Ok(None);
+        }
+        Ok(Some((
+            code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )))
     }
 }
 
