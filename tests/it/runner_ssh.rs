@@ -540,3 +540,72 @@ fn rm_with_the_host_unreachable_removes_the_session_here_and_says_what_is_left_t
         "nothing over there is touched"
     );
 }
+
+#[test]
+fn rm_while_followed_while_cut_off_and_when_the_remote_session_is_gone() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let waits = format!("print waiting\nwait-for {}\n", go.display());
+    // Followed: rm stops it (over there too), then removes both.
+    start(&env, &sshd, "busy", "wait", &waits);
+    env.call_of("busy");
+    wait_followed(&env, "busy", "waiting");
+    let out = env.agent(&["rm", "busy"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(!remote_has(&env, &sshd, "busy"));
+    // Cut off while its agent still runs over there: refused (what it makes would be lost)…
+    start(&env, &sshd, "cut", "wait", &waits);
+    env.call_of("cut");
+    wait_followed(&env, "cut", "waiting");
+    sshd.drop_connections();
+    env.wait_state("cut", "failed");
+    let out = env.agent(&["rm", "cut"]).code(1);
+    assert!(
+        out.stderr
+            .contains("'cut': its agent still runs on 127.0.0.1 (session 'cut' there)"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: follow it to its end"), "{out}");
+    assert!(env.has_record("cut"));
+    assert_eq!(remote_record(&env, &sshd, "cut")["state"], "running");
+    // …and --force stops and removes it over there.
+    env.agent(&["rm", "--force", "cut"]).ok();
+    assert!(!env.has_record("cut"));
+    assert!(!remote_has(&env, &sshd, "cut"));
+    // Removed over there already: nothing to say.
+    start(&env, &sshd, "twice", "task", "print hi\n");
+    env.wait_state("twice", "done");
+    env.agent_in(&sshd.remote_repo, &["rm", "twice"]).ok();
+    let out = env.agent(&["rm", "twice"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(!env.has_record("twice"));
+}
+
+#[test]
+fn a_name_taken_over_there_fails_the_run_and_rm_leaves_that_session_alone() {
+    let Some((env, sshd)) = world() else { return };
+    // Someone's own session over there, by the same name.
+    let theirs = env.fake("taken", "print theirs\n");
+    let mut args = vec!["new", "--name", "taken", "-m", "theirs"];
+    args.extend(theirs.iter().map(String::as_str));
+    env.agent_in(&sshd.remote_repo, &args).ok();
+    let fake = env.fake("taken", "print mine\n");
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        "taken",
+        "mine",
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("agent/taken"), "{out}");
+    let record = env.record("taken");
+    assert!(record["runner"]["remote_name"].is_null(), "{record:#}");
+    let out = env.agent(&["rm", "taken"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert_eq!(remote_record(&env, &sshd, "taken")["prompt"], "theirs");
+}
