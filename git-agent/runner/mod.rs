@@ -128,6 +128,14 @@ pub trait Runner {
         let _ = self.clean_up();
         Ok(None)
     }
+    /// For a lost session (its supervisor gone) whose agent runs elsewhere and can be followed
+    /// again (an SSH runner's remote session): lets go of it here (`process`, the client that
+    /// followed it) without stopping it there, so that the next resumed run reconnects.
+    /// False, with nothing done, for a runner that cannot follow its agent again.
+    fn let_go(&self, process: Option<&ProcessRef>) -> Result<bool> {
+        let _ = process;
+        Ok(false)
+    }
 }
 
 /// The runner of `session`, as its record names it. (A record naming a kind this build does

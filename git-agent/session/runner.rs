@@ -110,6 +110,10 @@ pub struct SshRecord {
     /// its log from there (what it printed meanwhile comes here too).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnected: Option<u64>,
+    /// Where the current run's part of the remote session's raw log starts (how many lines
+    /// it had when the run began following it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_from: Option<u64>,
 }
 
 /// A runner plugin's session.

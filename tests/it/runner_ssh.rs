@@ -609,3 +609,51 @@ fn a_name_taken_over_there_fails_the_run_and_rm_leaves_that_session_alone() {
     assert!(!out.stderr.contains("warning:"), "{out}");
     assert_eq!(remote_record(&env, &sshd, "taken")["prompt"], "theirs");
 }
+
+#[test]
+fn a_lost_supervisor_is_reconnected_by_doctor_fix_and_resume_without_stopping_the_remote_agent() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nprint after the crash\nappend out.txt x\ncommit late work\n\
+         print bye\n",
+        go.display()
+    );
+    start(&env, &sshd, "crash", "wait", &script);
+    env.call_of("crash");
+    wait_followed(&env, "crash", "waiting");
+    env.kill_supervisor("crash");
+    let text = env.agent(&["doctor"]).code(1);
+    assert!(
+        text.stdout
+            .contains("--fix: record the end here and reconnect to its session on 127.0.0.1"),
+        "{text}"
+    );
+    env.agent(&["doctor", "--fix"]).ok();
+    env.wait_until("the reconnected run to start", || {
+        let r = env.record("crash");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "running"
+    });
+    // Its agent over there was never stopped.
+    assert_eq!(remote_record(&env, &sshd, "crash")["state"], "running");
+    // Again, with resume this time.
+    wait_followed(&env, "crash", "waiting");
+    env.kill_supervisor("crash");
+    let out = env.agent(&["resume", "crash"]).ok();
+    assert!(out.stderr.contains("reconnecting"), "{out}");
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the reconnected run to end", || {
+        let r = env.record("crash");
+        r["runs"].as_array().map_or(0, Vec::len) == 3 && r["state"] == "done"
+    });
+    let remote = remote_record(&env, &sshd, "crash");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    assert_eq!(remote["state"], "done", "{remote:#}");
+    let log = env.git(&["log", "--format=%s", "-1", "agent/crash"]);
+    assert_eq!(log.trim(), "late work");
+    let record = env.record("crash");
+    assert_eq!(
+        record["runs"][2]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
+}

@@ -106,6 +106,7 @@ pub fn parse(spec: &str) -> Result<SshRecord> {
         path,
         remote_name: None,
         disconnected: None,
+        log_from: None,
     })
 }
 
@@ -232,8 +233,9 @@ impl SshRunner {
         )
     }
 
-    /// Records the remote session's name, followed (connected) again.
-    fn record_remote_name(&self, remote: &str) -> Result<()> {
+    /// Records the remote session's name, followed (connected) again from line `from` of
+    /// its log.
+    fn record_remote_name(&self, remote: &str, from: u64) -> Result<()> {
         if let Ok(mut mine) = self.remote_name.lock() {
             *mine = Some(remote.to_owned());
         }
@@ -241,6 +243,7 @@ impl SshRunner {
             if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
                 r.remote_name = Some(remote.to_owned());
                 r.disconnected = None;
+                r.log_from = Some(from);
             }
             Ok(())
         })
@@ -306,7 +309,7 @@ impl Runner for SshRunner {
             ))
         })?;
         let (remote, skip) = self.start_remote(&base)?;
-        self.record_remote_name(&remote)?;
+        self.record_remote_name(&remote, skip)?;
         let q = shell_words::quote(&remote);
         // Not `logs -f`'s closing summary on stderr: it raced the agent's last words to be the
         // run's result (`wait` says what went wrong, if anything did). The whole log: the
@@ -420,6 +423,25 @@ impl Runner for SshRunner {
     fn remove_elsewhere(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
         self.remove_remote(force, delete_branch)
     }
+
+    fn let_go(&self, process: Option<&ProcessRef>) -> Result<bool> {
+        if self.remote_name().is_none() {
+            return Ok(false);
+        }
+        // The client here only (`terminate` would stop the remote session too).
+        if let Some(client) = process {
+            client.signal_group(Signal::SIGKILL);
+        }
+        // What reached the log here of this run: the reconnect follows on from there
+        // (lines of the remote sandbox's noise, dropped here, come again: never a gap).
+        let seen = self.record.log_from.map_or(u64::MAX, |from| {
+            from + self.session.run().map_or(0, |run| {
+                lines_since(&self.state.log_path(&self.session.name), run.log_offset)
+            })
+        });
+        mark_disconnected(&self.state, &self.session.name, seen)?;
+        Ok(true)
+    }
 }
 
 /// Records that the connection of the session's run was lost after `seen` lines of the remote
@@ -431,6 +453,20 @@ fn mark_disconnected(state: &StateDir, name: &str, seen: u64) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// How many lines the file at `path` has after byte `offset`.
+fn lines_since(path: &std::path::Path, offset: u64) -> u64 {
+    use std::io::{Read as _, Seek as _};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut text = Vec::new();
+    if file.seek(std::io::SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut text).is_err()
+    {
+        return 0;
+    }
+    text.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 /// `git agent new` over there: the same task, agent and options, the branch made from
