@@ -657,3 +657,41 @@ fn a_lost_supervisor_is_reconnected_by_doctor_fix_and_resume_without_stopping_th
         "{record:#}"
     );
 }
+
+#[test]
+fn a_lost_connection_to_a_session_removed_over_there_is_said_once() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "vanished",
+        "wait",
+        &format!("print waiting\nwait-for {}\n", go.display()),
+    );
+    env.call_of("vanished");
+    wait_followed(&env, "vanished", "waiting");
+    sshd.drop_connections();
+    env.wait_state("vanished", "failed");
+    env.agent_in(&sshd.remote_repo, &["rm", "--force", "vanished"])
+        .ok();
+    let fix = env.agent(&["doctor", "--fix"]).code(1);
+    assert!(
+        fix.stdout.contains(
+            "could not fix it: session 'vanished': could not start the agent: its session \
+             'vanished' on 127.0.0.1 is gone (removed there)"
+        ),
+        "{fix}"
+    );
+    assert_eq!(env.stored_state("vanished"), "failed");
+    // Nothing left to reconnect to: the doctor does not offer it again.
+    let doc = env.agent(&["doctor", "--json"]).json();
+    assert!(
+        !doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "ssh-lost"),
+        "{doc:#}"
+    );
+}

@@ -30,7 +30,6 @@
 //!   still runs or ended meanwhile, never starting its agent again nor telling it anything,
 //!   and brings the output missed meanwhile into the log here.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,7 +47,7 @@ use crate::session::{Exit, RunKind, RunnerRecord, Session, SshRecord, State};
 use crate::state::StateDir;
 use noise::DropSandboxNoise;
 pub use remote::control_folder;
-use remote::{Remote, SSH_FAILED};
+use remote::{Remote, SSH_FAILED, created_name, followup_message, new_script};
 
 mod noise;
 mod remote;
@@ -220,10 +219,25 @@ impl SshRunner {
 
     /// Whether the remote session is running (or starting, or queued) now.
     fn remote_is_active(&self, remote: &str) -> Result<bool> {
-        let out = self.run_remote(&format!(
-            "git agent show --json {}",
-            shell_words::quote(remote)
-        ))?;
+        let out = self
+            .run_remote(&format!(
+                "git agent show --json {}",
+                shell_words::quote(remote)
+            ))
+            .map_err(|e| {
+                if !format!("{e:#}").contains(&format!("no session named '{remote}'")) {
+                    return e;
+                }
+                // Removed over there: nothing is left to reconnect to (the doctor need not
+                // offer it again), nor to follow up.
+                let _ = mark_disconnected_at(&self.state, &self.session.name, None);
+                Failure::fatal(format!(
+                    "its session '{remote}' on {} is gone (removed there); what it made and \
+                     did not bring here went with it",
+                    self.record.host
+                ))
+                .into()
+            })?;
         let value: serde_json::Value = serde_json::from_str(out.trim())
             .with_context(|| format!("'git agent show' on {} said no JSON", self.record.host))?;
         let state = value["session"]["state"].as_str().unwrap_or("");
@@ -447,9 +461,14 @@ impl Runner for SshRunner {
 /// Records that the connection of the session's run was lost after `seen` lines of the remote
 /// log arrived.
 fn mark_disconnected(state: &StateDir, name: &str, seen: u64) -> Result<()> {
+    mark_disconnected_at(state, name, Some(seen))
+}
+
+/// Sets (or clears, `None`) [`SshRecord::disconnected`].
+fn mark_disconnected_at(state: &StateDir, name: &str, seen: Option<u64>) -> Result<()> {
     state.update(name, |s| {
         if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
-            r.disconnected = Some(seen);
+            r.disconnected = seen;
         }
         Ok(())
     })
@@ -467,63 +486,6 @@ fn lines_since(path: &std::path::Path, offset: u64) -> u64 {
         return 0;
     }
     text.iter().filter(|b| **b == b'\n').count() as u64
-}
-
-/// `git agent new` over there: the same task, agent and options, the branch made from
-/// `base` (pushed).
-fn new_script(s: &Session, base: &str) -> String {
-    let mut args: Vec<String> = vec![
-        "--json".into(),
-        format!("--name={}", s.name),
-        format!("--branch={}", s.branch),
-        format!("--base={base}"),
-    ];
-    if let Some(secs) = s.timeout_secs {
-        args.push(format!("--timeout={secs}s"));
-    }
-    if let Some(usd) = s.limits.budget_usd {
-        args.push(format!("--budget={usd}"));
-    }
-    if !s.auto_commit {
-        args.push("--no-auto-commit".into());
-    }
-    if let Some(mode) = &s.agent.permission_mode {
-        args.push(format!("--permission-mode={mode}"));
-    }
-    let command = s.agent.source == "command";
-    if !command {
-        args.push(format!("--agent={}", s.agent.profile));
-    }
-    if !s.prompt.is_empty() {
-        args.push(format!("--message={}", s.prompt));
-    }
-    if command {
-        // The program by its name: the remote machine's PATH finds its own.
-        let program: PathBuf = s.agent.program.file_name().map_or_else(
-            || s.agent.program.clone(),
-            |n| PathBuf::from(n.to_os_string()),
-        );
-        args.push("--".into());
-        args.push(program.to_string_lossy().into_owned());
-        args.extend(s.agent.args.iter().cloned());
-    }
-    format!("git agent new {}", shell_words::join(args))
-}
-
-/// The name in `git agent new --json`'s output (`{"sessions": [{"name": …}]}`).
-fn created_name(out: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(out.trim()).ok()?;
-    value["sessions"][0]["name"].as_str().map(str::to_owned)
-}
-
-/// What a follow-up run asks: the message alone (a run that cannot resume the agent's
-/// conversation has the task before it; the remote session adds it again itself).
-fn followup_message(task: &str, run_prompt: &str) -> String {
-    let prefix = format!("{task}\n\nFollow-up:\n");
-    run_prompt
-        .strip_prefix(&prefix)
-        .unwrap_or(run_prompt)
-        .to_owned()
 }
 
 #[cfg(test)]
@@ -552,13 +514,5 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_followup_message_is_the_message_alone() {
-        let prompt = "the task\n\nFollow-up:\nnow this";
-        assert_eq!(followup_message("the task", prompt), "now this");
-        // A run that resumes the agent's conversation has the message alone already.
-        assert_eq!(followup_message("other", prompt), prompt);
     }
 }

@@ -1,6 +1,6 @@
 //! Reaching the remote machine of an SSH runner's session: the `ssh` command (the user's,
 //! with our options), the repository's URL for `git push`/`git fetch`, and commands run in the
-//! remote clone.
+//! remote clone (`git agent new` as the session here was asked).
 //!
 //! Invariants: every script run over there starts with `cd PATH` (quoted) and quotes what it
 //! takes from anyone; the user's SSH setup is used, nothing of theirs is copied; a prompt
@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 use crate::error::Failure;
 use crate::git::repo::Repo;
 use crate::process::Cmd;
-use crate::session::SshRecord;
+use crate::session::{Session, SshRecord};
 use crate::state::StateDir;
 
 /// `ssh`'s own exit code for an error of its own (the connection failed or dropped).
@@ -192,5 +192,75 @@ pub(super) fn cd(path: &str) -> String {
     match path.strip_prefix("~/") {
         Some(rest) => format!("cd ~/{}", shell_words::quote(rest)),
         None => format!("cd {}", shell_words::quote(path)),
+    }
+}
+
+/// `git agent new` over there: the same task, agent and options, the branch made from
+/// `base` (pushed).
+pub(super) fn new_script(s: &Session, base: &str) -> String {
+    let mut args: Vec<String> = vec![
+        "--json".into(),
+        format!("--name={}", s.name),
+        format!("--branch={}", s.branch),
+        format!("--base={base}"),
+    ];
+    if let Some(secs) = s.timeout_secs {
+        args.push(format!("--timeout={secs}s"));
+    }
+    if let Some(usd) = s.limits.budget_usd {
+        args.push(format!("--budget={usd}"));
+    }
+    if !s.auto_commit {
+        args.push("--no-auto-commit".into());
+    }
+    if let Some(mode) = &s.agent.permission_mode {
+        args.push(format!("--permission-mode={mode}"));
+    }
+    let command = s.agent.source == "command";
+    if !command {
+        args.push(format!("--agent={}", s.agent.profile));
+    }
+    if !s.prompt.is_empty() {
+        args.push(format!("--message={}", s.prompt));
+    }
+    if command {
+        // The program by its name: the remote machine's PATH finds its own.
+        let program: PathBuf = s.agent.program.file_name().map_or_else(
+            || s.agent.program.clone(),
+            |n| PathBuf::from(n.to_os_string()),
+        );
+        args.push("--".into());
+        args.push(program.to_string_lossy().into_owned());
+        args.extend(s.agent.args.iter().cloned());
+    }
+    format!("git agent new {}", shell_words::join(args))
+}
+
+/// The name in `git agent new --json`'s output (`{"sessions": [{"name": …}]}`).
+pub(super) fn created_name(out: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(out.trim()).ok()?;
+    value["sessions"][0]["name"].as_str().map(str::to_owned)
+}
+
+/// What a follow-up run asks: the message alone (a run that cannot resume the agent's
+/// conversation has the task before it; the remote session adds it again itself).
+pub(super) fn followup_message(task: &str, run_prompt: &str) -> String {
+    let prefix = format!("{task}\n\nFollow-up:\n");
+    run_prompt
+        .strip_prefix(&prefix)
+        .unwrap_or(run_prompt)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_followup_message_is_the_message_alone() {
+        let prompt = "the task\n\nFollow-up:\nnow this";
+        assert_eq!(followup_message("the task", prompt), "now this");
+        // A run that resumes the agent's conversation has the message alone already.
+        assert_eq!(followup_message("other", prompt), prompt);
     }
 }
