@@ -464,10 +464,15 @@ fn mark_disconnected(state: &StateDir, name: &str, seen: u64) -> Result<()> {
     mark_disconnected_at(state, name, Some(seen))
 }
 
-/// Sets (or clears, `None`) [`SshRecord::disconnected`].
+/// Sets (or clears, `None`) [`SshRecord::disconnected`]. Not for a run someone asked to
+/// stop: its client is killed once the grace period is over, and that run is not to be
+/// followed again.
 fn mark_disconnected_at(state: &StateDir, name: &str, seen: Option<u64>) -> Result<()> {
     state.update(name, |s| {
-        if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
+        let stopping = s.stop_requested.is_some();
+        if let Some(RunnerRecord::Ssh(r)) = &mut s.runner
+            && !(stopping && seen.is_some())
+        {
             r.disconnected = seen;
         }
         Ok(())
