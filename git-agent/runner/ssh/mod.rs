@@ -28,7 +28,9 @@
 //!   ([`SshRecord::disconnected`]); the remote session is left running, and the next
 //!   resumed run (`git agent resume`, `git agent doctor --fix`) reconnects to it, whether it
 //!   still runs or ended meanwhile, never starting its agent again nor telling it anything,
-//!   and brings the output missed meanwhile into the log here.
+//!   and brings the output missed meanwhile into the log here. A lost supervisor here is
+//!   the same for them ([`Runner::let_go`]): the agent over there is not stopped;
+//! - `git agent rm` removes the remote session too, once what it made is here (`removal`).
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
