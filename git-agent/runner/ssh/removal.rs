@@ -38,7 +38,8 @@ impl SshRunner {
     /// what was left over there and why; an error refuses the removal.
     pub(super) fn remove_remote(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
         let Some(remote) = self.remote_name() else {
-            // Never started over there: nothing of it is there but the pushed base ref.
+            // Never started over there: nothing of it is there (but the ref its base was
+            // pushed to, which holds nothing that is not here).
             return Ok(None);
         };
         let host = &self.record.host;
@@ -47,8 +48,8 @@ impl SshRunner {
         let left = |why: String| {
             Some(format!(
                 "{why}: its session '{remote}' is left on {host} (remove it there: \
-                 cd {} && git agent rm {remote})",
-                self.record.path
+                 {} && git agent rm {q})",
+                super::remote::cd(&self.record.path)
             ))
         };
         let Some((status, out, err)) = at.try_run(&format!("git agent rm --dry-run --json {q}"))?
@@ -63,7 +64,7 @@ impl SshRunner {
             .get("inspection")
             .and_then(|i| serde_json::from_value::<Inspection>(i.clone()).ok())
         else {
-            let said = err.trim().lines().last().unwrap_or("no answer").to_owned();
+            let said = first_line(&err, "no answer");
             return Ok(left(format!(
                 "'git agent rm' on {host} failed (exit {status}: {said})"
             )));
@@ -87,7 +88,7 @@ impl SshRunner {
             None => left(format!("lost the connection to {host}")),
             Some((0, _, _)) => None,
             Some((status, _, err)) => {
-                let said = err.trim().lines().last().unwrap_or("").to_owned();
+                let said = first_line(&err, "");
                 left(format!(
                     "'git agent rm' on {host} failed (exit {status}: {said})"
                 ))
@@ -180,4 +181,13 @@ impl SshRunner {
             .output()?;
         Ok(out.status.success())
     }
+}
+
+/// The first line of what a command said on stderr (its `fatal:`), or `otherwise`.
+fn first_line(err: &str, otherwise: &str) -> String {
+    err.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(otherwise)
+        .to_owned()
 }
