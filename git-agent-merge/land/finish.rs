@@ -137,7 +137,7 @@ pub(super) fn finish(
                 git_agent::ui::short_path(&outcome.worktree, &ctx.cwd),
                 outcome.branch
             )?;
-            landed.removed = Some(outcome);
+            landed.removed = Some(Box::new(outcome));
         }
         Err(e) => {
             let report = git_agent::error::Report::from_error(&e);

@@ -91,7 +91,7 @@ pub struct Landed {
     pub previous: String,
     pub commits: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub removed: Option<remove::Outcome>,
+    pub removed: Option<Box<remove::Outcome>>,
     /// Why the session was kept despite no `--keep`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,

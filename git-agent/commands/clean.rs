@@ -250,6 +250,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                         "Removed {} ({reason}); branch {} kept",
                         s.name, outcome.branch
                     )?;
+                    if let Some(left) = &outcome.left_elsewhere {
+                        ctx.warn(left)?;
+                    }
                 }
                 done.push(Removal::Removed {
                     name: s.name.clone(),

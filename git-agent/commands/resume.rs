@@ -1,7 +1,8 @@
 //! `git agent resume NAME`: restart an interrupted session in its worktree, resuming the
 //! agent's own conversation where its profile can (otherwise it gets its task again, with a
 //! note that it was interrupted). A `lost` session's end is recorded first (what is left of
-//! its agent is stopped); `stopped` and `failed` sessions continue as they are.
+//! its agent is stopped, unless it runs elsewhere and can be followed again: an SSH runner's
+//! run then reconnects to it); `stopped` and `failed` sessions continue as they are.
 
 use anyhow::Result;
 
@@ -39,16 +40,24 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     match s.live_state() {
         State::Lost => {
-            writeln!(
-                ctx.err,
-                "{name} was lost (its supervisor is gone): recording its end first"
-            )?;
-            crate::ops::stop::stop_session_for(
-                &state,
-                &s,
-                None,
-                Some("stopped by 'git agent resume'"),
-            )?;
+            let why = "its supervisor was lost; 'git agent resume' reconnects to its agent";
+            if crate::ops::stop::let_go_lost(&state, &s, why)? {
+                writeln!(
+                    ctx.err,
+                    "{name} was lost (its supervisor is gone): reconnecting to where its agent runs"
+                )?;
+            } else {
+                writeln!(
+                    ctx.err,
+                    "{name} was lost (its supervisor is gone): recording its end first"
+                )?;
+                crate::ops::stop::stop_session_for(
+                    &state,
+                    &s,
+                    None,
+                    Some("stopped by 'git agent resume'"),
+                )?;
+            }
         }
         State::Stopped | State::Failed => {}
         live if live.is_active() => {

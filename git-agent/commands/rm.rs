@@ -3,7 +3,9 @@
 //! The rules are [`crate::ops::remove`]'s: refused, listing exactly what would be lost, when the
 //! worktree holds uncommitted work or the branch has commits merged nowhere (by content);
 //! `--force` removes the worktree anyway and keeps the branch (its tip is printed);
-//! `--delete-branch` deletes the branch too, only if merged (or with `--force`).
+//! `--delete-branch` deletes the branch too, only if merged (or with `--force`). A session run
+//! over SSH takes its remote session along once its work is here (see
+//! `runner::ssh::removal`); what an unreachable host keeps is a warning.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -22,7 +24,8 @@ pub struct Args {
     #[arg(value_name = "NAME", value_parser = crate::cli::session_name, required = true)]
     pub names: Vec<String>,
     /// Remove the worktree even if that loses uncommitted work or leaves unmerged commits
-    /// (the branch is kept)
+    /// (the branch is kept); for a session run over SSH, its remote session too, even if its
+    /// work there is not here
     #[arg(short, long)]
     pub force: bool,
     /// Delete the branch too: only if its work is merged (or with --force)
@@ -115,6 +118,9 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
                             "  discarded (--force): {}",
                             outcome.discarded.join(", ")
                         )?;
+                    }
+                    if let Some(left) = &outcome.left_elsewhere {
+                        ctx.warn(left)?;
                     }
                     for p in &outcome.strangers {
                         ctx.warn(&format!(

@@ -168,6 +168,9 @@ pub struct Outcome {
     /// Uncommitted changes thrown away because the user forced it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discarded: Vec<String>,
+    /// What the runner left elsewhere (a session on a host that could not be reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_elsewhere: Option<String>,
     pub reason: String,
 }
 
@@ -493,7 +496,9 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     // A git passing through (another command looking at the worktree) is not worth a word.
     strangers.retain(|f| !f.is_git());
     let leftovers_stopped = crate::procs::terminate(&ours, grace);
-    runner_leftovers(&state, &s);
+    // What its runner keeps elsewhere (a container, a remote session) goes; it may refuse.
+    let left_elsewhere =
+        crate::runner::for_session(&state, &s).remove_elsewhere(opts.force, opts.delete_branch)?;
     let mut outcome = Outcome {
         name: s.name.clone(),
         worktree: s.worktree.clone(),
@@ -507,6 +512,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         leftovers_stopped,
         strangers,
         discarded: Vec::new(),
+        left_elsewhere,
         reason: opts.reason.clone(),
     };
     // The worktree, if it is still registered (a missing checkout is deregistered by the same
@@ -548,14 +554,6 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     archive(repo, &s, &outcome)?;
     Ok(outcome)
-}
-
-/// What the session's runner left (a container of ours, by label) goes too; best effort: an
-/// engine that does not answer does not keep the session, and `doctor` finds it later.
-fn runner_leftovers(state: &crate::state::StateDir, s: &Session) {
-    if s.runner.is_some() {
-        let _ = crate::runner::for_session(state, s).clean_up();
-    }
 }
 
 /// Moves the record (with `removed` filled in) and the session's files to `archive/`, and

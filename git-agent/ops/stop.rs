@@ -99,6 +99,25 @@ pub fn stop_session_for(
     }
 }
 
+/// A lost session whose runner can follow its agent again (an SSH runner's remote session),
+/// for `resume` and `doctor --fix`: its end is recorded here without stopping its agent
+/// there, and the next resumed run reconnects. False, with nothing done, if it is not lost
+/// (any more) or its runner cannot: stop it instead ([`stop_session_for`]).
+pub fn let_go_lost(state: &StateDir, session: &Session, reason: &str) -> Result<bool> {
+    let name = session.name.as_str();
+    let session = state.load_settled(name)?;
+    if session.live_state() != State::Lost {
+        return Ok(false);
+    }
+    let runner = crate::runner::for_session(state, &session);
+    if !runner.let_go(session.processes.agent.as_ref())? {
+        return Ok(false);
+    }
+    supervisor::finish_lost(state, name, reason)?;
+    let _ = supervisor::schedule::advance(state);
+    Ok(true)
+}
+
 /// The supervisor is gone: stop what is left of the agent and record the end ourselves.
 fn stop_lost(
     state: &StateDir,

@@ -120,6 +120,23 @@ pub trait Runner {
     fn clean_up(&self) -> Result<()> {
         Ok(())
     }
+    /// For `rm`, once the session here may go (its agent stopped, nothing here lost): removes
+    /// what the runner keeps of it elsewhere. An error refuses the removal (nothing is removed
+    /// yet); `Ok(Some(words))` says what was left elsewhere (a host that cannot be reached),
+    /// which does not keep the session here. By default [`Runner::clean_up`], best effort.
+    fn remove_elsewhere(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
+        let _ = (force, delete_branch);
+        let _ = self.clean_up();
+        Ok(None)
+    }
+    /// For a lost session (its supervisor gone) whose agent runs elsewhere and can be followed
+    /// again (an SSH runner's remote session): lets go of it here (`process`, the client that
+    /// followed it) without stopping it there, so that the next resumed run reconnects.
+    /// False, with nothing done, for a runner that cannot follow its agent again.
+    fn let_go(&self, process: Option<&ProcessRef>) -> Result<bool> {
+        let _ = process;
+        Ok(false)
+    }
 }
 
 /// The runner of `session`, as its record names it. (A record naming a kind this build does

@@ -120,6 +120,16 @@ pub struct SshRecord {
     /// The session's name over there, once started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_name: Option<String>,
+    /// Set when a run's connection was lost while the remote session may still run: how
+    /// many lines of its raw log had arrived here. The next run (`resume`, `doctor --fix`)
+    /// reconnects to the remote session without telling its agent anything, and follows
+    /// its log from there (what it printed meanwhile comes here too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnected: Option<u64>,
+    /// Where the current run's part of the remote session's raw log starts (how many lines
+    /// it had when the run began following it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_from: Option<u64>,
 }
 
 /// A runner plugin's session.

@@ -92,6 +92,15 @@ pub fn start(env: &TestEnv, sshd: &Sshd, name: &str, prompt: &str, script: &str)
     env.agent(&args).ok();
 }
 
+/// Waits until the local log has `line` from the remote agent: its output arrives through
+/// the client that follows it, so that client is connected (an earlier drop of the
+/// connections would miss it: it would connect afresh).
+fn wait_followed(env: &TestEnv, name: &str, line: &str) {
+    env.wait_until("the remote agent's output to arrive here", || {
+        env.agent(&["logs", "--raw", name]).stdout.contains(line)
+    });
+}
+
 /// The remote session's record, as `git agent show --json` says it over there.
 fn remote_record(env: &TestEnv, sshd: &Sshd, name: &str) -> serde_json::Value {
     env.agent_in(&sshd.remote_repo, &["show", "--json", name])
@@ -213,6 +222,7 @@ fn connections_dropped_by_the_server_are_lost_too_and_resume_brings_the_work() {
     start(&env, &sshd, "cut", "wait", &script);
     env.call_of("cut");
     env.wait_state("cut", "running");
+    wait_followed(&env, "cut", "waiting");
     sshd.drop_connections();
     let failed = env.wait_state("cut", "failed");
     assert!(
@@ -254,6 +264,10 @@ fn a_missing_remote_repository_is_named() {
         "{out}"
     );
     assert_eq!(env.stored_state("none"), "failed");
+    // Never started over there: rm has nothing to remove there, and says nothing of it.
+    let rm = env.agent(&["rm", "none"]).ok();
+    assert!(!rm.stderr.contains("warning"), "{rm}");
+    assert!(!env.has_record("none"));
 }
 
 #[test]
@@ -317,4 +331,367 @@ fn commits_made_here_between_runs_reach_the_remote_agent() {
         .unwrap()
         .to_owned();
     assert!(std::path::Path::new(&remote_tree).join("mine.txt").exists());
+}
+
+#[test]
+fn doctor_finds_a_lost_connection_and_fix_reconnects_without_starting_the_agent_again() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nprint said while nobody followed\nappend out.txt x\n\
+         commit made while cut off\nprint bye\n",
+        go.display()
+    );
+    start(&env, &sshd, "doc", "wait", &script);
+    env.call_of("doc");
+    env.wait_state("doc", "running");
+    wait_followed(&env, "doc", "waiting");
+    sshd.drop_connections();
+    env.wait_state("doc", "failed");
+    // The agent finishes over there while nobody follows it.
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the remote session to end", || {
+        remote_record(&env, &sshd, "doc")["state"] == "done"
+    });
+    let before = env.record("doc");
+    let tip = env.git(&["rev-parse", "agent/doc"]);
+    // Doctor says what it found, and changes nothing without --fix.
+    let doc = env.agent(&["doctor", "--json"]).code(1).json();
+    let finding = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "ssh-lost")
+        .cloned()
+        .unwrap_or_else(|| panic!("no ssh-lost finding: {doc:#}"));
+    assert_eq!(finding["session"], "doc", "{doc:#}");
+    assert_eq!(finding["fixed"], false, "{doc:#}");
+    assert!(
+        finding["what"].as_str().unwrap().contains("127.0.0.1"),
+        "{doc:#}"
+    );
+    let text = env.agent(&["doctor"]).code(1);
+    assert!(
+        text.stdout
+            .contains("✗ doc: the connection to 127.0.0.1 was lost"),
+        "{text}"
+    );
+    assert!(text.stdout.contains("--fix: reconnect"), "{text}");
+    assert_eq!(env.record("doc"), before);
+    assert_eq!(env.git(&["rev-parse", "agent/doc"]), tip);
+    // --fix reconnects: the run follows the remote session to its end and brings its work.
+    let fixed = env.agent(&["doctor", "--fix", "--json"]).json();
+    let finding = fixed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "ssh-lost")
+        .cloned()
+        .unwrap_or_else(|| panic!("no ssh-lost finding: {fixed:#}"));
+    assert_eq!(finding["fixed"], true, "{fixed:#}");
+    env.wait_until("the reconnected run to end", || {
+        let r = env.record("doc");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "done"
+    });
+    let log = env.git(&["log", "--format=%s", "-1", "agent/doc"]);
+    assert_eq!(log.trim(), "made while cut off");
+    // Not started again over there: one run.
+    let remote = remote_record(&env, &sshd, "doc");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    // What it said while nobody followed reached the log here, and its last words are the
+    // run's result.
+    let record = env.record("doc");
+    assert_eq!(
+        record["runs"][1]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
+    assert!(record["runner"]["disconnected"].is_null(), "{record:#}");
+    let logs = env.agent(&["logs", "--raw", "doc"]).ok();
+    assert!(logs.stdout.contains("said while nobody followed"), "{logs}");
+    // Nothing left for the doctor.
+    let after = env.agent(&["doctor", "--json"]).json();
+    assert!(
+        !after["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "ssh-lost"),
+        "{after:#}"
+    );
+}
+
+/// Whether the remote clone still has session `name` (its record, as `git agent` there says).
+fn remote_has(env: &TestEnv, sshd: &Sshd, name: &str) -> bool {
+    env.agent_in(&sshd.remote_repo, &["show", "--json", name])
+        .code
+        == 0
+}
+
+#[test]
+fn rm_removes_the_remote_session_once_its_work_is_here() {
+    let Some((env, sshd)) = world() else { return };
+    start(
+        &env,
+        &sshd,
+        "gone",
+        "task",
+        "append a.txt x\ncommit remote work\n",
+    );
+    env.wait_state("gone", "done");
+    let remote_tree = remote_record(&env, &sshd, "gone")["worktree"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(std::path::Path::new(&remote_tree).is_dir());
+    // Its work landed here.
+    env.git(&["merge", "-q", "agent/gone"]);
+    let out = env.agent(&["rm", "gone"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(
+        !remote_has(&env, &sshd, "gone"),
+        "the remote session is left"
+    );
+    assert!(!std::path::Path::new(&remote_tree).exists());
+    let worktrees = env.git_in(&sshd.remote_repo, &["worktree", "list"]);
+    assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+    // The ref pushed over there for it goes too; its branch stays (no --delete-branch).
+    let refs = env.git_in(&sshd.remote_repo, &["for-each-ref", "--format=%(refname)"]);
+    assert!(!refs.contains("refs/agent-base/gone"), "{refs}");
+    assert!(refs.contains("refs/heads/agent/gone"), "{refs}");
+}
+
+#[test]
+fn rm_refuses_while_the_remote_branch_has_commits_not_here_and_force_drops_them() {
+    let Some((env, sshd)) = world() else { return };
+    start(
+        &env,
+        &sshd,
+        "more",
+        "task",
+        "append a.txt x\ncommit remote work\n",
+    );
+    env.wait_state("more", "done");
+    env.git(&["merge", "-q", "agent/more"]);
+    // Someone commits over there by hand after the run.
+    let remote_tree = std::path::PathBuf::from(
+        remote_record(&env, &sshd, "more")["worktree"]
+            .as_str()
+            .unwrap(),
+    );
+    std::fs::write(remote_tree.join("late.txt"), "late\n").unwrap();
+    env.git_in(&remote_tree, &["add", "late.txt"]);
+    env.git_in(&remote_tree, &["commit", "-q", "-m", "by hand over there"]);
+    let out = env.agent(&["rm", "more"]).code(1);
+    assert!(
+        out.stderr
+            .contains("error: 'more': its session 'more' on 127.0.0.1 holds work that is not here"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("not on agent/more here"), "{out}");
+    assert!(out.stderr.contains("hint: bring its commits here"), "{out}");
+    assert!(out.stderr.contains("git agent rm --force more"), "{out}");
+    // Nothing was removed, here or there.
+    assert_eq!(env.stored_state("more"), "done");
+    assert!(remote_has(&env, &sshd, "more"));
+    assert!(remote_tree.is_dir());
+    // The hint's command brings it here; then rm goes through.
+    let hint = out
+        .stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("commits here: ")
+                .map(|(_, cmd)| cmd.to_owned())
+        })
+        .unwrap();
+    let words = shell_words::split(&hint).unwrap();
+    let args: Vec<&str> = words[1..].iter().map(String::as_str).collect();
+    env.git(&args);
+    let log = env.git(&["log", "--format=%s", "-1", "agent/more"]);
+    assert_eq!(log.trim(), "by hand over there");
+    // A commit more over there, and --force drops it.
+    std::fs::write(remote_tree.join("later.txt"), "later\n").unwrap();
+    env.git_in(&remote_tree, &["add", "later.txt"]);
+    env.git_in(&remote_tree, &["commit", "-q", "-m", "later"]);
+    env.agent(&["rm", "--force", "more"]).ok();
+    assert!(!env.has_record("more"));
+    assert!(!remote_has(&env, &sshd, "more"));
+}
+
+#[test]
+fn rm_with_the_host_unreachable_removes_the_session_here_and_says_what_is_left_there() {
+    let Some((env, mut sshd)) = world() else {
+        return;
+    };
+    start(&env, &sshd, "far", "task", "print hi\n");
+    env.wait_state("far", "done");
+    sshd.stop();
+    let began = std::time::Instant::now();
+    let out = env.agent(&["rm", "far"]).ok();
+    assert!(began.elapsed() < std::time::Duration::from_secs(20));
+    assert!(
+        out.stderr
+            .contains("warning: could not reach 127.0.0.1: its session 'far' is left on 127.0.0.1"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("git agent rm far"), "{out}");
+    assert!(!env.has_record("far"));
+    assert!(
+        remote_has(&env, &sshd, "far"),
+        "nothing over there is touched"
+    );
+}
+
+#[test]
+fn rm_while_followed_while_cut_off_and_when_the_remote_session_is_gone() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let waits = format!("print waiting\nwait-for {}\n", go.display());
+    // Followed: rm stops it (over there too), then removes both.
+    start(&env, &sshd, "busy", "wait", &waits);
+    env.call_of("busy");
+    wait_followed(&env, "busy", "waiting");
+    let out = env.agent(&["rm", "busy"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(!remote_has(&env, &sshd, "busy"));
+    // Cut off while its agent still runs over there: refused (what it makes would be lost)…
+    start(&env, &sshd, "cut", "wait", &waits);
+    env.call_of("cut");
+    wait_followed(&env, "cut", "waiting");
+    sshd.drop_connections();
+    env.wait_state("cut", "failed");
+    let out = env.agent(&["rm", "cut"]).code(1);
+    assert!(
+        out.stderr
+            .contains("'cut': its agent still runs on 127.0.0.1 (session 'cut' there)"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("hint: follow it to its end"), "{out}");
+    assert!(env.has_record("cut"));
+    assert_eq!(remote_record(&env, &sshd, "cut")["state"], "running");
+    // …and --force stops and removes it over there.
+    env.agent(&["rm", "--force", "cut"]).ok();
+    assert!(!env.has_record("cut"));
+    assert!(!remote_has(&env, &sshd, "cut"));
+    // Removed over there already: nothing to say.
+    start(&env, &sshd, "twice", "task", "print hi\n");
+    env.wait_state("twice", "done");
+    env.agent_in(&sshd.remote_repo, &["rm", "twice"]).ok();
+    let out = env.agent(&["rm", "twice"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert!(!env.has_record("twice"));
+}
+
+#[test]
+fn a_name_taken_over_there_fails_the_run_and_rm_leaves_that_session_alone() {
+    let Some((env, sshd)) = world() else { return };
+    // Someone's own session over there, by the same name.
+    let theirs = env.fake("taken", "print theirs\n");
+    let mut args = vec!["new", "--name", "taken", "-m", "theirs"];
+    args.extend(theirs.iter().map(String::as_str));
+    env.agent_in(&sshd.remote_repo, &args).ok();
+    let fake = env.fake("taken", "print mine\n");
+    let runner = sshd.runner();
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        "taken",
+        "mine",
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    let out = env.agent(&args);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(out.stderr.contains("agent/taken"), "{out}");
+    let record = env.record("taken");
+    assert!(record["runner"]["remote_name"].is_null(), "{record:#}");
+    let out = env.agent(&["rm", "taken"]).ok();
+    assert!(!out.stderr.contains("warning:"), "{out}");
+    assert_eq!(remote_record(&env, &sshd, "taken")["prompt"], "theirs");
+}
+
+#[test]
+fn a_lost_supervisor_is_reconnected_by_doctor_fix_and_resume_without_stopping_the_remote_agent() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    let script = format!(
+        "print waiting\nwait-for {}\nprint after the crash\nappend out.txt x\ncommit late work\n\
+         print bye\n",
+        go.display()
+    );
+    start(&env, &sshd, "crash", "wait", &script);
+    env.call_of("crash");
+    wait_followed(&env, "crash", "waiting");
+    env.kill_supervisor("crash");
+    let text = env.agent(&["doctor"]).code(1);
+    assert!(
+        text.stdout
+            .contains("--fix: record the end here and reconnect to its session on 127.0.0.1"),
+        "{text}"
+    );
+    env.agent(&["doctor", "--fix"]).ok();
+    env.wait_until("the reconnected run to start", || {
+        let r = env.record("crash");
+        r["runs"].as_array().map_or(0, Vec::len) == 2 && r["state"] == "running"
+    });
+    // Its agent over there was never stopped.
+    assert_eq!(remote_record(&env, &sshd, "crash")["state"], "running");
+    // Again, with resume this time.
+    wait_followed(&env, "crash", "waiting");
+    env.kill_supervisor("crash");
+    let out = env.agent(&["resume", "crash"]).ok();
+    assert!(out.stderr.contains("reconnecting"), "{out}");
+    std::fs::write(&go, "").unwrap();
+    env.wait_until("the reconnected run to end", || {
+        let r = env.record("crash");
+        r["runs"].as_array().map_or(0, Vec::len) == 3 && r["state"] == "done"
+    });
+    let remote = remote_record(&env, &sshd, "crash");
+    assert_eq!(remote["runs"].as_array().unwrap().len(), 1, "{remote:#}");
+    assert_eq!(remote["state"], "done", "{remote:#}");
+    let log = env.git(&["log", "--format=%s", "-1", "agent/crash"]);
+    assert_eq!(log.trim(), "late work");
+    let record = env.record("crash");
+    assert_eq!(
+        record["runs"][2]["outcome"]["last_text"], "bye",
+        "{record:#}"
+    );
+}
+
+#[test]
+fn a_lost_connection_to_a_session_removed_over_there_is_said_once() {
+    let Some((env, sshd)) = world() else { return };
+    let go = env.path("go");
+    start(
+        &env,
+        &sshd,
+        "vanished",
+        "wait",
+        &format!("print waiting\nwait-for {}\n", go.display()),
+    );
+    env.call_of("vanished");
+    wait_followed(&env, "vanished", "waiting");
+    sshd.drop_connections();
+    env.wait_state("vanished", "failed");
+    env.agent_in(&sshd.remote_repo, &["rm", "--force", "vanished"])
+        .ok();
+    let fix = env.agent(&["doctor", "--fix"]).code(1);
+    assert!(
+        fix.stdout.contains(
+            "could not fix it: session 'vanished': could not start the agent: its session \
+             'vanished' on 127.0.0.1 is gone (removed there)"
+        ),
+        "{fix}"
+    );
+    assert_eq!(env.stored_state("vanished"), "failed");
+    // Nothing left to reconnect to: the doctor does not offer it again.
+    let doc = env.agent(&["doctor", "--json"]).json();
+    assert!(
+        !doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "ssh-lost"),
+        "{doc:#}"
+    );
 }

@@ -20,6 +20,8 @@
 //!   checkout, another tool's): never followed or adopted; `--fix` lets go of it;
 //! - containers of ours (labelled with this repository) whose session no longer runs
 //!   (`--fix` removes them);
+//! - SSH sessions whose connection was lost while the remote session may still run
+//!   (`--fix` reconnects them, as `resume` does; the agent is never started again);
 //! - notification settings it cannot read (`agent.notify`, `agent.notify.on`,
 //!   `agent.notifyTimeout`).
 //!
@@ -28,14 +30,15 @@
 //! an entry), and one that fails is reported while the others still run.
 //!
 //! This module and its files (one per group of checks: `sessions`, `worktrees`, `records`,
-//! `locks`, `processes`, `notify`) find and fix; the command renders. Nothing here prints or
-//! imports `commands` or `cli`.
+//! `locks`, `processes`, `containers`, `remote`, `notify`) find and fix; the command renders.
+//! Nothing here prints or imports `commands` or `cli`.
 
 mod containers;
 mod locks;
 mod notify;
 mod processes;
 mod records;
+mod remote;
 mod sessions;
 mod worktrees;
 
@@ -61,7 +64,7 @@ pub struct Options {
 pub struct Finding {
     /// `worktree-gone`, `worktree-moved`, `repo-moved`, `unknown-worktree`, `prunable`,
     /// `lost`, `quarantined`, `too-new`, `stray` (in `sessions/`, not a record), `stray-process`,
-    /// `foreign-process`, `stale-lock`, `stray-container`, `notify-config`.
+    /// `foreign-process`, `stale-lock`, `stray-container`, `ssh-lost`, `notify-config`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
@@ -206,6 +209,7 @@ pub fn check(repo: &Repo, opts: &Options) -> Result<Vec<Finding>> {
     }
     processes::check_strays_of_removed(&state, &listing.sessions, opts, &mut findings)?;
     containers::check_containers(&state, &listing.sessions, opts, &mut findings)?;
+    remote::check_disconnected(repo, &listing.sessions, opts, &mut findings);
     notify::check_settings(&repo.config(), &mut findings);
     Ok(findings)
 }

@@ -67,10 +67,16 @@ pub(super) fn check_session(
             "stop what is left of its agent and record the end (resume it with 'git agent resume')"
                 .into(),
         );
+        if let Some(reconnect) = super::remote::lost_fix(s) {
+            f.fix = Some(reconnect);
+        }
         // First: ending the run also takes back our worktree lock, which removing the entry
         // of a deleted worktree below needs.
         if opts.fix {
             attempt(&mut f, || {
+                if super::remote::reconnect_lost(repo, state, s)? {
+                    return Ok(());
+                }
                 crate::ops::stop::stop_session_for(
                     state,
                     s,

@@ -24,12 +24,16 @@
 //! - the several `ssh` calls of a run share one connection (`ControlMaster=auto`, its socket
 //!   in the state directory, `ControlPersist=60`) where the socket path fits;
 //! - the client dying (connection lost, killed) ends the local run `failed` with a reason
-//!   that says so; the remote session is left running, and a new run (`git agent resume`)
-//!   reconnects to it rather than starting it again.
+//!   that says so and records how much of the remote log arrived
+//!   ([`SshRecord::disconnected`]); the remote session is left running, and the next
+//!   resumed run (`git agent resume`, `git agent doctor --fix`) reconnects to it, whether it
+//!   still runs or ended meanwhile, never starting its agent again nor telling it anything,
+//!   and brings the output missed meanwhile into the log here. A lost supervisor here is
+//!   the same for them ([`Runner::let_go`]): the agent over there is not stopped;
+//! - `git agent rm` removes the remote session too, once what it made is here (`removal`).
 
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,16 +44,16 @@ use super::{LaunchSpec, Launched, Runner};
 use crate::error::Failure;
 use crate::git::bundle;
 use crate::git::repo::Repo;
-use crate::process::Cmd;
 use crate::procs::ProcessRef;
 use crate::session::{Exit, RunKind, RunnerRecord, Session, SshRecord, State};
 use crate::state::StateDir;
 use noise::DropSandboxNoise;
+pub use remote::control_folder;
+use remote::{Remote, SSH_FAILED, created_name, followup_message, new_script};
 
 mod noise;
-
-/// `ssh`'s own exit code for an error of its own (the connection failed or dropped).
-const SSH_FAILED: i32 = 255;
+mod remote;
+mod removal;
 
 /// Parses `ssh://[user@]host[:port]/path` (a path of `/~/x` is `~/x`, under the remote
 /// user's home).
@@ -102,6 +106,8 @@ pub fn parse(spec: &str) -> Result<SshRecord> {
         port,
         path,
         remote_name: None,
+        disconnected: None,
+        log_from: None,
     })
 }
 
@@ -110,10 +116,13 @@ pub struct SshRunner {
     state: StateDir,
     session: Session,
     record: SshRecord,
+    remote: Remote,
     /// The remote session's name, once known (recorded too).
     remote_name: Mutex<Option<String>>,
     /// The client of this run died without the remote session's end: the connection is lost.
     lost: Arc<AtomicBool>,
+    /// How many lines of the remote log this run has seen (the ones before it included).
+    seen: Arc<AtomicU64>,
 }
 
 impl SshRunner {
@@ -122,120 +131,20 @@ impl SshRunner {
             state: state.clone(),
             session: session.clone(),
             record: record.clone(),
+            remote: Remote::new(state, record),
             remote_name: Mutex::new(record.remote_name.clone()),
             lost: Arc::new(AtomicBool::new(false)),
+            seen: Arc::new(AtomicU64::new(0)),
         }
     }
 
     fn repo(&self) -> Result<Repo> {
-        Repo::open_common(self.state.root().parent().unwrap_or(self.state.root()))
+        self.remote.repo()
     }
 
-    /// The `ssh` program and the user's options: git's `GIT_SSH_COMMAND`, `core.sshCommand`,
-    /// else `ssh`.
-    fn base_command(&self) -> Result<Vec<String>> {
-        let configured = std::env::var("GIT_SSH_COMMAND")
-            .ok()
-            .filter(|c| !c.trim().is_empty())
-            .or_else(|| {
-                self.repo()
-                    .ok()
-                    .and_then(|r| r.config().string("core.sshCommand"))
-            });
-        match configured {
-            Some(command) => {
-                let words = shell_words::split(&command)
-                    .with_context(|| format!("could not read the SSH command '{command}'"))?;
-                anyhow::ensure!(!words.is_empty(), "the SSH command is empty");
-                Ok(words)
-            }
-            None => Ok(vec!["ssh".to_owned()]),
-        }
-    }
-
-    /// The base command with our options: no prompts, one shared connection.
-    fn ssh_command(&self) -> Result<Vec<String>> {
-        let mut argv = self.base_command()?;
-        // No prompt; a host that does not answer, or a network that goes silent, is a
-        // lost connection within a minute or so rather than a client that waits for hours.
-        argv.extend(
-            [
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=30",
-                "-o",
-                "ServerAliveInterval=15",
-                "-o",
-                "ServerAliveCountMax=4",
-            ]
-            .map(str::to_owned),
-        );
-        // A Unix socket path has room for 107 bytes (104 on some systems); ssh expands the
-        // two bytes of `%C` to 40, and refuses (exit 255) a path that does not fit.
-        // In a folder of its own, which the container runner hides from its containers (a
-        // socket on a read-only mount still connects: it would be a shell on the host).
-        let folder = control_folder(&self.state);
-        let control = folder.join("%C");
-        if control.as_os_str().len() + 38 < 104 && make_private(&folder) {
-            argv.extend([
-                "-o".to_owned(),
-                "ControlMaster=auto".to_owned(),
-                "-o".to_owned(),
-                format!("ControlPath={}", control.display()),
-                "-o".to_owned(),
-                "ControlPersist=60".to_owned(),
-            ]);
-        }
-        Ok(argv)
-    }
-
-    /// The environment for `git push`/`git fetch`: our `ssh` command.
-    fn git_env(&self) -> Result<Vec<(&'static str, String)>> {
-        Ok(vec![(
-            "GIT_SSH_COMMAND",
-            shell_words::join(self.ssh_command()?),
-        )])
-    }
-
-    /// The repository's URL, for git.
-    fn url(&self) -> String {
-        let r = &self.record;
-        let user = r.user.as_ref().map(|u| format!("{u}@")).unwrap_or_default();
-        let port = r.port.map(|p| format!(":{p}")).unwrap_or_default();
-        let path = match r.path.strip_prefix('~') {
-            Some(rest) => format!("/~{rest}"),
-            None => r.path.clone(),
-        };
-        format!("ssh://{user}{}{port}{path}", r.host)
-    }
-
-    /// `ssh … host 'cd PATH && SCRIPT'`: `script` must quote what it takes from anyone.
-    fn remote(&self, script: &str) -> Result<Cmd> {
-        let mut argv = self.ssh_command()?;
-        if let Some(port) = self.record.port {
-            argv.extend(["-p".to_owned(), port.to_string()]);
-        }
-        if let Some(user) = &self.record.user {
-            argv.extend(["-l".to_owned(), user.clone()]);
-        }
-        argv.push("-n".to_owned());
-        argv.push(self.record.host.clone());
-        argv.push(format!("{} && {script}", cd(&self.record.path)));
-        let (program, args) = argv.split_first().context("no ssh program")?;
-        Ok(Cmd::new(program).args(args))
-    }
-
-    /// Runs `script` remotely to its end; its stdout, or the error with its stderr.
+    /// Runs `script` over there to its end (see [`Remote::run`]).
     fn run_remote(&self, script: &str) -> Result<String> {
-        self.remote(script)?.run().map_err(|e| {
-            Failure::fatal(format!(
-                "{} failed (the SSH runner needs 'git agent' on {} and a clone of the \
-                 repository at {}): {e:#}",
-                self.record.target, self.record.host, self.record.path
-            ))
-            .into()
-        })
+        self.remote.run(script)
     }
 
     fn remote_name(&self) -> Option<String> {
@@ -247,7 +156,7 @@ impl SshRunner {
 
     /// Starts this run over there: the remote session's name and how many lines of its log
     /// are older than this run.
-    fn start_remote(&self, base: &str) -> Result<(String, usize)> {
+    fn start_remote(&self, base: &str) -> Result<(String, u64)> {
         let run = self
             .session
             .run()
@@ -266,8 +175,11 @@ impl SshRunner {
         let q = shell_words::quote(&remote);
         let running = self.remote_is_active(&remote)?;
         let count = format!("git agent logs --raw {q} 2>/dev/null | wc -l");
-        let script = if running && run.kind == RunKind::Resume {
-            // Reconnecting: the remote session carries on as it is.
+        // After a lost connection a resumed run only reconnects, whether the remote session
+        // still runs or ended meanwhile: its agent is never started again for it.
+        let reconnect =
+            run.kind == RunKind::Resume && (running || self.record.disconnected.is_some());
+        let script = if reconnect {
             count
         } else {
             let message = followup_message(&self.session.prompt, &run.prompt);
@@ -292,22 +204,42 @@ impl SshRunner {
             )
         };
         let out = self.run_remote(&script)?;
-        let lines = out
+        let lines: u64 = out
             .lines()
             .last()
             .unwrap_or("0")
             .trim()
             .parse()
             .unwrap_or(0);
+        // What it printed while nobody here followed it is this run's too.
+        let lines = self
+            .record
+            .disconnected
+            .map_or(lines, |seen| seen.min(lines));
         Ok((remote, lines))
     }
 
     /// Whether the remote session is running (or starting, or queued) now.
     fn remote_is_active(&self, remote: &str) -> Result<bool> {
-        let out = self.run_remote(&format!(
-            "git agent show --json {}",
-            shell_words::quote(remote)
-        ))?;
+        let out = self
+            .run_remote(&format!(
+                "git agent show --json {}",
+                shell_words::quote(remote)
+            ))
+            .map_err(|e| {
+                if !format!("{e:#}").contains(&format!("no session named '{remote}'")) {
+                    return e;
+                }
+                // Removed over there: nothing is left to reconnect to (the doctor need not
+                // offer it again), nor to follow up.
+                let _ = mark_disconnected_at(&self.state, &self.session.name, None);
+                Failure::fatal(format!(
+                    "its session '{remote}' on {} is gone (removed there); what it made and \
+                     did not bring here went with it",
+                    self.record.host
+                ))
+                .into()
+            })?;
         let value: serde_json::Value = serde_json::from_str(out.trim())
             .with_context(|| format!("'git agent show' on {} said no JSON", self.record.host))?;
         let state = value["session"]["state"].as_str().unwrap_or("");
@@ -317,14 +249,17 @@ impl SshRunner {
         )
     }
 
-    /// Records the remote session's name.
-    fn record_remote_name(&self, remote: &str) -> Result<()> {
+    /// Records the remote session's name, followed (connected) again from line `from` of
+    /// its log.
+    fn record_remote_name(&self, remote: &str, from: u64) -> Result<()> {
         if let Ok(mut mine) = self.remote_name.lock() {
             *mine = Some(remote.to_owned());
         }
         self.state.update(&self.session.name, |s| {
             if let Some(RunnerRecord::Ssh(r)) = &mut s.runner {
                 r.remote_name = Some(remote.to_owned());
+                r.disconnected = None;
+                r.log_from = Some(from);
             }
             Ok(())
         })
@@ -333,9 +268,9 @@ impl SshRunner {
     /// Fetches the branch over there (checked) and fast-forwards the branch and worktree
     /// here to it.
     fn fetch_back(&self, repo: &Repo) -> Result<()> {
-        let env = self.git_env()?;
+        let env = self.remote.git_env()?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let commit = bundle::fetch_from_with(repo, &self.session, &self.url(), &env)?;
+        let commit = bundle::fetch_from_with(repo, &self.session, &self.remote.url(), &env)?;
         bundle::bring_back(repo, &self.session, &commit)?;
         Ok(())
     }
@@ -358,7 +293,7 @@ impl SshRunner {
 impl Runner for SshRunner {
     fn launch(&self, _spec: &LaunchSpec) -> Result<Launched> {
         let repo = self.repo()?;
-        let env = self.git_env()?;
+        let env = self.remote.git_env()?;
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         // The first run's branch is made over there by `git agent new` (so its agent may
         // commit on it in its sandbox) from the commit pushed beside it; a later run's
@@ -373,7 +308,7 @@ impl Runner for SshRunner {
         // A ref of ours there: the branch itself may be checked out in the remote worktree
         // (git refuses to push to it); a later run fast-forwards that worktree to it.
         let dest = format!("+refs/agent-base/{}", self.session.name);
-        let url = self.url();
+        let url = self.remote.url();
         let base = bundle::push_to(&repo, &self.session, (&url, &dest), &env).map_err(|e| {
             let text = format!("{e:#}");
             let why = if text.contains("does not appear to be a git repository") {
@@ -390,24 +325,29 @@ impl Runner for SshRunner {
             ))
         })?;
         let (remote, skip) = self.start_remote(&base)?;
-        self.record_remote_name(&remote)?;
+        self.record_remote_name(&remote, skip)?;
         let q = shell_words::quote(&remote);
         // Not `logs -f`'s closing summary on stderr: it raced the agent's last words to be the
-        // run's result (`wait` says what went wrong, if anything did).
-        let follow = format!(
-            "{{ git agent logs -f --raw {q} 2>/dev/null | tail -n +{}; }}; exec git agent wait {q} >/dev/null",
-            skip + 1
-        );
-        let mut child =
-            self.remote(&follow)?
-                .spawn(Stdio::null(), Stdio::piped(), Stdio::piped(), true)?;
+        // run's result (`wait` says what went wrong, if anything did). The whole log: the
+        // lines older than this run are dropped here (`DropSandboxNoise`).
+        let follow =
+            format!("git agent logs -f --raw {q} 2>/dev/null; exec git agent wait {q} >/dev/null");
+        let mut child = self.remote.command(&follow)?.spawn(
+            Stdio::null(),
+            Stdio::piped(),
+            Stdio::piped(),
+            true,
+        )?;
         let process = ProcessRef::of_child(child.id());
         let stdout = child.stdout.take().context("ssh's stdout is missing")?;
         let stderr = child.stderr.take().context("ssh's stderr is missing")?;
-        let (lost, host, name) = (
+        let stdout = DropSandboxNoise::new(stdout, skip, Arc::clone(&self.seen));
+        let (lost, seen, host, name, state) = (
             Arc::clone(&self.lost),
+            Arc::clone(&self.seen),
             self.record.host.clone(),
             self.session.name.clone(),
+            self.state.clone(),
         );
         let wait = Box::new(move || -> Result<Exit> {
             use std::os::unix::process::ExitStatusExt as _;
@@ -418,6 +358,9 @@ impl Runner for SshRunner {
             };
             if exit.code == Some(SSH_FAILED) || exit.signal.is_some() {
                 lost.store(true, Ordering::SeqCst);
+                // Recorded again by `collect` once the output is drained; lines still in the
+                // pipe count as not seen: a reconnect shows them again rather than miss them.
+                let _ = mark_disconnected(&state, &name, seen.load(Ordering::SeqCst));
                 anyhow::bail!(
                     "lost the connection to {host} (ssh {}); the session may still run there: \
                      'git agent resume {name}' reconnects",
@@ -428,7 +371,7 @@ impl Runner for SshRunner {
         });
         Ok(Launched {
             process,
-            stdout: Box::new(DropSandboxNoise::new(stdout)),
+            stdout: Box::new(stdout),
             stderr: Box::new(stderr),
             wait,
         })
@@ -443,8 +386,10 @@ impl Runner for SshRunner {
                 state: self.state.clone(),
                 session: self.session.clone(),
                 record: self.record.clone(),
+                remote: self.remote.clone(),
                 remote_name: Mutex::new(self.remote_name()),
                 lost: Arc::clone(&self.lost),
+                seen: Arc::clone(&self.seen),
             };
             std::thread::spawn(move || stop.stop_remote(None));
             return true;
@@ -469,6 +414,14 @@ impl Runner for SshRunner {
 
     fn collect(&self) -> Result<()> {
         let repo = self.repo()?;
+        if self.lost.load(Ordering::SeqCst) {
+            // Now that its output is drained: every line that came is in the log here.
+            mark_disconnected(
+                &self.state,
+                &self.session.name,
+                self.seen.load(Ordering::SeqCst),
+            )?;
+        }
         match self.fetch_back(&repo) {
             // The work stays over there; the run that reconnects brings it.
             Err(_) if self.lost.load(Ordering::SeqCst) => Ok(()),
@@ -477,89 +430,69 @@ impl Runner for SshRunner {
     }
 
     fn clean_up(&self) -> Result<()> {
-        // The session here is being stopped or removed: its remote one stops too. An
-        // unreachable host does not keep it here.
+        // The session here is being stopped: its remote one stops too. An unreachable host
+        // does not keep it here.
         let _ = self.stop_remote(None);
         Ok(())
     }
+
+    fn remove_elsewhere(&self, force: bool, delete_branch: bool) -> Result<Option<String>> {
+        self.remove_remote(force, delete_branch)
+    }
+
+    fn let_go(&self, process: Option<&ProcessRef>) -> Result<bool> {
+        if self.remote_name().is_none() {
+            return Ok(false);
+        }
+        // The client here only (`terminate` would stop the remote session too).
+        if let Some(client) = process {
+            client.signal_group(Signal::SIGKILL);
+        }
+        // What reached the log here of this run: the reconnect follows on from there
+        // (lines of the remote sandbox's noise, dropped here, come again: never a gap).
+        let seen = self.record.log_from.map_or(u64::MAX, |from| {
+            from + self.session.run().map_or(0, |run| {
+                lines_since(&self.state.log_path(&self.session.name), run.log_offset)
+            })
+        });
+        mark_disconnected(&self.state, &self.session.name, seen)?;
+        Ok(true)
+    }
 }
 
-/// `cd PATH` for the remote shell; `~/…` stays under the remote user's home.
-/// The folder of the SSH runner's shared connections (`ControlPath`): sockets anyone of the
-/// user's who reaches them may run commands on the SSH hosts through.
-pub fn control_folder(state: &StateDir) -> PathBuf {
-    state.root().join("ssh")
+/// Records that the connection of the session's run was lost after `seen` lines of the remote
+/// log arrived.
+fn mark_disconnected(state: &StateDir, name: &str, seen: u64) -> Result<()> {
+    mark_disconnected_at(state, name, Some(seen))
 }
 
-/// Creates `folder` for the user alone; false if it cannot be.
-fn make_private(folder: &std::path::Path) -> bool {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true).mode(0o700).create(folder).is_ok()
+/// Sets (or clears, `None`) [`SshRecord::disconnected`]. Not for a run someone asked to
+/// stop: its client is killed once the grace period is over, and that run is not to be
+/// followed again.
+fn mark_disconnected_at(state: &StateDir, name: &str, seen: Option<u64>) -> Result<()> {
+    state.update(name, |s| {
+        let stopping = s.stop_requested.is_some();
+        if let Some(RunnerRecord::Ssh(r)) = &mut s.runner
+            && !(stopping && seen.is_some())
+        {
+            r.disconnected = seen;
+        }
+        Ok(())
+    })
 }
 
-fn cd(path: &str) -> String {
-    match path.strip_prefix("~/") {
-        Some(rest) => format!("cd ~/{}", shell_words::quote(rest)),
-        None => format!("cd {}", shell_words::quote(path)),
+/// How many lines the file at `path` has after byte `offset`.
+fn lines_since(path: &std::path::Path, offset: u64) -> u64 {
+    use std::io::{Read as _, Seek as _};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut text = Vec::new();
+    if file.seek(std::io::SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut text).is_err()
+    {
+        return 0;
     }
-}
-
-/// `git agent new` over there: the same task, agent and options, the branch made from
-/// `base` (pushed).
-fn new_script(s: &Session, base: &str) -> String {
-    let mut args: Vec<String> = vec![
-        "--json".into(),
-        format!("--name={}", s.name),
-        format!("--branch={}", s.branch),
-        format!("--base={base}"),
-    ];
-    if let Some(secs) = s.timeout_secs {
-        args.push(format!("--timeout={secs}s"));
-    }
-    if let Some(usd) = s.limits.budget_usd {
-        args.push(format!("--budget={usd}"));
-    }
-    if !s.auto_commit {
-        args.push("--no-auto-commit".into());
-    }
-    if let Some(mode) = &s.agent.permission_mode {
-        args.push(format!("--permission-mode={mode}"));
-    }
-    let command = s.agent.source == "command";
-    if !command {
-        args.push(format!("--agent={}", s.agent.profile));
-    }
-    if !s.prompt.is_empty() {
-        args.push(format!("--message={}", s.prompt));
-    }
-    if command {
-        // The program by its name: the remote machine's PATH finds its own.
-        let program: PathBuf = s.agent.program.file_name().map_or_else(
-            || s.agent.program.clone(),
-            |n| PathBuf::from(n.to_os_string()),
-        );
-        args.push("--".into());
-        args.push(program.to_string_lossy().into_owned());
-        args.extend(s.agent.args.iter().cloned());
-    }
-    format!("git agent new {}", shell_words::join(args))
-}
-
-/// The name in `git agent new --json`'s output (`{"sessions": [{"name": …}]}`).
-fn created_name(out: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(out.trim()).ok()?;
-    value["sessions"][0]["name"].as_str().map(str::to_owned)
-}
-
-/// What a follow-up run asks: the message alone (a run that cannot resume the agent's
-/// conversation has the task before it; the remote session adds it again itself).
-fn followup_message(task: &str, run_prompt: &str) -> String {
-    let prefix = format!("{task}\n\nFollow-up:\n");
-    run_prompt
-        .strip_prefix(&prefix)
-        .unwrap_or(run_prompt)
-        .to_owned()
+    text.iter().filter(|b| **b == b'\n').count() as u64
 }
 
 #[cfg(test)]
@@ -575,8 +508,8 @@ mod tests {
         );
         let r = parse("ssh://box/~/proj").unwrap();
         assert_eq!((r.user, r.port, r.path.as_str()), (None, None, "~/proj"));
-        assert_eq!(cd(&r.path), "cd ~/proj");
-        assert_eq!(cd("/a b/it's"), "cd '/a b/it'\\''s'");
+        assert_eq!(remote::cd(&r.path), "cd ~/proj");
+        assert_eq!(remote::cd("/a b/it's"), "cd '/a b/it'\\''s'");
         for bad in [
             "ssh://box",
             "ssh://box/",
@@ -588,13 +521,5 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn a_followup_message_is_the_message_alone() {
-        let prompt = "the task\n\nFollow-up:\nnow this";
-        assert_eq!(followup_message("the task", prompt), "now this");
-        // A run that resumes the agent's conversation has the message alone already.
-        assert_eq!(followup_message("other", prompt), prompt);
     }
 }

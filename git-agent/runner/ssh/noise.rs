@@ -1,22 +1,35 @@
-//! What the remote log says that is not the agent's: dropped before the supervisor here
-//! parses it.
+//! The remote log as it reaches the supervisor here: the lines of this run only, without
+//! what is not the agent's.
 
-/// The remote log without the complaint git makes inside the remote sandbox whenever it
-/// deletes a ref (it cannot lock `packed-refs` there; the commit succeeds): the remote
-/// supervisor keeps it out of what it parses, and so must we, or it could become the run's
-/// result (see `supervisor::run`).
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The remote session's raw log, from its start: the first `skip` lines (older than this
+/// run, or already here) are dropped, and so is the complaint git makes inside the remote
+/// sandbox whenever it deletes a ref (it cannot lock `packed-refs` there; the commit
+/// succeeds): the remote supervisor keeps it out of what it parses, and so must we, or it
+/// could become the run's result (see `supervisor::run`). `seen` counts the whole lines read.
+///
+/// The skipping is done here rather than over there: `tail -n +N` (and `mawk`) hold their
+/// output back while they write into (or read from) a pipe, and nothing would arrive here
+/// before the run's end.
 pub(super) struct DropSandboxNoise<R> {
     lines: std::io::BufReader<R>,
     pending: Vec<u8>,
     at: usize,
+    skip: u64,
+    seen: Arc<AtomicU64>,
 }
 
 impl<R: std::io::Read> DropSandboxNoise<R> {
-    pub(super) fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R, skip: u64, seen: Arc<AtomicU64>) -> Self {
+        seen.store(0, Ordering::SeqCst);
         Self {
             lines: std::io::BufReader::new(inner),
             pending: Vec::new(),
             at: 0,
+            skip,
+            seen,
         }
     }
 
@@ -37,7 +50,12 @@ impl<R: std::io::Read> std::io::Read for DropSandboxNoise<R> {
             if self.lines.read_until(b'\n', &mut self.pending)? == 0 {
                 return Ok(0);
             }
-            if Self::is_noise(&self.pending) {
+            let before = if self.pending.ends_with(b"\n") {
+                self.seen.fetch_add(1, Ordering::SeqCst)
+            } else {
+                self.seen.load(Ordering::SeqCst)
+            };
+            if before < self.skip || Self::is_noise(&self.pending) {
                 self.pending.clear();
             }
         }
@@ -58,12 +76,23 @@ mod tests {
         let log = "one\nerror: Unable to create '/r/.git/packed-refs.lock': Permission denied\n\
                    error: Unable to create '/r/x.lock': Permission denied\nlast";
         let mut out = String::new();
-        DropSandboxNoise::new(log.as_bytes())
+        let seen = Arc::new(AtomicU64::new(7));
+        DropSandboxNoise::new(log.as_bytes(), 0, Arc::clone(&seen))
             .read_to_string(&mut out)
             .unwrap();
         assert_eq!(
             out,
             "one\nerror: Unable to create '/r/x.lock': Permission denied\nlast"
+        );
+        // The last line has no end yet: it is not counted (it comes again on a reconnect).
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        out.clear();
+        DropSandboxNoise::new(log.as_bytes(), 2, Arc::clone(&seen))
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            "error: Unable to create '/r/x.lock': Permission denied\nlast"
         );
     }
 }

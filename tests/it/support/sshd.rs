@@ -157,6 +157,15 @@ impl Sshd {
     }
 }
 
+impl Sshd {
+    /// Stops sshd and its connections: the host cannot be reached any more.
+    pub fn stop(&mut self) {
+        self.drop_connections();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Sshd {
     /// Leaves no process behind: the connections, sshd, and the remote sessions' supervisors
     /// and agents (a failed test may leave them running over there).
