@@ -36,52 +36,60 @@ pub fn leftovers_ref(name: &str) -> String {
 /// How a runner that hands back a bundle names the uncommitted work in it.
 pub const BUNDLED_LEFTOVERS: &str = "refs/git-agent/leftovers";
 
-/// Refuses a new run while an earlier result waits under the incoming ref, not contained in
-/// the branch, or earlier leftovers wait: the new run starts from the branch and worktree,
-/// and its result must not replace those.
-pub fn refuse_if_pending(repo: &Repo, session: &Session) -> Result<()> {
+/// Work of the agent kept aside under our refs, waiting to be brought in: the leftovers
+/// ref, and the incoming ref where the branch does not contain it. (ref, commit) pairs.
+pub fn pending(repo: &Repo, session: &Session) -> Vec<(String, String)> {
+    let resolve = |r: &str| {
+        repo.git()
+            .args(["rev-parse", "--verify", "--quiet"])
+            .arg(format!("{r}^{{commit}}"))
+            .run()
+            .ok()
+            .map(|c| c.trim().to_owned())
+    };
+    let mut kept = Vec::new();
     let leftovers = leftovers_ref(&session.name);
-    if let Ok(kept) = repo
-        .git()
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("{leftovers}^{{commit}}"))
-        .run()
-    {
-        return Err(Failure::fatal(format!(
-            "what an earlier run of {} left uncommitted waits as {leftovers} ({})",
-            session.name,
-            kept.trim()
-        ))
-        .hint(restore_hint(&leftovers))
-        .hint(format!("or drop it: git update-ref -d {leftovers}"))
-        .into());
+    if let Some(commit) = resolve(&leftovers) {
+        kept.push((leftovers, commit));
     }
     let incoming = incoming_ref(&session.name);
-    let Ok(kept) = repo
-        .git()
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("{incoming}^{{commit}}"))
-        .run()
-    else {
+    if let Some(commit) = resolve(&incoming) {
+        let contained = repo
+            .git()
+            .args(["merge-base", "--is-ancestor", &commit])
+            .arg(format!("refs/heads/{}", session.branch))
+            .status()
+            .is_ok_and(|s| s.success());
+        if !contained {
+            kept.push((incoming, commit));
+        }
+    }
+    kept
+}
+
+/// How to bring in, or drop, work kept under `reference`.
+pub fn pending_hints(reference: &str) -> [String; 2] {
+    let bring = if reference.starts_with("refs/agent-leftovers/") {
+        restore_hint(reference)
+    } else {
+        format!("bring it in: git merge {reference} (in the session's worktree)")
+    };
+    [bring, format!("or drop it: git update-ref -d {reference}")]
+}
+
+/// Refuses a new run while work of an earlier one is kept aside ([`pending`]): the new run
+/// starts from the branch and worktree, and its result must not replace that.
+pub fn refuse_if_pending(repo: &Repo, session: &Session) -> Result<()> {
+    let Some((reference, commit)) = pending(repo, session).into_iter().next() else {
         return Ok(());
     };
-    let kept = kept.trim();
-    let contained = repo
-        .git()
-        .args(["merge-base", "--is-ancestor", kept])
-        .arg(format!("refs/heads/{}", session.branch))
-        .status()
-        .is_ok_and(|s| s.success());
-    if contained {
-        return Ok(());
-    }
+    let [bring, drop] = pending_hints(&reference);
     Err(Failure::fatal(format!(
-        "an earlier result of {} waits as {incoming} ({kept}), not on {}",
+        "work of an earlier run of {} waits as {reference} ({commit}), not on {}",
         session.name, session.branch
     ))
-    .hint(format!(
-        "bring it in first (git merge {incoming} in its worktree) or drop it (git update-ref -d {incoming})"
-    ))
+    .hint(bring)
+    .hint(drop)
     .into())
 }
 

@@ -498,7 +498,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     let leftovers_stopped = crate::procs::terminate(&ours, grace);
     // What its runner keeps elsewhere (a container, a remote session) goes; it may refuse.
     let left_elsewhere =
-        crate::runner::for_session(&state, &s).remove_elsewhere(opts.force, opts.delete_branch)?;
+        crate::runner::remove_elsewhere(repo, &state, &s, (opts.force, opts.delete_branch))?;
     let mut outcome = Outcome {
         name: s.name.clone(),
         worktree: s.worktree.clone(),

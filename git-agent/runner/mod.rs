@@ -150,6 +150,59 @@ pub fn for_session(state: &StateDir, session: &Session) -> Box<dyn Runner> {
     }
 }
 
+/// For `rm` (after its own checks, before anything here goes): what the session's runner
+/// keeps elsewhere goes ([`Runner::remove_elsewhere`]), and the agent's work kept aside under
+/// our refs (`git::bundle::pending`) is never dropped silently. Without `force` such work
+/// refuses the removal (exit 1), before and after the runner had its say (a container hands
+/// back its work as it goes); with it, the refs are kept, and said, unless `delete_branch`
+/// drops them with the branch. `Ok(Some(words))`: what was left, for a warning.
+pub fn remove_elsewhere(
+    repo: &crate::git::repo::Repo,
+    state: &StateDir,
+    session: &Session,
+    (force, delete_branch): (bool, bool),
+) -> Result<Option<String>> {
+    use crate::git::bundle;
+    let refuse = |kept: Vec<(String, String)>| -> Result<()> {
+        let Some((reference, commit)) = kept.into_iter().next().filter(|_| !force) else {
+            return Ok(());
+        };
+        let [bring, drop] = bundle::pending_hints(&reference);
+        Err(Failure::fatal(format!(
+            "'{}': the agent's work waits as {reference} ({}), not on {}",
+            session.name,
+            crate::session::short_id(&commit),
+            session.branch
+        ))
+        .code(crate::error::code::NEGATIVE)
+        .hint(bring)
+        .hint(drop)
+        .hint(format!(
+            "to remove the session anyway (that work stays under {reference}): git agent rm --force {}",
+            session.name
+        ))
+        .into())
+    };
+    refuse(bundle::pending(repo, session))?;
+    let left = for_session(state, session).remove_elsewhere(force, delete_branch)?;
+    let kept = bundle::pending(repo, session);
+    refuse(kept.clone())?;
+    let mut words: Vec<String> = left.into_iter().collect();
+    for (reference, commit) in kept {
+        if delete_branch {
+            // Compare-and-delete: only the work looked at, which the user gave up.
+            repo.git()
+                .args(["update-ref", "-d", &reference, &commit])
+                .run()?;
+        } else {
+            words.push(format!(
+                "the agent's work is kept as {reference} (drop it: git update-ref -d {reference})"
+            ));
+        }
+    }
+    Ok((!words.is_empty()).then(|| words.join("; ")))
+}
+
 /// The runner `new` records: `--runner` (`flag`), else `agent.runner`; `None` for the local
 /// one (`local`, or nothing set).
 pub fn choose(

@@ -227,6 +227,29 @@ fn after_a_crash_stop_keeps_what_the_container_made_and_resume_waits_for_it() {
         out.stderr
     );
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+    // rm does not drop that work silently: refused, then kept (and said) when forced.
+    let out = env.agent(&["rm", "crashed"]).code(1);
+    assert!(out.stderr.contains("refs/agent-"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("git agent rm --force crashed"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.has_record("crashed"));
+    let out = env.agent(&["rm", "--force", "crashed"]).ok();
+    assert!(
+        out.stderr.contains("kept as refs/agent-incoming/crashed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.has_record("crashed"));
+    let kept = env.git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/agent-incoming",
+        "refs/agent-leftovers",
+    ]);
+    assert_eq!(kept.lines().count(), 2, "{kept}");
 }
 
 #[test]
