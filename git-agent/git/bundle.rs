@@ -211,6 +211,37 @@ pub fn fetch_from_with(
     for (key, value) in env {
         git = git.env(key, value);
     }
+    checked_fetch(git)
+        .arg(source)
+        // Not forced: a result kept there (one that could not be brought in) is replaced only by
+        // one that contains it. The ref has no reflog; overwriting it would lose that work.
+        .arg(format!("refs/heads/{}:{incoming}", session.branch))
+        .run()
+        .map_err(|e| {
+            if !kept {
+                return Failure::fatal(format!(
+                    "could not fetch the result of {}: {e:#}",
+                    session.name
+                ));
+            }
+            Failure::fatal(format!(
+            "the result of {} does not contain the work kept as {incoming}: {e:#}",
+            session.name
+        ))
+        .hint(format!(
+            "bring that in first (git merge {incoming}) or drop it (git update-ref -d {incoming})"
+        ))
+        })?;
+    let out = repo
+        .git()
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{incoming}^{{commit}}"))
+        .run()?;
+    Ok(out.trim().to_owned())
+}
+
+/// `git fetch` of exactly the refspecs given, every object checked, nothing else written.
+fn checked_fetch(git: crate::process::Cmd) -> crate::process::Cmd {
     git.args([
         "-c",
         "transfer.fsckObjects=true",
@@ -218,33 +249,7 @@ pub fn fetch_from_with(
         "--quiet",
         "--no-tags",
         "--no-write-fetch-head",
-        source,
     ])
-    // Not forced: a result kept there (one that could not be brought in) is replaced only by
-    // one that contains it. The ref has no reflog; overwriting it would lose that work.
-    .arg(format!("refs/heads/{}:{incoming}", session.branch))
-    .run()
-    .map_err(|e| {
-        if !kept {
-            return Failure::fatal(format!(
-                "could not fetch the result of {}: {e:#}",
-                session.name
-            ));
-        }
-        Failure::fatal(format!(
-            "the result of {} does not contain the work kept as {incoming}: {e:#}",
-            session.name
-        ))
-        .hint(format!(
-            "bring that in first (git merge {incoming}) or drop it (git update-ref -d {incoming})"
-        ))
-    })?;
-    let out = repo
-        .git()
-        .args(["rev-parse", "--verify", "--quiet"])
-        .arg(format!("{incoming}^{{commit}}"))
-        .run()?;
-    Ok(out.trim().to_owned())
 }
 
 /// Pushes the session's branch to the ref `dest` at `url` (a runner on another machine
@@ -368,15 +373,7 @@ pub fn fetch_leftovers(repo: &Repo, session: &Session, path: &Path) -> Result<Op
     }
     let leftovers = leftovers_ref(&session.name);
     // Not forced: earlier leftovers kept there are never replaced (`refuse_if_pending`).
-    repo.git()
-        .args([
-            "-c",
-            "transfer.fsckObjects=true",
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-        ])
+    checked_fetch(repo.git())
         .arg(path)
         .arg(format!("{BUNDLED_LEFTOVERS}:{leftovers}"))
         .run()?;

@@ -32,7 +32,7 @@ pub(crate) fn image() -> Option<String> {
 
 macro_rules! docker_or_skip {
     () => {
-        match image() {
+        match $crate::runner_docker::image() {
             Some(image) => image,
             None => {
                 eprintln!("skipped: 'docker info' fails (no Docker daemon here)");
@@ -41,6 +41,7 @@ macro_rules! docker_or_skip {
         }
     };
 }
+pub(crate) use docker_or_skip;
 
 fn sh(cmd: &str) -> String {
     let out = Command::new("sh").args(["-c", cmd]).output().unwrap();

@@ -7,20 +7,8 @@
 
 use std::process::Command;
 
-use crate::runner_docker::image;
+use crate::runner_docker::docker_or_skip;
 use crate::support::TestEnv;
-
-macro_rules! docker_or_skip {
-    () => {
-        match image() {
-            Some(image) => image,
-            None => {
-                eprintln!("skipped: 'docker info' fails (no Docker daemon here)");
-                return;
-            }
-        }
-    };
-}
 
 /// A repository whose agents run in the test image, offline, in clones of their own.
 fn clone_env(image: &str) -> TestEnv {
@@ -41,6 +29,13 @@ fn spawn(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
     args.extend_from_slice(extra);
     args.extend(["--", "fake-agent", "--script", &rel]);
     env.agent(&args).ok();
+}
+
+/// [`spawn`], then waits for the agent to print `ready` (the script's last word before it
+/// lingers).
+fn spawn_ready(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
+    spawn(env, name, script, extra);
+    env.wait_until("the agent to be ready", || log(env, name).contains("ready"));
 }
 
 /// Our containers of `env`'s repository, running or not.
@@ -164,15 +159,12 @@ fn a_clone_sees_nothing_of_the_host() {
 fn stop_hands_back_the_work_even_from_an_agent_that_ignores_term() {
     let image = docker_or_skip!();
     let env = clone_env(&image);
-    spawn(
+    spawn_ready(
         &env,
         "stubborn",
         "write first.txt 1\ncommit first\nwrite second.txt 2\nignore-term\nprint ready\nsleep 300\n",
         &[],
     );
-    env.wait_until("the agent to be ready", || {
-        log(&env, "stubborn").contains("ready")
-    });
     env.agent(&["stop", "stubborn", "--grace", "1"]).ok();
     assert_eq!(env.stored_state("stubborn"), "stopped");
     let subjects = env.git(&["log", "--format=%s", "agent/stubborn"]);
@@ -190,15 +182,12 @@ fn stop_hands_back_the_work_even_from_an_agent_that_ignores_term() {
 fn after_a_crash_stop_keeps_what_the_container_made_and_resume_waits_for_it() {
     let image = docker_or_skip!();
     let env = clone_env(&image);
-    spawn(
+    spawn_ready(
         &env,
         "crashed",
         "write kept.txt k\ncommit kept\nwrite loose.txt l\nprint ready\nsleep 300\n",
         &[],
     );
-    env.wait_until("the agent to be ready", || {
-        log(&env, "crashed").contains("ready")
-    });
     env.kill_supervisor("crashed");
     let client = env.record("crashed")["processes"]["agent"]["pid"]
         .as_i64()
@@ -338,7 +327,7 @@ fn a_remote_engine_over_ssh_runs_the_clone() {
     let show = env.agent(&["show", "far"]).ok();
     assert!(show.stdout.contains("docker at ssh://"), "{}", show.stdout);
     // `stop` from a shell whose DOCKER_HOST names another engine reaches the recorded one.
-    spawn(
+    spawn_ready(
         &env,
         "far2",
         "write w.txt w
@@ -348,9 +337,6 @@ sleep 300
 ",
         &[],
     );
-    env.wait_until("the agent to be ready", || {
-        log(&env, "far2").contains("ready")
-    });
     env.set_env("DOCKER_HOST", "tcp://127.0.0.1:9");
     env.agent(&["stop", "far2"]).ok();
     let tip = env.git(&["log", "-1", "--format=%s", "agent/far2"]);
@@ -362,15 +348,12 @@ sleep 300
 fn a_commit_made_here_meanwhile_is_never_overwritten() {
     let image = docker_or_skip!();
     let env = clone_env(&image);
-    spawn(
+    spawn_ready(
         &env,
         "raced",
         "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
         &[],
     );
-    env.wait_until("the agent to be ready", || {
-        log(&env, "raced").contains("ready")
-    });
     // The user commits on the session's branch in its worktree while the agent works
     // elsewhere, and leaves an edit of their own.
     let wt = worktree(&env, "raced");
@@ -404,15 +387,12 @@ fn a_commit_made_here_meanwhile_is_never_overwritten() {
 fn an_edit_made_here_meanwhile_keeps_the_leftovers_aside() {
     let image = docker_or_skip!();
     let env = clone_env(&image);
-    spawn(
+    spawn_ready(
         &env,
         "edited",
         "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
         &["--no-auto-commit"],
     );
-    env.wait_until("the agent to be ready", || {
-        log(&env, "edited").contains("ready")
-    });
     let wt = worktree(&env, "edited");
     std::fs::write(wt.join("draft.txt"), "draft\n").unwrap();
     let record = env.wait_state("edited", "failed");
