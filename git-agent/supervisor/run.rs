@@ -224,16 +224,16 @@ fn follow_agent(
     // which stay closed), and says so whenever it deletes a ref: a commit deletes
     // `AUTO_MERGE`. The commit succeeds; the complaint is not what the agent said (it would
     // become its result, and a squash message), and in the log it reads as a failure to
-    // anyone following it: it is left out of both.
-    let sandbox_noise = format!(
-        "error: Unable to create '{}': Permission denied",
-        state
-            .root()
-            .parent()
-            .unwrap_or(state.root())
-            .join("packed-refs.lock")
-            .display()
-    );
+    // anyone following it: it is left out of both. A mounted container (the git directory
+    // read-only around what a commit writes) gives the same complaint in its own words.
+    let lock = state
+        .root()
+        .parent()
+        .unwrap_or(state.root())
+        .join("packed-refs.lock");
+    let sandbox_noise = ["Permission denied", "Read-only file system"]
+        .map(|why| format!("error: Unable to create '{}': {why}", lock.display()));
+    let quiet = spec_sandboxed || session.runner.as_ref().is_some_and(|r| r.works_here());
     let (dirty, flush_now) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
     let mut last_flush = Instant::now();
     // A profile that starts serially holds back its next session until this one has reported
@@ -244,7 +244,7 @@ fn follow_agent(
         runner,
         launched,
         |is_err, text| {
-            if spec_sandboxed && text.trim_end() == sandbox_noise {
+            if quiet && sandbox_noise.iter().any(|n| text.trim_end() == n) {
                 return Ok(false);
             }
             let events = if is_err {

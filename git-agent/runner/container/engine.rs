@@ -45,11 +45,17 @@ impl Engine {
 
     /// The variable through which the CLI is told its engine's host.
     pub fn host_variable(program: &str) -> &'static str {
-        if program == "podman" {
+        if Path::new(program).file_name().is_some_and(|n| n == "podman") {
             "CONTAINER_HOST"
         } else {
             "DOCKER_HOST"
         }
+    }
+
+    fn is_podman(&self) -> bool {
+        Path::new(&self.program)
+            .file_name()
+            .is_some_and(|n| n == "podman")
     }
 
     /// The engine's CLI, pointed at the recorded host.
@@ -95,7 +101,13 @@ impl Engine {
                 .arg("--filter")
                 .arg(format!("label={SESSION_LABEL}={s}"));
         }
-        let format = format!("{{{{.ID}}}}\t{{{{.State}}}}\t{{{{.Label \"{SESSION_LABEL}\"}}}}");
+        // Docker's template has a `Label` method; podman's has only the `Labels` map.
+        let label = if self.is_podman() {
+            format!("index .Labels \"{SESSION_LABEL}\"")
+        } else {
+            format!(".Label \"{SESSION_LABEL}\"")
+        };
+        let format = format!("{{{{.ID}}}}\t{{{{.State}}}}\t{{{{{label}}}}}");
         let out = cmd.arg("--format").arg(format).run()?;
         Ok(out
             .lines()
@@ -106,7 +118,8 @@ impl Engine {
                 let session = fields.next().unwrap_or_default().to_owned();
                 (!id.is_empty()).then(|| Ours {
                     id,
-                    running: state == "running",
+                    // Docker says `running`, podman `Running`.
+                    running: state.eq_ignore_ascii_case("running"),
                     session,
                 })
             })
