@@ -36,6 +36,7 @@ mod runner_attacks;
 mod runner_docker;
 mod runner_docker_clone;
 mod runner_plugin;
+mod runner_podman;
 mod runner_ssh;
 mod sandbox;
 mod setup;

@@ -15,19 +15,21 @@ use crate::support::TestEnv;
 /// The test image's tag, built on first use; `None` (after saying why) without Docker.
 pub(crate) fn image() -> Option<String> {
     static IMAGE: OnceLock<Option<String>> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let info = Command::new("docker")
-                .arg("info")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if !info.is_ok_and(|s| s.success()) {
-                return None;
-            }
-            Some(build_image())
-        })
-        .clone()
+    IMAGE.get_or_init(|| image_of("docker")).clone()
+}
+
+/// The test image in `engine`'s store (`docker`, `podman`), built there if missing; `None`
+/// where `ENGINE info` fails.
+pub(crate) fn image_of(engine: &str) -> Option<String> {
+    let info = Command::new(engine)
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !info.is_ok_and(|s| s.success()) {
+        return None;
+    }
+    Some(build_image(engine))
 }
 
 macro_rules! docker_or_skip {
@@ -72,7 +74,7 @@ fn add_with_links(path: &Path, files: &mut BTreeSet<PathBuf>) {
     }
 }
 
-fn build_image() -> String {
+fn build_image(engine: &str) -> String {
     let fake = PathBuf::from(env!("CARGO_BIN_EXE_fake-agent"));
     let git = which::which("git").unwrap();
     let exec_path = PathBuf::from(sh("git --exec-path"));
@@ -124,13 +126,13 @@ fn build_image() -> String {
         key.replace('\'', "")
     ));
     let tag = format!("git-agent-test:{}", &hash[..16]);
-    let exists = Command::new("docker")
+    let exists = Command::new(engine)
         .args(["image", "inspect", &tag])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();
-    drop_older_images();
+    drop_older_images(engine);
     if exists.success() {
         return tag;
     }
@@ -155,20 +157,25 @@ fn build_image() -> String {
     // Two archives in one stream: `tar -A` would do; concatenating and ignoring zero blocks
     // (`-i`) on the way out is simpler.
     sh(&format!(
-        "cd {stage} && mkdir root && tar -C root -xif image.tar.parts && tar -C root -cf image.tar . && docker import --change 'LABEL git-agent-test=1' image.tar {tag} >/dev/null",
+        "cd {stage} && mkdir root && tar -C root -xif image.tar.parts && tar -C root -cf image.tar . && {engine} import --change 'LABEL git-agent-test=1' image.tar {tag} >/dev/null",
         stage = stage.path().display()
     ));
     tag
 }
 
 /// Removes the test images earlier builds made (each rebuild of the binaries makes a new
-/// one), once per test run: those more than an hour old that no container uses, so that
+/// one), once per test run and engine: those more than an hour old that no container uses, so that
 /// another checkout's suite running meanwhile keeps its own.
-fn drop_older_images() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        sh("docker image prune -af --filter label=git-agent-test --filter until=1h >/dev/null 2>&1 || true");
-    });
+fn drop_older_images(engine: &str) {
+    static ONCE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut done = ONCE.lock().unwrap();
+    if done.iter().any(|e| e == engine) {
+        return;
+    }
+    done.push(engine.to_owned());
+    sh(&format!(
+        "{engine} image prune -af --filter label=git-agent-test --filter until=1h >/dev/null 2>&1 || true"
+    ));
 }
 
 /// A test repository whose agents run in the test image, offline.

@@ -45,7 +45,10 @@ impl Engine {
 
     /// The variable through which the CLI is told its engine's host.
     pub fn host_variable(program: &str) -> &'static str {
-        if Path::new(program).file_name().is_some_and(|n| n == "podman") {
+        if Path::new(program)
+            .file_name()
+            .is_some_and(|n| n == "podman")
+        {
             "CONTAINER_HOST"
         } else {
             "DOCKER_HOST"
