@@ -74,16 +74,28 @@ pub fn parse(spec: &str) -> Result<SshRecord> {
         Some((u, h)) => (Some(u.to_owned()), h),
         None => (None, authority),
     };
-    let (host, port) = match host_port.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| bad("the port is not a number"))?,
-            ),
-        ),
-        None => (host_port, None),
+    // An IPv6 address is bracketed (`[::1]:2222`): its colons are not the port's.
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(inner) => {
+            let (h, after) = inner
+                .split_once(']')
+                .ok_or_else(|| bad("an unclosed '[' around the host"))?;
+            match after {
+                "" => (h, None),
+                p => (h, Some(p.strip_prefix(':').unwrap_or(p))),
+            }
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
     };
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| bad("the port is not a number"))
+        })
+        .transpose()?;
     if host.is_empty() || host.starts_with('-') {
         return Err(bad("no host"));
     }
@@ -498,6 +510,16 @@ fn lines_since(path: &std::path::Path, offset: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_hosts_are_bracketed() {
+        let r = super::parse("ssh://me@[::1]:2222/src/p").unwrap();
+        assert_eq!((r.host.as_str(), r.port), ("::1", Some(2222)));
+        let r = super::parse("ssh://[fe80::1]/src/p").unwrap();
+        assert_eq!((r.host.as_str(), r.port), ("fe80::1", None));
+        assert!(super::parse("ssh://[::1/src/p").is_err());
+        assert!(super::parse("ssh://[::1]x/src/p").is_err());
+    }
 
     #[test]
     fn targets_parse_into_their_parts() {

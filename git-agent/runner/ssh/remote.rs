@@ -127,7 +127,12 @@ impl Remote {
             Some(rest) => format!("/~{rest}"),
             None => r.path.clone(),
         };
-        format!("ssh://{user}{}{port}{path}", r.host)
+        let host = if r.host.contains(':') {
+            format!("[{}]", r.host)
+        } else {
+            r.host.clone()
+        };
+        format!("ssh://{user}{host}{port}{path}")
     }
 
     /// `ssh … host 'cd PATH && SCRIPT'`: `script` must quote what it takes from anyone.
