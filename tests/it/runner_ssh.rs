@@ -247,13 +247,39 @@ fn connections_dropped_by_the_server_are_lost_too_and_resume_brings_the_work() {
 }
 
 #[test]
-fn a_missing_remote_repository_is_named() {
+fn a_missing_remote_repository_is_made_bare_and_a_folder_that_is_none_is_named() {
     let Some((env, sshd)) = world() else { return };
-    let runner = format!(
-        "ssh://127.0.0.1:{}{}/nowhere",
-        sshd.port,
-        env.root().display()
-    );
+    // Nothing at the path: the runner makes a bare repository there and works in it.
+    let bare = env.root().join("remote-bare/proj");
+    let runner = format!("ssh://127.0.0.1:{}{}", sshd.port, bare.display());
+    let fake = env.fake("fresh", "write made.txt there\ncommit made in a bare one\n");
+    let mut args = vec![
+        "new",
+        "--runner",
+        runner.as_str(),
+        "--name",
+        "fresh",
+        "task",
+    ];
+    args.extend(fake.iter().map(String::as_str));
+    env.agent(&args).ok();
+    env.wait_state("fresh", "done");
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/fresh"]);
+    assert_eq!(tip.trim(), "made in a bare one");
+    let is_bare = env.git(&[
+        "-C",
+        bare.to_str().unwrap(),
+        "rev-parse",
+        "--is-bare-repository",
+    ]);
+    assert_eq!(is_bare.trim(), "true");
+    assert!(env.root().join("remote-bare/proj.agents").is_dir());
+
+    // A folder that is there but no repository is never turned into one.
+    let folder = env.root().join("not-a-repo");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("keep.txt"), "mine\n").unwrap();
+    let runner = format!("ssh://127.0.0.1:{}{}", sshd.port, folder.display());
     let fake = env.fake("none", "print hi\n");
     let mut args = vec!["new", "--runner", runner.as_str(), "--name", "none", "task"];
     args.extend(fake.iter().map(String::as_str));
@@ -264,6 +290,7 @@ fn a_missing_remote_repository_is_named() {
         "{out}"
     );
     assert_eq!(env.stored_state("none"), "failed");
+    assert!(!folder.join(".git").exists() && !folder.join("HEAD").exists());
     // Never started over there: rm has nothing to remove there, and says nothing of it.
     let rm = env.agent(&["rm", "none"]).ok();
     assert!(!rm.stderr.contains("warning"), "{rm}");

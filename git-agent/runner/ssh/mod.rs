@@ -312,7 +312,10 @@ impl Runner for SshRunner {
         // commit is where the remote worktree fast-forwards to (`start_remote`).
         let first = self.remote_name().is_none()
             || self.session.run().is_some_and(|r| r.kind == RunKind::New);
-        if !first {
+        if first {
+            // Nothing at the path over there: a bare repository of ours, made now.
+            self.remote.ensure_repository()?;
+        } else {
             // What the remote session made while nobody followed it (a lost connection)
             // comes first: what is pushed below then descends from it.
             self.fetch_back(&repo)?;

@@ -137,6 +137,33 @@ impl Remote {
 
     /// `ssh … host 'cd PATH && SCRIPT'`: `script` must quote what it takes from anyone.
     pub(super) fn command(&self, script: &str) -> Result<Cmd> {
+        self.command_in_home(&format!("{} && {script}", cd(&self.record.path)))
+    }
+
+    /// Makes the repository over there where nothing is at its path yet: a bare one, its
+    /// agents' worktrees beside it (`PATH.agents`). True if it made it; a path that holds
+    /// anything (a clone, or not a repository) is left as it is.
+    pub(super) fn ensure_repository(&self) -> Result<bool> {
+        let path = match self.record.path.strip_prefix("~/") {
+            Some(rest) => format!("~/{}", shell_words::quote(rest)),
+            None => shell_words::quote(&self.record.path).into_owned(),
+        };
+        let script = format!(
+            "p={path}; if [ -e \"$p\" ] || [ -L \"$p\" ]; then exit 0; fi; \
+             mkdir -p \"$p\" && git init -q --bare \"$p\" && \
+             git -C \"$p\" config agent.worktreeDir \"$(cd \"$p\" && pwd).agents\" && echo created"
+        );
+        let out = self.command_in_home(&script)?.run().map_err(|e| {
+            Failure::fatal(format!(
+                "could not make a repository at {} on {}: {e:#}",
+                self.record.path, self.record.host
+            ))
+        })?;
+        Ok(out.trim() == "created")
+    }
+
+    /// `ssh … host SCRIPT`, run from the remote user's home.
+    fn command_in_home(&self, script: &str) -> Result<Cmd> {
         let mut argv = self.ssh_command()?;
         if let Some(port) = self.record.port {
             argv.extend(["-p".to_owned(), port.to_string()]);
@@ -146,7 +173,7 @@ impl Remote {
         }
         argv.push("-n".to_owned());
         argv.push(self.record.host.clone());
-        argv.push(format!("{} && {script}", cd(&self.record.path)));
+        argv.push(script.to_owned());
         let (program, args) = argv.split_first().context("no ssh program")?;
         Ok(Cmd::new(program).args(args))
     }
