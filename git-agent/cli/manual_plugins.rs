@@ -63,7 +63,9 @@ Plugin to host:
   taken from the plugin's folder), holding refs/heads/BRANCH at a commit that descends from
   tip.
 * {\"type\":\"error\",\"message\":\"...\"}
-  The run cannot go on, or collect failed. The run then fails with the message.
+  The run cannot go on, or collect failed. The run then fails with the message; a bundle
+  the plugin wrote at the result path anyway is kept under refs/agent-incoming/NAME (never
+  brought to the branch), and the run's reason says so.
 
 A run: hello and start; hello, started, output lines, exited; collect; result (or error).
 Then git-agent closes the plugin's stdin, and the plugin exits. The result is fetched into

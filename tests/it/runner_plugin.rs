@@ -176,6 +176,33 @@ fn a_result_that_is_no_bundle_fails_the_run_and_leaves_the_branch_alone() {
 }
 
 #[test]
+fn a_bundle_written_before_an_error_is_kept_aside_not_dropped() {
+    let mut env = plugin_env();
+    env.set_env("GIT_AGENT_TESTPLUG_RESULT", "then-error");
+    let base = rev(&env, "main");
+    env.spawn(
+        &["--runner", "testplug", "--name", "lost-status", "t"],
+        "write a.txt x\ncommit made before the error",
+    );
+    let record = env.wait_state("lost-status", "failed");
+    let reason = record["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the cluster lost the job's status")
+            && reason.contains("refs/agent-incoming/lost-status"),
+        "{reason}"
+    );
+    // The branch did not move on a run the plugin called failed; the work waits aside.
+    assert_eq!(rev(&env, "agent/lost-status"), base);
+    let kept = env.git(&[
+        "log",
+        "-1",
+        "--format=%s",
+        "refs/agent-incoming/lost-status",
+    ]);
+    assert_eq!(kept.trim(), "made before the error");
+}
+
+#[test]
 fn a_plugin_that_cannot_start_the_run_fails_it_with_its_reason() {
     let mut env = plugin_env();
     env.set_env("GIT_AGENT_TESTPLUG_REFUSE", "no cluster at this address");

@@ -13,7 +13,8 @@
 //!   leftovers and writes the result bundle anyway, then exits.
 //!
 //! For the tests, `GIT_AGENT_TESTPLUG_RESULT=garbage` (in its own environment) makes it
-//! write garbage instead of a bundle, `GIT_AGENT_TESTPLUG_REFUSE=WHY` makes it answer `start`
+//! write garbage instead of a bundle (`then-error`: the bundle, then an `error` instead of
+//! `result`), `GIT_AGENT_TESTPLUG_REFUSE=WHY` makes it answer `start`
 //! with that error, and `GIT_AGENT_TESTPLUG_LOG=FILE` appends every message
 //! it receives to FILE.
 
@@ -159,6 +160,9 @@ fn run(
             }
             Ok(Event::Host(m)) if m["type"] == "collect" && exited.is_some() => {
                 write_result(work, &branch, &result)?;
+                if std::env::var("GIT_AGENT_TESTPLUG_RESULT").as_deref() == Ok("then-error") {
+                    return Err("the cluster lost the job's status".into());
+                }
                 say(out, &json!({"type": "result", "bundle": result}));
             }
             Ok(Event::Host(_)) => {}

@@ -287,7 +287,18 @@ impl Runner for PluginRunner {
         let (result, error) = self.shared.outcome();
         let Some(path) = result else {
             let why = error.unwrap_or_else(|| "it ended without handing back the work".into());
-            return Err(Failure::fatal(format!("{}: {why}", self.label())).into());
+            // A bundle it wrote anyway at the result path is kept, not brought in (the
+            // plugin said the run went wrong): nothing it made is dropped.
+            let had = self.dir().join("result.bundle").is_file();
+            let kept = had && self.clean_up().is_ok();
+            let mut failure = Failure::fatal(format!("{}: {why}", self.label()));
+            if kept {
+                let incoming = bundle::incoming_ref(&self.session.name);
+                failure = failure.hint(format!(
+                    "what it handed back anyway is kept as {incoming}: git merge {incoming}"
+                ));
+            }
+            return Err(with_hints(failure.into()));
         };
         // A relative path is the plugin's: relative to the folder it runs in.
         let path = self.dir().join(path);
