@@ -722,3 +722,25 @@ fn a_lost_connection_to_a_session_removed_over_there_is_said_once() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn variants_over_ssh_run_side_by_side_and_each_comes_back_to_its_own_branch() {
+    let Some((env, sshd)) = world() else { return };
+    let runner = sshd.runner();
+    let script = "echo \"$GIT_AGENT_VARIANT\" > variant.txt && git add variant.txt && git commit -qm 'a variant'";
+    env.agent(&[
+        "new", "-n", "2", "--runner", &runner, "--name", "var", "task", "--", "sh", "-c", script,
+    ])
+    .ok();
+    env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
+    for (name, n) in [("var-1", "1"), ("var-2", "2")] {
+        assert_eq!(env.stored_state(name), "done", "{name}");
+        let tip = env.git(&["log", "-1", "--format=%s", &format!("agent/{name}")]);
+        assert_eq!(tip.trim(), "a variant", "{name}");
+        // Each remote session is its own over there, and knows which variant it is.
+        let remote = remote_record(&env, &sshd, name);
+        assert_eq!(remote["state"], "done", "{remote:#}");
+        let made = env.git(&["show", &format!("agent/{name}:variant.txt")]);
+        assert_eq!(made.trim(), n, "{name}");
+    }
+}

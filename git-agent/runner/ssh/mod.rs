@@ -211,7 +211,8 @@ impl SshRunner {
                 )
             };
             format!(
-                "{forward}n=$({count}) && git agent send{queue} {} {q} >&2 && echo \"$n\"",
+                "{forward}n=$({count}) && {}git agent send{queue} {} {q} >&2 && echo \"$n\"",
+                remote::variant_env(&self.session),
                 shell_words::quote(&format!("--message={message}"))
             )
         };

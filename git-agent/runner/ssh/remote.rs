@@ -265,7 +265,20 @@ pub(super) fn new_script(s: &Session, base: &str) -> String {
         args.push(program.to_string_lossy().into_owned());
         args.extend(s.agent.args.iter().cloned());
     }
-    format!("git agent new {}", shell_words::join(args))
+    format!("{}git agent new {}", variant_env(s), shell_words::join(args))
+}
+
+/// `GIT_AGENT_GROUP=… GIT_AGENT_VARIANT=… ` for a variant's commands over there (`new`,
+/// `send`): the remote session is no group's, and its agent inherits them from the command
+/// that starts its supervisor. Empty for a session of no group.
+pub(super) fn variant_env(s: &Session) -> String {
+    s.group.as_ref().map_or_else(String::new, |g| {
+        format!(
+            "GIT_AGENT_GROUP={} GIT_AGENT_VARIANT={} ",
+            shell_words::quote(&g.id),
+            g.index
+        )
+    })
 }
 
 /// The name in `git agent new --json`'s output (`{"sessions": [{"name": …}]}`).
