@@ -175,7 +175,10 @@ impl Remote {
         argv.push(self.record.host.clone());
         argv.push(script.to_owned());
         let (program, args) = argv.split_first().context("no ssh program")?;
-        Ok(Cmd::new(program).args(args))
+        // Not from the caller's folder (a supervisor's is the worktree): the first call may
+        // leave the shared connection's master running there, which `rm` would then find
+        // working in the worktree.
+        Ok(Cmd::new(program).args(args).current_dir(self.state.root()))
     }
 
     /// Runs `script` over there to its end; its stdout, or the error with its stderr.
