@@ -540,3 +540,70 @@ fn clone_from_needs_clone_mode() {
     );
     assert!(!env.has_record("m"));
 }
+
+/// Waits until session `name` no longer runs; its stored state.
+fn wait_ended(env: &TestEnv, name: &str) -> String {
+    env.wait_until(&format!("{name} to end"), || {
+        !matches!(env.stored_state(name).as_str(), "running" | "starting")
+    });
+    env.stored_state(name)
+}
+
+#[test]
+fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // Commits on another branch, and a file left there: kept under the leftovers ref.
+    let wander = "git checkout -q -b elsewhere && echo e > e.txt && git add e.txt && \
+                  git commit -qm 'on another branch' && echo l > loose.txt";
+    env.agent(&["new", "--name", "wander", "--", "sh", "-c", wander])
+        .ok();
+    // Commits on a detached HEAD, deletes its branch and plants a "nothing new" answer.
+    let forged = "git checkout -q --detach && git branch -D \"$GIT_AGENT_BRANCH\" && \
+                  echo f > f.txt && git add f.txt && git commit -qm forged && \
+                  echo x > /git-agent/result.same";
+    env.agent(&["new", "--name", "forged", "--", "sh", "-c", forged])
+        .ok();
+    // Moves its branch back past what it was given: the branch here stays as it was.
+    env.write("older.txt", "o\n");
+    env.git(&["add", "older.txt"]);
+    env.git(&["commit", "-q", "-m", "older"]);
+    env.agent(&[
+        "new",
+        "--name",
+        "rewound",
+        "--",
+        "sh",
+        "-c",
+        "git reset -q --hard HEAD~1",
+    ])
+    .ok();
+    for name in ["wander", "forged"] {
+        let state = wait_ended(&env, name);
+        let record = env.record(name).to_string();
+        assert_eq!(state, "failed", "{record}\n{}", log(&env, name));
+        let kept = format!("refs/agent-leftovers/{name}");
+        assert!(record.contains(&kept), "{record}");
+        let subjects = env.git(&["log", "--format=%s", &kept]);
+        let made = if name == "wander" {
+            "on another branch"
+        } else {
+            "forged"
+        };
+        assert!(subjects.contains(made), "{subjects}");
+    }
+    assert_eq!(
+        env.git(&["show", "refs/agent-leftovers/wander:loose.txt"]),
+        "l\n"
+    );
+    assert_eq!(
+        wait_ended(&env, "rewound"),
+        "done",
+        "{}\n{}",
+        env.record("rewound"),
+        log(&env, "rewound")
+    );
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/rewound"]);
+    assert_eq!(tip.trim(), "older");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}

@@ -76,27 +76,44 @@ while :; do
   kill -0 $pid 2>/dev/null || break
 done
 trap '' TERM INT HUP USR1
-refs="refs/heads/$b"
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
-  if [ "$(git symbolic-ref -q HEAD)" = "refs/heads/$b" ]; then
-    export GIT_INDEX_FILE=/git-agent/leftovers.index
-    if git read-tree HEAD && git add -A && tree=$(git write-tree) &&
-      left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
-        commit-tree -p HEAD -m "left uncommitted by the agent" "$tree") &&
-      git update-ref refs/git-agent/leftovers "$left"; then
-      refs="$refs refs/git-agent/leftovers"
-    else
-      say "could not take what the agent left uncommitted"
-    fi
-    unset GIT_INDEX_FILE
-  else
-    say "the agent left $b; what it left uncommitted stays in the container"
-  fi
+# Only what this wrapper writes now counts: the agent may have planted either file.
+rm -f /git-agent/result.bundle /git-agent/result.same
+# The branch, unless the agent deleted it or left it where the host has it already (at TIP,
+# or moved back: the host keeps its branch as it is).
+refs=
+if git rev-parse -q --verify "refs/heads/$b^{commit}" >/dev/null; then
+  git merge-base --is-ancestor "refs/heads/$b" "$tip" ||
+    refs="refs/heads/$b"
+  [ -n "$refs" ] || [ "$(git rev-parse "refs/heads/$b")" = "$tip" ] ||
+    say "the agent moved $b back; it stays as it was"
+else
+  say "the agent deleted $b"
 fi
-# A branch still at TIP is left out of the bundle (it would be empty of it): the host then
-# keeps the branch as it is.
-if [ "$(git rev-parse -q --verify "refs/heads/$b")" = "$tip" ]; then
-  refs=${refs#"refs/heads/$b"}
+# What the agent left uncommitted, or commits of its outside the branch (it switched to
+# another branch, or detached HEAD): a commit on HEAD with the files as they are.
+head=$(git rev-parse -q --verify "HEAD^{commit}")
+keep=
+[ -n "$(git status --porcelain 2>/dev/null)" ] && keep=1
+if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
+  ! git merge-base --is-ancestor "$head" "refs/heads/$b" 2>/dev/null &&
+  ! git merge-base --is-ancestor "$head" "$tip"; then
+  say "the agent left $b; what it made there comes back as its leftovers"
+  keep=1
+fi
+if [ -n "$keep" ]; then
+  export GIT_INDEX_FILE=/git-agent/leftovers.index
+  rm -f "$GIT_INDEX_FILE"
+  if [ -n "$head" ]; then
+    git read-tree "$head" && parent="-p $head"
+  else
+    git read-tree --empty && parent=
+  fi && git add -A && tree=$(git write-tree) &&
+    left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
+      commit-tree $parent -m "left uncommitted by the agent" "$tree") &&
+    git update-ref refs/git-agent/leftovers "$left" &&
+    refs="$refs refs/git-agent/leftovers" ||
+    say "could not take what the agent left uncommitted"
+  unset GIT_INDEX_FILE
 fi
 if [ -z "$refs" ]; then
   echo "$tip" >/git-agent/result.same
