@@ -542,8 +542,9 @@ fn clone_from_needs_clone_mode() {
 }
 
 /// Waits until session `name` no longer runs; its stored state.
+#[track_caller]
 fn wait_ended(env: &TestEnv, name: &str) -> String {
-    env.wait_until(&format!("{name} to end"), || {
+    env.wait_until(&format!("{name} to end ({})", env.record(name)), || {
         !matches!(env.stored_state(name).as_str(), "running" | "starting")
     });
     env.stored_state(name)
@@ -606,4 +607,53 @@ fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
     let tip = env.git(&["log", "-1", "--format=%s", "agent/rewound"]);
     assert_eq!(tip.trim(), "older");
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn a_container_killed_before_it_handed_back_is_kept_until_the_user_says() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "shot",
+        "write kept.txt k\ncommit kept\nprint ready\nsleep 300\n",
+        &[],
+    );
+    let name = env.record("shot")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone else kills it: the wrapper gets no chance to hand back the work.
+    let killed = Command::new("docker")
+        .args(["kill", "--signal", "KILL", &name])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    assert_eq!(wait_ended(&env, "shot"), "failed");
+    let reason = env.record("shot").to_string();
+    assert!(reason.contains("handed back no result"), "{reason}");
+    assert_eq!(containers(&env).len(), 1);
+    // Its clone holds the commit: neither a new run nor rm removes it unasked.
+    env.agent(&["resume", "shot", "-m", "go on"]);
+    assert_eq!(wait_ended(&env, "shot"), "failed");
+    assert_eq!(containers(&env).len(), 1, "{}", env.record("shot"));
+    let out = env.agent(&["rm", "shot"]).code(1);
+    assert!(out.stderr.contains(&name), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("git agent rm --force shot"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.has_record("shot"));
+    assert_eq!(containers(&env).len(), 1);
+    let out = env.agent(&["rm", "--force", "shot"]).ok();
+    assert!(out.stderr.contains(&name), "{}", out.stderr);
+    assert!(!env.has_record("shot"));
+    // Still there to copy the work out of; the user removes it.
+    let copied = Command::new("docker")
+        .args(["cp", &format!("{name}:/git-agent"), "-"])
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{copied:?}");
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
 }

@@ -18,8 +18,8 @@
 //!   agent); what cannot be brought in stays under `refs/agent-incoming/NAME` and
 //!   `refs/agent-leftovers/NAME`;
 //! - a container is removed only after its result was taken or kept under those refs; one
-//!   that handed back nothing stays (the error names it) until the next run, `rm` or
-//!   `doctor --fix` of its session.
+//!   that ran and handed back nothing (killed by someone else) stays, and refuses the next
+//!   run and a plain `rm` of its session (the error names it), until the user removes it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -317,16 +317,17 @@ impl ContainerRunner {
             let _ = std::fs::remove_file(&same);
             return Ok(None);
         }
+        let (engine, name) = (&self.record.engine, &self.name);
         copied.map_err(|e| {
                 let failure = Failure::fatal(format!(
-                    "the container {} handed back no result: {e:#}",
-                    self.name
+                    "the container {name} handed back no result: {e:#}"
                 ))
                 .hint(format!(
-                    "it is kept: '{} cp {}:{} DIR' copies its clone out; the next run, rm or doctor --fix removes it",
-                    self.record.engine,
-                    self.name,
+                    "it is kept, with the agent's clone: copy that out with '{engine} cp {name}:{} DIR'",
                     self.workdir()
+                ))
+                .hint(format!(
+                    "then '{engine} rm {name}' lets the session run again"
                 ));
                 with_hints(failure.into())
             })?;
@@ -356,11 +357,17 @@ impl ContainerRunner {
         let repo = self.open_repo()?;
         for c in ours {
             self.stop_container(&c.id, Duration::from_secs(10));
-            // A container that never started (or whose wrapper failed) has no result: it
-            // holds nothing of the agent's.
-            if let Ok(Some(result)) = self.take_result(&c.id) {
-                self.fetch_result(&repo, &result)?;
-                let _ = std::fs::remove_file(&result);
+            match self.take_result(&c.id) {
+                Ok(Some(result)) => {
+                    self.fetch_result(&repo, &result)?;
+                    let _ = std::fs::remove_file(&result);
+                }
+                Ok(None) => {}
+                // Killed before its wrapper handed back (`docker kill`, the engine restarted):
+                // its clone may hold the agent's work, and only the user may drop it. One
+                // that never started holds nothing.
+                Err(err) if self.engine.has_started(&c.id) => return Err(err),
+                Err(_) => {}
             }
             self.engine.remove(std::slice::from_ref(&c.id))?;
         }

@@ -171,6 +171,20 @@ impl Engine {
             .is_ok_and(|o| o.status.success())
     }
 
+    /// Whether the container `id` ever started (one only created never ran anything). True
+    /// where the engine cannot say: such a container is treated as one that may hold work.
+    pub fn has_started(&self, id: &str) -> bool {
+        self.cmd()
+            .args(["inspect", "--format", "{{.State.StartedAt}}", id])
+            .output()
+            .map_or(true, |o| {
+                !(o.status.success()
+                    && String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .starts_with("0001-01-01"))
+            })
+    }
+
     /// Whether the container named `name` runs.
     pub fn is_running(&self, name: &str) -> bool {
         self.cmd()
