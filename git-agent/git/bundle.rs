@@ -342,6 +342,8 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
             "core.hooksPath=/dev/null",
             "merge",
             "--ff-only",
+            // A file of the user's that git ignores here is theirs too (a `.env`).
+            "--no-overwrite-ignore",
             "--quiet",
             commit,
         ])
@@ -451,6 +453,12 @@ pub fn restore_leftovers(repo: &Repo, session: &Session, commit: &str) -> Result
             session.worktree.display()
         )));
     }
+    if let Some(path) = in_the_way(repo, &session.worktree, &parent, commit)? {
+        return Err(keep(format!(
+            "{} has {path} of its own, which git ignores there",
+            session.worktree.display()
+        )));
+    }
     worktree
         .git()
         .args(["restore", "--worktree"])
@@ -463,4 +471,35 @@ pub fn restore_leftovers(repo: &Repo, session: &Session, commit: &str) -> Result
         .args(["update-ref", "-d", &leftovers, commit])
         .run();
     Ok(())
+}
+
+/// A path the leftovers `commit` adds over `parent` that is on disk in `worktree` already (a
+/// file git ignores there, the only kind a clean worktree can hold), or under something on
+/// disk that is not a folder (a symlink): `git restore` would overwrite, or write through, it.
+fn in_the_way(repo: &Repo, worktree: &Path, parent: &str, commit: &str) -> Result<Option<String>> {
+    let added = repo
+        .git()
+        .args([
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "--diff-filter=A",
+            "-z",
+        ])
+        .args([parent.trim(), commit])
+        .run()?;
+    for path in added.split('\0').filter(|p| !p.is_empty()) {
+        let full = worktree.join(path);
+        if full.symlink_metadata().is_ok() {
+            return Ok(Some(path.to_owned()));
+        }
+        let mut above = full.parent();
+        while let Some(dir) = above.filter(|d| d.starts_with(worktree) && *d != worktree) {
+            if dir.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                return Ok(Some(path.to_owned()));
+            }
+            above = dir.parent();
+        }
+    }
+    Ok(None)
 }

@@ -657,3 +657,45 @@ fn a_container_killed_before_it_handed_back_is_kept_until_the_user_says() {
     assert!(copied.status.success(), "{copied:?}");
     let _ = Command::new("docker").args(["rm", "-f", &name]).output();
 }
+
+#[test]
+fn a_file_ignored_here_is_never_overwritten_by_what_comes_back() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    env.write(".gitignore", "secret.env\n");
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore the secret"]);
+    // The agent stops ignoring the file and writes its own: committed in one session, left
+    // uncommitted in the other. Meanwhile the user keeps their (ignored) one in each worktree.
+    spawn_ready(
+        &env,
+        "committed",
+        "write .gitignore other\nwrite secret.env the agent's\ncommit unignore\nprint ready\nsleep 2\n",
+        &[],
+    );
+    spawn_ready(
+        &env,
+        "loose",
+        "write .gitignore other\nwrite secret.env the agent's\nprint ready\nsleep 2\n",
+        &[],
+    );
+    for name in ["committed", "loose"] {
+        std::fs::write(worktree(&env, name).join("secret.env"), "mine\n").unwrap();
+    }
+    for (name, kept) in [
+        ("committed", "refs/agent-incoming/committed"),
+        ("loose", "refs/agent-leftovers/loose"),
+    ] {
+        let state = wait_ended(&env, name);
+        let record = env.record(name).to_string();
+        assert_eq!(
+            std::fs::read_to_string(worktree(&env, name).join("secret.env")).unwrap(),
+            "mine\n",
+            "{record}"
+        );
+        assert_eq!(state, "failed", "{record}");
+        assert!(record.contains(kept), "{record}");
+        let theirs = env.git(&["show", &format!("{kept}:secret.env")]);
+        assert_eq!(theirs, "the agent's\n");
+    }
+}
