@@ -306,7 +306,7 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
     let keep_hint = format!("the agent's work is kept as {incoming} ({commit})");
     if !descends {
         return Err(Failure::fatal(format!(
-            "the branch {} moved here while the agent worked elsewhere",
+            "the agent's work does not descend from {} as it is here (the branch moved here, or the agent rewrote its history)",
             session.branch
         ))
         .hint(keep_hint)

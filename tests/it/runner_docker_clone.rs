@@ -699,3 +699,29 @@ fn a_file_ignored_here_is_never_overwritten_by_what_comes_back() {
         assert_eq!(theirs, "the agent's\n");
     }
 }
+
+#[test]
+fn a_branch_the_agent_rewrote_is_kept_aside_and_said_so() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let rewrite = "git checkout -q --orphan fresh && git rm -rqf . && echo r > r.txt && \
+                   git add r.txt && git commit -qm 'a new root' && \
+                   git branch -M fresh \"$GIT_AGENT_BRANCH\"";
+    env.agent(&["new", "--name", "rewrote", "--", "sh", "-c", rewrite])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "rewrote"),
+        "failed",
+        "{}",
+        log(&env, "rewrote")
+    );
+    let reason = env.record("rewrote").to_string();
+    assert!(reason.contains("refs/agent-incoming/rewrote"), "{reason}");
+    // Nobody moved the branch here: the error does not say so.
+    assert!(!reason.contains("moved here while"), "{reason}");
+    assert!(reason.contains("does not descend from"), "{reason}");
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/rewrote"]);
+    assert_eq!(kept.trim(), "a new root");
+    let tip = env.git(&["rev-parse", "agent/rewrote"]);
+    assert_eq!(tip, env.git(&["rev-parse", "main"]));
+}
