@@ -579,6 +579,10 @@ fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
         "git reset -q --hard HEAD~1",
     ])
     .ok();
+    // Hides untracked files from a plain `git status` in its clone.
+    let hidden = "git config status.showUntrackedFiles no && echo n > new.txt";
+    env.agent(&["new", "--name", "hidden", "--", "sh", "-c", hidden])
+        .ok();
     for name in ["wander", "forged"] {
         let state = wait_ended(&env, name);
         let record = env.record(name).to_string();
@@ -606,6 +610,13 @@ fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
     );
     let tip = env.git(&["log", "-1", "--format=%s", "agent/rewound"]);
     assert_eq!(tip.trim(), "older");
+    assert_eq!(
+        wait_ended(&env, "hidden"),
+        "done",
+        "{}",
+        log(&env, "hidden")
+    );
+    assert_eq!(env.git(&["show", "agent/hidden:new.txt"]), "n\n");
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 }
 

@@ -77,7 +77,7 @@ while :; do
 done
 trap '' TERM INT HUP USR1
 # Only what this wrapper writes now counts: the agent may have planted either file.
-rm -f /git-agent/result.bundle /git-agent/result.same
+rm -rf /git-agent/result.bundle /git-agent/result.same
 # The branch, unless the agent deleted it or left it where the host has it already (at TIP,
 # or moved back: the host keeps its branch as it is).
 refs=
@@ -93,7 +93,8 @@ fi
 # another branch, or detached HEAD): a commit on HEAD with the files as they are.
 head=$(git rev-parse -q --verify "HEAD^{commit}")
 keep=
-[ -n "$(git status --porcelain 2>/dev/null)" ] && keep=1
+# Untracked files counted whatever the clone's config says (the agent writes that config).
+[ -n "$(git status --porcelain --untracked-files=all 2>/dev/null)" ] && keep=1
 if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
   ! git merge-base --is-ancestor "$head" "refs/heads/$b" 2>/dev/null &&
   ! git merge-base --is-ancestor "$head" "$tip"; then
@@ -102,7 +103,7 @@ if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
 fi
 if [ -n "$keep" ]; then
   export GIT_INDEX_FILE=/git-agent/leftovers.index
-  rm -f "$GIT_INDEX_FILE"
+  rm -rf "$GIT_INDEX_FILE"
   if [ -n "$head" ]; then
     git read-tree "$head" && parent="-p $head"
   else
