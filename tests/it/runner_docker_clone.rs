@@ -736,3 +736,36 @@ fn a_branch_the_agent_rewrote_is_kept_aside_and_said_so() {
     let tip = env.git(&["rev-parse", "agent/rewrote"]);
     assert_eq!(tip, env.git(&["rev-parse", "main"]));
 }
+
+#[test]
+fn a_container_stopped_before_its_agent_started_holds_nothing_and_goes() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // A server that takes the connection and never answers: the clone hangs. The host's
+    // own look at it goes elsewhere (refused at once).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/slow.git");
+    env.git(&["config", "agent.runner.cloneFrom", &url]);
+    env.git(&["config", "agent.runner.network", "host"]);
+    env.git(&["config", "url.git://127.0.0.1:1/.insteadOf", &url]);
+    env.agent(&["new", "--name", "early", "--", "sh", "-c", "echo never"])
+        .ok();
+    env.wait_until("the container to run", || {
+        !containers(&env).is_empty() && env.stored_state("early") == "running"
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    env.agent(&["stop", "early", "--grace", "1"]).ok();
+    let record = env.record("early");
+    assert!(!log(&env, "early").contains("never"), "{record}");
+    assert!(containers(&env).is_empty(), "{record}");
+    assert_eq!(env.stored_state("early"), "stopped", "{record}");
+    // Nothing holds the session.
+    env.agent(&["rm", "early"]).ok();
+}

@@ -50,6 +50,14 @@ const HAND_BACK: Duration = Duration::from_secs(30);
 const WRAPPER: &str = r#"w=$1 b=$2 tip=$3 url=$4
 shift 4
 say() { echo "git-agent: $*" >&2; }
+# Started again (by hand, a restart policy): what it holds stays for the host to find.
+if [ -e "$w" ]; then
+  say "$w is there already: this container ran before; its work stays in it"
+  exit 125
+fi
+# Until the agent starts there is nothing to hand back: a kill meanwhile loses nothing
+# (emptied once it starts).
+echo "$tip" >/git-agent/result.same
 if [ -n "$url" ]; then
   git clone -q --no-checkout --template= "$url" "$w"
 else
@@ -60,10 +68,10 @@ else
   git branch -f "$b" "$tip"
 fi && git checkout -q "$b" || {
   say "could not clone $b into $w"
-  echo "$tip" >/git-agent/result.same # the agent never ran: nothing to hand back
   exit 125
 }
 : >/git-agent/base.bundle
+: >/git-agent/result.same
 exec 3<&0
 "$@" 0<&3 3<&- &
 pid=$!
@@ -76,8 +84,10 @@ while :; do
   kill -0 $pid 2>/dev/null || break
 done
 trap '' TERM INT HUP USR1
-# Only what this wrapper writes now counts: the agent may have planted either file.
-rm -rf /git-agent/result.bundle /git-agent/result.same
+# Only what this wrapper writes now counts: the agent may have planted either file. (An
+# empty one counts as none: an image may have no `rm`.)
+: >/git-agent/result.bundle
+: >/git-agent/result.same
 # The branch, unless the agent deleted it or left it where the host has it already (at TIP,
 # or moved back: the host keeps its branch as it is).
 refs=
@@ -102,8 +112,7 @@ if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
   keep=1
 fi
 if [ -n "$keep" ]; then
-  export GIT_INDEX_FILE=/git-agent/leftovers.index
-  rm -rf "$GIT_INDEX_FILE"
+  export GIT_INDEX_FILE=/git-agent/leftovers.$$.index
   if [ -n "$head" ]; then
     git read-tree "$head" && parent="-p $head"
   else
@@ -305,15 +314,25 @@ impl ContainerRunner {
             .with_context(|| format!("could not create {}", stage.display()))?;
         let result = stage.join("result.bundle");
         let _ = std::fs::remove_file(&result);
+        // The wrapper empties both files when the agent starts and when it hands back: an
+        // empty (or planted, not a file) one says nothing.
+        let written =
+            |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0);
         let copied = self
             .engine
-            .copy_out(id, &format!("{ROOT}/result.bundle"), &result);
+            .copy_out(id, &format!("{ROOT}/result.bundle"), &result)
+            .and_then(|()| {
+                anyhow::ensure!(written(&result), "{ROOT}/result.bundle is empty");
+                Ok(())
+            });
         let same = stage.join("result.same");
+        let _ = std::fs::remove_file(&same);
         if copied.is_err()
             && self
                 .engine
                 .copy_out(id, &format!("{ROOT}/result.same"), &same)
                 .is_ok()
+            && written(&same)
         {
             let _ = std::fs::remove_file(&same);
             return Ok(None);
