@@ -144,7 +144,7 @@ pub fn create_for(
 /// `url` is sure to hold, so a bundle for it can leave them out. Empty where `url` cannot
 /// be listed from here.
 pub fn shared_with(repo: &Repo, url: &str) -> Vec<String> {
-    let Ok(listed) = repo.git().args(["ls-remote", "--quiet", url]).run() else {
+    let Some(listed) = listed_within(repo, url, LIST_WITHIN) else {
         return Vec::new();
     };
     let ids: std::collections::BTreeSet<&str> = listed
@@ -164,6 +164,45 @@ pub fn shared_with(repo: &Repo, url: &str) -> Vec<String> {
         .filter_map(|l| l.strip_suffix(" commit"))
         .map(str::to_owned)
         .collect()
+}
+
+/// How long [`shared_with`] waits for `url`: it only makes the bundle smaller, and a server
+/// that takes the connection and never answers must not hold the run.
+const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `git ls-remote url`, given up (its process group killed) after `within`.
+fn listed_within(repo: &Repo, url: &str, within: std::time::Duration) -> Option<String> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = repo
+        .git()
+        .args(["ls-remote", "--quiet", url])
+        .spawn(Stdio::null(), Stdio::piped(), Stdio::null(), true)
+        .ok()?;
+    let mut out = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        out.read_to_string(&mut text).map(|_| text).ok()
+    });
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return reader.join().ok().flatten().filter(|_| status.success()),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            _ => {
+                let group = i32::try_from(child.id())
+                    .ok()
+                    .map(nix::unistd::Pid::from_raw);
+                if let Some(group) = group {
+                    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                }
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// Checks the bundle at `path` and fetches its `refs/heads/<branch>` into the session's

@@ -769,3 +769,33 @@ fn a_container_stopped_before_its_agent_started_holds_nothing_and_goes() {
     // Nothing holds the session.
     env.agent(&["rm", "early"]).ok();
 }
+
+#[test]
+fn a_clone_from_that_never_answers_does_not_hold_the_run_forever() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/silent.git");
+    env.git(&["config", "agent.runner.cloneFrom", &url]);
+    env.git(&["config", "agent.runner.network", "host"]);
+    env.agent(&["new", "--name", "silent", "--", "sh", "-c", "echo never"])
+        .ok();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    env.agent(&["stop", "silent", "--grace", "1"]).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let state = wait_ended(&env, "silent");
+    assert_ne!(state, "done", "{}", env.record("silent"));
+    assert!(containers(&env).is_empty(), "{}", env.record("silent"));
+}
