@@ -660,6 +660,10 @@ fn a_container_killed_before_it_handed_back_is_kept_until_the_user_says() {
     let out = env.agent(&["rm", "--force", "shot"]).ok();
     assert!(out.stderr.contains(&name), "{}", out.stderr);
     assert!(!env.has_record("shot"));
+    // doctor names it, and its --fix leaves it too.
+    let report = env.agent(&["doctor", "--fix"]);
+    assert!(report.stdout.contains("agent's clone"), "{}", report.stdout);
+    assert_eq!(containers(&env).len(), 1, "{}", report.stdout);
     // Still there to copy the work out of; the user removes it.
     let copied = Command::new("docker")
         .args(["cp", &format!("{name}:/git-agent"), "-"])
