@@ -803,3 +803,26 @@ fn a_clone_from_that_never_answers_does_not_hold_the_run_forever() {
     assert_ne!(state, "done", "{}", env.record("silent"));
     assert!(containers(&env).is_empty(), "{}", env.record("silent"));
 }
+
+#[test]
+fn a_status_file_the_agent_made_a_symlink_reads_nothing_here() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let secret = env.root().join("secret.txt");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    spawn(
+        &env,
+        "pointer",
+        &format!("symlink {} /git-agent/status\n", secret.display()),
+        &[],
+    );
+    wait_ended(&env, "pointer");
+    let status = env.state_dir().join("sessions/pointer/status");
+    let meta = std::fs::symlink_metadata(&status);
+    assert!(
+        meta.as_ref().map_or(true, |m| !m.file_type().is_symlink()),
+        "{meta:?}"
+    );
+    let show = env.agent(&["show", "pointer"]).ok();
+    assert!(!show.stdout.contains("TOPSECRET"), "{}", show.stdout);
+}

@@ -284,10 +284,7 @@ impl ContainerRunner {
         self.stop_for_result(Duration::from_secs(10));
         let repo = self.open_repo()?;
         let result = self.take_result(&self.name)?;
-        let status = self.state.status_path(&self.session.name);
-        let _ = self
-            .engine
-            .copy_out(&self.name, &format!("{ROOT}/status"), &status);
+        self.take_status();
         let Some(result) = result else {
             // Nothing new: the branch is as it was sent.
             self.engine.remove(std::slice::from_ref(&self.name))?;
@@ -304,6 +301,25 @@ impl ContainerRunner {
             bundle::restore_leftovers(&repo, &self.session, &leftovers).map_err(with_hints)?;
         }
         Ok(())
+    }
+
+    /// Copies the agent's status file out to the session's, best effort. Only a file's
+    /// content is taken: what the agent made of it (a symlink to a file of this machine, a
+    /// folder) must not become ours.
+    fn take_status(&self) {
+        let taken = self.stage().join("status");
+        let _ = std::fs::remove_file(&taken);
+        if self
+            .engine
+            .copy_out(&self.name, &format!("{ROOT}/status"), &taken)
+            .is_err()
+            || !std::fs::symlink_metadata(&taken).is_ok_and(|m| m.is_file())
+        {
+            return;
+        }
+        // A rename replaces whatever is at the path, without following it.
+        let status = self.state.status_path(&self.session.name);
+        let _ = std::fs::rename(&taken, &status);
     }
 
     /// Copies the result bundle out of container `id` into our folder; `None` where the
