@@ -826,3 +826,27 @@ fn a_status_file_the_agent_made_a_symlink_reads_nothing_here() {
     let show = env.agent(&["show", "pointer"]).ok();
     assert!(!show.stdout.contains("TOPSECRET"), "{}", show.stdout);
 }
+
+#[test]
+fn a_result_that_fails_its_checks_is_kept_in_the_container_and_said_how_to_drop_it() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // A commit git's object checks refuse (no email in its author line).
+    let bad = "t=$(git rev-parse 'HEAD^{tree}') && p=$(git rev-parse HEAD) && \
+               c=$(printf 'tree %s\\nparent %s\\nauthor nobody\\ncommitter nobody\\n\\nbad\\n' $t $p | \
+               git hash-object -t commit --literally -w --stdin) && \
+               git update-ref \"refs/heads/$GIT_AGENT_BRANCH\" $c";
+    env.agent(&["new", "--name", "bad", "--", "sh", "-c", bad])
+        .ok();
+    assert_eq!(wait_ended(&env, "bad"), "failed", "{}", log(&env, "bad"));
+    let name = env.record("bad")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reason = env.record("bad").to_string();
+    assert!(reason.contains(&format!("docker rm {name}")), "{reason}");
+    assert_eq!(containers(&env).len(), 1);
+    let tip = env.git(&["rev-parse", "agent/bad"]);
+    assert_eq!(tip, env.git(&["rev-parse", "main"]));
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+}

@@ -291,7 +291,9 @@ impl ContainerRunner {
             let _ = std::fs::remove_dir_all(self.stage());
             return Ok(());
         };
-        let (commit, leftovers) = self.fetch_result(&repo, &result)?;
+        let (commit, leftovers) = self
+            .fetch_result(&repo, &result)
+            .map_err(|e| self.kept_in_container(e))?;
         self.engine.remove(std::slice::from_ref(&self.name))?;
         let _ = std::fs::remove_dir_all(self.stage());
         if let Some(commit) = commit {
@@ -383,6 +385,30 @@ impl ContainerRunner {
         Ok((commit, leftovers))
     }
 
+    /// `err` (a result that could not be fetched) with where that result stays: in the
+    /// container, which refuses the next run until the user removes it.
+    fn kept_in_container(&self, err: anyhow::Error) -> anyhow::Error {
+        let failure = match err.downcast::<Failure>() {
+            // Its hints are in its message already (`with_hints`).
+            Ok(f) => Failure {
+                hints: Vec::new(),
+                ..f
+            },
+            Err(e) => Failure::fatal(format!("{e:#}")),
+        };
+        let (engine, name) = (&self.record.engine, &self.name);
+        with_hints(
+            failure
+                .hint(format!(
+                    "the container {name} keeps it: '{engine} cp {name}:{ROOT} DIR' copies it out"
+                ))
+                .hint(format!(
+                    "then '{engine} rm {name}' lets the session run again"
+                ))
+                .into(),
+        )
+    }
+
     /// Removes the session's containers (`ours`) after keeping what each handed back under
     /// the incoming and leftovers refs: a running one is stopped the careful way first. One
     /// whose result cannot be kept is left, and the error says so.
@@ -395,7 +421,8 @@ impl ContainerRunner {
             self.stop_container(&c.id, Duration::from_secs(10));
             match self.take_result(&c.id) {
                 Ok(Some(result)) => {
-                    self.fetch_result(&repo, &result)?;
+                    self.fetch_result(&repo, &result)
+                        .map_err(|e| self.kept_in_container(e))?;
                     let _ = std::fs::remove_file(&result);
                 }
                 Ok(None) => {}
