@@ -850,3 +850,29 @@ fn a_result_that_fails_its_checks_is_kept_in_the_container_and_said_how_to_drop_
     assert_eq!(tip, env.git(&["rev-parse", "main"]));
     let _ = Command::new("docker").args(["rm", "-f", &name]).output();
 }
+
+#[test]
+fn rm_force_of_a_running_clone_keeps_its_work_on_the_branch() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "busy",
+        "write made.txt m\ncommit made\nwrite loose.txt l\nprint ready\nsleep 300\n",
+        &[],
+    );
+    let out = env.agent(&["rm", "--force", "busy"]);
+    assert!(!env.has_record("busy"), "{}\n{}", out.stdout, out.stderr);
+    let kept = env.git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/heads/agent/busy",
+        "refs/agent-incoming",
+        "refs/agent-leftovers",
+    ]);
+    let all = env.git(&["log", "--all", "--format=%s"]);
+    assert!(all.contains("made"), "{kept}\n{all}\n{}", out.stderr);
+    let trees = env.git(&["log", "--all", "--format=", "--name-only"]);
+    assert!(trees.contains("loose.txt"), "{kept}\n{trees}\n{}", out.stderr);
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
