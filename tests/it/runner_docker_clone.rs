@@ -876,3 +876,30 @@ fn rm_force_of_a_running_clone_keeps_its_work_on_the_branch() {
     assert!(trees.contains("loose.txt"), "{kept}\n{trees}\n{}", out.stderr);
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 }
+
+#[test]
+fn a_worktree_switched_to_another_branch_meanwhile_is_left_alone() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "switched",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &[],
+    );
+    let wt = worktree(&env, "switched");
+    let before = env.git(&["rev-parse", "agent/switched"]);
+    env.git(&["-C", wt.to_str().unwrap(), "switch", "-q", "-c", "mine"]);
+    assert_eq!(wait_ended(&env, "switched"), "failed");
+    let reason = env.record("switched").to_string();
+    assert!(reason.contains("refs/agent-incoming/switched"), "{reason}");
+    // Neither the user's branch nor the session's moved; the agent's work waits aside.
+    assert_eq!(env.git(&["rev-parse", "mine"]), before);
+    assert_eq!(env.git(&["rev-parse", "agent/switched"]), before);
+    assert!(!wt.join("agent.txt").exists());
+    assert!(!wt.join("loose.txt").exists());
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/switched"]);
+    assert_eq!(kept.trim(), "agent work");
+    let loose = env.git(&["show", "refs/agent-leftovers/switched:loose.txt"]);
+    assert_eq!(loose, "l\n");
+}
