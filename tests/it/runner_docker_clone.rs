@@ -873,7 +873,11 @@ fn rm_force_of_a_running_clone_keeps_its_work_on_the_branch() {
     let all = env.git(&["log", "--all", "--format=%s"]);
     assert!(all.contains("made"), "{kept}\n{all}\n{}", out.stderr);
     let trees = env.git(&["log", "--all", "--format=", "--name-only"]);
-    assert!(trees.contains("loose.txt"), "{kept}\n{trees}\n{}", out.stderr);
+    assert!(
+        trees.contains("loose.txt"),
+        "{kept}\n{trees}\n{}",
+        out.stderr
+    );
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 }
 
@@ -902,4 +906,29 @@ fn a_worktree_switched_to_another_branch_meanwhile_is_left_alone() {
     assert_eq!(kept.trim(), "agent work");
     let loose = env.git(&["show", "refs/agent-leftovers/switched:loose.txt"]);
     assert_eq!(loose, "l\n");
+}
+
+#[test]
+fn a_worktree_removed_meanwhile_loses_nothing_of_the_agent() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "gone",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &[],
+    );
+    std::fs::remove_dir_all(worktree(&env, "gone")).unwrap();
+    let state = wait_ended(&env, "gone");
+    let record = env.record("gone").to_string();
+    assert_eq!(state, "failed", "{record}");
+    let all = env.git(&["log", "--all", "--format=%s"]);
+    assert!(all.contains("agent work"), "{record}\n{all}");
+    let loose = env.git(&["show", "refs/agent-leftovers/gone:loose.txt"]);
+    assert_eq!(loose, "l\n", "{record}");
+    // And a new run waits for it.
+    let out = env.agent(&["resume", "gone", "-m", "again"]);
+    let _ = wait_ended(&env, "gone");
+    let all = format!("{}{}{}", out.stderr, env.record("gone"), log(&env, "gone"));
+    assert!(all.contains("refs/agent-"), "{all}");
 }

@@ -282,6 +282,11 @@ impl ContainerRunner {
     pub(super) fn collect_clone(&self) -> Result<()> {
         // The client is gone; a container it left running is stopped the careful way.
         self.stop_for_result(Duration::from_secs(10));
+        // The supervisor works in the worktree; where the user removed it meanwhile, git (and
+        // gix) cannot start there, and the result could not even be kept under our refs.
+        if std::env::current_dir().is_err() {
+            let _ = std::env::set_current_dir(&self.repo);
+        }
         let repo = self.open_repo()?;
         let result = self.take_result(&self.name)?;
         self.take_status();
