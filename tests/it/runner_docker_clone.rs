@@ -583,6 +583,13 @@ fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
     let hidden = "git config status.showUntrackedFiles no && echo n > new.txt";
     env.agent(&["new", "--name", "hidden", "--", "sh", "-c", hidden])
         .ok();
+    // Breaks its clone's index, or has its clone's config ignore every file.
+    let broken = "echo b > broken.txt && echo garbage > .git/index";
+    env.agent(&["new", "--name", "broken", "--", "sh", "-c", broken])
+        .ok();
+    let excluded = "echo '*' > ../ex && git config core.excludesFile ../ex && echo x > x.txt";
+    env.agent(&["new", "--name", "excluded", "--", "sh", "-c", excluded])
+        .ok();
     for name in ["wander", "forged"] {
         let state = wait_ended(&env, name);
         let record = env.record(name).to_string();
@@ -617,6 +624,14 @@ fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
         log(&env, "hidden")
     );
     assert_eq!(env.git(&["show", "agent/hidden:new.txt"]), "n\n");
+    for (name, file, content) in [
+        ("excluded", "x.txt", "x\n"),
+        ("broken", "broken.txt", "b\n"),
+    ] {
+        assert_eq!(wait_ended(&env, name), "done", "{}", log(&env, name));
+        let got = env.git(&["show", &format!("agent/{name}:{file}")]);
+        assert_eq!(got, content);
+    }
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
 }
 

@@ -103,8 +103,12 @@ fi
 # another branch, or detached HEAD): a commit on HEAD with the files as they are.
 head=$(git rev-parse -q --verify "HEAD^{commit}")
 keep=
-# Untracked files counted whatever the clone's config says (the agent writes that config).
-[ -n "$(git status --porcelain --untracked-files=all 2>/dev/null)" ] && keep=1
+# Untracked files counted whatever the clone's config says (the agent writes that config);
+# a status that fails (an index the agent broke) takes the files as they are all the same.
+if ! st=$(git -c core.excludesFile=/dev/null status --porcelain --untracked-files=all 2>/dev/null) ||
+  [ -n "$st" ]; then
+  keep=1
+fi
 if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
   ! git merge-base --is-ancestor "$head" "refs/heads/$b" 2>/dev/null &&
   ! git merge-base --is-ancestor "$head" "$tip"; then
@@ -117,7 +121,7 @@ if [ -n "$keep" ]; then
     git read-tree "$head" && parent="-p $head"
   else
     git read-tree --empty && parent=
-  fi && git add -A && tree=$(git write-tree) &&
+  fi && git -c core.excludesFile=/dev/null add -A && tree=$(git write-tree) &&
     left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
       commit-tree $parent -m "left uncommitted by the agent" "$tree") &&
     git update-ref refs/git-agent/leftovers "$left" &&
