@@ -947,3 +947,31 @@ fn a_worktree_removed_meanwhile_loses_nothing_of_the_agent() {
     let all = format!("{}{}{}", out.stderr, env.record("gone"), log(&env, "gone"));
     assert!(all.contains("refs/agent-"), "{all}");
 }
+
+#[test]
+fn a_repository_the_agent_made_inside_its_clone_keeps_the_container() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let nested = "echo a > a.txt && git init -q sub && echo s > sub/s.txt";
+    env.agent(&["new", "--name", "nested", "--", "sh", "-c", nested])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "nested"),
+        "failed",
+        "{}",
+        log(&env, "nested")
+    );
+    let name = env.record("nested")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reason = env.record("nested").to_string();
+    assert!(reason.contains("sub"), "{reason}");
+    assert!(reason.contains(&format!("docker rm {name}")), "{reason}");
+    // The rest came back (uncommitted: the run failed); what could not is still in the
+    // container.
+    let wt = worktree(&env, "nested");
+    assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a\n");
+    assert_eq!(containers(&env).len(), 1);
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+}

@@ -115,13 +115,26 @@ if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
   say "the agent left $b; what it made there comes back as its leftovers"
   keep=1
 fi
+# What git cannot take in (a repository of the agent's inside the clone: left out, or only
+# its commit's id) is named in `result.partial`: the host then keeps the container.
+: >/git-agent/result.partial
+complaints() {
+  while IFS= read -r line; do
+    case $line in
+    *"embedded git repository"* | error:* | fatal:*) echo "$line" ;;
+    esac
+  done <"$1"
+}
 if [ -n "$keep" ]; then
   export GIT_INDEX_FILE=/git-agent/leftovers.$$.index
+  add() { git -c core.excludesFile=/dev/null add -A "$@" 2>/git-agent/add.err; }
   if [ -n "$head" ]; then
     git read-tree "$head" && parent="-p $head"
   else
     git read-tree --empty && parent=
-  fi && git -c core.excludesFile=/dev/null add -A && tree=$(git write-tree) &&
+  fi && { add || add --ignore-errors || [ -s /git-agent/add.err ]; } &&
+    complaints /git-agent/add.err >/git-agent/result.partial &&
+    tree=$(git write-tree) &&
     left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
       commit-tree $parent -m "left uncommitted by the agent" "$tree") &&
     git update-ref refs/git-agent/leftovers "$left" &&
@@ -294,6 +307,7 @@ impl ContainerRunner {
         let repo = self.open_repo()?;
         let result = self.take_result(&self.name)?;
         self.take_status();
+        let partial = self.left_in_container();
         let Some(result) = result else {
             // Nothing new: the branch is as it was sent.
             self.engine.remove(std::slice::from_ref(&self.name))?;
@@ -303,7 +317,9 @@ impl ContainerRunner {
         let (commit, leftovers) = self
             .fetch_result(&repo, &result)
             .map_err(|e| self.kept_in_container(e))?;
-        self.engine.remove(std::slice::from_ref(&self.name))?;
+        if partial.is_none() {
+            self.engine.remove(std::slice::from_ref(&self.name))?;
+        }
         let _ = std::fs::remove_dir_all(self.stage());
         if let Some(commit) = commit {
             bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
@@ -311,7 +327,35 @@ impl ContainerRunner {
         if let Some(leftovers) = leftovers {
             bundle::restore_leftovers(&repo, &self.session, &leftovers).map_err(with_hints)?;
         }
-        Ok(())
+        match partial {
+            Some(what) => Err(self.kept_in_container(
+                Failure::fatal(format!(
+                    "not all the agent left could be taken out of its clone: {what}"
+                ))
+                .into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// What the wrapper could not take in (`result.partial`, the lines git complained
+    /// with), if anything: the container then stays, with it.
+    fn left_in_container(&self) -> Option<String> {
+        let taken = self.stage().join("result.partial");
+        let _ = std::fs::remove_file(&taken);
+        self.engine
+            .copy_out(&self.name, &format!("{ROOT}/result.partial"), &taken)
+            .ok()?;
+        if !std::fs::symlink_metadata(&taken).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let text = std::fs::read_to_string(&taken).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
     }
 
     /// Copies the agent's status file out to the session's, best effort. Only a file's
