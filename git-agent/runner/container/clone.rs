@@ -18,8 +18,12 @@
 //!   agent); what cannot be brought in stays under `refs/agent-incoming/NAME` and
 //!   `refs/agent-leftovers/NAME`;
 //! - a container is removed only after its result was taken or kept under those refs; one
-//!   that ran and handed back nothing (killed by someone else) stays, and refuses the next
-//!   run and a plain `rm` of its session (the error names it), until the user removes it.
+//!   that ran and handed back nothing (killed by someone else), or not all (`result.partial`:
+//!   files git could not take), stays, and refuses the next run and a plain `rm` of its
+//!   session (the error names it), until the user removes it;
+//! - only what the wrapper writes after the agent ended counts: it empties the result files
+//!   first (the agent may have planted them), and an empty one, or one that is not a file,
+//!   says nothing; nothing of the clone's config (the agent's) decides what comes back.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
