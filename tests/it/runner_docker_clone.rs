@@ -975,3 +975,21 @@ fn a_repository_the_agent_made_inside_its_clone_keeps_the_container() {
     assert_eq!(containers(&env).len(), 1);
     let _ = Command::new("docker").args(["rm", "-f", &name]).output();
 }
+
+#[test]
+fn a_session_named_like_a_file_of_ours_runs() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let made = "echo s > made.txt && git add made.txt && git commit -qm made";
+    env.agent(&["new", "--name", "status", "--", "sh", "-c", made])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "status"),
+        "done",
+        "{}",
+        log(&env, "status")
+    );
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/status"]);
+    assert_eq!(tip.trim(), "made");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}

@@ -172,6 +172,19 @@ impl ContainerRunner {
             .worktree
             .file_name()
             .map_or_else(|| "work".to_owned(), |n| n.to_string_lossy().into_owned());
+        // Not over a file of ours there (a session named `status`, `prompt`…).
+        let ours = [
+            "base.bundle",
+            "prompt",
+            "status",
+            "result.bundle",
+            "result.same",
+            "result.partial",
+            "add.err",
+        ];
+        if ours.contains(&folder.as_str()) || folder.starts_with("leftovers.") {
+            return format!("{ROOT}/{folder}.clone");
+        }
         format!("{ROOT}/{folder}")
     }
 
