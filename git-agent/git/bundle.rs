@@ -144,7 +144,7 @@ pub fn create_for(
 /// `url` is sure to hold, so a bundle for it can leave them out. Empty where `url` cannot
 /// be listed from here.
 pub fn shared_with(repo: &Repo, url: &str) -> Vec<String> {
-    let Ok(listed) = repo.git().args(["ls-remote", "--quiet", url]).run() else {
+    let Some(listed) = listed_within(repo, url, LIST_WITHIN) else {
         return Vec::new();
     };
     let ids: std::collections::BTreeSet<&str> = listed
@@ -164,6 +164,45 @@ pub fn shared_with(repo: &Repo, url: &str) -> Vec<String> {
         .filter_map(|l| l.strip_suffix(" commit"))
         .map(str::to_owned)
         .collect()
+}
+
+/// How long [`shared_with`] waits for `url`: it only makes the bundle smaller, and a server
+/// that takes the connection and never answers must not hold the run.
+const LIST_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `git ls-remote url`, given up (its process group killed) after `within`.
+fn listed_within(repo: &Repo, url: &str, within: std::time::Duration) -> Option<String> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = repo
+        .git()
+        .args(["ls-remote", "--quiet", url])
+        .spawn(Stdio::null(), Stdio::piped(), Stdio::null(), true)
+        .ok()?;
+    let mut out = child.stdout.take()?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        out.read_to_string(&mut text).map(|_| text).ok()
+    });
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return reader.join().ok().flatten().filter(|_| status.success()),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            _ => {
+                let group = i32::try_from(child.id())
+                    .ok()
+                    .map(nix::unistd::Pid::from_raw);
+                if let Some(group) = group {
+                    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                }
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// Checks the bundle at `path` and fetches its `refs/heads/<branch>` into the session's
@@ -306,7 +345,7 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
     let keep_hint = format!("the agent's work is kept as {incoming} ({commit})");
     if !descends {
         return Err(Failure::fatal(format!(
-            "the branch {} moved here while the agent worked elsewhere",
+            "the agent's work does not descend from {} as it is here (the branch moved here, or the agent rewrote its history)",
             session.branch
         ))
         .hint(keep_hint)
@@ -342,6 +381,8 @@ pub fn bring_back(repo: &Repo, session: &Session, commit: &str) -> Result<bool> 
             "core.hooksPath=/dev/null",
             "merge",
             "--ff-only",
+            // A file of the user's that git ignores here is theirs too (a `.env`).
+            "--no-overwrite-ignore",
             "--quiet",
             commit,
         ])
@@ -451,6 +492,12 @@ pub fn restore_leftovers(repo: &Repo, session: &Session, commit: &str) -> Result
             session.worktree.display()
         )));
     }
+    if let Some(path) = in_the_way(repo, &session.worktree, &parent, commit)? {
+        return Err(keep(format!(
+            "{} has {path} of its own, which git ignores there",
+            session.worktree.display()
+        )));
+    }
     worktree
         .git()
         .args(["restore", "--worktree"])
@@ -463,4 +510,35 @@ pub fn restore_leftovers(repo: &Repo, session: &Session, commit: &str) -> Result
         .args(["update-ref", "-d", &leftovers, commit])
         .run();
     Ok(())
+}
+
+/// A path the leftovers `commit` adds over `parent` that is on disk in `worktree` already (a
+/// file git ignores there, the only kind a clean worktree can hold), or under something on
+/// disk that is not a folder (a symlink): `git restore` would overwrite, or write through, it.
+fn in_the_way(repo: &Repo, worktree: &Path, parent: &str, commit: &str) -> Result<Option<String>> {
+    let added = repo
+        .git()
+        .args([
+            "diff",
+            "--name-only",
+            "--no-renames",
+            "--diff-filter=A",
+            "-z",
+        ])
+        .args([parent.trim(), commit])
+        .run()?;
+    for path in added.split('\0').filter(|p| !p.is_empty()) {
+        let full = worktree.join(path);
+        if full.symlink_metadata().is_ok() {
+            return Ok(Some(path.to_owned()));
+        }
+        let mut above = full.parent();
+        while let Some(dir) = above.filter(|d| d.starts_with(worktree) && *d != worktree) {
+            if dir.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                return Ok(Some(path.to_owned()));
+            }
+            above = dir.parent();
+        }
+    }
+    Ok(None)
 }

@@ -540,3 +540,456 @@ fn clone_from_needs_clone_mode() {
     );
     assert!(!env.has_record("m"));
 }
+
+/// Waits until session `name` no longer runs; its stored state.
+#[track_caller]
+fn wait_ended(env: &TestEnv, name: &str) -> String {
+    env.wait_until(&format!("{name} to end ({})", env.record(name)), || {
+        !matches!(env.stored_state(name).as_str(), "running" | "starting")
+    });
+    env.stored_state(name)
+}
+
+#[test]
+fn an_agent_that_leaves_deletes_or_rewinds_its_branch_loses_nothing() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // Commits on another branch, and a file left there: kept under the leftovers ref.
+    let wander = "git checkout -q -b elsewhere && echo e > e.txt && git add e.txt && \
+                  git commit -qm 'on another branch' && echo l > loose.txt";
+    env.agent(&["new", "--name", "wander", "--", "sh", "-c", wander])
+        .ok();
+    // Commits on a detached HEAD, deletes its branch and plants a "nothing new" answer.
+    let forged = "git checkout -q --detach && git branch -D \"$GIT_AGENT_BRANCH\" && \
+                  echo f > f.txt && git add f.txt && git commit -qm forged && \
+                  echo x > /git-agent/result.same";
+    env.agent(&["new", "--name", "forged", "--", "sh", "-c", forged])
+        .ok();
+    // Moves its branch back past what it was given: the branch here stays as it was.
+    env.write("older.txt", "o\n");
+    env.git(&["add", "older.txt"]);
+    env.git(&["commit", "-q", "-m", "older"]);
+    env.agent(&[
+        "new",
+        "--name",
+        "rewound",
+        "--",
+        "sh",
+        "-c",
+        "git reset -q --hard HEAD~1",
+    ])
+    .ok();
+    // Hides untracked files from a plain `git status` in its clone.
+    let hidden = "git config status.showUntrackedFiles no && echo n > new.txt";
+    env.agent(&["new", "--name", "hidden", "--", "sh", "-c", hidden])
+        .ok();
+    // Breaks its clone's index, or has its clone's config ignore every file.
+    let broken = "echo b > broken.txt && echo garbage > .git/index";
+    env.agent(&["new", "--name", "broken", "--", "sh", "-c", broken])
+        .ok();
+    let excluded = "echo '*' > ../ex && git config core.excludesFile ../ex && echo x > x.txt";
+    env.agent(&["new", "--name", "excluded", "--", "sh", "-c", excluded])
+        .ok();
+    for name in ["wander", "forged"] {
+        let state = wait_ended(&env, name);
+        let record = env.record(name).to_string();
+        assert_eq!(state, "failed", "{record}\n{}", log(&env, name));
+        let kept = format!("refs/agent-leftovers/{name}");
+        assert!(record.contains(&kept), "{record}");
+        let subjects = env.git(&["log", "--format=%s", &kept]);
+        let made = if name == "wander" {
+            "on another branch"
+        } else {
+            "forged"
+        };
+        assert!(subjects.contains(made), "{subjects}");
+    }
+    assert_eq!(
+        env.git(&["show", "refs/agent-leftovers/wander:loose.txt"]),
+        "l\n"
+    );
+    assert_eq!(
+        wait_ended(&env, "rewound"),
+        "done",
+        "{}\n{}",
+        env.record("rewound"),
+        log(&env, "rewound")
+    );
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/rewound"]);
+    assert_eq!(tip.trim(), "older");
+    assert_eq!(
+        wait_ended(&env, "hidden"),
+        "done",
+        "{}",
+        log(&env, "hidden")
+    );
+    assert_eq!(env.git(&["show", "agent/hidden:new.txt"]), "n\n");
+    for (name, file, content) in [
+        ("excluded", "x.txt", "x\n"),
+        ("broken", "broken.txt", "b\n"),
+    ] {
+        assert_eq!(wait_ended(&env, name), "done", "{}", log(&env, name));
+        let got = env.git(&["show", &format!("agent/{name}:{file}")]);
+        assert_eq!(got, content);
+    }
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn a_container_killed_before_it_handed_back_is_kept_until_the_user_says() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "shot",
+        "write kept.txt k\ncommit kept\nprint ready\nsleep 300\n",
+        &[],
+    );
+    let name = env.record("shot")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone else kills it: the wrapper gets no chance to hand back the work.
+    let killed = Command::new("docker")
+        .args(["kill", "--signal", "KILL", &name])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    assert_eq!(wait_ended(&env, "shot"), "failed");
+    let reason = env.record("shot").to_string();
+    assert!(reason.contains("handed back no result"), "{reason}");
+    assert_eq!(containers(&env).len(), 1);
+    // Its clone holds the commit: neither a new run nor rm removes it unasked.
+    env.agent(&["resume", "shot", "-m", "go on"]);
+    assert_eq!(wait_ended(&env, "shot"), "failed");
+    assert_eq!(containers(&env).len(), 1, "{}", env.record("shot"));
+    let out = env.agent(&["rm", "shot"]).code(1);
+    assert!(out.stderr.contains(&name), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("git agent rm --force shot"),
+        "{}",
+        out.stderr
+    );
+    assert!(env.has_record("shot"));
+    assert_eq!(containers(&env).len(), 1);
+    let out = env.agent(&["rm", "--force", "shot"]).ok();
+    assert!(out.stderr.contains(&name), "{}", out.stderr);
+    assert!(!env.has_record("shot"));
+    // doctor names it, and its --fix leaves it too.
+    let report = env.agent(&["doctor", "--fix"]);
+    assert!(report.stdout.contains("agent's clone"), "{}", report.stdout);
+    assert_eq!(containers(&env).len(), 1, "{}", report.stdout);
+    // Still there to copy the work out of; the user removes it.
+    let copied = Command::new("docker")
+        .args(["cp", &format!("{name}:/git-agent"), "-"])
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{copied:?}");
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+}
+
+#[test]
+fn a_file_ignored_here_is_never_overwritten_by_what_comes_back() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    env.write(".gitignore", "secret.env\n");
+    env.git(&["add", ".gitignore"]);
+    env.git(&["commit", "-q", "-m", "ignore the secret"]);
+    // The agent stops ignoring the file and writes its own: committed in one session, left
+    // uncommitted in the other. Meanwhile the user keeps their (ignored) one in each worktree.
+    spawn_ready(
+        &env,
+        "committed",
+        "write .gitignore other\nwrite secret.env the agent's\ncommit unignore\nprint ready\nsleep 2\n",
+        &[],
+    );
+    spawn_ready(
+        &env,
+        "loose",
+        "write .gitignore other\nwrite secret.env the agent's\nprint ready\nsleep 2\n",
+        &[],
+    );
+    for name in ["committed", "loose"] {
+        std::fs::write(worktree(&env, name).join("secret.env"), "mine\n").unwrap();
+    }
+    for (name, kept) in [
+        ("committed", "refs/agent-incoming/committed"),
+        ("loose", "refs/agent-leftovers/loose"),
+    ] {
+        let state = wait_ended(&env, name);
+        let record = env.record(name).to_string();
+        assert_eq!(
+            std::fs::read_to_string(worktree(&env, name).join("secret.env")).unwrap(),
+            "mine\n",
+            "{record}"
+        );
+        assert_eq!(state, "failed", "{record}");
+        assert!(record.contains(kept), "{record}");
+        let theirs = env.git(&["show", &format!("{kept}:secret.env")]);
+        assert_eq!(theirs, "the agent's\n");
+    }
+}
+
+#[test]
+fn a_branch_the_agent_rewrote_is_kept_aside_and_said_so() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let rewrite = "git checkout -q --orphan fresh && git rm -rqf . && echo r > r.txt && \
+                   git add r.txt && git commit -qm 'a new root' && \
+                   git branch -M fresh \"$GIT_AGENT_BRANCH\"";
+    env.agent(&["new", "--name", "rewrote", "--", "sh", "-c", rewrite])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "rewrote"),
+        "failed",
+        "{}",
+        log(&env, "rewrote")
+    );
+    let reason = env.record("rewrote").to_string();
+    assert!(reason.contains("refs/agent-incoming/rewrote"), "{reason}");
+    // Nobody moved the branch here: the error does not say so.
+    assert!(!reason.contains("moved here while"), "{reason}");
+    assert!(reason.contains("does not descend from"), "{reason}");
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/rewrote"]);
+    assert_eq!(kept.trim(), "a new root");
+    let tip = env.git(&["rev-parse", "agent/rewrote"]);
+    assert_eq!(tip, env.git(&["rev-parse", "main"]));
+}
+
+#[test]
+fn a_container_stopped_before_its_agent_started_holds_nothing_and_goes() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // A server that takes the connection and never answers: the clone hangs. The host's
+    // own look at it goes elsewhere (refused at once).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/slow.git");
+    env.git(&["config", "agent.runner.cloneFrom", &url]);
+    env.git(&["config", "agent.runner.network", "host"]);
+    env.git(&["config", "url.git://127.0.0.1:1/.insteadOf", &url]);
+    env.agent(&["new", "--name", "early", "--", "sh", "-c", "echo never"])
+        .ok();
+    env.wait_until("the container to run", || {
+        !containers(&env).is_empty() && env.stored_state("early") == "running"
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    env.agent(&["stop", "early", "--grace", "1"]).ok();
+    let record = env.record("early");
+    assert!(!log(&env, "early").contains("never"), "{record}");
+    assert!(containers(&env).is_empty(), "{record}");
+    assert_eq!(env.stored_state("early"), "stopped", "{record}");
+    // Nothing holds the session.
+    env.agent(&["rm", "early"]).ok();
+}
+
+#[test]
+fn a_clone_from_that_never_answers_does_not_hold_the_run_forever() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let url = format!("git://127.0.0.1:{port}/silent.git");
+    env.git(&["config", "agent.runner.cloneFrom", &url]);
+    env.git(&["config", "agent.runner.network", "host"]);
+    env.agent(&["new", "--name", "silent", "--", "sh", "-c", "echo never"])
+        .ok();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    env.agent(&["stop", "silent", "--grace", "1"]).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let state = wait_ended(&env, "silent");
+    assert_ne!(state, "done", "{}", env.record("silent"));
+    assert!(containers(&env).is_empty(), "{}", env.record("silent"));
+}
+
+#[test]
+fn a_status_file_the_agent_made_a_symlink_reads_nothing_here() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let secret = env.root().join("secret.txt");
+    std::fs::write(&secret, "TOPSECRET\n").unwrap();
+    spawn(
+        &env,
+        "pointer",
+        &format!("symlink {} /git-agent/status\n", secret.display()),
+        &[],
+    );
+    wait_ended(&env, "pointer");
+    let status = env.state_dir().join("sessions/pointer/status");
+    let meta = std::fs::symlink_metadata(&status);
+    assert!(
+        meta.as_ref().map_or(true, |m| !m.file_type().is_symlink()),
+        "{meta:?}"
+    );
+    let show = env.agent(&["show", "pointer"]).ok();
+    assert!(!show.stdout.contains("TOPSECRET"), "{}", show.stdout);
+}
+
+#[test]
+fn a_result_that_fails_its_checks_is_kept_in_the_container_and_said_how_to_drop_it() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    // A commit git's object checks refuse (no email in its author line).
+    let bad = "t=$(git rev-parse 'HEAD^{tree}') && p=$(git rev-parse HEAD) && \
+               c=$(printf 'tree %s\\nparent %s\\nauthor nobody\\ncommitter nobody\\n\\nbad\\n' $t $p | \
+               git hash-object -t commit --literally -w --stdin) && \
+               git update-ref \"refs/heads/$GIT_AGENT_BRANCH\" $c";
+    env.agent(&["new", "--name", "bad", "--", "sh", "-c", bad])
+        .ok();
+    assert_eq!(wait_ended(&env, "bad"), "failed", "{}", log(&env, "bad"));
+    let name = env.record("bad")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reason = env.record("bad").to_string();
+    assert!(reason.contains(&format!("docker rm {name}")), "{reason}");
+    assert_eq!(containers(&env).len(), 1);
+    let tip = env.git(&["rev-parse", "agent/bad"]);
+    assert_eq!(tip, env.git(&["rev-parse", "main"]));
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+}
+
+#[test]
+fn rm_force_of_a_running_clone_keeps_its_work_on_the_branch() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "busy",
+        "write made.txt m\ncommit made\nwrite loose.txt l\nprint ready\nsleep 300\n",
+        &[],
+    );
+    let out = env.agent(&["rm", "--force", "busy"]);
+    assert!(!env.has_record("busy"), "{}\n{}", out.stdout, out.stderr);
+    let kept = env.git(&[
+        "for-each-ref",
+        "--format=%(refname)",
+        "refs/heads/agent/busy",
+        "refs/agent-incoming",
+        "refs/agent-leftovers",
+    ]);
+    let all = env.git(&["log", "--all", "--format=%s"]);
+    assert!(all.contains("made"), "{kept}\n{all}\n{}", out.stderr);
+    let trees = env.git(&["log", "--all", "--format=", "--name-only"]);
+    assert!(
+        trees.contains("loose.txt"),
+        "{kept}\n{trees}\n{}",
+        out.stderr
+    );
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}
+
+#[test]
+fn a_worktree_switched_to_another_branch_meanwhile_is_left_alone() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "switched",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &[],
+    );
+    let wt = worktree(&env, "switched");
+    let before = env.git(&["rev-parse", "agent/switched"]);
+    env.git(&["-C", wt.to_str().unwrap(), "switch", "-q", "-c", "mine"]);
+    assert_eq!(wait_ended(&env, "switched"), "failed");
+    let reason = env.record("switched").to_string();
+    assert!(reason.contains("refs/agent-incoming/switched"), "{reason}");
+    // Neither the user's branch nor the session's moved; the agent's work waits aside.
+    assert_eq!(env.git(&["rev-parse", "mine"]), before);
+    assert_eq!(env.git(&["rev-parse", "agent/switched"]), before);
+    assert!(!wt.join("agent.txt").exists());
+    assert!(!wt.join("loose.txt").exists());
+    let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/switched"]);
+    assert_eq!(kept.trim(), "agent work");
+    let loose = env.git(&["show", "refs/agent-leftovers/switched:loose.txt"]);
+    assert_eq!(loose, "l\n");
+}
+
+#[test]
+fn a_worktree_removed_meanwhile_loses_nothing_of_the_agent() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    spawn_ready(
+        &env,
+        "gone",
+        "write agent.txt a\ncommit agent work\nwrite loose.txt l\nprint ready\nsleep 2\n",
+        &[],
+    );
+    std::fs::remove_dir_all(worktree(&env, "gone")).unwrap();
+    let state = wait_ended(&env, "gone");
+    let record = env.record("gone").to_string();
+    assert_eq!(state, "failed", "{record}");
+    let all = env.git(&["log", "--all", "--format=%s"]);
+    assert!(all.contains("agent work"), "{record}\n{all}");
+    let loose = env.git(&["show", "refs/agent-leftovers/gone:loose.txt"]);
+    assert_eq!(loose, "l\n", "{record}");
+    // And a new run waits for it.
+    let out = env.agent(&["resume", "gone", "-m", "again"]);
+    let _ = wait_ended(&env, "gone");
+    let all = format!("{}{}{}", out.stderr, env.record("gone"), log(&env, "gone"));
+    assert!(all.contains("refs/agent-"), "{all}");
+}
+
+#[test]
+fn a_repository_the_agent_made_inside_its_clone_keeps_the_container() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let nested = "echo a > a.txt && git init -q sub && echo s > sub/s.txt";
+    env.agent(&["new", "--name", "nested", "--", "sh", "-c", nested])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "nested"),
+        "failed",
+        "{}",
+        log(&env, "nested")
+    );
+    let name = env.record("nested")["runner"]["container"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reason = env.record("nested").to_string();
+    assert!(reason.contains("sub"), "{reason}");
+    assert!(reason.contains(&format!("docker rm {name}")), "{reason}");
+    // The rest came back (uncommitted: the run failed); what could not is still in the
+    // container.
+    let wt = worktree(&env, "nested");
+    assert_eq!(std::fs::read_to_string(wt.join("a.txt")).unwrap(), "a\n");
+    assert_eq!(containers(&env).len(), 1);
+    let _ = Command::new("docker").args(["rm", "-f", &name]).output();
+}
+
+#[test]
+fn a_session_named_like_a_file_of_ours_runs() {
+    let image = docker_or_skip!();
+    let env = clone_env(&image);
+    let made = "echo s > made.txt && git add made.txt && git commit -qm made";
+    env.agent(&["new", "--name", "status", "--", "sh", "-c", made])
+        .ok();
+    assert_eq!(
+        wait_ended(&env, "status"),
+        "done",
+        "{}",
+        log(&env, "status")
+    );
+    let tip = env.git(&["log", "-1", "--format=%s", "agent/status"]);
+    assert_eq!(tip.trim(), "made");
+    assert!(containers(&env).is_empty(), "{:?}", containers(&env));
+}

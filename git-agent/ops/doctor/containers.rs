@@ -56,6 +56,23 @@ pub(super) fn check_containers(
             }) {
                 continue;
             }
+            // A clone's container without its session (left by `rm --force`): only its
+            // clone may hold the agent's work, and nothing here can take it back. The user
+            // copies it out and removes it.
+            if owner.is_none() && c.clone {
+                findings.push(Finding::new(
+                    "stray-container",
+                    Some(&c.session),
+                    format!(
+                        "{}: {program} container {} outlived its session and may hold its agent's clone (copy /git-agent out of it: {program} cp {}:/git-agent DIR; then {program} rm {})",
+                        c.session,
+                        crate::session::short_id(&c.id),
+                        crate::session::short_id(&c.id),
+                        crate::session::short_id(&c.id),
+                    ),
+                ));
+                continue;
+            }
             let mut f = Finding::new(
                 "stray-container",
                 Some(&c.session),

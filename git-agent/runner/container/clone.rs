@@ -18,8 +18,12 @@
 //!   agent); what cannot be brought in stays under `refs/agent-incoming/NAME` and
 //!   `refs/agent-leftovers/NAME`;
 //! - a container is removed only after its result was taken or kept under those refs; one
-//!   that handed back nothing stays (the error names it) until the next run, `rm` or
-//!   `doctor --fix` of its session.
+//!   that ran and handed back nothing (killed by someone else), or not all (`result.partial`:
+//!   files git could not take), stays, and refuses the next run and a plain `rm` of its
+//!   session (the error names it), until the user removes it;
+//! - only what the wrapper writes after the agent ended counts: it empties the result files
+//!   first (the agent may have planted them), and an empty one, or one that is not a file,
+//!   says nothing; nothing of the clone's config (the agent's) decides what comes back.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -50,6 +54,14 @@ const HAND_BACK: Duration = Duration::from_secs(30);
 const WRAPPER: &str = r#"w=$1 b=$2 tip=$3 url=$4
 shift 4
 say() { echo "git-agent: $*" >&2; }
+# Started again (by hand, a restart policy): what it holds stays for the host to find.
+if [ -e "$w" ]; then
+  say "$w is there already: this container ran before; its work stays in it"
+  exit 125
+fi
+# Until the agent starts there is nothing to hand back: a kill meanwhile loses nothing
+# (emptied once it starts).
+echo "$tip" >/git-agent/result.same
 if [ -n "$url" ]; then
   git clone -q --no-checkout --template= "$url" "$w"
 else
@@ -60,10 +72,10 @@ else
   git branch -f "$b" "$tip"
 fi && git checkout -q "$b" || {
   say "could not clone $b into $w"
-  echo "$tip" >/git-agent/result.same # the agent never ran: nothing to hand back
   exit 125
 }
 : >/git-agent/base.bundle
+: >/git-agent/result.same
 exec 3<&0
 "$@" 0<&3 3<&- &
 pid=$!
@@ -76,27 +88,63 @@ while :; do
   kill -0 $pid 2>/dev/null || break
 done
 trap '' TERM INT HUP USR1
-refs="refs/heads/$b"
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then
-  if [ "$(git symbolic-ref -q HEAD)" = "refs/heads/$b" ]; then
-    export GIT_INDEX_FILE=/git-agent/leftovers.index
-    if git read-tree HEAD && git add -A && tree=$(git write-tree) &&
-      left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
-        commit-tree -p HEAD -m "left uncommitted by the agent" "$tree") &&
-      git update-ref refs/git-agent/leftovers "$left"; then
-      refs="$refs refs/git-agent/leftovers"
-    else
-      say "could not take what the agent left uncommitted"
-    fi
-    unset GIT_INDEX_FILE
-  else
-    say "the agent left $b; what it left uncommitted stays in the container"
-  fi
+# Only what this wrapper writes now counts: the agent may have planted either file. (An
+# empty one counts as none: an image may have no `rm`.)
+: >/git-agent/result.bundle
+: >/git-agent/result.same
+# The branch, unless the agent deleted it or left it where the host has it already (at TIP,
+# or moved back: the host keeps its branch as it is).
+refs=
+if git rev-parse -q --verify "refs/heads/$b^{commit}" >/dev/null; then
+  git merge-base --is-ancestor "refs/heads/$b" "$tip" ||
+    refs="refs/heads/$b"
+  [ -n "$refs" ] || [ "$(git rev-parse "refs/heads/$b")" = "$tip" ] ||
+    say "the agent moved $b back; it stays as it was"
+else
+  say "the agent deleted $b"
 fi
-# A branch still at TIP is left out of the bundle (it would be empty of it): the host then
-# keeps the branch as it is.
-if [ "$(git rev-parse -q --verify "refs/heads/$b")" = "$tip" ]; then
-  refs=${refs#"refs/heads/$b"}
+# What the agent left uncommitted, or commits of its outside the branch (it switched to
+# another branch, or detached HEAD): a commit on HEAD with the files as they are.
+head=$(git rev-parse -q --verify "HEAD^{commit}")
+keep=
+# Untracked files counted whatever the clone's config says (the agent writes that config);
+# a status that fails (an index the agent broke) takes the files as they are all the same.
+if ! st=$(git -c core.excludesFile=/dev/null status --porcelain --untracked-files=all 2>/dev/null) ||
+  [ -n "$st" ]; then
+  keep=1
+fi
+if [ "$(git symbolic-ref -q HEAD)" != "refs/heads/$b" ] && [ -n "$head" ] &&
+  ! git merge-base --is-ancestor "$head" "refs/heads/$b" 2>/dev/null &&
+  ! git merge-base --is-ancestor "$head" "$tip"; then
+  say "the agent left $b; what it made there comes back as its leftovers"
+  keep=1
+fi
+# What git cannot take in (a repository of the agent's inside the clone: left out, or only
+# its commit's id) is named in `result.partial`: the host then keeps the container.
+: >/git-agent/result.partial
+complaints() {
+  while IFS= read -r line; do
+    case $line in
+    *"embedded git repository"* | error:* | fatal:*) echo "$line" ;;
+    esac
+  done <"$1"
+}
+if [ -n "$keep" ]; then
+  export GIT_INDEX_FILE=/git-agent/leftovers.$$.index
+  add() { git -c core.excludesFile=/dev/null add -A "$@" 2>/git-agent/add.err; }
+  if [ -n "$head" ]; then
+    git read-tree "$head" && parent="-p $head"
+  else
+    git read-tree --empty && parent=
+  fi && { add || add --ignore-errors || [ -s /git-agent/add.err ]; } &&
+    complaints /git-agent/add.err >/git-agent/result.partial &&
+    tree=$(git write-tree) &&
+    left=$(git -c user.name=git-agent -c user.email=git-agent@localhost \
+      commit-tree $parent -m "left uncommitted by the agent" "$tree") &&
+    git update-ref refs/git-agent/leftovers "$left" &&
+    refs="$refs refs/git-agent/leftovers" ||
+    say "could not take what the agent left uncommitted"
+  unset GIT_INDEX_FILE
 fi
 if [ -z "$refs" ]; then
   echo "$tip" >/git-agent/result.same
@@ -124,6 +172,19 @@ impl ContainerRunner {
             .worktree
             .file_name()
             .map_or_else(|| "work".to_owned(), |n| n.to_string_lossy().into_owned());
+        // Not over a file of ours there (a session named `status`, `prompt`…).
+        let ours = [
+            "base.bundle",
+            "prompt",
+            "status",
+            "result.bundle",
+            "result.same",
+            "result.partial",
+            "add.err",
+        ];
+        if ours.contains(&folder.as_str()) || folder.starts_with("leftovers.") {
+            return format!("{ROOT}/{folder}.clone");
+        }
         format!("{ROOT}/{folder}")
     }
 
@@ -255,20 +316,27 @@ impl ContainerRunner {
     pub(super) fn collect_clone(&self) -> Result<()> {
         // The client is gone; a container it left running is stopped the careful way.
         self.stop_for_result(Duration::from_secs(10));
+        // The supervisor works in the worktree; where the user removed it meanwhile, git (and
+        // gix) cannot start there, and the result could not even be kept under our refs.
+        if std::env::current_dir().is_err() {
+            let _ = std::env::set_current_dir(&self.repo);
+        }
         let repo = self.open_repo()?;
         let result = self.take_result(&self.name)?;
-        let status = self.state.status_path(&self.session.name);
-        let _ = self
-            .engine
-            .copy_out(&self.name, &format!("{ROOT}/status"), &status);
+        self.take_status();
+        let partial = self.left_in_container();
         let Some(result) = result else {
             // Nothing new: the branch is as it was sent.
             self.engine.remove(std::slice::from_ref(&self.name))?;
             let _ = std::fs::remove_dir_all(self.stage());
             return Ok(());
         };
-        let (commit, leftovers) = self.fetch_result(&repo, &result)?;
-        self.engine.remove(std::slice::from_ref(&self.name))?;
+        let (commit, leftovers) = self
+            .fetch_result(&repo, &result)
+            .map_err(|e| self.kept_in_container(e))?;
+        if partial.is_none() {
+            self.engine.remove(std::slice::from_ref(&self.name))?;
+        }
         let _ = std::fs::remove_dir_all(self.stage());
         if let Some(commit) = commit {
             bundle::bring_back(&repo, &self.session, &commit).map_err(with_hints)?;
@@ -276,7 +344,54 @@ impl ContainerRunner {
         if let Some(leftovers) = leftovers {
             bundle::restore_leftovers(&repo, &self.session, &leftovers).map_err(with_hints)?;
         }
-        Ok(())
+        match partial {
+            Some(what) => Err(self.kept_in_container(
+                Failure::fatal(format!(
+                    "not all the agent left could be taken out of its clone: {what}"
+                ))
+                .into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// What the wrapper could not take in (`result.partial`, the lines git complained
+    /// with), if anything: the container then stays, with it.
+    fn left_in_container(&self) -> Option<String> {
+        let taken = self.stage().join("result.partial");
+        let _ = std::fs::remove_file(&taken);
+        self.engine
+            .copy_out(&self.name, &format!("{ROOT}/result.partial"), &taken)
+            .ok()?;
+        if !std::fs::symlink_metadata(&taken).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let text = std::fs::read_to_string(&taken).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// Copies the agent's status file out to the session's, best effort. Only a file's
+    /// content is taken: what the agent made of it (a symlink to a file of this machine, a
+    /// folder) must not become ours.
+    fn take_status(&self) {
+        let taken = self.stage().join("status");
+        let _ = std::fs::remove_file(&taken);
+        if self
+            .engine
+            .copy_out(&self.name, &format!("{ROOT}/status"), &taken)
+            .is_err()
+            || !std::fs::symlink_metadata(&taken).is_ok_and(|m| m.is_file())
+        {
+            return;
+        }
+        // A rename replaces whatever is at the path, without following it.
+        let status = self.state.status_path(&self.session.name);
+        let _ = std::fs::rename(&taken, &status);
     }
 
     /// Copies the result bundle out of container `id` into our folder; `None` where the
@@ -287,29 +402,40 @@ impl ContainerRunner {
             .with_context(|| format!("could not create {}", stage.display()))?;
         let result = stage.join("result.bundle");
         let _ = std::fs::remove_file(&result);
+        // The wrapper empties both files when the agent starts and when it hands back: an
+        // empty (or planted, not a file) one says nothing.
+        let written =
+            |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > 0);
         let copied = self
             .engine
-            .copy_out(id, &format!("{ROOT}/result.bundle"), &result);
+            .copy_out(id, &format!("{ROOT}/result.bundle"), &result)
+            .and_then(|()| {
+                anyhow::ensure!(written(&result), "{ROOT}/result.bundle is empty");
+                Ok(())
+            });
         let same = stage.join("result.same");
+        let _ = std::fs::remove_file(&same);
         if copied.is_err()
             && self
                 .engine
                 .copy_out(id, &format!("{ROOT}/result.same"), &same)
                 .is_ok()
+            && written(&same)
         {
             let _ = std::fs::remove_file(&same);
             return Ok(None);
         }
+        let (engine, name) = (&self.record.engine, &self.name);
         copied.map_err(|e| {
                 let failure = Failure::fatal(format!(
-                    "the container {} handed back no result: {e:#}",
-                    self.name
+                    "the container {name} handed back no result: {e:#}"
                 ))
                 .hint(format!(
-                    "it is kept: '{} cp {}:{} DIR' copies its clone out; the next run, rm or doctor --fix removes it",
-                    self.record.engine,
-                    self.name,
+                    "it is kept, with the agent's clone: copy that out with '{engine} cp {name}:{} DIR'",
                     self.workdir()
+                ))
+                .hint(format!(
+                    "then '{engine} rm {name}' lets the session run again"
                 ));
                 with_hints(failure.into())
             })?;
@@ -329,6 +455,30 @@ impl ContainerRunner {
         Ok((commit, leftovers))
     }
 
+    /// `err` (a result that could not be fetched) with where that result stays: in the
+    /// container, which refuses the next run until the user removes it.
+    fn kept_in_container(&self, err: anyhow::Error) -> anyhow::Error {
+        let failure = match err.downcast::<Failure>() {
+            // Its hints are in its message already (`with_hints`).
+            Ok(f) => Failure {
+                hints: Vec::new(),
+                ..f
+            },
+            Err(e) => Failure::fatal(format!("{e:#}")),
+        };
+        let (engine, name) = (&self.record.engine, &self.name);
+        with_hints(
+            failure
+                .hint(format!(
+                    "the container {name} keeps it: '{engine} cp {name}:{ROOT} DIR' copies it out"
+                ))
+                .hint(format!(
+                    "then '{engine} rm {name}' lets the session run again"
+                ))
+                .into(),
+        )
+    }
+
     /// Removes the session's containers (`ours`) after keeping what each handed back under
     /// the incoming and leftovers refs: a running one is stopped the careful way first. One
     /// whose result cannot be kept is left, and the error says so.
@@ -339,11 +489,18 @@ impl ContainerRunner {
         let repo = self.open_repo()?;
         for c in ours {
             self.stop_container(&c.id, Duration::from_secs(10));
-            // A container that never started (or whose wrapper failed) has no result: it
-            // holds nothing of the agent's.
-            if let Ok(Some(result)) = self.take_result(&c.id) {
-                self.fetch_result(&repo, &result)?;
-                let _ = std::fs::remove_file(&result);
+            match self.take_result(&c.id) {
+                Ok(Some(result)) => {
+                    self.fetch_result(&repo, &result)
+                        .map_err(|e| self.kept_in_container(e))?;
+                    let _ = std::fs::remove_file(&result);
+                }
+                Ok(None) => {}
+                // Killed before its wrapper handed back (`docker kill`, the engine restarted):
+                // its clone may hold the agent's work, and only the user may drop it. One
+                // that never started holds nothing.
+                Err(err) if self.engine.has_started(&c.id) => return Err(err),
+                Err(_) => {}
             }
             self.engine.remove(std::slice::from_ref(&c.id))?;
         }

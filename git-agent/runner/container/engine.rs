@@ -22,6 +22,8 @@ pub struct Ours {
     pub id: String,
     pub session: String,
     pub running: bool,
+    /// Labelled clone mode: the agent's work lives in it until it is handed back.
+    pub clone: bool,
 }
 
 /// The label naming how the container works: `mount` or `clone`.
@@ -105,12 +107,18 @@ impl Engine {
                 .arg(format!("label={SESSION_LABEL}={s}"));
         }
         // Docker's template has a `Label` method; podman's has only the `Labels` map.
-        let label = if self.is_podman() {
-            format!("index .Labels \"{SESSION_LABEL}\"")
-        } else {
-            format!(".Label \"{SESSION_LABEL}\"")
+        let label = |name: &str| {
+            if self.is_podman() {
+                format!("{{{{index .Labels \"{name}\"}}}}")
+            } else {
+                format!("{{{{.Label \"{name}\"}}}}")
+            }
         };
-        let format = format!("{{{{.ID}}}}\t{{{{.State}}}}\t{{{{{label}}}}}");
+        let format = format!(
+            "{{{{.ID}}}}\t{{{{.State}}}}\t{}\t{}",
+            label(SESSION_LABEL),
+            label(WORKSPACE_LABEL)
+        );
         let out = cmd.arg("--format").arg(format).run()?;
         Ok(out
             .lines()
@@ -119,7 +127,9 @@ impl Engine {
                 let id = fields.next()?.trim().to_owned();
                 let state = fields.next().unwrap_or_default();
                 let session = fields.next().unwrap_or_default().to_owned();
+                let clone = fields.next().unwrap_or_default().trim() == "clone";
                 (!id.is_empty()).then(|| Ours {
+                    clone,
                     id,
                     // Docker says `running`, podman `Running`.
                     running: state.eq_ignore_ascii_case("running"),
@@ -169,6 +179,20 @@ impl Engine {
             .args(["stop", "-t", &grace.as_secs().max(1).to_string(), name])
             .output()
             .is_ok_and(|o| o.status.success())
+    }
+
+    /// Whether the container `id` ever started (one only created never ran anything). True
+    /// where the engine cannot say: such a container is treated as one that may hold work.
+    pub fn has_started(&self, id: &str) -> bool {
+        self.cmd()
+            .args(["inspect", "--format", "{{.State.StartedAt}}", id])
+            .output()
+            .map_or(true, |o| {
+                !(o.status.success()
+                    && String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .starts_with("0001-01-01"))
+            })
     }
 
     /// Whether the container named `name` runs.

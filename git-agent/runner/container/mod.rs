@@ -246,6 +246,26 @@ impl Runner for ContainerRunner {
         Ok(())
     }
 
+    /// A clone's container that holds work it could not hand back refuses a plain `rm`
+    /// (exit 1); with `force` the session goes and the container stays, said.
+    fn remove_elsewhere(&self, force: bool, _delete_branch: bool) -> Result<Option<String>> {
+        let cleaned = self.clean_up();
+        if self.record.workspace == Workspace::Mount {
+            return Ok(None);
+        }
+        match cleaned {
+            Ok(()) => Ok(None),
+            Err(err) if force => Ok(Some(format!("{err:#}"))),
+            Err(err) => Err(crate::error::Failure::fatal(format!("{err:#}"))
+                .code(crate::error::code::NEGATIVE)
+                .hint(format!(
+                    "to remove the session anyway (the container stays): git agent rm --force {}",
+                    self.session.name
+                ))
+                .into()),
+        }
+    }
+
     fn clean_up(&self) -> Result<()> {
         let ours = self.engine.ours(&self.repo, Some(&self.session.name))?;
         if self.record.workspace == Workspace::Clone {
