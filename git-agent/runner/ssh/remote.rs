@@ -268,7 +268,11 @@ pub(super) fn new_script(s: &Session, base: &str) -> String {
         args.push(program.to_string_lossy().into_owned());
         args.extend(s.agent.args.iter().cloned());
     }
-    format!("{}git agent new {}", variant_env(s), shell_words::join(args))
+    format!(
+        "{}git agent new {}",
+        variant_env(s),
+        shell_words::join(args)
+    )
 }
 
 /// `GIT_AGENT_GROUP=… GIT_AGENT_VARIANT=… ` for a variant's commands over there (`new`,
