@@ -208,17 +208,19 @@ pub(crate) fn spawn(env: &TestEnv, name: &str, script: &str) {
 
 /// Our containers of `env`'s repository (running or not).
 fn containers(env: &TestEnv) -> Vec<String> {
-    ours(env, "-aq")
+    ours_in("docker", env, "-aq")
 }
 
 /// Our running containers of `env`'s repository.
 fn running(env: &TestEnv) -> Vec<String> {
-    ours(env, "-q")
+    ours_in("docker", env, "-q")
 }
 
-fn ours(env: &TestEnv, which: &str) -> Vec<String> {
+/// The ids of `engine`'s containers labelled with `env`'s repository: `-aq` all, `-q` the
+/// running ones.
+pub(crate) fn ours_in(engine: &str, env: &TestEnv, which: &str) -> Vec<String> {
     let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
-    let out = Command::new("docker")
+    let out = Command::new(engine)
         .args(["ps", which, "--filter"])
         .arg(format!("label=git-agent.repo={}", repo.display()))
         .output()
@@ -229,7 +231,8 @@ fn ours(env: &TestEnv, which: &str) -> Vec<String> {
         .collect()
 }
 
-fn log(env: &TestEnv, name: &str) -> String {
+/// The session's log here.
+pub(crate) fn log(env: &TestEnv, name: &str) -> String {
     std::fs::read_to_string(env.state_dir().join("sessions").join(name).join("log"))
         .unwrap_or_default()
 }
@@ -445,7 +448,9 @@ fn no_image_names_both_places() {
 
 /// Kills the `docker run` client of `name` (after its supervisor): nothing local is left to
 /// signal, and only the engine can still stop the container.
-fn kill_client(env: &TestEnv, name: &str) {
+/// Kills (SIGKILL) the process the session's record names as its agent: a container
+/// runner's engine client.
+pub(crate) fn kill_client(env: &TestEnv, name: &str) {
     let client = env.record(name)["processes"]["agent"]["pid"]
         .as_i64()
         .unwrap();

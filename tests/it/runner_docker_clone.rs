@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::runner_docker::docker_or_skip;
+use crate::runner_docker::{docker_or_skip, kill_client, log};
 use crate::support::TestEnv;
 
 /// A repository whose agents run in the test image, offline, in clones of their own.
@@ -20,7 +20,7 @@ fn clone_env(image: &str) -> TestEnv {
 /// Commits `script` to the repository as `.scripts/NAME` and starts session NAME with the
 /// fake agent following it (a path relative to the clone it runs in); `extra` goes before
 /// the agent.
-fn spawn(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
+pub(crate) fn spawn(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
     let rel = format!(".scripts/{name}");
     env.write(&rel, script);
     env.git(&["add", &rel]);
@@ -38,23 +38,22 @@ fn spawn_ready(env: &TestEnv, name: &str, script: &str, extra: &[&str]) {
     env.wait_until("the agent to be ready", || log(env, name).contains("ready"));
 }
 
-/// Our containers of `env`'s repository, running or not.
-fn containers(env: &TestEnv) -> Vec<String> {
-    let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
-    let out = Command::new("docker")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label=git-agent.repo={}", repo.display()))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+/// A server on 127.0.0.1 that takes connections and never answers: its port.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    port
 }
 
-fn log(env: &TestEnv, name: &str) -> String {
-    std::fs::read_to_string(env.state_dir().join("sessions").join(name).join("log"))
-        .unwrap_or_default()
+/// Our containers of `env`'s repository, running or not.
+fn containers(env: &TestEnv) -> Vec<String> {
+    crate::runner_docker::ours_in("docker", env, "-aq")
 }
 
 fn worktree(env: &TestEnv, name: &str) -> std::path::PathBuf {
@@ -189,13 +188,7 @@ fn after_a_crash_stop_keeps_what_the_container_made_and_resume_waits_for_it() {
         &[],
     );
     env.kill_supervisor("crashed");
-    let client = env.record("crashed")["processes"]["agent"]["pid"]
-        .as_i64()
-        .unwrap();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    kill_client(&env, "crashed");
     env.agent(&["stop", "crashed"]).ok();
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
     // The branch did not move behind the user's back; the work waits under our refs.
@@ -762,14 +755,7 @@ fn a_container_stopped_before_its_agent_started_holds_nothing_and_goes() {
     let env = clone_env(&image);
     // A server that takes the connection and never answers: the clone hangs. The host's
     // own look at it goes elsewhere (refused at once).
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming() {
-            held.push(conn);
-        }
-    });
+    let port = silent_server();
     let url = format!("git://127.0.0.1:{port}/slow.git");
     env.git(&["config", "agent.runner.cloneFrom", &url]);
     env.git(&["config", "agent.runner.network", "host"]);
@@ -793,14 +779,7 @@ fn a_container_stopped_before_its_agent_started_holds_nothing_and_goes() {
 fn a_clone_from_that_never_answers_does_not_hold_the_run_forever() {
     let image = docker_or_skip!();
     let env = clone_env(&image);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming() {
-            held.push(conn);
-        }
-    });
+    let port = silent_server();
     let url = format!("git://127.0.0.1:{port}/silent.git");
     env.git(&["config", "agent.runner.cloneFrom", &url]);
     env.git(&["config", "agent.runner.network", "host"]);

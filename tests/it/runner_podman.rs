@@ -4,9 +4,9 @@
 
 #![allow(clippy::disallowed_methods)] // drives podman directly to look at its containers
 
-use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::runner_docker::{kill_client, log};
 use crate::support::TestEnv;
 
 fn image() -> Option<String> {
@@ -42,32 +42,12 @@ fn podman_env(image: &str) -> TestEnv {
     env
 }
 
-/// Commits `script` as `.scripts/NAME` and starts session NAME following it.
 fn spawn(env: &TestEnv, name: &str, script: &str) {
-    let rel = format!(".scripts/{name}");
-    env.write(&rel, script);
-    env.git(&["add", &rel]);
-    env.git(&["commit", "-q", "-m", &format!("script for {name}")]);
-    env.agent(&["new", "--name", name, "--", "fake-agent", "--script", &rel])
-        .ok();
+    crate::runner_docker_clone::spawn(env, name, script, &[]);
 }
 
 fn containers(env: &TestEnv) -> Vec<String> {
-    let repo = std::fs::canonicalize(env.repo.join(".git")).unwrap();
-    let out = Command::new("podman")
-        .args(["ps", "-aq", "--filter"])
-        .arg(format!("label=git-agent.repo={}", repo.display()))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn log(env: &TestEnv, name: &str) -> String {
-    std::fs::read_to_string(env.state_dir().join("sessions").join(name).join("log"))
-        .unwrap_or_default()
+    crate::runner_docker::ours_in("podman", env, "-aq")
 }
 
 #[test]
@@ -123,13 +103,7 @@ fn podman_containers_of_a_crash_are_found_and_their_work_kept() {
         log(&env, "crashed").contains("ready")
     });
     env.kill_supervisor("crashed");
-    let client = env.record("crashed")["processes"]["agent"]["pid"]
-        .as_i64()
-        .unwrap();
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(client).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    );
+    kill_client(&env, "crashed");
     env.agent(&["stop", "crashed"]).ok();
     assert!(containers(&env).is_empty(), "{:?}", containers(&env));
     let kept = env.git(&["log", "-1", "--format=%s", "refs/agent-incoming/crashed"]);
