@@ -94,6 +94,10 @@ pub struct Args {
     /// Run the agent in this permission mode (see 'git agent profiles')
     #[arg(long, value_name = "MODE")]
     pub permission_mode: Option<String>,
+    /// Run each agent in its profile's mode that cannot edit files (claude plan, codex
+    /// read-only, gemini plan, opencode read-only, aider ask): an investigation
+    #[arg(long, conflicts_with = "permission_mode")]
+    pub read_only: bool,
     /// Move this checkout's uncommitted changes (staged, unstaged, untracked) into the new
     /// worktree; this checkout is cleaned only once they are verifiably there
     #[arg(long)]
@@ -194,6 +198,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         agents: &args.agent,
         count: args.count,
         permission_mode: args.permission_mode.as_deref(),
+        read_only: args.read_only,
         command: &args.command,
         cwd: &ctx.cwd,
         in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),

@@ -360,6 +360,75 @@ fn permission_modes_are_explicit_and_bypass_is_visible() {
 }
 
 #[test]
+fn read_only_runs_each_profile_in_its_mode_that_cannot_edit() {
+    let mut env = with_fake("claude", "say looked around");
+    env.install_fake("codex");
+    env.agent(&[
+        "new",
+        "--read-only",
+        "--agent",
+        "claude",
+        "--name",
+        "look",
+        "t",
+    ])
+    .ok();
+    assert!(
+        args_of(&env.call_of("look"))
+            .windows(2)
+            .any(|w| w == ["--permission-mode", "plan"]),
+        "{:?}",
+        args_of(&env.call_of("look"))
+    );
+    assert_eq!(env.record("look")["agent"]["permission_mode"], "plan");
+    env.agent(&[
+        "new",
+        "--read-only",
+        "--agent",
+        "codex",
+        "--name",
+        "peek",
+        "t",
+    ])
+    .ok();
+    assert_eq!(env.record("peek")["agent"]["permission_mode"], "read-only");
+    // Nothing to map for a command, a conflict with an explicit mode, a profile with none.
+    let out = env
+        .agent(&["new", "--read-only", "t", "--", "sh", "-c", "true"])
+        .code(2);
+    assert!(
+        out.stderr.contains("--read-only applies to agent profiles"),
+        "{out}"
+    );
+    let out = env
+        .agent(&[
+            "new",
+            "--read-only",
+            "--permission-mode",
+            "auto",
+            "--agent",
+            "claude",
+            "t",
+        ])
+        .code(2);
+    assert!(out.stderr.contains("cannot be used with"), "{out}");
+    env.git(&["config", "agent.profile.mine.command", "fake-agent"]);
+    let out = env
+        .agent(&["new", "--read-only", "--agent", "mine", "--name", "m", "t"])
+        .code(128);
+    assert!(
+        out.stderr
+            .contains("the profile mine has no mode that cannot edit"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("profiles with one: claude, codex"),
+        "{out}"
+    );
+    assert!(!env.has_record("m"));
+}
+
+#[test]
 fn profiles_file_and_format_keys() {
     let env = TestEnv::new();
     let script = env.script("pf", "say hello from the file profile");

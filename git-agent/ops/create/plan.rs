@@ -264,6 +264,8 @@ pub struct Choice<'a> {
     pub agents: &'a [String],
     pub count: Option<u32>,
     pub permission_mode: Option<&'a str>,
+    /// Each profile in its mode that cannot edit (`--read-only`).
+    pub read_only: bool,
     pub command: &'a [String],
     pub cwd: &'a Path,
     /// The agents run in a container: a program missing here is looked up in its image.
@@ -288,22 +290,35 @@ pub fn choose_profiles(
             )
             .into());
         }
-        if mode.is_some() {
-            return Err(Failure::usage(
-                "--permission-mode applies to agent profiles, not to a command after '--'",
-            )
+        if mode.is_some() || choice.read_only {
+            let flag = if choice.read_only {
+                "--read-only"
+            } else {
+                "--permission-mode"
+            };
+            return Err(Failure::usage(format!(
+                "{flag} applies to agent profiles, not to a command after '--'"
+            ))
             .into());
         }
         vec![(agents::command_profile(choice.command, choice.cwd)?, count)]
     } else {
         let profiles = agents::Profiles::load(config)?.with_project(project);
-        if choice.agents.is_empty() {
+        let chosen: Vec<(Profile, u32)> = if choice.agents.is_empty() {
             vec![(profiles.default_profile(mode)?, count)]
         } else {
             agents::parse_choices(choice.agents)?
                 .into_iter()
                 .map(|c| Ok((profiles.find(&c.profile, mode)?, c.count.unwrap_or(count))))
                 .collect::<Result<_>>()?
+        };
+        if choice.read_only {
+            chosen
+                .into_iter()
+                .map(|(p, n)| Ok((read_only(&profiles, p)?, n)))
+                .collect::<Result<_>>()?
+        } else {
+            chosen
         }
     };
     chosen
@@ -318,6 +333,28 @@ pub fn choose_profiles(
             Ok((profile, program, n))
         })
         .collect()
+}
+
+/// `profile` in its mode that cannot edit files (the one `plan draft` uses); an error naming
+/// the profiles that have one where it has none.
+fn read_only(profiles: &agents::Profiles, profile: Profile) -> Result<Profile> {
+    let found = agents::read_only_mode(&profile.name)
+        .map(|m| profiles.find(&profile.name, Some(m.name)))
+        .transpose()?
+        .filter(|p| p.read_only);
+    found.ok_or_else(|| {
+        let with: Vec<&str> = agents::DETECT_ORDER
+            .iter()
+            .copied()
+            .filter(|n| agents::read_only_mode(n).is_some())
+            .collect();
+        Failure::fatal(format!(
+            "--read-only: the profile {} has no mode that cannot edit",
+            profile.name
+        ))
+        .hint(format!("profiles with one: {}", with.join(", ")))
+        .into()
+    })
 }
 
 /// Snapshot of this checkout's uncommitted changes for `--take-changes`.
