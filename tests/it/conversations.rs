@@ -361,7 +361,7 @@ fn permission_modes_are_explicit_and_bypass_is_visible() {
 
 #[test]
 fn read_only_runs_each_profile_in_its_mode_that_cannot_edit() {
-    let mut env = with_fake("claude", "say looked around");
+    let env = with_fake("claude", "say looked around");
     env.install_fake("codex");
     env.agent(&[
         "new",
