@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::{Ctx, Format, MessageArgs, PorcelainOutputArgs};
@@ -32,9 +31,12 @@ use crate::ops::take::Snapshot;
 use crate::procs::ProcessRef;
 use crate::project::ProjectFile;
 use crate::runner::container::config as container;
-use crate::session::{self, Base, Session, State};
+use crate::session::{self, Base, Session};
 use crate::state::StateDir;
-use crate::{git::worktree, names, ui};
+use crate::{git::worktree, names};
+
+mod print;
+use print::print;
 
 /// Most sessions one `new` may create.
 const MAX_VARIANTS: u32 = 32;
@@ -500,105 +502,4 @@ fn exclude_and_warn(
 
 fn read_prompt(args: &Args) -> Result<String> {
     args.task.read(&args.prompt, "task")
-}
-
-/// `new --json`: the sessions created.
-#[derive(Serialize)]
-struct Doc<'a> {
-    sessions: &'a [Session],
-}
-
-fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> Result<()> {
-    match format {
-        Format::Json => {
-            ctx.write_doc(&Doc { sessions })?;
-        }
-        Format::Porcelain => {
-            for s in sessions {
-                writeln!(ctx.out, "{}", s.worktree.display())?;
-            }
-        }
-        Format::Human => {
-            for s in sessions {
-                let pid = s
-                    .processes
-                    .agent
-                    .as_ref()
-                    .map(|p| format!(", pid {}", p.pid))
-                    .unwrap_or_default();
-                let state = s.live_state();
-                let note = match state {
-                    State::Running => String::new(),
-                    State::Setup => format!(" — {}", ui::state(state)),
-                    _ => format!(" — already {}", ui::state(state)),
-                };
-                if state == State::Queued {
-                    writeln!(
-                        ctx.out,
-                        "Queued {} ({}): it starts when a slot frees ('git agent start {}' starts it now)",
-                        ui::bold(&s.name),
-                        s.short_agent(),
-                        s.name
-                    )?;
-                } else {
-                    writeln!(
-                        ctx.out,
-                        "Started {} ({}{pid}){note}",
-                        ui::bold(&s.name),
-                        s.short_agent()
-                    )?;
-                }
-                writeln!(
-                    ctx.out,
-                    "  worktree  {}",
-                    ui::short_path(&s.worktree, &ctx.cwd)
-                )?;
-                let attached = if s.branch_created {
-                    String::new()
-                } else {
-                    " (existing)".to_owned()
-                };
-                writeln!(
-                    ctx.out,
-                    "  branch    {}{attached} (from {} @ {})",
-                    s.branch,
-                    s.base.short_name(),
-                    session::short_id(&s.base.commit)
-                )?;
-                if let Some(cmd) = s.setup.as_ref().and_then(|st| st.command.as_deref()) {
-                    writeln!(ctx.out, "  setup     {cmd}")?;
-                }
-                if !s.ports.is_empty() {
-                    let ports: Vec<String> = s.ports.iter().map(u16::to_string).collect();
-                    writeln!(ctx.out, "  ports     {}", ports.join(", "))?;
-                }
-                if !s.included.is_empty() {
-                    writeln!(ctx.out, "  copied    {}", s.included.join(", "))?;
-                }
-                if !s.linked.is_empty() {
-                    writeln!(ctx.out, "  linked    {}", s.linked.join(", "))?;
-                }
-                if let Some(f) = &s.sandbox.in_force {
-                    writeln!(ctx.out, "  sandbox   {}", f.detail)?;
-                }
-            }
-            // Said once per command, however many sessions it started.
-            if let Some(f) = sessions
-                .iter()
-                .filter_map(|s| s.sandbox.in_force.as_ref())
-                .find(|f| f.kind == "none")
-            {
-                writeln!(
-                    ctx.err,
-                    "warning: agents run without a write sandbox: {}",
-                    f.detail.trim_start_matches("none: ")
-                )?;
-                writeln!(
-                    ctx.err,
-                    "hint: they can write anywhere you can; set agent.sandbox=on to refuse that, or agent.sandbox=off to silence this"
-                )?;
-            }
-        }
-    }
-    Ok(())
 }
