@@ -51,6 +51,10 @@ pub struct Session {
     /// True if we created the branch (false when attached to an existing one).
     pub branch_created: bool,
     pub worktree: PathBuf,
+    /// `new --in NAME`: the session whose worktree and branch this one shares (NAME's
+    /// record owns them: this one created neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<String>,
     /// The main worktree (the common git directory for a bare repository).
     pub repo: PathBuf,
     /// The stored state; see [`Session::live_state`] for the state to show.

@@ -307,6 +307,8 @@ pub struct Request {
     pub creator: ProcessRef,
     /// The repository, as recorded (its main worktree, or its common directory).
     pub repo_path: PathBuf,
+    /// `--in NAME`: the session whose worktree and branch the new one shares.
+    pub shares: Option<String>,
 }
 
 impl Request {
@@ -355,6 +357,7 @@ impl Request {
             branch: plan.branch.clone(),
             branch_created: !attach,
             worktree: plan.worktree.clone(),
+            shares: self.shares.clone(),
             repo: repo_path.clone(),
             state: State::Starting,
             reason: None,
@@ -373,7 +376,8 @@ impl Request {
             auto_commit,
             commit: None,
             worktree_id: None,
-            worktree_locked: true,
+            // A shared worktree is locked by its owner's runs, under the owner's name.
+            worktree_locked: self.shares.is_none(),
             runs: vec![run],
             agent_session_id: None,
             status: None,
