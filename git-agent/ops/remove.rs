@@ -124,8 +124,13 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     crate::faults::point("rm:stopped");
     let mem = Memory::new(repo);
-    let inspection = inspect(repo, &mem, &s)?;
-    if let Some(failure) = refusal(&inspection, opts, force_flag) {
+    let mut inspection = inspect(repo, &mem, &s)?;
+    // Another session still works in the worktree: it and the branch stay, so removing this
+    // record loses nothing (and is never a reason to delete the branch).
+    let shared_by = state.sharing(&s)?.into_iter().next().map(|o| o.name);
+    if let Some(other) = &shared_by {
+        inspection.not_ours = Some(format!("'{other}' still uses it"));
+    } else if let Some(failure) = refusal(&inspection, opts, force_flag) {
         return Err(failure.into());
     }
     // What the agent started and left running (a server that detached itself) carries the
@@ -189,6 +194,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         crate::faults::point("rm:worktree-removed");
     }
     if opts.delete_branch
+        && shared_by.is_none()
         && let Some(tip) = &inspection.branch_tip
         && (inspection.branch_is_merged() || opts.force)
     {

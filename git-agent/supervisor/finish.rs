@@ -116,6 +116,11 @@ fn settle(
         CommitOutcome::Disabled
     } else if !started {
         CommitOutcome::Clean
+    } else if let Some(other) = running_alongside(state, &session) {
+        // Its files are half-written: the last session of the worktree to end commits.
+        CommitOutcome::Skipped {
+            reason: format!("deferred: {other} still runs in this worktree"),
+        }
     } else if end.not_brought_back {
         CommitOutcome::Skipped {
             reason: "the agent's work is kept aside; what the worktree holds is not its".into(),
@@ -218,4 +223,13 @@ pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
     let outcome = session.run().map(|r| r.outcome.clone()).unwrap_or_default();
     finish(state, name, RunEnd { outcome, ..end })?;
     Ok(())
+}
+
+/// Another session whose agent still works in `s`'s worktree (`new --in`), if one does.
+fn running_alongside(state: &StateDir, s: &Session) -> Option<String> {
+    let others = state.sharing(s).unwrap_or_default();
+    others
+        .into_iter()
+        .find(|o| o.live_state().is_active())
+        .map(|o| o.name)
 }

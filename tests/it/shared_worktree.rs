@@ -134,3 +134,122 @@ fn in_refuses_a_session_whose_worktree_is_gone() {
     assert!(out.stderr.contains("the worktree of 'a' is gone"), "{out}");
     assert!(!env.has_record("x"));
 }
+
+/// `b` in `a`'s worktree, waiting for `release-b`.
+fn with_sharer(env: &TestEnv) -> std::path::PathBuf {
+    let release = env.path("release-b");
+    env.spawn(
+        &["--in", "a", "--name", "b", "implement it"],
+        &format!("write wip.txt half-done\nwait-for {}\n", release.display()),
+    );
+    env.wait_state("b", "running");
+    std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap())
+}
+
+#[test]
+fn rm_of_the_owner_while_another_runs_leaves_worktree_and_branch() {
+    let env = with_owner();
+    let wt = with_sharer(&env);
+    env.wait_until("b to write", || wt.join("wip.txt").exists());
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    // Even forced, and with the branch asked for: b still works there.
+    let out = env.agent(&["rm", "--force", "--delete-branch", "a"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('b' still uses it)"),
+        "{out}"
+    );
+    assert!(!env.has_record("a"), "a's record is archived");
+    assert!(wt.join("wip.txt").exists(), "b's work is untouched");
+    assert_eq!(env.git(&["rev-parse", "agent/a"]), tip, "the branch stays");
+    assert_eq!(env.stored_state("b"), "running");
+    assert!(
+        env.git(&["worktree", "list"])
+            .contains(&*wt.to_string_lossy()),
+        "still registered"
+    );
+    // The last one takes the worktree with it, as today.
+    env.touch("release-b");
+    let b = env.wait_state("b", "done");
+    assert_eq!(
+        b["commit"]["status"], "committed",
+        "the last one to end commits: {b}"
+    );
+    // As today: unmerged work is refused without --force.
+    env.agent(&["rm", "b"]).code(1);
+    let out = env.agent(&["rm", "--force", "b"]).ok();
+    assert!(out.stdout.contains("removed"), "{out}");
+    assert!(!wt.exists(), "the last session's rm removes the worktree");
+    assert!(
+        env.git(&["branch", "--list", "agent/a"])
+            .contains("agent/a"),
+        "b did not create the branch: it stays"
+    );
+}
+
+#[test]
+fn rm_of_the_sharer_while_the_owner_runs_leaves_the_owners_worktree_and_lock() {
+    let env = with_owner();
+    let wt = with_sharer(&env);
+    let out = env.agent(&["rm", "--force", "b"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('a' still uses it)"),
+        "{out}"
+    );
+    assert!(wt.is_dir());
+    assert_eq!(env.stored_state("a"), "running");
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(
+        list.contains("locked git-agent: agent 'a' is running"),
+        "a's lock stays: {list}"
+    );
+    env.touch("release-a");
+    env.wait_state("a", "done");
+}
+
+#[test]
+fn clean_of_a_merged_branch_two_sessions_share_removes_both_and_the_worktree_once() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    env.spawn(
+        &["--in", "a", "--name", "b", "more"],
+        "write b.txt b\ncommit b\n",
+    );
+    env.wait_state("b", "done");
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    env.git(&["merge", "-q", "--no-ff", "-m", "land", "agent/a"]);
+    let out = env.agent(&["clean", "--yes"]).ok();
+    assert!(out.stdout.contains("Removed a"), "{out}");
+    assert!(out.stdout.contains("Removed b"), "{out}");
+    assert!(!env.has_record("a") && !env.has_record("b"));
+    assert!(!wt.exists(), "{out}");
+}
+
+#[test]
+fn auto_commit_defers_to_a_session_still_running_in_the_worktree() {
+    let env = with_owner();
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    env.spawn(
+        &["--in", "a", "--name", "b", "implement it"],
+        "write b.txt from b\n",
+    );
+    let b = env.wait_state("b", "done");
+    assert_eq!(b["commit"]["status"], "skipped", "{b}");
+    assert_eq!(
+        b["commit"]["reason"],
+        "deferred: a still runs in this worktree"
+    );
+    assert_eq!(env.git(&["rev-parse", "agent/a"]), tip, "nothing committed");
+    let wt = std::path::PathBuf::from(b["worktree"].as_str().unwrap());
+    assert!(wt.join("b.txt").exists());
+    // The last to end commits what both left.
+    env.touch("release-a");
+    let a = env.wait_state("a", "done");
+    assert_eq!(a["commit"]["status"], "committed", "{a}");
+    assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
+    assert_eq!(
+        env.git_in(&wt, &["status", "--porcelain"]),
+        "",
+        "b's file is in a's commit"
+    );
+}

@@ -358,6 +358,7 @@ impl Request {
             branch_created: !attach,
             worktree: plan.worktree.clone(),
             shares: self.shares.clone(),
+            shares_branch_created: false,
             repo: repo_path.clone(),
             state: State::Starting,
             reason: None,

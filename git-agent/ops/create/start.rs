@@ -87,8 +87,14 @@ pub fn create(
 pub fn adopt(repo: &Repo, state: &StateDir, plan: &Plan) -> Result<()> {
     crate::faults::point("new:reserved");
     let id = worktree::id_of(repo.common_dir(), &plan.worktree);
+    let owner = state.load(&plan.name)?.shares;
+    let ours = match owner {
+        Some(owner) => state.load(&owner)?.branch_ours(),
+        None => false,
+    };
     state.update(&plan.name, |s| {
         s.worktree_id.clone_from(&id);
+        s.shares_branch_created = ours;
         Ok(())
     })
 }
