@@ -253,3 +253,53 @@ fn auto_commit_defers_to_a_session_still_running_in_the_worktree() {
         "b's file is in a's commit"
     );
 }
+
+fn lock_line(env: &TestEnv) -> Option<String> {
+    env.git(&["worktree", "list", "--porcelain"])
+        .lines()
+        .find(|l| l.starts_with("locked"))
+        .map(str::to_owned)
+}
+
+#[test]
+fn the_worktree_lock_passes_to_the_session_still_running_and_goes_with_the_last() {
+    let env = with_owner();
+    with_sharer(&env);
+    assert_eq!(
+        lock_line(&env).as_deref(),
+        Some("locked git-agent: agent 'a' is running")
+    );
+    // a ends while b runs: the checkout stays locked, now under b's name.
+    env.touch("release-a");
+    env.wait_state("a", "done");
+    assert_eq!(
+        lock_line(&env).as_deref(),
+        Some("locked git-agent: agent 'b' is running")
+    );
+    assert_eq!(env.record("b")["worktree_locked"], true);
+    env.touch("release-b");
+    env.wait_state("b", "done");
+    assert_eq!(lock_line(&env), None, "the last one's end unlocks it");
+    assert_eq!(env.record("b")["worktree_locked"], false);
+}
+
+#[test]
+fn a_session_in_an_idle_worktree_locks_it_while_it_runs() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "exit 0\n");
+    env.wait_state("a", "done");
+    assert_eq!(lock_line(&env), None);
+    let release = env.path("release-b");
+    env.spawn(
+        &["--in", "a", "--name", "b", "implement it"],
+        &format!("wait-for {}\n", release.display()),
+    );
+    env.wait_state("b", "running");
+    assert_eq!(
+        lock_line(&env).as_deref(),
+        Some("locked git-agent: agent 'b' is running")
+    );
+    env.touch("release-b");
+    env.wait_state("b", "done");
+    assert_eq!(lock_line(&env), None);
+}
