@@ -84,17 +84,7 @@ pub struct Outcome {
 /// (stopping commits what the agent left).
 pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Result<Outcome> {
     let state = repo.state();
-    if opts.delete_branch && !s.branch_created {
-        return Err(Failure::fatal(format!(
-            "{} existed before '{}' and is not deleted by git-agent",
-            s.branch, s.name
-        ))
-        .hint(format!(
-            "leave out --delete-branch, and delete it yourself if you must: git branch -d {}",
-            s.branch
-        ))
-        .into());
-    }
+    refuse_foreign_branch(s, opts)?;
     let _exclusive = state.removal_lock(&s.name)?;
     let mut stopped = false;
     let mut s = state.load(&s.name)?;
@@ -206,6 +196,22 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     archive(repo, &s, &outcome)?;
     Ok(outcome)
+}
+
+/// `--delete-branch` of a branch git-agent did not create for the session: refused.
+fn refuse_foreign_branch(s: &Session, opts: &Options) -> Result<()> {
+    if opts.delete_branch && !s.branch_created {
+        return Err(Failure::fatal(format!(
+            "{} existed before '{}' and is not deleted by git-agent",
+            s.branch, s.name
+        ))
+        .hint(format!(
+            "leave out --delete-branch, and delete it yourself if you must: git branch -d {}",
+            s.branch
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Moves the record (with `removed` filled in) and the session's files to `archive/`, and
