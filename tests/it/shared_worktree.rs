@@ -303,3 +303,34 @@ fn a_session_in_an_idle_worktree_locks_it_while_it_runs() {
     env.wait_state("b", "done");
     assert_eq!(lock_line(&env), None);
 }
+
+#[test]
+fn list_shows_the_sessions_of_one_worktree_together() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "exit 0\n");
+    env.wait_state("a", "done");
+    env.spawn(&["--name", "c", "other"], "exit 0\n");
+    env.wait_state("c", "done");
+    env.spawn(&["--in", "a", "--name", "b", "implement it"], "exit 0\n");
+    env.wait_state("b", "done");
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let names: Vec<&str> = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let a = names.iter().position(|n| *n == "a").unwrap();
+    assert_eq!(names.get(a + 1), Some(&"b"), "{names:?}");
+    let b = &list["sessions"][a + 1];
+    assert_eq!(b["shares"], "a");
+    let human = env.agent(&["list"]).ok();
+    let order: Vec<&str> = human
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| ["a", "b", "c"].contains(n))
+        .collect();
+    let a = order.iter().position(|n| *n == "a").unwrap();
+    assert_eq!(order.get(a + 1), Some(&"b"), "{human}");
+}
