@@ -293,7 +293,10 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         running,
         creator: ProcessRef::current(),
         repo_path: repo.main_workdir().unwrap_or(repo.common_dir()).to_owned(),
-        shares: shares.as_ref().map(|o| o.name.clone()),
+        // The worktree's maker, even when NAME shares it and its maker's record is gone.
+        shares: shares
+            .as_ref()
+            .map(|o| (o.shares.clone().unwrap_or(o.name.clone()), o.branch_ours())),
     };
     Ok(Prepared {
         request,

@@ -334,3 +334,27 @@ fn list_shows_the_sessions_of_one_worktree_together() {
     let a = order.iter().position(|n| *n == "a").unwrap();
     assert_eq!(order.get(a + 1), Some(&"b"), "{human}");
 }
+
+#[test]
+fn in_a_sharer_whose_owner_was_removed_joins_the_same_worktree() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    env.spawn(&["--in", "a", "--name", "b", "more"], "exit 0\n");
+    env.wait_state("b", "done");
+    let wt = env.record("a")["worktree"].as_str().unwrap().to_owned();
+    env.agent(&["rm", "--force", "a"]).ok();
+    env.spawn(
+        &["--in", "b", "--name", "c", "again"],
+        "write c.txt c\ncommit c\n",
+    );
+    let c = env.wait_state("c", "done");
+    assert_eq!(c["worktree"], wt.as_str());
+    assert_eq!(c["shares"], "a", "the worktree's maker");
+    assert_eq!(c["exit"]["code"], 0, "it may commit on the branch: {c}");
+    // b and c remain; removing them takes the worktree with the last.
+    env.agent(&["rm", "--force", "b"]).ok();
+    assert!(std::path::Path::new(&wt).is_dir());
+    env.agent(&["rm", "--force", "c"]).ok();
+    assert!(!std::path::Path::new(&wt).exists());
+}

@@ -382,9 +382,8 @@ pub fn snapshot_changes(repo: &Repo, base: &Base) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// `--in NAME`: the session whose worktree and branch the new one shares. Refused when NAME
-/// is unknown, shares another's worktree itself (the new one joins the owner instead), or
-/// its worktree is gone.
+/// `--in NAME`: the session whose worktree and branch the new one shares (when NAME shares
+/// another's, that one's). Refused when NAME is unknown or its worktree is gone.
 pub fn shared_with(state: &StateDir, name: &str) -> Result<Session> {
     let owner = match state.load(name) {
         Ok(s) => s,
@@ -395,9 +394,11 @@ pub fn shared_with(state: &StateDir, name: &str) -> Result<Session> {
         }
         Err(e) => return Err(e),
     };
-    let owner = match &owner.shares {
-        Some(first) => state.load(first)?,
-        None => owner,
+    // Joining a session that shares another's worktree joins the worktree's maker, while its
+    // record is there (after `rm` of the maker, NAME's record stands for the worktree).
+    let owner = match owner.shares.as_deref().map(|first| state.load(first)) {
+        Some(Ok(first)) => first,
+        _ => owner,
     };
     if !owner.worktree.join(".git").exists() {
         return Err(Failure::fatal(format!(

@@ -87,17 +87,11 @@ pub fn create(
 pub fn adopt(repo: &Repo, state: &StateDir, plan: &Plan) -> Result<()> {
     crate::faults::point("new:reserved");
     let id = worktree::id_of(repo.common_dir(), &plan.worktree);
-    let owner = state.load(&plan.name)?.shares;
-    let ours = match owner {
-        Some(owner) => state.load(&owner)?.branch_ours(),
-        None => false,
-    };
     // Locked while its agent runs, as a worktree of its own would be; if the owner's agent
     // holds the lock now, it passes to this session when that agent ends.
     let locked = worktree::lock(repo.common_dir(), &plan.name, &plan.worktree)?;
     state.update(&plan.name, |s| {
         s.worktree_id.clone_from(&id);
-        s.shares_branch_created = ours;
         s.worktree_locked = locked;
         Ok(())
     })
