@@ -133,7 +133,7 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
         .as_ref()
         .filter(|f| f.kind == "landlock")
         .filter(|_| {
-            crate::sandbox::own_ref_folder(&session.branch, session.branch_created).is_some()
+            crate::sandbox::own_ref_folder(&session.branch, session.branch_ours()).is_some()
         })
     {
         commit = crate::sandbox::wrap(&commit, &f.writable).map_err(|e| describe(&e))?;

@@ -61,7 +61,7 @@ pub struct ColorArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start an agent on a task in a new worktree and branch
-    New(commands::new::Args),
+    New(Box<commands::new::Args>),
     /// List sessions, what needs you first
     #[command(visible_alias = "ls")]
     List(commands::list::Args),
@@ -195,7 +195,7 @@ pub fn run_binary<P: Parser>(
 
 fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
     match command {
-        Command::New(args) => commands::new::run(ctx, args),
+        Command::New(args) => commands::new::run(ctx, *args),
         Command::List(args) => commands::list::run(ctx, args),
         Command::Show(args) => commands::show::run(ctx, args),
         Command::Logs(args) => commands::logs::run(ctx, args),

@@ -95,7 +95,36 @@ pub fn rows(ctx: &mut Ctx<'_>, repo: &Repo, all: bool, full: bool) -> Result<Vec
             .then_with(|| b.session.created_at.cmp(&a.session.created_at))
             .then_with(|| a.session.name.cmp(&b.session.name))
     });
-    Ok(rows)
+    Ok(beside_owners(rows))
+}
+
+/// Sessions that share another's worktree (`new --in`) move next to it, in their order, so
+/// the sessions of one checkout read together.
+fn beside_owners(rows: Vec<Row>) -> Vec<Row> {
+    let owner_of = |r: &Row| -> Option<(String, bool)> {
+        let owner = r.session.shares.as_deref()?;
+        rows.iter()
+            .any(|o| o.session.name == owner && o.archived == r.archived)
+            .then(|| (owner.to_owned(), r.archived))
+    };
+    let owners: Vec<Option<(String, bool)>> = rows.iter().map(owner_of).collect();
+    let mut sharers: Vec<(Row, (String, bool))> = Vec::new();
+    let mut others: Vec<Row> = Vec::new();
+    for (row, owner) in rows.into_iter().zip(owners) {
+        match owner {
+            Some(o) => sharers.push((row, o)),
+            None => others.push(row),
+        }
+    }
+    let mut ordered = Vec::with_capacity(others.len() + sharers.len());
+    for row in others {
+        let key = (row.session.name.clone(), row.archived);
+        ordered.push(row);
+        let (mine, rest): (Vec<_>, Vec<_>) = sharers.into_iter().partition(|(_, o)| *o == key);
+        sharers = rest;
+        ordered.extend(mine.into_iter().map(|(r, _)| r));
+    }
+    ordered
 }
 
 /// The overlaps of the tasks of plans that have not landed, by session. The plan records are

@@ -36,6 +36,7 @@ use crate::state::StateDir;
 use crate::{git::worktree, names};
 
 mod print;
+mod shared;
 use print::print;
 
 /// Most sessions one `new` may create.
@@ -100,6 +101,10 @@ pub struct Args {
     /// read-only, gemini plan, opencode read-only, aider ask): an investigation
     #[arg(long, conflicts_with = "permission_mode")]
     pub read_only: bool,
+    /// Run in the worktree and on the branch of session NAME, alongside it (a planner and an
+    /// implementer; with --read-only, an investigation); creates no worktree and no branch
+    #[arg(long = "in", value_name = "NAME")]
+    pub in_session: Option<String>,
     /// Move this checkout's uncommitted changes (staged, unstaged, untracked) into the new
     /// worktree; this checkout is cleaned only once they are verifiably there
     #[arg(long)]
@@ -135,6 +140,8 @@ struct Prepared {
     base_name: String,
     explicit: bool,
     snapshot: Option<Snapshot>,
+    /// `--in NAME`: NAME's record (the owner of the worktree shared).
+    shares: Option<Session>,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
@@ -147,7 +154,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         root: &prepared.root,
         base_name: &prepared.base_name,
         explicit: prepared.explicit,
-        branch: args.branch.as_deref(),
+        branch: prepared
+            .shares
+            .as_ref()
+            .map_or(args.branch.as_deref(), |o| Some(o.branch.as_str())),
+        worktree: prepared.shares.as_ref().map(|o| o.worktree.as_path()),
     };
     // Names and ports reserved, and `starting` records written, all under the lock.
     let plans = create::reserve(
@@ -163,6 +174,11 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
     }
     create::refresh(&state, &mut started);
     print(ctx, format, &started)?;
+    if let Some(owner) = &prepared.shares
+        && !args.read_only
+    {
+        shared::tell(ctx, owner, &started)?;
+    }
     if format == Format::Human {
         let hint = match started.as_slice() {
             [one] => format!(
@@ -188,7 +204,14 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
             .into());
     }
 
-    let base = resolve_base(ctx, repo, &config, args)?;
+    let shares = match &args.in_session {
+        Some(name) => Some(shared::owner(repo, args, name)?),
+        None => None,
+    };
+    let base = match &shares {
+        Some(owner) => owner.base.clone(),
+        None => resolve_base(ctx, repo, &config, args)?,
+    };
     let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
     if let Some(p) = &project {
         for warning in p.ignored_keys() {
@@ -207,6 +230,9 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     };
     let profiles = plan::choose_profiles(&config, &choice, project.as_ref())?;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
+    if shares.is_some() {
+        shared::check(total, runner.as_ref())?;
+    }
     if total > MAX_VARIANTS {
         return Err(Failure::usage(format!(
             "{total} sessions requested; at most {MAX_VARIANTS} at once"
@@ -218,11 +244,14 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     }
     let attach = match &args.branch {
         Some(b) => plan::check_branch(repo, b, total, args.take_changes)?,
-        None => false,
+        // The shared branch exists, and stays NAME's.
+        None => shares.is_some(),
     };
-    let has_submodules =
-        crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
-    let settings = Settings::resolve(&config, project.as_ref(), has_submodules, args.no_setup)?;
+    let has_submodules = shares.is_none()
+        && crate::project::file_at_commit(repo.gix(), &base.commit, ".gitmodules")?.is_some();
+    // A shared worktree was set up when NAME's was made: no setup hook runs again.
+    let no_setup = args.no_setup || shares.is_some();
+    let settings = Settings::resolve(&config, project.as_ref(), has_submodules, no_setup)?;
     let (runner, image) = container::complete(runner, repo.gix(), &base.commit, &profiles)?;
     let mut to_trust = settings.to_trust(&profiles);
     to_trust.extend(image);
@@ -242,23 +271,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
     .limited(args.max_parallel, args.budget, &profiles)?
     .run_by(runner);
 
-    let prefix = config
-        .string("agent.branchPrefix")
-        .unwrap_or_else(|| "agent/".into());
-    let root = repo.worktrees_root(&config)?;
-    plan::refuse_temp(
-        repo,
-        &root,
-        args.allow_temp || config.boolean("agent.allowTemp")?.unwrap_or(false),
-    )?;
-
-    let explicit = args.name.is_some();
-    let base_name = match &args.name {
-        Some(n) => n.clone(),
-        None if !prompt.trim().is_empty() => names::slugify(&prompt),
-        None => names::slugify(profiles[0].0.program.rsplit('/').next().unwrap_or("task")),
-    };
-    names::validate(&base_name)?;
+    let (prefix, root, base_name, explicit) = naming(repo, &config, args, &prompt, &profiles)?;
 
     // The changes to move are taken before anything is created; nothing touches the
     // source until every new worktree holds them.
@@ -280,6 +293,10 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         running,
         creator: ProcessRef::current(),
         repo_path: repo.main_workdir().unwrap_or(repo.common_dir()).to_owned(),
+        // The worktree's maker, even when NAME shares it and its maker's record is gone.
+        shares: shares
+            .as_ref()
+            .map(|o| (o.shares.clone().unwrap_or(o.name.clone()), o.branch_ours())),
     };
     Ok(Prepared {
         request,
@@ -289,7 +306,37 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         base_name,
         explicit,
         snapshot,
+        shares,
     })
+}
+
+/// Where the sessions go and what they are called: the branch prefix, the worktrees' folder
+/// (never the temporary one unless allowed), the base name and whether the user chose it.
+fn naming(
+    repo: &Repo,
+    config: &Config,
+    args: &Args,
+    prompt: &str,
+    profiles: &[(Profile, PathBuf, u32)],
+) -> Result<(String, PathBuf, String, bool)> {
+    let prefix = config
+        .string("agent.branchPrefix")
+        .unwrap_or_else(|| "agent/".into());
+    let root = repo.worktrees_root(config)?;
+    plan::refuse_temp(
+        repo,
+        &root,
+        args.allow_temp || config.boolean("agent.allowTemp")?.unwrap_or(false),
+    )?;
+
+    let explicit = args.name.is_some();
+    let base_name = match &args.name {
+        Some(n) => n.clone(),
+        None if !prompt.trim().is_empty() => names::slugify(prompt),
+        None => names::slugify(profiles[0].0.program.rsplit('/').next().unwrap_or("task")),
+    };
+    names::validate(&base_name)?;
+    Ok((prefix, root, base_name, explicit))
 }
 
 /// The create and start steps, session by session. An interrupt from here on must not leave
@@ -327,8 +374,12 @@ fn start_all(
                 Notice::Warning(text) => ctx.warn(&text),
                 Notice::Hint(text) => ctx.hint(&text),
             };
-            start::create(repo, state, plan, &how, snapshot, &interrupted, &mut notify)
-                .and_then(|()| start::start(repo, state, plan, &prepared.request.prompt))
+            if prepared.shares.is_some() {
+                start::adopt(repo, state, plan)
+            } else {
+                start::create(repo, state, plan, &how, snapshot, &interrupted, &mut notify)
+            }
+            .and_then(|()| start::start(repo, state, plan, &prepared.request.prompt))
         };
         match result {
             Ok(session) => started.push(session),

@@ -273,7 +273,8 @@ pub fn not_ours(
         return Some("it is not a linked worktree of this repository".into());
     }
     match (marked_for(admin), &s.worktree_id) {
-        (Some(owner), _) if owner == s.name => None,
+        // A session started `--in` another shares the worktree git-agent made for that one.
+        (Some(owner), _) if owner == s.name || s.shares.as_deref() == Some(owner.as_str()) => None,
         (Some(owner), _) => Some(format!("git-agent created it for '{owner}'")),
         (None, Some(_)) => Some("git-agent did not create it".into()),
         (None, None) if same_path(path, &s.worktree) => None,

@@ -324,7 +324,7 @@ pub fn decide(
         main_worktree: &session.repo,
         worktree: &session.worktree,
         branch: &session.branch,
-        branch_created: session.branch_created,
+        branch_created: session.branch_ours(),
         status_file,
         tmp,
         extra,

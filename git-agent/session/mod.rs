@@ -51,6 +51,14 @@ pub struct Session {
     /// True if we created the branch (false when attached to an existing one).
     pub branch_created: bool,
     pub worktree: PathBuf,
+    /// `new --in NAME`: the session whose worktree and branch this one shares (NAME's
+    /// record owns them: this one created neither).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<String>,
+    /// With `shares`: git-agent made that session's branch (its agent may commit on it, as
+    /// the owner's may; see [`Session::branch_ours`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shares_branch_created: bool,
     /// The main worktree (the common git directory for a bare repository).
     pub repo: PathBuf,
     /// The stored state; see [`Session::live_state`] for the state to show.
@@ -152,6 +160,15 @@ pub struct Session {
     /// Where its agent runs, when not on this machine as a local process group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner: Option<RunnerRecord>,
+}
+
+impl Session {
+    /// git-agent made the branch the session works on: for it, or for the session whose
+    /// worktree it shares. What its sandbox may write refs for; never a licence to delete.
+    #[must_use]
+    pub fn branch_ours(&self) -> bool {
+        self.branch_created || self.shares_branch_created
+    }
 }
 
 impl Session {

@@ -151,6 +151,22 @@ impl StateDir {
         Ok(listing)
     }
 
+    /// The other records in `s`'s worktree (`new --in` makes sessions that share one): while
+    /// there is one, the worktree and its branch are not `s`'s alone to remove or commit in.
+    /// Unreadable records are skipped.
+    pub fn sharing(&self, s: &Session) -> Result<Vec<Session>> {
+        let mut others = Vec::new();
+        for name in self.candidates()? {
+            if name != s.name
+                && let Read::Ok(o) = self.read(&name)?
+                && o.worktree == s.worktree
+            {
+                others.push(*o);
+            }
+        }
+        Ok(others)
+    }
+
     /// The records of the named sessions, in that order; the first unknown name is an error.
     pub fn load_each(&self, names: &[String]) -> Result<Vec<Session>> {
         names.iter().map(|n| self.load(n)).collect()

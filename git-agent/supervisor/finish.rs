@@ -96,6 +96,7 @@ pub(super) fn close(
         {
             s.worktree_locked = false;
         }
+        hand_lock_over(state, lock, s, common_dir)?;
     }
     // The event first: whoever sees the record end (`wait`) finds the event there too.
     state.append_event(&StateEvent::state(&name, end_state, reason))?;
@@ -116,6 +117,11 @@ fn settle(
         CommitOutcome::Disabled
     } else if !started {
         CommitOutcome::Clean
+    } else if let Some(other) = running_alongside(state, &session) {
+        // Its files are half-written: the last session of the worktree to end commits.
+        CommitOutcome::Skipped {
+            reason: format!("deferred: {other} still runs in this worktree"),
+        }
     } else if end.not_brought_back {
         CommitOutcome::Skipped {
             reason: "the agent's work is kept aside; what the worktree holds is not its".into(),
@@ -217,5 +223,37 @@ pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
     };
     let outcome = session.run().map(|r| r.outcome.clone()).unwrap_or_default();
     finish(state, name, RunEnd { outcome, ..end })?;
+    Ok(())
+}
+
+/// Another session whose agent still works in `s`'s worktree (`new --in`), if one does.
+fn running_alongside(state: &StateDir, s: &Session) -> Option<String> {
+    let others = state.sharing(s).unwrap_or_default();
+    others
+        .into_iter()
+        .find(|o| o.live_state().is_active())
+        .map(|o| o.name)
+}
+
+/// Our lock on a worktree another session still runs in (`new --in`) passes to that session,
+/// under its name: the checkout stays locked while an agent works in it, and that session's
+/// own end releases it.
+fn hand_lock_over(
+    state: &StateDir,
+    lock: &crate::state::LockGuard,
+    s: &Session,
+    common_dir: &std::path::Path,
+) -> Result<()> {
+    if s.worktree_locked || !s.worktree.is_dir() {
+        return Ok(());
+    }
+    let Some(next) = running_alongside(state, s) else {
+        return Ok(());
+    };
+    let mut o = state.load(&next)?;
+    if !o.worktree_locked && crate::git::worktree::lock(common_dir, &o.name, &o.worktree)? {
+        o.worktree_locked = true;
+        state.write(lock, &o)?;
+    }
     Ok(())
 }

@@ -209,7 +209,7 @@ fn base_is_agents_work(state: &StateDir, session: &Session) -> bool {
         .load_all()
         .map(|l| l.sessions.into_iter().map(|s| s.branch).collect())
         .unwrap_or_default();
-    let agents_folder = crate::sandbox::own_ref_folder(&session.branch, session.branch_created)
+    let agents_folder = crate::sandbox::own_ref_folder(&session.branch, session.branch_ours())
         .map(|f| format!("refs/{}/", f.display()));
     !out.lines().any(|r| {
         let session_branch = r

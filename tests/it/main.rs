@@ -1,5 +1,6 @@
 //! The one integration-test binary: every suite is a module here.
 
+mod shared_worktree;
 mod support;
 
 mod architecture;

@@ -307,6 +307,9 @@ pub struct Request {
     pub creator: ProcessRef,
     /// The repository, as recorded (its main worktree, or its common directory).
     pub repo_path: PathBuf,
+    /// `--in NAME`: the session git-agent made the shared worktree for (NAME, or the one NAME
+    /// shares), and whether git-agent made its branch.
+    pub shares: Option<(String, bool)>,
 }
 
 impl Request {
@@ -355,6 +358,8 @@ impl Request {
             branch: plan.branch.clone(),
             branch_created: !attach,
             worktree: plan.worktree.clone(),
+            shares: self.shares.as_ref().map(|(owner, _)| owner.clone()),
+            shares_branch_created: self.shares.as_ref().is_some_and(|(_, ours)| *ours),
             repo: repo_path.clone(),
             state: State::Starting,
             reason: None,
@@ -373,7 +378,8 @@ impl Request {
             auto_commit,
             commit: None,
             worktree_id: None,
-            worktree_locked: true,
+            // A shared worktree is locked by its owner's runs, under the owner's name.
+            worktree_locked: self.shares.is_none(),
             runs: vec![run],
             agent_session_id: None,
             status: None,

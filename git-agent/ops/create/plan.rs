@@ -17,7 +17,7 @@ use crate::git::repo::Repo;
 use crate::names;
 use crate::ops::take::Snapshot;
 use crate::project::ProjectFile;
-use crate::session::{Base, Group};
+use crate::session::{Base, Group, Session};
 use crate::state::StateDir;
 
 /// One session to create.
@@ -41,6 +41,8 @@ pub struct Naming<'a> {
     pub explicit: bool,
     /// `--branch`: every session's branch.
     pub branch: Option<&'a str>,
+    /// `--in NAME`: the worktree the session shares with NAME (it creates none).
+    pub worktree: Option<&'a Path>,
 }
 
 /// Names, branches and paths for every session, free of collisions. Requires the lock.
@@ -57,6 +59,7 @@ pub(super) fn plan_sessions(
         base_name,
         explicit,
         branch,
+        worktree: shared,
     } = *naming;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
     let attempts = if explicit { 1 } else { 100 };
@@ -80,7 +83,7 @@ pub(super) fn plan_sessions(
                 names::validate(&name)?;
                 plans.push(Plan {
                     branch: branch.map_or_else(|| format!("{prefix}{name}"), str::to_owned),
-                    worktree: root.join(&name),
+                    worktree: shared.map_or_else(|| root.join(&name), Path::to_owned),
                     name,
                     profile: profile.clone(),
                     program: program.clone(),
@@ -94,7 +97,7 @@ pub(super) fn plan_sessions(
         }
         match plans
             .iter()
-            .map(|p| conflict(repo, state, p, attach))
+            .map(|p| conflict(repo, state, p, attach, shared.is_some()))
             .find_map(Result::transpose)
         {
             None => {
@@ -117,7 +120,13 @@ pub(super) fn plan_sessions(
 }
 
 /// Why a planned session cannot be created, if it cannot.
-fn conflict(repo: &Repo, state: &StateDir, plan: &Plan, attach: bool) -> Result<Option<String>> {
+fn conflict(
+    repo: &Repo,
+    state: &StateDir,
+    plan: &Plan,
+    attach: bool,
+    shared: bool,
+) -> Result<Option<String>> {
     if state.exists(&plan.name) {
         return Ok(Some(format!(
             "a session named '{}' already exists",
@@ -130,7 +139,7 @@ fn conflict(repo: &Repo, state: &StateDir, plan: &Plan, attach: bool) -> Result<
             plan.branch
         )));
     }
-    if plan.worktree.symlink_metadata().is_ok() {
+    if !shared && plan.worktree.symlink_metadata().is_ok() {
         return Ok(Some(format!(
             "'{}' already exists",
             plan.worktree.display()
@@ -371,4 +380,37 @@ pub fn snapshot_changes(repo: &Repo, base: &Base) -> Result<Snapshot> {
         .into());
     }
     Ok(snapshot)
+}
+
+/// `--in NAME`: the session whose worktree and branch the new one shares (when NAME shares
+/// another's, that one's). Refused when NAME is unknown or its worktree is gone.
+pub fn shared_with(state: &StateDir, name: &str) -> Result<Session> {
+    let owner = match state.load(name) {
+        Ok(s) => s,
+        Err(_) if !state.exists(name) => {
+            return Err(Failure::fatal(format!("--in: no session named '{name}'"))
+                .hint("see the sessions with 'git agent list'")
+                .into());
+        }
+        Err(e) => return Err(e),
+    };
+    // Joining a session that shares another's worktree joins the worktree's maker, while its
+    // record is there (after `rm` of the maker, NAME's record stands for the worktree).
+    let owner = match owner.shares.as_deref().map(|first| state.load(first)) {
+        Some(Ok(first)) => first,
+        _ => owner,
+    };
+    if !owner.worktree.join(".git").exists() {
+        return Err(Failure::fatal(format!(
+            "--in: the worktree of '{}' is gone ({})",
+            owner.name,
+            owner.worktree.display()
+        ))
+        .hint(format!(
+            "start a session of its own instead, or on its branch with --branch {}",
+            owner.branch
+        ))
+        .into());
+    }
+    Ok(owner)
 }

@@ -82,6 +82,21 @@ pub fn create(
     Ok(())
 }
 
+/// The create step of a session sharing another's worktree (`new --in`): nothing is
+/// created; the record learns the worktree's id, so it is trusted as the owner's is.
+pub fn adopt(repo: &Repo, state: &StateDir, plan: &Plan) -> Result<()> {
+    crate::faults::point("new:reserved");
+    let id = worktree::id_of(repo.common_dir(), &plan.worktree);
+    // Locked while its agent runs, as a worktree of its own would be; if the owner's agent
+    // holds the lock now, it passes to this session when that agent ends.
+    let locked = worktree::lock(repo.common_dir(), &plan.name, &plan.worktree)?;
+    state.update(&plan.name, |s| {
+        s.worktree_id.clone_from(&id);
+        s.worktree_locked = locked;
+        Ok(())
+    })
+}
+
 /// Ignored local files (`.worktreeinclude`), from the main worktree.
 fn bring_included(
     repo: &Repo,

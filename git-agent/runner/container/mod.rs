@@ -158,7 +158,7 @@ impl ContainerRunner {
                 .with_context(|| format!("could not create {}", status.display()))?;
         }
         let mut writable = vec![repo.join("objects")];
-        let (branch, created) = (&self.session.branch, self.session.branch_created);
+        let (branch, created) = (&self.session.branch, self.session.branch_ours());
         if let Some(folder) = crate::sandbox::own_ref_folder(branch, created) {
             writable.push(repo.join("refs").join(&folder));
             writable.push(repo.join("logs/refs").join(&folder));
