@@ -36,11 +36,13 @@
 //! Files: `builtins.rs` (the built-in profile table), `layers.rs` (building a profile from its
 //! layers), `sandbox.rs` (where an agent may write under the sandbox, and codex's own),
 //! `output/` (reading what each agent CLI prints, one file per format), `pricing.rs` (what
-//! models' tokens cost, to estimate a run's spend from its tokens). This file holds the
+//! models' tokens cost, to estimate a run's spend from its tokens), `conversations/` (where
+//! each CLI keeps its conversations, and carrying one elsewhere). This file holds the
 //! finished [`Profile`], the `--agent` choices and binding a profile's templates to a task.
 //! Nothing here runs an agent (the supervisor does) or prints.
 
 mod builtins;
+pub mod conversations;
 mod layers;
 pub mod output;
 pub mod pricing;
