@@ -165,7 +165,7 @@ fn replace_strings(value: &mut Value, map: &HashMap<String, String>) {
 }
 
 /// `n` random letters and digits, from the kernel's random source.
-fn random_chars(n: usize) -> String {
+pub(super) fn random_chars(n: usize) -> String {
     use std::io::Read as _;
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; n];
