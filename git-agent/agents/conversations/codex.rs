@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde_json::Value;
 
 use super::{Carried, Cli, Conversation, Role, Stores, Turn, json_lines, modified, same_dir};
@@ -48,15 +48,32 @@ struct Meta {
     id: Option<String>,
     cwd: Option<PathBuf>,
     forked_from: Option<String>,
+    /// How many of the parent's lines the fork took (`forked_from_ordinal_exclusive`).
+    forked_at: Option<usize>,
     lines: Vec<Value>,
 }
 
 fn meta(file: &Path) -> Result<Meta> {
-    let lines = json_lines(file)?;
+    Ok(meta_of(json_lines(file)?))
+}
+
+/// The first `upto` lines of a rollout (all without a limit): a fork's ordinal counts lines.
+fn lines_upto(file: &Path, upto: Option<usize>) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("could not read {}", file.display()))?;
+    Ok(text
+        .lines()
+        .take(upto.unwrap_or(usize::MAX))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+fn meta_of(lines: Vec<Value>) -> Meta {
     let mut m = Meta {
         id: None,
         cwd: None,
         forked_from: None,
+        forked_at: None,
         lines: Vec::new(),
     };
     let mut turn_cwd = None;
@@ -67,6 +84,9 @@ fn meta(file: &Path) -> Result<Meta> {
                 m.id = payload["id"].as_str().map(str::to_owned);
                 m.cwd = payload["cwd"].as_str().map(PathBuf::from);
                 m.forked_from = payload["forked_from_id"].as_str().map(str::to_owned);
+                m.forked_at = payload["forked_from_ordinal_exclusive"]
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok());
             }
             Some("turn_context") => {
                 if let Some(cwd) = payload["cwd"].as_str() {
@@ -78,7 +98,7 @@ fn meta(file: &Path) -> Result<Meta> {
     }
     m.cwd = turn_cwd.or(m.cwd);
     m.lines = lines;
-    Ok(m)
+    m
 }
 
 pub(super) fn latest(stores: &Stores, dir: &Path) -> Result<Option<Conversation>> {
@@ -153,12 +173,21 @@ pub(super) fn carry(conv: &Conversation, resume: &[String]) -> Result<Carried> {
     })
 }
 
-/// The conversation's messages; a fork's are preceded by its parent's (one level).
+/// The conversation's messages; a fork's are preceded by what it took of its parent's.
 pub(super) fn turns(stores: &Stores, file: &Path) -> Result<Vec<Turn>> {
-    let m = meta(file)?;
+    history(stores, file, None, 0)
+}
+
+/// Forks of forks are followed this deep (a cycle cannot loop forever).
+const MAX_FORK_DEPTH: usize = 8;
+
+fn history(stores: &Stores, file: &Path, upto: Option<usize>, depth: usize) -> Result<Vec<Turn>> {
+    let m = meta_of(lines_upto(file, upto)?);
     let mut turns = Vec::new();
-    if let Some(parent) = m.forked_from.as_deref().and_then(|p| by_id(stores, p)) {
-        turns = messages(&json_lines(&parent)?);
+    if depth < MAX_FORK_DEPTH
+        && let Some(parent) = m.forked_from.as_deref().and_then(|p| by_id(stores, p))
+    {
+        turns = history(stores, &parent, m.forked_at, depth + 1)?;
     }
     turns.extend(messages(&m.lines));
     Ok(turns)

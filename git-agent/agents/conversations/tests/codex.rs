@@ -11,12 +11,13 @@ fn rollout(
     meta_cwd: &str,
     turn_cwds: &[&str],
     first: &str,
-    forked_from: Option<&str>,
+    forked_from: Option<(&str, usize)>,
 ) -> String {
     let mut meta = json!({"id":id,"session_id":id,"cwd":meta_cwd,"originator":"codex_exec",
                           "cli_version":"0.169.0","source":"exec"});
-    if let Some(parent) = forked_from {
+    if let Some((parent, lines)) = forked_from {
         meta["forked_from_id"] = json!(parent);
+        meta["forked_from_ordinal_exclusive"] = json!(lines);
     }
     let mut v = vec![
         json!({"type":"session_meta","payload":meta}),
@@ -164,7 +165,17 @@ fn codex_carry_forks_with_the_mode_before_the_subcommand() {
     );
     assert!(carried.made.is_empty());
     assert_eq!(std::fs::read_to_string(&orig).unwrap(), text);
-    // The fork's rollout holds only what came after: its first message is its parent's.
+    // The original went on after the fork (lines 5..8: MSG1, REPLY1).
+    let text = rollout(
+        "t-a",
+        "/tmp/r18/A",
+        &["/tmp/r18/A", "/tmp/r18/A"],
+        "FIRSTMSG",
+        None,
+    );
+    put_rollout(&s, "2026/12/05", "t-a", &text, 25);
+    // A fork's rollout holds only what came after it, and how many of its parent's lines
+    // it took (codex 0.169 writes `forked_from_ordinal_exclusive`).
     put_rollout(
         &s,
         "2026/12/05",
@@ -174,7 +185,7 @@ fn codex_carry_forks_with_the_mode_before_the_subcommand() {
             "/tmp/r18/B",
             &["/tmp/r18/B"],
             "SECONDMSG",
-            Some("t-a"),
+            Some(("t-a", 5)),
         ),
         30,
     );
@@ -182,9 +193,8 @@ fn codex_carry_forks_with_the_mode_before_the_subcommand() {
         .unwrap()
         .unwrap();
     assert_eq!(f.first_message.as_deref(), Some("SECONDMSG"));
-    assert!(
-        summary(&f, &s)
-            .unwrap()
-            .starts_with("User: FIRSTMSG\n\nAssistant: REPLY0\n\nUser: SECONDMSG")
+    assert_eq!(
+        summary(&f, &s).unwrap(),
+        "User: FIRSTMSG\n\nAssistant: REPLY0\n\nUser: SECONDMSG\n\nAssistant: REPLY0"
     );
 }
