@@ -83,7 +83,7 @@ impl Cli {
 /// Where the CLIs keep their state for an agent run in this environment: built from `HOME`,
 /// `CLAUDE_CONFIG_DIR`, `CODEX_HOME`, `GEMINI_CLI_HOME` and `XDG_DATA_HOME` (the caller's
 /// lookup decides which environment wins: a profile's env over the process's).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Stores {
     /// `$CLAUDE_CONFIG_DIR` or `~/.claude`.
     pub claude: PathBuf,
@@ -97,6 +97,26 @@ pub struct Stores {
     /// How `latest`/`find`/`summary` run opencode (`session list`, `export`): its program and
     /// the environment of the agent run.
     opencode_tool: (String, Vec<(String, String)>),
+}
+
+// By hand: the run's environment may hold credentials, and only its keys are shown.
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self
+            .opencode_tool
+            .1
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        f.debug_struct("Stores")
+            .field("claude", &self.claude)
+            .field("codex", &self.codex)
+            .field("gemini", &self.gemini)
+            .field("opencode", &self.opencode)
+            .field("opencode_program", &self.opencode_tool.0)
+            .field("opencode_env_keys", &env)
+            .finish()
+    }
 }
 
 impl Stores {

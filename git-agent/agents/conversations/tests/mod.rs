@@ -108,3 +108,14 @@ fn summaries_keep_the_newest_turns_within_the_cap() {
     let huge = render(&[Turn::new(Role::User, "é".repeat(5000)).unwrap()]);
     assert!(huge.len() < TURN_CAP + 20 && huge.ends_with('…'));
 }
+
+#[test]
+fn stores_never_show_the_values_of_the_runs_environment() {
+    let env = vec![("OPENAI_API_KEY".to_owned(), "sk-secret".to_owned())];
+    let s = stores(Path::new("/h")).with_opencode("opencode", &env);
+    let shown = format!("{s:?}");
+    assert!(
+        shown.contains("OPENAI_API_KEY") && !shown.contains("sk-secret"),
+        "{shown}"
+    );
+}
