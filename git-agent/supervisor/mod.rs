@@ -141,6 +141,7 @@ pub fn spawn(common_dir: &Path, name: &str, worktree: &Path) -> Result<Child> {
 /// Waits until the supervisor reports that the agent runs (or could not start).
 pub fn wait_started(state: &StateDir, name: &str, mut child: Child) -> Result<Session> {
     let deadline = Instant::now() + START_TIMEOUT;
+    let mut rechecked = false;
     loop {
         let session = state.load(name)?;
         // A slot granted is not yet a started agent: `running` counts once the run started.
@@ -166,6 +167,13 @@ pub fn wait_started(state: &StateDir, name: &str, mut child: Child) -> Result<Se
             return Ok(session);
         }
         if let Some(status) = child.try_wait()? {
+            // A supervisor may record its state and exit between the read above and this
+            // check (a queued session's does): read the record once more before calling it
+            // a failure.
+            if !rechecked && state.load(name)?.state != State::Starting {
+                rechecked = true;
+                continue;
+            }
             let log = std::fs::read_to_string(state.supervisor_log_path(name)).unwrap_or_default();
             return Err(Failure::fatal(format!(
                 "the supervisor of '{name}' exited before the agent started ({})",
