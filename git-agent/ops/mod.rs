@@ -16,6 +16,7 @@
 pub mod create;
 pub mod doctor;
 pub mod foreground;
+pub mod fork;
 pub mod include;
 pub mod plan;
 pub mod plugins;

@@ -26,8 +26,8 @@ mod state;
 pub use changes::Changes;
 pub use outcome::{Format, Outcome, RateLimit, Usage};
 pub use parts::{
-    AgentSpec, AgentStatus, Base, Group, Limits, Merged, Processes, PullRequest, Removed, Retry,
-    Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,
+    AgentSpec, AgentStatus, Base, ConversationFrom, Group, Limits, Merged, Processes, PullRequest,
+    Removed, Retry, Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,
 };
 pub use run::{CommitOutcome, Exit, Run, RunKind, StopRequest};
 pub use runner::{ContainerRecord, PluginRecord, RunnerRecord, SshRecord, Workspace};
@@ -120,6 +120,9 @@ pub struct Session {
     /// Changes moved in from a checkout (`new --take-changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub took_changes: Option<TookChanges>,
+    /// The conversation its agent took up (`fork`, `new --continue`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationFrom>,
     /// The last verify run (`review --verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<Verify>,

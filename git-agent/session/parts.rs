@@ -190,6 +190,25 @@ pub struct Removed {
     pub branch_deleted: bool,
 }
 
+/// The conversation a session's agent took up instead of starting from nothing: another
+/// session's (`git agent fork`) or one the user had with the CLI in a checkout (`git agent
+/// new --continue`). The original is only ever read or copied, never altered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationFrom {
+    /// `fork` or `continue`.
+    pub how: String,
+    /// The CLI whose conversation it is (`claude`, `codex`…).
+    pub cli: String,
+    /// The CLI's id of the original conversation (none for aider, which has no ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The directory the original belongs to.
+    pub dir: PathBuf,
+    /// The session forked (`git agent fork NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
 /// Uncommitted changes moved into the worktree by `new --take-changes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TookChanges {

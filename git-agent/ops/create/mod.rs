@@ -15,6 +15,7 @@
 
 pub mod plan;
 pub mod start;
+pub mod take_up;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use crate::git::repo::{Config, Repo};
 use crate::procs::ProcessRef;
 use crate::project::{ProjectCommand, ProjectFile};
 use crate::session::{
-    Base, Limits, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State,
+    Base, Group, Limits, Processes, Run, RunKind, SCHEMA_VERSION, Session, Setup, State,
 };
 use crate::state::StateDir;
 use crate::state::ports;
@@ -310,6 +311,10 @@ pub struct Request {
     /// `--in NAME`: the session git-agent made the shared worktree for (NAME, or the one NAME
     /// shares), and whether git-agent made its branch.
     pub shares: Option<(String, bool)>,
+    /// `fork` and `new --continue`: the conversation every session's agent takes up.
+    pub take_up: Option<take_up::TakeUp>,
+    /// `fork`: the group the session joins (the forked session's), instead of its own.
+    pub group: Option<Group>,
 }
 
 impl Request {
@@ -351,7 +356,7 @@ impl Request {
         Session {
             version: SCHEMA_VERSION,
             name: plan.name.clone(),
-            group: plan.group.clone(),
+            group: self.group.clone().or_else(|| plan.group.clone()),
             prompt: prompt.clone(),
             agent: spec,
             base: base.clone(),
@@ -388,6 +393,7 @@ impl Request {
             included: Vec::new(),
             linked: Vec::new(),
             took_changes: None,
+            conversation: self.take_up.as_ref().map(|t| t.from.clone()),
             verify: None,
             synced: None,
             sync_pending: None,

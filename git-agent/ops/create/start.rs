@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 
+use super::take_up::TakeUp;
 use super::{Notice, Plan, discard};
 use crate::error::Failure;
 use crate::git::repo::Repo;
@@ -29,7 +30,12 @@ pub fn create(
     interrupted: &AtomicBool,
     notify: &mut dyn FnMut(Notice) -> Result<()>,
 ) -> Result<()> {
-    let base = state.load(&plan.name)?.base.commit;
+    // Taken changes apply on the commit they were taken at: the base for `--take-changes`,
+    // the forked session's tip for `fork`.
+    let base = match snapshot {
+        Some(snap) => snap.head.clone(),
+        None => state.load(&plan.name)?.base.commit,
+    };
     crate::faults::point("new:reserved");
     let created = worktree::create(repo, &plan.name, &plan.branch, &plan.worktree, &base, how);
     crate::faults::point("new:worktree");
@@ -80,6 +86,22 @@ pub fn create(
         }
     }
     Ok(())
+}
+
+/// `fork` and `new --continue`: the conversation is carried into the created worktree
+/// before the agent starts. If it cannot be, the session is `failed` and its worktree kept.
+pub fn take_up(repo: &Repo, state: &StateDir, plan: &Plan, take_up: &TakeUp) -> Result<()> {
+    crate::ops::create::take_up::carry(state, plan, take_up).or_else(|err| {
+        let reason = format!("could not take up the conversation: {err:#}");
+        fail_before_start(repo, state, plan, &reason)?;
+        Err(Failure::fatal(reason)
+            .hint(format!(
+                "the worktree is kept at {}; remove it with 'git agent rm {}'",
+                plan.worktree.display(),
+                plan.name
+            ))
+            .into())
+    })
 }
 
 /// The create step of a session sharing another's worktree (`new --in`): nothing is
@@ -196,7 +218,31 @@ pub fn clean_source(
         return Ok(None);
     }
     let outcome = crate::ops::take::clean_source(snapshot)?;
-    let cleaned = outcome == crate::ops::take::Cleaned::Yes;
+    record_took(
+        state,
+        snapshot,
+        started,
+        outcome == crate::ops::take::Cleaned::Yes,
+    )?;
+    Ok(Some(outcome))
+}
+
+/// `fork`: records in each session the changes copied from the forked session's worktree,
+/// which is left exactly as it was.
+pub fn copied(state: &StateDir, snapshot: &Snapshot, started: &mut [Session]) -> Result<()> {
+    if snapshot.is_empty() {
+        return Ok(());
+    }
+    record_took(state, snapshot, started, false)
+}
+
+/// Records in each session where its changes came from.
+fn record_took(
+    state: &StateDir,
+    snapshot: &Snapshot,
+    started: &mut [Session],
+    cleaned: bool,
+) -> Result<()> {
     for s in started.iter_mut() {
         let took = TookChanges {
             from: snapshot.source.clone(),
@@ -210,5 +256,5 @@ pub fn clean_source(
         })?;
         s.took_changes = Some(took);
     }
-    Ok(Some(outcome))
+    Ok(())
 }
