@@ -83,6 +83,8 @@ pub enum Command {
     Watch(commands::watch::Args),
     /// Send a follow-up to a session's agent, resuming its conversation
     Send(commands::send::Args),
+    /// A new session from where another is now, its agent taking up a fork of the conversation
+    Fork(commands::fork::Args),
     /// Report an agent's state (for agents and their hooks)
     Notify(commands::notify::Args),
     /// Restart an interrupted (lost, stopped, failed) session, resuming its conversation
@@ -206,6 +208,7 @@ fn dispatch(ctx: &mut Ctx<'_>, command: Command) -> Result<u8> {
         Command::Wait(args) => commands::wait::run(ctx, args),
         Command::Watch(args) => commands::watch::run(ctx, args),
         Command::Send(args) => commands::send::run(ctx, args),
+        Command::Fork(args) => commands::fork::run(ctx, args),
         Command::Notify(args) => commands::notify::run(ctx, args),
         Command::Resume(args) => commands::resume::run(ctx, args),
         Command::Rm(args) => commands::rm::run(ctx, args),

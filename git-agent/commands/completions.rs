@@ -34,6 +34,7 @@ const TAKES_NAME: &[&str] = &[
     "stop",
     "wait",
     "send",
+    "fork",
     "rm",
     "resume",
     "run",

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod doctor;
 pub mod events;
 pub mod exec;
+pub mod fork;
 pub mod help;
 pub mod list;
 pub mod logs;

@@ -37,6 +37,7 @@ use crate::{git::worktree, names};
 
 mod print;
 mod shared;
+pub(super) mod take_up;
 use print::print;
 
 /// Most sessions one `new` may create.
@@ -105,6 +106,14 @@ pub struct Args {
     /// implementer; with --read-only, an investigation); creates no worktree and no branch
     #[arg(long = "in", value_name = "NAME")]
     pub in_session: Option<String>,
+    /// Take up CLI's most recent conversation in this checkout (or conversation ID) in the
+    /// new worktree, the task as its next message; the original stays resumable here
+    #[arg(long = "continue", value_name = "CLI[:ID]")]
+    pub continue_from: Option<String>,
+    /// With --continue: start afresh instead, the task followed by the last turns of that
+    /// conversation (for another CLI, or where it cannot be taken up)
+    #[arg(long, requires = "continue_from")]
+    pub fresh: bool,
     /// Move this checkout's uncommitted changes (staged, unstaged, untracked) into the new
     /// worktree; this checkout is cleaned only once they are verifiably there
     #[arg(long)]
@@ -129,6 +138,9 @@ pub struct Args {
     /// Run this command as the agent (an argv, never through a shell)
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+    /// `git agent fork`: the session forked, set by that command.
+    #[arg(skip)]
+    pub fork: Option<Box<crate::ops::fork::Fork>>,
 }
 
 /// Everything checked and asked before anything is created.
@@ -169,11 +181,15 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         &prepared.request,
     )?;
     let mut started = start_all(ctx, &repo, &state, &prepared, &plans, format)?;
-    if let Some(snap) = &prepared.snapshot {
-        clean_source(ctx, &state, snap, &mut started)?;
+    match (&prepared.snapshot, &args.fork) {
+        // A fork copies NAME's changes: NAME's worktree is never touched.
+        (Some(snap), Some(_)) => start::copied(&state, snap, &mut started)?,
+        (Some(snap), None) => print::clean_source(ctx, &state, snap, &mut started)?,
+        (None, _) => {}
     }
     create::refresh(&state, &mut started);
     print(ctx, format, &started)?;
+    take_up::tell(ctx, format, &prepared.request, &started)?;
     if let Some(owner) = &prepared.shares
         && !args.read_only
     {
@@ -208,9 +224,11 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         Some(name) => Some(shared::owner(repo, args, name)?),
         None => None,
     };
-    let base = match &shares {
-        Some(owner) => owner.base.clone(),
-        None => resolve_base(ctx, repo, &config, args)?,
+    let base = match (&shares, &args.fork) {
+        (Some(owner), _) => owner.base.clone(),
+        // A fork is a variant of the same task: the same base, its branch at NAME's tip.
+        (None, Some(fork)) => fork.owner.base.clone(),
+        (None, None) => resolve_base(ctx, repo, &config, args)?,
     };
     let project = ProjectFile::at_commit(repo.gix(), &base.commit)?;
     if let Some(p) = &project {
@@ -219,8 +237,11 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         }
     }
     let runner = crate::runner::choose(&config, args.runner.as_deref())?;
+    // `--continue CLI` runs that CLI's profile unless --agent names one.
+    let continuing = take_up::cli_to_continue(args)?;
+    let agents = take_up::agents(args, continuing);
     let choice = plan::Choice {
-        agents: &args.agent,
+        agents: &agents,
         count: args.count,
         permission_mode: args.permission_mode.as_deref(),
         read_only: args.read_only,
@@ -229,6 +250,15 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),
     };
     let profiles = plan::choose_profiles(&config, &choice, project.as_ref())?;
+    let (take_up, prompt) = take_up::prepare(
+        ctx,
+        repo,
+        args,
+        continuing,
+        &profiles,
+        runner.as_ref(),
+        prompt,
+    )?;
     let total: u32 = profiles.iter().map(|(_, _, n)| *n).sum();
     if shares.is_some() {
         shared::check(total, runner.as_ref())?;
@@ -273,18 +303,11 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
 
     let (prefix, root, base_name, explicit) = naming(repo, &config, args, &prompt, &profiles)?;
 
-    // The changes to move are taken before anything is created; nothing touches the
-    // source until every new worktree holds them.
-    let snapshot = if args.take_changes {
-        Some(plan::snapshot_changes(repo, &base)?)
-    } else {
-        None
-    };
-    if snapshot.as_ref().is_some_and(Snapshot::is_empty) {
-        ctx.warn("--take-changes: there are no uncommitted changes to take")?;
-    }
-
+    // Files agents leave (aider's conversation is one) are excluded before changes are
+    // taken: they stay in the checkout, where they belong.
     exclude_and_warn(ctx, repo, &root, &profiles)?;
+    let snapshot = changes_to_take(ctx, repo, args, &base)?;
+
     let request = Request {
         prompt,
         base,
@@ -297,6 +320,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         shares: shares
             .as_ref()
             .map(|o| (o.shares.clone().unwrap_or(o.name.clone()), o.branch_ours())),
+        take_up,
+        group: args.fork.as_ref().map(|f| f.group.clone()),
     };
     Ok(Prepared {
         request,
@@ -308,6 +333,27 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         snapshot,
         shares,
     })
+}
+
+/// The changes to move (`--take-changes`) or to copy (a fork's), taken before anything is
+/// created; nothing touches the source until every new worktree holds them.
+fn changes_to_take(
+    ctx: &mut Ctx<'_>,
+    repo: &Repo,
+    args: &Args,
+    base: &Base,
+) -> Result<Option<Snapshot>> {
+    let snapshot = if let Some(fork) = &args.fork {
+        Some(fork.snapshot.clone())
+    } else if args.take_changes {
+        Some(plan::snapshot_changes(repo, base)?)
+    } else {
+        None
+    };
+    if args.fork.is_none() && snapshot.as_ref().is_some_and(Snapshot::is_empty) {
+        ctx.warn("--take-changes: there are no uncommitted changes to take")?;
+    }
+    Ok(snapshot)
 }
 
 /// Where the sessions go and what they are called: the branch prefix, the worktrees' folder
@@ -332,6 +378,7 @@ fn naming(
     let explicit = args.name.is_some();
     let base_name = match &args.name {
         Some(n) => n.clone(),
+        None if let Some(fork) = &args.fork => format!("{}-fork", fork.owner.name),
         None if !prompt.trim().is_empty() => names::slugify(prompt),
         None => names::slugify(profiles[0].0.program.rsplit('/').next().unwrap_or("task")),
     };
@@ -379,6 +426,10 @@ fn start_all(
             } else {
                 start::create(repo, state, plan, &how, snapshot, &interrupted, &mut notify)
             }
+            .and_then(|()| match &prepared.request.take_up {
+                Some(t) => start::take_up(repo, state, plan, t),
+                None => Ok(()),
+            })
             .and_then(|()| start::start(repo, state, plan, &prepared.request.prompt))
         };
         match result {
@@ -464,55 +515,6 @@ fn resolve_base(ctx: &mut Ctx<'_>, repo: &Repo, config: &Config, args: &Args) ->
         return Ok(base);
     }
     repo.resolve_base(args.base.as_deref())
-}
-
-/// After every new worktree holds the changes: cleans the source (unless it changed
-/// meanwhile) and says what happened.
-fn clean_source(
-    ctx: &mut Ctx<'_>,
-    state: &StateDir,
-    snapshot: &Snapshot,
-    started: &mut [Session],
-) -> Result<()> {
-    let Some(outcome) = start::clean_source(state, snapshot, started)? else {
-        return Ok(());
-    };
-    let targets = started
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    match outcome {
-        crate::ops::take::Cleaned::Yes => writeln!(
-            ctx.err,
-            "Moved {} changed path(s) into {targets}; this checkout is clean now.",
-            snapshot.paths().len(),
-        )?,
-        crate::ops::take::Cleaned::Changed => ctx.warn(&format!(
-            "this checkout changed while the changes were being moved; it was left as it is \
-             (the changes are also in {targets})"
-        ))?,
-        crate::ops::take::Cleaned::HeadMoved { now, branch } => {
-            let on = branch
-                .as_deref()
-                .map(|b| format!(" on {}", b.strip_prefix("refs/heads/").unwrap_or(b)))
-                .unwrap_or_default();
-            ctx.warn(&format!(
-                "HEAD moved from {} to {}{on} while the changes were being moved (a commit?); \
-                 this checkout was left as it is (the changes are also in {targets})",
-                session::short_id(&snapshot.head),
-                session::short_id(&now),
-            ))?;
-        }
-    }
-    if let Some(backup) = &snapshot.backup {
-        writeln!(
-            ctx.err,
-            "A copy of the moved index and tracked changes is commit {}.",
-            session::short_id(backup)
-        )?;
-    }
-    Ok(())
 }
 
 /// Keeps what is not work out of `git status` (the worktrees folder inside the main worktree,

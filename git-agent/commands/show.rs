@@ -142,6 +142,22 @@ fn status(s: &Session, live: State) -> String {
     status
 }
 
+/// Where its agent's conversation came from (`fork`, `new --continue`).
+fn conversation_row(c: &crate::session::ConversationFrom) -> String {
+    let id =
+        c.id.as_deref()
+            .map(|id| format!(" {id}"))
+            .unwrap_or_default();
+    match &c.session {
+        Some(owner) => format!("a fork of {owner}'s {} conversation{id}", c.cli),
+        None => format!(
+            "took up the {} conversation{id} of {}",
+            c.cli,
+            c.dir.display()
+        ),
+    }
+}
+
 /// Who works on it: group, agent, sandbox, command line, the agent's own session, and what it
 /// last reported.
 fn agent_rows(rows: &mut Rows, s: &Session, live: State, now: Timestamp) {
@@ -163,6 +179,9 @@ fn agent_rows(rows: &mut Rows, s: &Session, live: State, now: Timestamp) {
         _ => format!("{} (built-in profile{mode})", s.agent.profile),
     };
     rows.push(("agent", agent));
+    if let Some(c) = &s.conversation {
+        rows.push(("conversation", conversation_row(c)));
+    }
     if let Some(runner) = &s.runner {
         rows.push(("runner", runner.describe()));
     }

@@ -1,10 +1,14 @@
-//! What `git agent new` prints about the sessions it started.
+//! What `git agent new` prints about the sessions it started, and about the checkout whose
+//! changes it moved.
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::super::{Ctx, Format};
+use crate::ops::create::start;
+use crate::ops::take::Snapshot;
 use crate::session::{self, Session, State};
+use crate::state::StateDir;
 use crate::ui;
 
 /// `new --json`: the sessions created.
@@ -104,6 +108,55 @@ pub(super) fn print(ctx: &mut Ctx<'_>, format: Format, sessions: &[Session]) -> 
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// After every new worktree holds the changes: cleans the source (unless it changed
+/// meanwhile) and says what happened.
+pub(super) fn clean_source(
+    ctx: &mut Ctx<'_>,
+    state: &StateDir,
+    snapshot: &Snapshot,
+    started: &mut [Session],
+) -> Result<()> {
+    let Some(outcome) = start::clean_source(state, snapshot, started)? else {
+        return Ok(());
+    };
+    let targets = started
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match outcome {
+        crate::ops::take::Cleaned::Yes => writeln!(
+            ctx.err,
+            "Moved {} changed path(s) into {targets}; this checkout is clean now.",
+            snapshot.paths().len(),
+        )?,
+        crate::ops::take::Cleaned::Changed => ctx.warn(&format!(
+            "this checkout changed while the changes were being moved; it was left as it is \
+             (the changes are also in {targets})"
+        ))?,
+        crate::ops::take::Cleaned::HeadMoved { now, branch } => {
+            let on = branch
+                .as_deref()
+                .map(|b| format!(" on {}", b.strip_prefix("refs/heads/").unwrap_or(b)))
+                .unwrap_or_default();
+            ctx.warn(&format!(
+                "HEAD moved from {} to {}{on} while the changes were being moved (a commit?); \
+                 this checkout was left as it is (the changes are also in {targets})",
+                session::short_id(&snapshot.head),
+                session::short_id(&now),
+            ))?;
+        }
+    }
+    if let Some(backup) = &snapshot.backup {
+        writeln!(
+            ctx.err,
+            "A copy of the moved index and tracked changes is commit {}.",
+            session::short_id(backup)
+        )?;
     }
     Ok(())
 }
