@@ -110,12 +110,22 @@ fn start_session(argv: &[String], now: bool) {
             .cloned()
     };
     let resumed = match cli {
+        // Forks (claude's --fork-session, codex's `fork ID`, gemini's --session-file) start
+        // a conversation of their own, seeded with the original.
+        Cli::Claude if argv.iter().any(|a| a == "--fork-session") => None,
         Cli::Claude | Cli::Gemini => after("--resume"),
         Cli::Codex => after("resume"),
         Cli::Opencode => after("--session"),
         _ => None,
     };
+    let forked = match cli {
+        Cli::Claude if argv.iter().any(|a| a == "--fork-session") => after("--resume"),
+        Cli::Codex => after("fork"),
+        Cli::Gemini => after("--session-file"),
+        _ => None,
+    };
     let session = resumed.unwrap_or_else(|| format!("fake-session-{}", std::process::id()));
+    transcript::begin(cli, &session, forked.as_deref(), argv);
     speaker(|s| {
         s.cli = cli;
         s.session.clone_from(&session);
@@ -144,6 +154,7 @@ fn announce() {
 
 fn say(text: &str) {
     let (cli, session) = speaker(|s| (s.cli, s.session.clone()));
+    transcript::said(cli, &session, text);
     match cli {
         Cli::Claude => emit(
             serde_json::json!({"type":"assistant","session_id":session,"message":{"content":[{"type":"text","text":text}]}}),
@@ -556,5 +567,156 @@ fn log_call(argv: &[String], stdin: &str) {
         .open(log)
     {
         let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// The conversation stores of the CLIs we pretend to be, laid out as the real ones lay them
+/// out (only the lines git-agent reads): claude's `projects/<key of the real cwd>/<id>.jsonl`
+/// and codex's `sessions/YYYY/MM/DD/rollout-…-<id>.jsonl`. A fork copies the original's lines
+/// into its own file, as the CLIs do; the original is never written by a fork.
+mod transcript {
+    use std::io::Write as _;
+    use std::path::PathBuf;
+
+    use super::Cli;
+
+    fn home() -> PathBuf {
+        PathBuf::from(std::env::var("HOME").unwrap_or_default())
+    }
+
+    fn claude_key() -> String {
+        let cwd = std::env::current_dir()
+            .and_then(|d| d.canonicalize())
+            .unwrap_or_default();
+        cwd.to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect()
+    }
+
+    fn file(cli: Cli, session: &str) -> Option<PathBuf> {
+        match cli {
+            Cli::Claude => {
+                let root = std::env::var_os("CLAUDE_CONFIG_DIR")
+                    .map_or_else(|| home().join(".claude"), PathBuf::from);
+                Some(
+                    root.join("projects")
+                        .join(claude_key())
+                        .join(format!("{session}.jsonl")),
+                )
+            }
+            Cli::Codex => {
+                let root = std::env::var_os("CODEX_HOME")
+                    .map_or_else(|| home().join(".codex"), PathBuf::from);
+                Some(
+                    root.join("sessions/2026/01/01")
+                        .join(format!("rollout-2026-01-01T00-00-00-{session}.jsonl")),
+                )
+            }
+            _ => None,
+        }
+    }
+
+    fn append(path: &PathBuf, line: &serde_json::Value) {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    fn cwd() -> String {
+        std::env::current_dir()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The run's first lines: a fork's copy of the original, then the prompt.
+    pub fn begin(cli: Cli, session: &str, forked: Option<&str>, argv: &[String]) {
+        let Some(path) = file(cli, session) else {
+            return;
+        };
+        if let Some(original) = forked.and_then(|id| match cli {
+            Cli::Claude => file(cli, id),
+            Cli::Codex => rollout_of(id),
+            _ => None,
+        }) && let Ok(text) = std::fs::read_to_string(&original)
+        {
+            for line in text.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                    && v["type"] != "session_meta"
+                {
+                    append(&path, &v);
+                }
+            }
+        }
+        let prompt = argv
+            .iter()
+            .position(|a| a == "-p")
+            .and_then(|i| argv.get(i + 1))
+            .or_else(|| argv.last())
+            .cloned()
+            .unwrap_or_default();
+        match cli {
+            Cli::Claude => append(
+                &path,
+                &serde_json::json!({"type":"user","sessionId":session,"cwd":cwd(),"message":{"role":"user","content":prompt}}),
+            ),
+            Cli::Codex => {
+                if !path.exists() || forked.is_some() {
+                    append(
+                        &path,
+                        &serde_json::json!({"type":"session_meta","payload":{"id":session,"cwd":cwd()}}),
+                    );
+                }
+                append(
+                    &path,
+                    &serde_json::json!({"type":"turn_context","payload":{"cwd":cwd()}}),
+                );
+                append(
+                    &path,
+                    &serde_json::json!({"type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":prompt}]}}),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Codex keeps one rollout per thread, wherever it ran.
+    fn rollout_of(id: &str) -> Option<PathBuf> {
+        let root =
+            std::env::var_os("CODEX_HOME").map_or_else(|| home().join(".codex"), PathBuf::from);
+        let path = root
+            .join("sessions/2026/01/01")
+            .join(format!("rollout-2026-01-01T00-00-00-{id}.jsonl"));
+        path.exists().then_some(path)
+    }
+
+    /// What the agent said.
+    pub fn said(cli: Cli, session: &str, text: &str) {
+        let path = match cli {
+            Cli::Codex => rollout_of(session).or_else(|| file(cli, session)),
+            _ => file(cli, session),
+        };
+        let Some(path) = path else {
+            return;
+        };
+        match cli {
+            Cli::Claude => append(
+                &path,
+                &serde_json::json!({"type":"assistant","sessionId":session,"cwd":cwd(),"message":{"role":"assistant","content":[{"type":"text","text":text}]}}),
+            ),
+            Cli::Codex => append(
+                &path,
+                &serde_json::json!({"type":"response_item","payload":{"type":"message","role":"assistant","content":[{"type":"output_text","text":text}]}}),
+            ),
+            _ => {}
+        }
     }
 }
