@@ -40,7 +40,7 @@ const CLIS: &[&str] = &["claude", "codex", "gemini", "opencode", "aider"];
 const FAKE_KEY: &str = "fake-key-not-secret";
 
 /// Which CLIs to run, or why none.
-fn selected() -> Result<Vec<&'static str>, String> {
+pub(crate) fn selected() -> Result<Vec<&'static str>, String> {
     let Ok(wanted) = std::env::var("GIT_AGENT_REAL_AGENTS") else {
         return Err(
             "set GIT_AGENT_REAL_AGENTS=1 (or a list such as claude,codex) to run the real CLIs"
