@@ -36,8 +36,10 @@
 //! Files: `builtins.rs` (the built-in profile table), `layers.rs` (building a profile from its
 //! layers), `sandbox.rs` (where an agent may write under the sandbox, and codex's own),
 //! `output/` (reading what each agent CLI prints, one file per format), `pricing.rs` (what
-//! models' tokens cost, to estimate a run's spend from its tokens). This file holds the
-//! finished [`Profile`], the `--agent` choices and binding a profile's templates to a task.
+//! models' tokens cost, to estimate a run's spend from its tokens), `shared_checkout.rs` (the
+//! state a CLI would mix between sessions sharing a worktree).
+//! This file holds the finished [`Profile`], the `--agent` choices and binding a profile's
+//! templates to a task.
 //! Nothing here runs an agent (the supervisor does) or prints.
 
 mod builtins;
@@ -45,10 +47,12 @@ mod layers;
 pub mod output;
 pub mod pricing;
 mod sandbox;
+mod shared_checkout;
 
 pub use builtins::{DETECT_ORDER, Mode, builtin_modes, read_only_mode};
 pub use layers::{Profiles, ProfilesFile};
 pub use sandbox::{Allowed, narrow_own_sandbox, own_sandbox, sandbox_writes};
+pub use shared_checkout::separate_histories;
 
 use std::path::{Path, PathBuf};
 
