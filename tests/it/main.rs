@@ -32,6 +32,7 @@ mod profiles;
 mod rate_limits;
 mod real_agents;
 mod real_plans;
+mod real_shared_worktree;
 mod removal_safety;
 mod review;
 mod runner_attacks;
