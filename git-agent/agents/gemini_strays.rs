@@ -52,9 +52,10 @@ pub fn remove_strays(gemini_dir: &Path, worktree: &Path, session_id: &str) -> Ve
     let Some(chats) = chats_dir(gemini_dir, worktree) else {
         return Vec::new();
     };
+    // Gemini's ids are uuids; anything that could leave the folder or widen the match is not.
     let Some(id8) = session_id
         .get(..8)
-        .filter(|s| s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
     else {
         return Vec::new();
     };

@@ -104,7 +104,14 @@ fn another_projects_folder_and_odd_ids_are_left_alone() {
     let h = home(elsewhere.path(), &[(REAL_NAME, REAL), (STRAY_NAME, STRAY)]);
     assert!(remove_strays(h.path(), wt.path(), ID).is_empty());
     let h = home(wt.path(), &[(REAL_NAME, REAL), (STRAY_NAME, STRAY)]);
-    for id in ["", "9cec1d4", "../../x-45c5", "9CEC1D4Z-rest"] {
+    for id in [
+        "",
+        "9cec1d4",
+        "../../x-45c5",
+        "9CEC1D4Z-rest",
+        "9cec1d4*",
+        "9cec1d44-0000-4000-8000-000000000000",
+    ] {
         assert!(remove_strays(h.path(), wt.path(), id).is_empty(), "{id:?}");
     }
     assert_eq!(left(&h), [REAL_NAME, STRAY_NAME]);
