@@ -37,20 +37,27 @@
 //! layers), `sandbox.rs` (where an agent may write under the sandbox, and codex's own),
 //! `output/` (reading what each agent CLI prints, one file per format), `pricing.rs` (what
 //! models' tokens cost, to estimate a run's spend from its tokens), `conversations/` (where
-//! each CLI keeps its conversations, and carrying one elsewhere). This file holds the
-//! finished [`Profile`], the `--agent` choices and binding a profile's templates to a task.
+//! each CLI keeps its conversations, and carrying one elsewhere), `shared_checkout.rs` (the
+//! state a CLI would mix between sessions sharing a worktree), `gemini_strays.rs` (gemini's
+//! stray chat files, removed after a run before they cost another session its conversation).
+//! This file holds the finished [`Profile`], the `--agent` choices and binding a profile's
+//! templates to a task.
 //! Nothing here runs an agent (the supervisor does) or prints.
 
 mod builtins;
 pub mod conversations;
+mod gemini_strays;
 mod layers;
 pub mod output;
 pub mod pricing;
 mod sandbox;
+mod shared_checkout;
 
 pub use builtins::{DETECT_ORDER, Mode, builtin_modes, read_only_mode};
+pub use gemini_strays::{gemini_dir, remove_strays as remove_gemini_strays};
 pub use layers::{Profiles, ProfilesFile};
 pub use sandbox::{Allowed, narrow_own_sandbox, own_sandbox, sandbox_writes};
+pub use shared_checkout::separate_histories;
 
 use std::path::{Path, PathBuf};
 

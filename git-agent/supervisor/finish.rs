@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::RunEnd;
 use super::followups::{dequeue, drop_queue, followup_run, prepare_next};
-use crate::agents::output::Outcome;
+use crate::agents::output::{Format, Outcome};
 use crate::commit;
 use crate::session::{CommitOutcome, RunKind, Session, State};
 use crate::state::{Event as StateEvent, StateDir};
@@ -103,6 +103,21 @@ pub(super) fn close(
     state.write(lock, s)
 }
 
+/// Gemini's stray chat files of this session (left by a resume) go now, before a run of
+/// another session in the same worktree makes gemini delete the conversation along with them
+/// (`agents/gemini_strays.rs`). Only for a local run: elsewhere gemini's home is not ours.
+fn remove_gemini_strays(session: &Session) {
+    if session.agent.format != Format::Gemini || session.runner.is_some() {
+        return;
+    }
+    if let (Some(id), Some(dir)) = (
+        session.agent_session_id.as_deref(),
+        crate::agents::gemini_dir(&session.agent),
+    ) {
+        crate::agents::remove_gemini_strays(&dir, &session.worktree, id);
+    }
+}
+
 /// The worktree after a run, before the end is recorded: leftovers committed (as the
 /// session's setting says), the index refreshed, and the snapshot of its changes that plain
 /// `list` shows from now on.
@@ -113,6 +128,9 @@ fn settle(
 ) -> Result<(CommitOutcome, Option<crate::git::changes::Changes>)> {
     let session = state.load(name)?;
     let started = session.run().and_then(|r| r.started_at).is_some();
+    if started {
+        remove_gemini_strays(&session);
+    }
     let commit = if !session.auto_commit {
         CommitOutcome::Disabled
     } else if !started {

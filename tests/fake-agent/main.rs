@@ -18,6 +18,7 @@
 //!   try-connect DIR     connect to each Unix socket in DIR: `connected PATH` or `refused…`
 //!   notify ARGS…        run `git agent notify ARGS…`
 //!   exit CODE
+//!   (in PATH and TEXT, `$VAR` is that variable, `$AGENT_SESSION_ID` the session we report)
 //!   try-write PATH TEXT like write, but prints `wrote PATH` or `denied PATH: ERROR`;
 //!                       a PATH of `$VAR/rest` starts from that variable's value
 //!
@@ -289,7 +290,8 @@ fn main() -> ExitCode {
     ExitCode::from(finish(None))
 }
 
-/// `\n` becomes a newline and `$NAME` (capitals and `_`) the environment variable's value.
+/// `\n` becomes a newline and `$NAME` (capitals and `_`) the environment variable's value;
+/// `$AGENT_SESSION_ID` is the session id we report (as the CLI we pretend to be).
 fn unescape(text: &str) -> String {
     let text = text.replace("\\n", "\n");
     let mut out = String::new();
@@ -302,6 +304,8 @@ fn unescape(text: &str) -> String {
             .collect();
         if name.is_empty() {
             out.push('$');
+        } else if name == "AGENT_SESSION_ID" {
+            out.push_str(&speaker(|s| s.session.clone()));
         } else {
             out.push_str(&std::env::var(&name).unwrap_or_default());
         }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every suite is a module here.
 
+mod shared_cli_state;
 mod shared_worktree;
 mod support;
 
@@ -33,6 +34,7 @@ mod rate_limits;
 mod real_agents;
 mod real_conversations;
 mod real_plans;
+mod real_shared_worktree;
 mod removal_safety;
 mod review;
 mod runner_attacks;

@@ -331,7 +331,11 @@ impl Request {
             ref runner,
         } = self.running;
         let (attach, me, repo_path) = (self.attach, &self.creator, &self.repo_path);
-        let spec = plan.profile.spec(plan.program.clone());
+        let mut spec = plan.profile.spec(plan.program.clone());
+        if self.shares.is_some() {
+            // Bound into both templates so every later run of it keeps them too.
+            agents::separate_histories(&mut spec, &plan.name);
+        }
         let bindings = agents::Bindings {
             prompt,
             prompt_file: &state.prompt_path(&plan.name),
