@@ -360,3 +360,112 @@ fn in_a_sharer_whose_owner_was_removed_joins_the_same_worktree() {
     env.agent(&["rm", "--force", "c"]).ok();
     assert!(!std::path::Path::new(&wt).exists());
 }
+
+/// `a` and `b --in a`, both done, each with a commit on the shared branch.
+fn two_done() -> TestEnv {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    env.spawn(
+        &["--in", "a", "--name", "b", "more"],
+        "write b.txt b\ncommit b\n",
+    );
+    env.wait_state("b", "done");
+    env
+}
+
+fn commits_on_main(env: &TestEnv) -> usize {
+    env.git(&["rev-list", "--count", "main"])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn merge_of_one_sharer_lands_the_branch_once_and_marks_every_sharer_merged() {
+    let env = two_done();
+    let before = commits_on_main(&env);
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    let out = env.agent(&["merge", "a"]).ok();
+    assert_eq!(
+        commits_on_main(&env),
+        before + 1,
+        "one squash commit: {out}"
+    );
+    assert!(
+        env.git(&["show", "main:b.txt"]).contains('b'),
+        "b's work landed too"
+    );
+    let b = env.record("b");
+    assert_eq!(b["merged"]["into"], "main", "b is merged with a: {b}");
+    assert_eq!(env.stored_state("b"), "done");
+    assert!(wt.is_dir(), "b still uses the worktree: {out}");
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let b_listed = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "b")
+        .cloned()
+        .unwrap();
+    assert_eq!(b_listed["state"], "merged", "{b_listed}");
+    // Merging b now lands nothing again, even once main moved on over b's file (a squash
+    // of the branch again would conflict with that).
+    env.write("b.txt", "b, edited on main\n");
+    env.git(&["commit", "-q", "-am", "edit b.txt on main"]);
+    let main = env.git(&["rev-parse", "main"]);
+    let out = env.agent(&["merge", "b"]).ok();
+    assert!(out.stderr.contains("already in main"), "{out}");
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main,
+        "nothing merged twice"
+    );
+    assert!(!env.has_record("b"));
+    assert!(!wt.exists(), "the last one's removal takes the worktree");
+}
+
+#[test]
+fn clean_after_merging_one_sharer_removes_the_other() {
+    let env = two_done();
+    env.agent(&["merge", "a"]).ok();
+    let out = env.agent(&["clean", "--yes"]).ok();
+    assert!(out.stdout.contains("Removed b"), "{out}");
+    assert!(!env.has_record("b"));
+}
+
+#[test]
+fn merge_queue_of_two_sharers_lands_the_branch_once() {
+    let env = two_done();
+    let before = commits_on_main(&env);
+    let out = env.agent(&["merge", "a", "b"]).ok();
+    assert_eq!(commits_on_main(&env), before + 1, "{out}");
+    assert!(!env.has_record("a") && !env.has_record("b"), "{out}");
+}
+
+#[test]
+fn merge_refuses_while_another_session_runs_in_the_worktree() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    let wt = with_sharer(&env);
+    env.wait_until("b to write", || wt.join("wip.txt").exists());
+    let main = env.git(&["rev-parse", "main"]);
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let out = env.agent(&["merge", "a"]).code(128);
+    assert!(
+        out.stderr.contains("the agent of 'b' is still running"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("\nhint: "), "{out}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    assert_eq!(
+        env.git(&["rev-parse", "agent/a"]),
+        tip,
+        "b's half-done work is not committed"
+    );
+    assert!(env.has_record("a"));
+    env.touch("release-b");
+    env.wait_state("b", "done");
+    env.agent(&["merge", "a"]).ok();
+}
