@@ -469,3 +469,32 @@ fn merge_refuses_while_another_session_runs_in_the_worktree() {
     env.wait_state("b", "done");
     env.agent(&["merge", "a"]).ok();
 }
+
+#[test]
+fn auto_commit_defers_to_a_session_queued_to_run_in_the_worktree() {
+    let env = with_owner();
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("a.txt"), "from a\n").unwrap();
+    // One agent at a time: b waits its turn behind a.
+    let out = env.spawn(
+        &["--in", "a", "--max-parallel", "1", "--name", "b", "next"],
+        "write b.txt from b\n",
+    );
+    assert!(out.stdout.contains("Queued b"), "{out}");
+    assert_eq!(env.stored_state("b"), "queued");
+    env.touch("release-a");
+    let a = env.wait_state("a", "done");
+    assert_eq!(a["commit"]["status"], "skipped", "{a}");
+    assert_eq!(
+        a["commit"]["reason"],
+        "deferred: b still runs in this worktree"
+    );
+    let b = env.wait_state("b", "done");
+    assert_eq!(
+        b["commit"]["status"], "committed",
+        "the last one commits: {b}"
+    );
+    assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
+}
