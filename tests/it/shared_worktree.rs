@@ -93,23 +93,30 @@ fn in_refuses_what_would_make_or_move_a_worktree_or_branch() {
     let env = with_owner();
     let fake = env.fake("x", "exit 0\n");
     let fake: Vec<&str> = fake.iter().map(String::as_str).collect();
-    let cases: &[(&[&str], &str)] = &[
-        (&["--in", "nope"], "no session named 'nope'"),
-        (&["--in", "a", "--take-changes"], "--take-changes"),
-        (&["--in", "a", "--branch", "other"], "--branch"),
-        (&["--in", "a", "--base", "HEAD"], "--base"),
-        (&["--in", "a", "-n", "2"], "one session"),
-        (&["--in", "a", "--runner", "docker"], "runner"),
+    env.install_fake("claude");
+    env.install_fake("codex");
+    // Flags that cannot go together are usage errors; the rest are fatal.
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["--in", "nope"], "no session named 'nope'", 128),
+        (&["--in", "a", "--take-changes"], "--take-changes", 2),
+        (&["--in", "a", "--branch", "other"], "--branch", 2),
+        (&["--in", "a", "--base", "HEAD"], "--base", 2),
+        (&["--in", "a", "-n", "2"], "one session", 2),
+        (&["--in", "a", "--agent", "claude,codex"], "one session", 2),
+        (&["--in", "a", "--runner", "docker"], "runner", 128),
     ];
     let branches_before = env.git(&["branch", "--list"]);
-    for (flags, says) in cases {
+    for (flags, says, code) in cases {
         let mut args = vec!["new", "--name", "x"];
         args.extend_from_slice(flags);
         args.push("task");
-        args.extend_from_slice(&fake);
-        let out = env.agent(&args).code(128);
+        if !flags.contains(&"--agent") {
+            args.extend_from_slice(&fake);
+        }
+        let out = env.agent(&args).code(*code);
+        let prefix = if *code == 2 { "error: " } else { "fatal: " };
         assert!(
-            out.stderr.starts_with("fatal: ") && out.stderr.contains(says),
+            out.stderr.starts_with(prefix) && out.stderr.contains(says),
             "{flags:?}: {out}"
         );
         assert!(out.stderr.contains("\nhint: "), "{flags:?}: {out}");
