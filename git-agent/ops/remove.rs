@@ -198,9 +198,11 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     Ok(outcome)
 }
 
-/// `--delete-branch` of a branch git-agent did not create for the session: refused.
+/// `--delete-branch` of a branch git-agent did not create for the session, nor for the one
+/// whose worktree it shares (`new --in`, whose maker may be gone): refused. A branch git-agent
+/// made goes with the last session on it (below), by the same rules as a session's own.
 fn refuse_foreign_branch(s: &Session, opts: &Options) -> Result<()> {
-    if opts.delete_branch && !s.branch_created {
+    if opts.delete_branch && !s.branch_ours() {
         return Err(Failure::fatal(format!(
             "{} existed before '{}' and is not deleted by git-agent",
             s.branch, s.name

@@ -505,3 +505,49 @@ fn auto_commit_defers_to_a_session_queued_to_run_in_the_worktree() {
     assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
     assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
 }
+
+#[test]
+fn rm_delete_branch_of_the_last_sharer_deletes_the_branch_git_agent_made() {
+    let env = two_done();
+    env.agent(&["rm", "--force", "a"]).ok();
+    assert!(
+        env.git(&["branch", "--list", "agent/a"])
+            .contains("agent/a")
+    );
+    // As for a session's own branch: unmerged work is refused without --force.
+    let out = env.agent(&["rm", "--delete-branch", "b"]).code(1);
+    assert!(env.has_record("b"), "{out}");
+    env.git(&["merge", "-q", "--no-ff", "-m", "land", "agent/a"]);
+    let out = env.agent(&["rm", "--delete-branch", "b"]).ok();
+    assert!(!env.has_record("b"), "{out}");
+    assert_eq!(env.git(&["branch", "--list", "agent/a"]), "", "{out}");
+}
+
+#[test]
+fn rm_delete_branch_of_a_sharer_on_a_users_branch_is_refused() {
+    let env = TestEnv::new();
+    env.git(&["branch", "mine"]);
+    env.spawn(&["--branch", "mine", "--name", "a", "plan it"], "exit 0\n");
+    env.wait_state("a", "done");
+    env.spawn(&["--in", "a", "--name", "b", "more"], "exit 0\n");
+    env.wait_state("b", "done");
+    env.agent(&["rm", "--force", "a"]).ok();
+    let out = env
+        .agent(&["rm", "--force", "--delete-branch", "b"])
+        .code(128);
+    assert!(out.stderr.contains("mine existed before"), "{out}");
+    assert!(env.git(&["branch", "--list", "mine"]).contains("mine"));
+}
+
+#[test]
+fn rm_delete_branch_of_a_sharer_while_another_remains_keeps_the_branch() {
+    let env = two_done();
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let out = env.agent(&["rm", "--force", "--delete-branch", "b"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('a' still uses it)"),
+        "{out}"
+    );
+    assert_eq!(env.git(&["rev-parse", "agent/a"]), tip, "a is still on it");
+    assert!(env.has_record("a"));
+}
