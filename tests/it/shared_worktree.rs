@@ -551,3 +551,107 @@ fn rm_delete_branch_of_a_sharer_while_another_remains_keeps_the_branch() {
     assert_eq!(env.git(&["rev-parse", "agent/a"]), tip, "a is still on it");
     assert!(env.has_record("a"));
 }
+
+#[test]
+fn a_read_only_session_in_a_shared_worktree_cannot_write_it_while_its_maker_can() {
+    let mut env = TestEnv::new();
+    let release = env.path("release-a");
+    env.spawn(
+        &["--name", "a", "plan it"],
+        &format!("wait-for {}\ntry-write a.txt from a\n", release.display()),
+    );
+    env.wait_state("a", "running");
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    env.install_fake("claude");
+    let script = env.script(
+        "ro",
+        "try-write ro.txt from ro\ntry-write $TMPDIR/scratch.txt scratch\nsay looked\n",
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new",
+        "--in",
+        "a",
+        "--read-only",
+        "--agent",
+        "claude",
+        "--name",
+        "ro",
+        "look",
+    ])
+    .ok();
+    let ro = env.wait_state("ro", "done");
+    env.touch("release-a");
+    env.wait_state("a", "done");
+    if ro["sandbox"]["in_force"]["kind"] == "none" {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    assert_eq!(ro["sandbox"]["in_force"]["kind"], "landlock", "{ro}");
+    assert_eq!(ro["agent"]["read_only"], true, "{ro}");
+    let log = env.agent(&["logs", "ro", "--raw"]).ok().stdout;
+    assert!(
+        log.contains(&format!(
+            "denied {}: Permission denied",
+            wt.join("ro.txt").display()
+        )) || log.contains("denied ro.txt: Permission denied"),
+        "{log}"
+    );
+    assert!(!wt.join("ro.txt").exists());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("wrote /") && l.contains("/scratch.txt")),
+        "its TMPDIR stays writable: {log}"
+    );
+    let writable = ro["sandbox"]["in_force"]["writable"].as_array().unwrap();
+    let wt_real = wt.canonicalize().unwrap();
+    assert!(
+        !writable.iter().any(|p| p.as_str() == wt_real.to_str()),
+        "{ro}"
+    );
+    let log = env.agent(&["logs", "a", "--raw"]).ok().stdout;
+    assert!(log.contains("wrote a.txt"), "a may write: {log}");
+    assert!(wt.join("a.txt").exists());
+}
+
+#[test]
+fn a_read_only_session_that_ends_last_commits_what_the_other_left() {
+    let mut env = TestEnv::new();
+    let release_a = env.path("release-a");
+    env.spawn(
+        &["--name", "a", "plan it"],
+        &format!("write a.txt from a\nwait-for {}\n", release_a.display()),
+    );
+    env.wait_state("a", "running");
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    env.install_fake("claude");
+    let release_ro = env.path("release-ro");
+    let script = env.script(
+        "ro",
+        &format!("wait-for {}\nsay looked\n", release_ro.display()),
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new",
+        "--in",
+        "a",
+        "--read-only",
+        "--agent",
+        "claude",
+        "--name",
+        "ro",
+        "look",
+    ])
+    .ok();
+    env.wait_state("ro", "running");
+    env.touch("release-a");
+    let a = env.wait_state("a", "done");
+    assert_eq!(
+        a["commit"]["reason"], "deferred: ro still runs in this worktree",
+        "{a}"
+    );
+    env.touch("release-ro");
+    let ro = env.wait_state("ro", "done");
+    assert_eq!(ro["commit"]["status"], "committed", "{ro}");
+    assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
+}
