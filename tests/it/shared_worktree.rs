@@ -655,3 +655,42 @@ fn a_read_only_session_that_ends_last_commits_what_the_other_left() {
     assert_eq!(ro["commit"]["status"], "committed", "{ro}");
     assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
 }
+
+#[test]
+fn rm_dry_run_of_a_sharer_says_the_worktree_and_branch_stay() {
+    let env = two_done();
+    for name in ["a", "b"] {
+        let out = env
+            .agent(&["rm", "--dry-run", "--delete-branch", name])
+            .ok();
+        assert!(
+            out.stdout.contains(&format!("Would remove {name}:")),
+            "{out}"
+        );
+        assert!(out.stdout.contains("still uses it"), "{out}");
+        assert!(!out.stdout.contains("delete the branch"), "{out}");
+        assert!(!out.stdout.contains("remove the worktree"), "{out}");
+    }
+    assert!(env.has_record("a") && env.has_record("b"));
+}
+
+#[test]
+fn rm_of_a_queued_sharer_is_not_refused_for_the_running_owners_work() {
+    let env = with_owner();
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("a-wip.txt"), "half done\n").unwrap();
+    env.spawn(
+        &["--in", "a", "--max-parallel", "1", "--name", "b", "next"],
+        "exit 0\n",
+    );
+    assert_eq!(env.stored_state("b"), "queued");
+    let out = env.agent(&["rm", "b"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('a' still uses it)"),
+        "{out}"
+    );
+    assert!(!env.has_record("b"));
+    assert!(wt.join("a-wip.txt").exists());
+    env.touch("release-a");
+    env.wait_state("a", "done");
+}
