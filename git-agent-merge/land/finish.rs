@@ -168,12 +168,20 @@ pub(super) fn finish(
                 .as_deref()
                 .map(|t| format!(" at {}", short_id(t)))
                 .unwrap_or_default();
-            writeln!(
-                ctx.err,
-                "Removed its worktree {}; branch {} kept{tip}",
-                git_agent::ui::short_path(&outcome.worktree, &ctx.cwd),
-                outcome.branch
-            )?;
+            let path = git_agent::ui::short_path(&outcome.worktree, &ctx.cwd);
+            match &outcome.worktree_kept {
+                // Another session still uses it (`new --in`): only the record went.
+                Some(why) => writeln!(
+                    ctx.err,
+                    "Removed {}; its worktree {path} left alone ({why}); branch {} kept{tip}",
+                    s.name, outcome.branch
+                )?,
+                None => writeln!(
+                    ctx.err,
+                    "Removed its worktree {path}; branch {} kept{tip}",
+                    outcome.branch
+                )?,
+            }
             landed.removed = Some(Box::new(outcome));
         }
         Err(e) => {

@@ -407,6 +407,11 @@ fn merge_of_one_sharer_lands_the_branch_once_and_marks_every_sharer_merged() {
     assert_eq!(b["merged"]["into"], "main", "b is merged with a: {b}");
     assert_eq!(env.stored_state("b"), "done");
     assert!(wt.is_dir(), "b still uses the worktree: {out}");
+    assert!(
+        out.stderr.contains("left alone ('b' still uses it)")
+            && !out.stderr.contains("Removed its worktree"),
+        "{out}"
+    );
     let list = env.agent(&["list", "--json"]).ok().json();
     let b_listed = list["sessions"]
         .as_array()
