@@ -477,6 +477,12 @@ fn merge_refuses_while_another_session_runs_in_the_worktree() {
         "b's half-done work is not committed"
     );
     assert!(env.has_record("a"));
+    // The queue counts it too, though it is not listed.
+    env.spawn(&["--name", "c", "other"], "write c.txt c\ncommit c\n");
+    env.wait_state("c", "done");
+    let out = env.agent(&["merge", "c", "a"]).code(128);
+    assert!(out.stderr.contains("still running: b"), "{out}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main, "nothing landed");
     env.touch("release-b");
     env.wait_state("b", "done");
     env.agent(&["merge", "a"]).ok();
