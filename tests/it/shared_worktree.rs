@@ -477,6 +477,14 @@ fn merge_refuses_while_another_session_runs_in_the_worktree() {
         "b's half-done work is not committed"
     );
     assert!(env.has_record("a"));
+    // The same for the other commands that take a session's work.
+    for verb in [&["sync", "a"][..], &["merge", "--apply", "a"][..]] {
+        let out = env.agent(verb).code(128);
+        assert!(
+            out.stderr.contains("the agent of 'b' is still running"),
+            "{verb:?}: {out}"
+        );
+    }
     // The queue counts it too, though it is not listed.
     env.spawn(&["--name", "c", "other"], "write c.txt c\ncommit c\n");
     env.wait_state("c", "done");
