@@ -19,7 +19,7 @@ use crate::target::{self, git};
 pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, name: &str) -> Result<u8> {
     let state = repo.state();
     let s = state.load(name)?;
-    land::ensure_idle(&s, "apply it")?;
+    land::ensure_idle(repo, &s, "apply it")?;
     let Some(here) = repo.workdir().map(std::path::Path::to_owned) else {
         return Err(Failure::fatal("--apply needs a checkout to apply to")
             .hint("run it from the worktree the changes should go to")

@@ -230,12 +230,7 @@ fn archived_merged(repo: &Repo, name: &str) -> Result<Option<land::Landed>> {
         .map(|(session, m)| land::Landed {
             session,
             into: m.into,
-            strategy: match m.strategy.as_str() {
-                "rebase" => Strategy::Rebase,
-                "merge" => Strategy::Merge,
-                "ff-only" => Strategy::FfOnly,
-                _ => Strategy::Squash,
-            },
+            strategy: Strategy::named(&m.strategy),
             commit: m.commit,
             previous: m.previous,
             commits: Vec::new(),

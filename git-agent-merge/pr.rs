@@ -75,7 +75,7 @@ fn body(s: &Session) -> String {
 pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, into: Option<&str>) -> Result<u8> {
     let state = repo.state();
     let s = state.load(name)?;
-    land::ensure_idle(&s, "open a pull request")?;
+    land::ensure_idle(repo, &s, "open a pull request")?;
     let target = target::resolve(repo, &s, into)?;
     land::commit_leftovers(ctx, &s, "before a pull request")?;
     let remote = repo.pick_remote(&repo.config(), Some(&target.branch), "--pr")?;

@@ -32,11 +32,19 @@ pub fn run(
     sessions: &[Session],
     opts: &Options,
 ) -> Result<Outcome> {
-    let running: Vec<&str> = sessions
-        .iter()
-        .filter(|s| s.live_state().is_active())
-        .map(|s| s.name.as_str())
-        .collect();
+    // Counting those working in a listed session's worktree (`new --in`), listed or not.
+    let state = repo.state();
+    let mut running: Vec<String> = Vec::new();
+    for s in sessions {
+        let busy = if s.live_state().is_active() {
+            Some(s.name.clone())
+        } else {
+            state.running_alongside(s).map(|o| o.name)
+        };
+        if let Some(name) = busy.filter(|n| !running.contains(n)) {
+            running.push(name);
+        }
+    }
     if !running.is_empty() {
         return Err(Failure::fatal(format!(
             "these agents are still running: {}",

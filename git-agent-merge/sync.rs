@@ -271,7 +271,7 @@ pub fn sync(
     how: How,
     action: Action,
 ) -> Result<Synced_> {
-    land::ensure_idle(s, "sync")?;
+    land::ensure_idle(repo, s, "sync")?;
     git_agent::git::link::guard(s)?;
     if !s.worktree.is_dir() {
         return Err(Failure::fatal(format!(

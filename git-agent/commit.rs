@@ -136,7 +136,8 @@ fn try_commit(session: &Session, how: &str) -> Result<CommitOutcome, String> {
             crate::sandbox::own_ref_folder(&session.branch, session.branch_ours()).is_some()
         })
     {
-        commit = crate::sandbox::wrap(&commit, &f.writable).map_err(|e| describe(&e))?;
+        let writable = crate::sandbox::commit_writable(&common_dir, session, &f.writable);
+        commit = crate::sandbox::wrap(&commit, &writable).map_err(|e| describe(&e))?;
     }
     commit.run().map_err(|e| describe(&e))?;
     let sha = dir.head_commit().map_err(|e| describe(&e))?;

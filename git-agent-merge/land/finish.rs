@@ -36,6 +36,28 @@ pub(super) fn already_merged(
     finish(ctx, repo, s, landed, opts).map(Step::AlreadyMerged)
 }
 
+/// The landing recorded when `s`'s branch, as it is now, was merged into `target` already
+/// (with another session sharing it, `new --in`): merging it again lands nothing.
+pub(super) fn recorded(repo: &Repo, s: &Session, target: &Target) -> Result<Option<Landed>> {
+    let Some(m) = s.merged.as_ref() else {
+        return Ok(None);
+    };
+    let tip = repo.branch_tip(&s.branch)?.map(|t| t.to_string());
+    let landed = s.live_state() == git_agent::session::State::Merged
+        && m.into == target.branch
+        && tip.as_deref() == Some(m.branch_tip.as_str());
+    Ok(landed.then(|| Landed {
+        session: s.name.clone(),
+        into: m.into.clone(),
+        strategy: Strategy::named(&m.strategy),
+        commit: m.commit.clone(),
+        previous: m.previous.clone(),
+        commits: Vec::new(),
+        removed: None,
+        kept: None,
+    }))
+}
+
 /// Step 6: moves the target to `new` and says so (on stderr with `--json`).
 pub(super) fn advance(
     ctx: &mut Ctx<'_>,
@@ -98,19 +120,34 @@ pub(super) fn finish(
             .unwrap_or_default(),
         at: git_agent::time::now(),
     };
-    state.update(&s.name, |r| {
-        r.merged = Some(record.clone());
-        Ok(())
-    })?;
-    state.append_event(&Event {
-        detail: Some(format!(
-            "into {} ({}) {}",
-            landed.into,
-            landed.strategy.as_str(),
-            short_id(&landed.commit)
-        )),
-        ..Event::new(&s.name, "merged")
-    })?;
+    let detail = format!(
+        "into {} ({}) {}",
+        landed.into,
+        landed.strategy.as_str(),
+        short_id(&landed.commit)
+    );
+    // The sessions sharing its worktree and branch (`new --in`) landed with it: each is
+    // marked merged, so `list` and `clean` see them so, and merging one later lands nothing.
+    let sharers: Vec<Session> = state
+        .sharing(s)?
+        .into_iter()
+        .filter(|o| o.branch == s.branch)
+        .collect();
+    for o in std::iter::once(s).chain(&sharers) {
+        state.update(&o.name, |r| {
+            r.merged = Some(record.clone());
+            Ok(())
+        })?;
+        let with = if o.name == s.name {
+            String::new()
+        } else {
+            format!(" (with {})", s.name)
+        };
+        state.append_event(&Event {
+            detail: Some(format!("{detail}{with}")),
+            ..Event::new(&o.name, "merged")
+        })?;
+    }
     if opts.keep {
         return Ok(landed);
     }
@@ -131,12 +168,20 @@ pub(super) fn finish(
                 .as_deref()
                 .map(|t| format!(" at {}", short_id(t)))
                 .unwrap_or_default();
-            writeln!(
-                ctx.err,
-                "Removed its worktree {}; branch {} kept{tip}",
-                git_agent::ui::short_path(&outcome.worktree, &ctx.cwd),
-                outcome.branch
-            )?;
+            let path = git_agent::ui::short_path(&outcome.worktree, &ctx.cwd);
+            match &outcome.worktree_kept {
+                // Another session still uses it (`new --in`): only the record went.
+                Some(why) => writeln!(
+                    ctx.err,
+                    "Removed {}; its worktree {path} left alone ({why}); branch {} kept{tip}",
+                    s.name, outcome.branch
+                )?,
+                None => writeln!(
+                    ctx.err,
+                    "Removed its worktree {path}; branch {} kept{tip}",
+                    outcome.branch
+                )?,
+            }
             landed.removed = Some(Box::new(outcome));
         }
         Err(e) => {

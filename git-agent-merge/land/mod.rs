@@ -49,12 +49,19 @@ pub fn merge_one(ctx: &mut Ctx<'_>, repo: &Repo, name: &str, opts: &Options) -> 
     let _hold = prepare::hold(repo, name, opts)?;
     let s = repo.state().load(name)?;
     // 1. The agent is not running; nothing is half done in its worktree.
-    prepare::ensure_ready(&s, opts)?;
+    prepare::ensure_ready(repo, &s, opts)?;
     let strategy = prepare::strategy(repo, opts)?;
     let target = prepare::target(ctx, repo, &s, opts)?;
     // 2. What is uncommitted is committed on its branch.
     if !opts.dry_run {
         commit_leftovers(ctx, &s, "before a merge")?;
+    }
+    // Landed already, with a session sharing its branch (a dry run predicts instead: it
+    // commits nothing left in the worktree).
+    if !opts.dry_run
+        && let Some(landed) = finish::recorded(repo, &s, &target)?
+    {
+        return finish::already_merged(ctx, repo, &s, landed, opts);
     }
     // 3. The merge, predicted in memory.
     let mem = Memory::new(repo);

@@ -36,6 +36,16 @@ impl Strategy {
         }
     }
 
+    /// The strategy a merge record names (squash for a name this build does not know).
+    pub fn named(name: &str) -> Self {
+        match name {
+            "rebase" => Self::Rebase,
+            "merge" => Self::Merge,
+            "ff-only" => Self::FfOnly,
+            _ => Self::Squash,
+        }
+    }
+
     /// `agent.mergeStrategy`, else squash.
     pub fn configured(repo: &Repo) -> Result<Self> {
         match repo.config().string("agent.mergeStrategy").as_deref() {

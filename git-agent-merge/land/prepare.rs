@@ -30,8 +30,28 @@ pub(super) fn hold(repo: &Repo, name: &str, opts: &Options) -> Result<Option<Loc
     ))
 }
 
-/// Refuses a session whose agent is still at it.
-pub fn ensure_idle(s: &Session, verb: &str) -> Result<()> {
+/// Refuses a session whose agent is still at it, or while another session's agent works (or
+/// waits its turn to work) in the same worktree (`new --in`): its files may be half-written,
+/// and the branch they share is not done.
+pub fn ensure_idle(repo: &Repo, s: &Session, verb: &str) -> Result<()> {
+    idle(s, verb)?;
+    match repo.state().running_alongside(s) {
+        Some(other) => Err(Failure::fatal(format!(
+            "the agent of '{}' is still running ({}) in the worktree of '{}'",
+            other.name,
+            other.live_state(),
+            s.name
+        ))
+        .hint(format!(
+            "wait for it (git agent wait {0}) or stop it (git agent stop {0}), then {verb} again",
+            other.name
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+fn idle(s: &Session, verb: &str) -> Result<()> {
     match s.live_state() {
         State::Lost => Err(Failure::fatal(format!(
             "the supervisor of '{}' is gone (the session is lost)",
@@ -57,8 +77,8 @@ pub fn ensure_idle(s: &Session, verb: &str) -> Result<()> {
 
 /// Step 1: the agent is idle and no git operation is in progress in its worktree (a dry run
 /// only needs the former).
-pub(super) fn ensure_ready(s: &Session, opts: &Options) -> Result<()> {
-    ensure_idle(s, "merge")?;
+pub(super) fn ensure_ready(repo: &Repo, s: &Session, opts: &Options) -> Result<()> {
+    ensure_idle(repo, s, "merge")?;
     if !opts.dry_run
         && let Some(op) = git_agent::git::WorktreeDir::new(&s.worktree).operation()
     {

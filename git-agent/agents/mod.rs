@@ -247,6 +247,7 @@ impl Profile {
             env: self.env.clone(),
             permission_mode: self.permission_mode.clone(),
             bypass: self.bypass,
+            read_only: self.read_only,
             format: self.format,
             leaves: self.leaves.clone(),
             sandbox_writes: self.sandbox_writes.clone(),

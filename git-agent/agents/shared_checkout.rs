@@ -88,6 +88,7 @@ mod tests {
             env: Vec::new(),
             permission_mode: None,
             bypass: false,
+            read_only: false,
             format,
             leaves: vec![".aider*".into()],
             sandbox_writes: Vec::new(),

@@ -85,8 +85,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         let force_flag = format!("git agent rm --force {name}");
         if args.dry_run {
             let mem = Memory::new(&repo);
-            let i = remove::inspect(&repo, &mem, &s)?;
-            let refusal = remove::refusal(&i, &opts, &force_flag);
+            let (i, refusal) = remove::preview(&repo, &mem, &s, &opts, &force_flag)?;
             if format == Format::Json {
                 results.push(Entry::Inspected {
                     name: name.clone(),
@@ -213,7 +212,13 @@ fn dry_run(
     if i.alive {
         writeln!(ctx.out, "  stop its agent (it is running)")?;
     }
-    if i.worktree_missing {
+    if let Some(why) = &i.not_ours {
+        writeln!(
+            ctx.out,
+            "  leave its worktree {} alone ({why})",
+            i.worktree.display()
+        )?;
+    } else if i.worktree_missing {
         writeln!(
             ctx.out,
             "  its worktree {} is already gone",
@@ -226,13 +231,15 @@ fn dry_run(
         writeln!(ctx.out, "  losing (--force): {}", i.uncommitted.join(", "))?;
     }
     match &i.branch_tip {
-        Some(tip) if opts.delete_branch && (i.branch_is_merged() || opts.force) => writeln!(
-            ctx.out,
-            "  delete the branch {} (at {}; {})",
-            i.branch,
-            short_id(tip),
-            i.branch_words()
-        )?,
+        Some(tip) if opts.delete_branch && !i.shared && (i.branch_is_merged() || opts.force) => {
+            writeln!(
+                ctx.out,
+                "  delete the branch {} (at {}; {})",
+                i.branch,
+                short_id(tip),
+                i.branch_words()
+            )?;
+        }
         Some(tip) => writeln!(
             ctx.out,
             "  keep the branch {} at {} ({})",

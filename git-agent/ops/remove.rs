@@ -79,6 +79,26 @@ pub struct Outcome {
     pub reason: String,
 }
 
+/// What [`remove`] would do with `s` now: its [`inspect`]ion and [`refusal`], where another
+/// session still using the worktree (`new --in`) keeps it and the branch, and so loses nothing
+/// and refuses nothing.
+pub fn preview(
+    repo: &Repo,
+    mem: &Memory,
+    s: &Session,
+    opts: &Options,
+    force_flag: &str,
+) -> Result<(Inspection, Option<Failure>)> {
+    let mut i = inspect(repo, mem, s)?;
+    if let Some(other) = repo.state().sharing(s)?.into_iter().next() {
+        i.not_ours = Some(format!("'{}' still uses it", other.name));
+        i.shared = true;
+        return Ok((i, None));
+    }
+    let refused = refusal(&i, opts, force_flag);
+    Ok((i, refused))
+}
+
 /// Removes a session: stops its agent, removes its worktree, archives its record. The caller
 /// checked [`refusal`] on a fresh [`inspect`]ion; this checks again after stopping the agent
 /// (stopping commits what the agent left).
@@ -102,7 +122,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         // holds was put there by hand, and an rm refused for it must not cost the session
         // its place in the queue.
         let mem = Memory::new(repo);
-        if let Some(failure) = refusal(&inspect(repo, &mem, &s)?, opts, force_flag) {
+        if let (_, Some(failure)) = preview(repo, &mem, &s, opts, force_flag)? {
             return Err(failure.into());
         }
     }
@@ -114,13 +134,10 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     }
     crate::faults::point("rm:stopped");
     let mem = Memory::new(repo);
-    let mut inspection = inspect(repo, &mem, &s)?;
     // Another session still works in the worktree: it and the branch stay, so removing this
     // record loses nothing (and is never a reason to delete the branch).
-    let shared_by = state.sharing(&s)?.into_iter().next().map(|o| o.name);
-    if let Some(other) = &shared_by {
-        inspection.not_ours = Some(format!("'{other}' still uses it"));
-    } else if let Some(failure) = refusal(&inspection, opts, force_flag) {
+    let (inspection, refused) = preview(repo, &mem, &s, opts, force_flag)?;
+    if let Some(failure) = refused {
         return Err(failure.into());
     }
     // What the agent started and left running (a server that detached itself) carries the
@@ -184,7 +201,7 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
         crate::faults::point("rm:worktree-removed");
     }
     if opts.delete_branch
-        && shared_by.is_none()
+        && !inspection.shared
         && let Some(tip) = &inspection.branch_tip
         && (inspection.branch_is_merged() || opts.force)
     {
@@ -198,9 +215,11 @@ pub fn remove(repo: &Repo, s: &Session, opts: &Options, force_flag: &str) -> Res
     Ok(outcome)
 }
 
-/// `--delete-branch` of a branch git-agent did not create for the session: refused.
+/// `--delete-branch` of a branch git-agent did not create for the session, nor for the one
+/// whose worktree it shares (`new --in`, whose maker may be gone): refused. A branch git-agent
+/// made goes with the last session on it (below), by the same rules as a session's own.
 fn refuse_foreign_branch(s: &Session, opts: &Options) -> Result<()> {
-    if opts.delete_branch && !s.branch_created {
+    if opts.delete_branch && !s.branch_ours() {
         return Err(Failure::fatal(format!(
             "{} existed before '{}' and is not deleted by git-agent",
             s.branch, s.name

@@ -8,7 +8,9 @@
 //!   `hooks/` (nothing it writes there runs later for the user) nor the user's branches; its
 //!   status file; a private temporary folder (its `TMPDIR`; never the shared one); `/dev`; the
 //!   state folders its CLI declares ([`crate::agents`]); and what the user lists in
-//!   `agent.sandbox.allowWrite` (git config, never the repository's files). Reads, the network
+//!   `agent.sandbox.allowWrite` (git config, never the repository's files). An agent in a mode
+//!   that cannot edit (`new --read-only`) gets none of the repository: not its worktree (which
+//!   may be another session's, `new --in`), not the common dir; the rest as above. Reads, the network
 //!   and sockets on disk are not restricted; signals and abstract sockets are scoped where the
 //!   kernel can (ABI 6).
 //! - Nothing of ours runs git in a session's worktree whose git link the agent rewrote
@@ -206,6 +208,8 @@ pub struct Places<'a> {
     /// The session's branch (`agent/x`): its folder of refs is writable if git-agent made it.
     pub branch: &'a str,
     pub branch_created: bool,
+    /// The agent's mode cannot edit (`new --read-only`): nothing of the repository is writable.
+    pub read_only: bool,
     pub status_file: &'a Path,
     pub tmp: &'a Path,
     /// The CLI's own folders and files, and `agent.sandbox.allowWrite`.
@@ -215,25 +219,9 @@ pub struct Places<'a> {
 impl Places<'_> {
     /// The paths, made canonical; declared folders that are missing are created first.
     pub fn writable(&self) -> Vec<PathBuf> {
-        let mut paths = vec![canonical(self.worktree)];
-        // Objects, and only the folder of refs (and reflogs) that holds its own branch
-        // (`refs/heads/agent/`): the user's branches and tags stay out of its reach. A rule
-        // can only name what exists, so the folders are made first (git would make them on
-        // first use, which inside the sandbox it could not).
-        // That folder only when git-agent made the branch in a folder of its own.
-        let branch_folder = own_ref_folder(self.branch, self.branch_created);
-        let mut subs = vec![PathBuf::from("objects")];
-        if let Some(folder) = &branch_folder {
-            subs.push(Path::new("refs").join(folder));
-            subs.push(Path::new("logs/refs").join(folder));
-        }
-        for sub in subs {
-            let dir = self.common_dir.join(sub);
-            let _ = std::fs::create_dir_all(&dir);
-            paths.push(canonical(&dir));
-        }
-        if let Some(admin) = admin_dir(self.common_dir, self.worktree) {
-            paths.push(admin);
+        let mut paths = Vec::new();
+        if !self.read_only {
+            self.repository(&mut paths);
         }
         paths.push(self.status_file.to_owned());
         // Only its own temporary folder, never the shared one: that holds other sessions'
@@ -252,6 +240,62 @@ impl Places<'_> {
         paths.retain(|p| seen.insert(p.clone()));
         paths
     }
+
+    /// The worktree, and what a commit in it needs of the common dir.
+    fn repository(&self, paths: &mut Vec<PathBuf>) {
+        paths.extend(repository_writable(
+            self.common_dir,
+            self.worktree,
+            own_ref_folder(self.branch, self.branch_created),
+        ));
+    }
+}
+
+/// What a commit in `worktree` writes: the worktree, objects, and only the folder of refs
+/// (and reflogs) that holds its own branch (`refs/heads/agent/`, `branch_folder`; none on a
+/// branch of the user's): the user's branches and tags stay out of reach. A rule can only
+/// name what exists, so the folders are made first (git would make them on first use, which
+/// inside the sandbox it could not).
+fn repository_writable(
+    common_dir: &Path,
+    worktree: &Path,
+    branch_folder: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut paths = vec![canonical(worktree)];
+    let mut subs = vec![PathBuf::from("objects")];
+    if let Some(folder) = &branch_folder {
+        subs.push(Path::new("refs").join(folder));
+        subs.push(Path::new("logs/refs").join(folder));
+    }
+    for sub in subs {
+        let dir = common_dir.join(sub);
+        let _ = std::fs::create_dir_all(&dir);
+        paths.push(canonical(&dir));
+    }
+    if let Some(admin) = admin_dir(common_dir, worktree) {
+        paths.push(admin);
+    }
+    paths
+}
+
+/// Where git-agent's commit of what a session left may write, in the sandbox its last run
+/// had: the same places, and for an agent that could not edit (`new --read-only`, last to end
+/// in a worktree it shares) the repository too, for what is committed is another's work.
+pub fn commit_writable(
+    common_dir: &Path,
+    session: &crate::session::Session,
+    ran_with: &[PathBuf],
+) -> Vec<PathBuf> {
+    let mut paths = ran_with.to_vec();
+    if session.agent.read_only {
+        let folder = own_ref_folder(&session.branch, session.branch_ours());
+        for p in repository_writable(common_dir, &session.worktree, folder) {
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    paths
 }
 
 /// The folder of refs (below `refs/`) holding a session's branch, if git-agent made that
@@ -325,17 +369,23 @@ pub fn decide(
         worktree: &session.worktree,
         branch: &session.branch,
         branch_created: session.branch_ours(),
+        // Verify and `run` build and test the work: only the agent itself is kept out.
+        read_only: purpose == Purpose::Agent && session.agent.read_only,
         status_file,
         tmp,
         extra,
     };
     let writable = places.writable();
+    let detail = if places.read_only {
+        "landlock: read-only: writes only its CLI's own folders and its temporary folder"
+    } else {
+        "landlock: writes only in its worktree, its commits and its CLI's own folders"
+    };
     Ok((
         Some(writable.clone()),
         InForce {
             kind: "landlock".into(),
-            detail: "landlock: writes only in its worktree, its commits and its CLI's own folders"
-                .into(),
+            detail: detail.into(),
             writable,
         },
     ))

@@ -167,7 +167,8 @@ pub struct Session {
 
 impl Session {
     /// git-agent made the branch the session works on: for it, or for the session whose
-    /// worktree it shares. What its sandbox may write refs for; never a licence to delete.
+    /// worktree it shares. What its sandbox may write refs for, and what `rm --delete-branch`
+    /// may delete once no other session is on it.
     #[must_use]
     pub fn branch_ours(&self) -> bool {
         self.branch_created || self.shares_branch_created

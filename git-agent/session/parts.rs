@@ -51,6 +51,10 @@ pub struct AgentSpec {
     /// The mode lets the agent do anything without asking (shown in `list`).
     #[serde(default)]
     pub bypass: bool,
+    /// The mode cannot edit files (`new --read-only`, a built-in mode such as claude's
+    /// `plan`): our sandbox then gives the agent no write access to the repository either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
     /// The format of what the agent prints.
     #[serde(default = "text_format")]
     pub format: Format,

@@ -167,6 +167,16 @@ impl StateDir {
         Ok(others)
     }
 
+    /// Another session whose agent still works (or is queued to work) in `s`'s worktree
+    /// (`new --in`), if one does: while it does, nobody commits or lands what the worktree
+    /// holds, for its files may be half-written. Unreadable records are skipped.
+    pub fn running_alongside(&self, s: &Session) -> Option<Session> {
+        self.sharing(s)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|o| o.live_state().is_active())
+    }
+
     /// The records of the named sessions, in that order; the first unknown name is an error.
     pub fn load_each(&self, names: &[String]) -> Result<Vec<Session>> {
         names.iter().map(|n| self.load(n)).collect()

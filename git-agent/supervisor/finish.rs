@@ -135,7 +135,7 @@ fn settle(
         CommitOutcome::Disabled
     } else if !started {
         CommitOutcome::Clean
-    } else if let Some(other) = running_alongside(state, &session) {
+    } else if let Some(other) = state.running_alongside(&session).map(|o| o.name) {
         // Its files are half-written: the last session of the worktree to end commits.
         CommitOutcome::Skipped {
             reason: format!("deferred: {other} still runs in this worktree"),
@@ -244,15 +244,6 @@ pub fn finish_lost(state: &StateDir, name: &str, reason: &str) -> Result<()> {
     Ok(())
 }
 
-/// Another session whose agent still works in `s`'s worktree (`new --in`), if one does.
-fn running_alongside(state: &StateDir, s: &Session) -> Option<String> {
-    let others = state.sharing(s).unwrap_or_default();
-    others
-        .into_iter()
-        .find(|o| o.live_state().is_active())
-        .map(|o| o.name)
-}
-
 /// Our lock on a worktree another session still runs in (`new --in`) passes to that session,
 /// under its name: the checkout stays locked while an agent works in it, and that session's
 /// own end releases it.
@@ -265,7 +256,7 @@ fn hand_lock_over(
     if s.worktree_locked || !s.worktree.is_dir() {
         return Ok(());
     }
-    let Some(next) = running_alongside(state, s) else {
+    let Some(next) = state.running_alongside(s).map(|o| o.name) else {
         return Ok(());
     };
     let mut o = state.load(&next)?;

@@ -126,6 +126,9 @@ fn a_record_pointing_at_a_worktree_git_agent_did_not_create_is_never_used() {
 fn records_from_before_the_mark_keep_working_at_their_recorded_place() {
     let env = TestEnv::new();
     done(&env, "old", "write a.txt agent\ncommit a");
+    // Its supervisor reads every record on its way out (the queue): the record is rewritten
+    // below in place, not atomically, so only once nothing else reads it.
+    env.wait_supervisor_gone("old");
     assert!(env.record("old")["worktree_id"].is_string());
     // An older record: no id, no mark in the admin directory.
     let id = env.record("old")["worktree_id"]

@@ -93,23 +93,30 @@ fn in_refuses_what_would_make_or_move_a_worktree_or_branch() {
     let env = with_owner();
     let fake = env.fake("x", "exit 0\n");
     let fake: Vec<&str> = fake.iter().map(String::as_str).collect();
-    let cases: &[(&[&str], &str)] = &[
-        (&["--in", "nope"], "no session named 'nope'"),
-        (&["--in", "a", "--take-changes"], "--take-changes"),
-        (&["--in", "a", "--branch", "other"], "--branch"),
-        (&["--in", "a", "--base", "HEAD"], "--base"),
-        (&["--in", "a", "-n", "2"], "one session"),
-        (&["--in", "a", "--runner", "docker"], "runner"),
+    env.install_fake("claude");
+    env.install_fake("codex");
+    // Flags that cannot go together are usage errors; the rest are fatal.
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["--in", "nope"], "no session named 'nope'", 128),
+        (&["--in", "a", "--take-changes"], "--take-changes", 2),
+        (&["--in", "a", "--branch", "other"], "--branch", 2),
+        (&["--in", "a", "--base", "HEAD"], "--base", 2),
+        (&["--in", "a", "-n", "2"], "one session", 2),
+        (&["--in", "a", "--agent", "claude,codex"], "one session", 2),
+        (&["--in", "a", "--runner", "docker"], "runner", 128),
     ];
     let branches_before = env.git(&["branch", "--list"]);
-    for (flags, says) in cases {
+    for (flags, says, code) in cases {
         let mut args = vec!["new", "--name", "x"];
         args.extend_from_slice(flags);
         args.push("task");
-        args.extend_from_slice(&fake);
-        let out = env.agent(&args).code(128);
+        if !flags.contains(&"--agent") {
+            args.extend_from_slice(&fake);
+        }
+        let out = env.agent(&args).code(*code);
+        let prefix = if *code == 2 { "error: " } else { "fatal: " };
         assert!(
-            out.stderr.starts_with("fatal: ") && out.stderr.contains(says),
+            out.stderr.starts_with(prefix) && out.stderr.contains(says),
             "{flags:?}: {out}"
         );
         assert!(out.stderr.contains("\nhint: "), "{flags:?}: {out}");
@@ -359,4 +366,350 @@ fn in_a_sharer_whose_owner_was_removed_joins_the_same_worktree() {
     assert!(std::path::Path::new(&wt).is_dir());
     env.agent(&["rm", "--force", "c"]).ok();
     assert!(!std::path::Path::new(&wt).exists());
+}
+
+/// `a` and `b --in a`, both done, each with a commit on the shared branch.
+fn two_done() -> TestEnv {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    env.spawn(
+        &["--in", "a", "--name", "b", "more"],
+        "write b.txt b\ncommit b\n",
+    );
+    env.wait_state("b", "done");
+    env
+}
+
+fn commits_on_main(env: &TestEnv) -> usize {
+    env.git(&["rev-list", "--count", "main"])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn merge_of_one_sharer_lands_the_branch_once_and_marks_every_sharer_merged() {
+    let env = two_done();
+    let before = commits_on_main(&env);
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    let out = env.agent(&["merge", "a"]).ok();
+    assert_eq!(
+        commits_on_main(&env),
+        before + 1,
+        "one squash commit: {out}"
+    );
+    assert!(
+        env.git(&["show", "main:b.txt"]).contains('b'),
+        "b's work landed too"
+    );
+    let b = env.record("b");
+    assert_eq!(b["merged"]["into"], "main", "b is merged with a: {b}");
+    assert_eq!(env.stored_state("b"), "done");
+    assert!(wt.is_dir(), "b still uses the worktree: {out}");
+    assert!(
+        out.stderr.contains("left alone ('b' still uses it)")
+            && !out.stderr.contains("Removed its worktree"),
+        "{out}"
+    );
+    let list = env.agent(&["list", "--json"]).ok().json();
+    let b_listed = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "b")
+        .cloned()
+        .unwrap();
+    assert_eq!(b_listed["state"], "merged", "{b_listed}");
+    // Merging b now lands nothing again, even once main moved on over b's file (a squash
+    // of the branch again would conflict with that).
+    env.write("b.txt", "b, edited on main\n");
+    env.git(&["commit", "-q", "-am", "edit b.txt on main"]);
+    let main = env.git(&["rev-parse", "main"]);
+    let out = env.agent(&["merge", "b"]).ok();
+    assert!(out.stderr.contains("already in main"), "{out}");
+    assert_eq!(
+        env.git(&["rev-parse", "main"]),
+        main,
+        "nothing merged twice"
+    );
+    assert!(!env.has_record("b"));
+    assert!(!wt.exists(), "the last one's removal takes the worktree");
+}
+
+#[test]
+fn clean_after_merging_one_sharer_removes_the_other() {
+    let env = two_done();
+    env.agent(&["merge", "a"]).ok();
+    let out = env.agent(&["clean", "--yes"]).ok();
+    assert!(out.stdout.contains("Removed b"), "{out}");
+    assert!(!env.has_record("b"));
+}
+
+#[test]
+fn merge_queue_of_two_sharers_lands_the_branch_once() {
+    let env = two_done();
+    let before = commits_on_main(&env);
+    let out = env.agent(&["merge", "a", "b"]).ok();
+    assert_eq!(commits_on_main(&env), before + 1, "{out}");
+    assert!(!env.has_record("a") && !env.has_record("b"), "{out}");
+}
+
+#[test]
+fn merge_refuses_while_another_session_runs_in_the_worktree() {
+    let env = TestEnv::new();
+    env.spawn(&["--name", "a", "plan it"], "write a.txt a\ncommit a\n");
+    env.wait_state("a", "done");
+    let wt = with_sharer(&env);
+    env.wait_until("b to write", || wt.join("wip.txt").exists());
+    let main = env.git(&["rev-parse", "main"]);
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let out = env.agent(&["merge", "a"]).code(128);
+    assert!(
+        out.stderr.contains("the agent of 'b' is still running"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("\nhint: "), "{out}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main);
+    assert_eq!(
+        env.git(&["rev-parse", "agent/a"]),
+        tip,
+        "b's half-done work is not committed"
+    );
+    assert!(env.has_record("a"));
+    // The same for the other commands that take a session's work.
+    for verb in [&["sync", "a"][..], &["merge", "--apply", "a"][..]] {
+        let out = env.agent(verb).code(128);
+        assert!(
+            out.stderr.contains("the agent of 'b' is still running"),
+            "{verb:?}: {out}"
+        );
+    }
+    // The queue counts it too, though it is not listed.
+    env.spawn(&["--name", "c", "other"], "write c.txt c\ncommit c\n");
+    env.wait_state("c", "done");
+    let out = env.agent(&["merge", "c", "a"]).code(128);
+    assert!(out.stderr.contains("still running: b"), "{out}");
+    assert_eq!(env.git(&["rev-parse", "main"]), main, "nothing landed");
+    env.touch("release-b");
+    env.wait_state("b", "done");
+    env.agent(&["merge", "a"]).ok();
+}
+
+#[test]
+fn auto_commit_defers_to_a_session_queued_to_run_in_the_worktree() {
+    let env = with_owner();
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("a.txt"), "from a\n").unwrap();
+    // One agent at a time: b waits its turn behind a.
+    let out = env.spawn(
+        &["--in", "a", "--max-parallel", "1", "--name", "b", "next"],
+        "write b.txt from b\n",
+    );
+    assert!(out.stdout.contains("Queued b"), "{out}");
+    assert_eq!(env.stored_state("b"), "queued");
+    env.touch("release-a");
+    let a = env.wait_state("a", "done");
+    assert_eq!(a["commit"]["status"], "skipped", "{a}");
+    assert_eq!(
+        a["commit"]["reason"],
+        "deferred: b still runs in this worktree"
+    );
+    let b = env.wait_state("b", "done");
+    assert_eq!(
+        b["commit"]["status"], "committed",
+        "the last one commits: {b}"
+    );
+    assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn rm_delete_branch_of_the_last_sharer_deletes_the_branch_git_agent_made() {
+    let env = two_done();
+    env.agent(&["rm", "--force", "a"]).ok();
+    assert!(
+        env.git(&["branch", "--list", "agent/a"])
+            .contains("agent/a")
+    );
+    // As for a session's own branch: unmerged work is refused without --force.
+    let out = env.agent(&["rm", "--delete-branch", "b"]).code(1);
+    assert!(env.has_record("b"), "{out}");
+    env.git(&["merge", "-q", "--no-ff", "-m", "land", "agent/a"]);
+    let out = env.agent(&["rm", "--delete-branch", "b"]).ok();
+    assert!(!env.has_record("b"), "{out}");
+    assert_eq!(env.git(&["branch", "--list", "agent/a"]), "", "{out}");
+}
+
+#[test]
+fn rm_delete_branch_of_a_sharer_on_a_users_branch_is_refused() {
+    let env = TestEnv::new();
+    env.git(&["branch", "mine"]);
+    env.spawn(&["--branch", "mine", "--name", "a", "plan it"], "exit 0\n");
+    env.wait_state("a", "done");
+    env.spawn(&["--in", "a", "--name", "b", "more"], "exit 0\n");
+    env.wait_state("b", "done");
+    env.agent(&["rm", "--force", "a"]).ok();
+    let out = env
+        .agent(&["rm", "--force", "--delete-branch", "b"])
+        .code(128);
+    assert!(out.stderr.contains("mine existed before"), "{out}");
+    assert!(env.git(&["branch", "--list", "mine"]).contains("mine"));
+}
+
+#[test]
+fn rm_delete_branch_of_a_sharer_while_another_remains_keeps_the_branch() {
+    let env = two_done();
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    let out = env.agent(&["rm", "--force", "--delete-branch", "b"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('a' still uses it)"),
+        "{out}"
+    );
+    assert_eq!(env.git(&["rev-parse", "agent/a"]), tip, "a is still on it");
+    assert!(env.has_record("a"));
+}
+
+#[test]
+fn a_read_only_session_in_a_shared_worktree_cannot_write_it_while_its_maker_can() {
+    let mut env = TestEnv::new();
+    let release = env.path("release-a");
+    env.spawn(
+        &["--name", "a", "plan it"],
+        &format!("wait-for {}\ntry-write a.txt from a\n", release.display()),
+    );
+    env.wait_state("a", "running");
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    env.install_fake("claude");
+    let script = env.script(
+        "ro",
+        "try-write ro.txt from ro\ntry-write $TMPDIR/scratch.txt scratch\nsay looked\n",
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new",
+        "--in",
+        "a",
+        "--read-only",
+        "--agent",
+        "claude",
+        "--name",
+        "ro",
+        "look",
+    ])
+    .ok();
+    let ro = env.wait_state("ro", "done");
+    env.touch("release-a");
+    env.wait_state("a", "done");
+    if ro["sandbox"]["in_force"]["kind"] == "none" {
+        eprintln!("skipped: this kernel has no Landlock");
+        return;
+    }
+    assert_eq!(ro["sandbox"]["in_force"]["kind"], "landlock", "{ro}");
+    assert_eq!(ro["agent"]["read_only"], true, "{ro}");
+    let log = env.agent(&["logs", "ro", "--raw"]).ok().stdout;
+    assert!(
+        log.contains(&format!(
+            "denied {}: Permission denied",
+            wt.join("ro.txt").display()
+        )) || log.contains("denied ro.txt: Permission denied"),
+        "{log}"
+    );
+    assert!(!wt.join("ro.txt").exists());
+    assert!(
+        log.lines()
+            .any(|l| l.contains("wrote /") && l.contains("/scratch.txt")),
+        "its TMPDIR stays writable: {log}"
+    );
+    let writable = ro["sandbox"]["in_force"]["writable"].as_array().unwrap();
+    let wt_real = wt.canonicalize().unwrap();
+    assert!(
+        !writable.iter().any(|p| p.as_str() == wt_real.to_str()),
+        "{ro}"
+    );
+    let log = env.agent(&["logs", "a", "--raw"]).ok().stdout;
+    assert!(log.contains("wrote a.txt"), "a may write: {log}");
+    assert!(wt.join("a.txt").exists());
+}
+
+#[test]
+fn a_read_only_session_that_ends_last_commits_what_the_other_left() {
+    let mut env = TestEnv::new();
+    let release_a = env.path("release-a");
+    env.spawn(
+        &["--name", "a", "plan it"],
+        &format!("write a.txt from a\nwait-for {}\n", release_a.display()),
+    );
+    env.wait_state("a", "running");
+    let tip = env.git(&["rev-parse", "agent/a"]);
+    env.install_fake("claude");
+    let release_ro = env.path("release-ro");
+    let script = env.script(
+        "ro",
+        &format!("wait-for {}\nsay looked\n", release_ro.display()),
+    );
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new",
+        "--in",
+        "a",
+        "--read-only",
+        "--agent",
+        "claude",
+        "--name",
+        "ro",
+        "look",
+    ])
+    .ok();
+    env.wait_state("ro", "running");
+    env.touch("release-a");
+    let a = env.wait_state("a", "done");
+    assert_eq!(
+        a["commit"]["reason"], "deferred: ro still runs in this worktree",
+        "{a}"
+    );
+    env.touch("release-ro");
+    let ro = env.wait_state("ro", "done");
+    assert_eq!(ro["commit"]["status"], "committed", "{ro}");
+    assert_ne!(env.git(&["rev-parse", "agent/a"]), tip);
+}
+
+#[test]
+fn rm_dry_run_of_a_sharer_says_the_worktree_and_branch_stay() {
+    let env = two_done();
+    for name in ["a", "b"] {
+        let out = env
+            .agent(&["rm", "--dry-run", "--delete-branch", name])
+            .ok();
+        assert!(
+            out.stdout.contains(&format!("Would remove {name}:")),
+            "{out}"
+        );
+        assert!(out.stdout.contains("still uses it"), "{out}");
+        assert!(!out.stdout.contains("delete the branch"), "{out}");
+        assert!(!out.stdout.contains("remove the worktree"), "{out}");
+    }
+    assert!(env.has_record("a") && env.has_record("b"));
+}
+
+#[test]
+fn rm_of_a_queued_sharer_is_not_refused_for_the_running_owners_work() {
+    let env = with_owner();
+    let wt = std::path::PathBuf::from(env.record("a")["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("a-wip.txt"), "half done\n").unwrap();
+    env.spawn(
+        &["--in", "a", "--max-parallel", "1", "--name", "b", "next"],
+        "exit 0\n",
+    );
+    assert_eq!(env.stored_state("b"), "queued");
+    let out = env.agent(&["rm", "b"]).ok();
+    assert!(
+        out.stdout.contains("left alone ('a' still uses it)"),
+        "{out}"
+    );
+    assert!(!env.has_record("b"));
+    assert!(wt.join("a-wip.txt").exists());
+    env.touch("release-a");
+    env.wait_state("a", "done");
 }

@@ -1,6 +1,7 @@
 //! `git agent new --in NAME`: another session in NAME's worktree and on NAME's branch. The
 //! flags that would make or move a worktree or a branch are refused with it, before anything
-//! is created; the user hears once that two sessions that may both edit share a checkout.
+//! is created (usage errors, exit 2; a runner, which configuration may choose, is fatal); the
+//! user hears once that two sessions that may both edit share a checkout.
 
 use anyhow::Result;
 
@@ -14,7 +15,7 @@ use crate::session::{RunnerRecord, Session};
 /// NAME's record, once the flags that cannot go with `--in` are refused.
 pub(super) fn owner(repo: &Repo, args: &Args, name: &str) -> Result<Session> {
     let refuse = |flag: &str, why: &str| -> anyhow::Error {
-        Failure::fatal(format!("--in and {flag} cannot be used together"))
+        Failure::usage(format!("--in and {flag} cannot be used together"))
             .hint(why.to_owned())
             .into()
     };
@@ -42,7 +43,7 @@ pub(super) fn owner(repo: &Repo, args: &Args, name: &str) -> Result<Session> {
 /// One session, run locally: one checkout holds one more agent, here.
 pub(super) fn check(total: u32, runner: Option<&RunnerRecord>) -> Result<()> {
     if total > 1 {
-        return Err(Failure::fatal(
+        return Err(Failure::usage(
             "--in starts one session; it cannot hold several agents or variants",
         )
         .hint("start them one at a time, each with --in NAME")

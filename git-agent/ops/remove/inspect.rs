@@ -41,6 +41,9 @@ pub struct Inspection {
     /// checkout, another tool's): it is never looked into, stopped in, or removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_ours: Option<String>,
+    /// Another session still uses the worktree (`new --in`): it and the branch stay.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
     /// Someone else's `git worktree lock` reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub locked_by_other: Option<String>,
