@@ -237,19 +237,8 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
         }
     }
     let runner = crate::runner::choose(&config, args.runner.as_deref())?;
-    // `--continue CLI` runs that CLI's profile unless --agent names one.
+    let profiles = choose_profiles(ctx, &config, args, project.as_ref(), runner.as_ref())?;
     let continuing = take_up::cli_to_continue(args)?;
-    let agents = take_up::agents(args, continuing);
-    let choice = plan::Choice {
-        agents: &agents,
-        count: args.count,
-        permission_mode: args.permission_mode.as_deref(),
-        read_only: args.read_only,
-        command: &args.command,
-        cwd: &ctx.cwd,
-        in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),
-    };
-    let profiles = plan::choose_profiles(&config, &choice, project.as_ref())?;
     let (take_up, prompt) = take_up::prepare(
         ctx,
         repo,
@@ -354,6 +343,28 @@ fn changes_to_take(
         ctx.warn("--take-changes: there are no uncommitted changes to take")?;
     }
     Ok(snapshot)
+}
+
+/// The profiles to run, each with its program and count. `--continue CLI` runs that CLI's
+/// profile unless `--agent` names one.
+fn choose_profiles(
+    ctx: &Ctx<'_>,
+    config: &Config,
+    args: &Args,
+    project: Option<&ProjectFile>,
+    runner: Option<&session::RunnerRecord>,
+) -> Result<Vec<(Profile, PathBuf, u32)>> {
+    let agents = take_up::agents(args, take_up::cli_to_continue(args)?);
+    let choice = plan::Choice {
+        agents: &agents,
+        count: args.count,
+        permission_mode: args.permission_mode.as_deref(),
+        read_only: args.read_only,
+        command: &args.command,
+        cwd: &ctx.cwd,
+        in_image: matches!(runner, Some(session::RunnerRecord::Container(_))),
+    };
+    plan::choose_profiles(config, &choice, project)
 }
 
 /// Where the sessions go and what they are called: the branch prefix, the worktrees' folder

@@ -56,7 +56,10 @@ fn an_aider_session_sharing_a_worktree_keeps_its_own_chat_history() {
         "b's follow-up restores its own history: {b2:?}"
     );
 
-    // Read-only, aider's ask mode already sends its histories nowhere: that stays.
+    // Read-only, aider's ask mode already sends its histories nowhere: that stays. (It
+    // writes nothing: its sandbox would refuse.)
+    let look = env.script("look", "say looked");
+    env.set_env("GIT_AGENT_TEST_SCRIPT", look.to_str().unwrap());
     env.agent(&[
         "new",
         "--in",
