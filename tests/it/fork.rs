@@ -459,3 +459,50 @@ fn continue_refuses_before_anything_moves_and_offers_a_fresh_start() {
     assert!(!argv.contains(&"resume".to_owned()) && !argv.contains(&"fork".to_owned()));
     assert!(env.record("fresh").get("conversation").is_none());
 }
+
+#[test]
+fn kill_9_at_every_step_of_fork_leaves_the_original_whole_and_nothing_doctor_cannot_put_right() {
+    for point in ["new:reserved", "new:worktree", "new:carried", "new:spawned"] {
+        let mut env = with_done_claude();
+        let say = env.script("say", "say ok\n");
+        env.set_env("GIT_AGENT_TEST_SCRIPT", say.to_str().unwrap());
+        let a_id = env.record("a")["agent_session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let a_wt = worktree(&env, "a");
+        let a_file = claude_file(&env, &a_wt, &a_id);
+        let (conversation, status) = (
+            std::fs::read(&a_file).unwrap(),
+            env.git_in(&a_wt, &["status", "--porcelain"]),
+        );
+        env.set_env("GIT_AGENT_CRASH_AT", point);
+        let out = env.agent(&["fork", "a", "FORKMSG"]);
+        assert_ne!(
+            out.code, 0,
+            "{point}: the crash point was not reached:\n{out}"
+        );
+        env.set_env("GIT_AGENT_CRASH_AT", "");
+        if point == "new:spawned" {
+            env.wait_state("a-fork", "done");
+        }
+        let fix = env.agent(&["doctor", "--fix"]);
+        assert_eq!(fix.code, 0, "{point}: {fix}");
+        let again = env.agent(&["doctor"]);
+        assert_eq!(again.code, 0, "{point}: {again}");
+        assert_eq!(std::fs::read(&a_file).unwrap(), conversation, "{point}");
+        assert_eq!(
+            env.git_in(&a_wt, &["status", "--porcelain"]),
+            status,
+            "{point}"
+        );
+        // a is still resumable, and can be forked again.
+        env.agent(&["send", "a", "THIRDMSG"]).ok();
+        env.wait_until("a's second run ends", || {
+            env.record("a")["runs"].as_array().unwrap().len() == 2
+                && env.stored_state("a") == "done"
+        });
+        env.agent(&["fork", "a", "--name", "again", "FORKMSG"]).ok();
+        env.wait_state("again", "done");
+    }
+}

@@ -91,7 +91,9 @@ pub fn create(
 /// `fork` and `new --continue`: the conversation is carried into the created worktree
 /// before the agent starts. If it cannot be, the session is `failed` and its worktree kept.
 pub fn take_up(repo: &Repo, state: &StateDir, plan: &Plan, take_up: &TakeUp) -> Result<()> {
-    crate::ops::create::take_up::carry(state, plan, take_up).or_else(|err| {
+    let carried = crate::ops::create::take_up::carry(state, plan, take_up);
+    crate::faults::point("new:carried");
+    carried.or_else(|err| {
         let reason = format!("could not take up the conversation: {err:#}");
         fail_before_start(repo, state, plan, &reason)?;
         Err(Failure::fatal(reason)
