@@ -206,7 +206,14 @@ fn one(cli: &str, program: &Path) {
     ])
     .ok();
     done(&env, cli, "ro");
-    request_with(&env, "ROMSG");
+    let said = env.agent(&["logs", "ro"]);
+    assert!(
+        crate::real_agents::model_requests(&env)
+            .iter()
+            .any(|r| r["body"].to_string().contains("ROMSG")),
+        "{cli}: the read-only session never asked the model:\n{said}\n{}",
+        env.agent(&["show", "ro"])
+    );
     assert!(
         !worktree(&env, "c").join("ro.txt").exists(),
         "{cli}: the read-only session wrote into the shared worktree"
