@@ -93,8 +93,8 @@ pub fn draft(ctx: &mut Ctx<'_>, args: DraftArgs) -> Result<u8> {
             .hint("nothing was written")
             .into());
     }
-    let Some(plan) = answer.plan else {
-        if let Some(said) = &answer.said {
+    let Some(plan) = draft::plan_of(&answer) else {
+        if let Some(said) = answer.said() {
             writeln!(ctx.err, "{name} answered:")?;
             for line in said.lines().take(40) {
                 writeln!(ctx.err, "  {line}")?;
