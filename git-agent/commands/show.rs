@@ -351,6 +351,24 @@ fn outcome_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>
     }
 }
 
+/// A reviewer's run: `codex (read-only), 12s, $0.02: 3 findings in round 2`.
+fn review_row(r: &crate::session::ReviewRun) -> String {
+    let mode = r.mode.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+    let took = (r.ended_at - r.started_at)
+        .total(jiff::Unit::Second)
+        .map_or_else(|_| String::new(), |secs| format!(", {secs:.0}s"));
+    let cost = crate::agents::output::format_spend(&r.outcome.usage)
+        .map(|c| format!(", {c}"))
+        .unwrap_or_default();
+    let what = match (r.ok, r.findings, r.round, &r.reason) {
+        (true, Some(n), Some(round), _) => format!("{n} finding(s) in review round {round}"),
+        (true, _, _, _) => "answered".to_owned(),
+        (false, _, _, Some(why)) => format!("failed: {why}"),
+        (false, _, _, None) => "failed".to_owned(),
+    };
+    format!("{} by {}{mode}{took}{cost}: {what}", r.kind, r.reviewer)
+}
+
 /// What it cost (turns, tokens, money), its runs, and its processes.
 fn spending_rows(rows: &mut Rows, s: &Session) {
     let usage = s.usage();
@@ -391,6 +409,9 @@ fn spending_rows(rows: &mut Rows, s: &Session) {
                 .collect();
             rows.push(("run", format!("{}: {end}{resumed} — {first}", r.n)));
         }
+    }
+    for r in &s.review_runs {
+        rows.push(("review", review_row(r)));
     }
     let mut pids = Vec::new();
     // A queued session has no process: the supervisor recorded is the one that queued it.

@@ -27,7 +27,8 @@ pub use changes::Changes;
 pub use outcome::{Format, Outcome, RateLimit, Usage};
 pub use parts::{
     AgentSpec, AgentStatus, Base, ConversationFrom, Group, Limits, Merged, Processes, PullRequest,
-    Removed, Retry, Setup, SyncPending, Synced, TookChanges, Verify, parse_budget, parse_cap,
+    Removed, Retry, ReviewRun, Setup, SyncPending, Synced, TookChanges, Verify, parse_budget,
+    parse_cap,
 };
 pub use run::{CommitOutcome, Exit, Run, RunKind, StopRequest};
 pub use runner::{ContainerRecord, PluginRecord, RunnerRecord, SshRecord, Workspace};
@@ -120,6 +121,9 @@ pub struct Session {
     /// Changes moved in from a checkout (`new --take-changes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub took_changes: Option<TookChanges>,
+    /// Other agents' runs about its work (`review --ai`, `--ai-judge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub review_runs: Vec<ReviewRun>,
     /// The conversation its agent took up (`fork`, `new --continue`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationFrom>,
@@ -239,11 +243,13 @@ impl Session {
         self.runs.last_mut()
     }
 
-    /// Tokens and cost over all runs.
+    /// Tokens and cost over all runs, its reviewers' included.
     pub fn usage(&self) -> Usage {
         self.runs
             .iter()
-            .fold(Usage::default(), |acc, r| acc.plus(&r.outcome.usage))
+            .map(|r| &r.outcome.usage)
+            .chain(self.review_runs.iter().map(|r| &r.outcome.usage))
+            .fold(Usage::default(), |acc, u| acc.plus(u))
     }
 
     /// What is never the agent's work, as gitignore-style patterns for

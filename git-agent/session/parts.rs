@@ -194,6 +194,34 @@ pub struct Removed {
     pub branch_deleted: bool,
 }
 
+/// A run of another agent about this session's work, outside its own runs (which are its
+/// agent's): `review --ai` (findings on its result) or `review --ai-judge` (a ranking of the
+/// variants of its group). Kept apart so that the last of `runs` is always its agent's own;
+/// its spend counts toward the session's (budgets, `list`, `show`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRun {
+    /// `review` or `judge`.
+    pub kind: String,
+    /// The reviewer's profile and the permission mode it ran in.
+    pub reviewer: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    pub started_at: Timestamp,
+    pub ended_at: Timestamp,
+    /// It answered something usable; otherwise why not.
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Its cost and tokens, as its output reported them.
+    #[serde(default)]
+    pub outcome: super::Outcome,
+    /// `review`: the findings it gave and the review round they went into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+}
+
 /// The conversation a session's agent took up instead of starting from nothing: another
 /// session's (`git agent fork`) or one the user had with the CLI in a checkout (`git agent
 /// new --continue`). The original is only ever read or copied, never altered.

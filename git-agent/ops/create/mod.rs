@@ -398,6 +398,7 @@ impl Request {
             linked: Vec::new(),
             took_changes: None,
             conversation: self.take_up.as_ref().map(|t| t.from.clone()),
+            review_runs: Vec::new(),
             verify: None,
             synced: None,
             sync_pending: None,
