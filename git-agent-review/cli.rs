@@ -14,7 +14,7 @@ use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
 use serde::Serialize;
 
-use crate::{compare, diff, edit, interactive};
+use crate::{compare, diff, edit, interactive, judge};
 use git_agent::ops::verify;
 
 /// `review NAME --verify --json`.
@@ -86,10 +86,17 @@ impl<'a> Side<'a> {
 struct CompareDoc<'a> {
     group: Option<&'a str>,
     sessions: &'a [compare::Entry],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    judge: Option<&'a judge::Judged>,
 }
 
 pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
     let repo = ctx.repo()?;
+    if cli.ai_judge && cli.group.is_none() && !cli.compare {
+        return Err(Failure::usage("--ai-judge ranks the variants of a group")
+            .hint("git agent review --group GROUP --ai-judge  (or --compare A B… --ai-judge)")
+            .into());
+    }
     if cli.group.is_some() || cli.compare {
         return run_compare(ctx, &repo, &cli);
     }
@@ -428,17 +435,40 @@ fn run_compare(ctx: &mut Ctx<'_>, repo: &Repo, cli: &Cli) -> Result<u8> {
         .map(|s| state.load(&s.name))
         .collect::<Result<_>>()?;
     let entries = compare::entries(repo, &sessions)?;
+    let judged = if cli.ai_judge {
+        match judge::judge(ctx, repo, &sessions, &entries, cli.agent.as_deref()) {
+            Ok(j) => Some(j),
+            Err(err) => {
+                // The table still helps; the judge's failure is said after it.
+                if cli.output.format() != Format::Json {
+                    write!(ctx.out, "{}", compare::table(&entries, None))?;
+                }
+                return Err(err);
+            }
+        }
+    } else {
+        None
+    };
     if cli.output.format() == Format::Json {
         ctx.write_doc(&CompareDoc {
             group: cli.group.as_deref(),
             sessions: &entries,
+            judge: judged.as_ref(),
         })?;
         return Ok(code);
     }
-    write!(ctx.out, "{}", compare::table(&entries))?;
+    write!(ctx.out, "{}", compare::table(&entries, judged.as_ref()))?;
+    if let Some(j) = &judged {
+        write!(ctx.out, "{}", judge::explain(j))?;
+    }
     if !cli.no_menu && ctx.can_show_menu() {
-        let names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
-        return interactive::pick_winner(ctx, &names);
+        let mut names: Vec<String> = entries.iter().map(|e| e.name.clone()).collect();
+        // The judge's pick is offered first.
+        let pick = judged.as_ref().and_then(|j| j.ranking.first());
+        if let Some(first) = pick {
+            names.sort_by_key(|n| n != &first.name);
+        }
+        return interactive::pick_winner(ctx, &names, pick.map(|p| p.name.as_str()));
     }
     Ok(code)
 }

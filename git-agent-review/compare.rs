@@ -83,7 +83,8 @@ pub fn entries(repo: &Repo, sessions: &[Session]) -> Result<Vec<Entry>> {
                 }
             }),
             ran_secs: s.run_time(now).map(|d| d.as_secs()),
-            cost_usd: s.usage().cost_usd,
+            // What the variant cost to make, not what reviewing it cost.
+            cost_usd: s.agent_usage().cost_usd,
             notes: result.notes,
         });
     }
@@ -101,8 +102,9 @@ pub fn entries(repo: &Repo, sessions: &[Session]) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// The table for people.
-pub fn table(entries: &[Entry]) -> String {
+/// The table for people; with a judge's verdict, its place for each in a `JUDGE` column
+/// beside the rule-based order (`#`).
+pub fn table(entries: &[Entry], judged: Option<&crate::judge::Judged>) -> String {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .enumerate()
@@ -112,8 +114,14 @@ pub fn table(entries: &[Entry]) -> String {
                 Some(other) => ui::state_style(State::Failed).apply_to(other).to_string(),
                 None => "-".to_owned(),
             };
-            vec![
-                (i + 1).to_string(),
+            let mut row = vec![(i + 1).to_string()];
+            if let Some(j) = judged {
+                row.push(
+                    j.rank_of(&e.name)
+                        .map_or_else(|| "-".into(), |r| r.to_string()),
+                );
+            }
+            row.extend([
                 e.name.clone(),
                 ui::state(e.state),
                 e.agent.clone(),
@@ -126,13 +134,16 @@ pub fn table(entries: &[Entry]) -> String {
                     |s| git_agent::time::format_duration(std::time::Duration::from_secs(s)),
                 ),
                 e.cost_usd.map_or_else(|| "-".into(), format_cost),
-            ]
+            ]);
+            row
         })
         .collect();
-    ui::table(
-        &[
-            "#", "NAME", "STATE", "AGENT", "FILES", "ADDED", "REMOVED", "VERIFY", "RAN", "COST",
-        ],
-        &rows,
-    )
+    let mut headers = vec!["#"];
+    if judged.is_some() {
+        headers.push("JUDGE");
+    }
+    headers.extend([
+        "NAME", "STATE", "AGENT", "FILES", "ADDED", "REMOVED", "VERIFY", "RAN", "COST",
+    ]);
+    ui::table(&headers, &rows)
 }

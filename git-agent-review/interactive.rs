@@ -64,12 +64,19 @@ pub fn after_diff(ctx: &mut Ctx<'_>, name: &str) -> Result<Choice> {
     })
 }
 
-/// Picks the winner of a group; merges it (discarding the other variants) if this
-/// installation can.
-pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String]) -> Result<u8> {
+/// Picks the winner of a group (the judge's pick, if any, offered first); merges it
+/// (discarding the other variants) if this installation can.
+pub fn pick_winner(ctx: &mut Ctx<'_>, names: &[String], judges_pick: Option<&str>) -> Result<u8> {
     let mut labels: Vec<String> = names
         .iter()
-        .map(|n| format!("{n} wins: merge it, discard the others (their branches are kept)"))
+        .map(|n| {
+            let judge = if Some(n.as_str()) == judges_pick {
+                " (the judge's pick)"
+            } else {
+                ""
+            };
+            format!("{n} wins{judge}: merge it, discard the others (their branches are kept)")
+        })
         .collect();
     labels.push("No winner yet".into());
     let picked = ctx.select("Pick the winner", &labels, labels.len() - 1)?;

@@ -6,6 +6,7 @@ mod compare;
 mod diff;
 mod edit;
 mod interactive;
+mod judge;
 
 fn main() -> std::process::ExitCode {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());

@@ -11,6 +11,7 @@ Examples:
   git agent review fix-login --stat -- src/   a summary, for some paths
   git agent review fix-login speed-2          the difference between two results
   git agent review --group speed --verify     verify the variants, then compare them
+  git agent review --group speed --ai-judge   another agent ranks them, with reasons
   git agent review fix-login --comment src/login.rs:42 \"use a constant-time compare\"
   git agent review fix-login --edit --send    comments in the editor, sent to the agent
 
@@ -73,6 +74,14 @@ pub struct Cli {
     /// List the review rounds and whether they were sent
     #[arg(long)]
     pub list_rounds: bool,
+    /// With --group/--compare: another agent ranks the variants, best first, with a reason
+    /// each (it reads, never edits; it merges nothing)
+    #[arg(long)]
+    pub ai_judge: bool,
+    /// The reviewing agent's profile [config: agent.reviewer; default: an installed built-in
+    /// other than the ones that wrote the code]
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
     /// Approve the verify command of .git-agent.toml without asking
     #[arg(long)]
     pub trust: bool,

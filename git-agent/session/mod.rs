@@ -243,6 +243,13 @@ impl Session {
         self.runs.last_mut()
     }
 
+    /// Tokens and cost of its own agent's runs: what it cost to make (variants compare on it).
+    pub fn agent_usage(&self) -> Usage {
+        self.runs
+            .iter()
+            .fold(Usage::default(), |acc, r| acc.plus(&r.outcome.usage))
+    }
+
     /// Tokens and cost over all runs, its reviewers' included.
     pub fn usage(&self) -> Usage {
         self.runs

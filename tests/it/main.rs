@@ -1,5 +1,6 @@
 //! The one integration-test binary: every suite is a module here.
 
+mod ai_judge;
 mod shared_cli_state;
 mod shared_worktree;
 mod support;
