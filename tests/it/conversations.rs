@@ -1,22 +1,7 @@
 //! Real-agent plumbing with the fake agent speaking each CLI's format: session ids, results
 //! and cost, `send` resuming the agent's own conversation, queued follow-ups, `notify`.
 
-use crate::support::TestEnv;
-
-fn args_of(call: &serde_json::Value) -> Vec<String> {
-    call["argv"].as_array().unwrap()[1..]
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The calls logged for a session, in order.
-fn calls_of(env: &TestEnv, name: &str) -> Vec<serde_json::Value> {
-    env.calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == name)
-        .collect()
-}
+use crate::support::{TestEnv, args_of};
 
 fn with_fake(profile: &str, script: &str) -> TestEnv {
     let mut env = TestEnv::new();
@@ -65,7 +50,7 @@ fn claude_session_result_cost_and_resume() {
         "{out}"
     );
     env.wait_state("c", "done");
-    let calls = calls_of(&env, "c");
+    let calls = env.calls_of("c");
     assert_eq!(calls.len(), 2);
     let resume = args_of(&calls[1]);
     assert_eq!(
@@ -142,7 +127,7 @@ fn each_cli_resumes_its_own_way() {
         assert_eq!(id.is_empty(), *cli == "aider", "{cli}: session id {id:?}");
         env.agent(&["send", "x", "more"]).ok();
         env.wait_state("x", "done");
-        let calls = calls_of(&env, "x");
+        let calls = env.calls_of("x");
         let args = args_of(&calls[1]);
         assert!(check(&args, &id), "{cli}: {args:?}");
         if *cli == "opencode" {
@@ -162,7 +147,7 @@ fn a_command_without_resume_gets_the_task_and_the_message() {
     let out = env.agent(&["send", "cmd", "-m", "the follow-up"]).ok();
     assert!(out.stdout.contains("the agent cannot resume"), "{out}");
     env.wait_state("cmd", "done");
-    let call = &calls_of(&env, "cmd")[1];
+    let call = &env.calls_of("cmd")[1];
     assert_eq!(
         call["env"]["GIT_AGENT_PROMPT"],
         "the original task\n\nFollow-up:\nthe follow-up"
@@ -448,7 +433,7 @@ fn profiles_file_and_format_keys() {
     assert_eq!(env.record("m")["agent"]["leaves"][0], "scratch/");
     env.agent(&["send", "m", "again"]).ok();
     env.wait_state("m", "done");
-    assert_eq!(args_of(&calls_of(&env, "m")[1]), ["--again", "again"]);
+    assert_eq!(args_of(&env.calls_of("m")[1]), ["--again", "again"]);
     // Git config overrides the file.
     env.git(&["config", "agent.profile.mine.env", "FROM_FILE=no"]);
     env.agent(&["new", "--agent", "mine", "--name", "m2", "t"])
@@ -486,8 +471,8 @@ fn resume_carries_on_a_stopped_or_lost_session_in_its_conversation() {
         )),
         "{out}"
     );
-    env.wait_until("run 2 to start", || calls_of(&env, "r").len() == 2);
-    let args = args_of(&calls_of(&env, "r")[1]);
+    env.wait_until("run 2 to start", || env.calls_of("r").len() == 2);
+    let args = args_of(&env.calls_of("r")[1]);
     assert_eq!(&args[2..4], ["--resume", session_id.as_str()]);
     assert!(
         args[1].contains("interrupted") && args[1].contains("skip the docs"),

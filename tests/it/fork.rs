@@ -8,21 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::TestEnv;
-
-fn args_of(call: &serde_json::Value) -> Vec<String> {
-    call["argv"].as_array().unwrap()[1..]
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn calls_of(env: &TestEnv, name: &str) -> Vec<serde_json::Value> {
-    env.calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == name)
-        .collect()
-}
+use crate::support::{TestEnv, args_of};
 
 fn claude_key(dir: &Path) -> String {
     std::fs::canonicalize(dir)
@@ -119,7 +105,7 @@ fn fork_starts_at_the_tip_with_the_uncommitted_work_and_leaves_the_original_alon
     );
 
     // Its agent forked a's conversation, in its own worktree, with the message.
-    let call = calls_of(&env, "a-fork").remove(0);
+    let call = env.calls_of("a-fork").remove(0);
     let argv = args_of(&call);
     let at = argv.iter().position(|x| x == "--resume").unwrap();
     assert_eq!(argv[at + 1], a_id);
@@ -148,7 +134,7 @@ fn fork_starts_at_the_tip_with_the_uncommitted_work_and_leaves_the_original_alon
     env.wait_until("a's second run ends", || {
         env.record("a")["runs"].as_array().unwrap().len() == 2 && env.stored_state("a") == "done"
     });
-    let argv = args_of(calls_of(&env, "a").last().unwrap());
+    let argv = args_of(env.calls_of("a").last().unwrap());
     let at = argv.iter().position(|x| x == "--resume").unwrap();
     assert_eq!(argv[at + 1], a_id);
     assert!(!argv.contains(&"--fork-session".to_owned()), "{argv:?}");
@@ -172,7 +158,7 @@ fn fork_of_a_codex_session_uses_codex_fork_and_a_second_fork_joins_the_group() {
     env.agent(&["fork", "x", "--name", "x2", "-m", "FORKMSG"])
         .ok();
     env.wait_state("x2", "done");
-    let argv = args_of(&calls_of(&env, "x2")[0]);
+    let argv = args_of(&env.calls_of("x2")[0]);
     let at = argv
         .iter()
         .position(|x| x == "fork")
@@ -329,7 +315,7 @@ fn continue_takes_up_the_checkouts_latest_conversation_and_the_changes() {
         c["conversation"]["id"],
         "22222222-2222-4222-8222-222222222222"
     );
-    let argv = args_of(&calls_of(&env, "c")[0]);
+    let argv = args_of(&env.calls_of("c")[0]);
     let at = argv.iter().position(|x| x == "--resume").unwrap();
     assert_eq!(argv[at + 1], "22222222-2222-4222-8222-222222222222");
     assert!(argv.contains(&"--fork-session".to_owned()));
@@ -361,7 +347,7 @@ fn continue_takes_up_the_checkouts_latest_conversation_and_the_changes() {
     ])
     .ok();
     env.wait_state("d", "done");
-    let argv = args_of(&calls_of(&env, "d")[0]);
+    let argv = args_of(&env.calls_of("d")[0]);
     assert!(argv.contains(&"11111111-1111-4111-8111-111111111111".to_owned()));
 }
 
@@ -448,7 +434,7 @@ fn continue_refuses_before_anything_moves_and_offers_a_fresh_start() {
     ])
     .ok();
     env.wait_state("fresh", "done");
-    let argv = args_of(&calls_of(&env, "fresh")[0]);
+    let argv = args_of(&env.calls_of("fresh")[0]);
     let prompt = argv.last().unwrap();
     assert!(prompt.starts_with("SECONDMSG finish it"), "{prompt}");
     assert!(

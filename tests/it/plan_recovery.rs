@@ -37,16 +37,8 @@ fn subjects(env: &TestEnv, name: &str) -> Vec<String> {
     .collect()
 }
 
-/// The fake agent's calls for session `name`: one per run.
-fn calls_of(env: &TestEnv, name: &str) -> Vec<Value> {
-    env.calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == name)
-        .collect()
-}
-
 fn runs_of(env: &TestEnv, name: &str) -> usize {
-    calls_of(env, name).len()
+    env.calls_of(name).len()
 }
 
 const CLASH: &str = r#"name = "clash"
@@ -99,7 +91,7 @@ fn a_conflicting_landing_gets_one_ask_agent_round_then_lands() {
     assert_eq!(task(&doc, "left")["sync_rounds"], 0);
     // The round was a second run of the same session, told about the conflict.
     assert_eq!(runs_of(&env, "clash-right"), 2);
-    let follow_up = calls_of(&env, "clash-right")[1]["argv"].to_string();
+    let follow_up = env.calls_of("clash-right")[1]["argv"].to_string();
     assert!(follow_up.contains("stopped at conflicts"), "{follow_up}");
     assert_eq!(
         subjects(&env, "clash"),
@@ -242,7 +234,7 @@ fn a_failing_verify_blocks_the_task_after_its_retries_and_a_passing_one_lands() 
         runs_of(&env, "checks-solid"),
         1,
         "{:#?}",
-        calls_of(&env, "checks-solid")
+        env.calls_of("checks-solid")
     );
     assert_eq!(lines_in(&env, "solid.verified"), 1);
     assert_eq!(
@@ -255,7 +247,7 @@ fn a_failing_verify_blocks_the_task_after_its_retries_and_a_passing_one_lands() 
     assert_eq!(flaky["attempts"], 2, "{flaky}");
     assert_eq!(runs_of(&env, "checks-flaky"), 2);
     assert_eq!(lines_in(&env, "flaky.count"), 2);
-    let retried = calls_of(&env, "checks-flaky")[1]["argv"].to_string();
+    let retried = env.calls_of("checks-flaky")[1]["argv"].to_string();
     assert!(retried.contains("the verify command"), "{retried}");
     // Failed on both runs: blocked, nothing of it landed, its work kept on its branch.
     let stubborn = task(&doc, "stubborn");
@@ -390,7 +382,7 @@ fn resume_after_crash(env: &TestEnv, lost: &[&str]) {
     // Each lost task ran twice in its one session: the lost run and the resumed one.
     for id in lost {
         assert_eq!(runs_of(env, &format!("crash-{id}")), 2, "crash-{id}");
-        let again = calls_of(env, &format!("crash-{id}"))[1]["argv"].to_string();
+        let again = env.calls_of(&format!("crash-{id}"))[1]["argv"].to_string();
         assert!(again.contains("interrupted"), "{again}");
         // The lost run's commit and the resumed run's both landed.
         assert_eq!(

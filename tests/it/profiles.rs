@@ -1,13 +1,6 @@
 //! Agent profiles: built-ins, config profiles, commands after `--`, default detection.
 
-use crate::support::TestEnv;
-
-fn args_of(call: &serde_json::Value) -> Vec<String> {
-    call["argv"].as_array().unwrap()[1..]
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::support::{TestEnv, args_of};
 
 #[test]
 fn builtin_profiles_run_headless() {

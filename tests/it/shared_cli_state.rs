@@ -5,15 +5,9 @@
 use crate::support::TestEnv;
 
 fn args_of(env: &TestEnv, name: &str) -> Vec<Vec<String>> {
-    env.calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == name)
-        .map(|c| {
-            c["argv"].as_array().unwrap()[1..]
-                .iter()
-                .map(|a| a.as_str().unwrap().to_owned())
-                .collect()
-        })
+    env.calls_of(name)
+        .iter()
+        .map(crate::support::args_of)
         .collect()
 }
 

@@ -482,6 +482,15 @@ impl TestEnv {
             .collect()
     }
 
+    /// The calls the fake agent logged for session `name` (matched by `GIT_AGENT_NAME`), one
+    /// per run, in order.
+    pub fn calls_of(&self, name: &str) -> Vec<Value> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c["env"]["GIT_AGENT_NAME"] == name)
+            .collect()
+    }
+
     fn calls_len(&self) -> usize {
         self.calls().len()
     }
@@ -569,6 +578,14 @@ impl Drop for TestEnv {
 
 /// Normalizes output for snapshots: the temporary root becomes `$ROOT`, object ids `[SHA]`,
 /// and in JSON the values that differ per run (times, pids, process start tokens) are masked.
+/// The arguments of a logged call, after the program.
+pub fn args_of(call: &Value) -> Vec<String> {
+    call["argv"].as_array().unwrap()[1..]
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
 pub fn normalize(env: &TestEnv, text: &str) -> String {
     let text = text.replace(env.root().to_str().unwrap(), "$ROOT");
     let text = mask_agent_tmp(&text);
