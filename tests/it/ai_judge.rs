@@ -175,3 +175,51 @@ fn a_judge_that_fails_or_ranks_nothing_is_said_and_recorded() {
         .code(128);
     assert!(out.stderr.contains("nope"), "{out}");
 }
+
+#[test]
+fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_table() {
+    let mut env = TestEnv::new();
+    env.install_fake("claude");
+    let script = env.script("v", "say done\n");
+    env.set_env("GIT_AGENT_TEST_SCRIPT", script.to_str().unwrap());
+    env.agent(&[
+        "new", "-n", "2", "--agent", "claude", "--budget", "0.015", "--name", "b", "go",
+    ])
+    .ok();
+    env.wait_state("b-1", "done");
+    env.wait_state("b-2", "done");
+    // Claude judges claude's variants when asked to: its run costs $0.01 (the fake's cost).
+    judge_says(&mut env, "say 1. b-1: fine\\n2. b-2: fine too\n");
+    let doc = env
+        .agent(&[
+            "review",
+            "--group",
+            "b",
+            "--ai-judge",
+            "--agent",
+            "claude",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let cost_of = |name: &str| {
+        doc["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap()["cost_usd"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (cost_of("b-1") - 0.01).abs() < 1e-9,
+        "the judge is not the variant's cost: {doc}"
+    );
+    let out = env.agent(&["send", "b-1", "more"]).code(128);
+    assert!(
+        out.stderr.contains("'b-1' has spent its budget ($0.020"),
+        "{out}"
+    );
+    env.agent(&["send", "b-2", "more"]).ok();
+}
