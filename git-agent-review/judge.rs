@@ -41,6 +41,7 @@ pub fn judge(
     entries: &[Entry],
     agent: Option<&str>,
 ) -> Result<Judged> {
+    git_agent::ops::ai_judge::refuse_spent(&sessions[0])?;
     let config = repo.config();
     let wrote: Vec<&str> = sessions.iter().map(|s| s.agent.profile.as_str()).collect();
     let asker = choose_reviewer(&config, agent, &wrote)?;

@@ -222,4 +222,22 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
         "{out}"
     );
     env.agent(&["send", "b-2", "more"]).ok();
+    // Its budget spent, b-1 is charged no more judges: refused before anything runs.
+    let calls = env.calls().len();
+    let out = env
+        .agent(&[
+            "review",
+            "--group",
+            "b",
+            "--ai-judge",
+            "--agent",
+            "claude",
+            "--no-menu",
+        ])
+        .code(128);
+    assert!(
+        out.stderr.contains("a judge's run is charged to it"),
+        "{out}"
+    );
+    assert_eq!(env.calls().len(), calls, "no judge ran");
 }
