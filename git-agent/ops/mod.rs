@@ -22,6 +22,7 @@ pub mod include;
 pub mod plan;
 pub mod plugins;
 pub mod remove;
+pub mod result;
 pub mod send;
 pub mod stop;
 pub mod take;
