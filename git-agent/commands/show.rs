@@ -353,7 +353,11 @@ fn outcome_rows(rows: &mut Rows, s: &Session, changes: Option<&changes::Changes>
 
 /// A reviewer's run: `codex (read-only), 12s, $0.02: 3 findings in round 2`.
 fn review_row(r: &crate::session::ReviewRun) -> String {
-    let mode = r.mode.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+    let mode = r
+        .mode
+        .as_deref()
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
     let took = (r.ended_at - r.started_at)
         .total(jiff::Unit::Second)
         .map_or_else(|_| String::new(), |secs| format!(", {secs:.0}s"));
