@@ -14,7 +14,7 @@ use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
 use serde::Serialize;
 
-use crate::{compare, diff, edit, interactive};
+use crate::{ai, compare, diff, edit, interactive};
 use git_agent::ops::verify;
 
 /// `review NAME --verify --json`.
@@ -110,12 +110,23 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
             .into());
         }
     };
+    if cli.agent.is_some() && !cli.ai {
+        return Err(Failure::usage("--agent names the reviewer of --ai")
+            .hint(format!("git agent review {name} --ai --agent PROFILE"))
+            .into());
+    }
     let state = repo.state();
     let s = state.load(&name)?;
     if let Some(b) = other {
-        if cli.verify || cli.edit || cli.send || !cli.comment.is_empty() || cli.list_rounds {
+        if cli.verify
+            || cli.edit
+            || cli.send
+            || cli.ai
+            || !cli.comment.is_empty()
+            || cli.list_rounds
+        {
             return Err(Failure::usage(
-                "comparing two results takes no --verify, --comment, --edit or --send",
+                "comparing two results takes no --verify, --ai, --comment, --edit or --send",
             )
             .into());
         }
@@ -147,6 +158,14 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         }
         if !result.passed {
             code = code::NEGATIVE;
+        }
+        acted = true;
+    }
+    if cli.ai {
+        let added = ai::run(ctx, &repo, &s, &cli)?;
+        if added == 0 && cli.send {
+            writeln!(ctx.err, "Nothing new to send.")?;
+            return Ok(code);
         }
         acted = true;
     }

@@ -13,6 +13,10 @@ Examples:
   git agent review --group speed --verify     verify the variants, then compare them
   git agent review fix-login --comment src/login.rs:42 \"use a constant-time compare\"
   git agent review fix-login --edit --send    comments in the editor, sent to the agent
+  git agent review fix-login --ai             another agent reviews the whole branch
+  git agent review fix-login --ai --uncommitted --agent codex --send
+                                              codex reviews the uncommitted changes; its
+                                              findings go straight back to the agent
 
 Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 128 fatal.";
 
@@ -25,7 +29,8 @@ Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 1
     about = "Review agents' results: diff against the base, compare variants, verify, send comments",
     long_about = "Review what an agent did: its whole result (committed, staged, unstaged and new \
 files) against the merge-base of its recorded base branch as it is now, variants compared side \
-by side, the project's verify command, and review rounds of comments sent back to the agent.",
+by side, the project's verify command, and review rounds of comments (yours, or with --ai \
+another agent's, in its read-only mode) sent back to the agent.",
     after_help = AFTER_HELP,
     max_term_width = 100
 )]
@@ -64,6 +69,17 @@ pub struct Cli {
     /// Write comments in the editor, under the diff lines they are about
     #[arg(long)]
     pub edit: bool,
+    /// AI review: another agent, in its read-only mode, reviews the whole branch vs. its base;
+    /// its findings go into the open review round
+    #[arg(long, conflicts_with_all = ["against", "group", "compare", "stat", "name_only", "verify", "comment", "list_rounds"])]
+    pub ai: bool,
+    /// With --ai: the reviewer's profile (default: agent.reviewer, else an installed agent
+    /// other than the one that wrote the code)
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
+    /// With --ai: AI review of the staged and unstaged changes in the worktree only
+    #[arg(long, requires = "ai")]
+    pub uncommitted: bool,
     /// Send the open review round to the agent (resuming its conversation)
     #[arg(long)]
     pub send: bool,

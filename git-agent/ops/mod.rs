@@ -13,6 +13,7 @@
 //! returned, and a decision that needs the user is a closure passed in), and nothing here
 //! imports `commands` or `cli` (`tests/it/architecture.rs` fails on it).
 
+pub mod ai_review;
 pub mod ask;
 pub mod create;
 pub mod doctor;

@@ -4,6 +4,7 @@ mod shared_cli_state;
 mod shared_worktree;
 mod support;
 
+mod ai_review;
 mod architecture;
 mod budgets;
 mod capacity;
