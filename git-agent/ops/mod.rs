@@ -6,7 +6,9 @@
 //! - `stop.rs`, `send.rs` (follow-ups and review rounds), `remove.rs` (`rm`, `clean`, and
 //!   `merge` once the work landed), `verify.rs` (the project's tests in a worktree);
 //! - `doctor/`: one file per group of checks; `plugins.rs`: `git-agent-*` plugins;
-//! - `plan/`: plan files (a task graph): format, validation, waves.
+//! - `plan/`: plan files (a task graph): format, validation, waves;
+//! - `ask.rs`: an agent asked a question in its read-only mode (`plan draft`, `review --ai`);
+//!   `ai_review/` (`review --ai`) and `result.rs` (a session's result as one tree, its diffs).
 //!
 //! Below the commands in the one-way flow (binaries → cli → commands → ops → model/store, git
 //! layer → process wrapper): nothing here prints or prompts (text a caller may print is

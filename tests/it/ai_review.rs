@@ -67,9 +67,11 @@ fn worktrees(env: &TestEnv) -> usize {
 #[test]
 fn findings_go_into_the_open_round_quoting_their_hunks_and_nothing_of_the_agent_changes() {
     let (env, wt) = reviewed();
+    // Status first: it may refresh the index itself.
+    let status_before = env.git_in(&wt, &["status", "--porcelain"]);
+    assert_eq!(status_before, " M src/a.txt\n?? notes.txt\n");
     let index = env.repo.join(".git/worktrees/s/index");
     let index_before = std::fs::read(&index).unwrap();
-    let status_before = env.git_in(&wt, &["status", "--porcelain"]);
     let refs_before = env.git(&["for-each-ref"]);
     next_script(
         &env,
@@ -266,6 +268,14 @@ fn refusals_before_any_reviewer_runs() {
         out.stderr.contains("fatal: unknown agent profile 'nosuch'"),
         "{out}"
     );
+    // agent.reviewer when --agent is not given.
+    env.git(&["config", "agent.reviewer", "other"]);
+    let out = env.agent(&["review", "s", "--ai"]).code(128);
+    assert!(
+        out.stderr.contains("fatal: unknown agent profile 'other'"),
+        "{out}"
+    );
+    env.git(&["config", "--unset", "agent.reviewer"]);
     env.git(&["config", "agent.profile.mine.command", "fake-agent"]);
     let out = env
         .agent(&["review", "s", "--ai", "--agent", "mine"])
