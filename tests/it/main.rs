@@ -33,6 +33,7 @@ mod plans;
 mod profiles;
 mod rate_limits;
 mod real_agents;
+mod real_ai_review;
 mod real_conversations;
 mod real_plans;
 mod real_shared_worktree;
