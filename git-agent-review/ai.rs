@@ -2,6 +2,9 @@
 //! ([`git_agent::ops::ai_review`]); here, what the user sees: progress on stderr while it
 //! runs, then its findings (or `--json`) and the round file they went into.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use anyhow::Result;
 use git_agent::agents::output::{Event, format_spend};
 use git_agent::commands::{Ctx, Format};
@@ -11,6 +14,7 @@ use git_agent::ops::{ai_review, ask};
 use git_agent::session::Session;
 use git_agent::state::rounds::Comment;
 use serde::Serialize;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use git_agent::cli::review::Cli;
 
@@ -79,10 +83,21 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
             ai_review::MAX_DIFF
         )?;
     }
+    // Ctrl-C reaches the reviewer too (it runs in our process group) and ends it; we live on
+    // to record the run and remove its checkout.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let handlers: Vec<_> = [SIGINT, SIGTERM, SIGHUP]
+        .into_iter()
+        .filter_map(|sig| signal_hook::flag::register(sig, Arc::clone(&interrupted)).ok())
+        .collect();
     let answer = {
         let err = &mut *ctx.err;
-        started.run(&mut |event| progress(err, event))?
+        started.run(&mut |event| progress(err, event))
     };
+    for id in handlers {
+        signal_hook::low_level::unregister(id);
+    }
+    let answer = answer?;
     if let Some(spent) = format_spend(&answer.outcome.usage)
         && answer.outcome.usage.cost_usd.is_some_and(|usd| usd > 0.0)
     {

@@ -268,6 +268,16 @@ fn refusals_before_any_reviewer_runs() {
         out.stderr.contains("fatal: unknown agent profile 'nosuch'"),
         "{out}"
     );
+    // Known but not installed.
+    let out = env
+        .agent(&["review", "s", "--ai", "--agent", "gemini"])
+        .code(128);
+    assert!(
+        out.stderr
+            .contains("fatal: agent program 'gemini' not found")
+            && out.stderr.contains("hint: install gemini"),
+        "{out}"
+    );
     // agent.reviewer when --agent is not given.
     env.git(&["config", "agent.reviewer", "other"]);
     let out = env.agent(&["review", "s", "--ai"]).code(128);
@@ -366,4 +376,53 @@ fn only_the_uncommitted_part_and_a_reviewer_that_costs_counts_in_the_budget() {
     );
     let list = env.agent(&["list"]).ok();
     assert!(list.stdout.contains("$0.110"), "{list}");
+}
+
+#[test]
+fn ctrl_c_ends_the_reviewer_and_still_cleans_up_and_records() {
+    use std::os::unix::process::CommandExt as _;
+    let (env, _wt) = reviewed();
+    let pidfile = env.path("reviewer.pid");
+    next_script(
+        &env,
+        &format!(
+            "pidfile {}\nsleep 30\nsay src/a.txt:1: late",
+            pidfile.display()
+        ),
+    );
+    let mut cmd = env.command(env.bin.join("git-agent-review"), &env.repo);
+    cmd.args(["s", "--ai"]).process_group(0);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pgid = child.id();
+    env.wait_until("the reviewer to start", || pidfile.exists());
+    // As a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{pgid}")])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // (The fake reviewer would end by itself in 30 s: a hang shows as a slow failure.)
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(128), "{stderr}");
+    assert!(
+        stderr.contains("fatal: the reviewer codex failed"),
+        "{stderr}"
+    );
+    assert_eq!(worktrees(&env), 2, "{}", env.git(&["worktree", "list"]));
+    let left: Vec<_> = std::fs::read_dir(env.env_value("TMPDIR"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("git-agent-review-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let run = &env.record("s")["review_runs"][0];
+    assert_eq!(run["ok"], false, "{run:#}");
+    assert!(!round_file(&env, 1).exists());
 }
