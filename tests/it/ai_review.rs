@@ -398,11 +398,11 @@ fn ctrl_c_ends_the_reviewer_and_still_cleans_up_and_records() {
     let pgid = child.id();
     env.wait_until("the reviewer to start", || pidfile.exists());
     // As a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", "--", &format!("-{pgid}")])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(i32::try_from(pgid).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     // (The fake reviewer would end by itself in 30 s: a hang shows as a slow failure.)
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
