@@ -52,7 +52,9 @@ impl Checkout {
             admin,
             _tmp: tmp,
         };
+        // LFS content stays as pointers: a review never waits on (or pays for) a download.
         crate::git::in_dir(&checkout.path)
+            .env("GIT_LFS_SKIP_SMUDGE", "1")
             .args(["read-tree", "-u", "--reset", tree])
             .run()
             .context("could not check the result out for the reviewer")?;
