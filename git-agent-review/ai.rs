@@ -83,8 +83,30 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
             ai_review::MAX_DIFF
         )?;
     }
-    // Ctrl-C reaches the reviewer too (it runs in our process group) and ends it; we live on
-    // to record the run and remove its checkout.
+    let answer = wait_for(ctx, started, &name)?;
+    let reviewed = match ai_review::conclude(repo, s, &asker, &prepared, &answer) {
+        Ok(r) => r,
+        Err(e) => {
+            if answer.failure().is_none()
+                && let Some(text) = answer.said().filter(|t| !t.trim().is_empty())
+            {
+                writeln!(ctx.err, "{name} answered:")?;
+                for line in text.lines().take(40) {
+                    writeln!(ctx.err, "  {line}")?;
+                }
+            }
+            return Err(e);
+        }
+    };
+    drop(prepared);
+    show(ctx, s, cli, (&name, &mode), &reviewed)?;
+    Ok(reviewed.comments.len())
+}
+
+/// Runs the reviewer to its end, its progress on stderr. Ctrl-C reaches the reviewer too (it
+/// runs in our process group) and ends it; we live on to record the run and remove its
+/// checkout.
+fn wait_for(ctx: &mut Ctx<'_>, started: ask::Started, name: &str) -> Result<ask::Answer> {
     let interrupted = Arc::new(AtomicBool::new(false));
     let handlers: Vec<_> = [SIGINT, SIGTERM, SIGHUP]
         .into_iter()
@@ -103,26 +125,22 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
     {
         writeln!(ctx.err, "{name} spent {spent}.")?;
     }
-    let reviewed = match ai_review::conclude(repo, s, &asker, &prepared, &answer) {
-        Ok(r) => r,
-        Err(e) => {
-            if answer.failure().is_none()
-                && let Some(text) = answer.said().filter(|t| !t.trim().is_empty())
-            {
-                writeln!(ctx.err, "{name} answered:")?;
-                for line in text.lines().take(40) {
-                    writeln!(ctx.err, "  {line}")?;
-                }
-            }
-            return Err(e);
-        }
-    };
-    drop(prepared);
+    Ok(answer)
+}
+
+/// The findings added (or `--json`), and the round they went into.
+fn show(
+    ctx: &mut Ctx<'_>,
+    s: &Session,
+    cli: &Cli,
+    (name, mode): (&str, &str),
+    reviewed: &ai_review::Reviewed,
+) -> Result<()> {
     if cli.output.format() == Format::Json {
         ctx.write_doc(&Doc {
             session: &s.name,
-            reviewer: &name,
-            mode: &mode,
+            reviewer: name,
+            mode,
             findings: reviewed
                 .comments
                 .iter()
@@ -139,11 +157,11 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
                 .as_ref()
                 .map(|(_, f)| f.display().to_string()),
         })?;
-        return Ok(reviewed.comments.len());
+        return Ok(());
     }
     let Some((round, file)) = &reviewed.round else {
         writeln!(ctx.out, "{name} found nothing to change in {}.", s.name)?;
-        return Ok(0);
+        return Ok(());
     };
     writeln!(ctx.out, "{name} reviewed {}:", s.name)?;
     for c in &reviewed.comments {
@@ -173,7 +191,7 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
             s.name
         ))?;
     }
-    Ok(reviewed.comments.len())
+    Ok(())
 }
 
 /// What the reviewer does, as it does it.
