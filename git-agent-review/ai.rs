@@ -12,10 +12,11 @@ use git_agent::error::Failure;
 use git_agent::git::repo::Repo;
 use git_agent::ops::{ai_review, ask};
 use git_agent::session::Session;
-use git_agent::state::rounds::Comment;
+use git_agent::state::rounds::{self, Comment, Round};
 use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+use crate::edit;
 use git_agent::cli::review::Cli;
 
 /// `review NAME --ai --json`.
@@ -101,6 +102,43 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
     drop(prepared);
     show(ctx, s, cli, (&name, &mode), &reviewed)?;
     Ok(reviewed.comments.len())
+}
+
+/// `--ai --edit`: the open round, the reviewer's findings in it, in the editor (as a copy:
+/// an editor that fails or a file that no longer reads as a round changes nothing); returns
+/// how many comments it holds afterwards.
+pub fn edit_round(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session) -> Result<usize> {
+    let state = repo.state();
+    let Some(mut round) = rounds::open_round(&state, &s.name)? else {
+        return Ok(0);
+    };
+    let file = state.session_dir(&s.name).join("EDIT_ROUND.md");
+    std::fs::write(&file, round.to_markdown())?;
+    let dir = if s.worktree.is_dir() {
+        s.worktree.clone()
+    } else {
+        repo.common_dir().to_owned()
+    };
+    ctx.out.flush()?;
+    let edited = edit::run_editor(&dir, &file).and_then(|()| Ok(std::fs::read_to_string(&file)?));
+    std::fs::remove_file(&file).ok();
+    let edited = Round::parse(&edited?).map_err(|e| {
+        Failure::fatal(format!("the edited round no longer reads as one: {e:#}")).hint(
+            "nothing was changed; edit it again with --ai --edit, or by hand in the round file",
+        )
+    })?;
+    // Only its comments are the human's to change: its number, status and times stay ours.
+    round.comments = edited.comments;
+    let saved = rounds::save(&state, &round)?;
+    writeln!(
+        ctx.out,
+        "Review round {} of {}: {} comment(s) after editing, in {}",
+        round.n,
+        s.name,
+        round.comments.len(),
+        saved.display()
+    )?;
+    Ok(round.comments.len())
 }
 
 /// Runs the reviewer to its end, its progress on stderr. Ctrl-C reaches the reviewer too (it

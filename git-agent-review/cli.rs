@@ -162,14 +162,18 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         acted = true;
     }
     if cli.ai {
-        let added = ai::run(ctx, &repo, &s, &cli)?;
+        let mut added = ai::run(ctx, &repo, &s, &cli)?;
+        // --edit: the round as the reviewer left it, for the human to change before sending.
+        if cli.edit && added > 0 {
+            added = ai::edit_round(ctx, &repo, &s)?;
+        }
         if added == 0 && cli.send {
             writeln!(ctx.err, "Nothing new to send.")?;
             return Ok(code);
         }
         acted = true;
     }
-    if !cli.comment.is_empty() || cli.edit {
+    if !cli.ai && (!cli.comment.is_empty() || cli.edit) {
         add_comments(ctx, &repo, &s, &cli)?;
         acted = true;
     }

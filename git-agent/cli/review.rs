@@ -66,7 +66,8 @@ pub struct Cli {
     /// Add a comment to the open review round: LOCATION is PATH:LINE, PATH or -
     #[arg(long, num_args = 2, value_names = ["LOCATION", "TEXT"])]
     pub comment: Vec<String>,
-    /// Write comments in the editor, under the diff lines they are about
+    /// Write comments in the editor, under the diff lines they are about (with --ai: edit the
+    /// round with the reviewer's findings before it is sent)
     #[arg(long)]
     pub edit: bool,
     /// AI review: another agent, in its read-only mode, reviews the whole branch vs. its base;

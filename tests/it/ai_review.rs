@@ -426,3 +426,49 @@ fn ctrl_c_ends_the_reviewer_and_still_cleans_up_and_records() {
     assert_eq!(run["ok"], false, "{run:#}");
     assert!(!round_file(&env, 1).exists());
 }
+
+#[test]
+fn the_human_edits_the_reviewers_round_before_it_is_sent() {
+    let (mut env, _wt) = reviewed();
+    let editor = env.root().join("editor.sh");
+    // Drops the general remark, keeps the finding.
+    std::fs::write(&editor, "#!/bin/sh\nsed -i '/^## General/,$d' \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_env("GIT_EDITOR", editor.to_str().unwrap());
+    next_script(&env, "say src/a.txt:2: use a constant\\nAlso add a test.");
+    let out = env.agent(&["review", "s", "--ai", "--edit", "--send"]).ok();
+    assert!(
+        out.stdout
+            .contains("Review round 1 of s: 2 comment(s) (2 new)")
+            && out
+                .stdout
+                .contains("Review round 1 of s: 1 comment(s) after editing"),
+        "{out}"
+    );
+    env.wait_state("s", "done");
+    let calls: Vec<Value> = env
+        .calls()
+        .into_iter()
+        .filter(|c| c["env"]["GIT_AGENT_NAME"] == "s")
+        .collect();
+    let prompt = calls[1]["env"]["GIT_AGENT_PROMPT"].as_str().unwrap();
+    assert!(
+        prompt.contains("use a constant") && !prompt.contains("Also add a test"),
+        "{prompt}"
+    );
+
+    // An editor that fails changes nothing and sends nothing.
+    env.set_env("GIT_EDITOR", "false");
+    next_script(&env, "say src/a.txt:2: again");
+    let out = env
+        .agent(&["review", "s", "--ai", "--edit", "--send"])
+        .code(128);
+    assert!(out.stderr.contains("the editor 'false' failed"), "{out}");
+    let round = std::fs::read_to_string(round_file(&env, 2)).unwrap();
+    assert!(
+        round.contains("status: open") && round.contains("again"),
+        "{round}"
+    );
+    assert!(!env.state_dir().join("sessions/s/EDIT_ROUND.md").exists());
+}
