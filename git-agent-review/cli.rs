@@ -14,7 +14,7 @@ use git_agent::state::rounds::{self, Comment};
 use git_agent::ui;
 use serde::Serialize;
 
-use crate::{compare, diff, edit, interactive, judge};
+use crate::{ai, compare, diff, edit, interactive, judge};
 use git_agent::ops::verify;
 
 /// `review NAME --verify --json`.
@@ -98,6 +98,11 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
             .into());
     }
     if cli.group.is_some() || cli.compare {
+        if cli.agent.is_some() && !cli.ai_judge {
+            return Err(Failure::usage("--agent names the judge of --ai-judge")
+                .hint("git agent review --group GROUP --ai-judge --agent PROFILE")
+                .into());
+        }
         return run_compare(ctx, &repo, &cli);
     }
     let (name, other) = match (cli.names.as_slice(), &cli.against) {
@@ -117,12 +122,23 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
             .into());
         }
     };
+    if cli.agent.is_some() && !cli.ai {
+        return Err(Failure::usage("--agent names the reviewer of --ai")
+            .hint(format!("git agent review {name} --ai --agent PROFILE"))
+            .into());
+    }
     let state = repo.state();
     let s = state.load(&name)?;
     if let Some(b) = other {
-        if cli.verify || cli.edit || cli.send || !cli.comment.is_empty() || cli.list_rounds {
+        if cli.verify
+            || cli.edit
+            || cli.send
+            || cli.ai
+            || !cli.comment.is_empty()
+            || cli.list_rounds
+        {
             return Err(Failure::usage(
-                "comparing two results takes no --verify, --comment, --edit or --send",
+                "comparing two results takes no --verify, --ai, --comment, --edit or --send",
             )
             .into());
         }
@@ -157,7 +173,19 @@ pub fn run(ctx: &mut Ctx<'_>, cli: Cli) -> Result<u8> {
         }
         acted = true;
     }
-    if !cli.comment.is_empty() || cli.edit {
+    if cli.ai {
+        let mut added = ai::run(ctx, &repo, &s, &cli)?;
+        // --edit: the round as the reviewer left it, for the human to change before sending.
+        if cli.edit && added > 0 {
+            added = ai::edit_round(ctx, &repo, &s)?;
+        }
+        if added == 0 && cli.send {
+            writeln!(ctx.err, "Nothing new to send.")?;
+            return Ok(code);
+        }
+        acted = true;
+    }
+    if !cli.ai && (!cli.comment.is_empty() || cli.edit) {
         add_comments(ctx, &repo, &s, &cli)?;
         acted = true;
     }

@@ -44,7 +44,13 @@ pub fn judge(
     git_agent::ops::ai_judge::refuse_spent(&sessions[0])?;
     let config = repo.config();
     let wrote: Vec<&str> = sessions.iter().map(|s| s.agent.profile.as_str()).collect();
-    let asker = choose_reviewer(&config, agent, &wrote)?;
+    let asker = git_agent::ops::ai_review::choose_for(
+        &config,
+        agent,
+        &wrote,
+        "review --ai-judge",
+        "git agent review --group G --ai-judge",
+    )?;
     let task = sessions[0].prompt.clone();
     let mut variants = Vec::new();
     for s in sessions {
@@ -149,38 +155,4 @@ pub fn explain(judged: &Judged) -> String {
         out.push_str(&format!("  {}. {}: {}\n", r.rank, r.name, r.reason));
     }
     out
-}
-
-/// The reviewer: `--agent`, else `agent.reviewer`, else an installed built-in with a
-/// read-only mode that wrote none of the code, else the first that did.
-fn choose_reviewer(
-    config: &git_agent::git::repo::Config,
-    agent: Option<&str>,
-    wrote: &[&str],
-) -> Result<ask::Asker> {
-    let profiles = git_agent::agents::Profiles::load(config)?;
-    let name = agent
-        .map(str::to_owned)
-        .or_else(|| config.string("agent.reviewer"))
-        .or_else(|| {
-            git_agent::agents::DETECT_ORDER
-                .iter()
-                .filter(|p| !wrote.contains(p))
-                .filter(|p| git_agent::agents::read_only_mode(p).is_some())
-                .find(|p| {
-                    profiles
-                        .find(p, None)
-                        .is_ok_and(|pr| pr.resolve_program().is_ok())
-                })
-                .map(|p| (*p).to_owned())
-        })
-        .or_else(|| wrote.first().map(|w| (*w).to_owned()))
-        .ok_or_else(|| Failure::fatal("no reviewer profile"))?;
-    ask::choose(
-        &profiles,
-        &name,
-        None,
-        "review --ai-judge",
-        "git agent review --group G --ai-judge",
-    )
 }

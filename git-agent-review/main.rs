@@ -1,6 +1,7 @@
 //! `git-agent-review` (`git agent review …`): an agent's result against its base, variants
 //! compared, the project's verify command, and review rounds sent back to the agent.
 
+mod ai;
 mod cli;
 mod compare;
 mod diff;

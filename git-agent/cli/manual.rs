@@ -105,6 +105,9 @@ where each value comes from.
 * agent.default
   The profile used without --agent (default: the first of claude, codex, gemini, opencode,
   aider found on PATH).
+* agent.reviewer
+  The reviewer of review --ai without --agent (default: the first of those installed, with a
+  read-only mode, other than the agent that wrote the code).
 * agent.worktreeDir
   Where worktrees go; relative to the main worktree (default: ../REPO.agents).
 * agent.branchPrefix

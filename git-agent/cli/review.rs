@@ -14,6 +14,10 @@ Examples:
   git agent review --group speed --ai-judge   another agent ranks them, with reasons
   git agent review fix-login --comment src/login.rs:42 \"use a constant-time compare\"
   git agent review fix-login --edit --send    comments in the editor, sent to the agent
+  git agent review fix-login --ai             another agent reviews the whole branch
+  git agent review fix-login --ai --uncommitted --agent codex --send
+                                              codex reviews the uncommitted changes; its
+                                              findings go straight back to the agent
 
 Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 128 fatal.";
 
@@ -26,7 +30,8 @@ Exit status: 0 reviewed; 1 a verify failed; 2 usage error; 3 needs a terminal; 1
     about = "Review agents' results: diff against the base, compare variants, verify, send comments",
     long_about = "Review what an agent did: its whole result (committed, staged, unstaged and new \
 files) against the merge-base of its recorded base branch as it is now, variants compared side \
-by side, the project's verify command, and review rounds of comments sent back to the agent.",
+by side, the project's verify command, and review rounds of comments (yours, or with --ai \
+another agent's, in its read-only mode) sent back to the agent.",
     after_help = AFTER_HELP,
     max_term_width = 100
 )]
@@ -62,9 +67,21 @@ pub struct Cli {
     /// Add a comment to the open review round: LOCATION is PATH:LINE, PATH or -
     #[arg(long, num_args = 2, value_names = ["LOCATION", "TEXT"])]
     pub comment: Vec<String>,
-    /// Write comments in the editor, under the diff lines they are about
+    /// Write comments in the editor, under the diff lines they are about (with --ai: edit the
+    /// round with the reviewer's findings before it is sent)
     #[arg(long)]
     pub edit: bool,
+    /// AI review: another agent, in its read-only mode, reviews the whole branch vs. its base;
+    /// its findings go into the open review round
+    #[arg(long, conflicts_with_all = ["against", "group", "compare", "stat", "name_only", "verify", "comment", "list_rounds"])]
+    pub ai: bool,
+    /// With --ai or --ai-judge: the reviewer's profile [config: agent.reviewer; default: an
+    /// installed built-in other than the ones that wrote the code]
+    #[arg(long, value_name = "PROFILE")]
+    pub agent: Option<String>,
+    /// With --ai: AI review of the staged and unstaged changes in the worktree only
+    #[arg(long, requires = "ai")]
+    pub uncommitted: bool,
     /// Send the open review round to the agent (resuming its conversation)
     #[arg(long)]
     pub send: bool,
@@ -76,12 +93,8 @@ pub struct Cli {
     pub list_rounds: bool,
     /// With --group/--compare: another agent ranks the variants, best first, with a reason
     /// each (it reads, never edits; it merges nothing)
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["ai", "against"])]
     pub ai_judge: bool,
-    /// The reviewing agent's profile [config: agent.reviewer; default: an installed built-in
-    /// other than the ones that wrote the code]
-    #[arg(long, value_name = "PROFILE")]
-    pub agent: Option<String>,
     /// Approve the verify command of .git-agent.toml without asking
     #[arg(long)]
     pub trust: bool,

@@ -25,6 +25,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "agent.default",
         "the first of claude, codex, gemini, opencode, aider on PATH",
     ),
+    (
+        "agent.reviewer",
+        "review --ai: the first installed agent other than the one that wrote the code",
+    ),
     ("agent.worktreeDir", "../<repo>.agents"),
     ("agent.branchPrefix", "agent/"),
     ("agent.timeout", "none"),

@@ -79,6 +79,24 @@ impl Comment {
     }
 }
 
+/// The line that opens a comment a reviewing agent wrote (`review --ai`), so the round file
+/// and the message the agent gets say whose it is; it is part of the comment's text, so
+/// a round reads back exactly.
+pub fn reviewer_mark(profile: &str, mode: &str) -> String {
+    format!("_From the reviewer ({profile}, {mode})._")
+}
+
+impl Comment {
+    /// The reviewing agent that wrote this comment (`codex, read-only`), if one did.
+    pub fn reviewer(&self) -> Option<&str> {
+        self.text
+            .lines()
+            .next()?
+            .strip_prefix("_From the reviewer (")?
+            .strip_suffix(")._")
+    }
+}
+
 /// Whether a round still collects comments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -421,5 +439,23 @@ mod tests {
         );
         assert!(Comment::parse_location("a.rs:0").is_err());
         assert!(Round::parse("no header").is_err());
+    }
+
+    #[test]
+    fn a_reviewers_comment_says_whose_it_is() {
+        let mut round = Round::new(1, "s");
+        round.comments.push(Comment {
+            path: Some("a.rs".into()),
+            line: Some(2),
+            hunk: Some("@@ -1 +1,2 @@\n+x".into()),
+            text: format!("{}\n\nUse a constant.", reviewer_mark("codex", "read-only")),
+        });
+        let back = Round::parse(&round.to_markdown()).unwrap();
+        assert_eq!(back.comments, round.comments);
+        assert_eq!(back.comments[0].reviewer(), Some("codex, read-only"));
+        assert!(
+            back.message()
+                .contains("_From the reviewer (codex, read-only)._")
+        );
     }
 }

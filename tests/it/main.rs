@@ -5,6 +5,7 @@ mod shared_cli_state;
 mod shared_worktree;
 mod support;
 
+mod ai_review;
 mod architecture;
 mod budgets;
 mod capacity;
@@ -34,6 +35,7 @@ mod profiles;
 mod rate_limits;
 mod real_agents;
 mod real_ai_judge;
+mod real_ai_review;
 mod real_conversations;
 mod real_plans;
 mod real_shared_worktree;
