@@ -41,7 +41,7 @@ pub fn judge(
     entries: &[Entry],
     agent: Option<&str>,
 ) -> Result<Judged> {
-    git_agent::ops::ai_judge::refuse_spent(&sessions[0])?;
+    git_agent::ops::ai_review::refuse_spent(&sessions[0], "a judge")?;
     let config = repo.config();
     let wrote: Vec<&str> = sessions.iter().map(|s| s.agent.profile.as_str()).collect();
     let asker = git_agent::ops::ai_review::choose_for(

@@ -6,7 +6,8 @@
 //!
 //! Owns the judge's prompt ([`prompt`]), reading its ranking out of the answer ([`ranking`])
 //! and recording its run ([`record`]): once, in the group's first variant (the lowest index),
-//! so its cost counts once, and toward that variant's budget ([`refuse_spent`]). Prints
+//! so its cost counts once, and toward that variant's budget
+//! ([`crate::ops::ai_review::refuse_spent`]). Prints
 //! nothing.
 
 use anyhow::Result;
@@ -168,28 +169,6 @@ fn starts_with_name(rest: &str, name: &str) -> bool {
 fn strip_name<'a>(rest: &'a str, name: &str) -> &'a str {
     let bare = rest.trim_start_matches(['*', '`']);
     bare.strip_prefix(name).unwrap_or(bare)
-}
-
-/// The judge's run is charged to `first`: refused up front when `first` has spent its budget
-/// (a budget holds or is refused, invariant 13; a run in the foreground is not stopped
-/// midway).
-pub fn refuse_spent(first: &crate::session::Session) -> Result<()> {
-    use crate::agents::output::{format_cost, format_spend};
-    let Some(budget) = first.limits.budget_usd else {
-        return Ok(());
-    };
-    let spent = first.usage();
-    if spent.cost_usd.is_some_and(|usd| usd >= budget) {
-        return Err(crate::error::Failure::fatal(format!(
-            "'{}' has spent its budget ({} of {}), and a judge's run is charged to it",
-            first.name,
-            format_spend(&spent).unwrap_or_default(),
-            format_cost(budget)
-        ))
-        .hint("compare the variants without a judge, or leave this variant out: --compare A B…")
-        .into());
-    }
-    Ok(())
 }
 
 /// Records the judge's run in the session `first` (the group's first variant).

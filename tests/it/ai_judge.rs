@@ -156,6 +156,13 @@ fn a_judge_that_fails_or_ranks_nothing_is_said_and_recorded() {
     assert!(runs.iter().all(|r| r["ok"] == false), "{runs:?}");
 
     // Bad input.
+    let out = env
+        .agent(&["review", "--group", "g", "--agent", "codex"])
+        .code(2);
+    assert!(
+        out.stderr.contains("--agent names the judge of --ai-judge"),
+        "{out}"
+    );
     let out = env.agent(&["review", "g-1", "--ai-judge"]).code(2);
     assert!(
         out.stderr
@@ -236,7 +243,7 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
         ])
         .code(128);
     assert!(
-        out.stderr.contains("a judge's run is charged to it"),
+        out.stderr.contains("and a judge's run is charged to it"),
         "{out}"
     );
     assert_eq!(env.calls().len(), calls, "no judge ran");

@@ -376,6 +376,13 @@ fn only_the_uncommitted_part_and_a_reviewer_that_costs_counts_in_the_budget() {
     );
     let list = env.agent(&["list"]).ok();
     assert!(list.stdout.contains("$0.110"), "{list}");
+    // Its budget spent, s is charged no more reviews: refused before anything runs.
+    let out = env.agent(&["review", "s", "--ai"]).code(128);
+    assert!(
+        out.stderr.contains("and a review's run is charged to it"),
+        "{out}"
+    );
+    assert_eq!(asked(&env, "claude").len(), calls.len(), "no reviewer ran");
 }
 
 #[test]

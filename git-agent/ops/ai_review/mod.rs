@@ -104,6 +104,28 @@ pub struct Prepared {
     pub started_at: Timestamp,
 }
 
+/// A reviewer's run is charged to `s` (`what`: "a review" or "a judge"): refused up front
+/// when `s` has spent its budget. A budget holds or is refused (invariant 13), and a run in
+/// the foreground is not stopped midway.
+pub fn refuse_spent(s: &Session, what: &str) -> Result<()> {
+    use crate::agents::output::{format_cost, format_spend};
+    let Some(budget) = s.limits.budget_usd else {
+        return Ok(());
+    };
+    let spent = s.usage();
+    if spent.cost_usd.is_some_and(|usd| usd >= budget) {
+        return Err(Failure::fatal(format!(
+            "'{}' has spent its budget ({} of {}), and {what}'s run is charged to it",
+            s.name,
+            format_spend(&spent).unwrap_or_default(),
+            format_cost(budget)
+        ))
+        .hint("review it yourself ('git agent review NAME'), or start a new session for more work")
+        .into());
+    }
+    Ok(())
+}
+
 /// The most of the diff a prompt holds (bytes); the rest is named, and readable in the
 /// reviewer's checkout.
 pub const MAX_DIFF: usize = 100_000;
@@ -111,6 +133,7 @@ pub const MAX_DIFF: usize = 100_000;
 /// Readies a review of session `s`: its whole result against the merge-base with its base
 /// branch now, or only its uncommitted part. Refuses a session with nothing to review.
 pub fn prepare(repo: &Repo, s: &Session, uncommitted: bool) -> Result<Prepared> {
+    refuse_spent(s, "a review")?;
     let r = result::result(repo, s)?;
     let from = if uncommitted {
         if !r.uncommitted {
