@@ -88,6 +88,20 @@ pub fn prepare(state: &StateDir, name: &str) -> Result<Fork> {
                 cli.name()
             ))
         })?;
+    if crate::git::WorktreeDir::new(&owner.worktree)
+        .status(&crate::git::StatusOptions::default())?
+        .iter()
+        .any(crate::git::StatusEntry::is_unmerged)
+    {
+        return Err(Failure::fatal(format!(
+            "cannot fork '{name}': its worktree has unmerged paths (a merge or rebase stopped there)"
+        ))
+        .hint(format!(
+            "finish or abort it in {} ('git agent sync {name} --continue' or --abort if it              was git-agent's), then fork again",
+            owner.worktree.display()
+        ))
+        .into());
+    }
     let snapshot = crate::ops::take::snapshot(&owner.worktree)?;
     let group = group_of_fork(state, &owner)?;
     Ok(Fork {

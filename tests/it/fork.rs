@@ -223,6 +223,30 @@ fn fork_is_refused_before_anything_is_made() {
     env.touch("release");
     env.wait_state("w", "done");
 
+    // A merge stopped in w's worktree: said in w's terms, nothing made.
+    let w_wt = worktree(&env, "w");
+    env.git(&["commit", "-q", "--allow-empty", "-m", "moved on"]);
+    std::fs::write(env.repo.join("README.md"), "main's\n").unwrap();
+    env.git(&["commit", "-q", "-am", "main's readme"]);
+    std::fs::write(w_wt.join("README.md"), "w's\n").unwrap();
+    env.git_in(&w_wt, &["commit", "-q", "-am", "w's readme"]);
+    let merged = env.run({
+        let mut cmd = env.command("git", &w_wt);
+        cmd.args(["merge", "-q", "main"]);
+        cmd
+    });
+    assert_ne!(merged.code, 0, "{merged}");
+    let out = env.agent(&["fork", "w", "x"]).code(128);
+    assert!(
+        out.stderr
+            .contains("cannot fork 'w': its worktree has unmerged paths"),
+        "{out}"
+    );
+    assert!(
+        env.git_in(&w_wt, &["status", "--porcelain"])
+            .contains("UU README.md")
+    );
+    env.git_in(&w_wt, &["merge", "--abort"]);
     // A command profile keeps no conversation to fork.
     env.agent(&["new", "--name", "cmd", "t", "--", "true"]).ok();
     env.wait_state("cmd", "done");
