@@ -248,3 +248,33 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
     );
     assert_eq!(env.calls().len(), calls, "no judge ran");
 }
+
+#[test]
+fn on_a_terminal_the_pick_the_winner_menu_offers_the_judges_pick_first() {
+    let mut env = with_group();
+    judge_says(
+        &mut env,
+        "say 1. g-2: covers the edge case\\n2. g-1: no test\n",
+    );
+    let mut term = crate::watch::Watch::start_command(
+        &env,
+        &["agent", "review", "--group", "g", "--ai-judge"],
+        30,
+        120,
+    );
+    let screen = term.wait_for("the menu", |s| s.contains("Pick the winner"));
+    let options: Vec<&str> = screen.lines().filter(|l| l.contains(" wins")).collect();
+    assert!(
+        options.len() == 2 && options[0].contains("g-2 wins (the judge's pick)"),
+        "{screen}"
+    );
+    assert!(!options[1].contains("judge"), "{screen}");
+    // "No winner yet" (the default) merges nothing.
+    let refs = env.git(&["for-each-ref", "--format=%(refname) %(objectname)"]);
+    term.keys("\x1b");
+    assert_eq!(term.exit_code(), 0, "{}", term.screen());
+    assert_eq!(
+        env.git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+        refs
+    );
+}

@@ -63,7 +63,12 @@ impl Watch {
 
     /// Watch on a terminal of `rows` × `cols`.
     pub fn start_sized(env: &TestEnv, rows: u16, cols: u16) -> Self {
-        let (child, master) = spawn_in_pty(env, "git", &["agent", "watch"], (rows, cols));
+        Self::start_command(env, &["agent", "watch"], rows, cols)
+    }
+
+    /// `git ARGS…` on a terminal of `rows` × `cols` (another command's menus, say).
+    pub fn start_command(env: &TestEnv, args: &[&str], rows: u16, cols: u16) -> Self {
+        let (child, master) = spawn_in_pty(env, "git", args, (rows, cols));
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
             rows.try_into().unwrap(),
             cols.try_into().unwrap(),
