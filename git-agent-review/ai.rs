@@ -232,13 +232,9 @@ fn show(
     Ok(())
 }
 
-/// What the reviewer does, as it does it.
+/// What the asked agent does, as it does it.
 fn progress(err: &mut dyn std::io::Write, event: &Event) {
-    let line = match event {
-        Event::Tool(what) => format!("  {what}"),
-        Event::Retry(why) => format!("  retrying: {why}"),
-        Event::Denied(what) => format!("  refused: {what}"),
-        _ => return,
-    };
-    let _ = writeln!(err, "{line}");
+    if let Some(line) = git_agent::ui::asked_progress(event) {
+        let _ = writeln!(err, "{line}");
+    }
 }

@@ -93,7 +93,14 @@ pub fn judge(
         variants.len(),
         started.sandbox
     )?;
-    let answer = started.run(&mut |_| {})?;
+    let answer = {
+        let err = &mut *ctx.err;
+        started.run(&mut |event| {
+            if let Some(line) = git_agent::ui::asked_progress(event) {
+                let _ = writeln!(err, "{line}");
+            }
+        })?
+    };
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
     let said = answer
         .result

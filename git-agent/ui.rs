@@ -325,6 +325,19 @@ pub fn delivered(d: &Delivered, name: &str) -> String {
     }
 }
 
+/// A line of progress for an agent asked a question in the foreground (`plan draft`, `review
+/// --ai`, `--ai-judge`): one per tool call, retry or refusal; its text is its answer, shown
+/// at the end.
+pub fn asked_progress(event: &crate::agents::output::Event) -> Option<String> {
+    use crate::agents::output::Event;
+    match event {
+        Event::Tool(what) => Some(format!("  {what}")),
+        Event::Retry(why) => Some(format!("  retrying: {why}")),
+        Event::Denied(what) => Some(format!("  refused: {what}")),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,16 +147,11 @@ fn checked(ctx: &mut Ctx<'_>, repo: &crate::git::repo::Repo, file: &Path) -> Res
     Ok(1)
 }
 
-/// The planner's progress, one line per tool call, retry or refusal (its text is the plan,
-/// shown once written).
+/// What the asked agent does, as it does it.
 fn progress(err: &mut dyn std::io::Write, event: &Event) {
-    let line = match event {
-        Event::Tool(what) => format!("  {what}"),
-        Event::Retry(why) => format!("  retrying: {why}"),
-        Event::Denied(what) => format!("  refused: {what}"),
-        _ => return,
-    };
-    let _ = writeln!(err, "{line}");
+    if let Some(line) = crate::ui::asked_progress(event) {
+        let _ = writeln!(err, "{line}");
+    }
 }
 
 /// `path` as the user would type it from where they are: relative when it is below.
