@@ -40,6 +40,9 @@ pub struct Args {
     /// Approve the commands .git-agent.toml defines (setup, profiles) without asking
     #[arg(long)]
     pub trust: bool,
+    /// Allow the fork's worktree in the system's temporary folder [config: agent.allowTemp]
+    #[arg(long)]
+    pub allow_temp: bool,
     #[command(flatten)]
     pub output: PorcelainOutputArgs,
     /// What the fork should do differently, as words
@@ -82,7 +85,7 @@ pub fn run(ctx: &mut Ctx<'_>, args: Args) -> Result<u8> {
         take_changes: false,
         trust: args.trust,
         no_setup: args.no_setup,
-        allow_temp: false,
+        allow_temp: args.allow_temp,
         no_auto_commit: args.no_auto_commit,
         output: args.output,
         prompt: vec![message],
