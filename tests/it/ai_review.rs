@@ -184,11 +184,7 @@ fn send_delivers_the_findings_to_the_implementing_agent() {
         .ok();
     assert!(out.stdout.contains("Sent to s (run 2"), "{out}");
     env.wait_state("s", "done");
-    let calls: Vec<Value> = env
-        .calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == "s")
-        .collect();
+    let calls: Vec<Value> = env.calls_of("s");
     let prompt = calls[1]["env"]["GIT_AGENT_PROMPT"].as_str().unwrap();
     assert!(
         prompt.starts_with("Review comments on your changes (review round 1)")
@@ -454,11 +450,7 @@ fn the_human_edits_the_reviewers_round_before_it_is_sent() {
         "{out}"
     );
     env.wait_state("s", "done");
-    let calls: Vec<Value> = env
-        .calls()
-        .into_iter()
-        .filter(|c| c["env"]["GIT_AGENT_NAME"] == "s")
-        .collect();
+    let calls: Vec<Value> = env.calls_of("s");
     let prompt = calls[1]["env"]["GIT_AGENT_PROMPT"].as_str().unwrap();
     assert!(
         prompt.contains("use a constant") && !prompt.contains("Also add a test"),
