@@ -229,6 +229,8 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
         "{out}"
     );
     env.agent(&["send", "b-2", "more"]).ok();
+    // The send runs in the background: its agent call is counted before the judge's.
+    env.wait_state("b-2", "over-budget");
     // Its budget spent, b-1 is charged no more judges: refused before anything runs.
     let calls = env.calls().len();
     let out = env
