@@ -97,7 +97,8 @@ pub fn prepare(state: &StateDir, name: &str) -> Result<Fork> {
             "cannot fork '{name}': its worktree has unmerged paths (a merge or rebase stopped there)"
         ))
         .hint(format!(
-            "finish or abort it in {} ('git agent sync {name} --continue' or --abort if it              was git-agent's), then fork again",
+            "finish or abort it in {} ('git agent sync {name} --continue' or --abort if it \
+             was git-agent's), then fork again",
             owner.worktree.display()
         ))
         .into());

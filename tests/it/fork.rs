@@ -243,6 +243,11 @@ fn fork_is_refused_before_anything_is_made() {
         "{out}"
     );
     assert!(
+        out.stderr
+            .contains("('git agent sync w --continue' or --abort if it was git-agent's)"),
+        "{out}"
+    );
+    assert!(
         env.git_in(&w_wt, &["status", "--porcelain"])
             .contains("UU README.md")
     );
