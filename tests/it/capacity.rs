@@ -48,10 +48,16 @@ fn most_at_once(spans: &[(String, i128, i128)]) -> usize {
 #[test]
 fn eight_sessions_run_two_at_a_time_first_come_first_served() {
     let env = TestEnv::new();
+    // The first two hold their slots until all eight exist, however slowly they are made.
+    let gate = env.path("all-made");
     let out = env.spawn(
         &["-n", "8", "--max-parallel", "2", "--name", "q", "t"],
-        "sleep 0.5\nwrite v$GIT_AGENT_VARIANT.txt done",
+        &format!(
+            "wait-for {}\nsleep 0.2\nwrite v$GIT_AGENT_VARIANT.txt done",
+            gate.display()
+        ),
     );
+    env.touch("all-made");
     assert!(
         out.stdout.contains("Queued q-8 (")
             && out.stdout.contains("'git agent start q-8' starts it now"),
