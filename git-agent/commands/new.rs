@@ -311,6 +311,7 @@ fn prepare(ctx: &mut Ctx<'_>, repo: &Repo, args: &Args) -> Result<Prepared> {
             .map(|o| (o.shares.clone().unwrap_or(o.name.clone()), o.branch_ours())),
         take_up,
         group: args.fork.as_ref().map(|f| f.group.clone()),
+        start_commit: args.fork.as_ref().map(|f| f.snapshot.head.clone()),
     };
     Ok(Prepared {
         request,

@@ -78,6 +78,7 @@ pub fn deliver_as(
     };
     // Nor while the session is being removed (its worktree is in use).
     let _exclusive = state.removal_lock(name)?;
+    carry_interrupted(repo, &state, name)?;
     let lock = state.lock()?;
     let mut s = state.load(name)?;
     match s.live_state() {
@@ -160,6 +161,23 @@ pub fn deliver_as(
         resumed,
         queued,
     })
+}
+
+/// A `fork` or `new --continue` killed before it carried its conversation: carried now, so
+/// the first run of its agent takes it up. Outside the state lock (opencode's carry runs
+/// opencode), and only into the session's own worktree (invariant 12).
+fn carry_interrupted(repo: &Repo, state: &crate::state::StateDir, name: &str) -> Result<()> {
+    let s = state.load(name)?;
+    if s.conversation.is_none() || s.live_state().is_active() || !s.worktree.is_dir() {
+        return Ok(());
+    }
+    worktree::ensure_ours(
+        repo,
+        &s,
+        "nothing was run there; 'git agent doctor --fix' leaves the record without a worktree",
+    )?;
+    crate::ops::create::take_up::carry_if_interrupted(state, &s)?;
+    Ok(())
 }
 
 /// Refuses a new run of a session that has spent its budget: the budget covers all its runs,

@@ -48,6 +48,11 @@ pub struct Session {
     pub prompt: String,
     pub agent: AgentSpec,
     pub base: Base,
+    /// The commit the branch was made at, when it is not the base (`fork`: the forked
+    /// session's tip). Doctor knows a session killed before its agent started by its branch
+    /// still being there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_commit: Option<String>,
     pub branch: String,
     /// True if we created the branch (false when attached to an existing one).
     pub branch_created: bool,
@@ -257,6 +262,11 @@ impl Session {
             .map(|r| &r.outcome.usage)
             .chain(self.review_runs.iter().map(|r| &r.outcome.usage))
             .fold(Usage::default(), |acc, u| acc.plus(u))
+    }
+
+    /// The commit its branch was made at: the base, or a fork's start.
+    pub fn start_point(&self) -> &str {
+        self.start_commit.as_deref().unwrap_or(&self.base.commit)
     }
 
     /// What is never the agent's work, as gitignore-style patterns for

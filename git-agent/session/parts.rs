@@ -236,6 +236,9 @@ pub struct ConversationFrom {
     pub id: Option<String>,
     /// The directory the original belongs to.
     pub dir: PathBuf,
+    /// Aider's history file, which is its conversation (it has no ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
     /// The session forked (`git agent fork NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,

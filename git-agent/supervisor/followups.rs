@@ -22,10 +22,11 @@ pub fn followup_run(state: &StateDir, s: &Session, message: &str, kind: RunKind)
     let session_id = s.agent_session_id.as_deref();
     let (prompt, template, resumed) = match agents::resume_template(&s.agent, session_id) {
         Some(template) => (message.to_owned(), template.to_vec(), true),
+        // Its own arguments take up the conversation it was made to (`fork`), if any.
         None => (
             format!("{}\n\nFollow-up:\n{message}", s.prompt),
             s.agent.args.clone(),
-            false,
+            s.conversation.is_some() && s.runs.first().is_some_and(|r| r.resumed),
         ),
     };
     std::fs::create_dir_all(state.session_dir(&s.name))?;

@@ -91,6 +91,7 @@ fn fork_starts_at_the_tip_with_the_uncommitted_work_and_leaves_the_original_alon
     assert_eq!(f["took_changes"]["from"], a["worktree"]);
     // The same base as a: a variant of the same task, in a's group.
     assert_eq!(f["base"], a["base"]);
+    assert_eq!(f["start_commit"], a_tip.trim());
     assert_eq!(f["group"]["id"], "a");
     assert_eq!(env.record("a")["group"]["id"], "a");
     assert_eq!(f["conversation"]["how"], "fork");
@@ -477,7 +478,13 @@ fn continue_refuses_before_anything_moves_and_offers_a_fresh_start() {
 
 #[test]
 fn kill_9_at_every_step_of_fork_leaves_the_original_whole_and_nothing_doctor_cannot_put_right() {
-    for point in ["new:reserved", "new:worktree", "new:carried", "new:spawned"] {
+    for point in [
+        "new:reserved",
+        "new:worktree",
+        "new:changes",
+        "new:carried",
+        "new:spawned",
+    ] {
         let mut env = with_done_claude();
         let say = env.script("say", "say ok\n");
         env.set_env("GIT_AGENT_TEST_SCRIPT", say.to_str().unwrap());
@@ -505,6 +512,39 @@ fn kill_9_at_every_step_of_fork_leaves_the_original_whole_and_nothing_doctor_can
         assert_eq!(fix.code, 0, "{point}: {fix}");
         let again = env.agent(&["doctor"]);
         assert_eq!(again.code, 0, "{point}: {again}");
+        match point {
+            // Killed before anything but a clean checkout at a's tip was made: taken back.
+            "new:reserved" | "new:worktree" => {
+                assert!(
+                    fix.stdout.contains("interrupted before its agent started"),
+                    "{point}: {fix}"
+                );
+                assert!(!env.has_record("a-fork"), "{point}");
+                assert!(
+                    env.git(&["branch", "--list", "agent/a-fork"]).is_empty(),
+                    "{point}"
+                );
+            }
+            // a's work was copied in: kept, and its first run takes up a's conversation,
+            // carried now if the kill came first.
+            "new:changes" | "new:carried" => {
+                let out = env.agent(&["resume", "a-fork"]).ok();
+                assert!(
+                    out.stdout.contains("resuming claude's conversation"),
+                    "{point}: {out}"
+                );
+                env.wait_state("a-fork", "done");
+                let argv = args_of(env.calls_of("a-fork").last().unwrap());
+                assert!(
+                    argv.windows(2).any(|w| w[0] == "--resume" && w[1] == a_id)
+                        && argv.contains(&"--fork-session".to_owned()),
+                    "{point}: {argv:?}"
+                );
+                let fork_wt = worktree(&env, "a-fork");
+                assert!(fork_wt.join("wip.txt").is_file(), "{point}");
+            }
+            _ => {}
+        }
         assert_eq!(std::fs::read(&a_file).unwrap(), conversation, "{point}");
         assert_eq!(
             env.git_in(&a_wt, &["status", "--porcelain"]),

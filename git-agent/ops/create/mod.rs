@@ -315,6 +315,8 @@ pub struct Request {
     pub take_up: Option<take_up::TakeUp>,
     /// `fork`: the group the session joins (the forked session's), instead of its own.
     pub group: Option<Group>,
+    /// `fork`: the forked session's tip, where the branch starts instead of at the base.
+    pub start_commit: Option<String>,
 }
 
 impl Request {
@@ -364,6 +366,7 @@ impl Request {
             prompt: prompt.clone(),
             agent: spec,
             base: base.clone(),
+            start_commit: self.start_commit.clone(),
             branch: plan.branch.clone(),
             branch_created: !attach,
             worktree: plan.worktree.clone(),

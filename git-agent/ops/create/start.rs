@@ -84,6 +84,7 @@ pub fn create(
                 ))
                 .into());
         }
+        crate::faults::point("new:changes");
     }
     Ok(())
 }

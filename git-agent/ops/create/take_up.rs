@@ -16,7 +16,7 @@ use super::Plan;
 use crate::agents::conversations::{self, Cli, Conversation, Stores};
 use crate::agents::{self, Bindings};
 use crate::error::Failure;
-use crate::session::{AgentSpec, ConversationFrom};
+use crate::session::{AgentSpec, ConversationFrom, Session};
 use crate::state::StateDir;
 
 /// The conversation sessions take up, and what their records say about it.
@@ -34,6 +34,10 @@ impl TakeUp {
             cli: conversation.cli.name().to_owned(),
             id: conversation.id.clone(),
             dir: conversation.dir.clone(),
+            file: conversation
+                .file
+                .clone()
+                .filter(|_| conversation.cli == Cli::Aider),
             session,
         };
         Self { conversation, from }
@@ -73,7 +77,57 @@ pub fn cli_of(spec: &AgentSpec, what: &str) -> Result<Cli> {
 /// Carries the conversation into the session's worktree and makes the session's first run
 /// (and a later run that must start over, having no conversation id) take it up.
 pub fn carry(state: &StateDir, plan: &Plan, take_up: &TakeUp) -> Result<()> {
-    let record = state.load(&plan.name)?;
+    carry_into(state, &plan.name, &plan.worktree, take_up)
+}
+
+/// A session made to take up a conversation whose creation was killed after its worktree
+/// existed but before the carry (doctor keeps such a session when its worktree holds copied
+/// changes): carried now, before its agent first runs, so that run resumes the
+/// conversation instead of starting afresh. `false` when there is nothing to carry.
+pub fn carry_if_interrupted(state: &StateDir, s: &Session) -> Result<bool> {
+    let Some(from) = &s.conversation else {
+        return Ok(false);
+    };
+    let ran =
+        s.agent_session_id.is_some() || s.runs.iter().any(|r| r.resumed || r.started_at.is_some());
+    if ran || !s.worktree.is_dir() {
+        return Ok(false);
+    }
+    let cli = Cli::parse(&from.cli).ok_or_else(|| {
+        Failure::fatal(format!(
+            "'{}' was made to take up a {} conversation, which git-agent does not know",
+            s.name, from.cli
+        ))
+    })?;
+    let stores = stores(&s.agent.program.to_string_lossy(), &s.agent.env);
+    let key = match cli {
+        Cli::Aider => from.file.as_deref().and_then(Path::to_str),
+        _ => from.id.as_deref(),
+    };
+    let conversation = conversations::find(cli, &stores, key, &from.dir)?.ok_or_else(|| {
+        Failure::fatal(format!(
+            "'{}' was interrupted before it took up its {} conversation, and {} does not have \
+             it any more",
+            s.name,
+            cli.name(),
+            cli.name()
+        ))
+        .hint(format!(
+            "its worktree is kept at {}; remove it with 'git agent rm {}'",
+            s.worktree.display(),
+            s.name
+        ))
+    })?;
+    let take_up = TakeUp {
+        conversation,
+        from: from.clone(),
+    };
+    carry_into(state, &s.name, &s.worktree, &take_up)?;
+    Ok(true)
+}
+
+fn carry_into(state: &StateDir, name: &str, worktree: &Path, take_up: &TakeUp) -> Result<()> {
+    let record = state.load(name)?;
     let spec = &record.agent;
     let program = spec.program.to_string_lossy();
     let tool = conversations::Tool {
@@ -83,18 +137,18 @@ pub fn carry(state: &StateDir, plan: &Plan, take_up: &TakeUp) -> Result<()> {
     let carried = conversations::carry(
         &take_up.conversation,
         &stores(&program, &spec.env),
-        &plan.worktree,
+        worktree,
         &spec.args,
         spec.resume_args.as_deref(),
         &tool,
     )?;
     let bindings = Bindings {
         prompt: &record.prompt,
-        prompt_file: &state.prompt_path(&plan.name),
+        prompt_file: &state.prompt_path(name),
         session_id: None,
     };
     let argv = agents::bind(spec, &carried.first_args, &bindings);
-    state.update(&plan.name, |s| {
+    state.update(name, |s| {
         s.agent.args.clone_from(&carried.first_args);
         if let Some(run) = s.runs.first_mut() {
             run.args.clone_from(&argv);

@@ -393,14 +393,16 @@ fn half_created(
         || (crate::git::link::guard(s).is_ok()
             && crate::git::changes::status(&s.worktree, &s.left_out())
                 .is_ok_and(|st| st.is_empty()));
-    let branch_at_base = repo
+    let branch_at_start = repo
         .branch_tip(&s.branch)?
-        .is_none_or(|t| t == s.base.commit);
-    if !pristine || !branch_at_base {
+        .is_none_or(|t| t == s.start_point());
+    if !pristine || !branch_at_start {
         return Ok(false);
     }
     let what = "'git agent new' was interrupted before its agent started; nothing ran in it";
-    let mut f = Finding::about("half-created", &s.name, what).with_fix("take back what it made (the untouched worktree, the new branch at the base commit, the record)");
+    let mut f = Finding::about("half-created", &s.name, what).with_fix(
+        "take back what it made (the untouched worktree, the new branch where it was made, the record)",
+    );
     if opts.fix {
         let registered = repo
             .worktree_list()?
@@ -416,7 +418,7 @@ fn half_created(
                     "update-ref",
                     "-d",
                     &format!("refs/heads/{}", s.branch),
-                    &s.base.commit,
+                    s.start_point(),
                 ])
                 .run()?;
         }
