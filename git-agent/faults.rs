@@ -16,6 +16,24 @@ pub fn point(name: &str) {
     let _ = name;
 }
 
+/// A place where a test holds the process to order a race: built with `test-fakes`,
+/// `GIT_AGENT_PAUSE_AT=<point>` waits there until the file `GIT_AGENT_PAUSE_FILE` exists (two
+/// minutes at most). Without the feature this is nothing.
+#[inline]
+pub fn pause_point(name: &str) {
+    #[cfg(feature = "test-fakes")]
+    if std::env::var("GIT_AGENT_PAUSE_AT").is_ok_and(|v| v == name)
+        && let Some(file) = std::env::var_os("GIT_AGENT_PAUSE_FILE")
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !std::path::Path::new(&file).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    #[cfg(not(feature = "test-fakes"))]
+    let _ = name;
+}
+
 /// A place where a panic must leave the user's terminal as it was (`watch`): built with
 /// `test-fakes`, `GIT_AGENT_PANIC_AT=<point>` panics there. Without the feature this is
 /// nothing.

@@ -119,7 +119,7 @@ impl StateDir {
         }
     }
 
-    fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
+    pub(super) fn lock_file(&self, file_name: &str, timeout: Duration) -> Result<LockGuard> {
         self.ensure()?;
         let path = self.root.join(file_name);
         let mut file = open_lock(&path)?;

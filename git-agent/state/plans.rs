@@ -415,6 +415,18 @@ impl StateDir {
         self.try_lock_file(&format!("plans/{name}/drive.lock"))
     }
 
+    /// Waits for the lock [`Self::try_drive_lock`] tries: held by a command that changes what
+    /// the plan's passes decide on, so none runs meanwhile. A pass may run a task's verify,
+    /// hence the long wait.
+    pub fn drive_lock(&self, name: &str) -> Result<LockGuard> {
+        crate::names::validate(name)?;
+        fs::create_dir_all(self.plan_dir(name))?;
+        self.lock_file(
+            &format!("plans/{name}/drive.lock"),
+            std::time::Duration::from_secs(900),
+        )
+    }
+
     /// Appends a line to the plan's log (best effort: the log is for people).
     pub fn plan_log(&self, name: &str, line: &str) {
         use std::io::Write as _;

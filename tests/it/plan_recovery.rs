@@ -884,6 +884,53 @@ fn a_validate_killed_or_stopped_mid_run_is_carried_on_by_plan_resume() {
     assert_eq!(subjects(&env, "val"), ["Do it"]);
 }
 
+/// A validate `plan resume` carries on that ends before `plan resume` itself is through: its
+/// end is judged after, so the plan is validated, not set back to validating for good.
+#[test]
+fn a_validate_that_ends_while_plan_resume_runs_is_judged_after_it() {
+    let mut env = TestEnv::new();
+    let go = env.path("validate.go");
+    env.write(
+        "plan.toml",
+        &format!(
+            "name = \"val\"\nbase = \"main\"\nvalidate = \"while [ ! -f {} ]; do sleep 0.05; done\"\n\n[[task]]\nid = \"only\"\nagent = \"only\"\nprompt = \"Do it\"\n",
+            go.display()
+        ),
+    );
+    profile(&env, "only", "write only.txt only\ncommit only");
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    env.wait_until("validate to run", || {
+        env.has_record("val-integration") && env.stored_state("val-integration") == "running"
+    });
+    env.kill_supervisor("val-integration");
+    env.touch("validate.go");
+    // plan resume is held once it resumed validate, which then ends at once.
+    let release = env.path("release");
+    env.set_env("GIT_AGENT_PAUSE_AT", "plan-resume:sessions-resumed");
+    env.set_env("GIT_AGENT_PAUSE_FILE", release.to_str().unwrap());
+    let mut resume = env.command("git", &env.repo);
+    resume.args(["agent", "plan", "resume", "val"]);
+    let resume = resume
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_until("validate's second run to end", || {
+        env.record("val-integration")["runs"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+            && env.stored_state("val-integration") == "done"
+    });
+    env.wait_supervisor_gone("val-integration");
+    env.touch("release");
+    let out = resume.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    env.unset_env("GIT_AGENT_PAUSE_AT");
+    let waited = env.agent(&["plan", "wait", "val", "--timeout", "60s"]);
+    assert_eq!(waited.code, 0, "{waited}");
+    assert!(waited.stdout.contains("plan val: validated"), "{waited}");
+}
+
 /// `plan stop` while the plan is busy landing a task (its verify runs): the landing finishes,
 /// and the task it unblocked does not start.
 #[test]

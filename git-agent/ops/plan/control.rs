@@ -69,6 +69,20 @@ pub struct Resumed {
 /// tried again, a failed validate runs again; then the plan advances.
 pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
     let state = repo.state();
+    state.load_plan(name)?;
+    // No pass runs while the record and its sessions are set going again: a resumed session
+    // that ends at once (its supervisor's pass is left to `advance` below) would otherwise be
+    // judged, and the plan validated, before this puts back the state it read at the start.
+    let guard = state.drive_lock(name)?;
+    let resumed = resume_held(repo, name)?;
+    drop(guard);
+    advance(repo, name)?;
+    Ok(resumed)
+}
+
+/// [`resume`]'s changes, under the drive lock.
+fn resume_held(repo: &Repo, name: &str) -> Result<Resumed> {
+    let state = repo.state();
     let plan = state.load_plan(name)?;
     if plan.state == PlanState::Landed {
         return Err(Failure::fatal(format!("plan '{name}' has landed: nothing to resume")).into());
@@ -145,6 +159,7 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
         }
         resumed.sessions.push(v.session.clone());
     }
+    crate::faults::pause_point("plan-resume:sessions-resumed");
     // A failed validate runs again (after the user fixed the integration branch, say).
     if plan.state == PlanState::Failed
         && let Some(v) = &plan.validation
@@ -175,7 +190,6 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
         };
         set_plan_state(&state, name, to, None)?;
     }
-    advance(repo, name)?;
     Ok(resumed)
 }
 
