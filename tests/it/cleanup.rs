@@ -314,15 +314,7 @@ fn rm_stops_the_agent_and_the_server_it_left_but_not_a_strangers_process() {
             env.path("never").display()
         ),
     );
-    // The pid file exists a moment before the pid is in it.
-    env.wait_until("the daemon", || {
-        std::fs::read_to_string(&daemon_pid).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
-    });
-    let daemon: i32 = std::fs::read_to_string(&daemon_pid)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let daemon = env.read_pid(&daemon_pid);
     let wt = worktree(&env, "srv");
     // Someone else's process working in the same directory.
     #[allow(clippy::disallowed_methods)]

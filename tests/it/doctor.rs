@@ -112,11 +112,8 @@ fn lost_sessions_stale_locks_and_strays() {
     // An agent that starts a detached server and exits: the server outlives it.
     let pid_file = env.path("daemon.pid");
     done(&env, "srv", &format!("spawn-daemon {}", pid_file.display()));
-    let daemon: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The daemon writes its pid after the agent that started it has ended.
+    let daemon = env.read_pid(&pid_file);
     // A lost session.
     env.spawn(&["--name", "lost", "t"], "sleep 300");
     let sup = env.record("lost")["processes"]["supervisor"]["pid"]

@@ -294,10 +294,7 @@ fn killed_supervisor_means_lost() {
     // stop cleans up after a lost supervisor: the agent is killed, the end is recorded.
     let out = env.agent(&["stop", "--grace", "1s", "orphan"]).ok();
     assert!(out.stdout.contains("orphan: stopped"), "{out}");
-    let agent_pid: i32 = std::fs::read_to_string(env.path("agent.pid"))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let agent_pid = env.read_pid(&env.path("agent.pid"));
     env.wait_until("the orphaned agent to be killed", || {
         crate::support::process_gone(agent_pid)
     });

@@ -379,6 +379,42 @@ fn continue_takes_up_the_checkouts_latest_conversation_and_the_changes() {
     env.wait_state("d", "done");
     let argv = args_of(&env.calls_of("d")[0]);
     assert!(argv.contains(&"11111111-1111-4111-8111-111111111111".to_owned()));
+
+    // Variants each take up a copy of their own, and each goes its own way from it.
+    env.agent(&[
+        "new",
+        "--continue",
+        "claude:22222222-2222-4222-8222-222222222222",
+        "-n",
+        "2",
+        "--name",
+        "v",
+        "go on",
+    ])
+    .ok();
+    let mut own = Vec::new();
+    for v in ["v-1", "v-2"] {
+        env.wait_state(v, "done");
+        let wt = worktree(&env, v);
+        assert!(
+            claude_file(&env, &wt, "22222222-2222-4222-8222-222222222222").is_file(),
+            "{v}"
+        );
+        let argv = args_of(&env.calls_of(v)[0]);
+        assert!(
+            argv.contains(&"22222222-2222-4222-8222-222222222222".to_owned())
+                && argv.contains(&"--fork-session".to_owned()),
+            "{v}: {argv:?}"
+        );
+        own.push(
+            env.record(v)["agent_session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_ne!(own[0], own[1]);
+    assert_eq!(std::fs::read(&newest).unwrap(), original);
 }
 
 #[test]

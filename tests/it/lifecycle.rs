@@ -208,12 +208,7 @@ fn stop_terminates_the_whole_process_group() {
         &["--name", "busy", "t"],
         &format!("spawn-child {}\nsleep 300", child.display()),
     );
-    env.wait_until("the child to start", || child.exists());
-    let child_pid: i32 = std::fs::read_to_string(&child)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let child_pid = env.read_pid(&child);
     let out = env.agent(&["stop", "busy"]).ok();
     assert!(
         out.stdout

@@ -19,17 +19,6 @@ fn commit_all(env: &TestEnv, message: &str) {
     env.git(&["commit", "-q", "-m", message]);
 }
 
-fn read_pid(env: &TestEnv, file: &std::path::Path) -> i32 {
-    env.wait_until("a pid file", || {
-        std::fs::read_to_string(file).is_ok_and(|t| t.trim().parse::<i32>().is_ok())
-    });
-    std::fs::read_to_string(file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn kill(pid: i32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
@@ -121,7 +110,7 @@ fn rm_and_doctor_reap_what_the_agent_left_never_what_exec_started() {
             &format!("spawn-daemon {}", daemon_pid.display()),
         );
         env.wait_state(name, "done");
-        daemons.push(read_pid(&env, &daemon_pid));
+        daemons.push(env.read_pid(&daemon_pid));
         // The user starts a server of their own there, through exec (it detaches too).
         let my_pid = env.path(&format!("{name}-mine.pid"));
         env.agent(&[
@@ -136,7 +125,7 @@ fn rm_and_doctor_reap_what_the_agent_left_never_what_exec_started() {
             my_pid.to_str().unwrap(),
         ])
         .ok();
-        mine.push(read_pid(&env, &my_pid));
+        mine.push(env.read_pid(&my_pid));
     }
     let out = env.agent(&["doctor", "--reap"]);
     env.wait_until("srv1's daemon to go", || process_gone(daemons[0]));
@@ -152,7 +141,7 @@ fn rm_and_doctor_reap_what_the_agent_left_never_what_exec_started() {
         &format!("spawn-daemon {}", daemon_pid.display()),
     );
     env.wait_state("srv3", "done");
-    let daemon = read_pid(&env, &daemon_pid);
+    let daemon = env.read_pid(&daemon_pid);
     let my_pid = env.path("srv3-mine.pid");
     env.agent(&[
         "exec",
@@ -166,7 +155,7 @@ fn rm_and_doctor_reap_what_the_agent_left_never_what_exec_started() {
         my_pid.to_str().unwrap(),
     ])
     .ok();
-    let my = read_pid(&env, &my_pid);
+    let my = env.read_pid(&my_pid);
     let out = env.agent(&["rm", "srv3", "--grace", "2s"]).ok();
     assert!(
         out.stderr

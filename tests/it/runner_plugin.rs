@@ -134,12 +134,7 @@ fn stop_stops_the_agent_through_the_plugin_and_keeps_its_work() {
             pid.display()
         ),
     );
-    env.wait_until("the agent to start", || pid.exists());
-    let agent_pid: i32 = std::fs::read_to_string(&pid)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let agent_pid = env.read_pid(&pid);
     let plugin_pid = env.record("halt")["processes"]["agent"]["pid"]
         .as_i64()
         .unwrap();
@@ -272,12 +267,7 @@ fn a_lost_supervisor_ends_the_plugins_run_and_its_work_is_kept() {
             pid.display()
         ),
     );
-    env.wait_until("the agent to start", || pid.exists());
-    let agent_pid: i32 = std::fs::read_to_string(&pid)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let agent_pid = env.read_pid(&pid);
     env.kill_supervisor("orphan");
     // The plugin saw its stdin end: it stops the agent by itself.
     env.wait_until("the agent to be stopped by the plugin", || {

@@ -420,6 +420,21 @@ impl TestEnv {
         self.wait_until(&format!("{name}'s supervisor to die"), || process_gone(pid));
     }
 
+    /// The pid an agent wrote to `file` (`pidfile`, `spawn-child`), once it is all there: the
+    /// file exists a moment before its content does.
+    #[track_caller]
+    pub fn read_pid(&self, file: &Path) -> i32 {
+        let pid = || {
+            std::fs::read_to_string(file)
+                .ok()?
+                .trim()
+                .parse::<i32>()
+                .ok()
+        };
+        self.wait_until(&format!("a pid in {}", file.display()), || pid().is_some());
+        pid().unwrap()
+    }
+
     /// Creates a sentinel file (releases a `wait-for` step).
     pub fn touch(&self, name: &str) {
         std::fs::write(self.path(name), "").unwrap();
