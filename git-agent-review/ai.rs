@@ -2,9 +2,6 @@
 //! ([`git_agent::ops::ai_review`]); here, what the user sees: progress on stderr while it
 //! runs, then its findings (or `--json`) and the round file they went into.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use anyhow::Result;
 use git_agent::agents::output::{Event, format_spend};
 use git_agent::commands::{Ctx, Format};
@@ -14,7 +11,6 @@ use git_agent::ops::{ai_review, ask};
 use git_agent::session::Session;
 use git_agent::state::rounds::{self, Comment, Round};
 use serde::Serialize;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::edit;
 use git_agent::cli::review::Cli;
@@ -141,23 +137,13 @@ pub fn edit_round(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session) -> Result<usize> 
     Ok(round.comments.len())
 }
 
-/// Runs the reviewer to its end, its progress on stderr. Ctrl-C reaches the reviewer too (it
-/// runs in our process group) and ends it; we live on to record the run and remove its
-/// checkout.
+/// Runs the reviewer to its end, its progress on stderr. Ctrl-C or SIGTERM ends the reviewer
+/// ([`ask::Started::run`] passes it on); we live on to record the run and remove its checkout.
 fn wait_for(ctx: &mut Ctx<'_>, started: ask::Started, name: &str) -> Result<ask::Answer> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let handlers: Vec<_> = [SIGINT, SIGTERM, SIGHUP]
-        .into_iter()
-        .filter_map(|sig| signal_hook::flag::register(sig, Arc::clone(&interrupted)).ok())
-        .collect();
     let answer = {
         let err = &mut *ctx.err;
-        started.run(&mut |event| progress(err, event))
+        started.run(&mut |event| progress(err, event))?
     };
-    for id in handlers {
-        signal_hook::low_level::unregister(id);
-    }
-    let answer = answer?;
     if let Some(spent) = format_spend(&answer.outcome.usage)
         && answer.outcome.usage.cost_usd.is_some_and(|usd| usd > 0.0)
     {

@@ -17,8 +17,13 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use nix::sys::signal::Signal;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::agents::output::{self, Event, Outcome};
 use crate::agents::{self, Bindings, Profile, Profiles};
@@ -162,7 +167,24 @@ pub fn start(config: &Config, workdir: &Path, asker: &Asker, prompt: &str) -> Re
 impl Started {
     /// Runs the agent to its end, in the foreground; `progress` sees every event of its
     /// output as it comes.
+    ///
+    /// The agent ends with us: SIGINT, SIGTERM or SIGHUP caught meanwhile is passed on to it as
+    /// SIGTERM (a terminal's Ctrl-C reaches it anyway; a signal sent to our process alone
+    /// would not), and we wait for its end, so the caller still records it and cleans up.
     pub fn run(self, progress: &mut dyn FnMut(&Event)) -> Result<Answer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handlers: Vec<_> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter_map(|sig| signal_hook::flag::register(sig, Arc::clone(&stop)).ok())
+            .collect();
+        let answer = self.run_until(&stop, progress);
+        for id in handlers {
+            signal_hook::low_level::unregister(id);
+        }
+        answer
+    }
+
+    fn run_until(self, stop: &AtomicBool, progress: &mut dyn FnMut(&Event)) -> Result<Answer> {
         let format = self.spec.format;
         let began = std::time::Instant::now();
         let stdin = if self.spec.prompt_via == agents::PromptVia::Stdin.as_str() {
@@ -183,19 +205,34 @@ impl Started {
         let mut said = Said::default();
         let mut outcome = Outcome::default();
         let stdout = child.stdout.take().context("no stdout")?;
-        for line in BufReader::new(stdout)
-            .lines()
-            .map_while(std::io::Result::ok)
-        {
-            for event in output::parse_line(format, &line) {
-                said.hear(&event);
-                outcome.apply(&event);
-                progress(&event);
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let reading = AtomicBool::new(true);
+        std::thread::scope(|scope| {
+            // Not reaped before this ends, so the pid stays the agent's.
+            scope.spawn(|| {
+                while reading.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) {
+                        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                for event in output::parse_line(format, &line) {
+                    said.hear(&event);
+                    outcome.apply(&event);
+                    progress(&event);
+                }
+                said.raw.push_str(&line);
+                said.raw.push('\n');
             }
-            said.raw.push_str(&line);
-            said.raw.push('\n');
-        }
-        let exit = child.wait().context("could not wait for the agent")?;
+            reading.store(false, Ordering::SeqCst);
+        });
+        let exit = wait_passing_on(&mut child, pid, stop)?;
         let stderr = errors.join().unwrap_or_default();
         for line in &stderr {
             for event in output::parse_stderr_line(format, line) {
@@ -219,6 +256,25 @@ impl Started {
             stderr,
             took: began.elapsed(),
         })
+    }
+}
+
+/// Waits for the agent, which closed its output; a stop caught meanwhile is passed on once.
+fn wait_passing_on(
+    child: &mut std::process::Child,
+    pid: nix::unistd::Pid,
+    stop: &AtomicBool,
+) -> Result<std::process::ExitStatus> {
+    let mut passed_on = false;
+    loop {
+        if let Some(exit) = child.try_wait().context("could not wait for the agent")? {
+            return Ok(exit);
+        }
+        if stop.load(Ordering::SeqCst) && !passed_on {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+            passed_on = true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

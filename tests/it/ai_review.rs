@@ -383,13 +383,24 @@ fn only_the_uncommitted_part_and_a_reviewer_that_costs_counts_in_the_budget() {
 
 #[test]
 fn ctrl_c_ends_the_reviewer_and_still_cleans_up_and_records() {
+    interrupted_review(true);
+}
+
+#[test]
+fn sigterm_to_review_alone_ends_its_reviewer_too() {
+    interrupted_review(false);
+}
+
+/// `review --ai` interrupted while its reviewer runs: by Ctrl-C (SIGINT to the terminal's
+/// whole process group), or by SIGTERM to our process alone, which passes it on.
+fn interrupted_review(ctrl_c: bool) {
     use std::os::unix::process::CommandExt as _;
     let (env, _wt) = reviewed();
     let pidfile = env.path("reviewer.pid");
     next_script(
         &env,
         &format!(
-            "pidfile {}\nsleep 30\nsay src/a.txt:1: late",
+            "pidfile {}\nsleep 300\nsay src/a.txt:1: late",
             pidfile.display()
         ),
     );
@@ -397,16 +408,19 @@ fn ctrl_c_ends_the_reviewer_and_still_cleans_up_and_records() {
     cmd.args(["s", "--ai"]).process_group(0);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pgid = child.id();
-    env.wait_until("the reviewer to start", || pidfile.exists());
-    // As a terminal's Ctrl-C does: SIGINT to the whole foreground process group.
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(i32::try_from(pgid).unwrap()),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    // (The fake reviewer would end by itself in 30 s: a hang shows as a slow failure.)
+    let mut child = cmd.spawn().unwrap();
+    let ours = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let reviewer = env.read_pid(&pidfile);
+    if ctrl_c {
+        nix::sys::signal::killpg(ours, nix::sys::signal::Signal::SIGINT).unwrap();
+    } else {
+        nix::sys::signal::kill(ours, nix::sys::signal::Signal::SIGTERM).unwrap();
+    }
+    // The fake reviewer would sleep for 5 minutes: one still there was not told.
+    env.wait_until("the reviewer to end", || {
+        crate::support::process_gone(reviewer)
+    });
+    env.wait_until("review to end", || child.try_wait().unwrap().is_some());
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(128), "{stderr}");
