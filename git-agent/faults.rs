@@ -18,13 +18,24 @@ pub fn point(name: &str) {
 
 /// A place where a test holds the process to order a race: built with `test-fakes`,
 /// `GIT_AGENT_PAUSE_AT=<point>` waits there until the file `GIT_AGENT_PAUSE_FILE` exists (two
-/// minutes at most). Without the feature this is nothing.
+/// minutes at most), once it has added its pid to that file's name plus `.paused`. Without
+/// the feature this is nothing.
 #[inline]
 pub fn pause_point(name: &str) {
     #[cfg(feature = "test-fakes")]
     if std::env::var("GIT_AGENT_PAUSE_AT").is_ok_and(|v| v == name)
         && let Some(file) = std::env::var_os("GIT_AGENT_PAUSE_FILE")
     {
+        use std::io::Write as _;
+        let mut paused = std::ffi::OsString::from(&file);
+        paused.push(".paused");
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paused)
+        {
+            let _ = writeln!(f, "{}", std::process::id());
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         while !std::path::Path::new(&file).exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(20));

@@ -220,17 +220,23 @@ impl RunEnd {
 
 fn supervise(state: &StateDir, name: &str, signalled: &AtomicBool) -> Result<()> {
     crate::faults::point("supervise:start");
+    crate::faults::pause_point("supervise:start");
     let me = ProcessRef::current();
     let mut stray = false;
     let session = state.update(name, |s| {
-        // Another live supervisor owns the session: we were started by a command killed
-        // before it recorded us, and the slot was given away again since. Running on would
-        // start the agent twice.
-        stray = s.state.is_active()
+        // We were started by a command killed before it recorded us, and the slot was given
+        // away again since: another live supervisor owns the session, or one already started
+        // its run (or the session ended) while we were on our way. Running on would start the
+        // agent twice. Every command that starts us leaves the session starting, running
+        // (granted) or queued (its grant unrecorded), its run not yet started.
+        let other_live = s.state.is_active()
             && s.processes
                 .supervisor
                 .as_ref()
                 .is_some_and(|p| p.pid != me.pid && p.is_alive());
+        let awaits_us = matches!(s.state, State::Starting | State::Running | State::Queued)
+            && s.run().is_none_or(|r| r.started_at.is_none());
+        stray = other_live || !awaits_us;
         if !stray {
             s.processes.supervisor = Some(me.clone());
         }

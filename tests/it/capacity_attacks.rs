@@ -540,6 +540,40 @@ fn a_command_killed_while_it_gives_a_slot_away_starts_nothing_twice() {
     std::fs::write(&gate, "").unwrap();
 }
 
+/// The supervisor a killed command started reaches the session only after the slot was given
+/// away again and that run ended: it leaves the session alone, never running its agent again.
+#[test]
+fn a_late_stray_supervisor_never_runs_an_ended_session_again() {
+    let env = TestEnv::new();
+    let gate = one_slot_taken(&env);
+    env.spawn(&["--name", "q", "t"], "write q.txt x");
+    env.wait_supervisor_gone("q");
+    env.kill_supervisor("blocker");
+    // This look gives q the slot and dies before it records that; the supervisor it started
+    // is held on its way in.
+    let release = env.path("release");
+    let mut crashing = env.command("git", &env.repo);
+    crashing
+        .args(["agent", "list"])
+        .env("GIT_AGENT_CRASH_AT", "advance:spawned")
+        .env("GIT_AGENT_PAUSE_AT", "supervise:start")
+        .env("GIT_AGENT_PAUSE_FILE", &release);
+    let out = env.run(crashing);
+    assert_ne!(out.code, 0, "the crash point was not reached: {out}");
+    let stray = env.read_pid(&env.path("release.paused"));
+    // The next look gives the slot away again: q runs, to its end.
+    env.agent(&["list"]).ok();
+    env.agent(&["wait", "q", "--timeout", "60s"]).ok();
+    assert_eq!(starts(&env, "q"), 1);
+    env.touch("release");
+    env.wait_until("the stray supervisor to leave", || {
+        crate::support::process_gone(stray)
+    });
+    assert_eq!(starts(&env, "q"), 1, "q started twice");
+    assert_eq!(env.stored_state("q"), "done");
+    std::fs::write(&gate, "").unwrap();
+}
+
 /// A supervisor given a slot dies before it records itself: its session is `lost` (never
 /// `running` for ever), the slot goes to the next in the queue, and `resume` runs it.
 #[test]
