@@ -169,17 +169,24 @@ impl Started {
     /// output as it comes.
     ///
     /// The agent ends with us: SIGINT, SIGTERM or SIGHUP caught meanwhile is passed on to it as
-    /// SIGTERM (a terminal's Ctrl-C reaches it anyway; a signal sent to our process alone
-    /// would not), and we wait for its end, so the caller still records it and cleans up.
+    /// SIGTERM, and another one as SIGKILL (a terminal's Ctrl-C reaches it anyway; a signal
+    /// sent to our process alone would not). We wait for its end, so the caller still records
+    /// it and cleans up; from then on those signals act as they normally do.
     pub fn run(self, progress: &mut dyn FnMut(&Event)) -> Result<Answer> {
+        const SIGNALS: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
         let stop = Arc::new(AtomicBool::new(false));
-        let handlers: Vec<_> = [SIGINT, SIGTERM, SIGHUP]
+        let handlers: Vec<_> = SIGNALS
             .into_iter()
             .filter_map(|sig| signal_hook::flag::register(sig, Arc::clone(&stop)).ok())
             .collect();
         let answer = self.run_until(&stop, progress);
         for id in handlers {
             signal_hook::low_level::unregister(id);
+        }
+        // Unregistered, a signal would be caught and ignored: its default action comes back.
+        let always = Arc::new(AtomicBool::new(true));
+        for sig in SIGNALS {
+            let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&always));
         }
         answer
     }
@@ -205,16 +212,17 @@ impl Started {
         let mut said = Said::default();
         let mut outcome = Outcome::default();
         let stdout = child.stdout.take().context("no stdout")?;
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let pass_on = PassOn {
+            stop,
+            pid: nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
+            told: AtomicBool::new(false),
+        };
         let reading = AtomicBool::new(true);
         std::thread::scope(|scope| {
-            // Not reaped before this ends, so the pid stays the agent's.
+            // The agent is not reaped before this ends, so its pid stays its own.
             scope.spawn(|| {
                 while reading.load(Ordering::SeqCst) {
-                    if stop.load(Ordering::SeqCst) {
-                        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-                        return;
-                    }
+                    pass_on.check();
                     std::thread::sleep(Duration::from_millis(50));
                 }
             });
@@ -232,7 +240,13 @@ impl Started {
             }
             reading.store(false, Ordering::SeqCst);
         });
-        let exit = wait_passing_on(&mut child, pid, stop)?;
+        let exit = loop {
+            if let Some(exit) = child.try_wait().context("could not wait for the agent")? {
+                break exit;
+            }
+            pass_on.check();
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let stderr = errors.join().unwrap_or_default();
         for line in &stderr {
             for event in output::parse_stderr_line(format, line) {
@@ -259,22 +273,25 @@ impl Started {
     }
 }
 
-/// Waits for the agent, which closed its output; a stop caught meanwhile is passed on once.
-fn wait_passing_on(
-    child: &mut std::process::Child,
+/// Passes the signals we catch on to the running agent (not yet reaped).
+struct PassOn<'a> {
+    /// Set by our handlers; taken back here, so a second signal is seen as one.
+    stop: &'a AtomicBool,
     pid: nix::unistd::Pid,
-    stop: &AtomicBool,
-) -> Result<std::process::ExitStatus> {
-    let mut passed_on = false;
-    loop {
-        if let Some(exit) = child.try_wait().context("could not wait for the agent")? {
-            return Ok(exit);
+    /// SIGTERM went already: the next one is SIGKILL.
+    told: AtomicBool,
+}
+
+impl PassOn<'_> {
+    fn check(&self) {
+        if self.stop.swap(false, Ordering::SeqCst) {
+            let signal = if self.told.swap(true, Ordering::SeqCst) {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            };
+            let _ = nix::sys::signal::kill(self.pid, signal);
         }
-        if stop.load(Ordering::SeqCst) && !passed_on {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-            passed_on = true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

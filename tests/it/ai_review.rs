@@ -444,6 +444,77 @@ fn interrupted_review(ctrl_c: bool) {
     assert!(!round_file(&env, 1).exists());
 }
 
+/// A reviewer that ignores SIGTERM: a second signal to `review` kills it.
+#[test]
+fn a_second_signal_kills_a_reviewer_that_ignores_the_first() {
+    use std::os::unix::process::CommandExt as _;
+    let (env, _wt) = reviewed();
+    let pidfile = env.path("reviewer.pid");
+    next_script(
+        &env,
+        &format!("ignore-term\npidfile {}\nsleep 300", pidfile.display()),
+    );
+    let mut cmd = env.command(env.bin.join("git-agent-review"), &env.repo);
+    cmd.args(["s", "--ai"]).process_group(0);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let ours = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let reviewer = env.read_pid(&pidfile);
+    // Again and again, as an impatient user would (one SIGTERM alone is ignored).
+    env.wait_until("the reviewer to be killed", || {
+        let _ = nix::sys::signal::kill(ours, nix::sys::signal::Signal::SIGTERM);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        crate::support::process_gone(reviewer)
+    });
+    env.wait_until("review to end", || child.try_wait().unwrap().is_some());
+    let run = &env.record("s")["review_runs"][0];
+    assert_eq!(run["ok"], false, "{run:#}");
+}
+
+/// Once its reviewer has ended, `review` is stopped by SIGTERM as any command is (here while
+/// the human's editor is open), not left ignoring it.
+#[test]
+fn after_the_reviewer_sigterm_stops_review_as_usual() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::process::CommandExt as _;
+    let (mut env, _wt) = reviewed();
+    let editor = env.root().join("editor.sh");
+    let editor_pid = env.path("editor.pid");
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 300\n",
+            editor_pid.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.set_env("GIT_EDITOR", editor.to_str().unwrap());
+    next_script(&env, "say src/a.txt:2: use a constant");
+    let mut cmd = env.command(env.bin.join("git-agent-review"), &env.repo);
+    cmd.args(["s", "--ai", "--edit"]).process_group(0);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let ours = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let editor = env.read_pid(&editor_pid);
+    nix::sys::signal::kill(ours, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let ended = (0..1500).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        child.try_wait().unwrap()
+    });
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(editor),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    use std::os::unix::process::ExitStatusExt as _;
+    let ended = ended.expect("review ignored SIGTERM");
+    assert_eq!(ended.signal(), Some(15), "{ended:?}");
+    // The findings were saved before the editor opened.
+    assert!(round_file(&env, 1).exists());
+}
+
 #[test]
 fn the_human_edits_the_reviewers_round_before_it_is_sent() {
     let (mut env, _wt) = reviewed();
