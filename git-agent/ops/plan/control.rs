@@ -74,9 +74,12 @@ pub fn resume(repo: &Repo, name: &str) -> Result<Resumed> {
     // that ends at once (its supervisor's pass is left to `advance` below) would otherwise be
     // judged, and the plan validated, before this puts back the state it read at the start.
     let guard = state.drive_lock(name)?;
-    let resumed = resume_held(repo, name)?;
+    let resumed = resume_held(repo, name);
     drop(guard);
-    advance(repo, name)?;
+    // Even when a session could not be resumed: the passes left to us meanwhile are made.
+    let advanced = advance(repo, name);
+    let resumed = resumed?;
+    advanced?;
     Ok(resumed)
 }
 
