@@ -597,3 +597,63 @@ fn kill_9_at_every_step_of_fork_leaves_the_original_whole_and_nothing_doctor_can
         env.wait_state("again", "done");
     }
 }
+
+/// A carry that fails leaves the fork `failed` with its worktree kept; once the cause is gone,
+/// `resume` carries the conversation before the agent's first run, and until then refuses
+/// rather than start it afresh.
+#[test]
+fn a_fork_whose_carry_failed_takes_its_conversation_up_at_resume() {
+    let mut env = with_done_claude();
+    let say = env.script("say", "say ok\n");
+    env.set_env("GIT_AGENT_TEST_SCRIPT", say.to_str().unwrap());
+    let a_id = env.record("a")["agent_session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A file where claude keeps the fork's conversations: the copy cannot be made.
+    let fork_wt = std::fs::canonicalize(env.agents_dir())
+        .unwrap()
+        .join("a-fork");
+    let blocker = env
+        .root()
+        .join("home/.claude/projects")
+        .join(claude_key(&env.agents_dir()) + "-a-fork");
+    assert_eq!(
+        blocker.file_name().unwrap().to_string_lossy(),
+        fork_wt
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+    );
+    std::fs::write(&blocker, "in the way\n").unwrap();
+    let out = env.agent(&["fork", "a", "FORKMSG"]).code(128);
+    assert!(
+        out.stderr.contains("could not take up the conversation"),
+        "{out}"
+    );
+    assert_eq!(env.stored_state("a-fork"), "failed");
+    assert!(fork_wt.join("wip.txt").is_file(), "the copied work is kept");
+
+    let out = env.agent(&["resume", "a-fork"]).code(128);
+    assert!(
+        out.stderr
+            .contains("'a-fork' could not take up its claude conversation before its first run"),
+        "{out}"
+    );
+    assert!(env.calls_of("a-fork").is_empty(), "nothing ran afresh");
+
+    std::fs::remove_file(&blocker).unwrap();
+    let out = env.agent(&["resume", "a-fork"]).ok();
+    assert!(
+        out.stdout.contains("resuming claude's conversation"),
+        "{out}"
+    );
+    env.wait_state("a-fork", "done");
+    let argv = args_of(&env.calls_of("a-fork")[0]);
+    assert!(
+        argv.windows(2).any(|w| w[0] == "--resume" && w[1] == a_id)
+            && argv.contains(&"--fork-session".to_owned()),
+        "{argv:?}"
+    );
+}

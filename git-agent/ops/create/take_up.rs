@@ -122,7 +122,18 @@ pub fn carry_if_interrupted(state: &StateDir, s: &Session) -> Result<bool> {
         conversation,
         from: from.clone(),
     };
-    carry_into(state, &s.name, &s.worktree, &take_up)?;
+    carry_into(state, &s.name, &s.worktree, &take_up).map_err(|err| {
+        Failure::fatal(format!(
+            "'{}' could not take up its {} conversation before its first run: {err:#}",
+            s.name,
+            cli.name()
+        ))
+        .hint(format!(
+            "its worktree is kept at {}; remove it with 'git agent rm {}'",
+            s.worktree.display(),
+            s.name
+        ))
+    })?;
     Ok(true)
 }
 
