@@ -33,7 +33,7 @@ pub enum Delivered {
 pub struct Resumed {
     /// The agent profile.
     pub profile: String,
-    /// The agent's own session id, if it told us.
+    /// The agent's own session id that is resumed, if it told us one.
     pub session_id: Option<String>,
 }
 
@@ -151,9 +151,11 @@ pub fn deliver_as(
     let child = supervisor::spawn(repo.common_dir(), name, &s.worktree)?;
     let started = supervisor::wait_started(&state, name, child)?;
     let queued = started.state == State::Queued;
+    // The conversation resumed is the one recorded before this run: a run that takes up a
+    // carried conversation (a fork's) soon reports an id of its own.
     let resumed = resumed.then_some(Resumed {
         profile: started.agent.profile,
-        session_id: started.agent_session_id,
+        session_id: s.agent_session_id.clone(),
     });
     Ok(Delivered::Run {
         n,
