@@ -98,11 +98,7 @@ pub fn take_up(repo: &Repo, state: &StateDir, plan: &Plan, take_up: &TakeUp) -> 
         let reason = format!("could not take up the conversation: {err:#}");
         fail_before_start(repo, state, plan, &reason)?;
         Err(Failure::fatal(reason)
-            .hint(format!(
-                "the worktree is kept at {}; remove it with 'git agent rm {}'",
-                plan.worktree.display(),
-                plan.name
-            ))
+            .hint(super::take_up::kept(&plan.worktree, &plan.name))
             .into())
     })
 }

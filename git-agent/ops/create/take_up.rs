@@ -112,11 +112,7 @@ pub fn carry_if_interrupted(state: &StateDir, s: &Session) -> Result<bool> {
             cli.name(),
             cli.name()
         ))
-        .hint(format!(
-            "its worktree is kept at {}; remove it with 'git agent rm {}'",
-            s.worktree.display(),
-            s.name
-        ))
+        .hint(kept(&s.worktree, &s.name))
     })?;
     let take_up = TakeUp {
         conversation,
@@ -128,13 +124,17 @@ pub fn carry_if_interrupted(state: &StateDir, s: &Session) -> Result<bool> {
             s.name,
             cli.name()
         ))
-        .hint(format!(
-            "its worktree is kept at {}; remove it with 'git agent rm {}'",
-            s.worktree.display(),
-            s.name
-        ))
+        .hint(kept(&s.worktree, &s.name))
     })?;
     Ok(true)
+}
+
+/// The hint of a session that could not take up its conversation.
+pub(super) fn kept(worktree: &Path, name: &str) -> String {
+    format!(
+        "its worktree is kept at {}; remove it with 'git agent rm {name}'",
+        worktree.display()
+    )
 }
 
 fn carry_into(state: &StateDir, name: &str, worktree: &Path, take_up: &TakeUp) -> Result<()> {
