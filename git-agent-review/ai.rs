@@ -3,7 +3,6 @@
 //! runs, then its findings (or `--json`) and the round file they went into.
 
 use anyhow::Result;
-use git_agent::agents::output::{Event, format_spend};
 use git_agent::commands::{Ctx, Format};
 use git_agent::error::Failure;
 use git_agent::git::repo::Repo;
@@ -80,7 +79,9 @@ pub fn run(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session, cli: &Cli) -> Result<usi
             ai_review::MAX_DIFF
         )?;
     }
-    let answer = wait_for(ctx, started, &name)?;
+    // Ctrl-C or SIGTERM ends the reviewer (`ask::Started::run` passes it on); we live on to
+    // record the run and remove its checkout.
+    let answer = ctx.ask(started, &name)?;
     let reviewed = match ai_review::conclude(repo, s, &asker, &prepared, &answer) {
         Ok(r) => r,
         Err(e) => {
@@ -135,21 +136,6 @@ pub fn edit_round(ctx: &mut Ctx<'_>, repo: &Repo, s: &Session) -> Result<usize> 
         saved.display()
     )?;
     Ok(round.comments.len())
-}
-
-/// Runs the reviewer to its end, its progress on stderr. Ctrl-C or SIGTERM ends the reviewer
-/// ([`ask::Started::run`] passes it on); we live on to record the run and remove its checkout.
-fn wait_for(ctx: &mut Ctx<'_>, started: ask::Started, name: &str) -> Result<ask::Answer> {
-    let answer = {
-        let err = &mut *ctx.err;
-        started.run(&mut |event| progress(err, event))?
-    };
-    if let Some(spent) = format_spend(&answer.outcome.usage)
-        && answer.outcome.usage.cost_usd.is_some_and(|usd| usd > 0.0)
-    {
-        writeln!(ctx.err, "{name} spent {spent}.")?;
-    }
-    Ok(answer)
 }
 
 /// The findings added (or `--json`), and the round they went into.
@@ -216,11 +202,4 @@ fn show(
         ))?;
     }
     Ok(())
-}
-
-/// What the asked agent does, as it does it.
-fn progress(err: &mut dyn std::io::Write, event: &Event) {
-    if let Some(line) = git_agent::ui::asked_progress(event) {
-        let _ = writeln!(err, "{line}");
-    }
 }

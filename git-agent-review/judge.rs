@@ -93,14 +93,7 @@ pub fn judge(
         variants.len(),
         started.sandbox
     )?;
-    let answer = {
-        let err = &mut *ctx.err;
-        started.run(&mut |event| {
-            if let Some(line) = git_agent::ui::asked_progress(event) {
-                let _ = writeln!(err, "{line}");
-            }
-        })?
-    };
+    let answer = ctx.ask(started, &name)?;
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
     let said = answer
         .result

@@ -108,6 +108,30 @@ impl Ctx<'_> {
         }
         Ok(())
     }
+
+    /// Runs an agent asked in the foreground (`plan draft`, `review --ai`, the judge) to its
+    /// answer: a line of progress per step on stderr, then what it spent, if anything.
+    pub fn ask(
+        &mut self,
+        started: crate::ops::ask::Started,
+        name: &str,
+    ) -> Result<crate::ops::ask::Answer> {
+        let answer = {
+            let err = &mut *self.err;
+            started.run(&mut |event| {
+                if let Some(line) = crate::ui::asked_progress(event) {
+                    let _ = writeln!(err, "{line}");
+                }
+            })?
+        };
+        let usage = &answer.outcome.usage;
+        if let Some(spent) = crate::agents::output::format_spend(usage)
+            && usage.cost_usd.is_some_and(|usd| usd > 0.0)
+        {
+            writeln!(self.err, "{name} spent {spent}.")?;
+        }
+        Ok(answer)
+    }
 }
 
 /// Text given as `-m` paragraphs, a file (`-F`, `-` for stdin) or words; `what` names it in

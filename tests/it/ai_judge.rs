@@ -197,7 +197,7 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
     env.wait_state("b-2", "done");
     // Claude judges claude's variants when asked to: its run costs $0.01 (the fake's cost).
     judge_says(&mut env, "say 1. b-1: fine\\n2. b-2: fine too\n");
-    let doc = env
+    let judged = env
         .agent(&[
             "review",
             "--group",
@@ -207,8 +207,9 @@ fn the_judges_spend_counts_toward_the_first_variants_budget_not_its_cost_in_the_
             "claude",
             "--json",
         ])
-        .ok()
-        .json();
+        .ok();
+    assert!(judged.stderr.contains("claude spent $0.010."), "{judged}");
+    let doc = judged.json();
     let cost_of = |name: &str| {
         doc["sessions"]
             .as_array()

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::check::{self, Verdict};
-use crate::agents::output::{Event, format_spend};
 use crate::commands::Ctx;
 use crate::error::Failure;
 use crate::ops::plan::draft;
@@ -79,15 +78,7 @@ pub fn draft(ctx: &mut Ctx<'_>, args: DraftArgs) -> Result<u8> {
         workdir.display(),
         started.sandbox
     )?;
-    let answer = {
-        let err = &mut *ctx.err;
-        started.run(&mut |event| progress(err, event))?
-    };
-    if let Some(spent) = format_spend(&answer.outcome.usage)
-        && answer.outcome.usage.cost_usd.is_some_and(|usd| usd > 0.0)
-    {
-        writeln!(ctx.err, "{name} spent {spent}.")?;
-    }
+    let answer = ctx.ask(started, &name)?;
     if let Some(why) = answer.failure() {
         return Err(Failure::fatal(format!("{name} failed: {why}"))
             .hint("nothing was written")
@@ -145,13 +136,6 @@ fn checked(ctx: &mut Ctx<'_>, repo: &crate::git::repo::Repo, file: &Path) -> Res
         file.display()
     ))?;
     Ok(1)
-}
-
-/// What the asked agent does, as it does it.
-fn progress(err: &mut dyn std::io::Write, event: &Event) {
-    if let Some(line) = crate::ui::asked_progress(event) {
-        let _ = writeln!(err, "{line}");
-    }
 }
 
 /// `path` as the user would type it from where they are: relative when it is below.
