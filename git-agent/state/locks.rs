@@ -111,7 +111,7 @@ impl StateDir {
         let path = self.root.join(file_name);
         let file = open_lock(&path)?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(LockGuard { _file: file })),
+            Ok(()) => Ok(Some(held(file))),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
             Err(fs::TryLockError::Error(e)) => {
                 Err(e).with_context(|| format!("could not lock {}", path.display()))
@@ -153,12 +153,17 @@ impl StateDir {
                 }
             }
         }
-        // Record the holder for the message above; best effort, the lock is what counts.
-        let _ = file
-            .set_len(0)
-            .and_then(|()| writeln!(&file, "{}", std::process::id()));
-        Ok(LockGuard { _file: file })
+        Ok(held(file))
     }
+}
+
+/// The guard of a lock just taken, which names us as its holder for a process that waits for
+/// it in vain (best effort: the lock is what counts).
+fn held(file: std::fs::File) -> LockGuard {
+    let _ = file
+        .set_len(0)
+        .and_then(|()| writeln!(&file, "{}", std::process::id()));
+    LockGuard { _file: file }
 }
 
 /// Opens (creating) a lock file without truncating it: a lock is held on the open file.
@@ -170,4 +175,26 @@ fn open_lock(path: &std::path::Path) -> Result<std::fs::File> {
         .write(true)
         .open(path)
         .with_context(|| format!("could not open {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A lock taken without waiting names its holder too, so a command that waits for it in
+    /// vain names the right process, not an earlier holder.
+    #[test]
+    fn a_lock_taken_without_waiting_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::at(dir.path());
+        std::fs::create_dir_all(state.root()).unwrap();
+        std::fs::write(state.root().join("x.lock"), "1\n").unwrap();
+        let guard = state.try_lock_file("x.lock").unwrap().expect("free");
+        assert_eq!(
+            std::fs::read_to_string(state.root().join("x.lock")).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert!(state.try_lock_file("x.lock").unwrap().is_none());
+        drop(guard);
+    }
 }
