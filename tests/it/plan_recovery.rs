@@ -931,6 +931,71 @@ fn a_validate_that_ends_while_plan_resume_runs_is_judged_after_it() {
     assert!(waited.stdout.contains("plan val: validated"), "{waited}");
 }
 
+/// `plan resume` that fails on one session (its worktree is gone) after it resumed another,
+/// which ended meanwhile: that end is still judged (the task lands), not left for a later
+/// event.
+#[test]
+fn plan_resume_that_fails_partway_still_lands_what_ended_meanwhile() {
+    let mut env = TestEnv::new();
+    let gate = env.path("a.go");
+    env.write(
+        "plan.toml",
+        "name = \"p\"\nbase = \"main\"\n\n[[task]]\nid = \"a\"\nagent = \"a\"\nprompt = \"A\"\n\n[[task]]\nid = \"b\"\nagent = \"b\"\nprompt = \"B\"\n",
+    );
+    profile(
+        &env,
+        "a",
+        &format!("wait-for {}\nwrite a.txt a\ncommit a", gate.display()),
+    );
+    profile(
+        &env,
+        "b",
+        &format!("wait-for {}", env.path("never").display()),
+    );
+    env.agent(&["plan", "run", "plan.toml", "--trust"]).ok();
+    for s in ["p-a", "p-b"] {
+        env.wait_until("the tasks to run", || {
+            env.has_record(s) && env.stored_state(s) == "running"
+        });
+        env.kill_supervisor(s);
+        // Its agent too, so that only the resumed run does a's work.
+        let agent = env.record(s)["processes"]["agent"]["pid"].as_i64().unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(agent).unwrap()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    // b cannot be resumed: its worktree is gone. a, resumed first, ends at once.
+    std::fs::remove_dir_all(env.agents_dir().join("p-b")).unwrap();
+    env.touch("a.go");
+    let release = env.path("release");
+    env.set_env("GIT_AGENT_PAUSE_AT", "plan-resume:session-resumed");
+    env.set_env("GIT_AGENT_PAUSE_FILE", release.to_str().unwrap());
+    let mut resume = env.command("git", &env.repo);
+    resume.args(["agent", "plan", "resume", "p"]);
+    let resume = resume
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.wait_until("a's second run to end", || {
+        env.record("p-a")["runs"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+            && env.stored_state("p-a") == "done"
+    });
+    env.wait_supervisor_gone("p-a");
+    env.touch("release");
+    let out = resume.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("could not resume p-b"),
+        "{out:?}"
+    );
+    // Nobody else drives the plan now: plan resume made the pass a's end was left to.
+    assert_eq!(task(&status(&env, "p"), "a")["state"], "landed");
+}
+
 /// `plan stop` while the plan is busy landing a task (its verify runs): the landing finishes,
 /// and the task it unblocked does not start.
 #[test]

@@ -118,6 +118,7 @@ fn resume_held(repo: &Repo, name: &str) -> Result<Resumed> {
                     .into());
                 }
                 resumed.sessions.push(session.clone());
+                crate::faults::pause_point("plan-resume:session-resumed");
             }
         }
         let sessions_left = task.sessions.iter().any(|s| state.exists(s));
