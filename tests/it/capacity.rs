@@ -154,7 +154,13 @@ fn a_killed_supervisor_frees_its_slot_for_the_next_command_and_nothing_starts_tw
 #[test]
 fn each_profile_keeps_to_its_own_cap() {
     let env = TestEnv::new();
-    let script = env.script("slow", "sleep 0.4\nwrite p.txt done");
+    // The first of each profile hold their slots until all four exist, however slowly they
+    // are made: so the two profiles' runs overlap.
+    let gate = env.path("all-made");
+    let script = env.script(
+        "slow",
+        &format!("wait-for {}\nsleep 0.2\nwrite p.txt done", gate.display()),
+    );
     for p in ["a", "b"] {
         env.git(&[
             "config",
@@ -165,6 +171,7 @@ fn each_profile_keeps_to_its_own_cap() {
     }
     env.agent(&["new", "--agent", "a:2,b:2", "--name", "p", "t"])
         .ok();
+    env.touch("all-made");
     env.agent(&["wait", "--all", "--timeout", "60s"]).ok();
     let list = env.agent(&["list", "--json"]).ok().json();
     let profile_of = |name: &str| {
