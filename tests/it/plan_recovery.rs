@@ -884,6 +884,37 @@ fn a_validate_killed_or_stopped_mid_run_is_carried_on_by_plan_resume() {
     assert_eq!(subjects(&env, "val"), ["Do it"]);
 }
 
+/// `plan resume PLAN`, held at pause point `point` until the session it resumed there,
+/// `session`, has ended its second run and its supervisor is gone (its pass was left to
+/// `plan resume`); then let go and waited for.
+fn resume_held_while_it_ends(
+    env: &mut TestEnv,
+    plan: &str,
+    point: &str,
+    session: &str,
+) -> std::process::Output {
+    let release = env.path("release");
+    env.set_env("GIT_AGENT_PAUSE_AT", point);
+    env.set_env("GIT_AGENT_PAUSE_FILE", release.to_str().unwrap());
+    let mut resume = env.command("git", &env.repo);
+    resume.args(["agent", "plan", "resume", plan]);
+    env.unset_env("GIT_AGENT_PAUSE_AT");
+    let resume = resume
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.wait_until(&format!("{session}'s second run to end"), || {
+        env.record(session)["runs"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+            && env.stored_state(session) == "done"
+    });
+    env.wait_supervisor_gone(session);
+    env.touch("release");
+    resume.wait_with_output().unwrap()
+}
+
 /// A validate `plan resume` carries on that ends before `plan resume` itself is through: its
 /// end is judged after, so the plan is validated, not set back to validating for good.
 #[test]
@@ -905,27 +936,13 @@ fn a_validate_that_ends_while_plan_resume_runs_is_judged_after_it() {
     env.kill_supervisor("val-integration");
     env.touch("validate.go");
     // plan resume is held once it resumed validate, which then ends at once.
-    let release = env.path("release");
-    env.set_env("GIT_AGENT_PAUSE_AT", "plan-resume:sessions-resumed");
-    env.set_env("GIT_AGENT_PAUSE_FILE", release.to_str().unwrap());
-    let mut resume = env.command("git", &env.repo);
-    resume.args(["agent", "plan", "resume", "val"]);
-    let resume = resume
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    env.wait_until("validate's second run to end", || {
-        env.record("val-integration")["runs"]
-            .as_array()
-            .is_some_and(|r| r.len() == 2)
-            && env.stored_state("val-integration") == "done"
-    });
-    env.wait_supervisor_gone("val-integration");
-    env.touch("release");
-    let out = resume.wait_with_output().unwrap();
+    let out = resume_held_while_it_ends(
+        &mut env,
+        "val",
+        "plan-resume:sessions-resumed",
+        "val-integration",
+    );
     assert!(out.status.success(), "{out:?}");
-    env.unset_env("GIT_AGENT_PAUSE_AT");
     let waited = env.agent(&["plan", "wait", "val", "--timeout", "60s"]);
     assert_eq!(waited.code, 0, "{waited}");
     assert!(waited.stdout.contains("plan val: validated"), "{waited}");
@@ -968,25 +985,7 @@ fn plan_resume_that_fails_partway_still_lands_what_ended_meanwhile() {
     // b cannot be resumed: its worktree is gone. a, resumed first, ends at once.
     std::fs::remove_dir_all(env.agents_dir().join("p-b")).unwrap();
     env.touch("a.go");
-    let release = env.path("release");
-    env.set_env("GIT_AGENT_PAUSE_AT", "plan-resume:session-resumed");
-    env.set_env("GIT_AGENT_PAUSE_FILE", release.to_str().unwrap());
-    let mut resume = env.command("git", &env.repo);
-    resume.args(["agent", "plan", "resume", "p"]);
-    let resume = resume
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    env.wait_until("a's second run to end", || {
-        env.record("p-a")["runs"]
-            .as_array()
-            .is_some_and(|r| r.len() == 2)
-            && env.stored_state("p-a") == "done"
-    });
-    env.wait_supervisor_gone("p-a");
-    env.touch("release");
-    let out = resume.wait_with_output().unwrap();
+    let out = resume_held_while_it_ends(&mut env, "p", "plan-resume:session-resumed", "p-a");
     assert!(!out.status.success(), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("could not resume p-b"),
