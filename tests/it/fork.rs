@@ -27,6 +27,12 @@ fn claude_file(env: &TestEnv, dir: &Path, id: &str) -> PathBuf {
         .join(format!("{id}.jsonl"))
 }
 
+/// Claude's arguments fork conversation `id` (`--resume ID --fork-session`).
+fn forks(argv: &[String], id: &str) -> bool {
+    argv.windows(2).any(|w| w[0] == "--resume" && w[1] == id)
+        && argv.iter().any(|a| a == "--fork-session")
+}
+
 fn worktree(env: &TestEnv, name: &str) -> PathBuf {
     PathBuf::from(env.record(name)["worktree"].as_str().unwrap())
 }
@@ -108,9 +114,7 @@ fn fork_starts_at_the_tip_with_the_uncommitted_work_and_leaves_the_original_alon
     // Its agent forked a's conversation, in its own worktree, with the message.
     let call = env.calls_of("a-fork").remove(0);
     let argv = args_of(&call);
-    let at = argv.iter().position(|x| x == "--resume").unwrap();
-    assert_eq!(argv[at + 1], a_id);
-    assert!(argv.contains(&"--fork-session".to_owned()), "{argv:?}");
+    assert!(forks(&argv, &a_id), "{argv:?}");
     assert!(
         argv.iter().any(|x| x.contains("FORKMSG try another way")),
         "{argv:?}"
@@ -346,9 +350,10 @@ fn continue_takes_up_the_checkouts_latest_conversation_and_the_changes() {
         "22222222-2222-4222-8222-222222222222"
     );
     let argv = args_of(&env.calls_of("c")[0]);
-    let at = argv.iter().position(|x| x == "--resume").unwrap();
-    assert_eq!(argv[at + 1], "22222222-2222-4222-8222-222222222222");
-    assert!(argv.contains(&"--fork-session".to_owned()));
+    assert!(
+        forks(&argv, "22222222-2222-4222-8222-222222222222"),
+        "{argv:?}"
+    );
     // The conversation was copied where claude looks for the worktree's, never moved.
     assert!(claude_file(&env, &wt, "22222222-2222-4222-8222-222222222222").is_file());
     assert_eq!(std::fs::read(&newest).unwrap(), original);
@@ -402,8 +407,7 @@ fn continue_takes_up_the_checkouts_latest_conversation_and_the_changes() {
         );
         let argv = args_of(&env.calls_of(v)[0]);
         assert!(
-            argv.contains(&"22222222-2222-4222-8222-222222222222".to_owned())
-                && argv.contains(&"--fork-session".to_owned()),
+            forks(&argv, "22222222-2222-4222-8222-222222222222"),
             "{v}: {argv:?}"
         );
         own.push(
@@ -571,11 +575,7 @@ fn kill_9_at_every_step_of_fork_leaves_the_original_whole_and_nothing_doctor_can
                 );
                 env.wait_state("a-fork", "done");
                 let argv = args_of(env.calls_of("a-fork").last().unwrap());
-                assert!(
-                    argv.windows(2).any(|w| w[0] == "--resume" && w[1] == a_id)
-                        && argv.contains(&"--fork-session".to_owned()),
-                    "{point}: {argv:?}"
-                );
+                assert!(forks(&argv, &a_id), "{point}: {argv:?}");
                 let fork_wt = worktree(&env, "a-fork");
                 assert!(fork_wt.join("wip.txt").is_file(), "{point}");
             }
@@ -651,9 +651,5 @@ fn a_fork_whose_carry_failed_takes_its_conversation_up_at_resume() {
     );
     env.wait_state("a-fork", "done");
     let argv = args_of(&env.calls_of("a-fork")[0]);
-    assert!(
-        argv.windows(2).any(|w| w[0] == "--resume" && w[1] == a_id)
-            && argv.contains(&"--fork-session".to_owned()),
-        "{argv:?}"
-    );
+    assert!(forks(&argv, &a_id), "{argv:?}");
 }
